@@ -1,0 +1,149 @@
+//! The demo's unit-of-work operations on a gluebind session. Mutations commit before they
+//! return, so the client's answer reflects what is stored (a conflict becomes 409).
+
+use crate::{
+    api::ApiError,
+    model::{validate_email, validate_name, NewUser, Paging, User, UserPatch},
+};
+use gluebind::{params, Rows, Session};
+
+/// The schema, created once per isolate (the `create_all` analog).
+pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    email TEXT NOT NULL UNIQUE
+)";
+
+/// Creates the tables if missing and commits.
+///
+/// # Errors
+/// The engine's error if the schema cannot be created.
+pub async fn create_all(session: &Session) -> gluebind::Result<()> {
+    session.execute_batch(SCHEMA).await?;
+    session.commit().await?;
+    Ok(())
+}
+
+fn users(rows: &Rows) -> Result<Vec<User>, ApiError> {
+    rows.iter()
+        .map(|row| {
+            Ok(User {
+                id: row.get("id")?,
+                name: row.get("name")?,
+                email: row.get("email")?,
+            })
+        })
+        .collect::<gluebind::Result<Vec<_>>>()
+        .map_err(ApiError::from)
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::not_found(format!("no user with id {id}"))
+}
+
+/// Inserts a user and commits.
+///
+/// # Errors
+/// 400 for invalid fields, 409 when the email is taken.
+pub async fn create_user(session: &Session, new: NewUser) -> Result<User, ApiError> {
+    validate_name(&new.name)?;
+    validate_email(&new.email)?;
+    let id = session.next_id("users")?;
+    session
+        .execute(
+            "INSERT INTO users (id, name, email) VALUES ($1, $2, $3)",
+            params![id, new.name.clone(), new.email.clone()],
+        )
+        .await?;
+    session.commit().await?;
+    Ok(User {
+        id,
+        name: new.name,
+        email: new.email,
+    })
+}
+
+/// Reads one user.
+///
+/// # Errors
+/// 404 when there is no such user.
+pub async fn get_user(session: &Session, id: i64) -> Result<User, ApiError> {
+    let rows = session
+        .execute(
+            "SELECT id, name, email FROM users WHERE id = $1",
+            params![id],
+        )
+        .await?
+        .into_rows()?;
+    users(&rows)?.pop().ok_or_else(|| not_found(id))
+}
+
+/// One page of users ordered by id, and the total count.
+///
+/// # Errors
+/// 500 only if the engine fails.
+pub async fn list_users(session: &Session, paging: Paging) -> Result<(Vec<User>, i64), ApiError> {
+    let total_rows = session
+        .execute_batch("SELECT COUNT(*) AS total FROM users")
+        .await?
+        .remove(0)
+        .into_rows()?;
+    let total: i64 = total_rows
+        .get(0)
+        .map(|r| r.get("total"))
+        .transpose()?
+        .unwrap_or(0);
+    let rows = session
+        .execute(
+            "SELECT id, name, email FROM users ORDER BY id LIMIT $1 OFFSET $2",
+            params![paging.per_page, paging.offset()],
+        )
+        .await?
+        .into_rows()?;
+    Ok((users(&rows)?, total))
+}
+
+/// Changes the given fields and commits.
+///
+/// # Errors
+/// 400 for invalid fields, 404 for an unknown id, 409 when the email is taken or another
+/// request changed the user first.
+pub async fn update_user(session: &Session, id: i64, patch: UserPatch) -> Result<User, ApiError> {
+    if let Some(name) = &patch.name {
+        validate_name(name)?;
+    }
+    if let Some(email) = &patch.email {
+        validate_email(email)?;
+    }
+    let mut user = get_user(session, id).await?;
+    if let Some(name) = patch.name {
+        user.name = name;
+    }
+    if let Some(email) = patch.email {
+        user.email = email;
+    }
+    session
+        .execute(
+            "UPDATE users SET name = $1, email = $2 WHERE id = $3",
+            params![user.name.clone(), user.email.clone(), id],
+        )
+        .await?;
+    session.commit().await?;
+    Ok(user)
+}
+
+/// Deletes a user and commits.
+///
+/// # Errors
+/// 404 for an unknown id.
+pub async fn delete_user(session: &Session, id: i64) -> Result<(), ApiError> {
+    let deleted = session
+        .execute("DELETE FROM users WHERE id = $1", params![id])
+        .await?
+        .affected();
+    if deleted == 0 {
+        return Err(not_found(id));
+    }
+    session.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! Routing and HTTP mapping. Every error is `{"error": "..."}` with its status.
+
+use super::{db, probe, MAX_BODY};
+use crate::{
+    api::ApiError,
+    model::{decode, NewUser, Paging, UserPatch},
+    service,
+};
+use gluebind::wasm::Event;
+use worker::{Method, Request, Response, Result};
+
+/// Builds the JSON error response for `error`.
+pub fn error_response(error: &ApiError) -> Result<Response> {
+    Ok(Response::from_json(&error.body())?.with_status(error.status))
+}
+
+fn json<T: serde::Serialize>(value: &T, status: u16) -> Result<Response> {
+    Ok(Response::from_json(value)?.with_status(status))
+}
+
+/// Reads the body, refusing more than [`MAX_BODY`] bytes with 413.
+async fn body(req: &mut Request) -> std::result::Result<Vec<u8>, ApiError> {
+    let too_large = || ApiError::new(413, format!("request body larger than {MAX_BODY} bytes"));
+    if let Ok(Some(len)) = req.headers().get("content-length") {
+        if len.parse::<usize>().map_or(true, |n| n > MAX_BODY) {
+            return Err(too_large());
+        }
+    }
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
+    if bytes.len() > MAX_BODY {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+fn user_id(raw: &str) -> std::result::Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::not_found(format!("no user with id {raw:?}")))
+}
+
+fn method_not_allowed(allow: &str) -> ApiError {
+    ApiError::new(405, format!("method not allowed; allowed: {allow}"))
+}
+
+/// The fetch handler run inside the event's scope.
+pub async fn handle(mut req: Request, event: Event) -> Result<Response> {
+    let debug = db::debug(&event.env);
+    let path = req.path();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let method = req.method();
+
+    if debug && segments == ["__gluebind", "stats"] {
+        // The stats route opens no session of its own.
+        let stats = event.registry().stats();
+        return json(
+            &serde_json::json!({
+                "registries_created": stats.registries_created,
+                "sessions_opened": stats.sessions_opened,
+                "sessions_removed": stats.sessions_removed,
+                "sessions_active": stats.sessions_active,
+                "engine": event.registry().engine().url(),
+            }),
+            200,
+        );
+    }
+
+    let answer = route(&mut req, &event, debug, &segments, method).await;
+    let mut response = match answer {
+        Ok(response) => response,
+        Err(error) => error_response(&error)?,
+    };
+    if debug {
+        if let Some(id) = event.registry().session_id(&event.scope) {
+            response.headers_mut().set("x-gluebind-session", &id)?;
+        }
+    }
+    Ok(response)
+}
+
+async fn route(
+    req: &mut Request,
+    event: &Event,
+    debug: bool,
+    segments: &[&str],
+    method: Method,
+) -> std::result::Result<Response, ApiError> {
+    // Every other route works in the event's session: open it up front.
+    let session = event.session()?;
+    let ok = |r: Result<Response>| r.map_err(|e| ApiError::new(500, e.to_string()));
+    match (segments, method) {
+        (["users"], Method::Post) => {
+            let new: NewUser = decode(&body(req).await?)?;
+            let user = service::create_user(&session, new).await?;
+            ok(json(&user, 201))
+        }
+        (["users"], Method::Get) => {
+            let url = req
+                .url()
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let paging = Paging::parse(url.query())?;
+            let (items, total) = service::list_users(&session, paging).await?;
+            ok(json(
+                &serde_json::json!({
+                    "items": items,
+                    "page": paging.page,
+                    "per_page": paging.per_page,
+                    "total": total,
+                }),
+                200,
+            ))
+        }
+        (["users"], _) => Err(method_not_allowed("GET, POST")),
+        (["users", id], Method::Get) => {
+            let user = service::get_user(&session, user_id(id)?).await?;
+            ok(json(&user, 200))
+        }
+        (["users", id], Method::Patch) => {
+            let id = user_id(id)?;
+            let patch: UserPatch = decode(&body(req).await?)?;
+            let user = service::update_user(&session, id, patch).await?;
+            ok(json(&user, 200))
+        }
+        (["users", id], Method::Delete) => {
+            service::delete_user(&session, user_id(id)?).await?;
+            ok(Response::empty().map(|r| r.with_status(204)))
+        }
+        (["users", _], _) => Err(method_not_allowed("GET, PATCH, DELETE")),
+        (["__gluebind", "probe"], Method::Get) if debug => {
+            let first = session.id().to_owned();
+            let second = probe::session_id_from_another_module(&event.scope)?;
+            ok(json(
+                &serde_json::json!({ "first": first, "second": second }),
+                200,
+            ))
+        }
+        _ => Err(ApiError::not_found("no such route")),
+    }
+}

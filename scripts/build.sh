@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Builds the Rust demo worker into build/demo/ (wasm-bindgen output plus a module shim that
+# wrangler serves). Usage: scripts/build.sh [--opt]   (--opt runs wasm-opt -Oz from npm binaryen)
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+opt=0
+for arg in "$@"; do
+  case "$arg" in
+    --opt) opt=1 ;;
+    *) echo "unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
+out=build/demo
+
+step "cargo build (demo, wasm32, release)"
+cargo build -p gluebind-demo --target wasm32-unknown-unknown --release
+wasm=target/wasm32-unknown-unknown/release/gluebind_demo.wasm
+
+step "wasm-bindgen --target module"
+rm -rf "$out.tmp"
+wasm-bindgen "$wasm" --out-dir "$out.tmp" --out-name index --target module
+if [ "$opt" = 1 ]; then
+  step "wasm-opt -Oz"
+  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    "$out.tmp/index_bg.wasm" -o "$out.tmp/index_bg.opt.wasm"
+  mv "$out.tmp/index_bg.opt.wasm" "$out.tmp/index_bg.wasm"
+fi
+# The entry wrangler serves: forwards fetch events to the wasm-bindgen module.
+cat > "$out.tmp/shim.mjs" <<'JS'
+import { fetch } from "./index.js";
+export default { fetch };
+JS
+rm -rf "$out"
+mv "$out.tmp" "$out"
+
+step "size"
+raw=$(wc -c < "$out/index_bg.wasm")
+gz=$(gzip -9 -c "$out/index_bg.wasm" | wc -c)
+echo "    demo wasm: $raw bytes raw, $gz bytes gzip -9"
+done_steps

@@ -1,0 +1,23 @@
+# Shared helpers for the project's scripts: step timing and paths. Source it, don't run it.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
+
+_step_name=""
+_step_start=0
+# step "what": prints what is starting; the previous step's duration is printed when the next
+# step starts or when `done_steps` runs (cold set-up takes minutes: silence looks like a hang).
+step() {
+  _finish_step
+  _step_name="$1"
+  _step_start=$(date +%s)
+  printf '\n==> %s\n' "$_step_name"
+}
+_finish_step() {
+  if [ -n "$_step_name" ]; then
+    printf '    (%s: %ss)\n' "$_step_name" "$(( $(date +%s) - _step_start ))"
+  fi
+  _step_name=""
+}
+done_steps() { _finish_step; }

@@ -1,0 +1,77 @@
+//! # gluebind
+//!
+//! Flask-SQLAlchemy's request-scoped session pattern for Cloudflare Workers: a [`Registry`]
+//! created once per isolate hands every fetch event ([`Scope`]) its own GlueSQL [`Session`]
+//! (a unit of work with snapshot isolation), and the event's completion callback finishes and
+//! removes it.
+//!
+//! | Flask-SQLAlchemy | gluebind |
+//! |---|---|
+//! | `create_engine(url)` | [`Engine::from_url`] |
+//! | `sessionmaker(bind=engine)` | [`SessionFactory::builder`] |
+//! | `scoped_session(factory)` | [`Registry::new`] |
+//! | `db.session` | [`Registry::session`]`(&scope)` |
+//! | teardown `remove()` | [`Registry::remove`] in `ctx.waitUntil` |
+//!
+//! ```
+//! # pollster::block_on(async {
+//! use gluebind::{params, Engine, Outcome, Registry, SessionFactory};
+//!
+//! // Once per isolate.
+//! let registry = Registry::new(
+//!     SessionFactory::builder().bind(Engine::from_url("memory://")?).build()?,
+//! );
+//!
+//! // Per fetch event (the wasm glue `gluebind::wasm::serve` does this for you).
+//! let scope = registry.begin();
+//! let session = registry.session(&scope)?;
+//! session.execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE)").await?;
+//! let id = session.next_id("users")?;
+//! session.execute("INSERT INTO users VALUES ($1, $2)", params![id, "ada@example.com"]).await?;
+//! session.commit().await?; // durable path: commit before responding
+//! registry.remove(&scope, Outcome::Completed).await?;
+//! # Ok::<(), gluebind::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! `memory://` keeps committed data in the isolate's memory: it is a cache and test engine.
+//! An isolate eviction or a Rust panic (which resets the wasm instance) wipes it.
+
+#![warn(missing_docs)]
+
+mod engine;
+mod error;
+mod factory;
+mod registry;
+mod rows;
+mod scope;
+mod session;
+mod snapshot;
+mod storage;
+mod url;
+mod value;
+mod workspace;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
+pub use engine::Engine;
+pub use error::{Error, Result};
+pub use factory::{SessionFactory, SessionFactoryBuilder, TeardownPolicy};
+pub use registry::{Outcome, Registry, Stats, Teardown};
+pub use rows::{QueryResult, Row, Rows};
+pub use scope::{Scope, ScopeId};
+pub use session::{CommitInfo, Finish, Session};
+pub use url::{EngineUrl, ACCEPTED_SCHEMES};
+pub use value::{param, to_json, FromValue};
+
+/// GlueSQL's value type: what columns hold and parameters bind.
+pub use gluesql_core::prelude::Value;
+/// A bound parameter; build with [`params!`] or [`param`].
+pub use gluesql_core::translate::{IntoParamLiteral, ParamLiteral};
+
+/// Builds a parameter list: `params![1i64, "ada", None::<i64>]`.
+pub use gluesql_core::params;
+
+/// An empty parameter list, for statements without placeholders.
+pub const NO_PARAMS: [ParamLiteral; 0] = [];

@@ -1,0 +1,31 @@
+//! Cloudflare Workers glue (wasm32 only): one scope per fetch event, teardown in
+//! `ctx.waitUntil`.
+//!
+//! ```ignore
+//! use worker::*;
+//! thread_local! {
+//!     // Once per isolate: the registry (never a "current session").
+//!     static DB: std::cell::OnceCell<gluebind::Registry> = const { std::cell::OnceCell::new() };
+//! }
+//!
+//! #[event(fetch)]
+//! async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+//!     let registry = DB.with(|db| db.get_or_init(|| make_registry(&env)).clone());
+//!     gluebind::wasm::serve(&registry, req, env, ctx, |req, event| async move {
+//!         let session = event.session()?;
+//!         // ... run SQL, session.commit().await?, build the response
+//!         Response::ok("done")
+//!     })
+//!     .await
+//! }
+//! ```
+
+mod serve;
+
+pub use serve::{serve, to_worker_error, Event};
+
+/// Installs `console_error_panic_hook` (once per isolate; later calls do nothing), so a
+/// Rust panic is logged with its message and location before the instance is reset.
+pub fn init_panic_hook() {
+    console_error_panic_hook::set_once();
+}

@@ -1,0 +1,83 @@
+//! The fetch wrapper: open the scope, run the handler, tear down in `ctx.waitUntil`.
+
+use crate::{Error, Outcome, Registry, Scope, Session};
+use std::{future::Future, rc::Rc};
+use worker::{console_error, Context, Env, Request, Response};
+
+/// What a handler gets besides the request: the event's scope (pass it, or this value, to
+/// whatever needs the session), the environment and the execution context.
+#[derive(Clone)]
+pub struct Event {
+    /// The Worker's bindings and variables.
+    pub env: Env,
+    /// The execution context, for the handler's own `wait_until` work.
+    pub ctx: Rc<Context>,
+    /// This event's scope in the registry.
+    pub scope: Scope,
+    registry: Registry,
+}
+
+impl Event {
+    /// The event's session (opened on first use, the same one on every later call).
+    ///
+    /// # Errors
+    /// [`Error::OutsideScope`] if used after the event ended (e.g. from a stored clone).
+    pub fn session(&self) -> crate::Result<Session> {
+        self.registry.session(&self.scope)
+    }
+
+    /// The registry serving this event.
+    #[must_use]
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+}
+
+/// Converts a gluebind error into a `worker::Error` (for `?` in handlers).
+#[must_use]
+pub fn to_worker_error(error: Error) -> worker::Error {
+    worker::Error::RustError(error.to_string())
+}
+
+/// Runs `handler` inside a new scope of `registry` and schedules the teardown in
+/// `ctx.wait_until`: the session (if the handler opened one) is committed or rolled back per
+/// the factory's [`crate::TeardownPolicy`] — always rolled back when the handler returned an
+/// error — then removed. Teardown runs after the response is sent; commit before responding
+/// for anything the client relies on.
+///
+/// # Errors
+/// Whatever the handler returns.
+pub async fn serve<H, Fut>(
+    registry: &Registry,
+    req: Request,
+    env: Env,
+    ctx: Context,
+    handler: H,
+) -> worker::Result<Response>
+where
+    H: FnOnce(Request, Event) -> Fut,
+    Fut: Future<Output = worker::Result<Response>>,
+{
+    super::init_panic_hook();
+    let scope = registry.begin();
+    let ctx = Rc::new(ctx);
+    let event = Event {
+        env,
+        ctx: Rc::clone(&ctx),
+        scope: scope.clone(),
+        registry: registry.clone(),
+    };
+    let result = handler(req, event).await;
+    let outcome = if result.is_ok() {
+        Outcome::Completed
+    } else {
+        Outcome::Failed
+    };
+    let registry = registry.clone();
+    ctx.wait_until(async move {
+        if let Err(e) = registry.remove(&scope, outcome).await {
+            console_error!("gluebind: teardown of scope {} failed: {e}", scope.id());
+        }
+    });
+    result
+}
