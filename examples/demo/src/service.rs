@@ -116,17 +116,25 @@ pub async fn update_user(session: &Session, id: i64, patch: UserPatch) -> Result
         validate_email(email)?;
     }
     let mut user = get_user(session, id).await?;
-    if let Some(name) = patch.name {
+    // SET only the columns that change: GlueSQL 0.20 checks a UNIQUE column in SET against
+    // every stored row, the updated row included, so `SET email = <its own value>` would be
+    // reported as a duplicate.
+    let name = patch.name.filter(|n| *n != user.name);
+    let email = patch.email.filter(|e| *e != user.email);
+    let sql = match (&name, &email) {
+        (None, None) => return Ok(user),
+        (Some(_), None) => "UPDATE users SET name = $1 WHERE id = $3",
+        (None, Some(_)) => "UPDATE users SET email = $2 WHERE id = $3",
+        (Some(_), Some(_)) => "UPDATE users SET name = $1, email = $2 WHERE id = $3",
+    };
+    if let Some(name) = name {
         user.name = name;
     }
-    if let Some(email) = patch.email {
+    if let Some(email) = email {
         user.email = email;
     }
     session
-        .execute(
-            "UPDATE users SET name = $1, email = $2 WHERE id = $3",
-            params![user.name.clone(), user.email.clone(), id],
-        )
+        .execute(sql, params![user.name.clone(), user.email.clone(), id])
         .await?;
     session.commit().await?;
     Ok(user)

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs every test: set-up, lints, native tests, wasm tests under Node, the demo build, and the
+# end-to-end tests against a real `wrangler dev` (started on a free loopback port and stopped
+# by PID by the tests themselves). Prints the tests counted per layer at the end.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+logs="$ROOT/target/test-logs"
+mkdir -p "$logs"
+
+bash scripts/setup.sh
+
+# cargo's "test result: ok. N passed; M failed" lines, summed over a log.
+cargo_counts() { awk '/^test result:/ { p += $4; f += $6 } END { printf "%d %d", p, f }' "$1"; }
+# node --test's "# pass N" / "# fail N" summary.
+node_counts() { awk '/^# pass / { p = $3 } /^# fail / { f = $3 } END { printf "%d %d", p, f }' "$1"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "clippy, native (-D warnings)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "clippy, wasm32 (-D warnings)"
+cargo clippy --workspace --all-targets --target wasm32-unknown-unknown -- -D warnings
+
+step "native tests (cargo test --workspace)"
+cargo test --workspace 2>&1 | tee "$logs/native.log"
+read -r native_pass native_fail < <(cargo_counts "$logs/native.log")
+
+step "wasm tests under Node (wasm-bindgen-test)"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test --target wasm32-unknown-unknown --test wasm 2>&1 | tee "$logs/wasm.log"
+read -r wasm_pass wasm_fail < <(cargo_counts "$logs/wasm.log")
+
+step "build the demo worker"
+bash scripts/build.sh
+
+step "end-to-end tests against wrangler dev"
+node --test --test-concurrency=1 tests/e2e/ 2>&1 | tee "$logs/e2e.log"
+read -r e2e_pass e2e_fail < <(node_counts "$logs/e2e.log")
+done_steps
+
+echo
+echo "tests per layer: native $native_pass, wasm $wasm_pass, end-to-end $e2e_pass"
+total_pass=$((native_pass + wasm_pass + e2e_pass))
+total_fail=$((native_fail + wasm_fail + e2e_fail))
+echo "gluebind: $total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ] && [ "$e2e_pass" -gt 0 ] && [ "$wasm_pass" -gt 0 ]

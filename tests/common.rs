@@ -1,0 +1,76 @@
+//! Helpers shared by the native integration tests.
+#![allow(dead_code)]
+
+use gluebind::{params, Engine, Error, Registry, Session, SessionFactory, TeardownPolicy};
+
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    pollster::block_on(f)
+}
+
+pub fn factory() -> SessionFactory {
+    factory_with(TeardownPolicy::Rollback)
+}
+
+pub fn factory_with(policy: TeardownPolicy) -> SessionFactory {
+    SessionFactory::builder()
+        .bind(Engine::from_url("memory://").unwrap())
+        .teardown(policy)
+        .build()
+        .unwrap()
+}
+
+pub const USERS: &str =
+    "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL UNIQUE)";
+
+/// A factory whose engine already has the users table committed.
+pub fn users_factory() -> SessionFactory {
+    let f = factory();
+    let s = f.open();
+    block_on(async {
+        s.execute_batch(USERS).await.unwrap();
+        s.commit().await.unwrap();
+    });
+    f
+}
+
+pub fn users_registry(policy: TeardownPolicy) -> Registry {
+    let f = factory_with(policy);
+    let s = f.open();
+    block_on(async {
+        s.execute_batch(USERS).await.unwrap();
+        s.commit().await.unwrap();
+    });
+    Registry::new(f)
+}
+
+pub async fn insert(s: &Session, id: i64, name: &str, email: &str) -> Result<(), Error> {
+    s.execute(
+        "INSERT INTO users (id, name, email) VALUES ($1, $2, $3)",
+        params![id, name, email],
+    )
+    .await
+    .map(|_| ())
+}
+
+pub async fn count(s: &Session) -> i64 {
+    s.execute_batch("SELECT COUNT(*) AS n FROM users")
+        .await
+        .unwrap()
+        .remove(0)
+        .into_rows()
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .get("n")
+        .unwrap()
+}
+
+pub async fn name_of(s: &Session, id: i64) -> Option<String> {
+    let rows = s
+        .execute("SELECT name FROM users WHERE id = $1", params![id])
+        .await
+        .unwrap()
+        .into_rows()
+        .unwrap();
+    rows.get(0).map(|r| r.get("name").unwrap())
+}
