@@ -10,9 +10,9 @@ mkdir -p "$logs"
 bash scripts/setup.sh
 
 # cargo's "test result: ok. N passed; M failed" lines, summed over a log.
-cargo_counts() { awk '/^test result:/ { p += $4; f += $6 } END { printf "%d %d", p, f }' "$1"; }
+cargo_counts() { awk '/^test result:/ { p += $4; f += $6 } END { printf "%d %d\n", p, f }' "$1"; }
 # node --test's "# pass N" / "# fail N" summary.
-node_counts() { awk '/^# pass / { p = $3 } /^# fail / { f = $3 } END { printf "%d %d", p, f }' "$1"; }
+node_counts() { awk '/^# pass / { p = $3 } /^# fail / { f = $3 } END { printf "%d %d\n", p, f }' "$1"; }
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -55,7 +55,10 @@ fn removed_or_foreign_scopes_are_outside_scope() {
         let err = r.session(&scope).unwrap_err();
         assert!(matches!(err, Error::OutsideScope { .. }));
         let msg = err.to_string();
-        assert!(msg.contains("has ended") && msg.contains("Registry::begin()"), "{msg}");
+        assert!(
+            msg.contains("has ended") && msg.contains("Registry::begin()"),
+            "{msg}"
+        );
         assert!(matches!(
             r.remove(&scope, Outcome::Completed).await,
             Err(Error::OutsideScope { .. })
@@ -84,7 +87,10 @@ fn stats_count_sessions_opened_removed_and_active() {
     assert_eq!(mid.sessions_opened, 1, "lazy and once per scope");
     assert_eq!(mid.sessions_active, 1);
     block_on(async {
-        let t = r.remove(&without_session, Outcome::Completed).await.unwrap();
+        let t = r
+            .remove(&without_session, Outcome::Completed)
+            .await
+            .unwrap();
         assert_eq!(t.session_id, None, "a scope that never asked opens nothing");
         let t = r.remove(&with_session, Outcome::Completed).await.unwrap();
         assert_eq!(t.finish, Some(Finish::Clean));
@@ -115,7 +121,9 @@ fn teardown_commit_policy_commits_unless_the_handler_failed() {
     let r = users_registry(TeardownPolicy::Commit);
     block_on(async {
         let ok = r.begin();
-        insert(&r.session(&ok).unwrap(), 1, "a", "a@x").await.unwrap();
+        insert(&r.session(&ok).unwrap(), 1, "a", "a@x")
+            .await
+            .unwrap();
         let failed = r.begin();
         insert(&r.session(&failed).unwrap(), 2, "b", "b@x")
             .await
@@ -183,7 +191,11 @@ fn interleaved_async_events_each_keep_their_own_session() {
     assert_eq!(unique.len(), 30, "different sessions across events");
     let stats = r.stats();
     assert_eq!(
-        (stats.sessions_opened, stats.sessions_removed, stats.sessions_active),
+        (
+            stats.sessions_opened,
+            stats.sessions_removed,
+            stats.sessions_active
+        ),
         (30, 30, 0)
     );
     block_on(async { assert_eq!(count(&r.factory().open()).await, 30) });

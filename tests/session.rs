@@ -12,14 +12,34 @@ fn read_your_writes_and_isolation() {
         let a = f.open();
         let b = f.open();
         insert(&a, 1, "ada", "ada@x").await.unwrap();
-        assert_eq!(name_of(&a, 1).await.as_deref(), Some("ada"), "a reads its own write");
-        assert_eq!(name_of(&b, 1).await, None, "b never sees a's uncommitted write");
+        assert_eq!(
+            name_of(&a, 1).await.as_deref(),
+            Some("ada"),
+            "a reads its own write"
+        );
+        assert_eq!(
+            name_of(&b, 1).await,
+            None,
+            "b never sees a's uncommitted write"
+        );
         a.commit().await.unwrap();
-        assert_eq!(name_of(&b, 1).await, None, "b keeps its snapshot after a commits");
+        assert_eq!(
+            name_of(&b, 1).await,
+            None,
+            "b keeps its snapshot after a commits"
+        );
         let c = f.open();
-        assert_eq!(name_of(&c, 1).await.as_deref(), Some("ada"), "new session sees commit");
+        assert_eq!(
+            name_of(&c, 1).await.as_deref(),
+            Some("ada"),
+            "new session sees commit"
+        );
         b.rollback().await.unwrap();
-        assert_eq!(name_of(&b, 1).await.as_deref(), Some("ada"), "b refreshes on rollback");
+        assert_eq!(
+            name_of(&b, 1).await.as_deref(),
+            Some("ada"),
+            "b refreshes on rollback"
+        );
     });
 }
 
@@ -37,7 +57,11 @@ fn rollback_and_drop_discard_writes() {
             let dropped = f.open();
             insert(&dropped, 2, "bob", "bob@x").await.unwrap();
         }
-        assert_eq!(count(&f.open()).await, 0, "dropping a session discards its writes");
+        assert_eq!(
+            count(&f.open()).await,
+            0,
+            "dropping a session discards its writes"
+        );
     });
 }
 
@@ -70,7 +94,11 @@ fn commit_applies_the_whole_write_set_atomically() {
             "no partial commit of the loser"
         );
         assert!(!a.is_dirty(), "the loser's writes were discarded");
-        assert_eq!(name_of(&a, 1).await.as_deref(), Some("b"), "loser sees fresh data");
+        assert_eq!(
+            name_of(&a, 1).await.as_deref(),
+            Some("b"),
+            "loser sees fresh data"
+        );
     });
 }
 
@@ -79,9 +107,11 @@ fn lost_update_is_detected_in_read_modify_write() {
     let f = factory();
     block_on(async {
         let s = f.open();
-        s.execute_batch("CREATE TABLE c (id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO c VALUES (1, 0)")
-            .await
-            .unwrap();
+        s.execute_batch(
+            "CREATE TABLE c (id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO c VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
         s.commit().await.unwrap();
         let read = |s: gluebind::Session| async move {
             let rows = s
@@ -231,7 +261,10 @@ fn execute_takes_exactly_one_statement_and_sql_transactions_are_refused() {
     let f = users_factory();
     block_on(async {
         let s = f.open();
-        let err = s.execute("SELECT 1; SELECT 2", NO_PARAMS).await.unwrap_err();
+        let err = s
+            .execute("SELECT 1; SELECT 2", NO_PARAMS)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("execute_batch"), "{err}");
         for sql in ["BEGIN", "COMMIT", "ROLLBACK"] {
             let err = s.execute(sql, NO_PARAMS).await.unwrap_err();
@@ -278,7 +311,9 @@ fn schema_changes_conflict_like_rows() {
 
         // Dropped meanwhile.
         let w = f.open();
-        w.execute_batch("INSERT INTO t VALUES (2, 'n')").await.unwrap();
+        w.execute_batch("INSERT INTO t VALUES (2, 'n')")
+            .await
+            .unwrap();
         let drop = f.open();
         drop.execute_batch("DROP TABLE t").await.unwrap();
         drop.commit().await.unwrap();
@@ -323,7 +358,9 @@ fn tables_without_primary_key_get_distinct_keys_across_sessions() {
     let f = factory();
     block_on(async {
         let s = f.open();
-        s.execute_batch("CREATE TABLE log (msg TEXT)").await.unwrap();
+        s.execute_batch("CREATE TABLE log (msg TEXT)")
+            .await
+            .unwrap();
         s.commit().await.unwrap();
         let a = f.open();
         let b = f.open();

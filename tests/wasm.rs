@@ -99,7 +99,11 @@ async fn teardown_policies_in_wasm() {
     }
     r.remove(&ok, Outcome::Completed).await.unwrap();
     r.remove(&failed, Outcome::Failed).await.unwrap();
-    assert_eq!(count(&r).await, 1, "only the completed event's write-behind commit");
+    assert_eq!(
+        count(&r).await,
+        1,
+        "only the completed event's write-behind commit"
+    );
 }
 
 #[wasm_bindgen_test]

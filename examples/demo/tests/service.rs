@@ -31,7 +31,11 @@ fn create_read_update_delete() {
         let bob = service::create_user(&s, new("Bob", "bob@x")).await.unwrap();
         assert!(bob.id > ada.id);
         let other = f.open();
-        assert_eq!(service::get_user(&other, ada.id).await.unwrap(), ada, "committed");
+        assert_eq!(
+            service::get_user(&other, ada.id).await.unwrap(),
+            ada,
+            "committed"
+        );
 
         let patch = UserPatch {
             name: Some("Ada L".into()),
@@ -46,7 +50,10 @@ fn create_read_update_delete() {
             email: Some("bob@x".into()),
         };
         assert_eq!(
-            service::update_user(&s, ada.id, taken).await.unwrap_err().status,
+            service::update_user(&s, ada.id, taken)
+                .await
+                .unwrap_err()
+                .status,
             409
         );
         assert_eq!(
@@ -56,7 +63,10 @@ fn create_read_update_delete() {
 
         service::delete_user(&s, ada.id).await.unwrap();
         assert_eq!(
-            service::get_user(&f.open(), ada.id).await.unwrap_err().status,
+            service::get_user(&f.open(), ada.id)
+                .await
+                .unwrap_err()
+                .status,
             404
         );
         assert_eq!(
@@ -75,7 +85,10 @@ fn duplicate_email_is_409_and_stores_nothing() {
         let err = service::create_user(&s, new("B", "same@x"))
             .await
             .unwrap_err();
-        assert_eq!((err.status, err.message.as_str()), (409, "email already registered"));
+        assert_eq!(
+            (err.status, err.message.as_str()),
+            (409, "email already registered")
+        );
         let (_, total) = service::list_users(&f.open(), Paging::parse(None).unwrap())
             .await
             .unwrap();
@@ -103,7 +116,9 @@ fn invalid_input_is_400_and_stores_nothing() {
     pollster::block_on(async {
         let s = f.open();
         for (name, email) in [("", "a@x"), ("A", "nope"), (&"n".repeat(101)[..], "a@x")] {
-            let err = service::create_user(&s, new(name, email)).await.unwrap_err();
+            let err = service::create_user(&s, new(name, email))
+                .await
+                .unwrap_err();
             assert_eq!(err.status, 400, "{name:?} {email:?}");
         }
         let (_, total) = service::list_users(&s, Paging::parse(None).unwrap())
