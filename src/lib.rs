@@ -39,6 +39,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod conformance;
 mod engine;
 mod error;
 mod factory;
