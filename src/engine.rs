@@ -6,10 +6,13 @@
 
 use crate::{
     error::{Error, Result},
-    snapshot::Database,
-    storage::memory::{Applied, Committed},
+    snapshot::{Database, Version},
+    storage::{
+        kv::{backend::KvBackend, KvStore, Patch},
+        memory::{Applied, Committed},
+    },
     url::EngineUrl,
-    workspace::Workspace,
+    workspace::{Miss, Workspace},
 };
 use std::{
     cell::{Cell, RefCell},
@@ -18,9 +21,20 @@ use std::{
     rc::Rc,
 };
 
+enum Backend {
+    Memory,
+    Kv(KvStore),
+}
+
 struct Inner {
     url: EngineUrl,
+    backend: Backend,
+    /// memory://: the database. kv://: the isolate cache in front of KV.
     committed: RefCell<Committed>,
+    /// When the kv:// isolate cache was last started afresh (ms).
+    cache_started: Cell<u64>,
+    /// One kv:// commit at a time per isolate (commits await KV between check and write).
+    committing: Cell<bool>,
     /// Key counter for tables without a primary key (shared by all sessions).
     row_ids: Rc<Cell<i64>>,
     /// Named ID sequences (see [`Engine::next_id`]).
@@ -42,11 +56,35 @@ impl fmt::Debug for Engine {
     }
 }
 
+/// A random integer in `1..2^53`: safe as a JSON number in JavaScript.
+fn random_53() -> Result<u64> {
+    let mut bytes = [0u8; 8];
+    getrandom::getrandom(&mut bytes).map_err(|e| Error::Storage {
+        message: format!("no randomness available for IDs: {e}"),
+    })?;
+    Ok((u64::from_le_bytes(bytes) >> 11).max(1))
+}
+
 impl Engine {
+    fn build(url: EngineUrl, backend: Backend, db: Database) -> Self {
+        Self {
+            inner: Rc::new(Inner {
+                url,
+                backend,
+                committed: RefCell::new(Committed { db, version: 0 }),
+                cache_started: Cell::new(0),
+                committing: Cell::new(false),
+                row_ids: Rc::new(Cell::new(0)),
+                sequences: RefCell::new(HashMap::new()),
+            }),
+        }
+    }
+
     /// Creates an engine from a URL: `memory://` (default database) or `memory://NAME`.
     ///
     /// Every call creates a new, empty database; keep the engine (or the registry holding
-    /// it) for the lifetime of the isolate.
+    /// it) for the lifetime of the isolate. `kv://` URLs need a KV namespace: use
+    /// [`Engine::with_kv`] (or `gluebind::wasm::engine` in a Worker).
     ///
     /// # Errors
     /// [`Error::Config`] naming the accepted schemes when the URL is not valid.
@@ -57,15 +95,46 @@ impl Engine {
     /// assert!(gluebind::Engine::from_url("postgres://db").is_err());
     /// ```
     pub fn from_url(url: &str) -> Result<Self> {
-        let url = EngineUrl::parse(url)?;
-        Ok(Self {
-            inner: Rc::new(Inner {
-                url,
-                committed: RefCell::new(Committed::default()),
-                row_ids: Rc::new(Cell::new(0)),
-                sequences: RefCell::new(HashMap::new()),
-            }),
-        })
+        match EngineUrl::parse(url)? {
+            url @ EngineUrl::Memory { .. } => {
+                Ok(Self::build(url, Backend::Memory, Database::complete()))
+            }
+            EngineUrl::Kv { binding, .. } => Err(Error::config(format!(
+                "kv://{binding} needs its KV namespace: in a Worker call \
+                 gluebind::wasm::engine(&env, url); natively Engine::with_kv(url, backend)"
+            ))),
+        }
+    }
+
+    /// Creates a `kv://` engine over `kv` (the namespace the URL's binding names).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `url` is not a valid `kv://` URL.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// let kv = Rc::new(gluebind::kv::MemoryKv::new());
+    /// let engine = gluebind::Engine::with_kv("kv://GLUEBIND_KV?prefix=app1", kv).unwrap();
+    /// assert_eq!(engine.url(), "kv://GLUEBIND_KV?prefix=app1");
+    /// ```
+    pub fn with_kv(url: &str, kv: Rc<dyn KvBackend>) -> Result<Self> {
+        let parsed = EngineUrl::parse(url)?;
+        let EngineUrl::Kv {
+            prefix,
+            cache_ttl_secs,
+            max_ops,
+            ..
+        } = &parsed
+        else {
+            return Err(Error::config(format!(
+                "Engine::with_kv needs a kv:// URL, got {}",
+                parsed.as_string()
+            )));
+        };
+        let store = KvStore::new(kv, prefix, cache_ttl_secs.saturating_mul(1000), *max_ops);
+        let engine = Self::build(parsed, Backend::Kv(store), Database::partial());
+        engine.inner.cache_started.set(engine.now_ms());
+        Ok(engine)
     }
 
     /// The engine's URL in canonical form.
@@ -80,7 +149,7 @@ impl Engine {
         &self.inner.url
     }
 
-    /// Number of commits applied so far.
+    /// Number of commits applied in this isolate so far.
     #[must_use]
     pub fn version(&self) -> u64 {
         self.inner.committed.borrow().version
@@ -92,18 +161,28 @@ impl Engine {
         Rc::ptr_eq(&self.inner, &other.inner)
     }
 
-    /// Allocates the next value of the ID sequence `name`, unique across all sessions of this
-    /// engine (like a PostgreSQL sequence: not rolled back, so a rolled-back insert leaves a
-    /// gap). A sequence named after a table starts above that table's largest committed
-    /// integer primary key and skips past keys committed by explicit inserts.
+    fn now_ms(&self) -> u64 {
+        match &self.inner.backend {
+            Backend::Memory => 0,
+            Backend::Kv(store) => store.now_ms(),
+        }
+    }
+
+    /// Allocates the next value of the ID sequence `name`, unique across all sessions.
     ///
-    /// On `memory://` this is an isolate-local counter. A KV engine cannot offer it that way
-    /// (KV has no atomic increment and many isolates write at once): there IDs come from
-    /// isolate-unique blocks or random 63-bit values, documented with that engine.
+    /// On `memory://` this is an isolate-local counter, like a PostgreSQL sequence: not rolled
+    /// back (a rolled-back insert leaves a gap); a sequence named after a table starts above
+    /// that table's largest committed integer primary key. On `kv://` many isolates write at
+    /// once and KV has no atomic increment, so IDs are random integers in `1..2^53` (safe as
+    /// JavaScript numbers): unique with overwhelming probability, not ordered by time; a
+    /// collision with a row this isolate can see is caught at commit.
     ///
     /// # Errors
-    /// [`Error::Storage`] when the sequence is exhausted.
+    /// [`Error::Storage`] when the sequence is exhausted (or no randomness is available).
     pub fn next_id(&self, name: &str) -> Result<i64> {
+        if let Backend::Kv(_) = self.inner.backend {
+            return random_53().map(|n| n as i64);
+        }
         let floor = self
             .inner
             .committed
@@ -124,31 +203,100 @@ impl Engine {
 
     /// A fresh workspace over the latest committed state (O(1)).
     pub(crate) fn workspace(&self) -> Workspace {
-        Workspace::new(self.snapshot(), Rc::clone(&self.inner.row_ids))
+        if let Backend::Kv(store) = &self.inner.backend {
+            // Past its lifetime the isolate cache starts over, so other isolates' writes show.
+            let now = store.now_ms();
+            if now.saturating_sub(self.inner.cache_started.get()) >= store.cache_ttl_ms {
+                self.inner.committed.borrow_mut().db = Database::partial();
+                self.inner.cache_started.set(now);
+            }
+        }
+        Workspace::new(
+            self.inner.committed.borrow().db.clone(),
+            Rc::clone(&self.inner.row_ids),
+        )
     }
 
+    /// Loads what a statement missed, into the isolate cache and into `ws`.
+    pub(crate) async fn load(&self, misses: &[Miss], ops: &Cell<u64>) -> Result<Patch> {
+        match &self.inner.backend {
+            Backend::Memory => Err(Error::Storage {
+                message: format!(
+                    "memory:// has all data loaded, yet a statement missed {misses:?}"
+                ),
+            }),
+            Backend::Kv(store) => {
+                let patch = store.load(misses, ops).await?;
+                patch.absorb(&mut self.inner.committed.borrow_mut().db, None);
+                Ok(patch)
+            }
+        }
+    }
+
+    /// Validates and applies a session's write-set atomically (first committer wins), and on
+    /// `kv://` writes it to KV before other sessions of the isolate see it.
+    pub(crate) async fn commit(&self, ws: &Workspace, ops: &Cell<u64>) -> Result<Applied> {
+        let store = match &self.inner.backend {
+            Backend::Memory => {
+                let mut committed = self.inner.committed.borrow_mut();
+                let stamp = committed.version + 1;
+                let (next, applied) = committed.apply(ws, stamp)?;
+                *committed = next;
+                return Ok(applied);
+            }
+            Backend::Kv(store) => store,
+        };
+        while self.inner.committing.get() {
+            store.sleep(2).await;
+        }
+        self.inner.committing.set(true);
+        let result = self.commit_kv(store, ws, ops).await;
+        self.inner.committing.set(false);
+        result
+    }
+
+    async fn commit_kv(&self, store: &KvStore, ws: &Workspace, ops: &Cell<u64>) -> Result<Applied> {
+        let stamp: Version = random_53()?;
+        let (next, applied) = self.inner.committed.borrow().apply(ws, stamp)?;
+        if let Err(e) = store.persist(ws, stamp, ops).await {
+            // KV may hold a partial write (undone best effort): forget the cache so the next
+            // sessions read KV, never this isolate's idea of it.
+            self.inner.committed.borrow_mut().db = Database::partial();
+            return Err(e);
+        }
+        *self.inner.committed.borrow_mut() = next;
+        Ok(applied)
+    }
+
+    /// Makes applied commits durable. Commits write to their engine before they return
+    /// (KV included), so this has nothing left to do today; it is the seam where a deferred
+    /// (write-behind) flush runs in the completion callback.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the backend fails.
+    #[allow(clippy::unused_async)]
+    pub async fn flush(&self) -> Result<usize> {
+        Ok(0)
+    }
+
+    /// The committed state (conformance tests).
+    #[cfg(all(test, not(target_arch = "wasm32")))]
     pub(crate) fn snapshot(&self) -> Database {
         self.inner.committed.borrow().db.clone()
     }
 
-    /// Validates and applies a session's write-set atomically (first committer wins).
+    /// [`Engine::commit`], blocking (conformance tests).
+    #[cfg(all(test, not(target_arch = "wasm32")))]
     pub(crate) fn apply(&self, ws: &Workspace) -> Result<Applied> {
-        let mut committed = self.inner.committed.borrow_mut();
-        let (next, applied) = committed.apply(ws)?;
-        *committed = next;
-        Ok(applied)
+        pollster::block_on(self.commit(ws, &Cell::new(0)))
     }
 
-    /// Makes applied commits durable. On `memory://` the isolate's memory is the only copy,
-    /// so there is nothing to write; durable engines do their I/O here, and the completion
-    /// callback awaits it after every event.
-    ///
-    /// # Errors
-    /// [`Error::Storage`] when the backend fails (never on `memory://`).
-    #[allow(clippy::unused_async)] // the seam is async for the durable backends
-    pub async fn flush(&self) -> Result<usize> {
-        match self.inner.url {
-            EngineUrl::Memory { .. } => Ok(0),
+    /// KV operation budget of one session (`None` on `memory://`).
+    #[must_use]
+    pub fn kv_budget(&self) -> Option<u64> {
+        match &self.inner.backend {
+            Backend::Memory => None,
+            Backend::Kv(store) => Some(store.max_ops),
         }
     }
 }

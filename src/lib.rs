@@ -64,7 +64,21 @@ pub use registry::{Outcome, Registry, Stats, Teardown};
 pub use rows::{QueryResult, Row, Rows};
 pub use scope::{Scope, ScopeId};
 pub use session::{CommitInfo, Finish, Session};
-pub use url::{EngineUrl, ACCEPTED_SCHEMES};
+pub use url::{EngineUrl, ACCEPTED_SCHEMES, DEFAULT_CACHE_TTL_SECS, DEFAULT_MAX_OPS};
+
+/// The `kv://` engine's building blocks: the backend interface, an in-memory namespace for
+/// tests, an operation-counting wrapper, and the key layout.
+pub mod kv {
+    pub use crate::storage::kv::{
+        backend::{
+            BoxFuture, KvBackend, KvEntry, KvFailure, KvResult, ListPage, ListedKey, MAX_BULK_GET,
+            MAX_LIST,
+        },
+        counting::{CountingKv, KvOps},
+        layout,
+        memory_kv::MemoryKv,
+    };
+}
 pub use value::{param, to_json, FromValue};
 
 /// GlueSQL's value type: what columns hold and parameters bind.

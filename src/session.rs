@@ -14,10 +14,18 @@ use crate::{
 };
 use gluesql_core::{
     error::{Error as GlueError, ValidateError},
-    prelude::Glue,
-    translate::IntoParamLiteral,
+    executor::execute,
+    parse_sql::parse,
+    plan::StatementPlan,
+    prelude::{ParamLiteral, Payload},
+    store::Planner,
+    translate::{translate_with_params, IntoParamLiteral},
 };
-use std::{cell::RefCell, fmt, rc::Rc};
+use std::{
+    cell::{Cell, RefCell},
+    fmt,
+    rc::Rc,
+};
 
 /// What [`Session::commit`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +59,15 @@ struct Inner {
     teardown: TeardownPolicy,
     /// `None` once the session is closed.
     workspace: RefCell<Option<Workspace>>,
+    /// True while a commit awaits its engine.
+    committing: Cell<bool>,
+    /// KV operations this session used (its budget is the engine's `max_ops`).
+    kv_ops: Cell<u64>,
 }
+
+/// How often one statement may fault on missing data before gluebind gives up (each retry
+/// loads what the previous attempt missed).
+const MAX_LOADS_PER_STATEMENT: usize = 64;
 
 /// One unit of work: SQL with bound parameters, read-your-writes, atomic commit.
 ///
@@ -134,6 +150,8 @@ impl Session {
                 autoflush,
                 teardown,
                 workspace: RefCell::new(Some(workspace)),
+                committing: Cell::new(false),
+                kv_ops: Cell::new(0),
             }),
         }
     }
@@ -196,13 +214,16 @@ impl Session {
     /// [`Error::Sql`] for parse, planning and execution errors (and when `sql` holds more or
     /// fewer than one statement: use [`Session::execute_batch`] for scripts),
     /// [`Error::Unique`] for constraint violations, [`Error::SessionClosed`] after removal.
-    #[allow(clippy::unused_async)] // async so durable engines can load data first
     pub async fn execute<I, P>(&self, sql: &str, params: I) -> Result<QueryResult>
     where
         I: IntoIterator<Item = P>,
         P: IntoParamLiteral,
     {
-        let mut results = self.run(sql, params, Some(1))?;
+        let params: Vec<ParamLiteral> = params
+            .into_iter()
+            .map(IntoParamLiteral::into_param_literal)
+            .collect();
+        let mut results = self.run(sql, &params, Some(1)).await?;
         Ok(results.remove(0))
     }
 
@@ -211,43 +232,100 @@ impl Session {
     ///
     /// # Errors
     /// As [`Session::execute`].
-    #[allow(clippy::unused_async)]
     pub async fn execute_batch(&self, sql: &str) -> Result<Vec<QueryResult>> {
-        self.run(sql, crate::NO_PARAMS, None)
+        self.run(sql, &[], None).await
     }
 
-    fn run<I, P>(&self, sql: &str, params: I, expect: Option<usize>) -> Result<Vec<QueryResult>>
-    where
-        I: IntoIterator<Item = P>,
-        P: IntoParamLiteral,
-    {
+    /// KV operations this session has used (0 on `memory://`).
+    #[must_use]
+    pub fn kv_ops(&self) -> u64 {
+        self.inner.kv_ops.get()
+    }
+
+    fn usable(&self) -> Result<()> {
+        if self.inner.committing.get() {
+            return Err(Error::sql(
+                "the session is committing: await commit() before running more statements",
+            ));
+        }
+        if self.is_closed() {
+            return Err(self.closed());
+        }
+        Ok(())
+    }
+
+    async fn run(
+        &self,
+        sql: &str,
+        params: &[ParamLiteral],
+        expect: Option<usize>,
+    ) -> Result<Vec<QueryResult>> {
+        self.usable()?;
+        let hint = target_table(sql);
+        let statements = parse(sql).map_err(|e| from_glue(e, hint))?;
+        if let Some(n) = expect {
+            if statements.len() != n {
+                return Err(Error::sql(format!(
+                    "expected exactly {n} SQL statement, found {}; use execute_batch for \
+                     scripts",
+                    statements.len()
+                )));
+            }
+        }
+        let mut results = Vec::with_capacity(statements.len());
+        for statement in &statements {
+            let statement: StatementPlan = translate_with_params(statement, params)
+                .map_err(|e| from_glue(e, hint))?
+                .into();
+            let mut loads = 0;
+            let payload = loop {
+                match self.attempt(&statement, hint)? {
+                    Ok(payload) => break payload,
+                    Err(misses) => {
+                        loads += 1;
+                        if loads > MAX_LOADS_PER_STATEMENT {
+                            return Err(Error::Storage {
+                                message: format!(
+                                    "a statement needed data {MAX_LOADS_PER_STATEMENT} times in \
+                                     a row; last missing: {misses:?}"
+                                ),
+                            });
+                        }
+                        let patch = self.inner.engine.load(&misses, &self.inner.kv_ops).await?;
+                        let mut slot = self.inner.workspace.borrow_mut();
+                        let ws = slot.as_mut().ok_or_else(|| self.closed())?;
+                        patch.absorb(&mut ws.base, None);
+                        let mut db = ws.db.clone();
+                        patch.absorb(&mut db, Some(&*ws));
+                        ws.db = db;
+                    }
+                }
+            };
+            results.push(QueryResult::from_payload(payload));
+        }
+        Ok(results)
+    }
+
+    /// Plans and executes one statement on the workspace. `Ok(Err(misses))` means data was
+    /// missing: the attempt left no trace, and the caller loads and retries.
+    fn attempt(
+        &self,
+        statement: &StatementPlan,
+        hint: Option<&str>,
+    ) -> Result<std::result::Result<Payload, Vec<crate::workspace::Miss>>> {
         let mut slot = self.inner.workspace.borrow_mut();
         let ws = slot.as_mut().ok_or_else(|| self.closed())?;
-        let mut glue = Glue::new(std::mem::take(ws));
-        let outcome = (|| {
-            let plans = glue
-                .plan_with_params(sql, params)
-                .map_err(|e| from_glue(e, target_table(sql)))?;
-            if let Some(n) = expect {
-                if plans.len() != n {
-                    return Err(Error::sql(format!(
-                        "expected exactly {n} SQL statement, found {}; use execute_batch for \
-                         scripts",
-                        plans.len()
-                    )));
-                }
-            }
-            let mut results = Vec::with_capacity(plans.len());
-            for plan in &plans {
-                let payload = glue
-                    .execute_stmt(plan)
-                    .map_err(|e| from_glue(e, target_table(sql)))?;
-                results.push(QueryResult::from_payload(payload));
-            }
-            Ok(results)
-        })();
-        *ws = glue.storage;
-        outcome
+        let saved = ws.save();
+        let outcome = ws
+            .plan(statement.clone())
+            .and_then(|plan| execute(ws, &plan));
+        let misses = ws.take_misses();
+        if !misses.is_empty() {
+            // Whatever GlueSQL did with the failed read, undo it before retrying.
+            ws.restore(saved);
+            return Ok(Err(misses));
+        }
+        outcome.map(Ok).map_err(|e| from_glue(e, hint))
     }
 
     /// Allocates the next value of the engine's ID sequence `name` (see
@@ -275,28 +353,35 @@ impl Session {
     /// meanwhile holds the same unique value. In both cases nothing was applied and the
     /// pending writes are discarded, so the session can retry from fresh data.
     pub async fn commit(&self) -> Result<CommitInfo> {
-        let outcome = {
+        self.usable()?;
+        let ws = {
             let mut slot = self.inner.workspace.borrow_mut();
             let ws = slot.as_mut().ok_or_else(|| self.closed())?;
-            let outcome = if ws.writes.is_empty() {
-                Ok(CommitInfo {
+            if ws.writes.is_empty() {
+                // Nothing to write: just move to the latest committed state.
+                *ws = self.inner.engine.workspace();
+                return Ok(CommitInfo {
                     version: None,
                     rows_written: 0,
                     tables_changed: 0,
-                })
-            } else {
-                self.inner.engine.apply(ws).map(|a| CommitInfo {
-                    version: Some(a.version),
-                    rows_written: a.rows_written,
-                    tables_changed: a.tables_changed,
-                })
-            };
-            // Success or not, continue from the latest committed state.
-            *ws = self.inner.engine.workspace();
-            outcome
-        }?;
+                });
+            }
+            std::mem::take(ws)
+        };
+        self.inner.committing.set(true);
+        let outcome = self.inner.engine.commit(&ws, &self.inner.kv_ops).await;
+        self.inner.committing.set(false);
+        // Success or not, continue from the latest committed state.
+        if let Some(slot) = self.inner.workspace.borrow_mut().as_mut() {
+            *slot = self.inner.engine.workspace();
+        }
+        let applied = outcome?;
         self.inner.engine.flush().await?;
-        Ok(outcome)
+        Ok(CommitInfo {
+            version: Some(applied.version),
+            rows_written: applied.rows_written,
+            tables_changed: applied.tables_changed,
+        })
     }
 
     /// Discards pending writes and starts over on the latest committed state.

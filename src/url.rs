@@ -2,8 +2,15 @@
 
 use crate::error::{Error, Result};
 
-/// The URL schemes gluebind understands, in the order the docs list them.
-pub const ACCEPTED_SCHEMES: &str = "memory:// or memory://NAME";
+/// The URL schemes gluebind understands, as listed in error messages.
+pub const ACCEPTED_SCHEMES: &str =
+    "memory:// or memory://NAME, kv://BINDING[?prefix=P&cache_ttl=SECONDS&max_ops=N]";
+
+/// Default isolate-cache lifetime of `kv://` engines, in seconds.
+pub const DEFAULT_CACHE_TTL_SECS: u64 = 10;
+/// Default KV-operation budget per session of `kv://` engines (Workers allow 1000 per
+/// invocation; the rest is left for the application's own calls).
+pub const DEFAULT_MAX_OPS: u64 = 900;
 
 /// A parsed, validated engine URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +21,22 @@ pub enum EngineUrl {
         /// Database name (empty for the default database).
         name: String,
     },
+    /// `kv://BINDING`: committed data lives in the Workers KV namespace bound as `BINDING`.
+    Kv {
+        /// The KV namespace binding name (from wrangler.toml).
+        binding: String,
+        /// Key prefix, so several databases can share one namespace.
+        prefix: String,
+        /// How long the isolate cache serves data without asking KV, in seconds.
+        cache_ttl_secs: u64,
+        /// KV operations one session may use before gluebind refuses more.
+        max_ops: u64,
+    },
+}
+
+fn valid_name(s: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
 }
 
 impl EngineUrl {
@@ -30,10 +53,7 @@ impl EngineUrl {
         };
         match scheme {
             "memory" => {
-                if !rest
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
-                {
+                if !valid_name(rest) {
                     return Err(Error::config(format!(
                         "memory database name {rest:?} may only contain letters, digits, '_', '-' \
                          and '.'; accepted: {ACCEPTED_SCHEMES}"
@@ -43,8 +63,9 @@ impl EngineUrl {
                     name: rest.to_owned(),
                 })
             }
-            "kv" | "do" => Err(Error::config(format!(
-                "engine scheme {scheme}:// is not available in this version of gluebind; \
+            "kv" => Self::parse_kv(rest),
+            "do" => Err(Error::config(format!(
+                "engine scheme do:// is not available in this version of gluebind; \
                  accepted: {ACCEPTED_SCHEMES}"
             ))),
             other => Err(Error::config(format!(
@@ -53,11 +74,69 @@ impl EngineUrl {
         }
     }
 
+    fn parse_kv(rest: &str) -> Result<Self> {
+        let (binding, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if binding.is_empty() || !valid_name(binding) {
+            return Err(Error::config(format!(
+                "kv:// needs the KV binding name from wrangler.toml, e.g. kv://GLUEBIND_KV \
+                 (got {binding:?}); accepted: {ACCEPTED_SCHEMES}"
+            )));
+        }
+        let mut prefix = String::new();
+        let mut cache_ttl_secs = DEFAULT_CACHE_TTL_SECS;
+        let mut max_ops = DEFAULT_MAX_OPS;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let number = || {
+                value.parse::<u64>().map_err(|_| {
+                    Error::config(format!(
+                        "kv:// option {key} must be a whole number, got {value:?}"
+                    ))
+                })
+            };
+            match key {
+                "prefix" if valid_name(value) && !value.is_empty() => prefix = value.to_owned(),
+                "prefix" => {
+                    return Err(Error::config(format!(
+                        "kv:// prefix {value:?} may only contain letters, digits, '_', '-' and '.'"
+                    )))
+                }
+                "cache_ttl" => cache_ttl_secs = number()?,
+                "max_ops" => {
+                    max_ops = number()?;
+                    if !(10..=1000).contains(&max_ops) {
+                        return Err(Error::config(format!(
+                            "kv:// max_ops must be between 10 and 1000 (Workers allow 1000 KV \
+                             operations per invocation), got {max_ops}"
+                        )));
+                    }
+                }
+                other => {
+                    return Err(Error::config(format!(
+                        "unknown kv:// option {other:?}; accepted: prefix, cache_ttl, max_ops"
+                    )))
+                }
+            }
+        }
+        Ok(Self::Kv {
+            binding: binding.to_owned(),
+            prefix,
+            cache_ttl_secs,
+            max_ops,
+        })
+    }
+
     /// The URL in canonical form (what the stats route reports as `engine`).
     #[must_use]
     pub fn as_string(&self) -> String {
         match self {
             Self::Memory { name } => format!("memory://{name}"),
+            Self::Kv {
+                binding, prefix, ..
+            } if prefix.is_empty() => format!("kv://{binding}"),
+            Self::Kv {
+                binding, prefix, ..
+            } => format!("kv://{binding}?prefix={prefix}"),
         }
     }
 }
@@ -81,13 +160,38 @@ mod tests {
     }
 
     #[test]
+    fn kv_urls_and_options() {
+        assert_eq!(
+            EngineUrl::parse("kv://GLUEBIND_KV?prefix=app1&cache_ttl=0&max_ops=500").unwrap(),
+            EngineUrl::Kv {
+                binding: "GLUEBIND_KV".into(),
+                prefix: "app1".into(),
+                cache_ttl_secs: 0,
+                max_ops: 500
+            }
+        );
+        assert_eq!(EngineUrl::parse("kv://B").unwrap().as_string(), "kv://B");
+        for bad in [
+            "kv://",
+            "kv://a/b",
+            "kv://B?prefix=",
+            "kv://B?cache_ttl=x",
+            "kv://B?max_ops=5000",
+            "kv://B?colour=red",
+        ] {
+            let err = EngineUrl::parse(bad).unwrap_err();
+            assert_eq!(err.code(), "CONFIG", "{bad}");
+        }
+    }
+
+    #[test]
     fn bad_urls_name_the_accepted_schemes() {
         for bad in [
             "",
             "memory",
             "postgres://x",
             "memory://a/b",
-            "kv://X",
+            "do://X",
             "MEMORY://",
         ] {
             let err = EngineUrl::parse(bad).unwrap_err();

@@ -471,3 +471,33 @@ fn factory_needs_an_engine() {
     assert_eq!(err.code(), "CONFIG");
     assert!(err.to_string().contains(".bind("), "{err}");
 }
+
+#[test]
+fn updating_a_unique_column_to_its_own_value_is_not_a_duplicate() {
+    // GlueSQL 0.20's own check counts the updated row as its duplicate; gluebind enforces
+    // UNIQUE itself through an index.
+    let f = users_factory();
+    block_on(async {
+        let s = f.open();
+        insert(&s, 1, "a", "a@x").await.unwrap();
+        insert(&s, 2, "b", "b@x").await.unwrap();
+        s.execute(
+            "UPDATE users SET name = $1, email = $2 WHERE id = 1",
+            params!["a2", "a@x"],
+        )
+        .await
+        .unwrap();
+        // One statement moving values between rows is fine as long as the end state is unique.
+        s.execute_batch("UPDATE users SET email = CASE WHEN id = 1 THEN 'b@x' ELSE 'a@x' END")
+            .await
+            .unwrap();
+        s.commit().await.unwrap();
+        let t = f.open();
+        let err = t
+            .execute("UPDATE users SET email = $1 WHERE id = 1", params!["a@x"])
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "UNIQUE", "{err}");
+        assert_eq!(name_of(&t, 1).await.as_deref(), Some("a2"));
+    });
+}

@@ -1,26 +1,22 @@
-//! The `memory://` backend: committed state in this isolate's memory.
+//! Commit validation over the committed state held in this isolate's memory.
 //!
-//! It is a cache and test engine: data lives as long as the isolate (a Rust panic or an
-//! isolate eviction wipes it). Commit validation lives here because it is pure logic over
-//! persistent maps; durable backends reuse it for their isolate cache.
+//! For `memory://` this state is the database itself: a cache and test engine whose data lives
+//! as long as the isolate (a Rust panic or an eviction wipes it). For `kv://` it is the isolate
+//! cache in front of KV, and the same validation runs before anything is written to KV.
 
 use crate::{
     error::{Error, Result},
-    snapshot::{Database, StoredRow, Table, Version},
+    snapshot::{unique_key, Database, StoredRow, Table, UniqueLookup, Version},
     workspace::Workspace,
 };
 use gluesql_core::prelude::{Key, Value};
 use std::sync::Arc;
 
-/// Non-primary-key UNIQUE entries of one committed table: (column position, value) → row key.
-type UniqueIndex = im::OrdMap<(usize, Key), Key>;
-
-/// Committed state plus the unique indexes commit validation needs.
+/// Committed state plus the commit counter.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Committed {
     pub db: Database,
-    unique: im::OrdMap<String, UniqueIndex>,
-    /// Number of the last commit.
+    /// Number of commits applied in this isolate.
     pub version: Version,
 }
 
@@ -32,46 +28,21 @@ pub(crate) struct Applied {
     pub tables_changed: usize,
 }
 
-fn unique_key(value: &Value) -> Option<Key> {
-    // NULLs never collide (SQL semantics, and GlueSQL's own check skips them). Values that
-    // cannot be keys (floats, maps) are skipped here as GlueSQL rejects them at insert.
-    match Key::try_from(value) {
-        Ok(Key::None) | Err(_) => None,
-        Ok(key) => Some(key),
-    }
-}
-
-fn render(value: &Value) -> String {
+pub(crate) fn render(value: &Value) -> String {
     match value {
         Value::Str(s) => format!("{s:?}"),
         other => String::from(other),
     }
 }
 
-fn build_index(table_name: &str, table: &Table) -> Result<UniqueIndex> {
-    let columns = table.unique_columns();
-    let mut index = UniqueIndex::new();
-    if columns.is_empty() {
-        return Ok(index);
-    }
-    for (key, row) in &table.rows {
-        for (pos, name) in &columns {
-            if let Some(value_key) = row.values.get(*pos).and_then(unique_key) {
-                if index.insert((*pos, value_key), key.clone()).is_some() {
-                    return Err(Error::Unique {
-                        table: table_name.to_owned(),
-                        column: name.clone(),
-                        value: render(&row.values[*pos]),
-                    });
-                }
-            }
-        }
-    }
-    Ok(index)
+/// Version of `key` in `table` as far as this state knows: `Some(None)` absent, `None` unknown.
+fn row_version(table: &Table, key: &Key) -> Option<Option<Version>> {
+    table.lookup(key).map(|r| r.map(|r| r.version))
 }
 
 impl Committed {
-    /// Validates `ws`'s write-set against this committed state and returns the next state.
+    /// Validates `ws`'s write-set against this committed state and returns the next state, the
+    /// rows stamped with `stamp` (a fresh commit identifier).
     ///
     /// Rules (snapshot isolation, first committer wins):
     /// - a row written by the session must still have the version the session saw (or still
@@ -81,20 +52,24 @@ impl Committed {
     /// - UNIQUE columns are re-checked against rows other sessions committed meanwhile, else
     ///   [`Error::Unique`].
     ///
-    /// Nothing is changed when an error is returned: the caller swaps the returned state in.
-    pub fn apply(&self, ws: &Workspace) -> Result<(Self, Applied)> {
-        let version = self.version + 1;
+    /// Where this state does not know a row or a unique value (a partial KV cache), that check
+    /// is left to the engine's storage. Nothing changes when an error is returned.
+    pub fn apply(&self, ws: &Workspace, stamp: Version) -> Result<(Self, Applied)> {
         let mut next = self.clone();
-        next.version = version;
+        next.version = self.version + 1;
         let mut applied = Applied {
-            version,
+            version: next.version,
             ..Applied::default()
         };
 
         // Whole-table changes (DDL): the table must not have changed meanwhile.
         for name in &ws.writes.tables {
             let seen = ws.base.tables.get(name).map(|t| t.version);
-            let now = self.db.tables.get(name).map(|t| t.version);
+            // Unknown to a partial cache: the storage checks it instead.
+            let now = match self.db.lookup(name) {
+                Some(table) => table.map(|t| t.version),
+                None => seen,
+            };
             if seen != now {
                 return Err(Error::Conflict {
                     table: name.clone(),
@@ -104,20 +79,22 @@ impl Committed {
             match ws.db.tables.get(name) {
                 Some(table) => {
                     let mut table = table.clone();
-                    table.schema_version = version;
-                    table.version = version;
+                    table.schema_version = stamp;
+                    table.version = stamp;
                     for key in ws.writes.rows.get(name).into_iter().flatten() {
                         if let Some(row) = table.rows.get_mut(key) {
-                            row.version = version;
+                            row.version = stamp;
                         }
                         applied.rows_written += 1;
                     }
-                    next.unique.insert(name.clone(), build_index(name, &table)?);
+                    next.db.absent_tables.remove(name);
                     next.db.tables.insert(name.clone(), table);
                 }
                 None => {
                     next.db.tables.remove(name);
-                    next.unique.remove(name);
+                    if !next.db.schemas_complete {
+                        next.db.absent_tables.insert(name.clone());
+                    }
                 }
             }
             applied.tables_changed += 1;
@@ -133,7 +110,12 @@ impl Committed {
                 detail: "the table (dropped)".to_owned(),
             };
             let base = ws.base.tables.get(name).ok_or_else(gone)?;
-            let current = self.db.tables.get(name).ok_or_else(gone)?;
+            let current = match self.db.lookup(name) {
+                Some(table) => table.ok_or_else(gone)?,
+                // Not in a partial cache (it expired meanwhile): the storage checks the rows,
+                // and the cache loads them again when next needed.
+                None => continue,
+            };
             if current.schema_version != base.schema_version {
                 return Err(Error::Conflict {
                     table: name.clone(),
@@ -142,29 +124,33 @@ impl Committed {
             }
             let mine = ws.db.tables.get(name).ok_or_else(gone)?;
             for key in keys {
-                let seen = base.rows.get(key).map(|r| r.version);
-                let now = current.rows.get(key).map(|r| r.version);
-                if seen != now {
-                    return Err(Error::Conflict {
-                        table: name.clone(),
-                        detail: format!("the row with key {}", render(&Value::from(key.clone()))),
-                    });
+                let seen = row_version(base, key);
+                let now = row_version(current, key);
+                if let (Some(seen), Some(now)) = (seen, now) {
+                    if seen != now {
+                        return Err(Error::Conflict {
+                            table: name.clone(),
+                            detail: format!(
+                                "the row with key {}",
+                                render(&Value::from(key.clone()))
+                            ),
+                        });
+                    }
                 }
             }
 
             let columns = current.unique_columns();
-            let mut index = next.unique.get(name).cloned().unwrap_or_default();
+            let mut table = current.clone();
             // Two passes so that swapping unique values between rows in one session works.
             for key in keys {
                 if let Some(old) = current.rows.get(key) {
                     for (pos, _) in &columns {
                         if let Some(v) = old.values.get(*pos).and_then(unique_key) {
-                            index.remove(&(*pos, v));
+                            table.set_unique(*pos, v, None);
                         }
                     }
                 }
             }
-            let mut table = current.clone();
             for key in keys {
                 match mine.rows.get(key) {
                     Some(row) => {
@@ -172,7 +158,7 @@ impl Committed {
                             let Some(v) = row.values.get(*pos).and_then(unique_key) else {
                                 continue;
                             };
-                            if let Some(owner) = index.insert((*pos, v), key.clone()) {
+                            if let UniqueLookup::Owner(owner) = table.unique_lookup(*pos, &v) {
                                 if &owner != key {
                                     return Err(Error::Unique {
                                         table: name.clone(),
@@ -181,23 +167,27 @@ impl Committed {
                                     });
                                 }
                             }
+                            table.set_unique(*pos, v, Some(key.clone()));
                         }
+                        table.absent.remove(key);
                         table.rows.insert(
                             key.clone(),
                             StoredRow {
                                 values: Arc::clone(&row.values),
-                                version,
+                                version: stamp,
                             },
                         );
                     }
                     None => {
                         table.rows.remove(key);
+                        if !table.complete {
+                            table.absent.insert(key.clone());
+                        }
                     }
                 }
                 applied.rows_written += 1;
             }
-            table.version = version;
-            next.unique.insert(name.clone(), index);
+            table.version = stamp;
             next.db.tables.insert(name.clone(), table);
         }
         Ok((next, applied))

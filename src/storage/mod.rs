@@ -6,4 +6,5 @@
 //! `memory://` the isolate's memory is the only copy, so `flush` has nothing to do; a durable
 //! backend (Workers KV) does its I/O there, which is why the completion callback awaits it.
 
+pub(crate) mod kv;
 pub(crate) mod memory;

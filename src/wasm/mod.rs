@@ -20,9 +20,25 @@
 //! }
 //! ```
 
+mod kv;
 mod serve;
 
+pub use kv::WorkersKv;
 pub use serve::{serve, to_worker_error, Event};
+
+/// Creates the engine for `url`, taking a `kv://BINDING` URL's namespace from `env`.
+///
+/// # Errors
+/// [`crate::Error::Config`] for a bad URL or a missing KV binding.
+pub fn engine(env: &worker::Env, url: &str) -> crate::Result<crate::Engine> {
+    match crate::EngineUrl::parse(url)? {
+        crate::EngineUrl::Kv { binding, .. } => {
+            let kv = WorkersKv::from_env(env, &binding)?;
+            crate::Engine::with_kv(url, std::rc::Rc::new(kv))
+        }
+        _ => crate::Engine::from_url(url),
+    }
+}
 
 /// Installs `console_error_panic_hook` (once per isolate; later calls do nothing), so a
 /// Rust panic is logged with its message and location before the instance is reset.

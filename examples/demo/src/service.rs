@@ -116,9 +116,7 @@ pub async fn update_user(session: &Session, id: i64, patch: UserPatch) -> Result
         validate_email(email)?;
     }
     let mut user = get_user(session, id).await?;
-    // SET only the columns that change: GlueSQL 0.20 checks a UNIQUE column in SET against
-    // every stored row, the updated row included, so `SET email = <its own value>` would be
-    // reported as a duplicate.
+    // SET only the columns that change; nothing to change means no write (and no conflict).
     let name = patch.name.filter(|n| *n != user.name);
     let email = patch.email.filter(|e| *e != user.email);
     let sql = match (&name, &email) {

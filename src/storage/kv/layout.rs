@@ -1,0 +1,283 @@
+//! Key layout of the KV engine, version 1 (`gluebind/v1/...`).
+//!
+//! ```text
+//! {base} = "gluebind/v1/" + ("{prefix}/" if the URL has ?prefix=...)
+//! {base}s/{table}                     schema: {"schema": <GlueSQL Schema>, "v": version}
+//! {base}r/{table}/{hex key}           row: value {"k": key, "v": version, "d": [values]},
+//!                                     metadata the same when it fits in 1024 bytes, else
+//!                                     {"k", "v"} (a scan then reads the value)
+//! {base}u/{table}/{column}/{hex val}  unique entry: {"k": owning row key, "v": version}
+//! ```
+//!
+//! One key per row (never a blob per table), so a point read costs one `get` and a one-row
+//! insert two `put`s (row + unique entry). `{hex key}` is GlueSQL's order-preserving key
+//! encoding in hex, so a `list` returns rows in primary-key order. Small rows are inlined in
+//! the metadata, so a scan of N rows costs ceil(N / 1000) `list` calls. Every row carries the
+//! version of the commit that wrote it: commits compare versions to detect conflicts.
+
+use crate::error::{Error, Result};
+use gluesql_core::{
+    data::Schema,
+    prelude::{Key, Value},
+};
+use serde::{Deserialize, Serialize};
+
+/// Workers KV's limits, checked before anything is written.
+pub const MAX_KEY_BYTES: usize = 512;
+/// Largest value Workers KV stores.
+pub const MAX_VALUE_BYTES: usize = 25 * 1024 * 1024;
+/// Largest metadata object Workers KV stores (serialized JSON).
+pub const MAX_METADATA_BYTES: usize = 1024;
+
+/// Names every key of one database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    base: String,
+}
+
+/// A stored row as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowRecord {
+    /// Primary key (or generated key).
+    pub k: Key,
+    /// Version of the commit that wrote the row.
+    pub v: u64,
+    /// Column values; absent in metadata when the row is too large to inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub d: Option<Vec<Value>>,
+}
+
+/// A stored unique-index entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UniqueRecord {
+    /// Key of the row holding the value.
+    pub k: Key,
+    /// Version of the commit that wrote the entry.
+    pub v: u64,
+}
+
+/// A stored schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SchemaRecord {
+    /// The table's GlueSQL schema.
+    pub schema: Schema,
+    /// Version of the commit that created or altered the table.
+    pub v: u64,
+}
+
+fn encode_name(name: &str) -> String {
+    // Table and column names become key segments: escape anything but a safe set.
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
+}
+
+fn key_segment(key: &Key) -> Result<String> {
+    key.to_cmp_be_bytes()
+        .map(|b| hex(&b))
+        .map_err(|e| Error::Storage {
+            message: format!("cannot store key {key:?} in KV: {e}"),
+        })
+}
+
+fn check_key(key: String) -> Result<String> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(Error::Storage {
+            message: format!(
+                "KV key of {} bytes exceeds Workers KV's {MAX_KEY_BYTES}-byte limit ({}...); \
+                 use shorter table names, column names or primary-key values",
+                key.len(),
+                &key[..64]
+            ),
+        });
+    }
+    Ok(key)
+}
+
+impl Layout {
+    /// The layout for a database with an optional key prefix.
+    #[must_use]
+    pub fn new(prefix: &str) -> Self {
+        let base = if prefix.is_empty() {
+            "gluebind/v1/".to_owned()
+        } else {
+            format!("gluebind/v1/{}/", encode_name(prefix))
+        };
+        Self { base }
+    }
+
+    /// Prefix of all schema keys.
+    #[must_use]
+    pub fn schemas_prefix(&self) -> String {
+        format!("{}s/", self.base)
+    }
+
+    /// Key of a table's schema.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the key exceeds KV's limit.
+    pub fn schema_key(&self, table: &str) -> Result<String> {
+        check_key(format!("{}{}", self.schemas_prefix(), encode_name(table)))
+    }
+
+    /// Prefix of all row keys of `table`.
+    #[must_use]
+    pub fn rows_prefix(&self, table: &str) -> String {
+        format!("{}r/{}/", self.base, encode_name(table))
+    }
+
+    /// Key of one row.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the key cannot be encoded or exceeds KV's limit.
+    pub fn row_key(&self, table: &str, key: &Key) -> Result<String> {
+        check_key(format!("{}{}", self.rows_prefix(table), key_segment(key)?))
+    }
+
+    /// Prefix of all unique entries of `table` (all columns).
+    #[must_use]
+    pub fn uniques_prefix(&self, table: &str) -> String {
+        format!("{}u/{}/", self.base, encode_name(table))
+    }
+
+    /// Key of the unique entry for `value` in `column` of `table`.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the key cannot be encoded or exceeds KV's limit.
+    pub fn unique_key(&self, table: &str, column: &str, value: &Key) -> Result<String> {
+        check_key(format!(
+            "{}{}/{}",
+            self.uniques_prefix(table),
+            encode_name(column),
+            key_segment(value)?
+        ))
+    }
+}
+
+/// Encodes a row as (value, metadata), inlining the values in the metadata when they fit.
+///
+/// # Errors
+/// [`Error::Storage`] when the value exceeds KV's size limit.
+pub fn encode_row(record: &RowRecord) -> Result<(String, serde_json::Value)> {
+    let value = serde_json::to_string(record).map_err(storage_error)?;
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(Error::Storage {
+            message: format!(
+                "row of {} bytes exceeds Workers KV's 25 MiB value limit",
+                value.len()
+            ),
+        });
+    }
+    // Metadata holds the record as a JSON *string*: a Worker hands metadata through
+    // JavaScript, where numbers above 2^53 would lose precision.
+    let wrap = |json: String| serde_json::json!({ "r": json });
+    let mut metadata = wrap(value.clone());
+    if metadata.to_string().len() > MAX_METADATA_BYTES {
+        let key_only = RowRecord {
+            k: record.k.clone(),
+            v: record.v,
+            d: None,
+        };
+        metadata = wrap(serde_json::to_string(&key_only).map_err(storage_error)?);
+    }
+    if metadata.to_string().len() > MAX_METADATA_BYTES {
+        return Err(Error::Storage {
+            message: "row key too large for KV metadata (1024 bytes); use a shorter primary key"
+                .to_owned(),
+        });
+    }
+    Ok((value, metadata))
+}
+
+/// Decodes JSON stored by gluebind.
+///
+/// # Errors
+/// [`Error::Storage`] naming the key when the data is not in gluebind's layout.
+pub fn decode<T: for<'de> Deserialize<'de>>(key: &str, json: &str) -> Result<T> {
+    serde_json::from_str(json).map_err(|e| Error::Storage {
+        message: format!("KV key {key:?} does not hold gluebind v1 data: {e}"),
+    })
+}
+
+/// Decodes a metadata object stored by gluebind.
+///
+/// # Errors
+/// [`Error::Storage`] naming the key when the metadata is not in gluebind's layout.
+pub fn decode_metadata<T: for<'de> Deserialize<'de>>(
+    key: &str,
+    metadata: &serde_json::Value,
+) -> Result<T> {
+    let json = metadata
+        .get("r")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| Error::Storage {
+            message: format!("KV key {key:?} has metadata not in gluebind v1 layout"),
+        })?;
+    decode(key, json)
+}
+
+fn storage_error(e: serde_json::Error) -> Error {
+    Error::Storage {
+        message: format!("cannot encode for KV: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_prefixed_escaped_and_ordered() {
+        let l = Layout::new("app1");
+        assert_eq!(l.schema_key("users").unwrap(), "gluebind/v1/app1/s/users");
+        assert_eq!(l.rows_prefix("a/b"), "gluebind/v1/app1/r/a%2Fb/");
+        let k = |n: i64| l.row_key("users", &Key::I64(n)).unwrap();
+        assert!(k(-5) < k(-1) && k(-1) < k(0) && k(0) < k(2) && k(2) < k(300));
+        let u = l
+            .unique_key("users", "email", &Key::Str("a@b".into()))
+            .unwrap();
+        assert!(u.starts_with("gluebind/v1/app1/u/users/email/"));
+    }
+
+    #[test]
+    fn oversize_keys_are_rejected_before_writing() {
+        let l = Layout::new("");
+        let err = l.row_key("users", &Key::Str("x".repeat(300))).unwrap_err();
+        assert!(err.to_string().contains("512-byte"), "{err}");
+    }
+
+    #[test]
+    fn small_rows_are_inlined_large_ones_are_not() {
+        let small = RowRecord {
+            k: Key::I64(1),
+            v: 7,
+            d: Some(vec![Value::I64(1), Value::Str("ada".into())]),
+        };
+        let (value, meta) = encode_row(&small).unwrap();
+        assert_eq!(decode::<RowRecord>("k", &value).unwrap(), small);
+        assert_eq!(decode_metadata::<RowRecord>("k", &meta).unwrap(), small);
+        let big = RowRecord {
+            d: Some(vec![Value::Str("x".repeat(2000))]),
+            ..small
+        };
+        let (value, meta) = encode_row(&big).unwrap();
+        assert_eq!(decode::<RowRecord>("k", &value).unwrap(), big);
+        assert_eq!(decode_metadata::<RowRecord>("k", &meta).unwrap().d, None);
+    }
+}

@@ -1,0 +1,668 @@
+//! Loading on demand and committing to KV, with an isolate cache in front.
+
+use super::{
+    backend::{KvBackend, KvEntry, KvFailure, KvResult, MAX_BULK_GET},
+    layout::{self, Layout, RowRecord, SchemaRecord, UniqueRecord},
+};
+use crate::{
+    error::{Error, Result},
+    snapshot::{unique_key, Database, StoredRow, Table, UniqueLookup, Version},
+    storage::memory::render,
+    workspace::{Miss, Workspace},
+};
+use gluesql_core::prelude::Key;
+use std::{
+    cell::Cell,
+    collections::{BTreeMap, BTreeSet},
+    future::Future,
+    rc::Rc,
+    sync::Arc,
+};
+
+/// Attempts per KV call (the first try plus retries) for 429s and transient failures.
+const ATTEMPTS: u32 = 4;
+
+/// What a load brought back, applied to the isolate cache and to the session.
+#[derive(Debug, Default)]
+pub(crate) struct Patch {
+    schemas: Vec<(String, Option<(gluesql_core::data::Schema, Version)>)>,
+    all_schemas: bool,
+    rows: Vec<(String, Key, Option<StoredRow>)>,
+    complete: Vec<(String, Vec<(Key, StoredRow)>)>,
+    uniques: Vec<(String, usize, Key, Option<Key>)>,
+}
+
+impl Patch {
+    /// Fills in what `db` does not know yet (it never overrides known data, so a session's own
+    /// writes and earlier reads stay as they are). `own` holds keys the session wrote.
+    pub fn absorb(&self, db: &mut Database, own: Option<&Workspace>) {
+        for (name, schema) in &self.schemas {
+            if db.tables.contains_key(name) || db.absent_tables.contains(name) {
+                continue;
+            }
+            match schema {
+                Some((schema, v)) => {
+                    db.tables
+                        .insert(name.clone(), Table::partial(schema.clone(), *v));
+                }
+                None => {
+                    db.absent_tables.insert(name.clone());
+                }
+            }
+        }
+        if self.all_schemas {
+            db.schemas_complete = true;
+            db.absent_tables = im::OrdSet::new();
+        }
+        for (name, key, row) in &self.rows {
+            let Some(table) = db.tables.get_mut(name) else {
+                continue;
+            };
+            if table.lookup(key).is_some() {
+                continue;
+            }
+            match row {
+                Some(row) => {
+                    table.rows.insert(key.clone(), row.clone());
+                }
+                None => {
+                    table.absent.insert(key.clone());
+                }
+            }
+        }
+        for (name, rows) in &self.complete {
+            let Some(table) = db.tables.get_mut(name) else {
+                continue;
+            };
+            if table.complete {
+                continue;
+            }
+            let written = own.and_then(|ws| ws.writes.rows.get(name));
+            let is_own = |k: &Key| written.is_some_and(|w| w.contains(k));
+            let listed: BTreeSet<&Key> = rows.iter().map(|(k, _)| k).collect();
+            // Rows gone from KV meanwhile (and not the session's own) disappear.
+            let stale: Vec<Key> = table
+                .rows
+                .keys()
+                .filter(|k| !listed.contains(k) && !is_own(k))
+                .cloned()
+                .collect();
+            for key in stale {
+                table.rows.remove(&key);
+            }
+            for (key, row) in rows {
+                if table.rows.contains_key(key) || is_own(key) {
+                    continue;
+                }
+                table.rows.insert(key.clone(), row.clone());
+            }
+            table.complete = true;
+            table.absent = im::OrdSet::new();
+            // The full row set determines the unique index.
+            let columns = table.unique_columns();
+            let mut index = crate::snapshot::UniqueIndex::new();
+            for (key, row) in &table.rows {
+                for (pos, _) in &columns {
+                    if let Some(v) = row.values.get(*pos).and_then(unique_key) {
+                        index.insert((*pos, v), key.clone());
+                    }
+                }
+            }
+            table.unique = index;
+            table.unique_complete = true;
+            table.unique_absent = im::OrdSet::new();
+        }
+        for (name, pos, value, owner) in &self.uniques {
+            let Some(table) = db.tables.get_mut(name) else {
+                continue;
+            };
+            if let UniqueLookup::Unknown = table.unique_lookup(*pos, value) {
+                table.set_unique(*pos, value.clone(), owner.clone());
+            }
+        }
+    }
+}
+
+/// One planned write of a commit.
+#[derive(Debug, Clone)]
+enum Write {
+    Put(String, String, Option<serde_json::Value>),
+    Delete(String),
+}
+
+impl Write {
+    fn key(&self) -> &str {
+        match self {
+            Self::Put(k, ..) | Self::Delete(k) => k,
+        }
+    }
+}
+
+/// The KV side of a `kv://` engine.
+pub(crate) struct KvStore {
+    kv: Rc<dyn KvBackend>,
+    layout: Layout,
+    /// How long the isolate cache may serve data without asking KV again.
+    pub cache_ttl_ms: u64,
+    /// Most KV operations one session may use (Workers allow 1000 per invocation).
+    pub max_ops: u64,
+}
+
+impl std::fmt::Debug for KvStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KvStore")
+            .field("layout", &self.layout)
+            .field("cache_ttl_ms", &self.cache_ttl_ms)
+            .field("max_ops", &self.max_ops)
+            .finish_non_exhaustive()
+    }
+}
+
+fn entry_row(key_name: &str, entry: &KvEntry) -> Result<RowRecord> {
+    layout::decode::<RowRecord>(key_name, &entry.value)
+}
+
+fn stored(record: RowRecord, key_name: &str) -> Result<StoredRow> {
+    let values = record.d.ok_or_else(|| Error::Storage {
+        message: format!("KV row {key_name:?} has no values"),
+    })?;
+    Ok(StoredRow {
+        values: Arc::new(values),
+        version: record.v,
+    })
+}
+
+impl KvStore {
+    pub fn new(kv: Rc<dyn KvBackend>, prefix: &str, cache_ttl_ms: u64, max_ops: u64) -> Self {
+        Self {
+            kv,
+            layout: Layout::new(prefix),
+            cache_ttl_ms,
+            max_ops,
+        }
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.kv.now_ms()
+    }
+
+    pub async fn sleep(&self, ms: u64) {
+        self.kv.sleep(ms).await;
+    }
+
+    /// Runs one KV call with bounded retries, counting every attempt against the budget.
+    async fn call<'a, T, F, Fut>(&'a self, ops: &Cell<u64>, what: &str, f: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = KvResult<T>> + 'a,
+    {
+        let mut attempt = 0;
+        loop {
+            if ops.get() >= self.max_ops {
+                return Err(Error::Storage {
+                    message: format!(
+                        "this session reached its budget of {} KV operations (Workers allow 1000 \
+                         per invocation); split the work across requests or read fewer rows",
+                        self.max_ops
+                    ),
+                });
+            }
+            ops.set(ops.get() + 1);
+            attempt += 1;
+            match f().await {
+                Ok(v) => return Ok(v),
+                Err(KvFailure::RateLimited(_)) if attempt < ATTEMPTS => {
+                    // KV allows one write per second per key.
+                    self.kv.sleep(1000 * u64::from(attempt)).await;
+                }
+                Err(KvFailure::Transient(_)) if attempt < ATTEMPTS => {
+                    self.kv.sleep(50 << attempt).await;
+                }
+                Err(e) => {
+                    return Err(Error::Storage {
+                        message: format!("KV {what} failed after {attempt} attempt(s): {e}"),
+                    })
+                }
+            }
+        }
+    }
+
+    async fn get_many(&self, ops: &Cell<u64>, keys: &[String]) -> Result<Vec<Option<KvEntry>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(MAX_BULK_GET) {
+            if let [one] = chunk {
+                out.push(self.call(ops, "get", || self.kv.get(one)).await?);
+            } else {
+                out.extend(
+                    self.call(ops, "bulk get", || self.kv.get_many(chunk))
+                        .await?,
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_all(
+        &self,
+        ops: &Cell<u64>,
+        prefix: &str,
+    ) -> Result<Vec<super::backend::ListedKey>> {
+        let mut keys = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .call(ops, "list", || self.kv.list(prefix, cursor.clone()))
+                .await?;
+            keys.extend(page.keys);
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(keys),
+            }
+        }
+    }
+
+    /// Loads what the misses ask for.
+    pub async fn load(&self, misses: &[Miss], ops: &Cell<u64>) -> Result<Patch> {
+        let mut patch = Patch::default();
+        let mut schema_keys = Vec::new();
+        let mut row_keys = Vec::new();
+        let mut unique_keys = Vec::new();
+        for miss in misses {
+            match miss {
+                Miss::Schema(name) => {
+                    schema_keys.push((name.clone(), self.layout.schema_key(name)?))
+                }
+                Miss::AllSchemas => {
+                    let listed = self.list_all(ops, &self.layout.schemas_prefix()).await?;
+                    let names: Vec<String> = listed.into_iter().map(|k| k.name).collect();
+                    for (name, entry) in names.iter().zip(self.get_many(ops, &names).await?) {
+                        if let Some(entry) = entry {
+                            let rec: SchemaRecord = layout::decode(name, &entry.value)?;
+                            patch
+                                .schemas
+                                .push((rec.schema.table_name.clone(), Some((rec.schema, rec.v))));
+                        }
+                    }
+                    patch.all_schemas = true;
+                }
+                Miss::Row(table, key) => {
+                    row_keys.push((table.clone(), key.clone(), self.layout.row_key(table, key)?));
+                }
+                Miss::Table(table) => {
+                    let rows = self.load_table(table, ops).await?;
+                    patch.complete.push((table.clone(), rows));
+                }
+                Miss::Unique {
+                    table,
+                    pos,
+                    column,
+                    value,
+                } => unique_keys.push((
+                    table.clone(),
+                    *pos,
+                    value.clone(),
+                    self.layout.unique_key(table, column, value)?,
+                )),
+            }
+        }
+        // Point reads share bulk gets (one operation per 100 keys).
+        let names: Vec<String> = schema_keys
+            .iter()
+            .map(|(_, k)| k.clone())
+            .chain(row_keys.iter().map(|(_, _, k)| k.clone()))
+            .chain(unique_keys.iter().map(|(.., k)| k.clone()))
+            .collect();
+        if names.is_empty() {
+            return Ok(patch);
+        }
+        let mut entries = self.get_many(ops, &names).await?.into_iter();
+        for (name, key_name) in schema_keys {
+            let entry = entries.next().flatten();
+            let schema = match entry {
+                Some(e) => {
+                    let rec: SchemaRecord = layout::decode(&key_name, &e.value)?;
+                    Some((rec.schema, rec.v))
+                }
+                None => None,
+            };
+            patch.schemas.push((name, schema));
+        }
+        for (table, key, key_name) in row_keys {
+            let row = match entries.next().flatten() {
+                Some(e) => Some(stored(entry_row(&key_name, &e)?, &key_name)?),
+                None => None,
+            };
+            patch.rows.push((table, key, row));
+        }
+        for (table, pos, value, key_name) in unique_keys {
+            let owner = match entries.next().flatten() {
+                Some(e) => Some(layout::decode::<UniqueRecord>(&key_name, &e.value)?.k),
+                None => None,
+            };
+            patch.uniques.push((table, pos, value, owner));
+        }
+        Ok(patch)
+    }
+
+    /// Every row of a table: one `list` per 1000 rows, plus bulk gets for rows too large to
+    /// be inlined in metadata.
+    async fn load_table(&self, table: &str, ops: &Cell<u64>) -> Result<Vec<(Key, StoredRow)>> {
+        let listed = self.list_all(ops, &self.layout.rows_prefix(table)).await?;
+        let mut rows = Vec::with_capacity(listed.len());
+        let mut large = Vec::new();
+        for key in listed {
+            let record = match &key.metadata {
+                Some(meta) => Some(layout::decode_metadata::<RowRecord>(&key.name, meta)?),
+                None => None,
+            };
+            match record {
+                Some(rec) if rec.d.is_some() => {
+                    let k = rec.k.clone();
+                    rows.push((k, stored(rec, &key.name)?));
+                }
+                _ => large.push(key.name),
+            }
+        }
+        for (name, entry) in large.iter().zip(self.get_many(ops, &large).await?) {
+            if let Some(entry) = entry {
+                let rec = entry_row(name, &entry)?;
+                let k = rec.k.clone();
+                rows.push((k, stored(rec, name)?));
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Checks the session's write-set against KV and writes it. `stamp` versions the rows.
+    ///
+    /// Cross-isolate conflicts are detected where KV shows them: a row whose stored version
+    /// differs from the one the session read, or a unique value another row holds. KV has no
+    /// compare-and-swap, so two isolates committing the same row within KV's propagation
+    /// window can both pass (best effort, documented).
+    pub async fn persist(&self, ws: &Workspace, stamp: Version, ops: &Cell<u64>) -> Result<()> {
+        let mut writes: Vec<Write> = Vec::new();
+        // Keys whose current KV state must match what the session saw: key → expected version
+        // (None = absent).
+        let mut expect: BTreeMap<String, (String, Option<Version>)> = BTreeMap::new();
+        // Unique entries the commit takes: key → (table, column position, column, value text,
+        // our row key).
+        let mut claims: BTreeMap<String, Claim> = BTreeMap::new();
+        // Unique entries the commit releases: key → row key that must still own it.
+        let mut releases: BTreeMap<String, Key> = BTreeMap::new();
+        // Row keys that held a unique value before this commit and no longer do.
+        let mut moved_from: BTreeMap<String, BTreeSet<Key>> = BTreeMap::new();
+
+        for name in &ws.writes.tables {
+            let key = self.layout.schema_key(name)?;
+            let before = ws.base.tables.get(name);
+            expect.insert(
+                key.clone(),
+                (name.clone(), before.map(|t| t.schema_version)),
+            );
+            let after = ws.db.tables.get(name);
+            if let Some(old) = before {
+                // The whole old table goes (rows and unique entries), then the new one is
+                // written in full.
+                for (k, row) in &old.rows {
+                    if after.is_none_or(|t| !t.rows.contains_key(k)) {
+                        writes.push(Write::Delete(self.layout.row_key(name, k)?));
+                    }
+                    for (pos, column) in old.unique_columns() {
+                        if let Some(v) = row.values.get(pos).and_then(unique_key) {
+                            let uk = self.layout.unique_key(name, &column, &v)?;
+                            moved_from.entry(uk.clone()).or_default().insert(k.clone());
+                            releases.insert(uk, k.clone());
+                        }
+                    }
+                }
+            }
+            match after {
+                Some(table) => {
+                    let rec = SchemaRecord {
+                        schema: gluesql_core::data::Schema::clone(&table.schema),
+                        v: stamp,
+                    };
+                    let value = serde_json::to_string(&rec).map_err(|e| Error::Storage {
+                        message: format!("cannot encode schema of {name}: {e}"),
+                    })?;
+                    writes.push(Write::Put(key, value, None));
+                    for (k, row) in &table.rows {
+                        writes.push(self.row_write(name, k, row, stamp)?);
+                        for (pos, column) in table.unique_columns() {
+                            if let Some(v) = row.values.get(pos).and_then(unique_key) {
+                                let uk = self.layout.unique_key(name, &column, &v)?;
+                                releases.remove(&uk);
+                                let value = render(&row.values[pos]);
+                                claims.insert(
+                                    uk,
+                                    Claim {
+                                        table: name.clone(),
+                                        pos,
+                                        column,
+                                        value,
+                                        row: k.clone(),
+                                    },
+                                );
+                            }
+                        }
+                    }
+                }
+                None => writes.push(Write::Delete(key)),
+            }
+        }
+
+        for (name, keys) in &ws.writes.rows {
+            if ws.writes.tables.contains(name) {
+                continue;
+            }
+            let (Some(base), Some(mine)) = (ws.base.tables.get(name), ws.db.tables.get(name))
+            else {
+                return Err(Error::Conflict {
+                    table: name.clone(),
+                    detail: "the table (dropped)".to_owned(),
+                });
+            };
+            let columns = mine.unique_columns();
+            for k in keys {
+                let row_key = self.layout.row_key(name, k)?;
+                let old = base.rows.get(k);
+                expect.insert(row_key.clone(), (name.clone(), old.map(|r| r.version)));
+                let new = mine.rows.get(k);
+                match new {
+                    Some(row) => writes.push(self.row_write(name, k, row, stamp)?),
+                    None => writes.push(Write::Delete(row_key)),
+                }
+                for (pos, column) in &columns {
+                    let old_v = old.and_then(|r| r.values.get(*pos)).and_then(unique_key);
+                    let new_v = new.and_then(|r| r.values.get(*pos)).and_then(unique_key);
+                    if old_v == new_v {
+                        continue;
+                    }
+                    if let Some(v) = old_v {
+                        let uk = self.layout.unique_key(name, column, &v)?;
+                        moved_from.entry(uk.clone()).or_default().insert(k.clone());
+                        releases.insert(uk, k.clone());
+                    }
+                    if let (Some(v), Some(row)) = (new_v, new) {
+                        let uk = self.layout.unique_key(name, column, &v)?;
+                        releases.remove(&uk);
+                        claims.insert(
+                            uk,
+                            Claim {
+                                table: name.clone(),
+                                pos: *pos,
+                                column: column.clone(),
+                                value: render(&row.values[*pos]),
+                                row: k.clone(),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+
+        // 1. Check: one bulk read of every row, schema and unique key involved.
+        let check: Vec<String> = expect
+            .keys()
+            .chain(claims.keys())
+            .chain(releases.keys())
+            .cloned()
+            .collect();
+        let current = self.get_many(ops, &check).await?;
+        let current: BTreeMap<&String, Option<KvEntry>> = check.iter().zip(current).collect();
+        for (key, (table, expected)) in &expect {
+            let found = match current.get(key).cloned().flatten() {
+                Some(e) if key.starts_with(&self.layout.schemas_prefix()) => {
+                    Some(layout::decode::<SchemaRecord>(key, &e.value)?.v)
+                }
+                Some(e) => Some(entry_row(key, &e)?.v),
+                None => None,
+            };
+            if found != *expected {
+                return Err(Error::Conflict {
+                    table: table.clone(),
+                    detail: format!("a row or schema stored in KV ({key})"),
+                });
+            }
+        }
+        // A value is free if KV has no entry, the entry names our row, the named row gives the
+        // value up in this commit, or the entry is stale (its row no longer holds the value,
+        // e.g. after an interrupted commit elsewhere).
+        let mut contested = Vec::new();
+        for (uk, claim) in &claims {
+            if let Some(e) = current.get(uk).cloned().flatten() {
+                let owner = layout::decode::<UniqueRecord>(uk, &e.value)?.k;
+                let moved = moved_from.get(uk).is_some_and(|keys| keys.contains(&owner));
+                if owner != claim.row && !moved {
+                    contested.push((claim, self.layout.row_key(&claim.table, &owner)?, uk));
+                }
+            }
+        }
+        if !contested.is_empty() {
+            let owner_keys: Vec<String> = contested.iter().map(|(_, k, _)| k.clone()).collect();
+            let owners = self.get_many(ops, &owner_keys).await?;
+            for ((claim, owner_key, uk), owner) in contested.iter().zip(owners) {
+                let holds = match owner {
+                    Some(e) => {
+                        let rec = entry_row(owner_key, &e)?;
+                        let current_value = rec
+                            .d
+                            .as_ref()
+                            .and_then(|d| d.get(claim.pos))
+                            .and_then(unique_key);
+                        let uk_now = match current_value {
+                            Some(v) => {
+                                Some(self.layout.unique_key(&claim.table, &claim.column, &v)?)
+                            }
+                            None => None,
+                        };
+                        uk_now.as_deref() == Some(uk.as_str())
+                    }
+                    None => false,
+                };
+                if holds {
+                    return Err(Error::Unique {
+                        table: claim.table.clone(),
+                        column: claim.column.clone(),
+                        value: claim.value.clone(),
+                    });
+                }
+            }
+        }
+        for (uk, claim) in &claims {
+            let rec = UniqueRecord {
+                k: claim.row.clone(),
+                v: stamp,
+            };
+            let value = serde_json::to_string(&rec).map_err(|e| Error::Storage {
+                message: format!("cannot encode unique entry: {e}"),
+            })?;
+            writes.push(Write::Put(uk.clone(), value, None));
+        }
+        for (uk, owner) in &releases {
+            // Only delete an entry that still names the row releasing it.
+            if let Some(e) = current.get(uk).cloned().flatten() {
+                if &layout::decode::<UniqueRecord>(uk, &e.value)?.k == owner {
+                    writes.push(Write::Delete(uk.clone()));
+                }
+            }
+        }
+
+        // 2. Budget: refuse before writing anything rather than stop half-way.
+        let needed = writes.len() as u64;
+        if ops.get() + needed > self.max_ops {
+            return Err(Error::Storage {
+                message: format!(
+                    "committing needs {needed} KV writes, more than the {} operations left in \
+                     this session's budget ({} per session; Workers allow 1000 per invocation); \
+                     commit in smaller units of work",
+                    self.max_ops.saturating_sub(ops.get()),
+                    self.max_ops
+                ),
+            });
+        }
+
+        // 3. Write; on failure, put back what was already written (best effort).
+        let mut done: Vec<&Write> = Vec::new();
+        for write in &writes {
+            let result = match write {
+                Write::Put(k, v, m) => {
+                    self.call(ops, "put", || self.kv.put(k, v.clone(), m.clone()))
+                        .await
+                }
+                Write::Delete(k) => self.call(ops, "delete", || self.kv.delete(k)).await,
+            };
+            if let Err(e) = result {
+                let mut restored = 0;
+                for undone in done.iter().rev() {
+                    let key = undone.key();
+                    let before = current.get(&key.to_owned()).cloned().flatten();
+                    let undo = match &before {
+                        Some(entry) => {
+                            self.kv
+                                .put(key, entry.value.clone(), entry.metadata.clone())
+                                .await
+                        }
+                        None => self.kv.delete(key).await,
+                    };
+                    if undo.is_ok() {
+                        restored += 1;
+                    }
+                }
+                return Err(Error::Storage {
+                    message: format!(
+                        "commit failed and was undone ({restored} of {} earlier writes \
+                         restored): {e}",
+                        done.len()
+                    ),
+                });
+            }
+            done.push(write);
+        }
+        Ok(())
+    }
+
+    fn row_write(&self, table: &str, key: &Key, row: &StoredRow, stamp: Version) -> Result<Write> {
+        let rec = RowRecord {
+            k: key.clone(),
+            v: stamp,
+            d: Some(row.values.as_ref().clone()),
+        };
+        let (value, metadata) = layout::encode_row(&rec)?;
+        Ok(Write::Put(
+            self.layout.row_key(table, key)?,
+            value,
+            Some(metadata),
+        ))
+    }
+}
+
+/// A unique value a commit takes.
+#[derive(Debug)]
+struct Claim {
+    table: String,
+    pos: usize,
+    column: String,
+    value: String,
+    row: Key,
+}
