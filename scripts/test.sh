@@ -35,13 +35,20 @@ read -r wasm_pass wasm_fail < <(cargo_counts "$logs/wasm.log")
 step "build the demo worker"
 bash scripts/build.sh
 
-step "end-to-end tests against wrangler dev"
-node --test --test-concurrency=1 tests/e2e/ 2>&1 | tee "$logs/e2e.log"
-read -r e2e_pass e2e_fail < <(node_counts "$logs/e2e.log")
+step "end-to-end tests against wrangler dev, memory://"
+node --test --test-concurrency=1 tests/e2e/ 2>&1 | tee "$logs/e2e-memory.log"
+read -r mem_pass mem_fail < <(node_counts "$logs/e2e-memory.log")
+
+step "end-to-end tests against wrangler dev, kv://GLUEBIND_KV (local KV)"
+GLUEBIND_E2E_DATABASE_URL="kv://GLUEBIND_KV" \
+  node --test --test-concurrency=1 tests/e2e/ 2>&1 | tee "$logs/e2e-kv.log"
+read -r kv_pass kv_fail < <(node_counts "$logs/e2e-kv.log")
 done_steps
 
+e2e_pass=$((mem_pass + kv_pass))
+e2e_fail=$((mem_fail + kv_fail))
 echo
-echo "tests per layer: native $native_pass, wasm $wasm_pass, end-to-end $e2e_pass"
+echo "tests per layer: native $native_pass, wasm $wasm_pass, end-to-end $e2e_pass ($mem_pass memory://, $kv_pass kv://)"
 total_pass=$((native_pass + wasm_pass + e2e_pass))
 total_fail=$((native_fail + wasm_fail + e2e_fail))
 echo "gluebind: $total_pass passed, $total_fail failed"

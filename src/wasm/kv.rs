@@ -79,17 +79,20 @@ impl KvBackend for WorkersKv {
 
     fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, KvResult<Vec<Option<KvEntry>>>> {
         Box::pin(async move {
+            // Values only: workers-rs 0.8.7's bulk get "with metadata" fails on missing keys
+            // (it reads fields of their null entries), and gluebind's values hold everything.
             let mut found = self
                 .store
                 .get_bulk(keys)
-                .text_with_metadata::<serde_json::Value>()
+                .text()
                 .await
                 .map_err(classify)?;
             Ok(keys
                 .iter()
                 .map(|k| {
-                    found.remove(k).and_then(|(value, metadata)| {
-                        value.map(|value| KvEntry { value, metadata })
+                    found.remove(k).flatten().map(|value| KvEntry {
+                        value,
+                        metadata: None,
                     })
                 })
                 .collect())

@@ -195,7 +195,16 @@ export async function json(url, pathname = "/", { method = "GET", body, headers 
  * @returns {Promise<{url: string, port: number, pid: number, persistTo: string,
  *   output: () => string, stop: () => Promise<void>}>}
  */
+/**
+ * The engine the suite runs against: GLUEBIND_E2E_DATABASE_URL (e.g. kv://GLUEBIND_KV) is passed
+ * to every worker as DATABASE_URL; without it the config's own (memory://) is used.
+ */
+export const ENGINE_URL = process.env.GLUEBIND_E2E_DATABASE_URL || "memory://";
+
 export async function startWorker({ config = process.env.GLUEBIND_E2E_CONFIG || DEFAULT_CONFIG, vars = {}, persistTo } = {}) {
+  if (process.env.GLUEBIND_E2E_DATABASE_URL && !("DATABASE_URL" in vars)) {
+    vars = { DATABASE_URL: process.env.GLUEBIND_E2E_DATABASE_URL, ...vars };
+  }
   const configPath = path.resolve(REPO_ROOT, config);
   if (configPath === path.join(REPO_ROOT, DEFAULT_CONFIG)) {
     const shim = path.join(REPO_ROOT, "build", "demo", "shim.mjs");

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { startWorker } from "./harness.mjs";
+import { startWorker, ENGINE_URL } from "./harness.mjs";
 import {
   assertError,
   assertOk,
@@ -37,9 +37,9 @@ describe("seed: request-scoped sessions over HTTP", () => {
     await worker?.stop();
   });
 
-  it("stats reports a memory engine", async () => {
+  it("stats reports the engine under test", async () => {
     const s = await getStats(url);
-    assert.match(s.engine, /memory/, `engine: ${JSON.stringify(s)}`);
+    assert.equal(s.engine, ENGINE_URL, `engine: ${JSON.stringify(s)}`);
   });
 
   it("(1) one registry per isolate: registries_created is 1 and stays 1", async () => {

@@ -88,12 +88,22 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// Longest hex segment kept as is; longer values are named by their SHA-256 instead.
+const MAX_HEX_SEGMENT: usize = 128;
+
 fn key_segment(key: &Key) -> Result<String> {
-    key.to_cmp_be_bytes()
-        .map(|b| hex(&b))
-        .map_err(|e| Error::Storage {
-            message: format!("cannot store key {key:?} in KV: {e}"),
-        })
+    let bytes = key.to_cmp_be_bytes().map_err(|e| Error::Storage {
+        message: format!("cannot store key {key:?} in KV: {e}"),
+    })?;
+    let segment = hex(&bytes);
+    if segment.len() <= MAX_HEX_SEGMENT {
+        return Ok(segment);
+    }
+    // Long values (a 254-character email) would overflow KV's 512-byte keys: name them by
+    // hash. The record itself holds the full key, so nothing is lost; 'h' never starts a hex
+    // segment, so the two forms cannot collide.
+    use sha2::{Digest, Sha256};
+    Ok(format!("h{}", hex(&Sha256::digest(&bytes))))
 }
 
 fn check_key(key: String) -> Result<String> {
@@ -256,9 +266,14 @@ mod tests {
     }
 
     #[test]
-    fn oversize_keys_are_rejected_before_writing() {
+    fn long_values_are_named_by_hash_and_oversize_names_rejected() {
         let l = Layout::new("");
-        let err = l.row_key("users", &Key::Str("x".repeat(300))).unwrap_err();
+        let a = l.row_key("users", &Key::Str("x".repeat(300))).unwrap();
+        let b = l.row_key("users", &Key::Str("x".repeat(301))).unwrap();
+        assert!(a.len() <= MAX_KEY_BYTES && a != b, "{a}");
+        let email = format!("{}@example.com", "e".repeat(242));
+        assert!(l.unique_key("users", "email", &Key::Str(email)).is_ok());
+        let err = l.schema_key(&"t".repeat(600)).unwrap_err();
         assert!(err.to_string().contains("512-byte"), "{err}");
     }
 

@@ -2,7 +2,7 @@
 //! with the request, not at start-up), then reachable from every module.
 
 use crate::service;
-use gluebind::{Engine, Registry, SessionFactory};
+use gluebind::{Registry, SessionFactory};
 use std::cell::{Cell, OnceCell};
 use worker::Env;
 
@@ -33,8 +33,9 @@ pub async fn registry(env: &Env) -> gluebind::Result<Registry> {
                 .var("DATABASE_URL")
                 .map(|v| v.to_string())
                 .unwrap_or_else(|_| "memory://".to_owned());
+            // kv://BINDING takes its namespace from the environment.
             let factory = SessionFactory::builder()
-                .bind(Engine::from_url(&url)?)
+                .bind(gluebind::wasm::engine(env, &url)?)
                 .build()?;
             // get_or_init: if another request created it meanwhile, keep that one.
             REGISTRY.with(|cell| cell.get_or_init(|| Registry::new(factory)).clone())
