@@ -131,3 +131,44 @@ async fn json_rows_and_big_integers_in_wasm() {
     });
     assert!(err.to_string().contains("retry"));
 }
+
+#[wasm_bindgen_test]
+async fn kv_engine_over_an_in_memory_namespace_in_wasm() {
+    use gluebind::kv::{CountingKv, MemoryKv};
+    use std::rc::Rc;
+    let kv = Rc::new(CountingKv::new(MemoryKv::new()));
+    let open = |kv: Rc<CountingKv<MemoryKv>>| {
+        SessionFactory::builder()
+            .bind(Engine::with_kv("kv://GLUEBIND_KV?prefix=wasm", kv).unwrap())
+            .build()
+            .unwrap()
+    };
+    let isolate_a = open(kv.clone());
+    let s = isolate_a.open();
+    s.execute_batch(USERS).await.unwrap();
+    let id = s.next_id("users").unwrap();
+    assert!(id > 0 && id < (1i64 << 53), "kv ids are JS-safe: {id}");
+    s.execute(
+        "INSERT INTO users VALUES ($1, $2, $3)",
+        params![id, "ada", "ada@x"],
+    )
+    .await
+    .unwrap();
+    s.commit().await.unwrap();
+    // Another isolate over the same namespace reads it from KV.
+    let isolate_b = open(kv.clone());
+    let t = isolate_b.open();
+    let rows = t
+        .execute("SELECT name FROM users WHERE id = $1", params![id])
+        .await
+        .unwrap()
+        .into_rows()
+        .unwrap();
+    assert_eq!(rows.get(0).unwrap().get::<String>("name").unwrap(), "ada");
+    assert!(t.kv_ops() >= 1);
+    assert!(kv
+        .inner()
+        .keys()
+        .iter()
+        .all(|k| k.starts_with("gluebind/v1/wasm/")));
+}
