@@ -1,4 +1,5 @@
-//! GlueSQL's store conformance suite (`gluesql-test-suite`) run against the `memory://` engine.
+//! GlueSQL's store conformance suite (`gluesql-test-suite`) run against the `memory://` engine
+//! and the `kv://` engine over an in-memory KV namespace.
 //!
 //! The suite's `generate_store_tests!(test, T)` expands one `#[test]` per SQL fixture (and a few
 //! query-builder cases); each calls `T::new(name)` and runs its statements on
@@ -6,19 +7,31 @@
 //! through gluebind's real machinery exactly as a session does, one statement at a time:
 //!
 //! - every call is delegated to a [`Workspace`] (a session's snapshot plus its writes);
+//! - on `kv://` a call can find data missing (the workspace records a miss): the adapter then
+//!   loads it with [`Engine::load`], absorbs it into the workspace as `Session::run` does, and
+//!   calls again. The suite's storage API is synchronous; `MemoryKv`'s futures complete at
+//!   once, so `pollster::block_on` drives the loads and commits;
 //! - GlueSQL wraps every statement in `begin(true)` … `commit()` / `rollback()`; the workspace
-//!   uses them as a per-statement savepoint, and here `commit` additionally validates and
-//!   applies the workspace's write-set with [`Engine::apply`] (as `Session::commit` does), then
-//!   restarts the workspace from the latest committed state. So each statement is a committed
+//!   uses them as a per-statement savepoint, and here `commit` additionally commits the
+//!   workspace's write-set with [`Engine::commit`] (as `Session::commit` does), then restarts
+//!   the workspace from the latest committed state. So each statement is a committed
 //!   transaction of its own (autocommit), and the next statement reads what the engine holds;
-//! - after each commit, [`assert_same`] checks that the engine now holds exactly what the
-//!   statement left in the workspace.
+//! - after each commit, the engine must hold exactly what the statement left in the workspace:
+//!   on `memory://` [`assert_same`] compares the committed state, on `kv://` [`assert_mirrors`]
+//!   decodes the KV namespace and checks every fact the workspace (and the isolate cache)
+//!   knows: schemas, rows, absent rows and tables, unique entries.
 //!
-//! `memory_engine` holds the generated cases (`generate_store_tests!` and
-//! `generate_alter_table_tests!`). The suite's other groups need what gluebind deliberately does
-//! not offer, and its macros cannot select single cases, so they are not generated; the
-//! `refused` module pins each of their cases as an expected failure with the reason it must
-//! fail for (the test breaks if the case starts passing, or fails for another reason):
+//! Three engines run the generated cases (`generate_store_tests!` and
+//! `generate_alter_table_tests!`): `memory_engine` (`memory://`), `kv_engine` (`kv://` with the
+//! default cache lifetime: the clock of `MemoryKv` never advances, so the isolate cache stays
+//! warm and only what it lacks is read from KV) and `kv_engine_cold` (`kv://…?cache_ttl=0`:
+//! the cache starts over at every statement, so every statement reads what it needs from KV and
+//! every value makes the round trip through the v1 layout).
+//!
+//! The suite's other groups need what gluebind deliberately does not offer, and its macros
+//! cannot select single cases, so they are not generated; the `refused` module pins each of
+//! their cases as an expected failure with the reason it must fail for (the test breaks if the
+//! case starts passing, or fails for another reason):
 //!
 //! | suite macro | reason |
 //! |---|---|
@@ -30,55 +43,146 @@
 
 use crate::{
     engine::Engine,
-    snapshot::{Database, Table},
-    workspace::Workspace,
+    snapshot::{unique_columns, unique_key, Database, Table},
+    storage::kv::{
+        layout::{self, Layout, RowRecord, SchemaRecord, UniqueRecord},
+        memory_kv::MemoryKv,
+    },
+    workspace::{Miss, Workspace},
 };
 use gluesql_core::{
-    ast::{IndexOperator, OrderByExpr},
-    data::{CustomFunction as StructCustomFunction, Key, Schema, Value},
+    data::{Key, Schema, Value},
     error::{Error as GlueError, Result},
-    executor::Referencing,
-    plan::StatementPlan,
     prelude::Glue,
     store::{
-        AlterTable, CustomFunction, CustomFunctionMut, Index, IndexMut, MetaIter, Metadata,
-        Planner, RowIter, Store, StoreMut, Transaction,
+        AlterTable, CustomFunction, CustomFunctionMut, Index, IndexMut, Metadata, Planner, RowIter,
+        Store, StoreMut, Transaction,
     },
 };
 use gluesql_test_suite::{
     fixture::{run_fixture, source},
     Tester,
 };
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::{
+    cell::{Cell, RefCell},
+    collections::BTreeMap,
+    panic::{catch_unwind, AssertUnwindSafe},
+    rc::Rc,
+};
+
+/// How often one storage call may fault on missing data before the adapter gives up (as
+/// `Session::run`).
+const MAX_LOADS_PER_CALL: usize = 64;
+
+/// KV operations one statement may use in these tests (Workers' per-invocation limit).
+const MAX_OPS: u64 = 1000;
 
 /// A workspace on an engine whose every statement is committed to the engine.
 struct Autocommit {
     engine: Engine,
-    ws: Workspace,
+    /// In a `RefCell`: a read (`&self`) that misses loads data into the workspace.
+    ws: RefCell<Workspace>,
+    /// `kv://` only: the namespace and its layout, checked after every commit.
+    kv: Option<(Rc<MemoryKv>, Layout)>,
+    /// KV operations of the current statement (reset at `begin`).
+    ops: Cell<u64>,
+    /// Loads so far (the adapter's own test checks that `kv://` really loads).
+    loads: Cell<usize>,
+}
+
+fn storage(e: crate::Error) -> GlueError {
+    GlueError::StorageMsg(e.to_string())
+}
+
+impl Autocommit {
+    fn new(engine: Engine, kv: Option<(Rc<MemoryKv>, Layout)>) -> Self {
+        let ws = RefCell::new(engine.workspace());
+        Self {
+            engine,
+            ws,
+            kv,
+            ops: Cell::new(0),
+            loads: Cell::new(0),
+        }
+    }
+
+    /// Loads what a call missed, into the isolate cache and the workspace, as `Session::run`
+    /// does between two attempts of a statement.
+    fn load(&self, misses: &[Miss]) -> Result<()> {
+        self.loads.set(self.loads.get() + 1);
+        let patch = pollster::block_on(self.engine.load(misses, &self.ops)).map_err(storage)?;
+        let mut ws = self.ws.borrow_mut();
+        patch.absorb(&mut ws.base, None);
+        let mut db = ws.db.clone();
+        patch.absorb(&mut db, Some(&*ws));
+        ws.db = db;
+        Ok(())
+    }
+
+    /// Runs a read on the workspace, loading what it misses and calling again. A call that
+    /// misses fails before it uses anything, so calling again is safe.
+    fn read<T>(&self, f: impl Fn(&Workspace) -> Result<T>) -> Result<T> {
+        for _ in 0..MAX_LOADS_PER_CALL {
+            let (outcome, misses) = {
+                let ws = self.ws.borrow();
+                let outcome = f(&ws);
+                (outcome, ws.take_misses())
+            };
+            if misses.is_empty() {
+                return outcome;
+            }
+            self.load(&misses)?;
+        }
+        panic!("a storage call kept missing data after {MAX_LOADS_PER_CALL} loads");
+    }
+
+    /// As [`Autocommit::read`], for writes: a write that misses fails before it changes
+    /// anything (the workspace checks everything it needs first).
+    fn write<T>(&mut self, mut f: impl FnMut(&mut Workspace) -> Result<T>) -> Result<T> {
+        for _ in 0..MAX_LOADS_PER_CALL {
+            let (outcome, misses) = {
+                let mut ws = self.ws.borrow_mut();
+                let outcome = f(&mut ws);
+                (outcome, ws.take_misses())
+            };
+            if misses.is_empty() {
+                return outcome;
+            }
+            self.load(&misses)?;
+        }
+        panic!("a storage call kept missing data after {MAX_LOADS_PER_CALL} loads");
+    }
 }
 
 impl Transaction for Autocommit {
     fn begin(&mut self, autocommit: bool) -> Result<bool> {
-        self.ws.begin(autocommit)
+        self.ops.set(0);
+        self.ws.get_mut().begin(autocommit)
     }
 
     fn rollback(&mut self) -> Result<()> {
-        self.ws.rollback()
+        self.ws.get_mut().rollback()
     }
 
     fn commit(&mut self) -> Result<()> {
         // Ends the statement's savepoint (and refuses SQL `COMMIT`, which has none).
-        self.ws.commit()?;
-        let applied = if self.ws.writes.is_empty() {
+        let ws = self.ws.get_mut();
+        ws.commit()?;
+        let applied = if ws.writes.is_empty() {
             Ok(())
         } else {
-            self.engine
-                .apply(&self.ws)
-                .map(|_| assert_same(&self.engine.snapshot(), &self.ws.db))
-                .map_err(|e| GlueError::StorageMsg(e.to_string()))
+            pollster::block_on(self.engine.commit(ws, &self.ops))
+                .map(|_| match &self.kv {
+                    None => assert_same(&self.engine.snapshot(), &ws.db),
+                    Some((kv, layout)) => {
+                        assert_mirrors(kv, layout, &ws.db, "the workspace");
+                        assert_mirrors(kv, layout, &self.engine.snapshot(), "the isolate cache");
+                    }
+                })
+                .map_err(storage)
         };
         // As `Session::commit`: success or not, continue from the latest committed state.
-        self.ws = self.engine.workspace();
+        *ws = self.engine.workspace();
         applied
     }
 }
@@ -102,117 +206,172 @@ fn assert_same(committed: &Database, ws: &Database) {
     }
 }
 
+/// Everything `db` (a workspace after its commit, or the isolate cache) knows must be what KV
+/// holds: the schemas of its tables, tables it knows to be absent, its rows (values), rows it
+/// knows to be absent, the full row set of complete tables, and its unique entries (an entry
+/// in KV counts when its row still holds the value: a commit leaves an entry a row gave up
+/// only when another row took it over).
+fn assert_mirrors(kv: &MemoryKv, layout: &Layout, db: &Database, what: &str) {
+    let schemas_prefix = layout.schemas_prefix();
+    let stored: BTreeMap<String, Schema> = kv
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with(&schemas_prefix))
+        .map(|k| {
+            let rec: SchemaRecord = layout::decode(&k, &kv.peek(&k).unwrap().value).unwrap();
+            (rec.schema.table_name.clone(), rec.schema)
+        })
+        .collect();
+    for name in &db.absent_tables {
+        assert!(!stored.contains_key(name), "{what}: table {name} is in KV");
+    }
+    if db.schemas_complete {
+        let known: Vec<&String> = db.tables.keys().collect();
+        assert_eq!(known, stored.keys().collect::<Vec<_>>(), "{what}: tables");
+    }
+    for (name, table) in &db.tables {
+        let schema = stored
+            .get(name)
+            .unwrap_or_else(|| panic!("{what}: table {name} is not in KV"));
+        assert_eq!(schema, table.schema.as_ref(), "{what}: schema of {name}");
+        let rows_prefix = layout.rows_prefix(name);
+        let rows: BTreeMap<Key, Vec<Value>> = kv
+            .keys()
+            .into_iter()
+            .filter(|k| k.starts_with(&rows_prefix))
+            .map(|k| {
+                let entry = kv.peek(&k).unwrap();
+                let rec: RowRecord = layout::decode(&k, &entry.value).unwrap();
+                assert_eq!(k, layout.row_key(name, &rec.k).unwrap(), "row key of {k}");
+                let meta: RowRecord =
+                    layout::decode_metadata(&k, entry.metadata.as_ref().unwrap()).unwrap();
+                assert!(meta.d.is_none() || meta == rec, "{what}: metadata of {k}");
+                (rec.k, rec.d.unwrap())
+            })
+            .collect();
+        for (key, row) in &table.rows {
+            let found = rows.get(key).map(|values| format!("{values:?}"));
+            let expected = format!("{:?}", row.values);
+            assert_eq!(found, Some(expected), "{what}: row {key:?} of {name}");
+        }
+        for key in &table.absent {
+            assert!(
+                !rows.contains_key(key),
+                "{what}: row {key:?} of {name} in KV"
+            );
+        }
+        if table.complete {
+            assert_eq!(rows.len(), table.rows.len(), "{what}: rows of {name} in KV");
+        }
+        // Unique entries: (column position, value) → owner, counting only live KV entries.
+        let columns = unique_columns(&table.schema);
+        let uniques_prefix = layout.uniques_prefix(name);
+        let mut live = BTreeMap::new();
+        for k in kv
+            .keys()
+            .into_iter()
+            .filter(|k| k.starts_with(&uniques_prefix))
+        {
+            let owner = layout::decode::<UniqueRecord>(&k, &kv.peek(&k).unwrap().value)
+                .unwrap()
+                .k;
+            let Some(values) = rows.get(&owner) else {
+                continue;
+            };
+            for (pos, column) in &columns {
+                if let Some(v) = values.get(*pos).and_then(unique_key) {
+                    if layout.unique_key(name, column, &v).unwrap() == k {
+                        live.insert((*pos, v), owner.clone());
+                    }
+                }
+            }
+        }
+        for ((pos, value), owner) in &table.unique {
+            assert_eq!(
+                live.get(&(*pos, value.clone())),
+                Some(owner),
+                "{what}: unique entry {value:?} (column {pos}) of {name}"
+            );
+        }
+        for (pos, value) in &table.unique_absent {
+            assert!(
+                !live.contains_key(&(*pos, value.clone())),
+                "{what}: unique value {value:?} (column {pos}) of {name} is taken in KV"
+            );
+        }
+        if table.unique_complete {
+            assert_eq!(
+                live.len(),
+                table.unique.len(),
+                "{what}: unique entries of {name}"
+            );
+        }
+    }
+}
+
 impl Store for Autocommit {
     fn fetch_schema(&self, table_name: &str) -> Result<Option<Schema>> {
-        self.ws.fetch_schema(table_name)
+        self.read(|ws| ws.fetch_schema(table_name))
     }
     fn fetch_all_schemas(&self) -> Result<Vec<Schema>> {
-        self.ws.fetch_all_schemas()
+        self.read(Workspace::fetch_all_schemas)
     }
     fn fetch_data(&self, table_name: &str, key: &Key) -> Result<Option<Vec<Value>>> {
-        self.ws.fetch_data(table_name, key)
+        self.read(|ws| ws.fetch_data(table_name, key))
     }
     fn scan_data<'a>(&'a self, table_name: &str) -> Result<RowIter<'a>> {
-        self.ws.scan_data(table_name)
+        // The rows are copied out: the workspace sits in a `RefCell` (a load borrows it).
+        let rows = self.read(|ws| ws.scan_data(table_name)?.collect::<Result<Vec<_>>>())?;
+        Ok(Box::new(rows.into_iter().map(Ok)))
     }
-    fn fetch_referencings(&self, table_name: &str) -> Result<Vec<Referencing>> {
-        self.ws.fetch_referencings(table_name)
-    }
+    // `fetch_referencings`: the trait's default, over `fetch_all_schemas` (as the workspace).
 }
 
 impl StoreMut for Autocommit {
     fn insert_schema(&mut self, schema: &Schema) -> Result<()> {
-        self.ws.insert_schema(schema)
+        self.write(|ws| ws.insert_schema(schema))
     }
     fn delete_schema(&mut self, table_name: &str) -> Result<()> {
-        self.ws.delete_schema(table_name)
+        self.write(|ws| ws.delete_schema(table_name))
     }
     fn append_data(&mut self, table_name: &str, rows: Vec<Vec<Value>>) -> Result<()> {
-        self.ws.append_data(table_name, rows)
+        self.write(|ws| ws.append_data(table_name, rows.clone()))
     }
     fn insert_data(&mut self, table_name: &str, rows: Vec<(Key, Vec<Value>)>) -> Result<()> {
-        self.ws.insert_data(table_name, rows)
+        self.write(|ws| ws.insert_data(table_name, rows.clone()))
     }
     fn delete_data(&mut self, table_name: &str, keys: Vec<Key>) -> Result<()> {
-        self.ws.delete_data(table_name, keys)
+        self.write(|ws| ws.delete_data(table_name, keys.clone()))
     }
 }
 
 impl AlterTable for Autocommit {
     fn rename_schema(&mut self, table_name: &str, new_table_name: &str) -> Result<()> {
-        self.ws.rename_schema(table_name, new_table_name)
+        self.write(|ws| ws.rename_schema(table_name, new_table_name))
     }
     fn rename_column(&mut self, table_name: &str, old: &str, new: &str) -> Result<()> {
-        self.ws.rename_column(table_name, old, new)
+        self.write(|ws| ws.rename_column(table_name, old, new))
     }
     fn add_column(
         &mut self,
         table_name: &str,
         column_def: &gluesql_core::ast::ColumnDef,
     ) -> Result<()> {
-        self.ws.add_column(table_name, column_def)
+        self.write(|ws| ws.add_column(table_name, column_def))
     }
     fn drop_column(&mut self, table_name: &str, column_name: &str, if_exists: bool) -> Result<()> {
-        self.ws.drop_column(table_name, column_name, if_exists)
+        self.write(|ws| ws.drop_column(table_name, column_name, if_exists))
     }
 }
 
-impl Index for Autocommit {
-    fn scan_indexed_data<'a>(
-        &'a self,
-        table_name: &str,
-        index_name: &str,
-        asc: Option<bool>,
-        cmp_value: Option<(&IndexOperator, Value)>,
-    ) -> Result<RowIter<'a>> {
-        self.ws
-            .scan_indexed_data(table_name, index_name, asc, cmp_value)
-    }
-}
-
-impl IndexMut for Autocommit {
-    fn create_index(
-        &mut self,
-        table_name: &str,
-        index_name: &str,
-        column: &OrderByExpr,
-    ) -> Result<()> {
-        self.ws.create_index(table_name, index_name, column)
-    }
-    fn drop_index(&mut self, table_name: &str, index_name: &str) -> Result<()> {
-        self.ws.drop_index(table_name, index_name)
-    }
-}
-
-impl Metadata for Autocommit {
-    fn scan_table_meta(&self) -> Result<MetaIter> {
-        self.ws.scan_table_meta()
-    }
-}
-
-impl CustomFunction for Autocommit {
-    fn fetch_function<'a>(&'a self, func_name: &str) -> Result<Option<&'a StructCustomFunction>> {
-        self.ws.fetch_function(func_name)
-    }
-    fn fetch_all_functions(&self) -> Result<Vec<&StructCustomFunction>> {
-        self.ws.fetch_all_functions()
-    }
-}
-
-impl CustomFunctionMut for Autocommit {
-    fn insert_function(&mut self, func: StructCustomFunction) -> Result<()> {
-        self.ws.insert_function(func)
-    }
-    fn delete_function(&mut self, func_name: &str) -> Result<()> {
-        self.ws.delete_function(func_name)
-    }
-}
-
-impl Planner for Autocommit {
-    fn plan(&self, statement: StatementPlan) -> Result<StatementPlan> {
-        self.ws.plan(statement)
-    }
-}
+// As the workspace: no secondary indexes, metadata or custom functions (the traits' defaults
+// refuse them), and GlueSQL's default planner (over the loading `Store` above).
+impl Index for Autocommit {}
+impl IndexMut for Autocommit {}
+impl Metadata for Autocommit {}
+impl CustomFunction for Autocommit {}
+impl CustomFunctionMut for Autocommit {}
+impl Planner for Autocommit {}
 
 /// The suite's handle: a fresh `memory://` engine per test case.
 struct MemoryEngine {
@@ -222,9 +381,51 @@ struct MemoryEngine {
 impl Tester<Autocommit> for MemoryEngine {
     fn new(_namespace: &str) -> Self {
         let engine = Engine::from_url("memory://").expect("memory:// is a valid URL");
-        let ws = engine.workspace();
         Self {
-            glue: Glue::new(Autocommit { engine, ws }),
+            glue: Glue::new(Autocommit::new(engine, None)),
+        }
+    }
+
+    fn get_glue(&mut self) -> &mut Glue<Autocommit> {
+        &mut self.glue
+    }
+}
+
+/// A fresh `kv://` engine over a fresh `MemoryKv` namespace.
+fn kv_glue(options: &str) -> Glue<Autocommit> {
+    let kv = Rc::new(MemoryKv::new());
+    let url = format!("kv://GLUEBIND_KV?prefix=conformance&max_ops={MAX_OPS}{options}");
+    let engine = Engine::with_kv(&url, kv.clone()).expect("a valid kv:// URL");
+    Glue::new(Autocommit::new(
+        engine,
+        Some((kv, Layout::new("conformance"))),
+    ))
+}
+
+/// The suite's handle: `kv://` with a warm isolate cache (the clock never advances).
+struct KvEngine {
+    glue: Glue<Autocommit>,
+}
+
+impl Tester<Autocommit> for KvEngine {
+    fn new(_namespace: &str) -> Self {
+        Self { glue: kv_glue("") }
+    }
+
+    fn get_glue(&mut self) -> &mut Glue<Autocommit> {
+        &mut self.glue
+    }
+}
+
+/// The suite's handle: `kv://` with `cache_ttl=0`: every statement reads KV.
+struct KvColdEngine {
+    glue: Glue<Autocommit>,
+}
+
+impl Tester<Autocommit> for KvColdEngine {
+    fn new(_namespace: &str) -> Self {
+        Self {
+            glue: kv_glue("&cache_ttl=0"),
         }
     }
 
@@ -241,6 +442,24 @@ mod memory_engine {
 
     generate_store_tests!(test, MemoryEngine);
     generate_alter_table_tests!(test, MemoryEngine);
+}
+
+/// The same cases on `kv://` over `MemoryKv`, isolate cache warm.
+mod kv_engine {
+    use super::KvEngine;
+    use gluesql_test_suite::*;
+
+    generate_store_tests!(test, KvEngine);
+    generate_alter_table_tests!(test, KvEngine);
+}
+
+/// The same cases on `kv://` over `MemoryKv`, every statement reading KV (`cache_ttl=0`).
+mod kv_engine_cold {
+    use super::KvColdEngine;
+    use gluesql_test_suite::*;
+
+    generate_store_tests!(test, KvColdEngine);
+    generate_alter_table_tests!(test, KvColdEngine);
 }
 
 /// The adapter itself: statements really are committed to the engine, one by one.
@@ -262,6 +481,67 @@ fn every_statement_is_committed_to_the_engine() {
     );
     let rows = engine.snapshot().tables["t"].rows.len();
     assert_eq!(rows, 2, "a fresh workspace sees the committed rows");
+}
+
+/// The `kv://` adapter: statements load what they miss from KV, and every commit reaches KV.
+#[test]
+fn kv_statements_load_from_and_commit_to_kv() {
+    let mut tester = KvColdEngine::new("adapter");
+    let glue = tester.get_glue();
+    glue.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE)")
+        .unwrap();
+    glue.execute("CREATE TABLE log (msg TEXT)").unwrap();
+    glue.execute("INSERT INTO t VALUES (1, 'a'), (2, 'b')")
+        .unwrap();
+    glue.execute("INSERT INTO log VALUES ('x'), ('y')").unwrap();
+    let loads = glue.storage.loads.get();
+    assert!(loads > 0, "a cold cache loads from KV");
+    let (kv, layout) = glue.storage.kv.clone().unwrap();
+    let keys = kv.keys();
+    assert_eq!(
+        keys.len(),
+        2 + 2 + 2 + 2,
+        "2 schemas, 4 rows, 2 unique entries"
+    );
+    assert!(glue.execute("INSERT INTO t VALUES (3, 'a')").is_err());
+    assert_eq!(kv.keys(), keys, "a failed statement writes nothing");
+    glue.execute("UPDATE t SET v = 'c' WHERE id = 1").unwrap();
+    glue.execute("INSERT INTO t VALUES (3, 'a')").unwrap();
+    glue.execute("DELETE FROM log").unwrap();
+    assert!(glue.storage.loads.get() > loads, "every statement reads KV");
+    assert_mirrors(&kv, &layout, &glue.storage.engine.snapshot(), "the cache");
+    assert_eq!(kv.keys().len(), 2 + 3 + 3, "log emptied, t has 3 rows");
+}
+
+/// The KV check catches what it is there for: a row KV holds differently from the workspace.
+#[test]
+fn the_kv_check_catches_a_stray_write() {
+    let mut tester = KvEngine::new("checker");
+    let glue = tester.get_glue();
+    glue.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE)")
+        .unwrap();
+    glue.execute("INSERT INTO t VALUES (1, 'a')").unwrap();
+    let (kv, layout) = glue.storage.kv.clone().unwrap();
+    let cache = glue.storage.engine.snapshot();
+    assert_mirrors(&kv, &layout, &cache, "the cache");
+    let key = layout.row_key("t", &Key::I64(1)).unwrap();
+    let (value, metadata) = layout::encode_row(&RowRecord {
+        k: Key::I64(1),
+        v: 1,
+        d: Some(vec![Value::I64(1), Value::Str("b".into())]),
+    })
+    .unwrap();
+    kv.poke(
+        &key,
+        crate::storage::kv::backend::KvEntry {
+            value,
+            metadata: Some(metadata),
+        },
+    );
+    let stray = catch_unwind(AssertUnwindSafe(|| {
+        assert_mirrors(&kv, &layout, &cache, "the cache");
+    }));
+    assert!(stray.is_err(), "a changed row must fail the check");
 }
 
 /// Runs `case` and asserts it fails, with a message containing `reason`.

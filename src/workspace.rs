@@ -359,15 +359,31 @@ impl StoreMut for Workspace {
     }
 
     fn append_data(&mut self, table_name: &str, rows: Vec<Vec<Value>>) -> GlueResult<()> {
-        let rows = rows
-            .into_iter()
-            .map(|values| {
-                let id = self.row_ids.get() + 1;
-                self.row_ids.set(id);
-                (Key::I64(id), values)
-            })
-            .collect();
-        self.put_rows(table_name, rows)
+        // Generated keys must be new rows. In a partial (kv://) table a key is checked like
+        // any row (a miss loads it), and a key another isolate already used is skipped. The
+        // counter moves only once the rows are in, so an attempt that missed tries the same
+        // keys again (consuming keys per attempt would miss forever).
+        let table = self
+            .table(table_name)?
+            .ok_or_else(|| GlueError::StorageMsg(format!("table {table_name:?} does not exist")))?;
+        let mut id = self.row_ids.get();
+        let mut keyed = Vec::with_capacity(rows.len());
+        for values in rows {
+            loop {
+                id = id.checked_add(1).ok_or_else(|| {
+                    GlueError::StorageMsg("generated row keys are exhausted".to_owned())
+                })?;
+                match table.lookup(&Key::I64(id)) {
+                    Some(None) => break,
+                    Some(Some(_)) => continue,
+                    None => return self.miss(Miss::Row(table_name.to_owned(), Key::I64(id))),
+                }
+            }
+            keyed.push((Key::I64(id), values));
+        }
+        self.put_rows(table_name, keyed)?;
+        self.row_ids.set(self.row_ids.get().max(id));
+        Ok(())
     }
 
     fn insert_data(&mut self, table_name: &str, rows: Vec<(Key, Vec<Value>)>) -> GlueResult<()> {
