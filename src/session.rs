@@ -10,7 +10,7 @@ use crate::{
     error::{Error, Result},
     factory::TeardownPolicy,
     rows::QueryResult,
-    workspace::Workspace,
+    workspace::{Miss, Workspace},
 };
 use gluesql_core::{
     error::{Error as GlueError, ValidateError},
@@ -23,6 +23,7 @@ use gluesql_core::{
 };
 use std::{
     cell::{Cell, RefCell},
+    collections::HashMap,
     fmt,
     rc::Rc,
 };
@@ -68,6 +69,37 @@ struct Inner {
 /// How often one statement may fault on missing data before gluebind gives up (each retry
 /// loads what the previous attempt missed).
 const MAX_LOADS_PER_STATEMENT: usize = 64;
+
+/// Point loads (rows, unique values) of one table a statement may make before gluebind loads
+/// the whole table instead. GlueSQL checks the keys of a multi-row INSERT one at a time, so
+/// without this an N-row INSERT into a table not yet loaded would fault N times (and fail
+/// beyond [`MAX_LOADS_PER_STATEMENT`]).
+const POINT_LOADS_BEFORE_TABLE_LOAD: usize = 8;
+
+/// Replaces point misses of a table that already faulted too often by one load of the table.
+fn escalate(misses: Vec<Miss>, point_loads: &mut HashMap<String, usize>) -> Vec<Miss> {
+    let mut out: Vec<Miss> = Vec::with_capacity(misses.len());
+    for miss in misses {
+        let table = match &miss {
+            Miss::Row(table, _) | Miss::Unique { table, .. } => table,
+            _ => {
+                out.push(miss);
+                continue;
+            }
+        };
+        let count = point_loads.entry(table.clone()).or_default();
+        *count += 1;
+        if *count > POINT_LOADS_BEFORE_TABLE_LOAD {
+            let whole = Miss::Table(table.clone());
+            if !out.contains(&whole) {
+                out.push(whole);
+            }
+        } else {
+            out.push(miss);
+        }
+    }
+    out
+}
 
 /// One unit of work: SQL with bound parameters, read-your-writes, atomic commit.
 ///
@@ -278,6 +310,7 @@ impl Session {
                 .map_err(|e| from_glue(e, hint))?
                 .into();
             let mut loads = 0;
+            let mut point_loads = HashMap::new();
             let payload = loop {
                 match self.attempt(&statement, hint)? {
                     Ok(payload) => break payload,
@@ -291,6 +324,7 @@ impl Session {
                                 ),
                             });
                         }
+                        let misses = escalate(misses, &mut point_loads);
                         let patch = self.inner.engine.load(&misses, &self.inner.kv_ops).await?;
                         let mut slot = self.inner.workspace.borrow_mut();
                         let ws = slot.as_mut().ok_or_else(|| self.closed())?;
@@ -312,7 +346,7 @@ impl Session {
         &self,
         statement: &StatementPlan,
         hint: Option<&str>,
-    ) -> Result<std::result::Result<Payload, Vec<crate::workspace::Miss>>> {
+    ) -> Result<std::result::Result<Payload, Vec<Miss>>> {
         let mut slot = self.inner.workspace.borrow_mut();
         let ws = slot.as_mut().ok_or_else(|| self.closed())?;
         let saved = ws.save();

@@ -1,57 +1,383 @@
-//! The kv:// engine over an in-memory KV namespace: semantics, layout, cost budget.
+//! The kv:// engine over an in-memory KV namespace: semantics across isolates, and the cost
+//! budget, asserted by counting backend calls with `CountingKv`.
+//!
+//! Every "isolate" is an engine of its own (its own isolate cache) over the same namespace.
+//! `MemoryKv`'s clock only moves when a test moves it, so an isolate cache stays warm for the
+//! whole test unless the URL sets `cache_ttl=0`.
+//!
+//! Measured costs (KV operations; asserted below):
+//!
+//! | request | cost |
+//! |---|---|
+//! | PK read, row in the isolate cache | 0 |
+//! | PK read, schema cached, row not | 1 get |
+//! | PK read, nothing cached | 2 gets (schema, then row: GlueSQL plans before it reads) |
+//! | one-row insert, one UNIQUE column, isolate cache warm (table created here) | statement 0; commit 1 bulk get (check) + 2 puts |
+//! | one-row insert, one UNIQUE column, schema cached only | statement 2 gets (PK check, unique check); commit 1 bulk get + 2 puts |
+//! | scan of 2 500 small rows (schema cached) | 3 lists |
+//! | list page (`ORDER BY id LIMIT 20` + `COUNT(*)`) over 2 500 rows, cold | 1 get (schema) + 3 lists |
 
 mod common;
 use common::block_on;
 use gluebind::{
-    kv::{CountingKv, KvOps, MemoryKv},
-    params, Engine, SessionFactory,
+    kv::{CountingKv, KvEntry, KvOps, MemoryKv},
+    params, Engine, Session, SessionFactory,
 };
 use std::rc::Rc;
 
 const USERS: &str =
     "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL UNIQUE)";
 
-fn kv_factory(kv: Rc<CountingKv<MemoryKv>>, url: &str) -> SessionFactory {
+type Kv = Rc<CountingKv<MemoryKv>>;
+
+fn namespace() -> Kv {
+    Rc::new(CountingKv::new(MemoryKv::new()))
+}
+
+/// A new "isolate": an engine with its own cache over the shared namespace.
+fn isolate(kv: &Kv, url: &str) -> SessionFactory {
     SessionFactory::builder()
-        .bind(Engine::with_kv(url, kv).unwrap())
+        .bind(Engine::with_kv(url, kv.clone()).unwrap())
         .build()
         .unwrap()
 }
 
-#[test]
-fn smoke_insert_read_across_isolates() {
-    let kv = Rc::new(CountingKv::new(MemoryKv::new()));
-    let a = kv_factory(kv.clone(), "kv://GLUEBIND_KV");
+/// Every key and entry of the namespace (read without counting).
+fn dump(kv: &Kv) -> Vec<(String, KvEntry)> {
+    let inner = kv.inner();
+    inner
+        .keys()
+        .into_iter()
+        .map(|k| {
+            let entry = inner.peek(&k).unwrap();
+            (k, entry)
+        })
+        .collect()
+}
+
+/// Operations since the last call (and resets the counters).
+fn take(kv: &Kv) -> KvOps {
+    let ops = kv.ops();
+    kv.reset();
+    ops
+}
+
+async fn insert_user(s: &Session, id: i64, email: &str) -> gluebind::Result<()> {
+    s.execute(
+        "INSERT INTO users VALUES ($1, $2, $3)",
+        params![id, format!("user {id}"), email],
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn name_of(s: &Session, id: i64) -> Option<String> {
+    let rows = s
+        .execute("SELECT name FROM users WHERE id = $1", params![id])
+        .await
+        .unwrap()
+        .into_rows()
+        .unwrap();
+    rows.get(0).map(|r| r.get("name").unwrap())
+}
+
+async fn count(s: &Session, table: &str) -> i64 {
+    s.execute_batch(&format!("SELECT COUNT(*) AS n FROM {table}"))
+        .await
+        .unwrap()
+        .remove(0)
+        .into_rows()
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .get("n")
+        .unwrap()
+}
+
+/// A namespace with the users table and rows 1..=n, created by an isolate that is returned.
+fn users_namespace(n: i64) -> (Kv, SessionFactory) {
+    let kv = namespace();
+    let a = isolate(&kv, "kv://GLUEBIND_KV");
     block_on(async {
         let s = a.open();
         s.execute_batch(USERS).await.unwrap();
+        for id in 1..=n {
+            insert_user(&s, id, &format!("u{id}@x")).await.unwrap();
+        }
         s.commit().await.unwrap();
-        s.execute(
-            "INSERT INTO users VALUES ($1, $2, $3)",
-            params![1i64, "ada", "ada@x"],
-        )
-        .await
-        .unwrap();
-        s.commit().await.unwrap();
-        // A second isolate (its own engine and cache) over the same namespace.
-        let b = kv_factory(kv.clone(), "kv://GLUEBIND_KV");
+    });
+    kv.reset();
+    (kv, a)
+}
+
+#[test]
+fn smoke_insert_read_across_isolates() {
+    let (kv, _a) = users_namespace(1);
+    let b = isolate(&kv, "kv://GLUEBIND_KV");
+    block_on(async {
         let t = b.open();
-        let rows = t
-            .execute("SELECT name FROM users WHERE id = $1", params![1i64])
+        assert_eq!(name_of(&t, 1).await.as_deref(), Some("user 1"));
+        let err = insert_user(&t, 2, "u1@x").await.unwrap_err();
+        assert_eq!(err.code(), "UNIQUE", "{err}");
+    });
+}
+
+// ---- cost budget -------------------------------------------------------------------------
+
+#[test]
+fn cached_pk_read_costs_no_kv_operation() {
+    let (kv, a) = users_namespace(2);
+    block_on(async {
+        // Rows this isolate committed are in its cache.
+        let s = a.open();
+        assert_eq!(name_of(&s, 1).await.as_deref(), Some("user 1"));
+        assert_eq!(take(&kv).total(), 0);
+        // Rows another session of this isolate loaded are in its cache too.
+        let b = isolate(&kv, "kv://GLUEBIND_KV");
+        assert_eq!(name_of(&b.open(), 2).await.as_deref(), Some("user 2"));
+        assert!(take(&kv).total() > 0, "first read in a new isolate");
+        assert_eq!(name_of(&b.open(), 2).await.as_deref(), Some("user 2"));
+        assert_eq!(
+            take(&kv).total(),
+            0,
+            "second read, new session, same isolate"
+        );
+        // So is a row known to be absent.
+        assert_eq!(name_of(&b.open(), 99).await, None);
+        assert_eq!(name_of(&b.open(), 99).await, None);
+        assert_eq!(take(&kv).gets, 1, "absence is cached too");
+    });
+}
+
+#[test]
+fn cold_pk_read_costs_one_get_once_the_schema_is_cached() {
+    let (kv, _a) = users_namespace(3);
+    let b = isolate(&kv, "kv://GLUEBIND_KV");
+    block_on(async {
+        // Nothing cached: the schema, then the row (GlueSQL plans before it reads).
+        let s = b.open();
+        assert_eq!(name_of(&s, 1).await.as_deref(), Some("user 1"));
+        let ops = take(&kv);
+        assert_eq!((ops.gets, ops.total()), (2, 2), "schema cold: {ops:?}");
+        // Schema cached, row not: one get.
+        assert_eq!(name_of(&b.open(), 2).await.as_deref(), Some("user 2"));
+        let ops = take(&kv);
+        assert_eq!((ops.gets, ops.total()), (1, 1), "schema cached: {ops:?}");
+        // A missing row costs the same.
+        assert_eq!(name_of(&b.open(), 42).await, None);
+        assert_eq!(take(&kv).total(), 1);
+    });
+}
+
+#[test]
+fn one_row_insert_with_a_unique_column_costs_two_puts() {
+    let (kv, a) = users_namespace(1);
+    block_on(async {
+        // Warm: the isolate created the table, so its cache holds every row and unique value.
+        let s = a.open();
+        insert_user(&s, 2, "u2@x").await.unwrap();
+        assert_eq!(take(&kv).total(), 0, "the statement reads nothing");
+        s.commit().await.unwrap();
+        let ops = take(&kv);
+        assert_eq!(ops.puts, 2, "row + unique entry: {ops:?}");
+        assert_eq!(ops.bulk_gets, 1, "one check read of both keys: {ops:?}");
+        assert_eq!(ops.total(), 3, "{ops:?}");
+
+        // Schema cached only (another isolate): the statement checks the primary key and the
+        // unique value (one get each), the commit re-checks both in one bulk get.
+        let b = isolate(&kv, "kv://GLUEBIND_KV");
+        assert_eq!(name_of(&b.open(), 1).await.as_deref(), Some("user 1"));
+        kv.reset();
+        let t = b.open();
+        insert_user(&t, 3, "u3@x").await.unwrap();
+        let ops = take(&kv);
+        assert_eq!((ops.gets, ops.total()), (2, 2), "statement: {ops:?}");
+        t.commit().await.unwrap();
+        let ops = take(&kv);
+        assert_eq!((ops.bulk_gets, ops.puts, ops.total()), (1, 2, 3), "{ops:?}");
+        assert_eq!(t.kv_ops(), 5, "the session's own count");
+    });
+}
+
+#[test]
+fn scan_of_2500_small_rows_costs_three_lists() {
+    let kv = namespace();
+    let a = isolate(&kv, "kv://GLUEBIND_KV");
+    block_on(async {
+        let s = a.open();
+        s.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
+            .await
+            .unwrap();
+        s.commit().await.unwrap();
+        // 4 commits of 625 rows: each within a session's budget of 900 operations.
+        for chunk in 0..4 {
+            let s = a.open();
+            let values: Vec<String> = (1..=625)
+                .map(|i| format!("({}, 'item {i}')", chunk * 625 + i))
+                .collect();
+            s.execute_batch(&format!("INSERT INTO items VALUES {}", values.join(",")))
+                .await
+                .unwrap();
+            s.commit().await.unwrap();
+        }
+        kv.reset();
+
+        let b = isolate(&kv, "kv://GLUEBIND_KV");
+        // Schema first (one get), so that what follows is the scan alone.
+        b.open()
+            .execute("SELECT * FROM items WHERE id = $1", params![1i64])
+            .await
+            .unwrap();
+        kv.reset();
+        let s = b.open();
+        assert_eq!(count(&s, "items").await, 2500);
+        let ops = take(&kv);
+        assert_eq!(
+            (ops.lists, ops.total()),
+            (3, 3),
+            "ceil(2500 / 1000): {ops:?}"
+        );
+        assert_eq!(count(&b.open(), "items").await, 2500);
+        assert_eq!(take(&kv).total(), 0, "the whole table is cached now");
+
+        // A list page as the demo serves it, in a cold isolate: schema + the table.
+        let c = isolate(&kv, "kv://GLUEBIND_KV");
+        let s = c.open();
+        let page = s
+            .execute(
+                "SELECT * FROM items ORDER BY id LIMIT $1 OFFSET $2",
+                params![20i64, 40i64],
+            )
             .await
             .unwrap()
             .into_rows()
             .unwrap();
-        assert_eq!(rows.get(0).unwrap().get::<String>("name").unwrap(), "ada");
-        let err = t
-            .execute(
-                "INSERT INTO users VALUES ($1, $2, $3)",
-                params![2i64, "b", "ada@x"],
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), "UNIQUE", "{err}");
-        let _: KvOps = kv.ops();
+        assert_eq!(page.len(), 20);
+        assert_eq!(count(&s, "items").await, 2500);
+        let ops = take(&kv);
+        assert_eq!((ops.gets, ops.lists, ops.total()), (1, 3, 4), "{ops:?}");
     });
-    println!("{:?}", kv.inner().keys());
+}
+
+#[test]
+fn a_session_over_its_budget_fails_before_the_limit_and_writes_nothing() {
+    let (kv, _a) = users_namespace(20);
+    let before = dump(&kv);
+    let b = isolate(&kv, "kv://GLUEBIND_KV?max_ops=10");
+    block_on(async {
+        let s = b.open();
+        insert_user(&s, 100, "new@x").await.unwrap(); // pending
+        let mut err = None;
+        for id in 1..=20i64 {
+            if let Err(e) = s
+                .execute("SELECT name FROM users WHERE id = $1", params![id])
+                .await
+            {
+                err = Some(e);
+                break;
+            }
+        }
+        let err = err.expect("20 cold reads exceed a budget of 10");
+        assert_eq!(err.code(), "STORAGE", "{err}");
+        assert!(
+            err.to_string().contains("budget of 10 KV operations"),
+            "{err}"
+        );
+        assert_eq!(kv.ops().total(), 10, "never a call beyond the budget");
+        assert_eq!(s.kv_ops(), 10);
+        // Its commit cannot even check: refused, nothing written.
+        let err = s.commit().await.unwrap_err();
+        assert_eq!(err.code(), "STORAGE", "{err}");
+        assert_eq!(kv.ops().total(), 10);
+    });
+    assert_eq!(dump(&kv), before, "KV unchanged");
+}
+
+#[test]
+fn a_commit_over_the_budget_is_refused_before_writing() {
+    let kv = namespace();
+    let a = isolate(&kv, "kv://GLUEBIND_KV?max_ops=50");
+    block_on(async {
+        let s = a.open();
+        s.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
+            .await
+            .unwrap();
+        s.commit().await.unwrap();
+        let before = dump(&kv);
+        kv.reset();
+        let s = a.open();
+        let values: Vec<String> = (1..=60).map(|i| format!("({i}, 'x')")).collect();
+        s.execute_batch(&format!("INSERT INTO items VALUES {}", values.join(",")))
+            .await
+            .unwrap();
+        let err = s.commit().await.unwrap_err();
+        assert_eq!(err.code(), "STORAGE", "{err}");
+        assert!(err.to_string().contains("needs 60 KV writes"), "{err}");
+        assert!(err.to_string().contains("smaller units of work"), "{err}");
+        let ops = take(&kv);
+        assert_eq!(ops.puts + ops.deletes, 0, "nothing written: {ops:?}");
+        assert_eq!(dump(&kv), before, "KV unchanged");
+        // The isolate's cache did not take the refused rows either.
+        assert_eq!(count(&a.open(), "items").await, 0);
+    });
+}
+
+// ---- regressions -------------------------------------------------------------------------
+
+/// Tables without a primary key get generated keys. A fresh isolate used to start its key
+/// counter at 0 and consume a new key on every retry of the statement, so an INSERT into such
+/// a table, not loaded in full, faulted until it gave up ("needed data 64 times").
+#[test]
+fn insert_without_primary_key_in_another_isolate() {
+    let kv = namespace();
+    let a = isolate(&kv, "kv://GLUEBIND_KV");
+    block_on(async {
+        let s = a.open();
+        s.execute_batch("CREATE TABLE log (msg TEXT)")
+            .await
+            .unwrap();
+        let values: Vec<String> = (0..100).map(|i| format!("('a{i}')")).collect();
+        s.execute_batch(&format!("INSERT INTO log VALUES {}", values.join(",")))
+            .await
+            .unwrap();
+        s.commit().await.unwrap();
+        // A later isolate (its clock is 1 ms on) appends without loading the table.
+        kv.inner().advance(1);
+        let b = isolate(&kv, "kv://GLUEBIND_KV");
+        let t = b.open();
+        kv.reset();
+        t.execute_batch("INSERT INTO log VALUES ('b')")
+            .await
+            .unwrap();
+        assert_eq!(t.kv_ops(), 2, "schema + the generated key's check");
+        t.commit().await.unwrap();
+        let c = isolate(&kv, "kv://GLUEBIND_KV");
+        assert_eq!(count(&c.open(), "log").await, 101, "no row overwritten");
+    });
+}
+
+/// GlueSQL checks the keys of a multi-row INSERT one at a time; on a table not loaded in
+/// full, every key used to cost a fault and a load, and the statement failed beyond 64 rows.
+/// Now a statement that faults on many rows of one table loads the table instead.
+#[test]
+fn multi_row_insert_into_a_table_not_loaded() {
+    let (kv, _a) = users_namespace(5);
+    let b = isolate(&kv, "kv://GLUEBIND_KV");
+    block_on(async {
+        let s = b.open();
+        let values: Vec<String> = (100..200)
+            .map(|i| format!("({i}, 'n', 'e{i}@x')"))
+            .collect();
+        s.execute_batch(&format!("INSERT INTO users VALUES {}", values.join(",")))
+            .await
+            .unwrap();
+        let ops = take(&kv);
+        assert!(ops.total() <= 10, "8 point loads, then one list: {ops:?}");
+        assert_eq!(ops.lists, 1, "{ops:?}");
+        s.commit().await.unwrap();
+        assert_eq!(
+            count(&isolate(&kv, "kv://GLUEBIND_KV").open(), "users").await,
+            105
+        );
+    });
 }
