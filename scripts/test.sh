@@ -35,6 +35,8 @@ read -r wasm_pass wasm_fail < <(cargo_counts "$logs/wasm.log")
 step "build the demo worker"
 bash scripts/build.sh
 
+bash scripts/check-package.sh
+
 step "end-to-end tests against wrangler dev, memory://"
 node --test --test-concurrency=1 tests/e2e/ 2>&1 | tee "$logs/e2e-memory.log"
 read -r mem_pass mem_fail < <(node_counts "$logs/e2e-memory.log")

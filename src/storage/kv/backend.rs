@@ -64,7 +64,7 @@ pub const MAX_BULK_GET: usize = 100;
 pub const MAX_LIST: usize = 1000;
 
 /// What gluebind needs from a KV namespace. Implemented by the Workers binding
-/// (`gluebind::wasm::WorkersKv`), by [`crate::MemoryKv`] for native tests, and by wrappers that
+/// (`gluebind::wasm::WorkersKv`), by [`crate::kv::MemoryKv`] for native tests, and by wrappers that
 /// count operations or inject faults.
 pub trait KvBackend {
     /// Reads one key.

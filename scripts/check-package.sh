@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Offline release checks: the deploy bundle (wrangler deploy --dry-run), the crate's package
+# contents and `cargo publish --dry-run`, and rustdoc with warnings denied.
+# Expects the demo to be built (scripts/build.sh).
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+step "wrangler deploy --dry-run (env production)"
+wrangler deploy --config wrangler.toml --env production --dry-run --outdir "$out/bundle" >"$out/deploy.log" 2>&1 \
+  || { cat "$out/deploy.log"; exit 1; }
+wasm=$(find "$out/bundle" -name '*.wasm' | head -1)
+if [ -z "$wasm" ] || [ ! -s "$out/bundle/shim.js" ]; then
+  echo "the deploy bundle lacks the wasm module or the entry script:"; ls -la "$out/bundle"; exit 1
+fi
+echo "    bundle: $(basename "$wasm") $(wc -c < "$wasm") bytes raw, $(gzip -9 -c "$wasm" | wc -c) bytes gzip -9; shim.js $(wc -c < "$out/bundle/shim.js") bytes"
+
+step "cargo package --list (no build outputs, no secrets)"
+cargo package --list --allow-dirty -p gluebind >"$out/files.txt"
+if grep -Ev '^((src|tests)/.*\.rs|README\.md|LICENSE|CHANGELOG\.md|Cargo\.toml|Cargo\.toml\.orig|Cargo\.lock|\.cargo_vcs_info\.json)$' "$out/files.txt"; then
+  echo "unexpected files in the crate package (above)"; exit 1
+fi
+echo "    $(wc -l < "$out/files.txt") files"
+
+step "cargo publish --dry-run"
+cargo publish --dry-run --allow-dirty -p gluebind
+
+step "cargo doc (RUSTDOCFLAGS=-D warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p gluebind
+done_steps
