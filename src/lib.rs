@@ -75,6 +75,7 @@ pub mod kv {
             MAX_LIST,
         },
         counting::{CountingKv, KvOps},
+        faulty::{CallKind, FaultyKv},
         layout,
         memory_kv::MemoryKv,
     };

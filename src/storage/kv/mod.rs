@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod counting;
+pub mod faulty;
 pub mod layout;
 pub mod memory_kv;
 mod store;
