@@ -185,6 +185,17 @@ impl Layout {
 /// # Errors
 /// [`Error::Storage`] when the value exceeds KV's size limit.
 pub fn encode_row(record: &RowRecord) -> Result<(String, serde_json::Value)> {
+    // JSON has no NaN or infinity: serde_json would write `null`, and the row could never be
+    // read back (nor any scan of its table).
+    if let Some(bad) = record.d.iter().flatten().find_map(non_finite) {
+        return Err(Error::Storage {
+            message: format!(
+                "a row of key {:?} holds the float {bad}, which KV's JSON cannot store; \
+                 store NULL (or the text) instead",
+                record.k
+            ),
+        });
+    }
     let value = serde_json::to_string(record).map_err(storage_error)?;
     if value.len() > MAX_VALUE_BYTES {
         return Err(Error::Storage {
@@ -213,6 +224,18 @@ pub fn encode_row(record: &RowRecord) -> Result<(String, serde_json::Value)> {
         });
     }
     Ok((value, metadata))
+}
+
+/// The first NaN or infinite float in `value` (nested in lists, maps and points too).
+fn non_finite(value: &Value) -> Option<f64> {
+    match value {
+        Value::F32(f) if !f.is_finite() => Some(f64::from(*f)),
+        Value::F64(f) if !f.is_finite() => Some(*f),
+        Value::Point(p) => [p.x, p.y].into_iter().find(|f| !f.is_finite()),
+        Value::List(items) => items.iter().find_map(non_finite),
+        Value::Map(entries) => entries.values().find_map(non_finite),
+        _ => None,
+    }
 }
 
 /// Decodes JSON stored by gluebind.
@@ -275,6 +298,24 @@ mod tests {
         assert!(l.unique_key("users", "email", &Key::Str(email)).is_ok());
         let err = l.schema_key(&"t".repeat(600)).unwrap_err();
         assert!(err.to_string().contains("512-byte"), "{err}");
+    }
+
+    #[test]
+    fn floats_json_cannot_hold_are_refused() {
+        let row = |v: Value| RowRecord {
+            k: Key::I64(1),
+            v: 1,
+            d: Some(vec![Value::I64(1), v]),
+        };
+        for bad in [
+            Value::F64(f64::NAN),
+            Value::F32(f32::INFINITY),
+            Value::List(vec![Value::F64(f64::NEG_INFINITY)]),
+        ] {
+            let err = encode_row(&row(bad)).unwrap_err();
+            assert!(err.to_string().contains("JSON cannot store"), "{err}");
+        }
+        assert!(encode_row(&row(Value::F64(-0.0))).is_ok());
     }
 
     #[test]
