@@ -114,7 +114,10 @@ impl Committed {
                 Some(table) => table.ok_or_else(gone)?,
                 // Not in a partial cache (it expired meanwhile): the storage checks the rows,
                 // and the cache loads them again when next needed.
-                None => continue,
+                None => {
+                    applied.rows_written += keys.len();
+                    continue;
+                }
             };
             if current.schema_version != base.schema_version {
                 return Err(Error::Conflict {

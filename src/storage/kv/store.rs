@@ -12,8 +12,8 @@ use crate::{
 };
 use gluesql_core::prelude::Key;
 use std::{
-    cell::Cell,
-    collections::{BTreeMap, BTreeSet},
+    cell::{Cell, RefCell},
+    collections::{BTreeMap, BTreeSet, VecDeque},
     future::Future,
     rc::Rc,
     sync::Arc,
@@ -21,6 +21,96 @@ use std::{
 
 /// Attempts per KV call (the first try plus retries) for 429s and transient failures.
 const ATTEMPTS: u32 = 4;
+
+/// Workers' hard limit of KV operations per invocation. Undoing a failed commit may go past a
+/// session's own budget (`max_ops`), never past this.
+const WORKERS_MAX_OPS: u64 = 1000;
+
+/// How long this isolate remembers its own writes: KV can take this long to show a write,
+/// even (though rarely) at the location that made it.
+const RECENT_MS: u64 = 60_000;
+/// At most this many remembered writes, and this many bytes of their values (oldest go
+/// first): the memory an isolate spends on it stays small.
+const RECENT_MAX_KEYS: usize = 10_000;
+const RECENT_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// This isolate's latest write of one key.
+#[derive(Debug)]
+struct Recent {
+    /// Values KV held before this isolate's writes of the key (None: absent): all stale now.
+    replaced: Vec<Option<String>>,
+    /// What the latest write left (None: deleted).
+    after: Option<KvEntry>,
+    /// Its place in `RecentWrites::order`.
+    seq: u64,
+}
+
+/// This isolate's latest writes, so that its sessions see them, and its commits check
+/// against them, while KV may still return what they replaced. A KV read that returns a
+/// value a recent write replaced is taken as stale and answered with the write.
+#[derive(Debug, Default)]
+struct RecentWrites {
+    by_key: std::collections::HashMap<String, Recent>,
+    /// (time, seq, key), oldest first.
+    order: VecDeque<(u64, u64, String)>,
+    seq: u64,
+    bytes: usize,
+}
+
+impl RecentWrites {
+    fn size(key: &str, r: &Recent) -> usize {
+        key.len()
+            + r.replaced.iter().flatten().map(String::len).sum::<usize>()
+            + r.after.as_ref().map_or(0, |e| e.value.len())
+    }
+
+    /// Forgets writes older than [`RECENT_MS`], and the oldest beyond the size limits.
+    fn prune(&mut self, now: u64) {
+        while let Some(&(at, _, _)) = self.order.front() {
+            let full = self.by_key.len() > RECENT_MAX_KEYS || self.bytes > RECENT_MAX_BYTES;
+            if now.saturating_sub(at) < RECENT_MS && !full {
+                break;
+            }
+            let (_, seq, key) = self.order.pop_front().expect("not empty");
+            // Only if no later write of the key replaced this one.
+            if self.by_key.get(&key).is_some_and(|r| r.seq == seq) {
+                let gone = self.by_key.remove(&key).expect("present");
+                self.bytes -= Self::size(&key, &gone);
+            }
+        }
+    }
+
+    fn record(&mut self, key: String, before: Option<String>, after: Option<KvEntry>, at: u64) {
+        self.seq += 1;
+        let mut replaced = match self.by_key.remove(&key) {
+            Some(old) => {
+                self.bytes -= Self::size(&key, &old);
+                old.replaced
+            }
+            None => Vec::new(),
+        };
+        if after.as_ref().map(|e| &e.value) != before.as_ref() {
+            replaced.push(before);
+        }
+        let recent = Recent {
+            replaced,
+            after,
+            seq: self.seq,
+        };
+        self.bytes += Self::size(&key, &recent);
+        self.order.push_back((at, self.seq, key.clone()));
+        self.by_key.insert(key, recent);
+    }
+
+    /// The entry to believe for `key` when KV returned `found`.
+    fn overlay(&self, key: &str, found: Option<KvEntry>) -> Option<KvEntry> {
+        let value = found.as_ref().map(|e| e.value.as_str());
+        match self.by_key.get(key) {
+            Some(r) if r.replaced.iter().any(|v| v.as_deref() == value) => r.after.clone(),
+            _ => found,
+        }
+    }
+}
 
 /// What a load brought back, applied to the isolate cache and to the session.
 #[derive(Debug, Default)]
@@ -146,6 +236,7 @@ pub(crate) struct KvStore {
     pub cache_ttl_ms: u64,
     /// Most KV operations one session may use (Workers allow 1000 per invocation).
     pub max_ops: u64,
+    recent: RefCell<RecentWrites>,
 }
 
 impl std::fmt::Debug for KvStore {
@@ -179,6 +270,7 @@ impl KvStore {
             layout: Layout::new(prefix),
             cache_ttl_ms,
             max_ops,
+            recent: RefCell::new(RecentWrites::default()),
         }
     }
 
@@ -196,14 +288,28 @@ impl KvStore {
         F: Fn() -> Fut,
         Fut: Future<Output = KvResult<T>> + 'a,
     {
+        self.call_within(ops, what, self.max_ops, f).await
+    }
+
+    /// [`KvStore::call`] with `limit` operations at most (counting every attempt).
+    async fn call_within<'a, T, F, Fut>(
+        &'a self,
+        ops: &Cell<u64>,
+        what: &str,
+        limit: u64,
+        f: F,
+    ) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = KvResult<T>> + 'a,
+    {
         let mut attempt = 0;
         loop {
-            if ops.get() >= self.max_ops {
+            if ops.get() >= limit {
                 return Err(Error::Storage {
                     message: format!(
-                        "this session reached its budget of {} KV operations (Workers allow 1000 \
-                         per invocation); split the work across requests or read fewer rows",
-                        self.max_ops
+                        "this session reached its budget of {limit} KV operations (Workers allow \
+                         1000 per invocation); split the work across requests or read fewer rows"
                     ),
                 });
             }
@@ -227,6 +333,7 @@ impl KvStore {
         }
     }
 
+    /// Point reads, in bulk gets of up to 100 keys, as this isolate should believe them.
     async fn get_many(&self, ops: &Cell<u64>, keys: &[String]) -> Result<Vec<Option<KvEntry>>> {
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(MAX_BULK_GET) {
@@ -239,7 +346,14 @@ impl KvStore {
                 );
             }
         }
-        Ok(out)
+        // This isolate's recent writes win over KV's older values.
+        let mut recent = self.recent.borrow_mut();
+        recent.prune(self.now_ms());
+        Ok(keys
+            .iter()
+            .zip(out)
+            .map(|(key, found)| recent.overlay(key, found))
+            .collect())
     }
 
     async fn list_all(
@@ -378,7 +492,13 @@ impl KvStore {
     /// Cross-isolate conflicts are detected where KV shows them: a row whose stored version
     /// differs from the one the session read, or a unique value another row holds. KV has no
     /// compare-and-swap, so two isolates committing the same row within KV's propagation
-    /// window can both pass (best effort, documented).
+    /// window can both pass (best effort, documented). Conflicts between sessions of this
+    /// isolate are always detected: by the isolate cache while it lives, and after it started
+    /// over by the isolate's record of its own writes of the last 60 s, which the check reads
+    /// through (KV may still serve what they replaced).
+    ///
+    /// A failed write is retried, then the writes already made are undone (best effort: an
+    /// undo that fails too, or a Worker cut off half-way, leaves them in KV).
     pub async fn persist(&self, ws: &Workspace, stamp: Version, ops: &Cell<u64>) -> Result<()> {
         let mut writes: Vec<Write> = Vec::new();
         // Keys whose current KV state must match what the session saw: key → expected version
@@ -501,13 +621,17 @@ impl KvStore {
             }
         }
 
-        // 1. Check: one bulk read of every row, schema and unique key involved.
-        let check: Vec<String> = expect
+        // 1. Check: one bulk read of every row, schema and unique key involved, and of every
+        // other key the commit writes (a schema change rewrites all rows of its table), so
+        // that a failed commit can put back what each key held.
+        let check: BTreeSet<String> = expect
             .keys()
             .chain(claims.keys())
             .chain(releases.keys())
             .cloned()
+            .chain(writes.iter().map(|w| w.key().to_owned()))
             .collect();
+        let check: Vec<String> = check.into_iter().collect();
         let current = self.get_many(ops, &check).await?;
         let current: BTreeMap<&String, Option<KvEntry>> = check.iter().zip(current).collect();
         for (key, (table, expected)) in &expect {
@@ -613,17 +737,26 @@ impl KvStore {
                 Write::Delete(k) => self.call(ops, "delete", || self.kv.delete(k)).await,
             };
             if let Err(e) = result {
+                // Retried like any write (KV refuses a second write of a key within a second,
+                // which an undo always is); within Workers' limit rather than the budget.
                 let mut restored = 0;
                 for undone in done.iter().rev() {
                     let key = undone.key();
                     let before = current.get(&key.to_owned()).cloned().flatten();
                     let undo = match &before {
                         Some(entry) => {
-                            self.kv
-                                .put(key, entry.value.clone(), entry.metadata.clone())
-                                .await
+                            self.call_within(ops, "undo put", WORKERS_MAX_OPS, || {
+                                self.kv
+                                    .put(key, entry.value.clone(), entry.metadata.clone())
+                            })
+                            .await
                         }
-                        None => self.kv.delete(key).await,
+                        None => {
+                            self.call_within(ops, "undo delete", WORKERS_MAX_OPS, || {
+                                self.kv.delete(key)
+                            })
+                            .await
+                        }
                     };
                     if undo.is_ok() {
                         restored += 1;
@@ -639,6 +772,21 @@ impl KvStore {
             }
             done.push(write);
         }
+        let now = self.now_ms();
+        let mut recent = self.recent.borrow_mut();
+        for write in &writes {
+            let key = write.key().to_owned();
+            let before = current.get(&key).cloned().flatten().map(|e| e.value);
+            let after = match write {
+                Write::Put(_, value, metadata) => Some(KvEntry {
+                    value: value.clone(),
+                    metadata: metadata.clone(),
+                }),
+                Write::Delete(_) => None,
+            };
+            recent.record(key, before, after, now);
+        }
+        recent.prune(now);
         Ok(())
     }
 
@@ -665,4 +813,37 @@ struct Claim {
     column: String,
     value: String,
     row: Key,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(v: &str) -> Option<KvEntry> {
+        Some(KvEntry {
+            value: v.to_owned(),
+            metadata: None,
+        })
+    }
+
+    #[test]
+    fn recent_writes_answer_stale_reads_for_a_while() {
+        let mut recent = RecentWrites::default();
+        recent.record("k".into(), Some("v0".into()), entry("v1"), 0);
+        recent.record("k".into(), Some("v1".into()), entry("v2"), 10);
+        recent.record("gone".into(), Some("g".into()), None, 10);
+        // KV still shows a value the isolate replaced: the isolate's write wins.
+        assert_eq!(recent.overlay("k", entry("v0")), entry("v2"));
+        assert_eq!(recent.overlay("k", entry("v1")), entry("v2"));
+        assert_eq!(recent.overlay("gone", entry("g")), None);
+        // Anything else is newer than the isolate's write (another isolate's): KV wins.
+        assert_eq!(recent.overlay("k", entry("other")), entry("other"));
+        assert_eq!(recent.overlay("k", None), None);
+        assert_eq!(recent.overlay("x", entry("x")), entry("x"));
+        recent.prune(RECENT_MS + 9);
+        assert_eq!(recent.overlay("k", entry("v0")), entry("v2"), "10 ms to go");
+        recent.prune(RECENT_MS + 10);
+        assert_eq!(recent.overlay("k", entry("v0")), entry("v0"));
+        assert_eq!((recent.by_key.len(), recent.bytes), (0, 0));
+    }
 }
