@@ -39,6 +39,7 @@
 
 #![warn(missing_docs)]
 
+mod bind;
 mod engine;
 mod error;
 mod factory;
@@ -55,6 +56,7 @@ mod workspace;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
+pub use bind::DynParam;
 pub use engine::Engine;
 pub use error::{Error, Result};
 pub use factory::{SessionFactory, SessionFactoryBuilder, TeardownPolicy};

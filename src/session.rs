@@ -6,6 +6,7 @@
 //! event can reach "its" session from anywhere it passes the scope.
 
 use crate::{
+    bind::{self, DynParam},
     engine::Engine,
     error::{Error, Result},
     factory::TeardownPolicy,
@@ -14,8 +15,10 @@ use crate::{
 };
 use gluesql_core::{
     error::{Error as GlueError, ValidateError},
+    plan::StatementPlan,
     prelude::Glue,
-    translate::IntoParamLiteral,
+    store::Planner,
+    translate::{translate_with_params, IntoParamLiteral},
 };
 use std::{cell::RefCell, fmt, rc::Rc};
 
@@ -216,18 +219,53 @@ impl Session {
         self.run(sql, crate::NO_PARAMS, None)
     }
 
+    /// Runs exactly one SQL statement with parameters from a dynamically typed caller
+    /// (JavaScript, decoded JSON): numbers and strings bind like literals written in the SQL,
+    /// so they convert to the column's type (see [`DynParam`]). Placeholders are `$1, $2, …`,
+    /// or `?` / `?1` (one style per statement); a placeholder inside a string literal, a
+    /// quoted identifier or a comment is text, and the parameter count must match.
+    ///
+    /// # Errors
+    /// As [`Session::execute`], and [`Error::Sql`] when placeholders and parameters do not
+    /// match.
+    #[allow(clippy::unused_async)] // async so durable engines can load data first
+    pub async fn execute_dyn(&self, sql: &str, params: Vec<DynParam>) -> Result<QueryResult> {
+        let mut results = self.run_with(sql, Some(1), |glue| {
+            let bound = bind::bind(sql, params)?;
+            bound
+                .statements
+                .iter()
+                .map(|statement| {
+                    translate_with_params(statement, &bound.typed)
+                        .and_then(|statement| glue.storage.plan(statement.into()))
+                        .map_err(|e| from_glue(e, target_table(sql)))
+                })
+                .collect()
+        })?;
+        Ok(results.remove(0))
+    }
+
     fn run<I, P>(&self, sql: &str, params: I, expect: Option<usize>) -> Result<Vec<QueryResult>>
     where
         I: IntoIterator<Item = P>,
         P: IntoParamLiteral,
     {
+        self.run_with(sql, expect, |glue| {
+            glue.plan_with_params(sql, params)
+                .map_err(|e| from_glue(e, target_table(sql)))
+        })
+    }
+
+    /// Plans with `plan` on the session's workspace, checks the statement count, executes.
+    fn run_with<F>(&self, sql: &str, expect: Option<usize>, plan: F) -> Result<Vec<QueryResult>>
+    where
+        F: FnOnce(&mut Glue<Workspace>) -> Result<Vec<StatementPlan>>,
+    {
         let mut slot = self.inner.workspace.borrow_mut();
         let ws = slot.as_mut().ok_or_else(|| self.closed())?;
         let mut glue = Glue::new(std::mem::take(ws));
         let outcome = (|| {
-            let plans = glue
-                .plan_with_params(sql, params)
-                .map_err(|e| from_glue(e, target_table(sql)))?;
+            let plans = plan(&mut glue)?;
             if let Some(n) = expect {
                 if plans.len() != n {
                     return Err(Error::sql(format!(
