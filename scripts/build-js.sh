@@ -19,8 +19,9 @@ done
 out=js/dist
 
 step "cargo build (gluebind --features js, wasm32, release)"
-cargo build -p gluebind --target wasm32-unknown-unknown --release --no-default-features --features js
-wasm=target/wasm32-unknown-unknown/release/gluebind.wasm
+CARGO_TARGET_DIR="$JS_TARGET_DIR" \
+  cargo build -p gluebind --target wasm32-unknown-unknown --release --no-default-features --features js
+wasm="$JS_TARGET_DIR/wasm32-unknown-unknown/release/gluebind.wasm"
 
 step "wasm-bindgen --target module"
 rm -rf "$out.tmp"

@@ -26,9 +26,12 @@ step "clippy, wasm32 (-D warnings)"
 cargo clippy --workspace --all-targets --target wasm32-unknown-unknown -- -D warnings
 
 step "clippy, wasm32 with the npm package's feature js (-D warnings)"
-cargo clippy --workspace --all-targets --target wasm32-unknown-unknown --features gluebind/js -- -D warnings
-# The package's own build: the js feature without workers-rs.
-cargo clippy -p gluebind --lib --target wasm32-unknown-unknown --no-default-features --features js -- -D warnings
+# In the package's own target directory (see lib.sh), so that no build flips features.
+CARGO_TARGET_DIR="$JS_TARGET_DIR" cargo clippy --workspace --all-targets \
+  --target wasm32-unknown-unknown --features gluebind/js -- -D warnings
+# The package's own configuration: the js feature without workers-rs.
+CARGO_TARGET_DIR="$JS_TARGET_DIR" cargo clippy -p gluebind --lib \
+  --target wasm32-unknown-unknown --no-default-features --features js -- -D warnings
 
 step "native tests (cargo test --workspace)"
 cargo test --workspace 2>&1 | tee "$logs/native.log"
