@@ -19,8 +19,10 @@ const WORKER = `
 import { Gluebind, OutsideScopeError, UniqueError, SqlError } from "gluebind";
 import { gluebind } from "gluebind/hono"; // the subpath resolves without hono installed
 
+// Module scope, string URL: the registry is created at start-up (global scope, where Workers
+// forbid random values: the session-id prefix must be drawn later, inside a request).
 const db = new Gluebind({
-  url: (env) => env.DATABASE_URL,
+  url: "memory://",
   init: async (session) => {
     await session.executeBatch("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT UNIQUE, big INT64, at TIMESTAMP, data BYTEA)");
     await session.commit();
@@ -159,6 +161,9 @@ describe("npm pack → install → wrangler dev", () => {
       assert.equal(res.body.sql, "SQL");
       assert.equal(res.body.same, true);
       assert.equal(res.body.hono, "function");
+      // A random per-isolate prefix, not the fallback used when randomness is unavailable.
+      assert.match(res.body.session, /^[0-9a-f]{8}-\d+$/);
+      assert.doesNotMatch(res.body.session, /^f0{7}-/);
     });
 
     it("one registry; every event's session removed after it", async () => {
