@@ -81,6 +81,9 @@ describe("values in and out", () => {
     // The value read back round-trips through CAST unchanged.
     await s.execute("INSERT INTO t (id, dec) VALUES ($1, CAST($2 AS DECIMAL))", [4, dec]);
     assert.equal((await s.execute("SELECT dec FROM t WHERE id = 4"))[0].dec, exact);
+    // Equality with DECIMAL goes through CAST (GlueSQL 0.20 matches nothing for `dec = 1.25`).
+    const found = await s.execute("SELECT id FROM t WHERE dec = CAST($1 AS DECIMAL) ORDER BY id", [exact]);
+    assert.deepEqual(found.map((r) => r.id), [3, 4]);
     s.close();
   });
 
