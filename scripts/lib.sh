@@ -3,6 +3,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$ROOT/node_modules/.bin:$PATH"
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
+# Cargo target directory of the npm package's builds (feature js, no workers-rs). Separate from
+# target/ because cargo keeps one fingerprint per cdylib package: building gluebind with the
+# package's features and as the demo's dependency in one directory rebuilds it every time.
+JS_TARGET_DIR="$ROOT/target/js-package"
 
 _step_name=""
 _step_start=0

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: set-up, lints, native tests, wasm tests under Node, the demo build, and the
 # end-to-end tests against a real `wrangler dev` (started on a free loopback port and stopped
-# by PID by the tests themselves). Prints the tests counted per layer at the end.
+# by PID by the tests themselves); then the npm package (js/): its build, JS unit tests under
+# Node, tsc over a typed example, npm pack → install → wrangler dev, and the same end-to-end
+# contract against the JS demo (examples/js-demo). Prints the tests counted per layer at the end.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 logs="$ROOT/target/test-logs"
@@ -22,6 +24,14 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "clippy, wasm32 (-D warnings)"
 cargo clippy --workspace --all-targets --target wasm32-unknown-unknown -- -D warnings
+
+step "clippy, wasm32 with the npm package's feature js (-D warnings)"
+# In the package's own target directory (see lib.sh), so that no build flips features.
+CARGO_TARGET_DIR="$JS_TARGET_DIR" cargo clippy --workspace --all-targets \
+  --target wasm32-unknown-unknown --features gluebind/js -- -D warnings
+# The package's own configuration: the js feature without workers-rs.
+CARGO_TARGET_DIR="$JS_TARGET_DIR" cargo clippy -p gluebind --lib \
+  --target wasm32-unknown-unknown --no-default-features --features js -- -D warnings
 
 step "native tests (cargo test --workspace)"
 cargo test --workspace 2>&1 | tee "$logs/native.log"
@@ -45,13 +55,35 @@ step "end-to-end tests against wrangler dev, kv://GLUEBIND_KV (local KV)"
 GLUEBIND_E2E_DATABASE_URL="kv://GLUEBIND_KV" \
   node --test --test-concurrency=1 tests/e2e/ 2>&1 | tee "$logs/e2e-kv.log"
 read -r kv_pass kv_fail < <(node_counts "$logs/e2e-kv.log")
+
+step "build the npm package (js/dist)"
+bash scripts/build-js.sh
+
+step "JS unit tests under Node (js/test)"
+node --test js/test/ 2>&1 | tee "$logs/js-unit.log"
+read -r js_pass js_fail < <(node_counts "$logs/js-unit.log")
+
+step "tsc --noEmit over the typed example (js/test/types)"
+types_pass=0 types_fail=1
+if tsc --noEmit -p js/test/types; then types_pass=1 types_fail=0; echo "    types OK"; fi
+
+step "npm pack → install into a fresh worker project → wrangler dev"
+node --test --test-concurrency=1 tests/package/ 2>&1 | tee "$logs/package.log"
+read -r pack_pass pack_fail < <(node_counts "$logs/package.log")
+
+step "end-to-end tests against the JS demo (examples/js-demo)"
+GLUEBIND_E2E_CONFIG=examples/js-demo/wrangler.toml \
+  node --test --test-concurrency=1 tests/e2e/ 2>&1 | tee "$logs/e2e-js.log"
+read -r e2ejs_pass e2ejs_fail < <(node_counts "$logs/e2e-js.log")
 done_steps
 
 e2e_pass=$((mem_pass + kv_pass))
 e2e_fail=$((mem_fail + kv_fail))
 echo
-echo "tests per layer: native $native_pass, wasm $wasm_pass, end-to-end $e2e_pass ($mem_pass memory://, $kv_pass kv://)"
-total_pass=$((native_pass + wasm_pass + e2e_pass))
-total_fail=$((native_fail + wasm_fail + e2e_fail))
+echo "tests per layer: native $native_pass, wasm $wasm_pass, end-to-end $e2e_pass ($mem_pass memory://, $kv_pass kv://)," \
+  "JS unit $js_pass, types $types_pass, package $pack_pass, end-to-end (JS demo) $e2ejs_pass"
+total_pass=$((native_pass + wasm_pass + e2e_pass + js_pass + types_pass + pack_pass + e2ejs_pass))
+total_fail=$((native_fail + wasm_fail + e2e_fail + js_fail + types_fail + pack_fail + e2ejs_fail))
 echo "gluebind: $total_pass passed, $total_fail failed"
-[ "$total_fail" -eq 0 ] && [ "$e2e_pass" -gt 0 ] && [ "$wasm_pass" -gt 0 ]
+[ "$total_fail" -eq 0 ] && [ "$e2e_pass" -gt 0 ] && [ "$wasm_pass" -gt 0 ] && [ "$js_pass" -gt 0 ] \
+  && [ "$pack_pass" -gt 0 ] && [ "$e2ejs_pass" -gt 0 ]

@@ -6,7 +6,7 @@ use crate::{
     session::Session,
 };
 use std::{
-    cell::Cell,
+    cell::{Cell, OnceCell},
     fmt,
     rc::Rc,
     sync::atomic::{AtomicU64, Ordering},
@@ -69,7 +69,7 @@ impl SessionFactoryBuilder {
             engine,
             autoflush: self.autoflush,
             teardown: self.teardown,
-            prefix: Rc::from(isolate_token().as_str()),
+            prefix: Rc::new(OnceCell::new()),
             opened: Rc::new(Cell::new(0)),
         })
     }
@@ -81,8 +81,10 @@ pub struct SessionFactory {
     engine: Engine,
     autoflush: bool,
     teardown: TeardownPolicy,
-    /// Random per-factory prefix so session ids differ across isolates and restarts.
-    prefix: Rc<str>,
+    /// Random per-factory prefix so session ids differ across isolates and restarts. Drawn on
+    /// the first `open()`, not at construction: Workers forbid random values in global scope,
+    /// which is where a JavaScript app creates its registry.
+    prefix: Rc<OnceCell<String>>,
     opened: Rc<Cell<u64>>,
 }
 
@@ -122,8 +124,9 @@ impl SessionFactory {
     pub fn open(&self) -> Session {
         let n = self.opened.get() + 1;
         self.opened.set(n);
+        let prefix = self.prefix.get_or_init(isolate_token);
         Session::new(
-            format!("{}-{n}", self.prefix),
+            format!("{prefix}-{n}"),
             self.engine.clone(),
             self.autoflush,
             self.teardown,

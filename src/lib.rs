@@ -39,6 +39,7 @@
 
 #![warn(missing_docs)]
 
+mod bind;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod conformance;
 mod engine;
@@ -57,6 +58,7 @@ mod workspace;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
+pub use bind::DynParam;
 pub use engine::Engine;
 pub use error::{Error, Result};
 pub use factory::{SessionFactory, SessionFactoryBuilder, TeardownPolicy};

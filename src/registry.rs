@@ -208,6 +208,15 @@ impl Registry {
             .filter(|_| scope.registry == self.inner.id)
     }
 
+    /// The scope with id `id` of this registry (the JS bindings keep scopes as numbers).
+    #[cfg(all(target_arch = "wasm32", feature = "js"))]
+    pub(crate) fn scope_from_id(&self, id: u64) -> Scope {
+        Scope {
+            id: ScopeId(id),
+            registry: self.inner.id,
+        }
+    }
+
     /// True while the scope is active.
     #[must_use]
     pub fn is_active(&self, scope: &Scope) -> bool {

@@ -6,12 +6,14 @@
 //! event can reach "its" session from anywhere it passes the scope.
 
 use crate::{
+    bind::{self, DynParam},
     engine::Engine,
     error::{Error, Result},
     factory::TeardownPolicy,
     rows::QueryResult,
     workspace::{Miss, Workspace},
 };
+use gluesql_core::sqlparser::ast::Statement as SqlStatement;
 use gluesql_core::{
     error::{Error as GlueError, ValidateError},
     executor::execute,
@@ -286,6 +288,24 @@ impl Session {
         Ok(())
     }
 
+    /// Runs exactly one SQL statement with parameters from a dynamically typed caller
+    /// (JavaScript, decoded JSON): numbers and strings bind like literals written in the SQL,
+    /// so they convert to the column's type (see [`DynParam`]). Placeholders are `$1, $2, …`,
+    /// or `?` / `?1` (one style per statement); a placeholder inside a string literal, a
+    /// quoted identifier or a comment is text, and the parameter count must match.
+    ///
+    /// # Errors
+    /// As [`Session::execute`], and [`Error::Sql`] when placeholders and parameters do not
+    /// match.
+    pub async fn execute_dyn(&self, sql: &str, params: Vec<DynParam>) -> Result<QueryResult> {
+        self.usable()?;
+        let bound = bind::bind(sql, params)?;
+        let mut results = self
+            .run_statements(sql, &bound.statements, &bound.typed, Some(1))
+            .await?;
+        Ok(results.remove(0))
+    }
+
     async fn run(
         &self,
         sql: &str,
@@ -293,8 +313,19 @@ impl Session {
         expect: Option<usize>,
     ) -> Result<Vec<QueryResult>> {
         self.usable()?;
+        let statements = parse(sql).map_err(|e| from_glue(e, target_table(sql)))?;
+        self.run_statements(sql, &statements, params, expect).await
+    }
+
+    /// Runs parsed statements in order, loading what each one misses and retrying it.
+    async fn run_statements(
+        &self,
+        sql: &str,
+        statements: &[SqlStatement],
+        params: &[ParamLiteral],
+        expect: Option<usize>,
+    ) -> Result<Vec<QueryResult>> {
         let hint = target_table(sql);
-        let statements = parse(sql).map_err(|e| from_glue(e, hint))?;
         if let Some(n) = expect {
             if statements.len() != n {
                 return Err(Error::sql(format!(
@@ -305,7 +336,7 @@ impl Session {
             }
         }
         let mut results = Vec::with_capacity(statements.len());
-        for statement in &statements {
+        for statement in statements {
             let statement: StatementPlan = translate_with_params(statement, params)
                 .map_err(|e| from_glue(e, hint))?
                 .into();

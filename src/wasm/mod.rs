@@ -1,5 +1,9 @@
-//! Cloudflare Workers glue (wasm32 only): one scope per fetch event, teardown in
-//! `ctx.waitUntil`.
+//! WebAssembly glue (wasm32 only).
+//!
+//! - With the `worker` feature (on by default): the workers-rs integration for Rust Workers —
+//!   [`serve`] opens one scope per fetch event and tears it down in `ctx.waitUntil`.
+//! - With the `js` feature: the wasm-bindgen exports behind the npm package `gluebind`
+//!   ([`js`]); the package's wasm is built with `--no-default-features --features js`.
 //!
 //! ```ignore
 //! use worker::*;
@@ -20,16 +24,23 @@
 //! }
 //! ```
 
+#[cfg(feature = "js")]
+pub mod js;
+#[cfg(feature = "worker")]
 mod kv;
+#[cfg(feature = "worker")]
 mod serve;
 
+#[cfg(feature = "worker")]
 pub use kv::WorkersKv;
+#[cfg(feature = "worker")]
 pub use serve::{serve, to_worker_error, Event};
 
 /// Creates the engine for `url`, taking a `kv://BINDING` URL's namespace from `env`.
 ///
 /// # Errors
 /// [`crate::Error::Config`] for a bad URL or a missing KV binding.
+#[cfg(feature = "worker")]
 pub fn engine(env: &worker::Env, url: &str) -> crate::Result<crate::Engine> {
     match crate::EngineUrl::parse(url)? {
         crate::EngineUrl::Kv { binding, .. } => {

@@ -1,0 +1,124 @@
+// The JavaScript demo: the seed's user-registration app (DESIGN.md, "The demo app") on the npm
+// package "gluebind" and Hono. Every error is {"error": "..."} with its status.
+import { Hono } from "hono";
+import { ConflictError, UniqueError } from "gluebind";
+import { gluebind } from "gluebind/hono";
+import { db, debug } from "./db.js";
+import { sessionIdFromAnotherModule } from "./probe.js";
+import {
+  ApiError,
+  createUser,
+  decode,
+  deleteUser,
+  getUser,
+  listUsers,
+  parsePaging,
+  updateUser,
+  userId,
+} from "./users.js";
+
+/** Largest accepted request body (bytes); larger bodies get 413. */
+const MAX_BODY = 64 * 1024;
+
+const app = new Hono({ strict: false });
+
+function executionCtx(c) {
+  try {
+    return c.executionCtx;
+  } catch {
+    return undefined;
+  }
+}
+
+// The stats route runs in a scope (like every event) but opens no session of its own, so it is
+// registered before the middleware that opens one.
+app.get("/__gluebind/stats", (c) =>
+  db.run(
+    () => {
+      if (!debug(c.env)) return c.json({ error: "no such route" }, 404);
+      const s = db.stats();
+      return c.json({
+        registries_created: s.registriesCreated,
+        sessions_opened: s.sessionsOpened,
+        sessions_removed: s.sessionsRemoved,
+        sessions_active: s.sessionsActive,
+        engine: db.engine,
+      });
+    },
+    { ctx: executionCtx(c), env: c.env },
+  ),
+);
+
+// Every other route works in the event's session: c.var.session.
+app.use(gluebind(db));
+
+// With debug on, every response carries the event's session id.
+app.use(async (c, next) => {
+  await next();
+  if (debug(c.env)) {
+    const id = db.sessionId();
+    if (id !== null) c.res.headers.set("x-gluebind-session", id);
+  }
+});
+
+/** Reads the body, refusing more than MAX_BODY bytes with 413. */
+async function body(c) {
+  const tooLarge = () => new ApiError(413, `request body larger than ${MAX_BODY} bytes`);
+  const length = c.req.header("content-length");
+  if (length !== undefined && !(Number(length) <= MAX_BODY)) throw tooLarge();
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  if (bytes.length > MAX_BODY) throw tooLarge();
+  return bytes;
+}
+
+const methodNotAllowed = (allow) => new ApiError(405, `method not allowed; allowed: ${allow}`);
+
+app.post("/users", async (c) => {
+  const input = decode(await body(c), { required: ["name", "email"] });
+  return c.json(await createUser(c.var.session, input), 201);
+});
+
+app.get("/users", async (c) => {
+  const paging = parsePaging(new URL(c.req.url).search);
+  const { items, total } = await listUsers(c.var.session, paging);
+  return c.json({ items, page: paging.page, per_page: paging.perPage, total });
+});
+
+app.all("/users", () => {
+  throw methodNotAllowed("GET, POST");
+});
+
+app.get("/users/:id", async (c) => c.json(await getUser(c.var.session, userId(c.req.param("id")))));
+
+app.patch("/users/:id", async (c) => {
+  const id = userId(c.req.param("id"));
+  const patch = decode(await body(c), { optional: ["name", "email"] });
+  return c.json(await updateUser(c.var.session, id, patch));
+});
+
+app.delete("/users/:id", async (c) => {
+  await deleteUser(c.var.session, userId(c.req.param("id")));
+  return c.body(null, 204);
+});
+
+app.all("/users/:id", () => {
+  throw methodNotAllowed("GET, PATCH, DELETE");
+});
+
+app.get("/__gluebind/probe", (c) => {
+  if (!debug(c.env)) throw new ApiError(404, "no such route");
+  // Two look-ups in two modules: the middleware's (c.var.session) and probe.js's own.
+  return c.json({ first: c.var.session.id, second: sessionIdFromAnotherModule() });
+});
+
+app.notFound((c) => c.json({ error: "no such route" }, 404));
+
+app.onError((err, c) => {
+  if (err instanceof ApiError) return c.json({ error: err.message }, err.status);
+  if (err instanceof UniqueError && err.column === "email") return c.json({ error: "email already registered" }, 409);
+  if (err instanceof UniqueError || err instanceof ConflictError) return c.json({ error: err.message }, 409);
+  console.error("unhandled error:", err);
+  return c.json({ error: `internal error: ${err.message}` }, 500);
+});
+
+export default app;

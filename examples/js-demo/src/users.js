@@ -1,0 +1,156 @@
+// The demo's data rules and unit-of-work operations (as examples/demo/src/model.rs and
+// service.rs in the Rust demo). Mutations commit before they return, so the answer reflects
+// what is stored and a conflict becomes a 409.
+
+export const MAX_NAME = 100;
+export const MAX_EMAIL = 254;
+export const MAX_PER_PAGE = 100;
+export const DEFAULT_PER_PAGE = 20;
+const I64_MIN = -(2n ** 63n);
+const I64_MAX = 2n ** 63n - 1n;
+const I32_MAX = 2 ** 31 - 1;
+
+/** An error answer: status and message, rendered as {"error": message}. */
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+const bad = (message) => new ApiError(400, message);
+const notFound = (id) => new ApiError(404, `no user with id ${JSON.stringify(String(id))}`);
+
+/** Rust's `str::parse::<i64>()`: an optional sign and ASCII digits, in range; else null. */
+export function parseI64(text) {
+  if (!/^[+-]?[0-9]+$/.test(text)) return null;
+  const value = BigInt(text);
+  return value < I64_MIN || value > I64_MAX ? null : value;
+}
+
+/** A bigint as a number when it is safe, else kept as a bigint (gluebind binds both). */
+const narrow = (v) => (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
+
+export function validateName(name) {
+  const len = [...name].length;
+  if (name.trim() === "") throw bad("name must not be empty");
+  if (len > MAX_NAME) throw bad(`name must be at most ${MAX_NAME} characters (got ${len})`);
+  if (/\p{Cc}/u.test(name)) throw bad("name must not contain control characters");
+}
+
+export function validateEmail(email) {
+  const len = [...email].length;
+  if (len > MAX_EMAIL) throw bad(`email must be at most ${MAX_EMAIL} characters (got ${len})`);
+  const at = email.lastIndexOf("@");
+  const valid = at > 0 && at < email.length - 1;
+  if (!valid || /[\s\p{Cc}]/u.test(email)) throw bad("email must look like name@domain (with an '@', no spaces)");
+}
+
+/**
+ * Decodes a JSON body into an object with exactly the allowed string fields (`required` ones
+ * must be present; optional ones may be absent or null).
+ */
+export function decode(bytes, { required = [], optional = [] }) {
+  let value;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (err) {
+    throw bad(`invalid JSON body: ${err.message}`);
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw bad("invalid JSON body: expected an object");
+  }
+  const allowed = new Set([...required, ...optional]);
+  for (const key of Object.keys(value)) {
+    if (!allowed.has(key)) throw bad(`invalid JSON body: unknown field \`${key}\`, expected one of ${[...allowed].join(", ")}`);
+  }
+  const out = {};
+  for (const key of allowed) {
+    const v = value[key];
+    if (v === undefined || (v === null && !required.includes(key))) {
+      if (required.includes(key)) throw bad(`invalid JSON body: missing field \`${key}\``);
+      continue;
+    }
+    if (typeof v !== "string") throw bad(`invalid JSON body: \`${key}\` must be a string`);
+    out[key] = v;
+  }
+  return out;
+}
+
+/** Paging of GET /users from the raw query string (other keys ignored). */
+export function parsePaging(search) {
+  const paging = { page: 1n, per_page: BigInt(DEFAULT_PER_PAGE) };
+  for (const pair of search.replace(/^\?/, "").split("&")) {
+    if (pair === "") continue;
+    const eq = pair.indexOf("=");
+    const [key, value] = eq < 0 ? [pair, ""] : [pair.slice(0, eq), pair.slice(eq + 1)];
+    if (key !== "page" && key !== "per_page") continue;
+    const parsed = parseI64(value);
+    if (parsed === null) throw bad(`${key} must be an integer, got ${JSON.stringify(value)}`);
+    paging[key] = parsed;
+  }
+  if (paging.page < 1n || paging.page > BigInt(I32_MAX)) {
+    throw bad(`page must be between 1 and ${I32_MAX}, got ${paging.page}`);
+  }
+  if (paging.per_page < 1n || paging.per_page > BigInt(MAX_PER_PAGE)) {
+    throw bad(`per_page must be between 1 and ${MAX_PER_PAGE}, got ${paging.per_page}`);
+  }
+  const page = Number(paging.page);
+  const perPage = Number(paging.per_page);
+  return { page, perPage, offset: (page - 1) * perPage };
+}
+
+/** A user id from the path: a positive 64-bit integer, else 404. */
+export function userId(raw) {
+  const id = parseI64(raw);
+  if (id === null || id <= 0n) throw notFound(raw);
+  return narrow(id);
+}
+
+export async function createUser(session, input) {
+  validateName(input.name);
+  validateEmail(input.email);
+  const id = session.nextId("users");
+  await session.execute("INSERT INTO users (id, name, email) VALUES ($1, $2, $3)", [id, input.name, input.email]);
+  await session.commit();
+  return { id, name: input.name, email: input.email };
+}
+
+export async function getUser(session, id) {
+  const [user] = await session.execute("SELECT id, name, email FROM users WHERE id = $1", [id]);
+  if (!user) throw notFound(id);
+  return user;
+}
+
+export async function listUsers(session, { perPage, offset }) {
+  const [{ total }] = await session.execute("SELECT COUNT(*) AS total FROM users");
+  const items = await session.execute("SELECT id, name, email FROM users ORDER BY id LIMIT $1 OFFSET $2", [
+    perPage,
+    offset,
+  ]);
+  return { items, total };
+}
+
+export async function updateUser(session, id, patch) {
+  if (patch.name !== undefined) validateName(patch.name);
+  if (patch.email !== undefined) validateEmail(patch.email);
+  const user = await getUser(session, id);
+  // SET only the columns that change: GlueSQL 0.20 checks a UNIQUE column in SET against every
+  // stored row, the updated row included (see README, "Known limitations").
+  const name = patch.name !== undefined && patch.name !== user.name ? patch.name : undefined;
+  const email = patch.email !== undefined && patch.email !== user.email ? patch.email : undefined;
+  if (name === undefined && email === undefined) return user;
+  const sets = [];
+  const params = [];
+  if (name !== undefined) sets.push(`name = $${params.push(name)}`);
+  if (email !== undefined) sets.push(`email = $${params.push(email)}`);
+  await session.execute(`UPDATE users SET ${sets.join(", ")} WHERE id = $${params.push(id)}`, params);
+  await session.commit();
+  return { ...user, ...(name !== undefined && { name }), ...(email !== undefined && { email }) };
+}
+
+export async function deleteUser(session, id) {
+  const { affected } = await session.execute("DELETE FROM users WHERE id = $1", [id]);
+  if (affected === 0) throw notFound(id);
+  await session.commit();
+}

@@ -1,0 +1,210 @@
+// The Gluebind class: what only JavaScript can do around the Rust core — find the fetch event's
+// scope through AsyncLocalStorage, hand teardown to ctx.waitUntil, resolve the URL from `env`.
+// Sessions, scopes, teardown policy, parameter binding and value mapping live in Rust
+// (src/wasm/js/ in the repository); the entry modules (workerd.js, node.js) load the wasm
+// module and call install().
+
+import { ConfigError, OutsideScopeError, errorFromCode } from "./errors.js";
+
+/** @type {{ Registry: any, setErrorFactory: (f: Function) => void } | null} */
+let wasm = null;
+/** @type {(new () => { run: Function, getStore: Function }) | null} */
+let AsyncLocalStorageClass = null;
+/** @type {unknown} */
+let alsFailure = null;
+
+/** Called once by the entry module with the wasm bindings and AsyncLocalStorage (or why not). */
+export function install(bindings, asyncLocalStorage, failure) {
+  wasm = bindings;
+  AsyncLocalStorageClass = asyncLocalStorage ?? null;
+  alsFailure = failure ?? null;
+  wasm.setErrorFactory(errorFromCode);
+}
+
+const OPTION_KEYS = new Set(["url", "teardown", "autoflush", "int64", "timestamps", "init"]);
+
+function noAls() {
+  const why = alsFailure instanceof Error ? ` (${alsFailure.message})` : "";
+  return new ConfigError(
+    "gluebind needs AsyncLocalStorage to find each fetch event's session, and node:async_hooks " +
+      `is not available${why}. Add compatibility_flags = ["nodejs_als"] (or "nodejs_compat") to ` +
+      "your wrangler.toml.",
+  );
+}
+
+/** Resolves on a later macrotask, when the runtime has taken the handler's response. */
+function afterResponse() {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** Finishes and removes the scope's session; a failure (a write-behind conflict) is logged. */
+function teardown(registry, scope, failed) {
+  return registry.remove(scope, failed).catch((err) => {
+    console.error(`gluebind: teardown of scope ${scope} failed:`, err);
+  });
+}
+
+/**
+ * One database for the whole isolate: create it once, at module scope.
+ *
+ *   const db = new Gluebind({ url: "memory://" });
+ *   export default { fetch: db.bind(async (request, env, ctx) => { const session = db.session(); … }) };
+ */
+export class Gluebind {
+  #options;
+  #url;
+  #init;
+  /** The Rust registry, created once (eagerly for a string URL, else on the first event). */
+  #registry = null;
+  /** Resolves when `init` has run; null until the first event needs it. */
+  #ready = null;
+  #readyDone = false;
+  #als;
+
+  /**
+   * @param {{ url: string | ((env: any) => string), teardown?: "rollback" | "commit",
+   *   autoflush?: boolean, int64?: "auto" | "bigint" | "string", timestamps?: "date" | "string",
+   *   init?: (session: any) => unknown }} options
+   */
+  constructor(options) {
+    if (wasm === null) throw new ConfigError("gluebind's wasm module is not loaded: import from \"gluebind\"");
+    if (AsyncLocalStorageClass === null) throw noAls();
+    if (options === null || typeof options !== "object") {
+      throw new ConfigError('new Gluebind(options) needs an options object, e.g. { url: "memory://" }');
+    }
+    for (const key of Object.keys(options)) {
+      if (!OPTION_KEYS.has(key)) {
+        throw new ConfigError(`unknown option ${JSON.stringify(key)}; options are ${[...OPTION_KEYS].join(", ")}`);
+      }
+    }
+    const { url, init, ...rest } = options;
+    if (typeof url !== "string" && typeof url !== "function") {
+      throw new ConfigError('option url must be a string ("memory://") or a function of env returning one');
+    }
+    if (init !== undefined && typeof init !== "function") {
+      throw new ConfigError("option init must be a function (session) => Promise<void>");
+    }
+    this.#options = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
+    this.#url = url;
+    this.#init = init ?? null;
+    this.#readyDone = this.#init === null;
+    this.#als = new AsyncLocalStorageClass();
+    if (typeof url === "string") this.#create(url);
+  }
+
+  #create(url) {
+    this.#registry = new wasm.Registry({ ...this.#options, url });
+    return this.#registry;
+  }
+
+  #registryOrThrow() {
+    if (this.#registry === null) {
+      throw new ConfigError(
+        "the registry does not exist yet: with a url function it is created on the first event (db.bind / db.run)",
+      );
+    }
+    return this.#registry;
+  }
+
+  /** Creates the registry (url function) and runs `init`, once per isolate. */
+  #prepare(env) {
+    if (this.#registry === null) {
+      const url = this.#url(env);
+      if (typeof url !== "string") throw new ConfigError(`the url function returned ${typeof url}, not a string`);
+      if (this.#registry === null) this.#create(url);
+    }
+    if (this.#readyDone) return null;
+    this.#ready ??= (async () => {
+      const session = this.#registry.openSession();
+      try {
+        await this.#init(session);
+        this.#readyDone = true;
+      } finally {
+        session.close();
+      }
+    })().catch((err) => {
+      this.#ready = null; // retried by the next event
+      throw err;
+    });
+    return this.#ready;
+  }
+
+  /**
+   * Wraps a module worker's fetch handler: each call runs in a new scope, and the scope's
+   * session is finished and removed in ctx.waitUntil after the response.
+   */
+  bind(handler) {
+    if (typeof handler !== "function") throw new ConfigError("db.bind(handler) needs a function");
+    return (request, env, ctx) => this.run(() => handler(request, env, ctx), { ctx, env });
+  }
+
+  /**
+   * Runs `fn` in a new scope (what bind does per fetch event). Teardown goes to
+   * `ctx.waitUntil`; without a ctx it is awaited before run() returns. The handler failed —
+   * so pending writes are always rolled back — when fn throws or `failed(result)` is true.
+   */
+  async run(fn, { ctx, env, failed } = {}) {
+    const prepared = this.#prepare(env);
+    if (prepared !== null) await prepared;
+    const registry = this.#registry;
+    const scope = registry.begin();
+    const store = { scope, session: null };
+    let outcomeFailed = true;
+    try {
+      const result = await this.#als.run(store, fn);
+      outcomeFailed = failed ? Boolean(failed(result)) : false;
+      return result;
+    } finally {
+      if (ctx && typeof ctx.waitUntil === "function") {
+        // After the response: the runtime has the Response (and may still be streaming its
+        // body) before the session is finished and removed.
+        ctx.waitUntil(afterResponse().then(() => teardown(registry, scope, outcomeFailed)));
+      } else {
+        await teardown(registry, scope, outcomeFailed);
+      }
+    }
+  }
+
+  /** The current fetch event's session (opened on first use; the same one all event long). */
+  session() {
+    const store = this.#als.getStore();
+    if (store === undefined) {
+      throw new OutsideScopeError(
+        "no session outside a request scope: db.session() was called outside a handler wrapped with " +
+          "db.bind(...), db.run(...) or the gluebind/hono middleware",
+        { reason: "no active scope in this async context" },
+      );
+    }
+    if (store.session !== null && this.#registry.isActive(store.scope)) return store.session;
+    // Opens the session, or throws OUTSIDE_SCOPE once the scope has been torn down.
+    store.session = this.#registry.session(store.scope);
+    return store.session;
+  }
+
+  /** The current event's session id if it has opened a session, else null (opens none). */
+  sessionId() {
+    const store = this.#als.getStore();
+    if (store === undefined || this.#registry === null) return null;
+    return this.#registry.sessionId(store.scope) ?? null;
+  }
+
+  /** True inside a scope (a bound handler, db.run, the Hono middleware). */
+  get inScope() {
+    return this.#als.getStore() !== undefined;
+  }
+
+  /** A session outside any scope, for start-up work; commit and close() it yourself. */
+  openSession() {
+    return this.#registryOrThrow().openSession();
+  }
+
+  /** The registry's counters. */
+  stats() {
+    return this.#registryOrThrow().stats();
+  }
+
+  /** The engine URL in canonical form, or null before the registry exists. */
+  get engine() {
+    return this.#registry === null ? null : this.#registry.engine;
+  }
+}

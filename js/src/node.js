@@ -1,0 +1,12 @@
+// Entry for Node.js (export condition "node"): the same wasm module, compiled from the file
+// next to the bindings (dist/gluebind.node.js). For tests, benchmarks and scripts; Workers use
+// workerd.js.
+
+import { AsyncLocalStorage } from "node:async_hooks";
+import * as bindings from "../dist/gluebind.node.js";
+import { install } from "./core.js";
+
+install(bindings, AsyncLocalStorage, null);
+
+export { Gluebind } from "./core.js";
+export * from "./errors.js";

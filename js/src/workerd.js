@@ -1,0 +1,22 @@
+// Entry for Cloudflare Workers (export conditions "workerd", "worker", "default"): the wasm
+// module is imported as a module (`import source` in dist/gluebind.js), which wrangler's bundler
+// uploads as a compiled module — Workers forbid compiling wasm at run time.
+//
+// AsyncLocalStorage comes from node:async_hooks, which needs the `nodejs_als` (or
+// `nodejs_compat`) compatibility flag. It is imported dynamically so that a missing flag gives
+// gluebind's own clear error instead of "No such module" at start-up.
+
+import * as bindings from "../dist/gluebind.js";
+import { install } from "./core.js";
+
+let AsyncLocalStorage = null;
+let failure = null;
+try {
+  ({ AsyncLocalStorage } = await import("node:async_hooks"));
+} catch (err) {
+  failure = err;
+}
+install(bindings, AsyncLocalStorage, failure);
+
+export { Gluebind } from "./core.js";
+export * from "./errors.js";

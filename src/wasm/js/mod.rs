@@ -1,0 +1,355 @@
+//! The wasm-bindgen exports behind the npm package `gluebind` (feature `js`).
+//!
+//! JavaScript sees two classes, `Registry` and `Session`, and `setErrorFactory`. The package's
+//! JavaScript layer (`js/src/`) adds what only JavaScript can do — finding the fetch event's
+//! scope through `AsyncLocalStorage`, `ctx.waitUntil`, the error classes, Hono — and nothing
+//! else: sessions, scopes, teardown policy, parameter binding and value mapping are the Rust
+//! core's ([`crate::Registry`], [`crate::Session`], [`crate::DynParam`], and the value mapping
+//! in `convert.rs`).
+//!
+//! Scopes cross the boundary as numbers (the registry's scope ids), so a fetch event costs no
+//! JavaScript object on the Rust side. Every `async` method returns a settled promise when the
+//! engine needs no I/O (`memory://` never does) and a pending one otherwise.
+
+mod convert;
+mod error;
+
+pub use error::set_error_factory;
+
+use crate::{
+    Engine, Error, Finish, Outcome, QueryResult, Registry, Session, SessionFactory, TeardownPolicy,
+};
+use convert::{Encoding, Int64, Output, Timestamps};
+use js_sys::{Array, Object, Promise, Reflect};
+use serde::{Deserialize, Serialize as _};
+use std::{
+    future::Future,
+    task::{Context, Poll, Waker},
+};
+use wasm_bindgen::prelude::*;
+
+/// Options of `new Registry(options)` (the package's `new Gluebind(options)`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Options {
+    url: String,
+    #[serde(default)]
+    teardown: Option<String>,
+    #[serde(default)]
+    autoflush: Option<bool>,
+    #[serde(default)]
+    int64: Int64,
+    #[serde(default)]
+    timestamps: Timestamps,
+}
+
+/// Runs `fut` to completion now if it needs no I/O (a settled promise), else hands it to the
+/// JavaScript event loop.
+fn promise<F>(fut: F) -> Promise
+where
+    F: Future<Output = Result<JsValue, JsValue>> + 'static,
+{
+    let mut fut = Box::pin(fut);
+    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Ok(value)) => Promise::resolve(&value),
+        Poll::Ready(Err(error)) => Promise::reject(&error),
+        Poll::Pending => wasm_bindgen_futures::future_to_promise(fut),
+    }
+}
+
+fn set(target: &Object, key: &str, value: impl Into<JsValue>) {
+    let _ = Reflect::set(target, &JsValue::from_str(key), &value.into());
+}
+
+fn config(message: String) -> JsValue {
+    error::to_js(&Error::Config { message })
+}
+
+/// The isolate's registry (SQLAlchemy's `scoped_session`), with the options of the values it
+/// hands to JavaScript. Create it once per isolate, at module scope.
+#[wasm_bindgen(js_name = Registry)]
+pub struct JsRegistry {
+    registry: Registry,
+    out: Output,
+}
+
+#[wasm_bindgen(js_class = Registry)]
+impl JsRegistry {
+    /// `new Registry({ url, teardown?, autoflush?, int64?, timestamps? })`.
+    ///
+    /// # Errors
+    /// A `CONFIG` error for a bad URL or option.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue) -> Result<JsRegistry, JsValue> {
+        super::init_panic_hook();
+        let options: Options = serde_wasm_bindgen::from_value(options)
+            .map_err(|e| config(format!("invalid gluebind options: {e}")))?;
+        let teardown = match options.teardown.as_deref() {
+            None | Some("rollback") => TeardownPolicy::Rollback,
+            Some("commit") => TeardownPolicy::Commit,
+            Some(other) => {
+                return Err(config(format!(
+                    "teardown must be \"rollback\" (the default) or \"commit\", got {other:?}"
+                )))
+            }
+        };
+        let engine = error::js(Engine::from_url(&options.url))?;
+        let factory = error::js(
+            SessionFactory::builder()
+                .bind(engine)
+                .autoflush(options.autoflush.unwrap_or(true))
+                .teardown(teardown)
+                .build(),
+        )?;
+        Ok(Self {
+            registry: Registry::new(factory),
+            out: Output {
+                int64: options.int64,
+                timestamps: options.timestamps,
+                json: false,
+            },
+        })
+    }
+
+    /// Begins the scope of one fetch event; returns its id.
+    pub fn begin(&self) -> f64 {
+        #[allow(clippy::cast_precision_loss)] // scope counters stay far below 2^53
+        let id = self.registry.begin().id().0 as f64;
+        id
+    }
+
+    fn scope(&self, scope: f64) -> crate::Scope {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        self.registry.scope_from_id(scope as u64)
+    }
+
+    /// The scope's session, opened on first use; the same session on every later call.
+    ///
+    /// # Errors
+    /// `OUTSIDE_SCOPE` once the scope has been removed.
+    pub fn session(&self, scope: f64) -> Result<JsSession, JsValue> {
+        let session = error::js(self.registry.session(&self.scope(scope)))?;
+        Ok(JsSession {
+            session,
+            out: self.out,
+        })
+    }
+
+    /// The scope's session id if it has opened a session (opens none).
+    #[wasm_bindgen(js_name = sessionId)]
+    pub fn session_id(&self, scope: f64) -> Option<String> {
+        self.registry.session_id(&self.scope(scope))
+    }
+
+    /// True while the scope is active (begun and not yet removed).
+    #[wasm_bindgen(js_name = isActive)]
+    pub fn is_active(&self, scope: f64) -> bool {
+        self.registry.is_active(&self.scope(scope))
+    }
+
+    /// Ends the scope: finishes its session per the teardown policy (always a rollback when
+    /// `failed`), removes it. Resolves to `{ sessionId, finish }` (`finish`: `"clean"`,
+    /// `"committed"`, `"rolledBack"`, or `null` when no session was opened).
+    pub fn remove(&self, scope: f64, failed: bool) -> Promise {
+        let registry = self.registry.clone();
+        let scope = self.scope(scope);
+        promise(async move {
+            let outcome = if failed {
+                Outcome::Failed
+            } else {
+                Outcome::Completed
+            };
+            let teardown = error::js(registry.remove(&scope, outcome).await)?;
+            let result = Object::new();
+            set(
+                &result,
+                "sessionId",
+                teardown.session_id.map_or(JsValue::NULL, JsValue::from),
+            );
+            let finish = match teardown.finish {
+                Some(Finish::Clean) => JsValue::from_str("clean"),
+                Some(Finish::Committed) => JsValue::from_str("committed"),
+                Some(Finish::RolledBack) => JsValue::from_str("rolledBack"),
+                None => JsValue::NULL,
+            };
+            set(&result, "finish", finish);
+            Ok(result.into())
+        })
+    }
+
+    /// The registry's counters: `{ registriesCreated, scopesBegun, sessionsOpened,
+    /// sessionsRemoved, sessionsActive, teardownCommits, teardownRollbacks, teardownErrors }`.
+    pub fn stats(&self) -> Object {
+        let s = self.registry.stats();
+        let o = Object::new();
+        #[allow(clippy::cast_precision_loss)] // counters stay far below 2^53
+        for (key, value) in [
+            ("registriesCreated", s.registries_created),
+            ("scopesBegun", s.scopes_begun),
+            ("sessionsOpened", s.sessions_opened),
+            ("sessionsRemoved", s.sessions_removed),
+            ("sessionsActive", s.sessions_active),
+            ("teardownCommits", s.teardown_commits),
+            ("teardownRollbacks", s.teardown_rollbacks),
+            ("teardownErrors", s.teardown_errors),
+        ] {
+            set(&o, key, value as f64);
+        }
+        o
+    }
+
+    /// The engine URL in canonical form (`memory://`).
+    #[wasm_bindgen(getter)]
+    pub fn engine(&self) -> String {
+        self.registry.engine().url()
+    }
+
+    /// A session outside any scope (start-up work such as creating tables). Its owner commits
+    /// and closes it; the registry's stats do not count it.
+    #[wasm_bindgen(js_name = openSession)]
+    pub fn open_session(&self) -> JsSession {
+        JsSession {
+            session: self.registry.factory().open(),
+            out: self.out,
+        }
+    }
+}
+
+/// One unit of work (see [`crate::Session`]).
+#[wasm_bindgen(js_name = Session)]
+pub struct JsSession {
+    session: Session,
+    out: Output,
+}
+
+fn sql_text(sql: &JsValue) -> Result<String, JsValue> {
+    sql.as_string().ok_or_else(|| {
+        error::to_js(&Error::Sql {
+            message: "the SQL must be a string".to_owned(),
+        })
+    })
+}
+
+#[wasm_bindgen(js_class = Session)]
+impl JsSession {
+    /// The session id (what the demo sends as `x-gluebind-session`).
+    #[wasm_bindgen(getter)]
+    pub fn id(&self) -> String {
+        self.session.id().to_owned()
+    }
+
+    /// True when writes are pending.
+    #[wasm_bindgen(getter, js_name = isDirty)]
+    pub fn is_dirty(&self) -> bool {
+        self.session.is_dirty()
+    }
+
+    /// True once the session was removed (its event ended) or closed.
+    #[wasm_bindgen(getter, js_name = isClosed)]
+    pub fn is_closed(&self) -> bool {
+        self.session.is_closed()
+    }
+
+    /// Runs one statement with parameters (`$1` or `?` placeholders); resolves to the rows
+    /// (an array of objects, empty for statements without rows) with non-enumerable
+    /// `columns`, `affected` and `command`.
+    pub fn execute(&self, sql: JsValue, params: JsValue) -> Promise {
+        let session = self.session.clone();
+        let out = self.out;
+        promise(async move {
+            let sql = sql_text(&sql)?;
+            let params = error::js(convert::params(&params))?;
+            let result = error::js(session.execute_dyn(&sql, params).await)?;
+            error::js(convert::result_to_js(&result, &out))
+        })
+    }
+
+    /// Runs a script of statements without parameters; resolves to one result (as from
+    /// `execute`) per statement.
+    #[wasm_bindgen(js_name = executeBatch)]
+    pub fn execute_batch(&self, sql: JsValue) -> Promise {
+        let session = self.session.clone();
+        let out = self.out;
+        promise(async move {
+            let sql = sql_text(&sql)?;
+            let results = error::js(session.execute_batch(&sql).await)?;
+            let array = Array::new();
+            for result in &results {
+                array.push(&error::js(convert::result_to_js(result, &out))?);
+            }
+            Ok(array.into())
+        })
+    }
+
+    /// Benchmark hook: runs a query and returns its rows in one of the candidate encodings
+    /// (`"objects"`, `"objects-cached-keys"`, `"arrays"`, `"json"`; `"count"` returns only the
+    /// row count), undecorated.
+    #[wasm_bindgen(js_name = executeEncoded)]
+    pub fn execute_encoded(&self, sql: JsValue, params: JsValue, encoding: &str) -> Promise {
+        let session = self.session.clone();
+        let out = self.out;
+        let encoding = Encoding::parse(encoding);
+        promise(async move {
+            let encoding = error::js(encoding)?;
+            let sql = sql_text(&sql)?;
+            let params = error::js(convert::params(&params))?;
+            let result = error::js(session.execute_dyn(&sql, params).await)?;
+            let QueryResult::Rows(rows) = result else {
+                return Ok(JsValue::NULL);
+            };
+            error::js(convert::encode_rows(&rows, encoding, &out))
+        })
+    }
+
+    /// Commits pending writes atomically; resolves to `{ version, rowsWritten, tablesChanged }`
+    /// (`version` is `null` when there was nothing to commit).
+    pub fn commit(&self) -> Promise {
+        let session = self.session.clone();
+        promise(async move {
+            let info = error::js(session.commit().await)?;
+            let o = Object::new();
+            #[allow(clippy::cast_precision_loss)] // counters stay far below 2^53
+            {
+                set(
+                    &o,
+                    "version",
+                    info.version.map_or(JsValue::NULL, |v| (v as f64).into()),
+                );
+                set(&o, "rowsWritten", info.rows_written as f64);
+                set(&o, "tablesChanged", info.tables_changed as f64);
+            }
+            Ok(o.into())
+        })
+    }
+
+    /// Discards pending writes.
+    pub fn rollback(&self) -> Promise {
+        let session = self.session.clone();
+        promise(async move {
+            error::js(session.rollback().await)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// The next value of the engine's ID sequence `name` (a number, or a bigint per the
+    /// `int64` option).
+    ///
+    /// # Errors
+    /// `SESSION_CLOSED` after removal; `STORAGE` when the sequence is exhausted.
+    #[wasm_bindgen(js_name = nextId)]
+    pub fn next_id(&self, name: &str) -> Result<JsValue, JsValue> {
+        let id = error::js(self.session.next_id(name))?;
+        let cell = convert::Cell {
+            value: &crate::Value::I64(id),
+            out: &self.out,
+        };
+        cell.serialize(&serde_wasm_bindgen::Serializer::new())
+            .map_err(|e| JsValue::from_str(&e.to_string()))
+    }
+
+    /// Closes the session, discarding pending writes (for sessions from `openSession`; the
+    /// registry closes scoped sessions at teardown).
+    pub fn close(&self) {
+        self.session.close();
+    }
+}
