@@ -81,12 +81,7 @@ impl KvBackend for WorkersKv {
         Box::pin(async move {
             // Values only: workers-rs 0.8.7's bulk get "with metadata" fails on missing keys
             // (it reads fields of their null entries), and gluebind's values hold everything.
-            let mut found = self
-                .store
-                .get_bulk(keys)
-                .text()
-                .await
-                .map_err(classify)?;
+            let mut found = self.store.get_bulk(keys).text().await.map_err(classify)?;
             Ok(keys
                 .iter()
                 .map(|k| {
