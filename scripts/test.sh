@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: set-up, lints, native tests, wasm tests under Node, the demo build, and the
 # end-to-end tests against a real `wrangler dev` (started on a free loopback port and stopped
-# by PID by the tests themselves). Prints the tests counted per layer at the end.
+# by PID by the tests themselves), and a short smoke run of the benchmark (`npm run bench`).
+# Prints the tests counted per layer at the end.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 logs="$ROOT/target/test-logs"
@@ -45,6 +46,10 @@ step "end-to-end tests against wrangler dev, kv://GLUEBIND_KV (local KV)"
 GLUEBIND_E2E_DATABASE_URL="kv://GLUEBIND_KV" \
   node --test --test-concurrency=1 tests/e2e/ 2>&1 | tee "$logs/e2e-kv.log"
 read -r kv_pass kv_fail < <(node_counts "$logs/e2e-kv.log")
+
+step "bench smoke run (bench/run.mjs --quick: starts, measures briefly, prints; no timing assertions)"
+bash bench/build.sh --no-opt >"$logs/bench-build.log" 2>&1 || { cat "$logs/bench-build.log"; exit 1; }
+node bench/run.mjs --quick 2>&1 | tee "$logs/bench-smoke.log"
 done_steps
 
 e2e_pass=$((mem_pass + kv_pass))
