@@ -3,7 +3,8 @@
 # end-to-end tests against a real `wrangler dev` (started on a free loopback port and stopped
 # by PID by the tests themselves); then the npm package (js/): its build, JS unit tests under
 # Node, tsc over a typed example, npm pack → install → wrangler dev, and the same end-to-end
-# contract against the JS demo (examples/js-demo). Prints the tests counted per layer at the end.
+# contract against the JS demo (examples/js-demo); last a short smoke run of the benchmark
+# (`npm run bench`). Prints the tests counted per layer at the end.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 logs="$ROOT/target/test-logs"
@@ -59,6 +60,8 @@ read -r kv_pass kv_fail < <(node_counts "$logs/e2e-kv.log")
 step "build the npm package (js/dist)"
 bash scripts/build-js.sh
 
+bash scripts/check-npm-pack.sh
+
 step "JS unit tests under Node (js/test)"
 node --test js/test/ 2>&1 | tee "$logs/js-unit.log"
 read -r js_pass js_fail < <(node_counts "$logs/js-unit.log")
@@ -75,6 +78,10 @@ step "end-to-end tests against the JS demo (examples/js-demo)"
 GLUEBIND_E2E_CONFIG=examples/js-demo/wrangler.toml \
   node --test --test-concurrency=1 tests/e2e/ 2>&1 | tee "$logs/e2e-js.log"
 read -r e2ejs_pass e2ejs_fail < <(node_counts "$logs/e2e-js.log")
+
+step "bench smoke run (bench/run.mjs --quick: starts, measures briefly, prints; no timing assertions)"
+bash bench/build.sh --no-opt >"$logs/bench-build.log" 2>&1 || { cat "$logs/bench-build.log"; exit 1; }
+node bench/run.mjs --quick 2>&1 | tee "$logs/bench-smoke.log"
 done_steps
 
 e2e_pass=$((mem_pass + kv_pass))

@@ -77,6 +77,12 @@ pub async fn handle(mut req: Request, event: Event) -> Result<Response> {
     if debug {
         if let Some(id) = event.registry().session_id(&event.scope) {
             response.headers_mut().set("x-gluebind-session", &id)?;
+            // KV operations the event's session used so far (0 on memory://): `npm run bench`
+            // reads it to report the KV cost per request type.
+            if let Ok(session) = event.session() {
+                let ops = session.kv_ops().to_string();
+                response.headers_mut().set("x-gluebind-kv-ops", &ops)?;
+            }
         }
     }
     Ok(response)
