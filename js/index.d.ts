@@ -79,7 +79,11 @@ export interface ExecutionContextLike {
 }
 
 export interface GluebindOptions<Env = any> {
-  /** `"memory://"` or `"memory://NAME"`, or a function of the Worker's env returning one. */
+  /**
+   * `"memory://"`, `"memory://NAME"`, or `"kv://BINDING"` (the Workers KV namespace bound as
+   * `BINDING` in wrangler.toml's `[[kv_namespaces]]`, taken from the first event's env), or a
+   * function of the Worker's env returning one.
+   */
   url: string | ((env: Env) => string);
   /**
    * What teardown does with writes a handler left uncommitted: `"rollback"` (default) or
@@ -105,7 +109,7 @@ export interface GluebindOptions<Env = any> {
 export interface RunOptions<T, Env = any> {
   /** Teardown goes to `ctx.waitUntil`; without it, run() awaits teardown before returning. */
   ctx?: ExecutionContextLike;
-  /** The Worker's env (for a `url` function). */
+  /** The Worker's env (for a `url` function, and a kv:// URL's KV namespace binding). */
   env?: Env;
   /** Decides whether a normally returned result counts as a failure (pending writes rolled back). */
   failed?: (result: T) => boolean;
@@ -150,7 +154,7 @@ export declare class Gluebind<Env = any> {
   openSession(): Session;
   /** The registry's counters. @throws ConfigError before the registry exists (url function). */
   stats(): Stats;
-  /** The engine URL (`"memory://"`), or null before the registry exists. */
+  /** The engine URL (`"memory://"`, `"kv://GLUEBIND_KV"`), or null before the registry exists. */
   readonly engine: string | null;
 }
 

@@ -3,8 +3,8 @@
 # end-to-end tests against a real `wrangler dev` (started on a free loopback port and stopped
 # by PID by the tests themselves); then the npm package (js/): its build, JS unit tests under
 # Node, tsc over a typed example, npm pack → install → wrangler dev, and the same end-to-end
-# contract against the JS demo (examples/js-demo); last a short smoke run of the benchmark
-# (`npm run bench`). Prints the tests counted per layer at the end.
+# contract against the JS demo (examples/js-demo) on memory:// and kv://; last a short smoke
+# run of the benchmark (`npm run bench`). Prints the tests counted per layer at the end.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 logs="$ROOT/target/test-logs"
@@ -74,10 +74,15 @@ step "npm pack → install into a fresh worker project → wrangler dev"
 node --test --test-concurrency=1 tests/package/ 2>&1 | tee "$logs/package.log"
 read -r pack_pass pack_fail < <(node_counts "$logs/package.log")
 
-step "end-to-end tests against the JS demo (examples/js-demo)"
+step "end-to-end tests against the JS demo (examples/js-demo), memory://"
 GLUEBIND_E2E_CONFIG=examples/js-demo/wrangler.toml \
   node --test --test-concurrency=1 tests/e2e/ 2>&1 | tee "$logs/e2e-js.log"
-read -r e2ejs_pass e2ejs_fail < <(node_counts "$logs/e2e-js.log")
+read -r jsmem_pass jsmem_fail < <(node_counts "$logs/e2e-js.log")
+
+step "end-to-end tests against the JS demo (examples/js-demo), kv://GLUEBIND_KV (local KV)"
+GLUEBIND_E2E_CONFIG=examples/js-demo/wrangler.toml GLUEBIND_E2E_DATABASE_URL="kv://GLUEBIND_KV" \
+  node --test --test-concurrency=1 tests/e2e/ 2>&1 | tee "$logs/e2e-js-kv.log"
+read -r jskv_pass jskv_fail < <(node_counts "$logs/e2e-js-kv.log")
 
 step "bench smoke run (bench/run.mjs --quick: starts, measures briefly, prints; no timing assertions)"
 bash bench/build.sh --no-opt >"$logs/bench-build.log" 2>&1 || { cat "$logs/bench-build.log"; exit 1; }
@@ -86,11 +91,13 @@ done_steps
 
 e2e_pass=$((mem_pass + kv_pass))
 e2e_fail=$((mem_fail + kv_fail))
+e2ejs_pass=$((jsmem_pass + jskv_pass))
+e2ejs_fail=$((jsmem_fail + jskv_fail))
 echo
 echo "tests per layer: native $native_pass, wasm $wasm_pass, end-to-end $e2e_pass ($mem_pass memory://, $kv_pass kv://)," \
-  "JS unit $js_pass, types $types_pass, package $pack_pass, end-to-end (JS demo) $e2ejs_pass"
+  "JS unit $js_pass, types $types_pass, package $pack_pass, end-to-end (JS demo) $e2ejs_pass ($jsmem_pass memory://, $jskv_pass kv://)"
 total_pass=$((native_pass + wasm_pass + e2e_pass + js_pass + types_pass + pack_pass + e2ejs_pass))
 total_fail=$((native_fail + wasm_fail + e2e_fail + js_fail + types_fail + pack_fail + e2ejs_fail))
 echo "gluebind: $total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ] && [ "$e2e_pass" -gt 0 ] && [ "$wasm_pass" -gt 0 ] && [ "$js_pass" -gt 0 ] \
-  && [ "$pack_pass" -gt 0 ] && [ "$e2ejs_pass" -gt 0 ]
+  && [ "$pack_pass" -gt 0 ] && [ "$jsmem_pass" -gt 0 ] && [ "$jskv_pass" -gt 0 ]

@@ -1,5 +1,6 @@
 // The Gluebind class: what only JavaScript can do around the Rust core — find the fetch event's
-// scope through AsyncLocalStorage, hand teardown to ctx.waitUntil, resolve the URL from `env`.
+// scope through AsyncLocalStorage, hand teardown to ctx.waitUntil, resolve the URL (and a kv://
+// URL's KV namespace binding) from `env`.
 // Sessions, scopes, teardown policy, parameter binding and value mapping live in Rust
 // (src/wasm/js/ in the repository); the entry modules (workerd.js, node.js) load the wasm
 // module and call install().
@@ -32,6 +33,11 @@ function noAls() {
   );
 }
 
+/** True for a kv:// URL (its KV namespace comes from the first event's env). */
+function isKv(url) {
+  return url.trim().startsWith("kv://");
+}
+
 /** Resolves on a later macrotask, when the runtime has taken the handler's response. */
 function afterResponse() {
   return new Promise((resolve) => setTimeout(resolve, 0));
@@ -54,7 +60,10 @@ export class Gluebind {
   #options;
   #url;
   #init;
-  /** The Rust registry, created once (eagerly for a string URL, else on the first event). */
+  /**
+   * The Rust registry, created once: eagerly for a string URL, else on the first event (a url
+   * function, or kv://, whose KV namespace binding arrives in that event's env).
+   */
   #registry = null;
   /** Resolves when `init` has run; null until the first event needs it. */
   #ready = null;
@@ -89,29 +98,35 @@ export class Gluebind {
     this.#init = init ?? null;
     this.#readyDone = this.#init === null;
     this.#als = new AsyncLocalStorageClass();
-    if (typeof url === "string") this.#create(url);
+    if (typeof url === "string") {
+      // kv://: the URL is checked now; the engine waits for the first event's env (the binding).
+      if (isKv(url)) wasm.checkUrl(url);
+      else this.#create(url, undefined);
+    }
   }
 
-  #create(url) {
-    this.#registry = new wasm.Registry({ ...this.#options, url });
+  #create(url, env) {
+    // A kv:// URL: Rust takes the namespace from env[BINDING], or throws a ConfigError.
+    this.#registry = new wasm.Registry({ ...this.#options, url }, env);
     return this.#registry;
   }
 
   #registryOrThrow() {
     if (this.#registry === null) {
       throw new ConfigError(
-        "the registry does not exist yet: with a url function it is created on the first event (db.bind / db.run)",
+        "the registry does not exist yet: with a url function or a kv:// URL it is created on the first " +
+          "event (db.bind / db.run), whose env holds the bindings",
       );
     }
     return this.#registry;
   }
 
-  /** Creates the registry (url function) and runs `init`, once per isolate. */
+  /** Creates the registry (url function, kv://) and runs `init`, once per isolate. */
   #prepare(env) {
     if (this.#registry === null) {
-      const url = this.#url(env);
+      const url = typeof this.#url === "function" ? this.#url(env) : this.#url;
       if (typeof url !== "string") throw new ConfigError(`the url function returned ${typeof url}, not a string`);
-      if (this.#registry === null) this.#create(url);
+      if (this.#registry === null) this.#create(url, env);
     }
     if (this.#readyDone) return null;
     this.#ready ??= (async () => {

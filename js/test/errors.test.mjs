@@ -57,7 +57,18 @@ describe("errors thrown by the wasm core", () => {
       assert.match(err.message, /unknown engine scheme postgres:\/\/.*memory:\/\//);
       return true;
     });
-    assert.throws(() => new Gluebind({ url: "kv://X" }), ConfigError);
+    // A kv:// URL is checked at once; its binding is looked up in the first event's env.
+    assert.throws(() => new Gluebind({ url: "kv://X?bogus=1" }), ConfigError);
+    assert.throws(() => new Gluebind({ url: "kv://" }), ConfigError);
+  });
+
+  it("CONFIG on the first event for a kv:// URL whose binding is missing", async () => {
+    const db = new Gluebind({ url: "kv://X" });
+    await assert.rejects(db.run(() => null, { env: {} }), (err) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /no KV namespace bound as "X".*\[\[kv_namespaces\]\] with binding = "X".*wrangler\.toml/);
+      return true;
+    });
   });
 
   it("CONFIG for bad options", () => {

@@ -42,26 +42,7 @@ fn classify(error: KvError) -> KvFailure {
             .unwrap_or_else(|| format!("{value:?}")),
         other => other.to_string(),
     };
-    let lower = message.to_ascii_lowercase();
-    if lower.contains("429") || lower.contains("too many requests") {
-        KvFailure::RateLimited(message)
-    } else if [
-        "500",
-        "502",
-        "503",
-        "504",
-        "timeout",
-        "timed out",
-        "network",
-        "internal",
-    ]
-    .iter()
-    .any(|needle| lower.contains(needle))
-    {
-        KvFailure::Transient(message)
-    } else {
-        KvFailure::Permanent(message)
-    }
+    KvFailure::classify(message)
 }
 
 impl KvBackend for WorkersKv {

@@ -45,6 +45,35 @@ pub enum KvFailure {
     Permanent(String),
 }
 
+impl KvFailure {
+    /// Sorts a failure into retryable or not from the error message a KV binding gave: 429 or
+    /// "too many requests" is [`KvFailure::RateLimited`]; a 5xx, timeout, network or internal
+    /// error is [`KvFailure::Transient`]; anything else is [`KvFailure::Permanent`].
+    #[must_use]
+    pub fn classify(message: String) -> Self {
+        let lower = message.to_ascii_lowercase();
+        if lower.contains("429") || lower.contains("too many requests") {
+            Self::RateLimited(message)
+        } else if [
+            "500",
+            "502",
+            "503",
+            "504",
+            "timeout",
+            "timed out",
+            "network",
+            "internal",
+        ]
+        .iter()
+        .any(|needle| lower.contains(needle))
+        {
+            Self::Transient(message)
+        } else {
+            Self::Permanent(message)
+        }
+    }
+}
+
 impl std::fmt::Display for KvFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -122,5 +151,37 @@ impl<T: KvBackend + ?Sized> KvBackend for std::rc::Rc<T> {
     }
     fn sleep(&self, ms: u64) -> BoxFuture<'static, ()> {
         (**self).sleep(ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KvFailure;
+
+    #[test]
+    fn classify_sorts_messages_by_retryability() {
+        let c = |m: &str| KvFailure::classify(m.to_owned());
+        assert!(matches!(
+            c("KV PUT failed: 429 Too Many Requests"),
+            KvFailure::RateLimited(_)
+        ));
+        assert!(matches!(c("too many requests"), KvFailure::RateLimited(_)));
+        assert!(matches!(
+            c("KV GET failed: 503 Service Unavailable"),
+            KvFailure::Transient(_)
+        ));
+        assert!(matches!(
+            c("Network connection lost."),
+            KvFailure::Transient(_)
+        ));
+        assert!(matches!(c("operation timed out"), KvFailure::Transient(_)));
+        assert!(matches!(
+            c("KV PUT failed: 400 Bad Request"),
+            KvFailure::Permanent(_)
+        ));
+        assert_eq!(
+            c("key too long"),
+            KvFailure::Permanent("key too long".to_owned())
+        );
     }
 }

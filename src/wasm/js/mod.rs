@@ -13,6 +13,7 @@
 
 mod convert;
 mod error;
+mod kv;
 
 pub use error::set_error_factory;
 
@@ -61,8 +62,29 @@ fn set(target: &Object, key: &str, value: impl Into<JsValue>) {
     let _ = Reflect::set(target, &JsValue::from_str(key), &value.into());
 }
 
+/// The engine for `url`; a `kv://BINDING` URL takes its namespace from `env[BINDING]`.
+fn engine(url: &str, env: &JsValue) -> crate::Result<Engine> {
+    match crate::EngineUrl::parse(url)? {
+        crate::EngineUrl::Kv { binding, .. } => {
+            let kv = kv::JsKv::from_env(env, &binding)?;
+            Engine::with_kv(url, std::rc::Rc::new(kv))
+        }
+        _ => Engine::from_url(url),
+    }
+}
+
 fn config(message: String) -> JsValue {
     error::to_js(&Error::Config { message })
+}
+
+/// Checks an engine URL without creating the engine (a `kv://` URL's namespace arrives later,
+/// with the first event's `env`); returns it in canonical form.
+///
+/// # Errors
+/// A `CONFIG` error for a bad URL.
+#[wasm_bindgen(js_name = checkUrl)]
+pub fn check_url(url: &str) -> Result<String, JsValue> {
+    error::js(crate::EngineUrl::parse(url)).map(|u| u.as_string())
 }
 
 /// The isolate's registry (SQLAlchemy's `scoped_session`), with the options of the values it
@@ -75,12 +97,13 @@ pub struct JsRegistry {
 
 #[wasm_bindgen(js_class = Registry)]
 impl JsRegistry {
-    /// `new Registry({ url, teardown?, autoflush?, int64?, timestamps? })`.
+    /// `new Registry({ url, teardown?, autoflush?, int64?, timestamps? }, env?)`. A
+    /// `kv://BINDING` URL takes its KV namespace from `env[BINDING]` (the Worker's `env`).
     ///
     /// # Errors
-    /// A `CONFIG` error for a bad URL or option.
+    /// A `CONFIG` error for a bad URL or option, or a missing KV binding.
     #[wasm_bindgen(constructor)]
-    pub fn new(options: JsValue) -> Result<JsRegistry, JsValue> {
+    pub fn new(options: JsValue, env: JsValue) -> Result<JsRegistry, JsValue> {
         super::init_panic_hook();
         let options: Options = serde_wasm_bindgen::from_value(options)
             .map_err(|e| config(format!("invalid gluebind options: {e}")))?;
@@ -93,7 +116,7 @@ impl JsRegistry {
                 )))
             }
         };
-        let engine = error::js(Engine::from_url(&options.url))?;
+        let engine = error::js(engine(&options.url, &env))?;
         let factory = error::js(
             SessionFactory::builder()
                 .bind(engine)
@@ -198,7 +221,7 @@ impl JsRegistry {
         o
     }
 
-    /// The engine URL in canonical form (`memory://`).
+    /// The engine URL in canonical form (`memory://`, `kv://GLUEBIND_KV`).
     #[wasm_bindgen(getter)]
     pub fn engine(&self) -> String {
         self.registry.engine().url()
