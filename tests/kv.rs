@@ -18,41 +18,17 @@
 //! | list page (`ORDER BY id LIMIT 20` + `COUNT(*)`) over 2 500 rows, cold | 1 get (schema) + 3 lists |
 
 mod common;
-use common::block_on;
+use common::{block_on, dump as dump_namespace, isolate, USERS};
 use gluebind::{
     kv::{CountingKv, KvEntry, KvOps, MemoryKv},
-    params, Engine, Session, SessionFactory,
+    params, Session, SessionFactory,
 };
 use std::rc::Rc;
-
-const USERS: &str =
-    "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL UNIQUE)";
 
 type Kv = Rc<CountingKv<MemoryKv>>;
 
 fn namespace() -> Kv {
     Rc::new(CountingKv::new(MemoryKv::new()))
-}
-
-/// A new "isolate": an engine with its own cache over the shared namespace.
-fn isolate(kv: &Kv, url: &str) -> SessionFactory {
-    SessionFactory::builder()
-        .bind(Engine::with_kv(url, kv.clone()).unwrap())
-        .build()
-        .unwrap()
-}
-
-/// Every key and entry of the namespace (read without counting).
-fn dump(kv: &Kv) -> Vec<(String, KvEntry)> {
-    let inner = kv.inner();
-    inner
-        .keys()
-        .into_iter()
-        .map(|k| {
-            let entry = inner.peek(&k).unwrap();
-            (k, entry)
-        })
-        .collect()
 }
 
 /// Operations since the last call (and resets the counters).
@@ -380,4 +356,9 @@ fn multi_row_insert_into_a_table_not_loaded() {
             105
         );
     });
+}
+
+/// Every key and entry of the namespace (read without counting).
+fn dump(kv: &Kv) -> Vec<(String, KvEntry)> {
+    dump_namespace(kv.inner())
 }

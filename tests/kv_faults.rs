@@ -11,13 +11,13 @@
 //!   Within one isolate every conflict is detected.
 
 mod common;
-use common::block_on;
+use common::{block_on, dump as dump_namespace, isolate, USERS};
 use gluebind::{
     kv::{
         layout::{self, Layout, UniqueRecord},
         CallKind, FaultyKv, KvBackend, KvEntry, KvFailure, MemoryKv,
     },
-    params, Engine, Session, SessionFactory, Value,
+    params, Session, SessionFactory, Value,
 };
 use gluesql_core::prelude::Key;
 use std::rc::Rc;
@@ -25,32 +25,8 @@ use std::rc::Rc;
 type Kv = Rc<FaultyKv<MemoryKv>>;
 
 const URL: &str = "kv://GLUEBIND_KV";
-const USERS: &str =
-    "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL UNIQUE)";
-
 fn namespace() -> Kv {
     Rc::new(FaultyKv::new(MemoryKv::new()))
-}
-
-/// A new "isolate": an engine with its own cache over the shared namespace.
-fn isolate(kv: &Kv, url: &str) -> SessionFactory {
-    SessionFactory::builder()
-        .bind(Engine::with_kv(url, kv.clone()).unwrap())
-        .build()
-        .unwrap()
-}
-
-/// Every key and entry of the namespace as it really is.
-fn dump(kv: &Kv) -> Vec<(String, KvEntry)> {
-    let inner = kv.inner();
-    inner
-        .keys()
-        .into_iter()
-        .map(|k| {
-            let entry = inner.peek(&k).unwrap();
-            (k, entry)
-        })
-        .collect()
 }
 
 type UserRow = (i64, String, String);
@@ -870,4 +846,9 @@ fn a_commit_after_the_cache_expired_reports_its_rows() {
         let info = s.commit().await.unwrap();
         assert_eq!(info.rows_written, 1);
     });
+}
+
+/// Every key and entry of the namespace (read without counting).
+fn dump(kv: &Kv) -> Vec<(String, KvEntry)> {
+    dump_namespace(kv.inner())
 }

@@ -74,3 +74,25 @@ pub async fn name_of(s: &Session, id: i64) -> Option<String> {
         .unwrap();
     rows.get(0).map(|r| r.get("name").unwrap())
 }
+
+/// A new "isolate" over a KV namespace: an engine with its own cache (tests of kv://).
+pub fn isolate<B: gluebind::kv::KvBackend + 'static>(
+    kv: &std::rc::Rc<B>,
+    url: &str,
+) -> SessionFactory {
+    SessionFactory::builder()
+        .bind(Engine::with_kv(url, kv.clone()).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// Every key and entry of an in-memory namespace, read without counting as operations.
+pub fn dump(kv: &gluebind::kv::MemoryKv) -> Vec<(String, gluebind::kv::KvEntry)> {
+    kv.keys()
+        .into_iter()
+        .map(|k| {
+            let entry = kv.peek(&k).unwrap();
+            (k, entry)
+        })
+        .collect()
+}
