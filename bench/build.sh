@@ -51,9 +51,7 @@ if [ "$opt" = 1 ]; then
   else
     step "wasm-opt -Oz (demo → $out)"
     rm -f "$out.sha256"
-    wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-      --enable-mutable-globals --enable-reference-types --enable-multivalue \
-      build/demo/index_bg.wasm -o "$out.wasm"
+    wasm_opt build/demo/index_bg.wasm "$out.wasm"
     echo "$sum" > "$out.sha256"
   fi
   rm -rf "$out"

@@ -30,9 +30,7 @@ wasm-bindgen "$wasm" --out-dir "$out.tmp" --out-name gluebind --target module
 rm -f "$out.tmp"/*.d.ts
 if [ "$opt" = 1 ]; then
   step "wasm-opt -Oz"
-  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    "$out.tmp/gluebind_bg.wasm" -o "$out.tmp/gluebind_bg.opt.wasm"
+  wasm_opt "$out.tmp/gluebind_bg.wasm" "$out.tmp/gluebind_bg.opt.wasm"
   mv "$out.tmp/gluebind_bg.opt.wasm" "$out.tmp/gluebind_bg.wasm"
 fi
 

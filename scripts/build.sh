@@ -21,9 +21,7 @@ rm -rf "$out.tmp"
 wasm-bindgen "$wasm" --out-dir "$out.tmp" --out-name index --target module
 if [ "$opt" = 1 ]; then
   step "wasm-opt -Oz"
-  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    "$out.tmp/index_bg.wasm" -o "$out.tmp/index_bg.opt.wasm"
+  wasm_opt "$out.tmp/index_bg.wasm" "$out.tmp/index_bg.opt.wasm"
   mv "$out.tmp/index_bg.opt.wasm" "$out.tmp/index_bg.wasm"
 fi
 # The entry wrangler serves: forwards fetch events to the wasm-bindgen module.

@@ -25,3 +25,9 @@ _finish_step() {
   _step_name=""
 }
 done_steps() { _finish_step; }
+
+# wasm_opt IN OUT: wasm-opt -Oz (npm binaryen) with the wasm features rustc emits enabled.
+wasm_opt() {
+  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue "$1" -o "$2"
+}
