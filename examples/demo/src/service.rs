@@ -140,16 +140,28 @@ pub async fn update_user(session: &Session, id: i64, patch: UserPatch) -> Result
 
 /// Deletes a user and commits.
 ///
+/// DELETE is idempotent, so a commit that conflicts (another session changed or deleted the
+/// row first) is tried again on the fresh state the session starts over on: a row deleted
+/// meanwhile is then a 404, as for any unknown id. Bounded: a row changed on every attempt
+/// ends in the conflict's 409.
+///
 /// # Errors
-/// 404 for an unknown id.
+/// 404 for an unknown id; 409 when the row kept changing under every attempt.
 pub async fn delete_user(session: &Session, id: i64) -> Result<(), ApiError> {
-    let deleted = session
-        .execute("DELETE FROM users WHERE id = $1", params![id])
-        .await?
-        .affected();
-    if deleted == 0 {
-        return Err(not_found(id));
+    const ATTEMPTS: usize = 3;
+    let mut attempt = 1;
+    loop {
+        let deleted = session
+            .execute("DELETE FROM users WHERE id = $1", params![id])
+            .await?
+            .affected();
+        if deleted == 0 {
+            return Err(not_found(id));
+        }
+        match session.commit().await {
+            Ok(_) => return Ok(()),
+            Err(gluebind::Error::Conflict { .. }) if attempt < ATTEMPTS => attempt += 1,
+            Err(e) => return Err(e.into()),
+        }
     }
-    session.commit().await?;
-    Ok(())
 }

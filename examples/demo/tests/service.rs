@@ -146,3 +146,52 @@ fn pages_are_ordered_by_id() {
         assert!(service::list_users(&s, past).await.unwrap().0.is_empty());
     });
 }
+
+#[test]
+fn delete_racing_a_committed_delete_is_404_not_409() {
+    let f = factory();
+    pollster::block_on(async {
+        let s = f.open();
+        let ada = service::create_user(&s, new("Ada", "ada@x")).await.unwrap();
+        // `late` reads the row before `first` deletes it: its snapshot still holds Ada.
+        let late = f.open();
+        assert_eq!(service::get_user(&late, ada.id).await.unwrap(), ada);
+        let first = f.open();
+        service::delete_user(&first, ada.id).await.unwrap();
+        let err = service::delete_user(&late, ada.id).await.unwrap_err();
+        assert_eq!(err.status, 404, "{}", err.message);
+        assert_eq!(
+            service::get_user(&f.open(), ada.id)
+                .await
+                .unwrap_err()
+                .status,
+            404
+        );
+    });
+}
+
+#[test]
+fn delete_racing_a_committed_update_deletes_the_updated_row() {
+    let f = factory();
+    pollster::block_on(async {
+        let s = f.open();
+        let ada = service::create_user(&s, new("Ada", "ada@x")).await.unwrap();
+        let late = f.open();
+        assert_eq!(service::get_user(&late, ada.id).await.unwrap(), ada);
+        let patch = UserPatch {
+            name: Some("Ada L".into()),
+            email: None,
+        };
+        service::update_user(&f.open(), ada.id, patch)
+            .await
+            .unwrap();
+        service::delete_user(&late, ada.id).await.unwrap();
+        assert_eq!(
+            service::get_user(&f.open(), ada.id)
+                .await
+                .unwrap_err()
+                .status,
+            404
+        );
+    });
+}

@@ -2,6 +2,8 @@
 // service.rs in the Rust demo). Mutations commit before they return, so the answer reflects
 // what is stored and a conflict becomes a 409.
 
+import { ConflictError } from "gluebind";
+
 export const MAX_NAME = 100;
 export const MAX_EMAIL = 254;
 export const MAX_PER_PAGE = 100;
@@ -149,8 +151,18 @@ export async function updateUser(session, id, patch) {
   return { ...user, ...(name !== undefined && { name }), ...(email !== undefined && { email }) };
 }
 
+// DELETE is idempotent, so a commit that conflicts (another session changed or deleted the row
+// first) is tried again on the fresh state the session starts over on: a row deleted meanwhile
+// is then a 404. Bounded: a row changed on every attempt ends in the conflict's 409.
 export async function deleteUser(session, id) {
-  const { affected } = await session.execute("DELETE FROM users WHERE id = $1", [id]);
-  if (affected === 0) throw notFound(id);
-  await session.commit();
+  for (let attempt = 1; ; attempt++) {
+    const { affected } = await session.execute("DELETE FROM users WHERE id = $1", [id]);
+    if (affected === 0) throw notFound(id);
+    try {
+      await session.commit();
+      return;
+    } catch (err) {
+      if (!(err instanceof ConflictError) || attempt >= 3) throw err;
+    }
+  }
 }

@@ -1,0 +1,44 @@
+// The JS demo's unit-of-work operations (examples/js-demo/src/users.js) on a real memory://
+// database: the races whose HTTP answers the e2e tests check, made deterministic here.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { deleteUser, getUser, updateUser } from "../../examples/js-demo/src/users.js";
+import { usersDb } from "./helpers.mjs";
+
+async function withAda() {
+  const db = await usersDb();
+  const s = db.openSession();
+  await s.execute("INSERT INTO users VALUES (1, 'Ada', 'ada@x')");
+  await s.commit();
+  s.close();
+  return db;
+}
+
+describe("js-demo users", () => {
+  it("a DELETE racing a committed DELETE answers 404, not 409", async () => {
+    const db = await withAda();
+    const late = db.openSession();
+    assert.equal((await getUser(late, 1)).name, "Ada", "late's snapshot holds the row");
+    await deleteUser(db.openSession(), 1);
+    await assert.rejects(deleteUser(late, 1), (err) => err.status === 404);
+    await assert.rejects(getUser(db.openSession(), 1), (err) => err.status === 404);
+  });
+
+  it("a DELETE racing a committed UPDATE deletes the updated row", async () => {
+    const db = await withAda();
+    const late = db.openSession();
+    await getUser(late, 1);
+    await updateUser(db.openSession(), 1, { name: "Ada L" });
+    await deleteUser(late, 1);
+    await assert.rejects(getUser(db.openSession(), 1), (err) => err.status === 404);
+  });
+
+  it("a PATCH racing a committed PATCH of the same row is a conflict (no lost update)", async () => {
+    const db = await withAda();
+    const late = db.openSession();
+    await getUser(late, 1);
+    await updateUser(db.openSession(), 1, { name: "First" });
+    await assert.rejects(updateUser(late, 1, { name: "Second" }), (err) => err.name === "ConflictError");
+    assert.equal((await getUser(db.openSession(), 1)).name, "First");
+  });
+});
