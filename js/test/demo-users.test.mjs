@@ -2,6 +2,7 @@
 // database: the races whose HTTP answers the e2e tests check, made deterministic here.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { etagOf } from "../../examples/js-demo/src/etag.js";
 import { deleteUser, getUser, updateUser } from "../../examples/js-demo/src/users.js";
 import { usersDb } from "./helpers.mjs";
 
@@ -40,5 +41,17 @@ describe("js-demo users", () => {
     await updateUser(db.openSession(), 1, { name: "First" });
     await assert.rejects(updateUser(late, 1, { name: "Second" }), (err) => err.name === "ConflictError");
     assert.equal((await getUser(db.openSession(), 1)).name, "First");
+  });
+
+  it("If-Match: a stale ETag is 412 and stores nothing; the current one or * applies", async () => {
+    const db = await withAda();
+    const seen = await etagOf(await getUser(db.openSession(), 1));
+    assert.match(seen, /^"[0-9a-f]{32}"$/);
+    const theirs = await updateUser(db.openSession(), 1, { name: "Theirs" }, seen);
+    await assert.rejects(updateUser(db.openSession(), 1, { name: "Mine" }, seen), (err) => err.status === 412);
+    assert.deepEqual(await getUser(db.openSession(), 1), theirs);
+    const fresh = await etagOf(theirs);
+    assert.equal((await updateUser(db.openSession(), 1, { name: "Mine" }, `"x", ${fresh}`)).name, "Mine");
+    assert.equal((await updateUser(db.openSession(), 1, { name: "Star" }, "*")).name, "Star");
   });
 });

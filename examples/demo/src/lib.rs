@@ -3,6 +3,7 @@
 //! tested natively.
 
 pub mod api;
+pub mod etag;
 pub mod model;
 pub mod service;
 

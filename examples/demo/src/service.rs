@@ -3,6 +3,7 @@
 
 use crate::{
     api::ApiError,
+    etag,
     model::{validate_email, validate_name, NewUser, Paging, User, UserPatch},
 };
 use gluebind::{params, Rows, Session};
@@ -103,12 +104,18 @@ pub async fn list_users(session: &Session, paging: Paging) -> Result<(Vec<User>,
     Ok((users(&rows)?, total))
 }
 
-/// Changes the given fields and commits.
+/// Changes the given fields and commits. With `if_match` (the request's `If-Match` header),
+/// only if the user's current [`etag`](crate::etag) satisfies it.
 ///
 /// # Errors
-/// 400 for invalid fields, 404 for an unknown id, 409 when the email is taken or another
-/// request changed the user first.
-pub async fn update_user(session: &Session, id: i64, patch: UserPatch) -> Result<User, ApiError> {
+/// 400 for invalid fields, 404 for an unknown id, 412 when `if_match` names a version the user
+/// no longer has, 409 when the email is taken or another request changed the user first.
+pub async fn update_user(
+    session: &Session,
+    id: i64,
+    patch: UserPatch,
+    if_match: Option<&str>,
+) -> Result<User, ApiError> {
     if let Some(name) = &patch.name {
         validate_name(name)?;
     }
@@ -116,6 +123,18 @@ pub async fn update_user(session: &Session, id: i64, patch: UserPatch) -> Result
         validate_email(email)?;
     }
     let mut user = get_user(session, id).await?;
+    if let Some(header) = if_match {
+        let current = etag::of(&user);
+        if !etag::matches(header, &current) {
+            return Err(ApiError::new(
+                412,
+                format!(
+                    "precondition failed: user {id} changed since the version in If-Match \
+                     (its ETag is now {current}); re-read it and retry"
+                ),
+            ));
+        }
+    }
     // SET only the columns that change; nothing to change means no write (and no conflict).
     let name = patch.name.filter(|n| *n != user.name);
     let email = patch.email.filter(|e| *e != user.email);

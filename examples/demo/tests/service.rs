@@ -2,6 +2,7 @@
 
 use gluebind::{Engine, SessionFactory};
 use gluebind_demo::{
+    etag,
     model::{NewUser, Paging, UserPatch},
     service,
 };
@@ -41,7 +42,7 @@ fn create_read_update_delete() {
             name: Some("Ada L".into()),
             email: None,
         };
-        let updated = service::update_user(&s, ada.id, patch).await.unwrap();
+        let updated = service::update_user(&s, ada.id, patch, None).await.unwrap();
         assert_eq!(updated.name, "Ada L");
         assert_eq!(updated.email, "ada@x");
 
@@ -50,7 +51,7 @@ fn create_read_update_delete() {
             email: Some("bob@x".into()),
         };
         assert_eq!(
-            service::update_user(&s, ada.id, taken)
+            service::update_user(&s, ada.id, taken, None)
                 .await
                 .unwrap_err()
                 .status,
@@ -182,7 +183,7 @@ fn delete_racing_a_committed_update_deletes_the_updated_row() {
             name: Some("Ada L".into()),
             email: None,
         };
-        service::update_user(&f.open(), ada.id, patch)
+        service::update_user(&f.open(), ada.id, patch, None)
             .await
             .unwrap();
         service::delete_user(&late, ada.id).await.unwrap();
@@ -193,5 +194,39 @@ fn delete_racing_a_committed_update_deletes_the_updated_row() {
                 .status,
             404
         );
+    });
+}
+
+#[test]
+fn if_match_with_a_stale_etag_is_412_and_stores_nothing() {
+    let f = factory();
+    pollster::block_on(async {
+        let s = f.open();
+        let ada = service::create_user(&s, new("Ada", "ada@x")).await.unwrap();
+        let seen = etag::of(&ada);
+        let rename = |name: &str| UserPatch {
+            name: Some(name.into()),
+            email: None,
+        };
+        // Someone else changes Ada after we read her.
+        let theirs = service::update_user(&f.open(), ada.id, rename("Theirs"), Some(&seen))
+            .await
+            .unwrap();
+        let err = service::update_user(&f.open(), ada.id, rename("Mine"), Some(&seen))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status, 412, "{}", err.message);
+        assert!(err.message.contains(&etag::of(&theirs)), "{}", err.message);
+        assert_eq!(service::get_user(&f.open(), ada.id).await.unwrap(), theirs);
+        // With the current tag (or `*`) the change goes through.
+        let fresh = etag::of(&theirs);
+        let mine = service::update_user(&f.open(), ada.id, rename("Mine"), Some(&fresh))
+            .await
+            .unwrap();
+        assert_eq!(mine.name, "Mine");
+        let star = service::update_user(&f.open(), ada.id, rename("Star"), Some("*"))
+            .await
+            .unwrap();
+        assert_eq!(star.name, "Star");
     });
 }

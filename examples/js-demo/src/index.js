@@ -4,6 +4,7 @@ import { Hono } from "hono";
 import { ConflictError, UniqueError } from "gluebind";
 import { gluebind } from "gluebind/hono";
 import { db, debug } from "./db.js";
+import { etagOf } from "./etag.js";
 import { sessionIdFromAnotherModule } from "./probe.js";
 import {
   ApiError,
@@ -73,9 +74,15 @@ async function body(c) {
 
 const methodNotAllowed = (allow) => new ApiError(405, `method not allowed; allowed: ${allow}`);
 
+/** A user's JSON with its ETag (the version a later PATCH may name in If-Match). */
+async function userJson(c, user, status = 200) {
+  c.header("etag", await etagOf(user));
+  return c.json(user, status);
+}
+
 app.post("/users", async (c) => {
   const input = decode(await body(c), { required: ["name", "email"] });
-  return c.json(await createUser(c.var.session, input), 201);
+  return userJson(c, await createUser(c.var.session, input), 201);
 });
 
 app.get("/users", async (c) => {
@@ -88,12 +95,12 @@ app.all("/users", () => {
   throw methodNotAllowed("GET, POST");
 });
 
-app.get("/users/:id", async (c) => c.json(await getUser(c.var.session, userId(c.req.param("id")))));
+app.get("/users/:id", async (c) => userJson(c, await getUser(c.var.session, userId(c.req.param("id")))));
 
 app.patch("/users/:id", async (c) => {
   const id = userId(c.req.param("id"));
   const patch = decode(await body(c), { optional: ["name", "email"] });
-  return c.json(await updateUser(c.var.session, id, patch));
+  return userJson(c, await updateUser(c.var.session, id, patch, c.req.header("if-match")));
 });
 
 app.delete("/users/:id", async (c) => {

@@ -3,6 +3,7 @@
 // what is stored and a conflict becomes a 409.
 
 import { ConflictError } from "gluebind";
+import { etagOf, ifMatchSatisfied } from "./etag.js";
 
 export const MAX_NAME = 100;
 export const MAX_EMAIL = 254;
@@ -133,10 +134,21 @@ export async function listUsers(session, { perPage, offset }) {
   return { items, total };
 }
 
-export async function updateUser(session, id, patch) {
+/** Changes the given fields and commits; with `ifMatch` (the If-Match header), only if the
+ * user's current ETag satisfies it (else 412). */
+export async function updateUser(session, id, patch, ifMatch) {
   if (patch.name !== undefined) validateName(patch.name);
   if (patch.email !== undefined) validateEmail(patch.email);
   const user = await getUser(session, id);
+  if (ifMatch !== undefined) {
+    const current = await etagOf(user);
+    if (!ifMatchSatisfied(ifMatch, current)) {
+      throw new ApiError(
+        412,
+        `precondition failed: user ${id} changed since the version in If-Match (its ETag is now ${current}); re-read it and retry`,
+      );
+    }
+  }
   // SET only the columns that change: GlueSQL 0.20 checks a UNIQUE column in SET against every
   // stored row, the updated row included (see README, "Known limitations").
   const name = patch.name !== undefined && patch.name !== user.name ? patch.name : undefined;

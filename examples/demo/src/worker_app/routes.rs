@@ -3,7 +3,8 @@
 use super::{db, probe, MAX_BODY};
 use crate::{
     api::ApiError,
-    model::{decode, NewUser, Paging, UserPatch},
+    etag,
+    model::{decode, NewUser, Paging, User, UserPatch},
     service,
 };
 use gluebind::wasm::Event;
@@ -16,6 +17,13 @@ pub fn error_response(error: &ApiError) -> Result<Response> {
 
 fn json<T: serde::Serialize>(value: &T, status: u16) -> Result<Response> {
     Ok(Response::from_json(value)?.with_status(status))
+}
+
+/// A user's JSON with its `ETag` (the version a later `PATCH` may name in `If-Match`).
+fn user_json(user: &User, status: u16) -> Result<Response> {
+    let mut response = json(user, status)?;
+    response.headers_mut().set("etag", &etag::of(user))?;
+    Ok(response)
 }
 
 /// Reads the body, refusing more than [`MAX_BODY`] bytes with 413.
@@ -102,7 +110,7 @@ async fn route(
         (["users"], Method::Post) => {
             let new: NewUser = decode(&body(req).await?)?;
             let user = service::create_user(&session, new).await?;
-            ok(json(&user, 201))
+            ok(user_json(&user, 201))
         }
         (["users"], Method::Get) => {
             let url = req
@@ -123,13 +131,14 @@ async fn route(
         (["users"], _) => Err(method_not_allowed("GET, POST")),
         (["users", id], Method::Get) => {
             let user = service::get_user(&session, user_id(id)?).await?;
-            ok(json(&user, 200))
+            ok(user_json(&user, 200))
         }
         (["users", id], Method::Patch) => {
             let id = user_id(id)?;
+            let if_match = req.headers().get("if-match").ok().flatten();
             let patch: UserPatch = decode(&body(req).await?)?;
-            let user = service::update_user(&session, id, patch).await?;
-            ok(json(&user, 200))
+            let user = service::update_user(&session, id, patch, if_match.as_deref()).await?;
+            ok(user_json(&user, 200))
         }
         (["users", id], Method::Delete) => {
             service::delete_user(&session, user_id(id)?).await?;
