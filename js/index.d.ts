@@ -62,6 +62,16 @@ export interface Session {
    * @throws ConflictError, UniqueError (nothing applied; pending writes discarded: retry)
    */
   commit(): Promise<CommitInfo>;
+  /**
+   * Write-behind: validates pending writes now (throws ConflictError / UniqueError, discarding
+   * them, when they already conflict) and commits them in the event's `ctx.waitUntil` teardown.
+   * Not durable when it returns: other sessions see the writes after the response, and they
+   * are lost (logged) if they then conflict, the handler throws, or the callback is cut off.
+   * For append-only logs and counters; use `commit()` for anything a client relies on.
+   */
+  commitDeferred(): void;
+  /** True when teardown will commit the pending writes (after `commitDeferred()`). */
+  readonly isDeferred: boolean;
   /** Discards pending writes. */
   rollback(): Promise<void>;
   /**

@@ -239,6 +239,13 @@ impl Engine {
         }
     }
 
+    /// Checks a session's write-set against the latest committed state of this isolate,
+    /// applying nothing (for deferred commits, which apply at teardown).
+    pub(crate) fn validate(&self, ws: &Workspace) -> Result<()> {
+        let committed = self.inner.committed.borrow();
+        committed.apply(ws, committed.version + 1).map(|_| ())
+    }
+
     /// Validates and applies a session's write-set atomically (first committer wins), and on
     /// `kv://` writes it to KV before other sessions of the isolate see it.
     pub(crate) async fn commit(&self, ws: &Workspace, ops: &Cell<u64>) -> Result<Applied> {

@@ -249,8 +249,8 @@ impl Registry {
                 finish: None,
             });
         };
-        let commit =
-            outcome == Outcome::Completed && session.teardown_policy() == TeardownPolicy::Commit;
+        let commit = outcome == Outcome::Completed
+            && (session.teardown_policy() == TeardownPolicy::Commit || session.is_deferred());
         let c = &self.inner.counters;
         let finished = session.finish(commit).await;
         bump(&c.removed);

@@ -66,6 +66,8 @@ struct Inner {
     committing: Cell<bool>,
     /// KV operations this session used (its budget is the engine's `max_ops`).
     kv_ops: Cell<u64>,
+    /// Set by [`Session::commit_deferred`]: teardown commits the pending writes.
+    deferred: Cell<bool>,
 }
 
 /// How often one statement may fault on missing data before gluebind gives up (each retry
@@ -186,6 +188,7 @@ impl Session {
                 workspace: RefCell::new(Some(workspace)),
                 committing: Cell::new(false),
                 kv_ops: Cell::new(0),
+                deferred: Cell::new(false),
             }),
         }
     }
@@ -419,6 +422,7 @@ impl Session {
     /// pending writes are discarded, so the session can retry from fresh data.
     pub async fn commit(&self) -> Result<CommitInfo> {
         self.usable()?;
+        self.inner.deferred.set(false);
         let ws = {
             let mut slot = self.inner.workspace.borrow_mut();
             let ws = slot.as_mut().ok_or_else(|| self.closed())?;
@@ -449,6 +453,47 @@ impl Session {
         })
     }
 
+    /// Validates the pending writes now and commits them in the event's completion callback
+    /// (write-behind), whatever the factory's teardown policy.
+    ///
+    /// The check against the latest committed state of this isolate (row conflicts, UNIQUE)
+    /// runs now, so a conflict that is already visible fails fast, and the session keeps its
+    /// writes (read-your-writes) until teardown commits them — with any written later in the
+    /// same event. This is **not** durable when it returns: the commit runs after the response
+    /// is sent, other sessions see the writes only then, and it is lost if it then conflicts
+    /// (counted in [`crate::Stats::teardown_errors`] and logged), if the handler fails (teardown
+    /// rolls back), or if Cloudflare cuts the callback off. Use it where that is acceptable and
+    /// latency matters — append-only logs, counters, analytics — and [`Session::commit`]
+    /// for anything a client relies on. A later `commit()` or `rollback()` in the same event
+    /// supersedes it. Outside a registry scope nothing commits at teardown: call `commit()`.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] or [`Error::Unique`] when the writes already conflict with committed
+    /// state (the pending writes are then discarded, as by a failed `commit()`);
+    /// [`Error::SessionClosed`] after removal.
+    pub fn commit_deferred(&self) -> Result<()> {
+        self.usable()?;
+        let mut slot = self.inner.workspace.borrow_mut();
+        let ws = slot.as_mut().ok_or_else(|| self.closed())?;
+        if ws.writes.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.inner.engine.validate(ws) {
+            *ws = self.inner.engine.workspace();
+            self.inner.deferred.set(false);
+            return Err(e);
+        }
+        self.inner.deferred.set(true);
+        Ok(())
+    }
+
+    /// True when teardown will commit this session's pending writes because of
+    /// [`Session::commit_deferred`].
+    #[must_use]
+    pub fn is_deferred(&self) -> bool {
+        self.inner.deferred.get() && self.is_dirty()
+    }
+
     /// Discards pending writes and starts over on the latest committed state.
     ///
     /// # Errors
@@ -458,6 +503,7 @@ impl Session {
         let mut slot = self.inner.workspace.borrow_mut();
         let ws = slot.as_mut().ok_or_else(|| self.closed())?;
         *ws = self.inner.engine.workspace();
+        self.inner.deferred.set(false);
         Ok(())
     }
 

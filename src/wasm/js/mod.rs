@@ -345,6 +345,23 @@ impl JsSession {
         })
     }
 
+    /// Validates pending writes now and commits them in the event's `ctx.waitUntil` teardown
+    /// (write-behind: not durable when it returns; see `Session::commit_deferred`).
+    ///
+    /// # Errors
+    /// `CONFLICT` / `UNIQUE` when the writes already conflict (they are then discarded);
+    /// `SESSION_CLOSED` after removal.
+    #[wasm_bindgen(js_name = commitDeferred)]
+    pub fn commit_deferred(&self) -> Result<(), JsValue> {
+        error::js(self.session.commit_deferred())
+    }
+
+    /// True when teardown will commit the pending writes (after `commitDeferred()`).
+    #[wasm_bindgen(getter, js_name = isDeferred)]
+    pub fn is_deferred(&self) -> bool {
+        self.session.is_deferred()
+    }
+
     /// Discards pending writes.
     pub fn rollback(&self) -> Promise {
         let session = self.session.clone();
