@@ -96,13 +96,13 @@ export async function settledStats(url, timeoutMs = 15_000) {
   );
 }
 
-/** Every user, paging through GET /users with per_page=100. */
-export async function listAll(url) {
+/** Every item of a list route (GET /users by default), paging with per_page=100. */
+export async function listAll(url, collection = "users") {
   const items = [];
   let total;
   for (let page = 1; page < 10_000; page++) {
-    const req = `GET /users?page=${page}&per_page=100`;
-    const res = await json(url, `/users?page=${page}&per_page=100`);
+    const req = `GET /${collection}?page=${page}&per_page=100`;
+    const res = await json(url, `/${collection}?page=${page}&per_page=100`);
     assertOk(res, 200, req);
     assert.ok(Array.isArray(res.body.items), `items is not an array: ${describeRes(req, res)}`);
     total = res.body.total;

@@ -7,8 +7,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { ENGINE_URL, json, startWorker } from "./harness.mjs";
-import { assertOk, createUser } from "./helpers.mjs";
+import { ENGINE_URL, json, startWorker, waitFor } from "./harness.mjs";
+import { assertOk, createUser, listAll } from "./helpers.mjs";
 
 describe("data across a wrangler dev restart", () => {
   it(`${ENGINE_URL}: ${ENGINE_URL.startsWith("kv://") ? "kept" : "gone (memory is a cache)"}`, async () => {
@@ -21,6 +21,12 @@ describe("data across a wrangler dev restart", () => {
         body: { name: "Renamed before restart" },
       });
       assertOk(patched, 200, "PATCH before restart");
+      // A write-behind event: accepted with 202, stored by the completion callback.
+      const event = await json(worker.url, "/events", { method: "POST", body: { type: "before-restart", data: [1] } });
+      assert.equal(event.status, 202);
+      await waitFor(async () => (await listAll(worker.url, "events")).items.some((e) => e.id === event.body.id), 15_000, {
+        message: "the accepted event was never listed",
+      });
       await worker.stop();
 
       worker = await startWorker({ persistTo: dir });
@@ -35,6 +41,8 @@ describe("data across a wrangler dev restart", () => {
             body: { name: "Dup", email: user.email },
           });
           assert.equal(dup.status, 409);
+          const { items } = await listAll(worker.url, "events");
+          assert.deepEqual(items.filter((e) => e.id === event.body.id), [event.body], "the deferred commit reached KV");
         } else {
           assert.equal(got.status, 404, "memory:// data does not outlive the isolate");
         }

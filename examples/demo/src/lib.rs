@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod etag;
+pub mod events;
 pub mod model;
 pub mod service;
 

@@ -15,12 +15,13 @@ pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS users (
     email TEXT NOT NULL UNIQUE
 )";
 
-/// Creates the tables if missing and commits.
+/// Creates the tables (users, and the event log) if missing and commits.
 ///
 /// # Errors
 /// The engine's error if the schema cannot be created.
 pub async fn create_all(session: &Session) -> gluebind::Result<()> {
     session.execute_batch(SCHEMA).await?;
+    session.execute_batch(crate::events::SCHEMA).await?;
     session.commit().await?;
     Ok(())
 }

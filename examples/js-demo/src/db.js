@@ -1,6 +1,7 @@
 // The isolate's database: one Gluebind, created once at module scope and imported by every
 // module that needs the event's session (never a "current session" of our own).
 import { Gluebind } from "gluebind";
+import { EVENTS_SCHEMA } from "./events.js";
 
 /** The schema, created once per isolate before the first event (the `create_all` analog). */
 export const SCHEMA = `CREATE TABLE IF NOT EXISTS users (
@@ -14,6 +15,7 @@ export const db = new Gluebind({
   url: (env) => env.DATABASE_URL ?? "memory://",
   init: async (session) => {
     await session.executeBatch(SCHEMA);
+    await session.executeBatch(EVENTS_SCHEMA);
     await session.commit();
   },
 });

@@ -5,6 +5,7 @@ import { ConflictError, UniqueError } from "gluebind";
 import { gluebind } from "gluebind/hono";
 import { db, debug } from "./db.js";
 import { etagOf } from "./etag.js";
+import { listEvents, recordEvent } from "./events.js";
 import { sessionIdFromAnotherModule } from "./probe.js";
 import {
   ApiError,
@@ -110,6 +111,19 @@ app.delete("/users/:id", async (c) => {
 
 app.all("/users/:id", () => {
   throw methodNotAllowed("GET, PATCH, DELETE");
+});
+
+// 202: validated and accepted, stored in the completion callback (write-behind).
+app.post("/events", async (c) => c.json(await recordEvent(c.var.session, await body(c)), 202));
+
+app.get("/events", async (c) => {
+  const paging = parsePaging(new URL(c.req.url).search);
+  const { items, total } = await listEvents(c.var.session, paging);
+  return c.json({ items, page: paging.page, per_page: paging.perPage, total });
+});
+
+app.all("/events", () => {
+  throw methodNotAllowed("GET, POST");
 });
 
 app.get("/__gluebind/probe", (c) => {

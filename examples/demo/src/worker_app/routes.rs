@@ -3,7 +3,7 @@
 use super::{db, probe, MAX_BODY};
 use crate::{
     api::ApiError,
-    etag,
+    etag, events,
     model::{decode, NewUser, Paging, User, UserPatch},
     service,
 };
@@ -17,6 +17,27 @@ pub fn error_response(error: &ApiError) -> Result<Response> {
 
 fn json<T: serde::Serialize>(value: &T, status: u16) -> Result<Response> {
     Ok(Response::from_json(value)?.with_status(status))
+}
+
+/// Paging parameters from the request's query string.
+fn paging(req: &Request) -> std::result::Result<Paging, ApiError> {
+    let url = req
+        .url()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Paging::parse(url.query())
+}
+
+/// One page of a list: `{"items","page","per_page","total"}`.
+fn page_json<T: serde::Serialize>(items: &[T], paging: Paging, total: i64) -> Result<Response> {
+    json(
+        &serde_json::json!({
+            "items": items,
+            "page": paging.page,
+            "per_page": paging.per_page,
+            "total": total,
+        }),
+        200,
+    )
 }
 
 /// A user's JSON with its `ETag` (the version a later `PATCH` may name in `If-Match`).
@@ -113,20 +134,9 @@ async fn route(
             ok(user_json(&user, 201))
         }
         (["users"], Method::Get) => {
-            let url = req
-                .url()
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            let paging = Paging::parse(url.query())?;
+            let paging = paging(req)?;
             let (items, total) = service::list_users(&session, paging).await?;
-            ok(json(
-                &serde_json::json!({
-                    "items": items,
-                    "page": paging.page,
-                    "per_page": paging.per_page,
-                    "total": total,
-                }),
-                200,
-            ))
+            ok(page_json(&items, paging, total))
         }
         (["users"], _) => Err(method_not_allowed("GET, POST")),
         (["users", id], Method::Get) => {
@@ -145,6 +155,17 @@ async fn route(
             ok(Response::empty().map(|r| r.with_status(204)))
         }
         (["users", _], _) => Err(method_not_allowed("GET, PATCH, DELETE")),
+        (["events"], Method::Post) => {
+            // 202: validated and accepted, stored in the completion callback (write-behind).
+            let event = events::record(&session, &body(req).await?).await?;
+            ok(json(&event, 202))
+        }
+        (["events"], Method::Get) => {
+            let paging = paging(req)?;
+            let (items, total) = events::list(&session, paging).await?;
+            ok(page_json(&items, paging, total))
+        }
+        (["events"], _) => Err(method_not_allowed("GET, POST")),
         (["__gluebind", "probe"], Method::Get) if debug => {
             let first = session.id().to_owned();
             let second = probe::session_id_from_another_module(&event.scope)?;

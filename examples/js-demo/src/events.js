@@ -1,0 +1,60 @@
+// The event log (POST /events, GET /events), as examples/demo/src/events.rs: append-only, where
+// write-behind fits. Events never conflict (fresh id, no unique columns) and a client logging
+// one does not need it stored before its answer: the route validates it, answers 202, and the
+// session commits it in the ctx.waitUntil teardown (session.commitDeferred()).
+import { ApiError } from "./users.js";
+
+export const EVENTS_SCHEMA = `CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  data TEXT NOT NULL
+)`;
+export const MAX_TYPE = 64;
+export const MAX_DATA = 8 * 1024;
+
+const bad = (message) => new ApiError(400, message);
+
+/** Decodes and validates a POST /events body: `{ kind, data, json }` (json: data as text). */
+export function parseEvent(bytes) {
+  let value;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (err) {
+    throw bad(`invalid JSON body: ${err.message}`);
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw bad("invalid JSON body: expected an object");
+  }
+  for (const key of Object.keys(value)) {
+    if (key !== "type" && key !== "data") throw bad(`invalid JSON body: unknown field \`${key}\`, expected one of type, data`);
+  }
+  const kind = value.type;
+  if (typeof kind !== "string") throw bad("invalid JSON body: `type` must be a string");
+  if (kind.trim() === "" || [...kind].length > MAX_TYPE || /\p{Cc}/u.test(kind)) {
+    throw bad(`type must be 1–${MAX_TYPE} characters, not blank, without control characters`);
+  }
+  const data = value.data ?? null;
+  const json = JSON.stringify(data);
+  const size = new TextEncoder().encode(json).length;
+  if (size > MAX_DATA) throw bad(`data must be at most ${MAX_DATA} bytes of JSON (got ${size})`);
+  return { kind, data, json };
+}
+
+/** Logs an event with a deferred commit: validated now, stored in the completion callback. */
+export async function recordEvent(session, bytes) {
+  const { kind, data, json } = parseEvent(bytes);
+  const id = session.nextId("events");
+  await session.execute("INSERT INTO events (id, kind, data) VALUES ($1, $2, $3)", [id, kind, json]);
+  session.commitDeferred();
+  return { id, type: kind, data };
+}
+
+/** One page of events ordered by id, and the total count. */
+export async function listEvents(session, { perPage, offset }) {
+  const [{ total }] = await session.execute("SELECT COUNT(*) AS total FROM events");
+  const rows = await session.execute("SELECT id, kind, data FROM events ORDER BY id LIMIT $1 OFFSET $2", [
+    perPage,
+    offset,
+  ]);
+  return { items: rows.map((r) => ({ id: r.id, type: r.kind, data: JSON.parse(r.data) })), total };
+}
