@@ -51,8 +51,20 @@ pub fn engine(env: &worker::Env, url: &str) -> crate::Result<crate::Engine> {
     }
 }
 
-/// Installs `console_error_panic_hook` (once per isolate; later calls do nothing), so a
-/// Rust panic is logged with its message and location before the instance is reset.
+/// Installs gluebind's panic hook (once per instance; later calls do nothing): it logs the
+/// panic with `console_error_panic_hook` and schedules a reset of the wasm instance.
+///
+/// Workers build wasm with `panic = "abort"`: a panic traps, skipping destructors, so the
+/// instance may hold a `RefCell` borrowed forever or a scope never removed. wasm-bindgen's
+/// abort callback (what workers-rs registers) does not fire in such builds, so the hook itself
+/// asks for the reset: the next call into the module gets a fresh instance (and, on memory://,
+/// an empty database), never a poisoned one.
 pub fn init_panic_hook() {
-    console_error_panic_hook::set_once();
+    static SET: std::sync::Once = std::sync::Once::new();
+    SET.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            console_error_panic_hook::hook(info);
+            wasm_bindgen::handler::schedule_reinit();
+        }));
+    });
 }

@@ -104,7 +104,9 @@ impl JsRegistry {
     /// A `CONFIG` error for a bad URL or option, or a missing KV binding.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue, env: JsValue) -> Result<JsRegistry, JsValue> {
-        super::init_panic_hook();
+        // Log panics only: a reset of the instance (what the Rust worker's hook schedules)
+        // would leave this package's JS objects holding handles into the old instance.
+        console_error_panic_hook::set_once();
         let options: Options = serde_wasm_bindgen::from_value(options)
             .map_err(|e| config(format!("invalid gluebind options: {e}")))?;
         let teardown = match options.teardown.as_deref() {

@@ -174,6 +174,11 @@ async fn route(
                 200,
             ))
         }
+        (["__gluebind", "panic"], Method::Post) if debug => {
+            // Measures panic recovery (tests/e2e/panic.test.mjs): workers-rs schedules a reset
+            // of the wasm instance, which the next request gets (memory:// data is gone).
+            panic!("deliberate panic from POST /__gluebind/panic (debug only)");
+        }
         _ => Err(ApiError::not_found("no such route")),
     }
 }
