@@ -332,27 +332,40 @@ export async function startWorker({ config = process.env.GLUEBIND_E2E_CONFIG || 
   // eslint-disable-next-line no-control-regex
   const tail = () => output.replace(/\x1b\[[0-9;]*m/g, "").split("\n").slice(-40).join("\n");
   const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    if (exitInfo !== null) {
-      await handle.stop();
-      throw new Error(
-        `wrangler dev exited during start-up (code ${exitInfo.code}, signal ${exitInfo.signal}); ` +
-          `args: ${args.join(" ")}\n--- output tail ---\n${tail()}`,
-      );
+  // The child and its pipes are unref'd and AbortSignal.timeout's timer is too: while a probe
+  // fetch hangs on a starting wrangler, nothing else may keep Node's event loop alive, and the
+  // test runner would cancel the test ("Promise resolution is still pending but the event loop
+  // has already resolved"). A ref'd interval holds it open until start-up ends.
+  const keepAlive = setInterval(() => {}, 1_000);
+  try {
+    return await waitUntilServing();
+  } finally {
+    clearInterval(keepAlive);
+  }
+
+  async function waitUntilServing() {
+    for (;;) {
+      if (exitInfo !== null) {
+        await handle.stop();
+        throw new Error(
+          `wrangler dev exited during start-up (code ${exitInfo.code}, signal ${exitInfo.signal}); ` +
+            `args: ${args.join(" ")}\n--- output tail ---\n${tail()}`,
+        );
+      }
+      try {
+        const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+        await res.arrayBuffer();
+        return handle; // any status means the worker answers
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() >= deadline) {
+        await handle.stop();
+        throw new Error(
+          `wrangler dev did not answer on ${url} within ${START_TIMEOUT_MS / 1000} s\n--- output tail ---\n${tail()}`,
+        );
+      }
+      await sleep(POLL_MS);
     }
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-      await res.arrayBuffer();
-      return handle; // any status means the worker answers
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() >= deadline) {
-      await handle.stop();
-      throw new Error(
-        `wrangler dev did not answer on ${url} within ${START_TIMEOUT_MS / 1000} s\n--- output tail ---\n${tail()}`,
-      );
-    }
-    await sleep(POLL_MS);
   }
 }
