@@ -7,6 +7,7 @@
 use crate::{
     error::{Error, Result},
     snapshot::{Database, Version},
+    statements::StatementCache,
     storage::{
         kv::{backend::KvBackend, KvStore, Patch},
         memory::{Applied, Committed},
@@ -14,6 +15,7 @@ use crate::{
     url::EngineUrl,
     workspace::{Miss, Workspace},
 };
+use gluesql_core::{error::Error as GlueError, sqlparser::ast::Statement};
 use std::{
     cell::{Cell, RefCell},
     collections::HashMap,
@@ -39,6 +41,8 @@ struct Inner {
     row_ids: Rc<Cell<i64>>,
     /// Named ID sequences (see [`Engine::next_id`]).
     sequences: RefCell<HashMap<String, i64>>,
+    /// SQL texts parsed so far (shared by every session of the isolate).
+    statements: RefCell<StatementCache>,
 }
 
 /// A database: committed data behind a URL, shared by every session of the isolate.
@@ -76,6 +80,7 @@ impl Engine {
                 committing: Cell::new(false),
                 row_ids: Rc::new(Cell::new(0)),
                 sequences: RefCell::new(HashMap::new()),
+                statements: RefCell::new(StatementCache::default()),
             }),
         }
     }
@@ -205,6 +210,11 @@ impl Engine {
             })?;
         *current = next;
         Ok(next)
+    }
+
+    /// The parsed statements of `sql`, from the isolate's cache when it was parsed before.
+    pub(crate) fn parse(&self, sql: &str) -> std::result::Result<Rc<[Statement]>, GlueError> {
+        self.inner.statements.borrow_mut().parse(sql)
     }
 
     /// A fresh workspace over the latest committed state (O(1)).

@@ -50,6 +50,7 @@ mod rows;
 mod scope;
 mod session;
 mod snapshot;
+mod statements;
 mod storage;
 mod url;
 mod value;

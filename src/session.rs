@@ -17,7 +17,6 @@ use gluesql_core::sqlparser::ast::Statement as SqlStatement;
 use gluesql_core::{
     error::{Error as GlueError, ValidateError},
     executor::execute,
-    parse_sql::parse,
     plan::StatementPlan,
     prelude::{ParamLiteral, Payload},
     store::Planner,
@@ -316,7 +315,11 @@ impl Session {
         expect: Option<usize>,
     ) -> Result<Vec<QueryResult>> {
         self.usable()?;
-        let statements = parse(sql).map_err(|e| from_glue(e, target_table(sql)))?;
+        let statements = self
+            .inner
+            .engine
+            .parse(sql)
+            .map_err(|e| from_glue(e, target_table(sql)))?;
         self.run_statements(sql, &statements, params, expect).await
     }
 
