@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Rust demo worker into build/demo/ (wasm-bindgen output plus a module shim that
-# wrangler serves). Usage: scripts/build.sh [--opt]   (--opt runs wasm-opt -Oz from npm binaryen)
+# wrangler serves). Usage: scripts/build.sh [--opt]   (--opt: no name section, then wasm-opt -Oz
+# from npm binaryen; what `npm run deploy` ships)
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 opt=0
@@ -18,7 +19,10 @@ wasm=target/wasm32-unknown-unknown/release/gluebind_demo.wasm
 
 step "wasm-bindgen --target module"
 rm -rf "$out.tmp"
-wasm-bindgen "$wasm" --out-dir "$out.tmp" --out-name index --target module
+# --opt (deploys) also drops wasm's "name" section: function names in stack traces, 0.3 MB gzip.
+names=()
+[ "$opt" = 1 ] && names=(--remove-name-section)
+wasm-bindgen "$wasm" --out-dir "$out.tmp" --out-name index --target module "${names[@]}"
 if [ "$opt" = 1 ]; then
   step "wasm-opt -Oz"
   wasm_opt "$out.tmp/index_bg.wasm" "$out.tmp/index_bg.opt.wasm"
