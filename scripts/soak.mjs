@@ -133,7 +133,8 @@ async function soak(engineKey) {
   // The ledger: id -> { history: states after each acknowledged write in order, accept: other
   // acceptable final states (races, maybe-applied writes), acked: acknowledged writes }.
   const ledger = new Map();
-  const maybeCreated = new Map(); // email -> the user a POST with a 5xx/network error may have made
+  const maybeCreated = new Set(); // `email name` of users a POST with a 5xx/network error may have made
+  const key = (u) => `${u.email} ${u.name}`;
   let duplicateIds = 0;
   let seq = 0;
   const fresh = (label) => {
@@ -167,11 +168,11 @@ async function soak(engineKey) {
     problem(`unexpected 409: ${what}`);
   };
   // A 201's user: must echo what was sent; enters the ledger.
-  const created = (res, input, method = "POST") => {
+  const created = (res, input) => {
     const user = { id: res.body?.id, name: input.name, email: input.email };
     if (!Number.isSafeInteger(user.id) || !same(res.body, user)) {
       t.wrongAnswers += 1;
-      problem(`${method} /users ${JSON.stringify(input)} answered ${JSON.stringify(res.body)}`);
+      problem(`POST /users ${JSON.stringify(input)} answered ${JSON.stringify(res.body)}`);
     }
     if (ledger.has(user.id)) {
       duplicateIds += 1;
@@ -188,11 +189,12 @@ async function soak(engineKey) {
     row.acked += 1;
     row.history.push(state);
   };
+  // POST /users; a 201 enters the ledger (res.row), an error leaves a maybe-created user.
   const post = async (input) => {
     const res = await call("POST", "/users", input);
-    if (res.status === 201) return created(res, input);
-    if (isError(res.status)) maybeCreated.set(input.email, input);
-    return null;
+    if (res.status === 201) res.row = created(res, input);
+    else if (isError(res.status)) maybeCreated.add(key(input));
+    return res;
   };
 
   try {
@@ -202,7 +204,7 @@ async function soak(engineKey) {
     // ------------------------------------------------ setup: anchors and race targets
     const anchors = [];
     for (let i = 0; i < ANCHORS; i++) {
-      const row = await post(fresh("anchor"));
+      const { row } = await post(fresh("anchor"));
       if (!row) throw new Error("setup: could not create an anchor user");
       anchors.push(last(row));
     }
@@ -223,7 +225,7 @@ async function soak(engineKey) {
     for (let i = 0; i < needRows.length; i += CONNECTIONS) {
       await Promise.all(
         needRows.slice(i, i + CONNECTIONS).map(async (g) => {
-          const row = await post(fresh("target"));
+          const { row } = await post(fresh("target"));
           if (row) g.rows.push(row);
           else g.skip = true;
         }),
@@ -249,11 +251,7 @@ async function soak(engineKey) {
         // Several connections register the same new email: exactly one 201.
         const email = fresh("race").email;
         const inputs = Array.from({ length: g.size }, () => ({ name: fresh("racer").name, email }));
-        const rs = await Promise.all(inputs.map((input) => call("POST", "/users", input)));
-        rs.forEach((r, i) => {
-          if (r.status === 201) created(r, inputs[i]);
-          else if (isError(r.status)) maybeCreated.set(email, inputs[i]);
-        });
+        const rs = await Promise.all(inputs.map(post));
         badStatus(rs, [201, 409]);
         if (count(rs, 201) > 1 || (count(rs, 201) === 0 && !anyError(rs))) broken(`${count(rs, 201)} × 201 for ${email}`);
       } else if (kind === "samePatch" || kind === "patchDelete") {
@@ -349,19 +347,14 @@ async function soak(engineKey) {
       };
       if (op === "post") {
         const input = fresh(`c${c.n}`);
-        const res = await call("POST", "/users", input);
-        if (res.status === 201) c.live.push(created(res, input));
-        else if (isError(res.status)) maybeCreated.set(input.email, input);
-        else {
-          if (res.status === 409) unexpectedConflict(`POST ${JSON.stringify(input)}`);
-          else wrong(`POST ${JSON.stringify(input)}`, res);
-        }
+        const res = await post(input);
+        if (res.row) c.live.push(res.row);
+        else if (res.status === 409) unexpectedConflict(`POST ${JSON.stringify(input)}`);
+        else if (!isError(res.status)) wrong(`POST ${JSON.stringify(input)}`, res);
       } else if (op === "postTaken") {
         const input = { name: fresh(`c${c.n}`).name, email: pick(anchors).email };
-        const res = await call("POST", "/users", input);
-        expect409(`POST ${JSON.stringify(input)}`, res);
-        if (res.status === 201) created(res, input); // a second holder: read-back counts it
-        else if (isError(res.status)) maybeCreated.set(input.email + "#" + input.name, input);
+        // A 201 makes a second holder of the email: the read-back counts it as duplicated.
+        expect409(`POST ${JSON.stringify(input)}`, await post(input));
       } else if (op === "patchName" || op === "patchEmail" || op === "patchTaken") {
         const body =
           op === "patchName" ? { name: fresh(`c${c.n}`).name }
@@ -485,8 +478,7 @@ async function soak(engineKey) {
     let maybe = 0;
     for (const u of found.values()) {
       if (ledger.has(u.id)) continue;
-      const m = maybeCreated.get(u.email) ?? maybeCreated.get(`${u.email}#${u.name}`);
-      if (m && m.name === u.name) {
+      if (maybeCreated.has(key(u))) {
         maybe += 1;
         continue;
       }
