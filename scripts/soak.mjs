@@ -136,6 +136,8 @@ async function soak(engineKey) {
   const maybeCreated = new Set(); // `email name` of users a POST with a 5xx/network error may have made
   const key = (u) => `${u.email} ${u.name}`;
   let duplicateIds = 0;
+  // id -> the requests on that user ("12.34s PATCH 200 {...}"), to diagnose a lost write.
+  const trail = new Map();
   let seq = 0;
   const fresh = (label) => {
     seq += 1;
@@ -160,6 +162,12 @@ async function soak(engineKey) {
     t.statuses.set(status, (t.statuses.get(status) ?? 0) + 1);
     if (status >= 500) problem(`${method} ${path} -> ${status} ${res.text?.slice(0, 200)}`);
     if (status === 409) t.conflicts.expected += 1; // reclassified by the caller when unexpected
+    const id = Number(/^\/users\/(\d+)$/.exec(path)?.[1] ?? (status === 201 ? res.body?.id : NaN));
+    if (!Number.isNaN(id)) {
+      if (!trail.has(id)) trail.set(id, []);
+      const seen = body ?? (status === 200 ? res.body : undefined);
+      trail.get(id).push(`${((Date.now() - t0) / 1000).toFixed(2)}s ${method} ${status}${seen ? ` ${JSON.stringify(seen)}` : ""}`);
+    }
     return res;
   };
   const unexpectedConflict = (what) => {
@@ -449,6 +457,7 @@ async function soak(engineKey) {
 
     // ------------------------------------------------ read back and compare
     phase = "readBack";
+    const readBackStart = Date.now();
     let items = [];
     let readBackError = null;
     try {
@@ -487,6 +496,7 @@ async function soak(engineKey) {
     }
     let writesFound = 0;
     let lost = 0;
+    const mismatched = [];
     for (const [id, row] of ledger) {
       const final = found.get(id) ?? null;
       if (same(final, last(row)) || row.accept.some((s) => same(s, final))) {
@@ -500,7 +510,15 @@ async function soak(engineKey) {
       });
       writesFound += k;
       lost += row.acked - k;
+      mismatched.push(id);
       problem(`id ${id}: expected ${show(last(row))}, found ${show(final)}`);
+    }
+    // For the first few: what a point read says now (the isolate's view of that one row), and
+    // the requests on that user, with their times since the start of this engine's run.
+    const readBackAt = ((readBackStart - t0) / 1000).toFixed(2);
+    for (const id of mismatched.slice(0, 3)) {
+      const res = await call("GET", `/users/${id}`);
+      t.problems.push(`id ${id}: read back at ${readBackAt}s; GET now -> ${res.status} ${JSON.stringify(res.body)}; requests: ${trail.get(id)?.join(" | ")}`);
     }
     const errors = [...t.statuses].filter(([s]) => isError(s)).reduce((a, [, n]) => a + n, 0);
     const acked = t.acked.POST + t.acked.PATCH + t.acked.DELETE;
