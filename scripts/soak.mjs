@@ -124,7 +124,7 @@ async function soak(engineKey) {
     acked: { POST: 0, PATCH: 0, DELETE: 0 },
     conflicts: { expected: 0, unexpected: 0 },
     wrongAnswers: 0,
-    races: { groups: 0, broken: 0, byKind: {} },
+    races: { groups: 0, broken: 0 },
     problems: [],
   };
   const problem = (msg) => {
@@ -245,7 +245,6 @@ async function soak(engineKey) {
     const runGroup = async (g) => {
       const kind = g.kind;
       t.races.groups += 1;
-      t.races.byKind[kind] = (t.races.byKind[kind] ?? 0) + 1;
       const broken = (msg) => {
         t.races.broken += 1;
         problem(`race ${kind}: ${msg}`);
