@@ -3,8 +3,9 @@
 # end-to-end tests against a real `wrangler dev` (started on a free loopback port and stopped
 # by PID by the tests themselves); then the npm package (js/): its build, JS unit tests under
 # Node, tsc over a typed example, npm pack → install → wrangler dev, and the same end-to-end
-# contract against the JS demo (examples/js-demo) on memory:// and kv://; last a short smoke
-# run of the benchmark (`npm run bench`). Prints the tests counted per layer at the end.
+# contract against the JS demo (examples/js-demo) on memory:// and kv://; then a short smoke
+# run of the benchmark (`npm run bench`) and a small soak (`npm run soak`). Prints the tests
+# counted per layer at the end.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 logs="$ROOT/target/test-logs"
@@ -16,6 +17,8 @@ bash scripts/setup.sh
 cargo_counts() { awk '/^test result:/ { p += $4; f += $6 } END { printf "%d %d\n", p, f }' "$1"; }
 # node --test's "# pass N" / "# fail N" summary.
 node_counts() { awk '/^# pass / { p = $3 } /^# fail / { f = $3 } END { printf "%d %d\n", p, f }' "$1"; }
+# scripts/soak.mjs's "soak result: <engine> pass|fail" lines, one per engine.
+soak_counts() { awk '/^soak result: / { if ($NF == "pass") p++; else f++ } END { printf "%d %d\n", p, f }' "$1"; }
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -87,6 +90,10 @@ read -r jskv_pass jskv_fail < <(node_counts "$logs/e2e-js-kv.log")
 step "bench smoke run (bench/run.mjs --quick: starts, measures briefly, prints; no timing assertions)"
 bash bench/build.sh --no-opt >"$logs/bench-build.log" 2>&1 || { cat "$logs/bench-build.log"; exit 1; }
 node bench/run.mjs --quick 2>&1 | tee "$logs/bench-smoke.log"
+
+step "soak, small (scripts/soak.mjs: 1 000 requests at 32 connections per engine; nothing lost or duplicated)"
+node scripts/soak.mjs --requests 1000 --connections 32 --engine both --timeout 120 2>&1 | tee "$logs/soak.log"
+read -r soak_pass soak_fail < <(soak_counts "$logs/soak.log")
 done_steps
 
 e2e_pass=$((mem_pass + kv_pass))
@@ -95,9 +102,10 @@ e2ejs_pass=$((jsmem_pass + jskv_pass))
 e2ejs_fail=$((jsmem_fail + jskv_fail))
 echo
 echo "tests per layer: native $native_pass, wasm $wasm_pass, end-to-end $e2e_pass ($mem_pass memory://, $kv_pass kv://)," \
-  "JS unit $js_pass, types $types_pass, package $pack_pass, end-to-end (JS demo) $e2ejs_pass ($jsmem_pass memory://, $jskv_pass kv://)"
-total_pass=$((native_pass + wasm_pass + e2e_pass + js_pass + types_pass + pack_pass + e2ejs_pass))
-total_fail=$((native_fail + wasm_fail + e2e_fail + js_fail + types_fail + pack_fail + e2ejs_fail))
+  "JS unit $js_pass, types $types_pass, package $pack_pass, end-to-end (JS demo) $e2ejs_pass ($jsmem_pass memory://, $jskv_pass kv://)," \
+  "soak $soak_pass (one per engine)"
+total_pass=$((native_pass + wasm_pass + e2e_pass + js_pass + types_pass + pack_pass + e2ejs_pass + soak_pass))
+total_fail=$((native_fail + wasm_fail + e2e_fail + js_fail + types_fail + pack_fail + e2ejs_fail + soak_fail))
 echo "gluebind: $total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ] && [ "$e2e_pass" -gt 0 ] && [ "$wasm_pass" -gt 0 ] && [ "$js_pass" -gt 0 ] \
-  && [ "$pack_pass" -gt 0 ] && [ "$jsmem_pass" -gt 0 ] && [ "$jskv_pass" -gt 0 ]
+  && [ "$pack_pass" -gt 0 ] && [ "$jsmem_pass" -gt 0 ] && [ "$jskv_pass" -gt 0 ] && [ "$soak_pass" -eq 2 ]
