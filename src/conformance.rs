@@ -112,9 +112,9 @@ impl Autocommit {
         self.loads.set(self.loads.get() + 1);
         let patch = pollster::block_on(self.engine.load(misses, &self.ops)).map_err(storage)?;
         let mut ws = self.ws.borrow_mut();
-        patch.absorb(&mut ws.base, None);
+        patch.absorb_session(&mut ws.base, None);
         let mut db = ws.db.clone();
-        patch.absorb(&mut db, Some(&*ws));
+        patch.absorb_session(&mut db, Some(&*ws));
         ws.db = db;
         Ok(())
     }

@@ -365,9 +365,9 @@ impl Session {
                         let patch = self.inner.engine.load(&misses, &self.inner.kv_ops).await?;
                         let mut slot = self.inner.workspace.borrow_mut();
                         let ws = slot.as_mut().ok_or_else(|| self.closed())?;
-                        patch.absorb(&mut ws.base, None);
+                        patch.absorb_session(&mut ws.base, None);
                         let mut db = ws.db.clone();
-                        patch.absorb(&mut db, Some(&*ws));
+                        patch.absorb_session(&mut db, Some(&*ws));
                         ws.db = db;
                     }
                 }

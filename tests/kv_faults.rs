@@ -11,7 +11,7 @@
 //!   Within one isolate every conflict is detected.
 
 mod common;
-use common::{block_on, dump as dump_namespace, isolate, USERS};
+use common::{block_on, dump as dump_namespace, isolate, name_of, USERS};
 use gluebind::{
     kv::{
         layout::{self, Layout, UniqueRecord},
@@ -851,4 +851,73 @@ fn a_commit_after_the_cache_expired_reports_its_rows() {
 /// Every key and entry of the namespace (read without counting).
 fn dump(kv: &Kv) -> Vec<(String, KvEntry)> {
     dump_namespace(kv.inner())
+}
+
+/// KV's `list` lags behind writes: a scan after the isolate cache started over must still show
+/// this isolate's own recent writes (as point reads do), or a user's acknowledged write would
+/// seem lost and an UPDATE through a scan could match nothing.
+#[test]
+fn a_scan_shows_this_isolates_recent_writes_while_list_lags() {
+    let kv = namespace();
+    let a = isolate(&kv, "kv://GLUEBIND_KV?cache_ttl=0");
+    block_on(async {
+        let s = a.open();
+        s.execute_batch(USERS).await.unwrap();
+        insert(&s, 1, "ada", "ada@x").await.unwrap();
+        insert(&s, 2, "bob", "bob@x").await.unwrap();
+        s.commit().await.unwrap();
+        kv.delay_writes(60_000);
+        let s = a.open();
+        insert(&s, 3, "cy", "cy@x").await.unwrap();
+        s.execute_batch("UPDATE users SET name = 'ada 2' WHERE id = 1")
+            .await
+            .unwrap();
+        s.execute_batch("DELETE FROM users WHERE id = 2")
+            .await
+            .unwrap();
+        s.commit().await.unwrap();
+        // cache_ttl=0: this session loads from KV, whose listing still shows the old state.
+        let fresh = a.open();
+        assert_eq!(
+            users(&fresh).await,
+            vec![
+                (1, "ada 2".to_owned(), "ada@x".to_owned()),
+                (3, "cy".to_owned(), "cy@x".to_owned())
+            ]
+        );
+    });
+}
+
+/// A row the session has read stays in its snapshot when a later scan's listing lacks it: an
+/// UPDATE then matches it, and a concurrent delete surfaces as a conflict, not as a write that
+/// silently matched nothing.
+#[test]
+fn a_row_read_before_a_scan_stays_in_the_snapshot() {
+    let (kv, a) = seeded(URL);
+    let b = isolate(&kv, URL);
+    block_on(async {
+        let sb = b.open();
+        assert_eq!(name_of(&sb, 1).await.as_deref(), Some("ada"), "point read");
+        // Another isolate deletes ada; B's scan now lists only bob.
+        let sa = a.open();
+        sa.execute_batch("DELETE FROM users WHERE id = 1")
+            .await
+            .unwrap();
+        sa.commit().await.unwrap();
+        assert_eq!(
+            users(&sb).await.len(),
+            2,
+            "repeatable read: ada stays for B"
+        );
+        let updated = sb
+            .execute_batch("UPDATE users SET name = 'ada 2' WHERE name = 'ada'")
+            .await
+            .unwrap()
+            .remove(0)
+            .affected();
+        assert_eq!(updated, 1);
+        let err = sb.commit().await.unwrap_err();
+        assert_eq!(err.code(), "CONFLICT", "{err}");
+        assert_eq!(users(&isolate(&kv, URL).open()).await.len(), 1);
+    });
 }

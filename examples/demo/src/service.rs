@@ -151,9 +151,15 @@ pub async fn update_user(
     if let Some(email) = email {
         user.email = email;
     }
-    session
+    let updated = session
         .execute(sql, params![user.name.clone(), user.email.clone(), id])
-        .await?;
+        .await?
+        .affected();
+    // The session read the user above, so this holds; if it ever did not, answering 200 for
+    // a write that matched nothing would be a silently lost update.
+    if updated != 1 {
+        return Err(not_found(id));
+    }
     session.commit().await?;
     Ok(user)
 }

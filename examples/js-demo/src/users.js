@@ -158,7 +158,10 @@ export async function updateUser(session, id, patch, ifMatch) {
   const params = [];
   if (name !== undefined) sets.push(`name = $${params.push(name)}`);
   if (email !== undefined) sets.push(`email = $${params.push(email)}`);
-  await session.execute(`UPDATE users SET ${sets.join(", ")} WHERE id = $${params.push(id)}`, params);
+  const { affected } = await session.execute(`UPDATE users SET ${sets.join(", ")} WHERE id = $${params.push(id)}`, params);
+  // The session read the user above, so this holds; if it ever did not, answering 200 for a
+  // write that matched nothing would be a silently lost update.
+  if (affected !== 1) throw notFound(id);
   await session.commit();
   return { ...user, ...(name !== undefined && { name }), ...(email !== undefined && { email }) };
 }

@@ -102,6 +102,16 @@ impl RecentWrites {
         self.by_key.insert(key, recent);
     }
 
+    /// This isolate's recent writes of keys under `prefix`: key → (values they replaced,
+    /// latest value left; `None`: absent).
+    fn under(&self, prefix: &str) -> Vec<(String, Vec<Option<String>>, Option<KvEntry>)> {
+        self.by_key
+            .iter()
+            .filter(|(key, _)| key.starts_with(prefix))
+            .map(|(key, r)| (key.clone(), r.replaced.clone(), r.after.clone()))
+            .collect()
+    }
+
     /// The entry to believe for `key` when KV returned `found`.
     fn overlay(&self, key: &str, found: Option<KvEntry>) -> Option<KvEntry> {
         let value = found.as_ref().map(|e| e.value.as_str());
@@ -123,9 +133,24 @@ pub(crate) struct Patch {
 }
 
 impl Patch {
+    /// Fills the isolate cache: as [`Patch::absorb_session`], except that a complete load of
+    /// a table also drops cached rows KV no longer lists (deleted elsewhere).
+    pub fn absorb(&self, db: &mut Database, own: Option<&Workspace>) {
+        self.absorb_with(db, own, true);
+    }
+
+    /// Fills a session's snapshot (`own`: the session, whose writes are never overridden).
+    /// Rows the snapshot already holds stay, even where a table's listing lacks them: the
+    /// session has seen them (repeatable reads), and KV's `list` may lag behind its `get`.
+    /// A row deleted meanwhile elsewhere then surfaces as a conflict at commit, never as a
+    /// write that silently matched nothing.
+    pub fn absorb_session(&self, db: &mut Database, own: Option<&Workspace>) {
+        self.absorb_with(db, own, false);
+    }
+
     /// Fills in what `db` does not know yet (it never overrides known data, so a session's own
     /// writes and earlier reads stay as they are). `own` holds keys the session wrote.
-    pub fn absorb(&self, db: &mut Database, own: Option<&Workspace>) {
+    fn absorb_with(&self, db: &mut Database, own: Option<&Workspace>, drop_unlisted: bool) {
         for (name, schema) in &self.schemas {
             if db.tables.contains_key(name) || db.absent_tables.contains(name) {
                 continue;
@@ -170,11 +195,11 @@ impl Patch {
             let written = own.and_then(|ws| ws.writes.rows.get(name));
             let is_own = |k: &Key| written.is_some_and(|w| w.contains(k));
             let listed: BTreeSet<&Key> = rows.iter().map(|(k, _)| k).collect();
-            // Rows gone from KV meanwhile (and not the session's own) disappear.
+            // Rows gone from KV meanwhile (and not the session's own) disappear from the cache.
             let stale: Vec<Key> = table
                 .rows
                 .keys()
-                .filter(|k| !listed.contains(k) && !is_own(k))
+                .filter(|k| drop_unlisted && !listed.contains(k) && !is_own(k))
                 .cloned()
                 .collect();
             for key in stale {
@@ -251,6 +276,11 @@ impl std::fmt::Debug for KvStore {
 
 fn entry_row(key_name: &str, entry: &KvEntry) -> Result<RowRecord> {
     layout::decode::<RowRecord>(key_name, &entry.value)
+}
+
+/// The version of a row record stored as `value`.
+fn entry_row_value(key_name: &str, value: &str) -> Result<Version> {
+    Ok(layout::decode::<RowRecord>(key_name, value)?.v)
 }
 
 fn stored(record: RowRecord, key_name: &str) -> Result<StoredRow> {
@@ -461,8 +491,47 @@ impl KvStore {
     /// Every row of a table: one `list` per 1000 rows, plus bulk gets for rows too large to
     /// be inlined in metadata.
     async fn load_table(&self, table: &str, ops: &Cell<u64>) -> Result<Vec<(Key, StoredRow)>> {
-        let listed = self.list_all(ops, &self.layout.rows_prefix(table)).await?;
-        let mut rows = Vec::with_capacity(listed.len());
+        let prefix = self.layout.rows_prefix(table);
+        let mut listed = self.list_all(ops, &prefix).await?;
+        // KV's list lags behind writes (longer than get does): as for point reads, this
+        // isolate's recent writes of the table's rows win over what the listing shows.
+        let recent = {
+            let mut recent = self.recent.borrow_mut();
+            recent.prune(self.now_ms());
+            recent.under(&prefix)
+        };
+        let mut rows = Vec::with_capacity(listed.len() + recent.len());
+        if !recent.is_empty() {
+            let shown: std::collections::HashMap<&str, Option<&serde_json::Value>> = listed
+                .iter()
+                .map(|k| (k.name.as_str(), k.metadata.as_ref()))
+                .collect();
+            let mut overridden = BTreeSet::new();
+            for (name, replaced, after) in &recent {
+                let version = match shown.get(name.as_str()) {
+                    Some(Some(meta)) => Some(layout::decode_metadata::<RowRecord>(name, meta)?.v),
+                    // No version to compare: the bulk get below overlays it.
+                    Some(None) => continue,
+                    None => None,
+                };
+                // Our write wins only over what it replaced (`None`: absent); any other
+                // version is a later write elsewhere, and KV's to believe.
+                let replaced_it = replaced.iter().any(|v| match v {
+                    Some(v) => entry_row_value(name, v).ok() == version,
+                    None => version.is_none(),
+                });
+                if !replaced_it {
+                    continue;
+                }
+                overridden.insert(name.clone());
+                if let Some(entry) = after {
+                    let rec = entry_row(name, entry)?;
+                    let k = rec.k.clone();
+                    rows.push((k, stored(rec, name)?));
+                }
+            }
+            listed.retain(|k| !overridden.contains(&k.name));
+        }
         let mut large = Vec::new();
         for key in listed {
             let record = match &key.metadata {
