@@ -9,6 +9,7 @@
 pub mod backend;
 pub mod counting;
 pub mod faulty;
+pub mod journal;
 pub mod layout;
 pub mod memory_kv;
 mod store;
