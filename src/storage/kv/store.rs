@@ -706,10 +706,16 @@ impl KvStore {
         // other key the commit writes (a schema change rewrites all rows of its table), so
         // that a failed commit can put back what each key held. The same read looks for the
         // commit records of the versions the session read: one still there means that commit
-        // is not applied in full, and this one must not build on it.
+        // is not applied in full, and this one must not build on it (nor on a table it
+        // created or altered).
         let bases: BTreeMap<Version, String> = expect
             .values()
             .filter_map(|(table, v)| v.map(|v| (v, table.clone())))
+            .chain(
+                guards
+                    .iter()
+                    .filter_map(|g| g.pre.map(|v| (v, g.name.clone()))),
+            )
             .collect();
         let check: BTreeSet<String> = expect
             .keys()
