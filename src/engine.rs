@@ -23,7 +23,7 @@ use std::{
 
 enum Backend {
     Memory,
-    Kv(KvStore),
+    Kv(Box<KvStore>),
 }
 
 struct Inner {
@@ -151,7 +151,7 @@ impl Engine {
             )));
         };
         let store = KvStore::new(kv, prefix, cache_ttl_secs.saturating_mul(1000), *max_ops);
-        let engine = Self::build(parsed, Backend::Kv(store), Database::partial());
+        let engine = Self::build(parsed, Backend::Kv(Box::new(store)), Database::partial());
         engine.inner.cache_started.set(engine.now_ms());
         // Keys of tables without a primary key: many isolates append to the same tables, so
         // each starts its counter at a point of its own (the clock in the high bits, chance in
