@@ -219,7 +219,10 @@ fn assert_mirrors(kv: &MemoryKv, layout: &Layout, db: &Database, what: &str) {
         .into_iter()
         .filter(|k| k.starts_with(&journal))
         .collect();
-    assert!(records.is_empty(), "{what}: commit records left: {records:?}");
+    assert!(
+        records.is_empty(),
+        "{what}: commit records left: {records:?}"
+    );
     let schemas_prefix = layout.schemas_prefix();
     let stored: BTreeMap<String, Schema> = kv
         .keys()

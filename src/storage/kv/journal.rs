@@ -137,8 +137,11 @@ impl CommitRecord {
     }
 }
 
-/// The version (`"v"`) of anything gluebind stores; `Err` when the value is not gluebind's.
-pub fn version_of(entry: Option<&KvEntry>) -> std::result::Result<Option<u64>, ()> {
+/// The version (`"v"`) of what gluebind stores under `key` (`None`: absent).
+///
+/// # Errors
+/// [`Error::Storage`] when the value is not gluebind's.
+pub fn version_of(key: &str, entry: Option<&KvEntry>) -> Result<Option<u64>> {
     #[derive(Deserialize)]
     struct Versioned {
         v: u64,
@@ -147,7 +150,12 @@ pub fn version_of(entry: Option<&KvEntry>) -> std::result::Result<Option<u64>, (
         None => Ok(None),
         Some(e) => serde_json::from_str::<Versioned>(&e.value)
             .map(|r| Some(r.v))
-            .map_err(|_| ()),
+            .map_err(|e| Error::Storage {
+                message: format!(
+                    "KV key {key:?} does not hold gluebind v1 data ({e}); remove it or use \
+                     another ?prefix="
+                ),
+            }),
     }
 }
 
@@ -165,7 +173,7 @@ pub fn replay_plan<'r>(
         .iter()
         .zip(schemas)
         .map(|(guard, found)| {
-            version_of(found.as_ref()).is_ok_and(|v| v == guard.pre || v == guard.post)
+            version_of(&guard.key, found.as_ref()).is_ok_and(|v| v == guard.pre || v == guard.post)
         })
         .collect();
     record
@@ -173,7 +181,7 @@ pub fn replay_plan<'r>(
         .iter()
         .zip(current)
         .filter(|(w, found)| {
-            let Ok(now) = version_of(found.as_ref()) else {
+            let Ok(now) = version_of(&w.k, found.as_ref()) else {
                 return false; // not gluebind's data: never overwrite it
             };
             let done = match &w.put {
@@ -630,11 +638,11 @@ mod tests {
             .collect();
         let (_, meta) = rec.encode().unwrap();
         assert_eq!(meta, serde_json::json!({"at": 5}));
-        assert_eq!(version_of(at(4).as_ref()), Ok(Some(4)));
+        assert_eq!(version_of("k", at(4).as_ref()).unwrap(), Some(4));
         let foreign = KvEntry {
             value: "hello".into(),
             metadata: None,
         };
-        assert!(version_of(Some(&foreign)).is_err());
+        assert!(version_of("k", Some(&foreign)).is_err());
     }
 }

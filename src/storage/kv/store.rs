@@ -915,15 +915,7 @@ impl KvStore {
         let mut w = Vec::with_capacity(plan.writes.len());
         for (write, table) in plan.writes.iter().zip(&plan.tables) {
             let key = write.key().to_owned();
-            let pre =
-                journal::version_of(current.get(&key).and_then(Option::as_ref)).map_err(|()| {
-                    Error::Storage {
-                        message: format!(
-                            "KV key {key:?} does not hold gluebind v1 data; remove it or use \
-                         another ?prefix="
-                        ),
-                    }
-                })?;
+            let pre = journal::version_of(&key, current.get(&key).and_then(Option::as_ref))?;
             w.push(RecordWrite {
                 k: key,
                 pre,
