@@ -10,9 +10,11 @@
 pub mod backend;
 pub mod counting;
 pub mod faulty;
+mod flush;
 pub mod journal;
 pub mod layout;
 pub mod memory_kv;
+mod recover;
 mod store;
 
 pub(crate) use store::{KvStore, Patch};

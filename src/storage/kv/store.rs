@@ -2,7 +2,8 @@
 
 use super::{
     backend::{KvBackend, KvEntry, KvFailure, KvResult, MAX_BULK_GET},
-    journal::{self, CommitRecord, RecordPut, RecordWrite, TableGuard, Writer},
+    flush::Writer,
+    journal::{self, CommitRecord, RecordPut, RecordWrite, TableGuard},
     layout::{self, Layout, RowRecord, SchemaRecord, UniqueRecord},
 };
 use crate::{
