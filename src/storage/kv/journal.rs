@@ -103,10 +103,24 @@ pub struct CommitRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordMeta {
     /// When the record was written (ms since the Unix epoch).
+    #[serde(deserialize_with = "whole_ms")]
     pub at: u64,
     /// Names of the tables written (left out when they do not fit in KV's metadata).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub t: Vec<String>,
+}
+
+/// Metadata crosses JavaScript, where a binding may hand a whole number back as a float.
+fn whole_ms<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
+    let ms = f64::deserialize(d)?;
+    if ms.is_finite() && ms >= 0.0 && ms.fract() == 0.0 {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Ok(ms as u64)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{ms} is not a time in ms"
+        )))
+    }
 }
 
 impl CommitRecord {
@@ -282,6 +296,14 @@ mod tests {
             .collect();
         let (_, meta) = rec.encode().unwrap();
         assert_eq!(meta, serde_json::json!({"at": 5}));
+        let from_js: RecordMeta =
+            serde_json::from_value(serde_json::json!({"at": 1.764e12})).unwrap();
+        assert_eq!(from_js.at, 1_764_000_000_000);
+        assert_eq!(
+            serde_json::from_value::<RecordMeta>(meta).unwrap().at,
+            5,
+            "integers too"
+        );
         assert_eq!(version_of("k", at(4).as_ref()).unwrap(), Some(4));
         let foreign = KvEntry {
             value: "hello".into(),
