@@ -612,3 +612,52 @@ fn a_commit_past_its_deadline_stops_and_leaves_the_rest_to_the_replay() {
     assert!(rows[0].contains("eve@x"), "replayed in full: {rows:?}");
     assert!(journal(&kv).is_empty());
 }
+
+/// The record's delete is cleanup: when it fails (or KV still shows the record, a stale
+/// read), the commit is applied all the same, and its own isolate goes on building on it.
+/// Other isolates see a record in flight until it is a minute old, then replay it (a no-op
+/// that removes it).
+#[test]
+fn a_record_left_by_an_applied_commit_only_delays_other_isolates() {
+    let (kv, a) = seeded();
+    kv.delay_writes(60_000); // every later write, the record's delete included, shows late
+    block_on(async {
+        let s = a.open();
+        prepare(&s, Work::UpdateAndInsert).await;
+        kv.reset_calls();
+        kv.fail_call(8, KvFailure::Permanent("record delete".into()));
+        s.commit().await.unwrap();
+        assert!(a.engine().kv_notes()[0].contains("could not be deleted"));
+        // The same isolate builds on its own commit at once.
+        let s = a.open();
+        s.execute(
+            "UPDATE users SET name = 'cy2' WHERE id = 3",
+            gluebind::NO_PARAMS,
+        )
+        .await
+        .unwrap();
+        s.commit().await.unwrap();
+    });
+    kv.publish();
+    kv.delay_writes(0);
+    assert_eq!(journal(&kv).len(), 1);
+    let b = isolate(&kv, URL);
+    block_on(async {
+        let s = b.open();
+        s.execute(
+            "UPDATE users SET name = 'ada2' WHERE id = 1",
+            gluebind::NO_PARAMS,
+        )
+        .await
+        .unwrap();
+        let err = s.commit().await.unwrap_err();
+        assert!(err.to_string().contains("still being applied"), "{err}");
+    });
+    kv.inner().advance(LATER_MS);
+    let rows = state(&kv).rows;
+    assert!(
+        rows[0].contains("cy2") && rows[0].contains("ada@new"),
+        "{rows:?}"
+    );
+    assert!(journal(&kv).is_empty());
+}

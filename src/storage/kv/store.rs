@@ -277,6 +277,9 @@ pub(crate) struct KvStore {
     pub(super) skipped: RefCell<BTreeSet<String>>,
     /// What the journal skipped or left for later, newest last (see `Engine::kv_notes`).
     notes: RefCell<VecDeque<String>>,
+    /// (time, stamp) of this isolate's journaled commits of the last minute: applied in full,
+    /// whatever KV still shows of their records.
+    applied: RefCell<VecDeque<(u64, Version)>>,
 }
 
 impl std::fmt::Debug for KvStore {
@@ -313,6 +316,7 @@ impl KvStore {
             recent: RefCell::new(RecentWrites::default()),
             skipped: RefCell::new(BTreeSet::new()),
             notes: RefCell::new(VecDeque::new()),
+            applied: RefCell::new(VecDeque::new()),
         }
     }
 
@@ -744,7 +748,8 @@ impl KvStore {
                 });
             }
         }
-        for (v, table) in &bases {
+        let applied: BTreeSet<Version> = self.applied.borrow().iter().map(|(_, s)| *s).collect();
+        for (v, table) in bases.iter().filter(|(v, _)| !applied.contains(v)) {
             let record_key = self.layout.record_key(*v);
             if let Some(record) = current.get(&record_key).cloned().flatten() {
                 if let Some(e) = self.unsettled(ops, table, &record_key, &record).await {
@@ -875,26 +880,27 @@ impl KvStore {
             let before = current.get(&key).cloned().flatten().map(|e| e.value);
             recent.record(key, before, write.after(), now);
         }
-        if let Some((value, metadata)) = record {
+        recent.prune(now);
+        drop(recent);
+        if record.is_some() {
             // So that this isolate does not take its own applied commit for one in flight
             // while KV still shows the record (or if its delete failed: the commit is applied
             // in full either way, and a later replay removes the record).
-            let key = self.layout.record_key(stamp);
-            let entry = KvEntry {
-                value: value.clone(),
-                metadata: Some(metadata),
-            };
-            recent.record(key.clone(), None, Some(entry), now);
-            recent.record(key.clone(), Some(value), None, now);
+            let mut applied = self.applied.borrow_mut();
+            while applied
+                .front()
+                .is_some_and(|&(at, _)| now.saturating_sub(at) >= RECENT_MS)
+            {
+                applied.pop_front();
+            }
+            applied.push_back((now, stamp));
+            drop(applied);
             if !record_deleted {
-                drop(recent);
                 self.note(format!(
-                    "commit {stamp:016x} is applied, but its record {key} could not be \
-                     deleted; a later replay removes it"
+                    "commit {stamp:016x} is applied, but its record could not be deleted; a \
+                     later replay removes it"
                 ));
             }
-        } else {
-            recent.prune(now);
         }
         Ok(())
     }
