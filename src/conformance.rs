@@ -212,6 +212,17 @@ fn assert_same(committed: &Database, ws: &Database) {
 /// in KV counts when its row still holds the value: a commit leaves an entry a row gave up
 /// only when another row took it over).
 fn assert_mirrors(kv: &MemoryKv, layout: &Layout, db: &Database, what: &str) {
+    // A finished commit leaves no commit record behind.
+    let journal = layout.journal_prefix();
+    let records: Vec<String> = kv
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with(&journal))
+        .collect();
+    assert!(
+        records.is_empty(),
+        "{what}: commit records left: {records:?}"
+    );
     let schemas_prefix = layout.schemas_prefix();
     let stored: BTreeMap<String, Schema> = kv
         .keys()

@@ -9,7 +9,7 @@ use crate::{
     snapshot::{Database, Version},
     statements::StatementCache,
     storage::{
-        kv::{backend::KvBackend, KvStore, Patch},
+        kv::{backend::KvBackend, journal, KvStore, Patch},
         memory::{Applied, Committed},
     },
     url::EngineUrl,
@@ -25,7 +25,7 @@ use std::{
 
 enum Backend {
     Memory,
-    Kv(KvStore),
+    Kv(Box<KvStore>),
 }
 
 struct Inner {
@@ -37,12 +37,30 @@ struct Inner {
     cache_started: Cell<u64>,
     /// One kv:// commit at a time per isolate (commits await KV between check and write).
     committing: Cell<bool>,
+    /// When this isolate last listed the kv:// journal (ms; `None`: not yet).
+    journal_listed: Cell<Option<u64>>,
     /// Key counter for tables without a primary key (shared by all sessions).
     row_ids: Rc<Cell<i64>>,
     /// Named ID sequences (see [`Engine::next_id`]).
     sequences: RefCell<HashMap<String, i64>>,
     /// SQL texts parsed so far (shared by every session of the isolate).
     statements: RefCell<StatementCache>,
+}
+
+/// Holds an isolate's commit turn; gives it back when dropped.
+struct Turn<'a>(&'a Cell<bool>);
+
+impl<'a> Turn<'a> {
+    fn take(flag: &'a Cell<bool>) -> Self {
+        flag.set(true);
+        Self(flag)
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
 }
 
 /// A database: committed data behind a URL, shared by every session of the isolate.
@@ -78,6 +96,7 @@ impl Engine {
                 committed: RefCell::new(Committed { db, version: 0 }),
                 cache_started: Cell::new(0),
                 committing: Cell::new(false),
+                journal_listed: Cell::new(None),
                 row_ids: Rc::new(Cell::new(0)),
                 sequences: RefCell::new(HashMap::new()),
                 statements: RefCell::new(StatementCache::default()),
@@ -137,7 +156,7 @@ impl Engine {
             )));
         };
         let store = KvStore::new(kv, prefix, cache_ttl_secs.saturating_mul(1000), *max_ops);
-        let engine = Self::build(parsed, Backend::Kv(store), Database::partial());
+        let engine = Self::build(parsed, Backend::Kv(Box::new(store)), Database::partial());
         engine.inner.cache_started.set(engine.now_ms());
         // Keys of tables without a primary key: many isolates append to the same tables, so
         // each starts its counter at a point of its own (the clock in the high bits, chance in
@@ -242,6 +261,7 @@ impl Engine {
                 ),
             }),
             Backend::Kv(store) => {
+                self.settle(store, ops).await?;
                 let patch = store.load(misses, ops).await?;
                 patch.absorb(&mut self.inner.committed.borrow_mut().db, None);
                 Ok(patch)
@@ -272,10 +292,49 @@ impl Engine {
         while self.inner.committing.get() {
             store.sleep(2).await;
         }
-        self.inner.committing.set(true);
-        let result = self.commit_kv(store, ws, ops).await;
-        self.inner.committing.set(false);
-        result
+        // Released on drop too: a commit future dropped mid-way must not block the isolate.
+        let _turn = Turn::take(&self.inner.committing);
+        self.settle(store, ops).await?;
+        self.commit_kv(store, ws, ops).await
+    }
+
+    /// Replays commits that were cut off half-way (see `storage::kv::journal`), before the
+    /// session reads or commits: at most once per `journal::SCAN_EVERY_MS` per isolate.
+    async fn settle(&self, store: &KvStore, ops: &Cell<u64>) -> Result<()> {
+        let now = store.now_ms();
+        let listed = &self.inner.journal_listed;
+        if listed
+            .get()
+            .is_some_and(|at| now.saturating_sub(at) < journal::SCAN_EVERY_MS)
+        {
+            return Ok(());
+        }
+        // Set before awaiting, so concurrent sessions do not list it too.
+        listed.set(Some(now));
+        match store.recover(ops).await {
+            Ok(0) => Ok(()),
+            Ok(_) => {
+                // The cache may hold what the replays changed.
+                self.inner.committed.borrow_mut().db = Database::partial();
+                Ok(())
+            }
+            Err(e) => {
+                listed.set(None);
+                Err(e)
+            }
+        }
+    }
+
+    /// What the kv:// engine skipped or left for later in this isolate, oldest first (at most
+    /// 100): corrupt commit records it will not replay, replays that did not fit a session's
+    /// budget, records it could not delete. Empty on `memory://`. gluebind has no logger:
+    /// log these from the Worker if you want them.
+    #[must_use]
+    pub fn kv_notes(&self) -> Vec<String> {
+        match &self.inner.backend {
+            Backend::Memory => Vec::new(),
+            Backend::Kv(store) => store.notes(),
+        }
     }
 
     async fn commit_kv(&self, store: &KvStore, ws: &Workspace, ops: &Cell<u64>) -> Result<Applied> {

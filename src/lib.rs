@@ -70,7 +70,7 @@ pub use session::{CommitInfo, Finish, Session};
 pub use url::{EngineUrl, ACCEPTED_SCHEMES, DEFAULT_CACHE_TTL_SECS, DEFAULT_MAX_OPS};
 
 /// The `kv://` engine's building blocks: the backend interface, an in-memory namespace for
-/// tests, an operation-counting wrapper, and the key layout.
+/// tests, an operation-counting wrapper, the key layout and the commit record (journal).
 pub mod kv {
     pub use crate::storage::kv::{
         backend::{
@@ -79,7 +79,7 @@ pub mod kv {
         },
         counting::{CountingKv, KvOps},
         faulty::{CallKind, FaultyKv},
-        layout,
+        journal, layout,
         memory_kv::MemoryKv,
     };
 }

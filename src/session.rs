@@ -423,6 +423,10 @@ impl Session {
     /// session wrote, after this session read it; [`Error::Unique`] when a row committed
     /// meanwhile holds the same unique value. In both cases nothing was applied and the
     /// pending writes are discarded, so the session can retry from fresh data.
+    /// [`Error::Storage`] when the backend fails: "failed and was undone" (or "nothing was
+    /// written") means nothing was applied; "commit outcome unknown" means the commit may still
+    /// be applied (on `kv://`, by a later session's replay of its commit record), so re-read
+    /// before retrying.
     pub async fn commit(&self) -> Result<CommitInfo> {
         self.usable()?;
         self.inner.deferred.set(false);

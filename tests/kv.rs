@@ -12,10 +12,12 @@
 //! | PK read, row in the isolate cache | 0 |
 //! | PK read, schema cached, row not | 1 get |
 //! | PK read, nothing cached | 2 gets (schema, then row: GlueSQL plans before it reads) |
-//! | one-row insert, one UNIQUE column, isolate cache warm (table created here) | statement 0; commit 1 bulk get (check) + 2 puts |
-//! | one-row insert, one UNIQUE column, schema cached only | statement 2 gets (PK check, unique check); commit 1 bulk get + 2 puts |
+//! | the isolate's first KV read or commit, then at most once per 10 s | + 1 list (the journal of commits cut off half-way) |
+//! | one-row insert, one UNIQUE column, isolate cache warm (table created here) | statement 0; commit 1 bulk get (check) + record put + 2 puts + record delete |
+//! | one-row insert, one UNIQUE column, schema cached only | statement 2 gets (PK check, unique check); commit 1 bulk get + record put + 2 puts + record delete |
+//! | one-row insert without UNIQUE columns (one key: no record) | commit 1 check read + 1 put |
 //! | scan of 2 500 small rows (schema cached) | 3 lists |
-//! | list page (`ORDER BY id LIMIT 20` + `COUNT(*)`) over 2 500 rows, cold | 1 get (schema) + 3 lists |
+//! | list page (`ORDER BY id LIMIT 20` + `COUNT(*)`) over 2 500 rows, cold | 1 get (schema) + 1 list (journal) + 3 lists |
 
 mod common;
 use common::{block_on, dump as dump_namespace, isolate, USERS};
@@ -130,11 +132,16 @@ fn cold_pk_read_costs_one_get_once_the_schema_is_cached() {
     let (kv, _a) = users_namespace(3);
     let b = isolate(&kv, "kv://GLUEBIND_KV");
     block_on(async {
-        // Nothing cached: the schema, then the row (GlueSQL plans before it reads).
+        // Nothing cached: the schema, then the row (GlueSQL plans before it reads), and the
+        // isolate's first look at the journal.
         let s = b.open();
         assert_eq!(name_of(&s, 1).await.as_deref(), Some("user 1"));
         let ops = take(&kv);
-        assert_eq!((ops.gets, ops.total()), (2, 2), "schema cold: {ops:?}");
+        assert_eq!(
+            (ops.gets, ops.lists, ops.total()),
+            (2, 1, 3),
+            "schema cold: {ops:?}"
+        );
         // Schema cached, row not: one get.
         assert_eq!(name_of(&b.open(), 2).await.as_deref(), Some("user 2"));
         let ops = take(&kv);
@@ -146,7 +153,7 @@ fn cold_pk_read_costs_one_get_once_the_schema_is_cached() {
 }
 
 #[test]
-fn one_row_insert_with_a_unique_column_costs_two_puts() {
+fn one_row_insert_with_a_unique_column_costs_a_record_and_two_puts() {
     let (kv, a) = users_namespace(1);
     block_on(async {
         // Warm: the isolate created the table, so its cache holds every row and unique value.
@@ -155,9 +162,10 @@ fn one_row_insert_with_a_unique_column_costs_two_puts() {
         assert_eq!(take(&kv).total(), 0, "the statement reads nothing");
         s.commit().await.unwrap();
         let ops = take(&kv);
-        assert_eq!(ops.puts, 2, "row + unique entry: {ops:?}");
+        assert_eq!(ops.puts, 3, "commit record + row + unique entry: {ops:?}");
+        assert_eq!(ops.deletes, 1, "the commit record, once applied: {ops:?}");
         assert_eq!(ops.bulk_gets, 1, "one check read of both keys: {ops:?}");
-        assert_eq!(ops.total(), 3, "{ops:?}");
+        assert_eq!(ops.total(), 5, "{ops:?}");
 
         // Schema cached only (another isolate): the statement checks the primary key and the
         // unique value (one get each), the commit re-checks both in one bulk get.
@@ -170,8 +178,36 @@ fn one_row_insert_with_a_unique_column_costs_two_puts() {
         assert_eq!((ops.gets, ops.total()), (2, 2), "statement: {ops:?}");
         t.commit().await.unwrap();
         let ops = take(&kv);
-        assert_eq!((ops.bulk_gets, ops.puts, ops.total()), (1, 2, 3), "{ops:?}");
-        assert_eq!(t.kv_ops(), 5, "the session's own count");
+        assert_eq!(
+            (ops.bulk_gets, ops.puts, ops.deletes, ops.total()),
+            (1, 3, 1, 5),
+            "{ops:?}"
+        );
+        assert_eq!(t.kv_ops(), 7, "the session's own count");
+    });
+}
+
+#[test]
+fn one_row_insert_without_unique_columns_skips_the_commit_record() {
+    let kv = namespace();
+    let a = isolate(&kv, "kv://GLUEBIND_KV");
+    block_on(async {
+        let s = a.open();
+        s.execute_batch("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+            .await
+            .unwrap();
+        s.commit().await.unwrap();
+        kv.reset();
+        s.execute_batch("INSERT INTO notes VALUES (1, 'one key, atomic by itself')")
+            .await
+            .unwrap();
+        s.commit().await.unwrap();
+        let ops = take(&kv);
+        assert_eq!(
+            (ops.gets + ops.bulk_gets, ops.puts, ops.total()),
+            (1, 1, 2),
+            "check + row: {ops:?}"
+        );
     });
 }
 
@@ -231,7 +267,11 @@ fn scan_of_2500_small_rows_costs_three_lists() {
         assert_eq!(page.len(), 20);
         assert_eq!(count(&s, "items").await, 2500);
         let ops = take(&kv);
-        assert_eq!((ops.gets, ops.lists, ops.total()), (1, 3, 4), "{ops:?}");
+        assert_eq!(
+            (ops.gets, ops.lists, ops.total()),
+            (1, 4, 5),
+            "schema + journal + 3 pages: {ops:?}"
+        );
     });
 }
 
@@ -288,7 +328,8 @@ fn a_commit_over_the_budget_is_refused_before_writing() {
             .unwrap();
         let err = s.commit().await.unwrap_err();
         assert_eq!(err.code(), "STORAGE", "{err}");
-        assert!(err.to_string().contains("needs 60 KV writes"), "{err}");
+        // 60 rows, the commit record and its delete.
+        assert!(err.to_string().contains("needs 62 KV writes"), "{err}");
         assert!(err.to_string().contains("smaller units of work"), "{err}");
         let ops = take(&kv);
         assert_eq!(ops.puts + ops.deletes, 0, "nothing written: {ops:?}");
@@ -325,7 +366,11 @@ fn insert_without_primary_key_in_another_isolate() {
         t.execute_batch("INSERT INTO log VALUES ('b')")
             .await
             .unwrap();
-        assert_eq!(t.kv_ops(), 2, "schema + the generated key's check");
+        assert_eq!(
+            t.kv_ops(),
+            3,
+            "journal + schema + the generated key's check"
+        );
         t.commit().await.unwrap();
         let c = isolate(&kv, "kv://GLUEBIND_KV");
         assert_eq!(count(&c.open(), "log").await, 101, "no row overwritten");
@@ -348,8 +393,11 @@ fn multi_row_insert_into_a_table_not_loaded() {
             .await
             .unwrap();
         let ops = take(&kv);
-        assert!(ops.total() <= 10, "8 point loads, then one list: {ops:?}");
-        assert_eq!(ops.lists, 1, "{ops:?}");
+        assert!(
+            ops.total() <= 11,
+            "journal, 8 point loads, then one list: {ops:?}"
+        );
+        assert_eq!(ops.lists, 2, "{ops:?}");
         s.commit().await.unwrap();
         assert_eq!(
             count(&isolate(&kv, "kv://GLUEBIND_KV").open(), "users").await,

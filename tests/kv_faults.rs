@@ -4,8 +4,9 @@
 //! - Limits: keys over 512 bytes, values over 25 MiB and metadata over 1024 bytes are refused
 //!   before anything is written.
 //! - Failures: 429s and transient failures are retried with backoff; a commit that fails for
-//!   good is undone, best effort, and the isolate forgets its cache so its next sessions read
-//!   KV. The fault matrix fails each call of a typical commit in turn.
+//!   good is undone, and the isolate forgets its cache so its next sessions read KV. The fault
+//!   matrix fails each call of a typical commit in turn; a Worker cut off half-way leaves its
+//!   commit record, which a later session replays (tests/kv_journal.rs has the full matrix).
 //! - Consistency: which cross-isolate races the commit's version check detects, and which it
 //!   cannot while the other isolate's write is not visible yet (the documented window).
 //!   Within one isolate every conflict is detected.
@@ -297,11 +298,13 @@ fn rate_limited_writes_are_retried_with_backoff() {
         kv.fail_next(CallKind::Put, 2, KvFailure::RateLimited("429".into()));
         let t0 = kv.inner().now_ms();
         s.commit().await.unwrap();
-        // Check (1 bulk get), the first put three times (two 429s), the second put once.
+        // Check (1 bulk get), the commit record's put three times (two 429s), the row and
+        // unique entry once each, the record's delete.
         assert_eq!(kv.calls_of(CallKind::BulkGet), 1);
-        assert_eq!(kv.calls_of(CallKind::Put), 4);
+        assert_eq!(kv.calls_of(CallKind::Put), 5);
+        assert_eq!(kv.calls_of(CallKind::Delete), 1);
         assert_eq!(kv.failures(), 2);
-        assert_eq!(s.kv_ops(), 5, "every attempt counts against the budget");
+        assert_eq!(s.kv_ops(), 7, "every attempt counts against the budget");
         assert_eq!(
             kv.inner().now_ms() - t0,
             1000 + 2000,
@@ -349,18 +352,25 @@ fn exhausted_retries_fail_the_commit_and_undo_it() {
     block_on(async {
         let s = a.open();
         insert(&s, 3, "cy", "cy@x").await.unwrap();
-        // Call 1 checks, call 2 writes the row, calls 3-6 try the unique entry four times.
-        for k in 3..=6 {
+        // Call 1 checks, 2 puts the commit record, 3 writes the row, calls 4-7 try the
+        // unique entry four times.
+        for k in 4..=7 {
             kv.fail_call(k, KvFailure::RateLimited("429".into()));
         }
         let err = s.commit().await.unwrap_err();
         assert_eq!(err.code(), "STORAGE", "{err}");
         assert!(err.to_string().contains("after 4 attempt(s)"), "{err}");
         assert!(
-            err.to_string().contains("1 of 1 earlier writes restored"),
+            err.to_string()
+                .contains("failed and was undone (2 of 2 writes restored)"),
             "{err}"
         );
-        assert_eq!(kv.calls(), 7, "check, row, 4 attempts, undo of the row");
+        // The undo covers the failed write too: a timeout is no proof that it did not land.
+        assert_eq!(
+            kv.calls(),
+            10,
+            "check, record, row, 4 attempts, undo of the entry and the row, record delete"
+        );
         assert_eq!(dump(&kv), before, "KV restored");
         // The next session of this isolate and another isolate both see the state before.
         let expected = vec![
@@ -384,11 +394,15 @@ fn a_permanent_failure_is_not_retried_and_the_commit_is_undone() {
     block_on(async {
         let s = a.open();
         insert(&s, 3, "cy", "cy@x").await.unwrap();
-        kv.fail_call(3, KvFailure::Permanent("bad request".into()));
+        kv.fail_call(4, KvFailure::Permanent("bad request".into()));
         let err = s.commit().await.unwrap_err();
         assert_eq!(err.code(), "STORAGE", "{err}");
         assert!(err.to_string().contains("after 1 attempt(s)"), "{err}");
-        assert_eq!(kv.calls(), 4, "check, row, failed entry, undo of the row");
+        assert_eq!(
+            kv.calls(),
+            7,
+            "check, record, row, failed entry, undo of the entry and the row, record delete"
+        );
         assert_eq!(dump(&kv), before);
         assert_eq!(users(&a.open()).await.len(), 2);
     });
@@ -406,12 +420,10 @@ fn the_undo_waits_out_the_write_rate_limit() {
         let s = a.open();
         typical_unit_of_work(&s).await;
         kv.reset_calls();
-        kv.fail_call(6, KvFailure::Permanent("last write".into()));
+        // Call 7 is the last write (call 8 deletes the commit record).
+        kv.fail_call(7, KvFailure::Permanent("last write".into()));
         let err = s.commit().await.unwrap_err();
-        assert!(
-            err.to_string().contains("4 of 4 earlier writes restored"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("5 of 5 writes restored"), "{err}");
     });
     assert_eq!(dump(&kv), before, "KV restored");
     assert_eq!(outcome(&kv, &a), Outcome::Before);
@@ -429,8 +441,9 @@ fn a_failed_schema_change_is_undone_without_losing_rows() {
             .await
             .unwrap();
         kv.reset_calls();
-        // Call 1 checks, 2 puts the schema, 3 and 4 the rows: fail the second row for good.
-        kv.fail_call(4, KvFailure::Permanent("second row".into()));
+        // Call 1 checks, 2 puts the commit record, 3 the schema, 4 and 5 the rows: fail the
+        // second row for good.
+        kv.fail_call(5, KvFailure::Permanent("second row".into()));
         let err = s.commit().await.unwrap_err();
         assert_eq!(err.code(), "STORAGE", "{err}");
     });
@@ -503,88 +516,103 @@ fn calls_of_typical_commit() -> u64 {
     assert_eq!(outcome(&kv, &a), Outcome::After);
     use CallKind::{BulkGet, Delete, Put};
     let kinds: Vec<CallKind> = calls.iter().map(|(kind, _)| *kind).collect();
-    assert_eq!(kinds, [BulkGet, Put, Put, Put, Put, Delete]);
+    // Check, commit record, the five writes, the record's delete.
+    assert_eq!(kinds, [BulkGet, Put, Put, Put, Put, Put, Delete, Delete]);
     kinds.len() as u64
 }
 
 #[test]
 fn fault_matrix_one_failed_call_is_all_or_nothing() {
     let n = calls_of_typical_commit();
-    assert_eq!(n, 6, "1 check (bulk get) + 5 writes");
+    assert_eq!(
+        n, 8,
+        "1 check (bulk get) + record + 5 writes + record delete"
+    );
     for k in 1..=n {
         let (kv, a) = seeded(URL);
         let before = dump(&kv);
-        block_on(async {
+        let result = block_on(async {
             let s = a.open();
             typical_unit_of_work(&s).await;
             kv.reset_calls();
             kv.fail_call(k, KvFailure::Permanent(format!("call {k}")));
-            let err = s.commit().await.unwrap_err();
-            assert_eq!(err.code(), "STORAGE", "k={k}: {err}");
+            s.commit().await.map(|_| ())
         });
-        assert_eq!(dump(&kv), before, "k={k}: KV restored exactly");
-        assert_eq!(outcome(&kv, &a), Outcome::Before, "k={k}");
+        if k < n {
+            let err = result.unwrap_err();
+            assert_eq!(err.code(), "STORAGE", "k={k}: {err}");
+            assert_eq!(dump(&kv), before, "k={k}: KV restored exactly");
+            assert_eq!(outcome(&kv, &a), Outcome::Before, "k={k}");
+        } else {
+            // Only the record's delete failed: every write is in, the commit succeeded, and
+            // the record left behind is removed by a later replay.
+            result.unwrap();
+            assert_eq!(outcome(&kv, &a), Outcome::After, "k={k}");
+        }
     }
 }
 
-/// A Worker cut off at call k (every call from k on fails, the undo's too): the undo cannot
-/// run, and a cut in the write phase leaves the writes before it in KV. This is the gap the
-/// crash-safe commit record (a later issue) closes; the test pins where it is.
+/// A Worker cut off at call k (every call from k on fails, the undo's and the record delete's
+/// too). This used to leave rows without their unique entries; now the commit record stays,
+/// and once it is older than a minute the next session replays it: every cut ends all or
+/// nothing, with a consistent unique index and no record left.
 #[test]
-fn fault_matrix_cut_off_in_the_write_phase_is_not_atomic() {
+fn fault_matrix_cut_off_in_the_write_phase_is_all_or_nothing_after_replay() {
     let n = calls_of_typical_commit();
     let mut outcomes = Vec::new();
     for k in 1..=n {
         let (kv, a) = seeded(URL);
-        block_on(async {
+        let result = block_on(async {
             let s = a.open();
             typical_unit_of_work(&s).await;
             kv.reset_calls();
             kv.fail_from(k, KvFailure::Transient(format!("cut at {k}")));
-            let err = s.commit().await.unwrap_err();
-            assert_eq!(err.code(), "STORAGE", "k={k}: {err}");
-            if k > 2 {
-                assert!(err.to_string().contains("(0 of"), "k={k}: {err}");
-            }
+            let result = s.commit().await.map(|_| ());
             kv.heal();
+            result
         });
+        if let Err(err) = &result {
+            assert_eq!(err.code(), "STORAGE", "k={k}: {err}");
+            if k > 1 {
+                assert!(err.to_string().contains("outcome unknown"), "k={k}: {err}");
+            }
+        }
+        kv.inner().advance(60_000);
         let outcome = outcome(&kv, &a);
         let problems = index_problems(&kv);
-        if outcome == Outcome::Half {
-            // The harm: a row whose unique value has no entry, so another row can take it.
-            let email = problems.unprotected[0]
-                .split(' ')
-                .next()
-                .unwrap()
-                .to_owned();
-            block_on(async {
-                let s = isolate(&kv, URL).open();
-                insert(&s, 9, "dup", &email).await.unwrap();
-                s.commit().await.unwrap();
-            });
-            let rows = block_on(async { users(&isolate(&kv, URL).open()).await });
-            assert_eq!(rows.iter().filter(|r| r.2 == email).count(), 2, "k={k}");
-        }
-        outcomes.push((outcome, problems.stale.len()));
+        assert!(problems.none(), "k={k}: {:?}", problems.unprotected);
+        assert!(journal(&kv).is_empty(), "k={k}: record replayed and gone");
+        outcomes.push((outcome, result.is_ok()));
     }
-    use Outcome::{After, Before, Half};
-    // Calls: 1 check, 2 put row 1 (ada@new), 3 put row 3 (cy@x), 4 put entry ada@new,
-    // 5 put entry cy@x, 6 delete entry ada@x.
-    // Cut at 1 or 2: nothing written. Cut at 3: row 1 holds ada@new without an entry (and
-    // ada@x's entry is stale). Cut at 4: rows 1 and 3 written, neither email has an entry.
-    // Cut at 5: cy@x has no entry. Cut at 6: everything but the old entry's delete is
-    // written; the stale entry is harmless (a commit treats it as free), so it counts as after.
+    use Outcome::{After, Before};
+    // Calls: 1 check, 2 record, 3 put row 1 (ada@new), 4 put row 3 (cy@x), 5 put entry
+    // ada@new, 6 put entry cy@x, 7 delete entry ada@x, 8 delete record.
+    // Cut at 1: nothing written. Cut at 2: the record never landed. Cut at 3 to 7: the record
+    // is replayed. Cut at 8: the commit is complete (and says so); the replay removes the
+    // record.
     assert_eq!(
         outcomes,
         [
-            (Before, 0),
-            (Before, 0),
-            (Half, 1),
-            (Half, 1),
-            (Half, 1),
-            (After, 1)
+            (Before, false),
+            (Before, false),
+            (After, false),
+            (After, false),
+            (After, false),
+            (After, false),
+            (After, false),
+            (After, true)
         ]
     );
+}
+
+/// Keys of the journal (commit records) in the namespace.
+fn journal(kv: &Kv) -> Vec<String> {
+    let prefix = Layout::new("").journal_prefix();
+    kv.inner()
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with(&prefix))
+        .collect()
 }
 
 // ---- consistency -------------------------------------------------------------------------

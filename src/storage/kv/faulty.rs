@@ -9,7 +9,9 @@
 //! last called. [`FaultyKv::fail_call`] fails one numbered call, [`FaultyKv::fail_from`] every
 //! call from a number on (a Worker cut off there), [`FaultyKv::fail_next`] the next `n` calls
 //! of a [`CallKind`], [`FaultyKv::fail_every`] every call of a kind until [`FaultyKv::heal`].
-//! A failed call has no effect on the data.
+//! A failed call has no effect on the data. [`FaultyKv::hang_from`] makes every call from a
+//! number on never answer, without effect: drop the future that awaits it, and the Worker
+//! running it is gone at exactly that call (no undo, no cleanup runs).
 //!
 //! [`FaultyKv::limit_write_rate`]`(ms)` models KV's limit of one write per second per key: a
 //! `put` or `delete` of a key written less than `ms` ago (by the clock) fails with
@@ -101,6 +103,8 @@ pub struct FaultyKv<B> {
     pending: RefCell<Vec<Pending>>,
     rate_ms: Cell<u64>,
     last_write: RefCell<std::collections::HashMap<String, u64>>,
+    /// Calls from this number on never answer (0: none).
+    hang_at: Cell<u64>,
 }
 
 impl<B: KvBackend> FaultyKv<B> {
@@ -115,6 +119,7 @@ impl<B: KvBackend> FaultyKv<B> {
             pending: RefCell::new(Vec::new()),
             rate_ms: Cell::new(0),
             last_write: RefCell::new(std::collections::HashMap::new()),
+            hang_at: Cell::new(0),
         }
     }
 
@@ -183,9 +188,16 @@ impl<B: KvBackend> FaultyKv<B> {
         self.add(Target::Kind(kind, None), failure);
     }
 
-    /// Removes every fault.
+    /// Makes every call from number `k` on never answer (a Worker that died at call `k`;
+    /// drop the future awaiting it). Logged as failed; no effect on the data.
+    pub fn hang_from(&self, k: u64) {
+        self.hang_at.set(k);
+    }
+
+    /// Removes every fault (hangs included).
     pub fn heal(&self) {
         self.faults.borrow_mut().clear();
+        self.hang_at.set(0);
     }
 
     /// From now on, writes become visible to reads `ms` milliseconds (of the wrapped backend's
@@ -215,9 +227,15 @@ impl<B: KvBackend> FaultyKv<B> {
         self.faults.borrow_mut().push(Fault { target, failure });
     }
 
-    /// Numbers the call and decides whether it fails.
-    fn enter(&self, kind: CallKind) -> KvResult<()> {
+    /// Numbers the call and decides whether it fails (or never answers).
+    async fn enter(&self, kind: CallKind) -> KvResult<()> {
         let n = self.calls.get() + 1;
+        let hang = self.hang_at.get();
+        if hang > 0 && n >= hang {
+            self.calls.set(n);
+            self.log.borrow_mut().push((kind, true));
+            return std::future::pending().await;
+        }
         self.calls.set(n);
         let mut faults = self.faults.borrow_mut();
         let mut failure = None;
@@ -305,7 +323,7 @@ impl<B: KvBackend> FaultyKv<B> {
 impl<B: KvBackend> KvBackend for FaultyKv<B> {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, KvResult<Option<KvEntry>>> {
         Box::pin(async move {
-            self.enter(CallKind::Get)?;
+            self.enter(CallKind::Get).await?;
             match self.stale(key) {
                 Some(before) => Ok(before),
                 None => self.inner.get(key).await,
@@ -315,7 +333,7 @@ impl<B: KvBackend> KvBackend for FaultyKv<B> {
 
     fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, KvResult<Vec<Option<KvEntry>>>> {
         Box::pin(async move {
-            self.enter(CallKind::BulkGet)?;
+            self.enter(CallKind::BulkGet).await?;
             let found = self.inner.get_many(keys).await?;
             Ok(keys
                 .iter()
@@ -332,7 +350,7 @@ impl<B: KvBackend> KvBackend for FaultyKv<B> {
         metadata: Option<serde_json::Value>,
     ) -> BoxFuture<'a, KvResult<()>> {
         Box::pin(async move {
-            self.enter(CallKind::Put)?;
+            self.enter(CallKind::Put).await?;
             self.check_rate(key)?;
             self.remember(key).await?;
             self.inner.put(key, value, metadata).await
@@ -341,7 +359,7 @@ impl<B: KvBackend> KvBackend for FaultyKv<B> {
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, KvResult<()>> {
         Box::pin(async move {
-            self.enter(CallKind::Delete)?;
+            self.enter(CallKind::Delete).await?;
             self.check_rate(key)?;
             self.remember(key).await?;
             self.inner.delete(key).await
@@ -354,7 +372,7 @@ impl<B: KvBackend> KvBackend for FaultyKv<B> {
         cursor: Option<String>,
     ) -> BoxFuture<'a, KvResult<ListPage>> {
         Box::pin(async move {
-            self.enter(CallKind::List)?;
+            self.enter(CallKind::List).await?;
             let mut page = self.inner.list(prefix, cursor.clone()).await?;
             self.prune();
             let pending = self.pending.borrow().clone();
@@ -428,6 +446,11 @@ mod tests {
             assert!(kv.list("", None).await.is_err());
             kv.heal();
             assert_eq!(kv.get("a").await.unwrap().unwrap().value, "1");
+            kv.hang_from(kv.calls() + 2);
+            assert!(kv.get("a").await.is_ok());
+            let hung = futures::FutureExt::now_or_never(kv.get("a"));
+            assert!(hung.is_none(), "never answers");
+            kv.heal();
             kv.limit_write_rate(1000);
             kv.inner().advance(1000);
             assert!(kv.put("a", "2".into(), None).await.is_ok());

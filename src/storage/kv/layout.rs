@@ -7,6 +7,9 @@
 //!                                     metadata the same when it fits in 1024 bytes, else
 //!                                     {"k", "v"} (a scan then reads the value)
 //! {base}u/{table}/{column}/{hex val}  unique entry: {"k": owning row key, "v": version}
+//! {base}c/{stamp as 16 hex digits}    commit record of a commit being applied: its whole
+//!                                     write-set (see [`super::journal`]), metadata
+//!                                     {"at": creation ms, "t": [table names]}
 //! ```
 //!
 //! One key per row (never a blob per table), so a point read costs one `get` and a one-row
@@ -14,6 +17,10 @@
 //! encoding in hex, so a `list` returns rows in primary-key order. Small rows are inlined in
 //! the metadata, so a scan of N rows costs ceil(N / 1000) `list` calls. Every row carries the
 //! version of the commit that wrote it: commits compare versions to detect conflicts.
+//!
+//! The `c/` family was added within v1 (it is additive: a reader that does not know it never
+//! lists it). A record exists only while its commit is being applied, or after the Worker
+//! applying it was cut off; sessions replay records older than a minute.
 
 use crate::error::{Error, Result};
 use gluesql_core::{
@@ -166,6 +173,19 @@ impl Layout {
         format!("{}u/{}/", self.base, encode_name(table))
     }
 
+    /// Prefix of all commit records (the journal).
+    #[must_use]
+    pub fn journal_prefix(&self) -> String {
+        format!("{}c/", self.base)
+    }
+
+    /// Key of the commit record of the commit stamped `stamp` (fixed width, so a record's key
+    /// follows from the version any of its rows carries).
+    #[must_use]
+    pub fn record_key(&self, stamp: u64) -> String {
+        format!("{}{stamp:016x}", self.journal_prefix())
+    }
+
     /// Key of the unique entry for `value` in `column` of `table`.
     ///
     /// # Errors
@@ -286,6 +306,7 @@ mod tests {
             .unique_key("users", "email", &Key::Str("a@b".into()))
             .unwrap();
         assert!(u.starts_with("gluebind/v1/app1/u/users/email/"));
+        assert_eq!(l.record_key(0xab), "gluebind/v1/app1/c/00000000000000ab");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use super::{
     backend::{KvBackend, KvEntry, KvFailure, KvResult, MAX_BULK_GET},
+    flush::Writer,
+    journal::{self, CommitRecord, RecordPut, RecordWrite, TableGuard},
     layout::{self, Layout, RowRecord, SchemaRecord, UniqueRecord},
 };
 use crate::{
@@ -24,7 +26,7 @@ const ATTEMPTS: u32 = 4;
 
 /// Workers' hard limit of KV operations per invocation. Undoing a failed commit may go past a
 /// session's own budget (`max_ops`), never past this.
-const WORKERS_MAX_OPS: u64 = 1000;
+pub(super) const WORKERS_MAX_OPS: u64 = 1000;
 
 /// How long this isolate remembers its own writes: KV can take this long to show a write,
 /// even (though rarely) at the location that made it.
@@ -49,7 +51,7 @@ struct Recent {
 /// against them, while KV may still return what they replaced. A KV read that returns a
 /// value a recent write replaced is taken as stale and answered with the write.
 #[derive(Debug, Default)]
-struct RecentWrites {
+pub(super) struct RecentWrites {
     by_key: std::collections::HashMap<String, Recent>,
     /// (time, seq, key), oldest first.
     order: VecDeque<(u64, u64, String)>,
@@ -65,7 +67,7 @@ impl RecentWrites {
     }
 
     /// Forgets writes older than [`RECENT_MS`], and the oldest beyond the size limits.
-    fn prune(&mut self, now: u64) {
+    pub(super) fn prune(&mut self, now: u64) {
         while let Some(&(at, _, _)) = self.order.front() {
             let full = self.by_key.len() > RECENT_MAX_KEYS || self.bytes > RECENT_MAX_BYTES;
             if now.saturating_sub(at) < RECENT_MS && !full {
@@ -80,7 +82,13 @@ impl RecentWrites {
         }
     }
 
-    fn record(&mut self, key: String, before: Option<String>, after: Option<KvEntry>, at: u64) {
+    pub(super) fn record(
+        &mut self,
+        key: String,
+        before: Option<String>,
+        after: Option<KvEntry>,
+        at: u64,
+    ) {
         self.seq += 1;
         let mut replaced = match self.by_key.remove(&key) {
             Some(old) => {
@@ -240,28 +248,63 @@ impl Patch {
 
 /// One planned write of a commit.
 #[derive(Debug, Clone)]
-enum Write {
+pub(super) enum Write {
     Put(String, String, Option<serde_json::Value>),
     Delete(String),
 }
 
 impl Write {
-    fn key(&self) -> &str {
+    pub(super) fn key(&self) -> &str {
         match self {
             Self::Put(k, ..) | Self::Delete(k) => k,
         }
     }
+
+    /// The entry the write leaves (`None`: deleted).
+    pub(super) fn after(&self) -> Option<KvEntry> {
+        match self {
+            Self::Put(_, value, metadata) => Some(KvEntry {
+                value: value.clone(),
+                metadata: metadata.clone(),
+            }),
+            Self::Delete(_) => None,
+        }
+    }
 }
+
+/// A commit's writes, each with the table it belongs to.
+#[derive(Debug, Default)]
+struct Plan {
+    writes: Vec<Write>,
+    tables: Vec<String>,
+}
+
+impl Plan {
+    fn push(&mut self, table: &str, write: Write) {
+        self.writes.push(write);
+        self.tables.push(table.to_owned());
+    }
+}
+
+/// Most notes (skipped commit records, replays left for later) an isolate keeps.
+const MAX_NOTES: usize = 100;
 
 /// The KV side of a `kv://` engine.
 pub(crate) struct KvStore {
-    kv: Rc<dyn KvBackend>,
-    layout: Layout,
+    pub(super) kv: Rc<dyn KvBackend>,
+    pub(super) layout: Layout,
     /// How long the isolate cache may serve data without asking KV again.
     pub cache_ttl_ms: u64,
     /// Most KV operations one session may use (Workers allow 1000 per invocation).
     pub max_ops: u64,
-    recent: RefCell<RecentWrites>,
+    pub(super) recent: RefCell<RecentWrites>,
+    /// Commit records this isolate will not replay (corrupt), by key.
+    pub(super) skipped: RefCell<BTreeSet<String>>,
+    /// What the journal skipped or left for later, newest last (see `Engine::kv_notes`).
+    notes: RefCell<VecDeque<String>>,
+    /// (time, stamp) of this isolate's journaled commits of the last minute: applied in full,
+    /// whatever KV still shows of their records.
+    applied: RefCell<VecDeque<(u64, Version)>>,
 }
 
 impl std::fmt::Debug for KvStore {
@@ -301,7 +344,25 @@ impl KvStore {
             cache_ttl_ms,
             max_ops,
             recent: RefCell::new(RecentWrites::default()),
+            skipped: RefCell::new(BTreeSet::new()),
+            notes: RefCell::new(VecDeque::new()),
+            applied: RefCell::new(VecDeque::new()),
         }
+    }
+
+    /// Remembers why something was skipped or left for later: gluebind has no logger, and a
+    /// replay must not fail the unrelated session that runs it.
+    pub(super) fn note(&self, note: String) {
+        let mut notes = self.notes.borrow_mut();
+        if notes.len() == MAX_NOTES {
+            notes.pop_front();
+        }
+        notes.push_back(note);
+    }
+
+    /// The notes so far, oldest first.
+    pub fn notes(&self) -> Vec<String> {
+        self.notes.borrow().iter().cloned().collect()
     }
 
     pub fn now_ms(&self) -> u64 {
@@ -313,7 +374,12 @@ impl KvStore {
     }
 
     /// Runs one KV call with bounded retries, counting every attempt against the budget.
-    async fn call<'a, T, F, Fut>(&'a self, ops: &Cell<u64>, what: &str, f: F) -> Result<T>
+    pub(super) async fn call<'a, T, F, Fut>(
+        &'a self,
+        ops: &Cell<u64>,
+        what: &str,
+        f: F,
+    ) -> Result<T>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = KvResult<T>> + 'a,
@@ -322,7 +388,7 @@ impl KvStore {
     }
 
     /// [`KvStore::call`] with `limit` operations at most (counting every attempt).
-    async fn call_within<'a, T, F, Fut>(
+    pub(super) async fn call_within<'a, T, F, Fut>(
         &'a self,
         ops: &Cell<u64>,
         what: &str,
@@ -364,7 +430,11 @@ impl KvStore {
     }
 
     /// Point reads, in bulk gets of up to 100 keys, as this isolate should believe them.
-    async fn get_many(&self, ops: &Cell<u64>, keys: &[String]) -> Result<Vec<Option<KvEntry>>> {
+    pub(super) async fn get_many(
+        &self,
+        ops: &Cell<u64>,
+        keys: &[String],
+    ) -> Result<Vec<Option<KvEntry>>> {
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(MAX_BULK_GET) {
             if let [one] = chunk {
@@ -566,20 +636,24 @@ impl KvStore {
     /// over by the isolate's record of its own writes of the last 60 s, which the check reads
     /// through (KV may still serve what they replaced).
     ///
-    /// A failed write is retried, then the writes already made are undone (best effort: an
-    /// undo that fails too, or a Worker cut off half-way, leaves them in KV).
+    /// More than one write goes through a commit record (see [`journal`]): check, put the
+    /// record, the writes, delete the record. A failed write is retried, then the writes are
+    /// undone and the record deleted; if that cannot finish, the record stays and a later
+    /// replay applies the whole commit, and the error says the outcome is unknown.
     pub async fn persist(&self, ws: &Workspace, stamp: Version, ops: &Cell<u64>) -> Result<()> {
-        let mut writes: Vec<Write> = Vec::new();
+        let mut plan = Plan::default();
         // Keys whose current KV state must match what the session saw: key → expected version
         // (None = absent).
         let mut expect: BTreeMap<String, (String, Option<Version>)> = BTreeMap::new();
         // Unique entries the commit takes: key → (table, column position, column, value text,
         // our row key).
         let mut claims: BTreeMap<String, Claim> = BTreeMap::new();
-        // Unique entries the commit releases: key → row key that must still own it.
-        let mut releases: BTreeMap<String, Key> = BTreeMap::new();
+        // Unique entries the commit releases: key → (table, row key that must still own it).
+        let mut releases: BTreeMap<String, (String, Key)> = BTreeMap::new();
         // Row keys that held a unique value before this commit and no longer do.
         let mut moved_from: BTreeMap<String, BTreeSet<Key>> = BTreeMap::new();
+        // The schema state each written table relies on (for a replay).
+        let mut guards: Vec<TableGuard> = Vec::new();
 
         for name in &ws.writes.tables {
             let key = self.layout.schema_key(name)?;
@@ -589,18 +663,24 @@ impl KvStore {
                 (name.clone(), before.map(|t| t.schema_version)),
             );
             let after = ws.db.tables.get(name);
+            guards.push(TableGuard {
+                name: name.clone(),
+                key: key.clone(),
+                pre: before.map(|t| t.schema_version),
+                post: after.map(|_| stamp),
+            });
             if let Some(old) = before {
                 // The whole old table goes (rows and unique entries), then the new one is
                 // written in full.
                 for (k, row) in &old.rows {
                     if after.is_none_or(|t| !t.rows.contains_key(k)) {
-                        writes.push(Write::Delete(self.layout.row_key(name, k)?));
+                        plan.push(name, Write::Delete(self.layout.row_key(name, k)?));
                     }
                     for (pos, column) in old.unique_columns() {
                         if let Some(v) = row.values.get(pos).and_then(unique_key) {
                             let uk = self.layout.unique_key(name, &column, &v)?;
                             moved_from.entry(uk.clone()).or_default().insert(k.clone());
-                            releases.insert(uk, k.clone());
+                            releases.insert(uk, (name.clone(), k.clone()));
                         }
                     }
                 }
@@ -614,9 +694,9 @@ impl KvStore {
                     let value = serde_json::to_string(&rec).map_err(|e| Error::Storage {
                         message: format!("cannot encode schema of {name}: {e}"),
                     })?;
-                    writes.push(Write::Put(key, value, None));
+                    plan.push(name, Write::Put(key, value, None));
                     for (k, row) in &table.rows {
-                        writes.push(self.row_write(name, k, row, stamp)?);
+                        plan.push(name, self.row_write(name, k, row, stamp)?);
                         for (pos, column) in table.unique_columns() {
                             if let Some(v) = row.values.get(pos).and_then(unique_key) {
                                 let uk = self.layout.unique_key(name, &column, &v)?;
@@ -636,7 +716,7 @@ impl KvStore {
                         }
                     }
                 }
-                None => writes.push(Write::Delete(key)),
+                None => plan.push(name, Write::Delete(key)),
             }
         }
 
@@ -651,6 +731,12 @@ impl KvStore {
                     detail: "the table (dropped)".to_owned(),
                 });
             };
+            guards.push(TableGuard {
+                name: name.clone(),
+                key: self.layout.schema_key(name)?,
+                pre: Some(base.schema_version),
+                post: Some(base.schema_version),
+            });
             let columns = mine.unique_columns();
             for k in keys {
                 let row_key = self.layout.row_key(name, k)?;
@@ -658,8 +744,8 @@ impl KvStore {
                 expect.insert(row_key.clone(), (name.clone(), old.map(|r| r.version)));
                 let new = mine.rows.get(k);
                 match new {
-                    Some(row) => writes.push(self.row_write(name, k, row, stamp)?),
-                    None => writes.push(Write::Delete(row_key)),
+                    Some(row) => plan.push(name, self.row_write(name, k, row, stamp)?),
+                    None => plan.push(name, Write::Delete(row_key)),
                 }
                 for (pos, column) in &columns {
                     let old_v = old.and_then(|r| r.values.get(*pos)).and_then(unique_key);
@@ -670,7 +756,7 @@ impl KvStore {
                     if let Some(v) = old_v {
                         let uk = self.layout.unique_key(name, column, &v)?;
                         moved_from.entry(uk.clone()).or_default().insert(k.clone());
-                        releases.insert(uk, k.clone());
+                        releases.insert(uk, (name.clone(), k.clone()));
                     }
                     if let (Some(v), Some(row)) = (new_v, new) {
                         let uk = self.layout.unique_key(name, column, &v)?;
@@ -692,13 +778,26 @@ impl KvStore {
 
         // 1. Check: one bulk read of every row, schema and unique key involved, and of every
         // other key the commit writes (a schema change rewrites all rows of its table), so
-        // that a failed commit can put back what each key held.
+        // that a failed commit can put back what each key held. The same read looks for the
+        // commit records of the versions the session read: one still there means that commit
+        // is not applied in full, and this one must not build on it (nor on a table it
+        // created or altered).
+        let bases: BTreeMap<Version, String> = expect
+            .values()
+            .filter_map(|(table, v)| v.map(|v| (v, table.clone())))
+            .chain(
+                guards
+                    .iter()
+                    .filter_map(|g| g.pre.map(|v| (v, g.name.clone()))),
+            )
+            .collect();
         let check: BTreeSet<String> = expect
             .keys()
             .chain(claims.keys())
             .chain(releases.keys())
             .cloned()
-            .chain(writes.iter().map(|w| w.key().to_owned()))
+            .chain(plan.writes.iter().map(|w| w.key().to_owned()))
+            .chain(bases.keys().map(|v| self.layout.record_key(*v)))
             .collect();
         let check: Vec<String> = check.into_iter().collect();
         let current = self.get_many(ops, &check).await?;
@@ -718,26 +817,48 @@ impl KvStore {
                 });
             }
         }
+        let applied: BTreeSet<Version> = self.applied.borrow().iter().map(|(_, s)| *s).collect();
+        for (v, table) in bases.iter().filter(|(v, _)| !applied.contains(v)) {
+            let record_key = self.layout.record_key(*v);
+            if let Some(record) = current.get(&record_key).cloned().flatten() {
+                if let Some(e) = self.unsettled(ops, table, &record_key, &record).await {
+                    return Err(e);
+                }
+            }
+        }
         // A value is free if KV has no entry, the entry names our row, the named row gives the
         // value up in this commit, or the entry is stale (its row no longer holds the value,
-        // e.g. after an interrupted commit elsewhere).
+        // e.g. after an interrupted commit elsewhere) and no commit record of its version is
+        // left (else its commit is still being applied, or will be by a replay).
         let mut contested = Vec::new();
         for (uk, claim) in &claims {
             if let Some(e) = current.get(uk).cloned().flatten() {
-                let owner = layout::decode::<UniqueRecord>(uk, &e.value)?.k;
-                let moved = moved_from.get(uk).is_some_and(|keys| keys.contains(&owner));
-                if owner != claim.row && !moved {
-                    contested.push((claim, self.layout.row_key(&claim.table, &owner)?, uk));
+                let entry = layout::decode::<UniqueRecord>(uk, &e.value)?;
+                let moved = moved_from
+                    .get(uk)
+                    .is_some_and(|keys| keys.contains(&entry.k));
+                if entry.k != claim.row && !moved {
+                    let owner_key = self.layout.row_key(&claim.table, &entry.k)?;
+                    contested.push((claim, owner_key, uk, entry.v));
                 }
             }
         }
         if !contested.is_empty() {
-            let owner_keys: Vec<String> = contested.iter().map(|(_, k, _)| k.clone()).collect();
-            let owners = self.get_many(ops, &owner_keys).await?;
-            for ((claim, owner_key, uk), owner) in contested.iter().zip(owners) {
-                let holds = match owner {
+            let owner_keys: Vec<String> = contested
+                .iter()
+                .flat_map(|(_, k, _, v)| [k.clone(), self.layout.record_key(*v)])
+                .collect();
+            let found = self.get_many(ops, &owner_keys).await?;
+            for ((claim, owner_key, uk, v), pair) in contested.iter().zip(found.chunks(2)) {
+                if let Some(record) = &pair[1] {
+                    let record_key = self.layout.record_key(*v);
+                    if let Some(e) = self.unsettled(ops, &claim.table, &record_key, record).await {
+                        return Err(e);
+                    }
+                }
+                let holds = match &pair[0] {
                     Some(e) => {
-                        let rec = entry_row(owner_key, &e)?;
+                        let rec = entry_row(owner_key, e)?;
                         let current_value = rec
                             .d
                             .as_ref()
@@ -770,19 +891,28 @@ impl KvStore {
             let value = serde_json::to_string(&rec).map_err(|e| Error::Storage {
                 message: format!("cannot encode unique entry: {e}"),
             })?;
-            writes.push(Write::Put(uk.clone(), value, None));
+            plan.push(&claim.table, Write::Put(uk.clone(), value, None));
         }
-        for (uk, owner) in &releases {
+        for (uk, (table, owner)) in &releases {
             // Only delete an entry that still names the row releasing it.
             if let Some(e) = current.get(uk).cloned().flatten() {
                 if &layout::decode::<UniqueRecord>(uk, &e.value)?.k == owner {
-                    writes.push(Write::Delete(uk.clone()));
+                    plan.push(table, Write::Delete(uk.clone()));
                 }
             }
         }
 
-        // 2. Budget: refuse before writing anything rather than stop half-way.
-        let needed = writes.len() as u64;
+        // 2. The commit record, when there is more than one write (one write is atomic by
+        // itself), encoded now so that one too large is refused before anything is written.
+        let now = self.now_ms();
+        let record = if plan.writes.len() > 1 {
+            Some(self.commit_record(&plan, guards, &current, stamp, now)?)
+        } else {
+            None
+        };
+
+        // 3. Budget: refuse before writing anything rather than stop half-way.
+        let needed = plan.writes.len() as u64 + if record.is_some() { 2 } else { 0 };
         if ops.get() + needed > self.max_ops {
             return Err(Error::Storage {
                 message: format!(
@@ -795,68 +925,90 @@ impl KvStore {
             });
         }
 
-        // 3. Write; on failure, put back what was already written (best effort).
-        let mut done: Vec<&Write> = Vec::new();
-        for write in &writes {
-            let result = match write {
-                Write::Put(k, v, m) => {
-                    self.call(ops, "put", || self.kv.put(k, v.clone(), m.clone()))
-                        .await
-                }
-                Write::Delete(k) => self.call(ops, "delete", || self.kv.delete(k)).await,
-            };
-            if let Err(e) = result {
-                // Retried like any write (KV refuses a second write of a key within a second,
-                // which an undo always is); within Workers' limit rather than the budget.
-                let mut restored = 0;
-                for undone in done.iter().rev() {
-                    let key = undone.key();
-                    let before = current.get(&key.to_owned()).cloned().flatten();
-                    let undo = match &before {
-                        Some(entry) => {
-                            self.call_within(ops, "undo put", WORKERS_MAX_OPS, || {
-                                self.kv
-                                    .put(key, entry.value.clone(), entry.metadata.clone())
-                            })
-                            .await
-                        }
-                        None => {
-                            self.call_within(ops, "undo delete", WORKERS_MAX_OPS, || {
-                                self.kv.delete(key)
-                            })
-                            .await
-                        }
-                    };
-                    if undo.is_ok() {
-                        restored += 1;
-                    }
-                }
-                return Err(Error::Storage {
-                    message: format!(
-                        "commit failed and was undone ({restored} of {} earlier writes \
-                         restored): {e}",
-                        done.len()
-                    ),
-                });
-            }
-            done.push(write);
+        // 4. Write.
+        let writer = Writer {
+            store: self,
+            ops,
+            current: &current,
+            record_key: self.layout.record_key(stamp),
+            deadline: now + journal::COMMIT_DEADLINE_MS,
+        };
+        if let Some((value, metadata)) = &record {
+            writer.put_record(value, metadata).await?;
         }
+        writer.write_all(&plan.writes, record.is_some()).await?;
+        let record_deleted = match &record {
+            Some(_) => writer.delete_record().await,
+            None => true,
+        };
+
         let now = self.now_ms();
         let mut recent = self.recent.borrow_mut();
-        for write in &writes {
+        for write in &plan.writes {
             let key = write.key().to_owned();
             let before = current.get(&key).cloned().flatten().map(|e| e.value);
-            let after = match write {
-                Write::Put(_, value, metadata) => Some(KvEntry {
-                    value: value.clone(),
-                    metadata: metadata.clone(),
-                }),
-                Write::Delete(_) => None,
-            };
-            recent.record(key, before, after, now);
+            recent.record(key, before, write.after(), now);
         }
         recent.prune(now);
+        drop(recent);
+        if record.is_some() {
+            // So that this isolate does not take its own applied commit for one in flight
+            // while KV still shows the record (or if its delete failed: the commit is applied
+            // in full either way, and a later replay removes the record).
+            let mut applied = self.applied.borrow_mut();
+            while applied
+                .front()
+                .is_some_and(|&(at, _)| now.saturating_sub(at) >= RECENT_MS)
+            {
+                applied.pop_front();
+            }
+            applied.push_back((now, stamp));
+            drop(applied);
+            if !record_deleted {
+                self.note(format!(
+                    "commit {stamp:016x} is applied, but its record could not be deleted; a \
+                     later replay removes it"
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The commit record of `plan`: every write with the version it replaces.
+    fn commit_record(
+        &self,
+        plan: &Plan,
+        guards: Vec<TableGuard>,
+        current: &BTreeMap<&String, Option<KvEntry>>,
+        stamp: Version,
+        now: u64,
+    ) -> Result<(String, serde_json::Value)> {
+        let index: BTreeMap<&str, usize> = guards
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.name.as_str(), i))
+            .collect();
+        let mut w = Vec::with_capacity(plan.writes.len());
+        for (write, table) in plan.writes.iter().zip(&plan.tables) {
+            let key = write.key().to_owned();
+            let pre = journal::version_of(&key, current.get(&key).and_then(Option::as_ref))?;
+            w.push(RecordWrite {
+                k: key,
+                pre,
+                put: write.after().map(|e| RecordPut {
+                    v: e.value,
+                    m: e.metadata,
+                }),
+                t: index.get(table.as_str()).copied().unwrap_or(usize::MAX),
+            });
+        }
+        CommitRecord {
+            s: stamp,
+            at: now,
+            t: guards,
+            w,
+        }
+        .encode()
     }
 
     fn row_write(&self, table: &str, key: &Key, row: &StoredRow, stamp: Version) -> Result<Write> {

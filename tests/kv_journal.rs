@@ -1,0 +1,663 @@
+//! The crash-safe commit on kv:// (the commit record, `src/storage/kv/journal.rs`), proved by
+//! fault injection with `FaultyKv` over `MemoryKv`.
+//!
+//! The matrix runs several units of work (an update with an insert, a delete, a schema change,
+//! a new table, a drop, a one-key insert) and, for every call `k` of each one's commit:
+//! - cuts the Worker off at call `k` (the call never answers and the commit future is dropped:
+//!   no undo, no cleanup);
+//! - makes KV stop answering from call `k` (every later call fails, undo included);
+//! - fails call `k` for good: 429, 503 and timeout with every retry exhausted, and a permanent
+//!   failure.
+//!
+//! Then, a minute later, another isolate reads the namespace: it must hold exactly the state
+//! before the commit or exactly the state after it (every key and value, stamps aside: so no
+//! orphan unique entry and no row without its entry), with no commit record left. The error
+//! the commit returned must agree: `Ok` only if applied, "undone"/"nothing was written" only
+//! if not, and "outcome unknown" whenever it cannot tell. A second matrix cuts the replay
+//! itself off at every call and checks that running it again converges.
+
+mod common;
+use common::{block_on, isolate};
+use futures::FutureExt;
+use gluebind::{
+    kv::{layout::Layout, CallKind, FaultyKv, KvBackend, KvEntry, KvFailure, MemoryKv},
+    params, Session, SessionFactory,
+};
+use std::rc::Rc;
+
+type Kv = Rc<FaultyKv<MemoryKv>>;
+
+const URL: &str = "kv://GLUEBIND_KV";
+const TABLES: [&str; 3] = ["users", "notes", "tags"];
+/// Past the replay threshold (60 s).
+const LATER_MS: u64 = 61_000;
+
+fn namespace() -> Kv {
+    Rc::new(FaultyKv::new(MemoryKv::new()))
+}
+
+/// A namespace with users 1 (ada) and 2 (bob) and one note; calls numbered from 1 again.
+fn seeded() -> (Kv, SessionFactory) {
+    let kv = namespace();
+    let a = isolate(&kv, URL);
+    block_on(async {
+        let s = a.open();
+        s.execute_batch(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, \
+             email TEXT NOT NULL UNIQUE); \
+             CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); \
+             INSERT INTO users VALUES (1, 'ada', 'ada@x'), (2, 'bob', 'bob@x'); \
+             INSERT INTO notes VALUES (1, 'hello')",
+        )
+        .await
+        .unwrap();
+        s.commit().await.unwrap();
+    });
+    kv.reset_calls();
+    (kv, a)
+}
+
+/// A copy of the namespace (its data and clock), to run several futures from one state.
+fn copy(kv: &Kv) -> Kv {
+    let inner = MemoryKv::new();
+    for key in kv.inner().keys() {
+        inner.poke(&key, kv.inner().peek(&key).unwrap());
+    }
+    inner.advance(kv.now_ms());
+    Rc::new(FaultyKv::new(inner))
+}
+
+/// The units of work of the matrix.
+#[derive(Debug, Clone, Copy)]
+enum Work {
+    /// User 1 changes email, user 3 signs up: 2 row puts, 2 entry puts, 1 entry delete.
+    UpdateAndInsert,
+    /// User 2 leaves, a note is edited: row delete, entry delete, row put.
+    Delete,
+    /// A column is added: schema put, every row rewritten.
+    AlterTable,
+    /// A new table with two rows.
+    CreateTable,
+    /// The users table goes: row deletes, entry deletes, schema delete.
+    DropTable,
+    /// One note: one key, no commit record.
+    OneKey,
+}
+
+const WORKS: [Work; 6] = [
+    Work::UpdateAndInsert,
+    Work::Delete,
+    Work::AlterTable,
+    Work::CreateTable,
+    Work::DropTable,
+    Work::OneKey,
+];
+
+async fn prepare(s: &Session, work: Work) {
+    let sql = match work {
+        Work::UpdateAndInsert => {
+            "UPDATE users SET email = 'ada@new' WHERE id = 1; \
+             INSERT INTO users VALUES (3, 'cy', 'cy@x')"
+        }
+        Work::Delete => {
+            "DELETE FROM users WHERE id = 2; UPDATE notes SET body = 'edited' WHERE id = 1"
+        }
+        Work::AlterTable => "ALTER TABLE users ADD COLUMN age INTEGER NULL",
+        Work::CreateTable => {
+            "CREATE TABLE tags (id INTEGER PRIMARY KEY, tag TEXT UNIQUE); \
+             INSERT INTO tags VALUES (1, 'a'), (2, 'b')"
+        }
+        Work::DropTable => "DROP TABLE users",
+        Work::OneKey => "INSERT INTO notes VALUES (2, 'one key')",
+    };
+    s.execute_batch(sql).await.unwrap();
+}
+
+/// What a namespace holds, stamps aside: every key with its value and metadata (without the
+/// `"v"` versions, which differ from run to run), and every table's rows as a fresh isolate
+/// reads them. Reading runs the reading isolate's replay first.
+#[derive(Debug, Clone, PartialEq)]
+struct State {
+    rows: Vec<String>,
+    keys: Vec<(String, String, String)>,
+}
+
+fn unversioned(json: &str) -> String {
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(json) else {
+        return json.to_owned();
+    };
+    if let Some(map) = value.as_object_mut() {
+        map.remove("v");
+        if let Some(serde_json::Value::String(inner)) = map.get("r").cloned() {
+            map.insert("r".into(), unversioned(&inner).into());
+        }
+    }
+    value.to_string()
+}
+
+fn state(kv: &Kv) -> State {
+    let reader = isolate(kv, URL);
+    let rows = block_on(async {
+        let s = reader.open();
+        let mut rows = Vec::new();
+        for table in TABLES {
+            match s
+                .execute_batch(&format!("SELECT * FROM {table} ORDER BY id"))
+                .await
+            {
+                Ok(mut r) => {
+                    let r = r.remove(0).into_rows().unwrap();
+                    rows.push(format!("{table}: {:?}", r.iter().collect::<Vec<_>>()));
+                }
+                Err(e) => rows.push(format!("{table}: {}", e.code())),
+            }
+        }
+        rows
+    });
+    let keys = kv
+        .inner()
+        .keys()
+        .into_iter()
+        .map(|k| {
+            let e = kv.inner().peek(&k).unwrap();
+            let meta = e.metadata.map(|m| unversioned(&m.to_string()));
+            (k, unversioned(&e.value), meta.unwrap_or_default())
+        })
+        .collect();
+    State { rows, keys }
+}
+
+fn journal(kv: &Kv) -> Vec<String> {
+    let prefix = Layout::new("").journal_prefix();
+    kv.inner()
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with(&prefix))
+        .collect()
+}
+
+/// The state before and after a fault-free commit of `work`, and the calls the commit makes.
+fn reference(work: Work) -> (State, State, Vec<CallKind>) {
+    let (kv, a) = seeded();
+    let before = state(&copy(&kv));
+    kv.reset_calls();
+    block_on(async {
+        let s = a.open();
+        prepare(&s, work).await;
+        kv.reset_calls();
+        s.commit().await.unwrap();
+    });
+    let calls = kv.log().into_iter().map(|(kind, _)| kind).collect();
+    (before, state(&copy(&kv)), calls)
+}
+
+#[derive(Debug, Clone)]
+enum Fault {
+    /// The Worker dies at call k: the call never answers, the commit future is dropped.
+    Cut,
+    /// KV stops answering from call k on (every call fails, undo included).
+    Down,
+    /// Call k fails with this, every retry too (`attempts` calls in a row).
+    Fail(KvFailure, u64),
+}
+
+/// What a commit told its caller.
+#[derive(Debug, PartialEq)]
+enum Told {
+    Applied,
+    NotApplied,
+    Unknown,
+    Nothing, // cut off: nobody was told anything
+}
+
+fn run(work: Work, fault: &Fault, k: u64) -> (Told, Kv) {
+    let (kv, a) = seeded();
+    let told = block_on(async {
+        let s = a.open();
+        prepare(&s, work).await;
+        kv.reset_calls();
+        let result = match fault {
+            Fault::Cut => {
+                kv.hang_from(k);
+                // One poll runs the commit up to the call that never answers (MemoryKv and
+                // its clock answer at once); dropping the future is the Worker dying.
+                match s.commit().now_or_never() {
+                    None => return Told::Nothing,
+                    Some(result) => result,
+                }
+            }
+            Fault::Down => {
+                kv.fail_from(k, KvFailure::Transient(format!("down from {k}")));
+                s.commit().await
+            }
+            Fault::Fail(failure, attempts) => {
+                for i in 0..*attempts {
+                    kv.fail_call(k + i, failure.clone());
+                }
+                s.commit().await
+            }
+        };
+        match result {
+            Ok(_) => Told::Applied,
+            Err(e) if e.to_string().contains("outcome unknown") => Told::Unknown,
+            Err(e) => {
+                assert_eq!(e.code(), "STORAGE", "{e}");
+                Told::NotApplied
+            }
+        }
+    });
+    kv.heal();
+    (told, kv)
+}
+
+#[test]
+fn every_cut_and_every_failed_call_of_a_commit_is_all_or_nothing() {
+    let faults = [
+        Fault::Cut,
+        Fault::Down,
+        Fault::Fail(KvFailure::RateLimited("429 Too Many Requests".into()), 4),
+        Fault::Fail(KvFailure::Transient("503 Service Unavailable".into()), 4),
+        Fault::Fail(KvFailure::Transient("operation timed out".into()), 4),
+        Fault::Fail(KvFailure::Permanent("400 Bad Request".into()), 1),
+    ];
+    let mut cases = 0;
+    let mut seen = std::collections::BTreeMap::new();
+    for work in WORKS {
+        let (before, after, calls) = reference(work);
+        assert_ne!(before, after, "{work:?}");
+        for fault in &faults {
+            for k in 1..=calls.len() as u64 {
+                let (told, kv) = run(work, fault, k);
+                let case = format!("{work:?}, {fault:?} at call {k} of {calls:?}: told {told:?}");
+                // Within the minute, a record left behind is a commit in flight: left alone.
+                let young = journal(&kv);
+                let _ = state(&kv);
+                assert_eq!(
+                    journal(&kv),
+                    young,
+                    "{case}: a young record is not replayed"
+                );
+                kv.inner().advance(LATER_MS);
+                let now = state(&kv);
+                assert!(journal(&kv).is_empty(), "{case}: record left");
+                let outcome = if now == before {
+                    "before"
+                } else if now == after {
+                    "after"
+                } else {
+                    panic!("{case}: half-written:\n{now:#?}\nbefore {before:#?}\nafter {after:#?}")
+                };
+                match told {
+                    Told::Applied => assert_eq!(outcome, "after", "{case}"),
+                    Told::NotApplied => assert_eq!(outcome, "before", "{case}"),
+                    Told::Unknown | Told::Nothing => {}
+                }
+                *seen.entry((format!("{told:?}"), outcome)).or_insert(0) += 1;
+                cases += 1;
+            }
+        }
+    }
+    println!("{cases} matrix cases: {seen:?}");
+    assert!(cases >= 200, "{cases}");
+    // Every kind of ending happened somewhere in the matrix.
+    for key in [
+        ("Applied", "after"),
+        ("NotApplied", "before"),
+        ("Unknown", "after"),
+        ("Unknown", "before"),
+        ("Nothing", "after"),
+        ("Nothing", "before"),
+    ] {
+        let key = (key.0.to_owned(), key.1);
+        assert!(seen.contains_key(&key), "{key:?} never seen: {seen:?}");
+    }
+}
+
+/// A replay is cut off too (at each of its calls); the next one finishes it.
+#[test]
+fn a_replay_cut_off_at_any_call_converges_when_run_again() {
+    let mut cases = 0;
+    for work in WORKS {
+        let (_, after, calls) = reference(work);
+        // Commits cut after the record, with none, some or all of their writes made.
+        for k in 3..calls.len() as u64 {
+            let (told, kv) = run(work, &Fault::Cut, k);
+            assert_eq!(told, Told::Nothing);
+            kv.inner().advance(LATER_MS);
+            // Calls of a full replay (and the reading that follows it).
+            let probe = copy(&kv);
+            let _ = state(&probe);
+            let replay_calls = probe.calls();
+            for j in 1..=replay_calls {
+                let kv = copy(&kv);
+                kv.hang_from(j);
+                let reader = isolate(&kv, URL);
+                let read = reader
+                    .open()
+                    .execute_batch("SELECT * FROM notes")
+                    .now_or_never()
+                    .map(|r| r.map(|_| ()));
+                drop(reader);
+                kv.heal();
+                if read.is_some() {
+                    assert!(journal(&kv).is_empty(), "{work:?} k={k} j={j}");
+                }
+                let now = state(&kv);
+                assert!(now == after, "{work:?} k={k} j={j}: {now:#?}");
+                assert!(journal(&kv).is_empty(), "{work:?} k={k} j={j}");
+                cases += 1;
+            }
+        }
+    }
+    println!("{cases} replay cases");
+    assert!(cases > 50, "{cases}");
+}
+
+/// Within the minute, a record is a commit another isolate may still be applying: a commit
+/// that would build on its rows is refused (CONFLICT), and retried a minute later it finds
+/// the commit replayed. Deleting a row of a half-applied insert therefore cannot be undone
+/// by the replay (the row would come back).
+#[test]
+fn commits_do_not_build_on_a_commit_still_being_applied() {
+    // Cut after the record, row 1 and row 3 (the unique entries are not written yet).
+    let (told, kv) = run(Work::UpdateAndInsert, &Fault::Cut, 5);
+    assert_eq!(told, Told::Nothing);
+    let b = isolate(&kv, URL);
+    block_on(async {
+        let s = b.open();
+        // The half-applied row 3 is visible (KV has no transactions)...
+        s.execute("DELETE FROM users WHERE id = $1", params![3i64])
+            .await
+            .unwrap();
+        // ...but a commit building on it is refused while its record is young.
+        let err = s.commit().await.unwrap_err();
+        assert_eq!(err.code(), "CONFLICT", "{err}");
+        assert!(err.to_string().contains("still being applied"), "{err}");
+        // A minute later the retry (a new session) finds the commit replayed and applies.
+        kv.inner().advance(LATER_MS);
+        let s = b.open();
+        let n = s
+            .execute("DELETE FROM users WHERE id = $1", params![3i64])
+            .await
+            .unwrap()
+            .affected();
+        assert_eq!(n, 1);
+        s.commit().await.unwrap();
+    });
+    kv.inner().advance(LATER_MS);
+    let now = state(&kv);
+    let users = &now.rows[0];
+    assert!(!users.contains("cy"), "row 3 did not come back: {users}");
+    assert!(users.contains("ada@new"), "{users}");
+    assert!(journal(&kv).is_empty());
+    let cy = Layout::new("")
+        .unique_key(
+            "users",
+            "email",
+            &gluesql_core::prelude::Key::Str("cy@x".into()),
+        )
+        .unwrap();
+    assert!(kv.inner().peek(&cy).is_none(), "no orphan entry for cy@x");
+}
+
+/// A commit that finds an abandoned record under a version it read replays it, then asks
+/// the session to retry (its own isolate had not listed the journal yet).
+#[test]
+fn a_commit_replays_an_abandoned_record_it_would_build_on() {
+    let (told, kv) = run(Work::UpdateAndInsert, &Fault::Cut, 4);
+    assert_eq!(told, Told::Nothing);
+    kv.inner().advance(55_000);
+    let b = isolate(&kv, URL);
+    block_on(async {
+        // B lists the journal now, while the record is young (55 s).
+        let s = b.open();
+        s.execute(
+            "UPDATE users SET name = $1 WHERE id = $2",
+            params!["ada2", 1i64],
+        )
+        .await
+        .unwrap();
+        // The record ages past a minute; B's next journal listing is not due before its
+        // commit (every 10 s), but its commit's check finds the record under row 1's version.
+        kv.inner().advance(6_000);
+        let err = s.commit().await.unwrap_err();
+        assert_eq!(err.code(), "CONFLICT", "{err}");
+        assert!(err.to_string().contains("replayed now"), "{err}");
+        assert!(journal(&kv).is_empty());
+        let s = b.open();
+        s.execute(
+            "UPDATE users SET name = $1 WHERE id = $2",
+            params!["ada2", 1i64],
+        )
+        .await
+        .unwrap();
+        s.commit().await.unwrap();
+    });
+    let rows = state(&kv).rows;
+    assert!(
+        rows[0].contains("ada2") && rows[0].contains("cy@x"),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn a_corrupt_record_is_skipped_with_a_note_and_not_fetched_again() {
+    let (kv, _a) = seeded();
+    let key = Layout::new("").record_key(0xdead);
+    kv.inner().poke(
+        &key,
+        KvEntry {
+            value: "not json".into(),
+            metadata: Some(serde_json::json!({"at": 0})),
+        },
+    );
+    // Another database's key under a prefix that looks like ours is not a record at all.
+    kv.inner().poke(
+        &format!("{}s/users", Layout::new("").journal_prefix()),
+        KvEntry {
+            value: "{}".into(),
+            metadata: None,
+        },
+    );
+    kv.inner().advance(LATER_MS);
+    let b = isolate(&kv, URL);
+    block_on(async {
+        assert_eq!(state_rows(&b.open()).await, 2);
+        let notes = b.engine().kv_notes();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].contains("not a gluebind commit record"),
+            "{notes:?}"
+        );
+        kv.inner().advance(LATER_MS);
+        kv.reset_calls();
+        assert_eq!(state_rows(&b.open()).await, 2);
+        assert_eq!(
+            kv.calls_of(CallKind::List),
+            2,
+            "the journal is listed again, then the table"
+        );
+        assert_eq!(
+            kv.calls_of(CallKind::Get),
+            1,
+            "the schema; not the bad record"
+        );
+        assert_eq!(b.engine().kv_notes().len(), 1);
+    });
+    assert!(
+        kv.inner().peek(&key).is_some(),
+        "left for a human to look at"
+    );
+}
+
+async fn state_rows(s: &Session) -> usize {
+    s.execute_batch("SELECT * FROM users")
+        .await
+        .unwrap()
+        .remove(0)
+        .into_rows()
+        .unwrap()
+        .len()
+}
+
+/// A replay runs inside a session's budget (at most 3/4 of it, the rest is the session's):
+/// a large one is spread over several sessions, each continuing where the last stopped.
+#[test]
+fn a_large_replay_is_spread_over_sessions_within_their_budget() {
+    let kv = namespace();
+    let a = isolate(&kv, URL);
+    block_on(async {
+        let s = a.open();
+        s.execute_batch("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+            .await
+            .unwrap();
+        s.commit().await.unwrap();
+        let values: Vec<String> = (1..=60).map(|i| format!("({i}, 'n{i}')")).collect();
+        s.execute_batch(&format!("INSERT INTO notes VALUES {}", values.join(",")))
+            .await
+            .unwrap();
+        kv.reset_calls();
+        kv.hang_from(3); // the record and one row made it
+        assert!(s.commit().now_or_never().is_none());
+        kv.heal();
+    });
+    kv.inner().advance(LATER_MS);
+    let b = isolate(&kv, "kv://GLUEBIND_KV?max_ops=40");
+    let mut sessions = 0;
+    while !journal(&kv).is_empty() {
+        sessions += 1;
+        assert!(sessions < 10, "converges");
+        block_on(async {
+            let s = b.open();
+            s.execute("SELECT * FROM notes WHERE id = $1", params![1i64])
+                .await
+                .unwrap();
+            assert!(s.kv_ops() <= 40);
+        });
+        kv.inner().advance(10_000); // the next journal listing is due
+    }
+    assert!(sessions >= 2, "{sessions}");
+    assert!(b.engine().kv_notes()[0].contains("stopped at the session's budget"));
+    let n = block_on(async {
+        isolate(&kv, URL)
+            .open()
+            .execute_batch("SELECT * FROM notes")
+            .await
+            .unwrap()
+            .remove(0)
+            .into_rows()
+            .unwrap()
+            .len()
+    });
+    assert_eq!(n, 60);
+}
+
+#[test]
+fn a_commit_too_large_for_one_record_is_refused_before_writing() {
+    let (kv, a) = seeded();
+    let before = state(&copy(&kv));
+    block_on(async {
+        let s = a.open();
+        let big = "x".repeat(13 * 1024 * 1024);
+        s.execute(
+            "INSERT INTO notes VALUES (2, $1), (3, $2)",
+            params![big.clone(), big],
+        )
+        .await
+        .unwrap();
+        kv.reset_calls();
+        let err = s.commit().await.unwrap_err();
+        assert_eq!(err.code(), "STORAGE", "{err}");
+        assert!(err.to_string().contains("25 MiB"), "{err}");
+        assert_eq!(kv.calls_of(CallKind::Write), 0);
+    });
+    assert_eq!(state(&copy(&kv)), before);
+}
+
+/// A commit never starts a write (nor an undo) 30 s after its record: past that a replay may
+/// be near, and two writers must not race. It reports an unknown outcome and leaves the rest
+/// to the replay.
+#[test]
+fn a_commit_past_its_deadline_stops_and_leaves_the_rest_to_the_replay() {
+    let (kv, a) = seeded();
+    let result = block_on(async {
+        let s = a.open();
+        s.execute_batch(
+            "INSERT INTO users VALUES (3, 'cy', 'cy@x'), (4, 'dee', 'dee@x'), \
+             (5, 'eve', 'eve@x')",
+        )
+        .await
+        .unwrap();
+        kv.reset_calls();
+        // Every write (the record included) is refused three times: 1 + 2 + 3 s of backoff
+        // each, so the sixth write would start 36 s after the record.
+        for write in 0..7 {
+            for attempt in 0..3 {
+                kv.fail_call(
+                    2 + write * 4 + attempt,
+                    KvFailure::RateLimited("429".into()),
+                );
+            }
+        }
+        s.commit().await
+    });
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains("outcome unknown"), "{err}");
+    assert!(err.to_string().contains("longer than 30 s"), "{err}");
+    // Check, then record + 5 writes of 4 attempts each; the sixth never started.
+    assert_eq!(kv.calls(), 1 + 6 * 4);
+    assert_eq!(journal(&kv).len(), 1);
+    kv.inner().advance(LATER_MS);
+    let rows = state(&kv).rows;
+    assert!(rows[0].contains("eve@x"), "replayed in full: {rows:?}");
+    assert!(journal(&kv).is_empty());
+}
+
+/// The record's delete is cleanup: when it fails (or KV still shows the record, a stale
+/// read), the commit is applied all the same, and its own isolate goes on building on it.
+/// Other isolates see a record in flight until it is a minute old, then replay it (a no-op
+/// that removes it).
+#[test]
+fn a_record_left_by_an_applied_commit_only_delays_other_isolates() {
+    let (kv, a) = seeded();
+    kv.delay_writes(60_000); // every later write, the record's delete included, shows late
+    block_on(async {
+        let s = a.open();
+        prepare(&s, Work::UpdateAndInsert).await;
+        kv.reset_calls();
+        kv.fail_call(8, KvFailure::Permanent("record delete".into()));
+        s.commit().await.unwrap();
+        assert!(a.engine().kv_notes()[0].contains("could not be deleted"));
+        // The same isolate builds on its own commit at once.
+        let s = a.open();
+        s.execute(
+            "UPDATE users SET name = 'cy2' WHERE id = 3",
+            gluebind::NO_PARAMS,
+        )
+        .await
+        .unwrap();
+        s.commit().await.unwrap();
+    });
+    kv.publish();
+    kv.delay_writes(0);
+    assert_eq!(journal(&kv).len(), 1);
+    let b = isolate(&kv, URL);
+    block_on(async {
+        let s = b.open();
+        s.execute(
+            "UPDATE users SET name = 'ada2' WHERE id = 1",
+            gluebind::NO_PARAMS,
+        )
+        .await
+        .unwrap();
+        let err = s.commit().await.unwrap_err();
+        assert!(err.to_string().contains("still being applied"), "{err}");
+    });
+    kv.inner().advance(LATER_MS);
+    let rows = state(&kv).rows;
+    assert!(
+        rows[0].contains("cy2") && rows[0].contains("ada@new"),
+        "{rows:?}"
+    );
+    assert!(journal(&kv).is_empty());
+}
