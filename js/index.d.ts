@@ -178,6 +178,13 @@ export type ErrorCode =
   | "STORAGE";
 
 /** Every error gluebind throws; `message` is the Rust core's. */
+/**
+ * Panics inside gluebind's wasm, to test panic recovery from a debug-only route: the call
+ * throws, and the next event runs on a new wasm instance with a new registry (memory:// data
+ * is gone, as in a Rust worker). Never call it in production.
+ */
+export declare function panicForTesting(): void;
+
 export declare class GluebindError extends Error {
   readonly code: ErrorCode;
   static readonly code: string;

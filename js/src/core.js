@@ -7,7 +7,7 @@
 
 import { ConfigError, OutsideScopeError, errorFromCode } from "./errors.js";
 
-/** @type {{ Registry: any, setErrorFactory: (f: Function) => void } | null} */
+/** @type {{ Registry: any, setErrorFactory: (f: Function) => void, instanceEpoch: () => number, panicForTesting: () => void } | null} */
 let wasm = null;
 /** @type {(new () => { run: Function, getStore: Function }) | null} */
 let AsyncLocalStorageClass = null;
@@ -44,10 +44,18 @@ function afterResponse() {
 }
 
 /** Finishes and removes the scope's session; a failure (a write-behind conflict) is logged. */
-function teardown(registry, scope, failed) {
-  return registry.remove(scope, failed).catch((err) => {
+async function teardown(registry, scope, failed) {
+  try {
+    await registry.remove(scope, failed);
+  } catch (err) {
+    // Also a registry of a wasm instance replaced after a panic ("stale object").
     console.error(`gluebind: teardown of scope ${scope} failed:`, err);
-  });
+  }
+}
+
+/** Panics inside gluebind's wasm, to test panic recovery (debug routes only). */
+export function panicForTesting() {
+  wasm.panicForTesting();
 }
 
 /**
@@ -65,6 +73,8 @@ export class Gluebind {
    * function, or kv://, whose KV namespace binding arrives in that event's env).
    */
   #registry = null;
+  /** The wasm instance the registry lives in (see #recoverFromReset). */
+  #epoch = null;
   /** Resolves when `init` has run; null until the first event needs it. */
   #ready = null;
   #readyDone = false;
@@ -108,10 +118,27 @@ export class Gluebind {
   #create(url, env) {
     // A kv:// URL: Rust takes the namespace from env[BINDING], or throws a ConfigError.
     this.#registry = new wasm.Registry({ ...this.#options, url }, env);
+    this.#epoch = wasm.instanceEpoch();
     return this.#registry;
   }
 
+  /**
+   * A Rust panic makes gluebind replace its wasm instance on the next call: the registry, its
+   * sessions and memory:// data are gone, and calling the old handles would throw. Start a
+   * new registry (and run `init` again), as a Rust worker's new instance would.
+   */
+  #recoverFromReset() {
+    if (this.#registry === null || wasm.instanceEpoch() === this.#epoch) return;
+    console.error("gluebind: the wasm instance was replaced after a panic; starting a new registry");
+    wasm.setErrorFactory(errorFromCode);
+    this.#registry = null;
+    this.#ready = null;
+    this.#readyDone = this.#init === null;
+    if (typeof this.#url === "string" && !isKv(this.#url)) this.#create(this.#url, undefined);
+  }
+
   #registryOrThrow() {
+    this.#recoverFromReset();
     if (this.#registry === null) {
       throw new ConfigError(
         "the registry does not exist yet: with a url function or a kv:// URL it is created on the first " +
@@ -123,6 +150,7 @@ export class Gluebind {
 
   /** Creates the registry (url function, kv://) and runs `init`, once per isolate. */
   #prepare(env) {
+    this.#recoverFromReset();
     if (this.#registry === null) {
       const url = typeof this.#url === "function" ? this.#url(env) : this.#url;
       if (typeof url !== "string") throw new ConfigError(`the url function returned ${typeof url}, not a string`);

@@ -8,5 +8,5 @@ import { install } from "./core.js";
 
 install(bindings, AsyncLocalStorage, null);
 
-export { Gluebind } from "./core.js";
+export { Gluebind, panicForTesting } from "./core.js";
 export * from "./errors.js";

@@ -18,5 +18,5 @@ try {
 }
 install(bindings, AsyncLocalStorage, failure);
 
-export { Gluebind } from "./core.js";
+export { Gluebind, panicForTesting } from "./core.js";
 export * from "./errors.js";

@@ -25,11 +25,6 @@ describe("panic recovery", () => {
     const user = await createUser(url);
     const started = Date.now();
     const panicked = await json(url, "/__gluebind/panic", { method: "POST" }).catch((err) => ({ status: 0, text: String(err) }));
-    if (panicked.status === 404) {
-      // The JS demo has no way to panic inside the npm package's wasm (it logs panics only).
-      t.skip("this worker has no panic route (JS demo)");
-      return;
-    }
     t.diagnostic(`panicking request: status ${panicked.status} after ${Date.now() - started} ms`);
     assert.ok(panicked.status === 0 || panicked.status >= 500, `the panicking request must fail, got ${panicked.status}`);
 

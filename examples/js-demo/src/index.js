@@ -1,7 +1,7 @@
 // The JavaScript demo: the seed's user-registration app (DESIGN.md, "The demo app") on the npm
 // package "gluebind" and Hono. Every error is {"error": "..."} with its status.
 import { Hono } from "hono";
-import { ConflictError, UniqueError } from "gluebind";
+import { ConflictError, UniqueError, panicForTesting } from "gluebind";
 import { gluebind } from "gluebind/hono";
 import { db, debug } from "./db.js";
 import { etagOf } from "./etag.js";
@@ -124,6 +124,14 @@ app.get("/events", async (c) => {
 
 app.all("/events", () => {
   throw methodNotAllowed("GET, POST");
+});
+
+// Measures panic recovery (tests/e2e/panic.test.mjs): the panic throws here (a 500), and the
+// next event runs on a fresh wasm instance with a new registry.
+app.post("/__gluebind/panic", (c) => {
+  if (!debug(c.env)) throw new ApiError(404, "no such route");
+  panicForTesting();
+  return c.json({ error: "unreachable" }, 500);
 });
 
 app.get("/__gluebind/probe", (c) => {

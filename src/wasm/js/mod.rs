@@ -87,6 +87,32 @@ pub fn check_url(url: &str) -> Result<String, JsValue> {
     error::js(crate::EngineUrl::parse(url)).map(|u| u.as_string())
 }
 
+thread_local! {
+    /// Random per wasm instance: a fresh instance (after a panic) has a new one.
+    static EPOCH: f64 = {
+        let mut bytes = [0u8; 4];
+        // Falls back to 0: a reset is then still seen (the first instance's value is rarely 0).
+        let _ = getrandom::getrandom(&mut bytes);
+        f64::from(u32::from_le_bytes(bytes))
+    };
+}
+
+/// Identifies the current wasm instance. A panic makes gluebind replace the instance (its
+/// memory, registries and sessions are gone); the JS wrapper compares this value to notice, and
+/// starts a new registry instead of calling into handles of the old instance.
+#[wasm_bindgen(js_name = instanceEpoch)]
+#[must_use]
+pub fn instance_epoch() -> f64 {
+    EPOCH.with(|e| *e)
+}
+
+/// Panics inside gluebind's wasm, to test recovery (the demo's debug-only panic route). Never
+/// call it in production.
+#[wasm_bindgen(js_name = panicForTesting)]
+pub fn panic_for_testing() {
+    panic!("deliberate panic from panicForTesting() (debug only)");
+}
+
 /// The isolate's registry (SQLAlchemy's `scoped_session`), with the options of the values it
 /// hands to JavaScript. Create it once per isolate, at module scope.
 #[wasm_bindgen(js_name = Registry)]
@@ -104,9 +130,9 @@ impl JsRegistry {
     /// A `CONFIG` error for a bad URL or option, or a missing KV binding.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue, env: JsValue) -> Result<JsRegistry, JsValue> {
-        // Log panics only: a reset of the instance (what the Rust worker's hook schedules)
-        // would leave this package's JS objects holding handles into the old instance.
-        console_error_panic_hook::set_once();
+        // Logs a panic and replaces the instance on the next call; the JS wrapper notices
+        // (instanceEpoch) and starts over.
+        super::init_panic_hook();
         let options: Options = serde_wasm_bindgen::from_value(options)
             .map_err(|e| config(format!("invalid gluebind options: {e}")))?;
         let teardown = match options.teardown.as_deref() {
