@@ -949,3 +949,85 @@ fn a_row_read_before_a_scan_stays_in_the_snapshot() {
         assert_eq!(users(&isolate(&kv, URL).open()).await.len(), 1);
     });
 }
+
+/// One stale read at any single call of a read-modify-write in another isolate: the outcome is
+/// the update applied on the latest balance, or an error that stores nothing (a conflict, or
+/// the table not found yet) — never an update computed from a stale balance (a lost update). KV's one real window, a stale read at
+/// the commit's own check while the session also read stale data, needs two stale calls; the
+/// two race tests above show it.
+#[test]
+fn stale_read_matrix_never_loses_an_update() {
+    let calls = {
+        let (kv, a, _) = accounts();
+        stale_matrix_case(&kv, &a, None).0
+    };
+    assert!(calls >= 3, "a read, a check, a write at least: {calls}");
+    let mut outcomes = Vec::new();
+    for k in 1..=calls {
+        let (kv, a, _) = accounts();
+        let (_, result, balance) = stale_matrix_case(&kv, &a, Some(k));
+        match &result {
+            Ok(()) => assert_eq!(
+                balance, 210,
+                "stale call {k}: applied on the latest balance"
+            ),
+            Err(e) => {
+                // A conflict at commit, or a stale schema read (the table looks absent).
+                let table_missing = e.to_string().contains("table not found");
+                assert!(
+                    e.code() == "CONFLICT" || table_missing,
+                    "stale call {k}: {e}"
+                );
+                assert_eq!(balance, 200, "stale call {k}: the failure stored nothing");
+            }
+        }
+        outcomes.push(result.is_ok());
+    }
+    assert!(
+        outcomes.iter().any(|ok| *ok),
+        "most stale calls do not matter: {outcomes:?}"
+    );
+    assert!(
+        outcomes.iter().any(|ok| !ok),
+        "a stale read of the row is caught: {outcomes:?}"
+    );
+}
+
+/// Reads account 1's balance and stores it plus 10.
+async fn add_ten(s: &Session) -> gluebind::Result<()> {
+    let rows = s
+        .execute("SELECT balance FROM accounts WHERE id = $1", params![1i64])
+        .await?
+        .into_rows()?;
+    let balance: i64 = rows.get(0).expect("account 1 exists").get("balance")?;
+    s.execute(
+        "UPDATE accounts SET balance = $1 WHERE id = $2",
+        params![balance + 10, 1i64],
+    )
+    .await?;
+    s.commit().await.map(|_| ())
+}
+
+/// A sets the balance 100 → 200 (its latest write); then B, a new isolate, adds 10, with
+/// call `stale` of B's unit of work reading stale. Returns B's call count, its commit's
+/// result and the balance a fresh isolate reads afterwards.
+fn stale_matrix_case(
+    kv: &Kv,
+    a: &SessionFactory,
+    stale: Option<u64>,
+) -> (u64, gluebind::Result<()>, i64) {
+    block_on(async {
+        let sa = a.open();
+        set_balance(&sa, 1, 200).await;
+        sa.commit().await.unwrap();
+        kv.reset_calls();
+        if let Some(k) = stale {
+            kv.stale_call(k);
+        }
+        let sb = isolate(kv, URL).open();
+        let result = add_ten(&sb).await;
+        let calls = kv.calls();
+        kv.heal();
+        (calls, result, balance_of(&isolate(kv, URL).open(), 1).await)
+    })
+}

@@ -17,6 +17,11 @@
 //! `put` or `delete` of a key written less than `ms` ago (by the clock) fails with
 //! [`KvFailure::RateLimited`] (HTTP 429), without effect.
 //!
+//! [`FaultyKv::stale_call`]`(k)` makes read call number `k` stale: every key it reads that
+//! was written through the wrapper shows the value before its latest write (a `list` page
+//! shows such keys with their previous metadata, or leaves out those created by it; a key
+//! deleted by its latest write stays out).
+//!
 //! # Visibility
 //!
 //! With [`FaultyKv::delay_writes`]`(ms)`, a `put` or `delete` is applied to the wrapped
@@ -105,6 +110,10 @@ pub struct FaultyKv<B> {
     last_write: RefCell<std::collections::HashMap<String, u64>>,
     /// Calls from this number on never answer (0: none).
     hang_at: Cell<u64>,
+    /// Read calls (by number) that return stale values (see [`FaultyKv::stale_call`]).
+    stale_calls: RefCell<std::collections::BTreeSet<u64>>,
+    /// Each written key's value before its latest write through this wrapper.
+    previous: RefCell<std::collections::HashMap<String, Option<KvEntry>>>,
 }
 
 impl<B: KvBackend> FaultyKv<B> {
@@ -120,6 +129,8 @@ impl<B: KvBackend> FaultyKv<B> {
             rate_ms: Cell::new(0),
             last_write: RefCell::new(std::collections::HashMap::new()),
             hang_at: Cell::new(0),
+            stale_calls: RefCell::new(std::collections::BTreeSet::new()),
+            previous: RefCell::new(std::collections::HashMap::new()),
         }
     }
 
@@ -194,10 +205,26 @@ impl<B: KvBackend> FaultyKv<B> {
         self.hang_at.set(k);
     }
 
-    /// Removes every fault (hangs included).
+    /// Makes read call number `k` stale: for every key it reads, it returns the value the key
+    /// had before its latest write through this wrapper, as if that write had not reached
+    /// this location yet (KV's eventual consistency, one call at a time).
+    pub fn stale_call(&self, k: u64) {
+        self.stale_calls.borrow_mut().insert(k);
+    }
+
+    /// Removes every fault (hangs and stale calls included).
     pub fn heal(&self) {
         self.faults.borrow_mut().clear();
         self.hang_at.set(0);
+        self.stale_calls.borrow_mut().clear();
+    }
+
+    /// `Some(previous value)` when the current call is a stale one and `key` was written.
+    fn stale_now(&self, key: &str) -> Option<Option<KvEntry>> {
+        if !self.stale_calls.borrow().contains(&self.calls.get()) {
+            return None;
+        }
+        self.previous.borrow().get(key).cloned()
     }
 
     /// From now on, writes become visible to reads `ms` milliseconds (of the wrapped backend's
@@ -299,8 +326,11 @@ impl<B: KvBackend> FaultyKv<B> {
         Ok(())
     }
 
-    /// Records a write about to be applied, if writes are delayed.
+    /// Records a write about to be applied: the value it replaces (for stale calls), and its
+    /// visibility if writes are delayed.
     async fn remember(&self, key: &str) -> KvResult<()> {
+        let current = self.inner.get(key).await?;
+        self.previous.borrow_mut().insert(key.to_owned(), current);
         let delay = self.delay_ms.get();
         if delay == 0 {
             return Ok(());
@@ -324,6 +354,9 @@ impl<B: KvBackend> KvBackend for FaultyKv<B> {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, KvResult<Option<KvEntry>>> {
         Box::pin(async move {
             self.enter(CallKind::Get).await?;
+            if let Some(previous) = self.stale_now(key) {
+                return Ok(previous);
+            }
             match self.stale(key) {
                 Some(before) => Ok(before),
                 None => self.inner.get(key).await,
@@ -338,7 +371,11 @@ impl<B: KvBackend> KvBackend for FaultyKv<B> {
             Ok(keys
                 .iter()
                 .zip(found)
-                .map(|(key, entry)| self.stale(key).unwrap_or(entry))
+                .map(|(key, entry)| {
+                    self.stale_now(key)
+                        .or_else(|| self.stale(key))
+                        .unwrap_or(entry)
+                })
                 .collect())
         })
     }
@@ -374,6 +411,23 @@ impl<B: KvBackend> KvBackend for FaultyKv<B> {
         Box::pin(async move {
             self.enter(CallKind::List).await?;
             let mut page = self.inner.list(prefix, cursor.clone()).await?;
+            if self.stale_calls.borrow().contains(&self.calls.get()) {
+                // Written keys of this page show their previous state (or are left out).
+                let previous = self.previous.borrow();
+                let mut keys = Vec::with_capacity(page.keys.len());
+                for key in page.keys {
+                    match previous.get(&key.name) {
+                        Some(Some(entry)) => keys.push(ListedKey {
+                            name: key.name,
+                            metadata: entry.metadata.clone(),
+                        }),
+                        Some(None) => {}
+                        None => keys.push(key),
+                    }
+                }
+                page.keys = keys;
+                return Ok(page);
+            }
             self.prune();
             let pending = self.pending.borrow().clone();
             if pending.is_empty() {
