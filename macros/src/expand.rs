@@ -101,8 +101,8 @@ pub fn model(input: &DeriveInput) -> syn::Result<TokenStream> {
             None => match ident::invalid(&rust_name) {
                 None => rust_name,
                 Some(why) => {
-                    return Err(syn::Error::new(
-                        field.span(),
+                    return Err(syn::Error::new_spanned(
+                        field,
                         format!(
                             "field name {rust_name:?} is not a valid SQL identifier ({why}); \
                              name its column with #[gluebind(column = \"...\")]"
@@ -118,8 +118,8 @@ pub fn model(input: &DeriveInput) -> syn::Result<TokenStream> {
             ));
         }
         let Some(sql_type) = sql_type::of(&field.ty) else {
-            return Err(syn::Error::new(
-                field.ty.span(),
+            return Err(syn::Error::new_spanned(
+                &field.ty,
                 format!(
                     "field `{name}` has a type gluebind cannot map to a column; supported: {}",
                     sql_type::SUPPORTED
@@ -138,8 +138,8 @@ pub fn model(input: &DeriveInput) -> syn::Result<TokenStream> {
                 ));
             }
             if sql_type.nullable {
-                return Err(syn::Error::new(
-                    field.ty.span(),
+                return Err(syn::Error::new_spanned(
+                    &field.ty,
                     format!(
                         "primary key `{name}` cannot be an Option: a primary key is never NULL"
                     ),
