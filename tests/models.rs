@@ -631,3 +631,37 @@ fn pagination_serializes_for_json_answers() {
         );
     });
 }
+
+#[test]
+fn get_is_a_primary_key_read_on_kv() {
+    use gluebind::kv::{CountingKv, MemoryKv};
+    let kv = std::rc::Rc::new(CountingKv::new(MemoryKv::new()));
+    block_on(async {
+        let a = isolate(&kv, "kv://GLUEBIND_KV").open();
+        model::create_all(&a, &[User::META]).await.unwrap();
+        for id in 1..=20 {
+            user(id, &format!("U{id}"), None).insert(&a).await.unwrap();
+        }
+        a.commit().await.unwrap();
+        // Another isolate: nothing cached but what it reads.
+        let b = isolate(&kv, "kv://GLUEBIND_KV");
+        assert!(User::get(&b.open(), 1).await.unwrap().is_some());
+        kv.reset();
+        assert_eq!(User::get(&b.open(), 2).await.unwrap().unwrap().id, 2);
+        let ops = kv.ops();
+        assert_eq!(
+            (ops.gets, ops.lists),
+            (1, 0),
+            "a point read, not a scan: {ops:?}"
+        );
+        kv.reset();
+        let q = User::query(&b.open()).filter(User::AGE.is_null());
+        assert_eq!(q.get(3).await.unwrap().unwrap().id, 3);
+        let ops = kv.ops();
+        assert_eq!(
+            (ops.gets, ops.lists),
+            (1, 0),
+            "filters keep the key read: {ops:?}"
+        );
+    });
+}
