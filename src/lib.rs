@@ -94,8 +94,10 @@ pub use gluesql_core::prelude::Value;
 /// A bound parameter; build with [`params!`] or [`param`].
 pub use gluesql_core::translate::{IntoParamLiteral, ParamLiteral};
 
-/// Derives [`model::Model`] for a struct with named fields (see [`model`]).
+/// Derives [`model::Model`] for a struct with named fields (see [`model`]). The derive and
+/// the trait share the name, as serde's do: `use gluebind::Model;` brings both.
 pub use gluebind_macros::Model;
+pub use model::Model;
 
 /// Builds a parameter list: `params![1i64, "ada", None::<i64>]`.
 pub use gluesql_core::params;

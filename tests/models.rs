@@ -3,12 +3,10 @@
 
 mod common;
 use common::*;
-use gluebind::{
-    model::{self, Model},
-    Error, Session,
-};
+// `gluebind::Model` is both the derive and the trait (as with serde).
+use gluebind::{model, Error, Model, Session};
 
-#[derive(Debug, Clone, PartialEq, gluebind::Model)]
+#[derive(Debug, Clone, PartialEq, Model)]
 #[gluebind(table = "users")]
 struct User {
     #[gluebind(primary_key)]
@@ -20,7 +18,7 @@ struct User {
 }
 
 /// Every supported field type, NULL-able and not; default table name `every_type`.
-#[derive(Debug, Clone, PartialEq, gluebind::Model)]
+#[derive(Debug, Clone, PartialEq, Model)]
 struct EveryType {
     #[gluebind(primary_key)]
     key: String,
@@ -46,7 +44,7 @@ struct EveryType {
 }
 
 /// Flask-SQLAlchemy's test model; `bind_key` only selects it in create_all_bind.
-#[derive(Debug, Clone, PartialEq, gluebind::Model)]
+#[derive(Debug, Clone, PartialEq, Model)]
 #[gluebind(bind_key = "cache")]
 struct Todo {
     #[gluebind(primary_key)]

@@ -3,9 +3,9 @@
 //!
 //! ```
 //! # pollster::block_on(async {
-//! use gluebind::{model::Model, Engine, SessionFactory};
+//! use gluebind::{Engine, Model, SessionFactory}; // `Model`: the trait and its derive
 //!
-//! #[derive(Debug, PartialEq, gluebind::Model)]
+//! #[derive(Debug, PartialEq, Model)]
 //! #[gluebind(table = "users")]
 //! struct User {
 //!     #[gluebind(primary_key)]
