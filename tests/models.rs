@@ -663,3 +663,41 @@ fn get_is_a_primary_key_read_on_kv() {
         );
     });
 }
+
+/// The primary key in the middle, of an unsigned type.
+#[derive(Debug, Clone, PartialEq, Model)]
+#[gluebind(table = "settings")]
+struct Setting {
+    #[gluebind(unique, column = "setting_name")]
+    name: String,
+    #[gluebind(primary_key)]
+    id: u32,
+    value: Option<String>,
+}
+
+#[test]
+fn primary_key_anywhere_and_literals_of_the_columns_type() {
+    block_on(async {
+        let s = factory().open();
+        model::create_all(&s, &[Setting::META]).await.unwrap();
+        let mut theme = Setting {
+            name: "theme".into(),
+            id: 7,
+            value: None,
+        };
+        theme.insert(&s).await.unwrap();
+        theme.value = Some("dark".into());
+        theme.update(&s).await.unwrap();
+        // `7` and `8` are u32 here: the literal takes the key's type.
+        assert_eq!(Setting::get(&s, 7).await.unwrap(), Some(theme.clone()));
+        assert_eq!(Setting::get(&s, 8).await.unwrap(), None);
+        let found = Setting::query(&s)
+            .filter(Setting::ID.ge(7).and(Setting::VALUE.eq("dark")))
+            .filter_by(Setting::NAME, String::from("theme"))
+            .one()
+            .await
+            .unwrap();
+        assert_eq!(found, theme);
+        assert_eq!(Setting::NAME.name(), "setting_name");
+    });
+}

@@ -191,8 +191,9 @@ impl<M: Model> Query<M> {
         }
     }
 
-    /// The row with primary key `key` that also matches the query's filters, if any. Without
-    /// filters this is a primary-key read (one KV get at most on `kv://`).
+    /// The row with primary key `key` that also matches the query's filters, if any (order,
+    /// limit and offset do not apply). It is a primary-key read: one KV get at most on
+    /// `kv://`, with or without filters.
     ///
     /// # Errors
     /// As [`Query::all`].
