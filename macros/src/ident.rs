@@ -19,25 +19,25 @@ pub fn invalid(name: &str) -> Option<String> {
     None
 }
 
-/// `UserPost` → `user_post`, `HTTPLog` → `http_log` (Flask-SQLAlchemy's default table name).
+/// Flask-SQLAlchemy 3's default table name (`camel_to_snake_case`): `_` before an ASCII
+/// capital that follows a lowercase letter or digit, or that starts a lowercase run (not at
+/// the start); then lowercase, leading `_` removed. `UserPost` → `user_post`, `FOOBar` →
+/// `foo_bar`, `User2FA` → `user2_fa`.
 pub fn snake_case(name: &str) -> String {
     let chars: Vec<char> = name.chars().collect();
     let mut out = String::with_capacity(name.len() + 4);
     for (i, &c) in chars.iter().enumerate() {
-        if c.is_uppercase() {
-            let prev_lower =
-                i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
-            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
-            let prev_upper = i > 0 && chars[i - 1].is_uppercase();
-            if i > 0 && (prev_lower || (prev_upper && next_lower)) {
+        if c.is_ascii_uppercase() && i > 0 {
+            let prev = chars[i - 1];
+            let after_lower = prev.is_ascii_lowercase() || prev.is_ascii_digit();
+            let before_lower = chars.get(i + 1).is_some_and(char::is_ascii_lowercase);
+            if after_lower || before_lower {
                 out.push('_');
             }
-            out.extend(c.to_lowercase());
-        } else {
-            out.push(c);
         }
+        out.extend(c.to_lowercase());
     }
-    out
+    out.trim_start_matches('_').to_owned()
 }
 
 #[cfg(test)]
@@ -46,10 +46,17 @@ mod tests {
 
     #[test]
     fn snake_case_like_flask_sqlalchemy() {
-        assert_eq!(snake_case("User"), "user");
-        assert_eq!(snake_case("UserPost"), "user_post");
+        // Flask-SQLAlchemy's tests/test_table_name.py, and its regex on a few more.
+        assert_eq!(snake_case("FOOBar"), "foo_bar");
+        assert_eq!(snake_case("BazBar"), "baz_bar");
+        assert_eq!(snake_case("RubberDuck"), "rubber_duck");
+        assert_eq!(snake_case("Duck"), "duck");
         assert_eq!(snake_case("HTTPLog"), "http_log");
+        assert_eq!(snake_case("User2FA"), "user2_fa");
         assert_eq!(snake_case("Post2Tag"), "post2_tag");
+        assert_eq!(snake_case("ABC"), "abc");
+        assert_eq!(snake_case("Snake_Case"), "snake__case");
+        assert_eq!(snake_case("_Private"), "private");
         assert_eq!(snake_case("already_snake"), "already_snake");
     }
 
