@@ -701,3 +701,19 @@ fn primary_key_anywhere_and_literals_of_the_columns_type() {
         assert_eq!(Setting::NAME.name(), "setting_name");
     });
 }
+
+#[test]
+fn concurrent_create_all_conflicts_once_then_finds_the_table() {
+    block_on(async {
+        let f = factory();
+        let (a, b) = (f.open(), f.open());
+        model::create_all(&a, &[Todo::META]).await.unwrap();
+        model::create_all(&b, &[Todo::META]).await.unwrap();
+        a.commit().await.unwrap();
+        let err = b.commit().await.unwrap_err();
+        assert_eq!(err.code(), "CONFLICT", "{err}");
+        model::create_all(&b, &[Todo::META]).await.unwrap();
+        assert!(!b.is_dirty(), "the table is there now");
+        assert_eq!(Todo::query(&b).count().await.unwrap(), 0);
+    });
+}

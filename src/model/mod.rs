@@ -183,6 +183,10 @@ fn expect_row<M: Model>(affected: usize, verb: &str) -> Result<()> {
 ///
 /// Every model is created, whatever its bind key: use [`create_all_bind`] to select one bind.
 ///
+/// When two sessions create the same missing table at once, the second to commit gets
+/// [`Error::Conflict`] (first committer wins, as for rows); running `create_all` again in that
+/// session then finds the table and changes nothing.
+///
 /// # Errors
 /// The session's errors (an existing table of the same name is left as it is, even when its
 /// columns differ).
