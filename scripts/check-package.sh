@@ -22,11 +22,17 @@ if grep -Ev '^((src|tests)/.*\.rs|README\.md|LICENSE|CHANGELOG\.md|Cargo\.toml|C
   echo "unexpected files in the crate package (above)"; exit 1
 fi
 echo "    $(wc -l < "$out/files.txt") files"
+cargo package --list --allow-dirty -p gluebind-macros >"$out/macro-files.txt"
+if grep -Ev '^(src/.*\.rs|Cargo\.toml|Cargo\.toml\.orig|Cargo\.lock|\.cargo_vcs_info\.json)$' "$out/macro-files.txt"; then
+  echo "unexpected files in the gluebind-macros package (above)"; exit 1
+fi
 
 # --no-verify: the verify step only compiles the packaged sources again, from scratch in its own
 # target directory (minutes on a cold machine); the same sources are built and tested above.
-step "cargo publish --dry-run --no-verify"
-cargo publish --dry-run --no-verify --allow-dirty -p gluebind
+# Both crates in one run: gluebind depends on gluebind-macros by version, which cargo resolves
+# from the package it has just made (a real release publishes gluebind-macros first).
+step "cargo publish --dry-run --no-verify (gluebind-macros, gluebind)"
+cargo publish --dry-run --no-verify --allow-dirty -p gluebind-macros -p gluebind
 
 step "cargo doc (RUSTDOCFLAGS=-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p gluebind

@@ -58,6 +58,20 @@ pub enum Error {
         /// The backend's description of the failure.
         message: String,
     },
+    /// No row was found where one was required: `get_or_404`, `first_or_404`, `one()`, a
+    /// model's `update`/`delete`, or a page that does not exist (Flask-SQLAlchemy's
+    /// `abort(404)`). HTTP handlers answer 404 ([`Error::http_status`]).
+    NotFound {
+        /// The model's table.
+        table: String,
+        /// What was looked for.
+        detail: String,
+    },
+    /// `one()` found more than one row (SQLAlchemy's `MultipleResultsFound`).
+    MultipleResults {
+        /// The model's table.
+        table: String,
+    },
 }
 
 impl Error {
@@ -76,8 +90,8 @@ impl Error {
     }
 
     /// A stable, machine-readable code for the variant (`CONFIG`, `SQL`, `UNIQUE`, `CONFLICT`,
-    /// `OUTSIDE_SCOPE`, `SESSION_CLOSED`, `STORAGE`), for logs, HTTP mapping and the JS
-    /// bindings.
+    /// `OUTSIDE_SCOPE`, `SESSION_CLOSED`, `STORAGE`, `NOT_FOUND`, `MULTIPLE_RESULTS`), for
+    /// logs, HTTP mapping and the JS bindings.
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
@@ -88,6 +102,20 @@ impl Error {
             Self::OutsideScope { .. } => "OUTSIDE_SCOPE",
             Self::SessionClosed { .. } => "SESSION_CLOSED",
             Self::Storage { .. } => "STORAGE",
+            Self::NotFound { .. } => "NOT_FOUND",
+            Self::MultipleResults { .. } => "MULTIPLE_RESULTS",
+        }
+    }
+
+    /// The HTTP status a handler usually answers with: 404 for [`Error::NotFound`], 409 for
+    /// [`Error::Unique`] and [`Error::Conflict`], 500 otherwise (a bug or an outage, not the
+    /// client's doing).
+    #[must_use]
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::NotFound { .. } => 404,
+            Self::Unique { .. } | Self::Conflict { .. } => 409,
+            _ => 500,
         }
     }
 
@@ -131,6 +159,12 @@ impl fmt::Display for Error {
                  do not keep sessions beyond the event, ask the registry for the current one"
             ),
             Self::Storage { message } => write!(f, "storage error: {message}"),
+            Self::NotFound { table, detail } => write!(f, "not found in table {table}: {detail}"),
+            Self::MultipleResults { table } => write!(
+                f,
+                "one() expected exactly one row of table {table} and found several; filter \
+                 by the primary key or a unique column, or use first() or all()"
+            ),
         }
     }
 }
@@ -155,5 +189,13 @@ mod tests {
         assert!(c.is_conflict());
         assert!(c.to_string().contains("retry"));
         assert!(!Error::config("x").is_conflict());
+        let n = Error::NotFound {
+            table: "users".into(),
+            detail: "no row with id = 7".into(),
+        };
+        assert_eq!((n.code(), n.http_status()), ("NOT_FOUND", 404));
+        assert!(n.to_string().contains("id = 7"), "{n}");
+        assert_eq!(c.http_status(), 409);
+        assert_eq!(Error::config("x").http_status(), 500);
     }
 }

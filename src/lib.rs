@@ -39,12 +39,16 @@
 
 #![warn(missing_docs)]
 
+// The derive names `::gluebind::...`; this makes that path resolve inside the crate too.
+extern crate self as gluebind;
+
 mod bind;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod conformance;
 mod engine;
 mod error;
 mod factory;
+pub mod model;
 mod registry;
 mod rows;
 mod scope;
@@ -89,6 +93,11 @@ pub use value::{param, to_json, FromValue};
 pub use gluesql_core::prelude::Value;
 /// A bound parameter; build with [`params!`] or [`param`].
 pub use gluesql_core::translate::{IntoParamLiteral, ParamLiteral};
+
+/// Derives [`model::Model`] for a struct with named fields (see [`model`]). The derive and
+/// the trait share the name, as serde's do: `use gluebind::Model;` brings both.
+pub use gluebind_macros::Model;
+pub use model::Model;
 
 /// Builds a parameter list: `params![1i64, "ada", None::<i64>]`.
 pub use gluesql_core::params;

@@ -172,3 +172,47 @@ async fn kv_engine_over_an_in_memory_namespace_in_wasm() {
         .iter()
         .all(|k| k.starts_with("gluebind/v1/wasm/")));
 }
+
+/// A derived model in the wasm build: create_all, insert, a filtered query, a page, 404.
+#[wasm_bindgen_test]
+async fn models_in_wasm() {
+    use gluebind::{model, Model};
+
+    #[derive(Debug, PartialEq, Model)]
+    #[gluebind(table = "notes")]
+    struct Note {
+        #[gluebind(primary_key)]
+        id: i64,
+        body: String,
+        pinned: Option<bool>,
+    }
+
+    let session = SessionFactory::builder()
+        .bind(Engine::from_url("memory://").unwrap())
+        .build()
+        .unwrap()
+        .open();
+    model::create_all(&session, &[Note::META]).await.unwrap();
+    model::create_all(&session, &[Note::META]).await.unwrap();
+    for id in 1..=5 {
+        let pinned = (id % 2 == 0).then_some(true);
+        let body = format!("note {id}");
+        Note { id, body, pinned }.insert(&session).await.unwrap();
+    }
+    session.commit().await.unwrap();
+    let unpinned = Note::query(&session)
+        .filter(Note::PINNED.is_null().or(Note::PINNED.eq(false)))
+        .count()
+        .await
+        .unwrap();
+    assert_eq!(unpinned, 3);
+    let page = Note::query(&session)
+        .order_by(Note::ID.desc())
+        .paginate(2, 2)
+        .await
+        .unwrap();
+    assert_eq!(page.items.iter().map(|n| n.id).collect::<Vec<_>>(), [3, 2]);
+    assert_eq!((page.pages(), page.next_num()), (3, Some(3)));
+    let missing = Note::get_or_404(&session, 9).await.unwrap_err();
+    assert_eq!((missing.code(), missing.http_status()), ("NOT_FOUND", 404));
+}

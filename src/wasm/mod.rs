@@ -34,7 +34,7 @@ mod serve;
 #[cfg(feature = "worker")]
 pub use kv::WorkersKv;
 #[cfg(feature = "worker")]
-pub use serve::{serve, to_worker_error, Event};
+pub use serve::{error_response, serve, to_worker_error, Event};
 
 /// Creates the engine for `url`, taking a `kv://BINDING` URL's namespace from `env`.
 ///

@@ -39,6 +39,17 @@ pub fn to_worker_error(error: Error) -> worker::Error {
     worker::Error::RustError(error.to_string())
 }
 
+/// The JSON answer for `error`: `{"error": "<message>", "code": "<Error::code>"}` with
+/// [`Error::http_status`] as status — 404 for [`Error::NotFound`] (`get_or_404`,
+/// `first_or_404`, a page that does not exist), 409 for conflicts, 500 otherwise.
+///
+/// # Errors
+/// `worker::Error` only if the response cannot be built.
+pub fn error_response(error: &Error) -> worker::Result<Response> {
+    let body = serde_json::json!({ "error": error.to_string(), "code": error.code() });
+    Ok(Response::from_json(&body)?.with_status(error.http_status()))
+}
+
 /// Runs `handler` inside a new scope of `registry` and schedules the teardown in
 /// `ctx.wait_until`: the session (if the handler opened one) is committed or rolled back per
 /// the factory's [`crate::TeardownPolicy`] — always rolled back when the handler returned an

@@ -43,8 +43,8 @@ impl From<Error> for ApiError {
             Error::Unique { column, .. } if column == "email" => {
                 Self::new(409, "email already registered")
             }
-            Error::Unique { .. } | Error::Conflict { .. } => Self::new(409, error.to_string()),
-            _ => Self::new(500, error.to_string()),
+            // 409 for the other conflicts, 404 for the model layer's NOT_FOUND, else 500.
+            _ => Self::new(error.http_status(), error.to_string()),
         }
     }
 }

@@ -43,6 +43,11 @@ pub(crate) fn to_js(error: &Error) -> JsValue {
         }
         Error::SessionClosed { session_id } => set(&details, "sessionId", &s(session_id)),
         Error::OutsideScope { reason } => set(&details, "reason", &s(reason)),
+        Error::NotFound { table, detail } => {
+            set(&details, "table", &s(table));
+            set(&details, "detail", &s(detail));
+        }
+        Error::MultipleResults { table } => set(&details, "table", &s(table)),
         Error::Config { .. } | Error::Sql { .. } | Error::Storage { .. } => {}
     }
     let code = s(error.code());

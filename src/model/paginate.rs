@@ -1,0 +1,415 @@
+//! Pagination, ported from Flask-SQLAlchemy 3 (`Query.paginate`, `Pagination`).
+
+use super::{query::not_found, Model, Query};
+use crate::{Error, Result};
+use std::{future::Future, pin::Pin};
+
+/// Page size when none is given (Flask-SQLAlchemy's 20).
+const DEFAULT_PER_PAGE: u64 = 20;
+
+/// A page argument as given: a number, absent, or text that is not a number.
+#[derive(Debug, Clone)]
+enum Arg {
+    Missing,
+    Number(i64),
+    Bad(String),
+}
+
+impl Arg {
+    fn parse(text: Option<&str>) -> Self {
+        match text {
+            None => Self::Missing,
+            Some(t) => t
+                .trim()
+                .parse()
+                .map_or_else(|_| Self::Bad(t.to_owned()), Self::Number),
+        }
+    }
+}
+
+/// Builder of one page of a [`Query`]: from [`Query::paginate`] or [`Query::paginate_args`];
+/// `.await` it for the [`Pagination`].
+///
+/// The rules are Flask-SQLAlchemy 3's, with its `abort(404)` as [`Error::NotFound`]:
+/// - `per_page` is first capped at `max_per_page` (if set; no cap by default);
+/// - with `error_out` (the default), `page < 1`, `per_page < 1` or an argument that is not an
+///   integer is an error, and so is an empty page other than page 1 (a page past the end);
+///   page 1 of an empty table is an empty page, not an error;
+/// - without `error_out`, such a page is 1, such a per_page the default (20), and a page past
+///   the end is an empty page.
+///
+/// ```
+/// # pollster::block_on(async {
+/// # use gluebind::{model::Model, Engine, SessionFactory};
+/// # #[derive(gluebind::Model)]
+/// # struct Todo { #[gluebind(primary_key)] id: i64, title: String }
+/// # let session = SessionFactory::builder().bind(Engine::from_url("memory://")?).build()?.open();
+/// # gluebind::model::create_all(&session, &[Todo::META]).await?;
+/// let page = Todo::query(&session)
+///     .order_by(Todo::ID.asc())
+///     .paginate_args(Some("1"), Some("500"))
+///     .max_per_page(100)
+///     .await?;
+/// assert_eq!(page.per_page, 100);
+/// # Ok::<(), gluebind::Error>(())
+/// # }).unwrap();
+/// ```
+#[must_use = "a page is fetched only when the Paginate builder is awaited"]
+pub struct Paginate<M> {
+    query: Query<M>,
+    page: Arg,
+    per_page: Arg,
+    default_per_page: u64,
+    max_per_page: Option<u64>,
+    error_out: bool,
+}
+
+impl<M: Model> Paginate<M> {
+    pub(crate) fn new(query: Query<M>, page: Option<i64>, per_page: Option<i64>) -> Self {
+        let arg = |n: Option<i64>| n.map_or(Arg::Missing, Arg::Number);
+        Self {
+            query,
+            page: arg(page),
+            per_page: arg(per_page),
+            default_per_page: DEFAULT_PER_PAGE,
+            max_per_page: None,
+            error_out: true,
+        }
+    }
+
+    pub(crate) fn from_args(query: Query<M>, page: Option<&str>, per_page: Option<&str>) -> Self {
+        Self {
+            page: Arg::parse(page),
+            per_page: Arg::parse(per_page),
+            ..Self::new(query, None, None)
+        }
+    }
+
+    /// The largest page size accepted: a larger `per_page` is lowered to it (not an error).
+    pub fn max_per_page(mut self, max: u64) -> Self {
+        self.max_per_page = Some(max);
+        self
+    }
+
+    /// The page size when none is given, or a bad one with `error_out(false)` (default 20).
+    pub fn default_per_page(mut self, per_page: u64) -> Self {
+        self.default_per_page = per_page.max(1);
+        self
+    }
+
+    /// Whether bad arguments and pages past the end are errors (default `true`) or are
+    /// corrected (see [`Paginate`]).
+    pub fn error_out(mut self, error_out: bool) -> Self {
+        self.error_out = error_out;
+        self
+    }
+
+    /// Flask-SQLAlchemy's `_prepare_page_args`: the page and page size to query, or why not.
+    fn page_args(&self) -> Result<(u64, u64)> {
+        let bad = |what: &str, value: &dyn std::fmt::Display| -> Error {
+            not_found::<M>(format!(
+                "{what} {value} is not valid: page numbers start at 1 and per_page is at least \
+                 1; pass integers in range"
+            ))
+        };
+        let page = match &self.page {
+            Arg::Missing => 1,
+            Arg::Number(n) => *n,
+            Arg::Bad(_) if !self.error_out => 1,
+            Arg::Bad(text) => return Err(bad("page", &format!("{text:?}"))),
+        };
+        let default = i64::try_from(self.default_per_page).unwrap_or(i64::MAX);
+        let mut per_page = match &self.per_page {
+            Arg::Missing => default,
+            Arg::Number(n) => *n,
+            Arg::Bad(_) if !self.error_out => default,
+            Arg::Bad(text) => return Err(bad("per_page", &format!("{text:?}"))),
+        };
+        if let Some(max) = self.max_per_page {
+            per_page = per_page.min(i64::try_from(max).unwrap_or(i64::MAX));
+        }
+        let page = match u64::try_from(page) {
+            Ok(p) if p >= 1 => p,
+            _ if !self.error_out => 1,
+            _ => return Err(bad("page", &page)),
+        };
+        let per_page = match u64::try_from(per_page) {
+            Ok(n) if n >= 1 => n,
+            _ if !self.error_out => self.default_per_page,
+            _ => return Err(bad("per_page", &per_page)),
+        };
+        Ok((page, per_page))
+    }
+
+    async fn fetch(self) -> Result<Pagination<M>> {
+        let (page, per_page) = self.page_args()?;
+        let offset = (page - 1).saturating_mul(per_page);
+        let items = self
+            .query
+            .clone()
+            .limit(per_page)
+            .offset(offset)
+            .all()
+            .await?;
+        if items.is_empty() && page != 1 && self.error_out {
+            return Err(not_found::<M>(format!(
+                "page {page} (of {per_page} rows each) is past the last page; ask for a page \
+                 between 1 and the pagination's `pages`"
+            )));
+        }
+        let total = self.query.count_matching().await?;
+        Ok(Pagination {
+            items,
+            page,
+            per_page,
+            total,
+            max_per_page: self.max_per_page,
+        })
+    }
+}
+
+impl<M: Model> std::future::IntoFuture for Paginate<M> {
+    type Output = Result<Pagination<M>>;
+    // Boxed: the future of an `async fn` cannot be named. Sessions are `!Send`, so no `Send`.
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<Pagination<M>>>>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.fetch())
+    }
+}
+
+/// One page of a query's rows and where it stands (Flask-SQLAlchemy's `Pagination`).
+///
+/// Serializes (with serde, when the items do) as `{"items", "page", "per_page", "total",
+/// "pages", "has_prev", "has_next", "prev_num", "next_num"}`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Pagination<T> {
+    /// The rows of this page.
+    pub items: Vec<T>,
+    /// This page's number, from 1.
+    pub page: u64,
+    /// The page size (after `max_per_page`).
+    pub per_page: u64,
+    /// How many rows match the query, on all pages.
+    pub total: u64,
+    /// The cap on `per_page` the page was asked with.
+    pub max_per_page: Option<u64>,
+}
+
+impl<T> Pagination<T> {
+    /// The number of pages (0 when there are no rows).
+    #[must_use]
+    pub fn pages(&self) -> u64 {
+        self.total.div_ceil(self.per_page)
+    }
+
+    /// True unless this is page 1.
+    #[must_use]
+    pub fn has_prev(&self) -> bool {
+        self.page > 1
+    }
+
+    /// True unless this is the last page (or past it).
+    #[must_use]
+    pub fn has_next(&self) -> bool {
+        self.page < self.pages()
+    }
+
+    /// The previous page's number, `None` on page 1.
+    #[must_use]
+    pub fn prev_num(&self) -> Option<u64> {
+        self.has_prev().then(|| self.page - 1)
+    }
+
+    /// The next page's number, `None` on the last page.
+    #[must_use]
+    pub fn next_num(&self) -> Option<u64> {
+        self.has_next().then(|| self.page + 1)
+    }
+
+    /// The number (from 1) of this page's first row among all rows, 0 for an empty page.
+    #[must_use]
+    pub fn first(&self) -> u64 {
+        if self.items.is_empty() {
+            0
+        } else {
+            (self.page - 1) * self.per_page + 1
+        }
+    }
+
+    /// The number of this page's last row, 0 for an empty page.
+    #[must_use]
+    pub fn last(&self) -> u64 {
+        match self.items.len() as u64 {
+            0 => 0,
+            n => self.first() + n - 1,
+        }
+    }
+
+    /// Page numbers for a pagination widget, `None` marking a gap, with Flask-SQLAlchemy's
+    /// defaults (2 at each edge, 2 left and 4 right of the current page): for page 7 of 20,
+    /// `1 2 … 5 6 7 8 9 10 11 … 19 20`.
+    #[must_use]
+    pub fn iter_pages(&self) -> Vec<Option<u64>> {
+        self.iter_pages_with(2, 2, 4, 2)
+    }
+
+    /// [`Pagination::iter_pages`] with the edges and the window around the current page given.
+    #[must_use]
+    pub fn iter_pages_with(
+        &self,
+        left_edge: u64,
+        left_current: u64,
+        right_current: u64,
+        right_edge: u64,
+    ) -> Vec<Option<u64>> {
+        let mut out = Vec::new();
+        let pages_end = self.pages() + 1;
+        if pages_end == 1 {
+            return out;
+        }
+        let left_end = (1 + left_edge).min(pages_end);
+        out.extend((1..left_end).map(Some));
+        if left_end == pages_end {
+            return out;
+        }
+        let mid_start = left_end.max(self.page.saturating_sub(left_current));
+        let mid_end = (self.page + right_current + 1).min(pages_end);
+        if mid_start > left_end {
+            out.push(None);
+        }
+        out.extend((mid_start..mid_end).map(Some));
+        if mid_end == pages_end {
+            return out;
+        }
+        let right_start = mid_end.max(pages_end.saturating_sub(right_edge));
+        if right_start > mid_end {
+            out.push(None);
+        }
+        out.extend((right_start..pages_end).map(Some));
+        out
+    }
+
+    /// The same page with every item converted (to a response type, say).
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Pagination<U> {
+        Pagination {
+            items: self.items.into_iter().map(f).collect(),
+            page: self.page,
+            per_page: self.per_page,
+            total: self.total,
+            max_per_page: self.max_per_page,
+        }
+    }
+}
+
+impl<T: serde::Serialize> serde::Serialize for Pagination<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = s.serialize_struct("Pagination", 9)?;
+        out.serialize_field("items", &self.items)?;
+        out.serialize_field("page", &self.page)?;
+        out.serialize_field("per_page", &self.per_page)?;
+        out.serialize_field("total", &self.total)?;
+        out.serialize_field("pages", &self.pages())?;
+        out.serialize_field("has_prev", &self.has_prev())?;
+        out.serialize_field("has_next", &self.has_next())?;
+        out.serialize_field("prev_num", &self.prev_num())?;
+        out.serialize_field("next_num", &self.next_num())?;
+        out.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Flask-SQLAlchemy's `RangePagination`: `total` rows, page `page` of 10.
+    fn range(total: u64, page: u64) -> Pagination<u64> {
+        let first = (page - 1) * 10;
+        Pagination {
+            items: (first..total.min(first + 10)).collect(),
+            page,
+            per_page: 10,
+            total,
+            max_per_page: None,
+        }
+    }
+
+    #[test]
+    fn first_page() {
+        let p = range(150, 1);
+        assert_eq!((p.page, p.per_page, p.total, p.pages()), (1, 10, 150, 15));
+        assert!(!p.has_prev());
+        assert_eq!(p.prev_num(), None);
+        assert!(p.has_next());
+        assert_eq!(p.next_num(), Some(2));
+        assert_eq!((p.first(), p.last()), (1, 10));
+    }
+
+    #[test]
+    fn last_page() {
+        let p = range(150, 15);
+        assert!(p.has_prev());
+        assert_eq!(p.prev_num(), Some(14));
+        assert!(!p.has_next());
+        assert_eq!(p.next_num(), None);
+        assert_eq!((p.first(), p.last()), (141, 150));
+        let short = range(145, 15);
+        assert_eq!((short.first(), short.last()), (141, 145));
+    }
+
+    #[test]
+    fn zero_pages() {
+        let p = range(0, 1);
+        assert_eq!(p.pages(), 0);
+        assert!(!p.has_prev() && !p.has_next());
+        assert_eq!((p.first(), p.last()), (0, 0));
+        assert!(p.iter_pages().is_empty());
+    }
+
+    #[test]
+    fn iter_pages_as_flask_sqlalchemy() {
+        // Flask-SQLAlchemy's test_iter_pages table, with None as 0.
+        let cases: &[(u64, &[u64])] = &[
+            (1, &[1, 2, 3, 4, 5, 0, 14, 15]),
+            (2, &[1, 2, 3, 4, 5, 6, 0, 14, 15]),
+            (3, &[1, 2, 3, 4, 5, 6, 7, 0, 14, 15]),
+            (4, &[1, 2, 3, 4, 5, 6, 7, 8, 0, 14, 15]),
+            (5, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 14, 15]),
+            (6, &[1, 2, 0, 4, 5, 6, 7, 8, 9, 10, 0, 14, 15]),
+            (7, &[1, 2, 0, 5, 6, 7, 8, 9, 10, 11, 0, 14, 15]),
+            (8, &[1, 2, 0, 6, 7, 8, 9, 10, 11, 12, 0, 14, 15]),
+            (9, &[1, 2, 0, 7, 8, 9, 10, 11, 12, 13, 14, 15]),
+            (10, &[1, 2, 0, 8, 9, 10, 11, 12, 13, 14, 15]),
+            (11, &[1, 2, 0, 9, 10, 11, 12, 13, 14, 15]),
+            (12, &[1, 2, 0, 10, 11, 12, 13, 14, 15]),
+            (13, &[1, 2, 0, 11, 12, 13, 14, 15]),
+            (14, &[1, 2, 0, 12, 13, 14, 15]),
+            (15, &[1, 2, 0, 13, 14, 15]),
+        ];
+        for (page, expect) in cases {
+            let got: Vec<u64> = range(150, *page)
+                .iter_pages()
+                .into_iter()
+                .map(|p| p.unwrap_or(0))
+                .collect();
+            assert_eq!(&got, expect, "page {page}");
+        }
+        for page in 1..=4 {
+            assert_eq!(
+                range(40, page).iter_pages(),
+                vec![Some(1), Some(2), Some(3), Some(4)]
+            );
+        }
+    }
+
+    #[test]
+    fn serializes_with_derived_fields() {
+        let json = serde_json::to_value(range(150, 15)).unwrap();
+        assert_eq!(json["pages"], 15);
+        assert_eq!(json["next_num"], serde_json::Value::Null);
+        assert_eq!(json["prev_num"], 14);
+        assert_eq!(json["items"].as_array().unwrap().len(), 10);
+    }
+}
