@@ -3,7 +3,7 @@
 //! - With the `worker` feature (on by default): the workers-rs integration for Rust Workers —
 //!   [`serve`] opens one scope per fetch event and tears it down in `ctx.waitUntil`.
 //! - With the `js` feature: the wasm-bindgen exports behind the npm package `gluebind`
-//!   ([`js`]); the package's wasm is built with `--no-default-features --features js`.
+//!   (the `js` module); the package's wasm is built with `--no-default-features --features js`.
 //!
 //! ```ignore
 //! use worker::*;
