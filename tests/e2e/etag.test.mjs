@@ -2,37 +2,26 @@
 // sent with If-Match answers 412 (storing nothing) when the user changed since that version.
 
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { startWorker } from "./harness.mjs";
-import { assertError, assertOk, createUser, describeRes, json, uniqueEmail, uniqueName } from "./helpers.mjs";
+import { describe, it } from "node:test";
+import { assertError, assertOk, createUser, describeRes, json, uniqueEmail, uniqueName, useWorker } from "./helpers.mjs";
 
 const STRONG_TAG = /^"[0-9a-f]{32}"$/;
 
 describe("ETag and If-Match", () => {
-  let worker;
-  let url;
-
-  before(async () => {
-    worker = await startWorker();
-    url = worker.url;
-  });
-
-  after(async () => {
-    await worker?.stop();
-  });
+  const w = useWorker();
 
   async function get(id) {
-    const res = await json(url, `/users/${id}`);
+    const res = await json(w.url, `/users/${id}`);
     assertOk(res, 200, `GET /users/${id}`);
     return res;
   }
 
   function patch(id, body, headers = {}) {
-    return json(url, `/users/${id}`, { method: "PATCH", body, headers });
+    return json(w.url, `/users/${id}`, { method: "PATCH", body, headers });
   }
 
   it("POST, GET and PATCH carry a strong ETag that tracks the stored user; the JSON stays {id,name,email}", async () => {
-    const created = await json(url, "/users", { method: "POST", body: { name: uniqueName(), email: uniqueEmail("etag") } });
+    const created = await json(w.url, "/users", { method: "POST", body: { name: uniqueName(), email: uniqueEmail("etag") } });
     assertOk(created, 201, "POST /users");
     const tag = created.headers.get("etag");
     assert.match(tag ?? "", STRONG_TAG, describeRes("POST /users", created));
@@ -49,7 +38,7 @@ describe("ETag and If-Match", () => {
   });
 
   it("If-Match with the current tag (or *) applies the PATCH", async () => {
-    const u = await createUser(url);
+    const u = await createUser(w.url);
     const tag = (await get(u.id)).headers.get("etag");
     const name = uniqueName("Matched");
     const res = await patch(u.id, { name }, { "if-match": tag });
@@ -60,7 +49,7 @@ describe("ETag and If-Match", () => {
   });
 
   it("If-Match with a stale, weak or unknown tag is 412 JSON and stores nothing", async () => {
-    const u = await createUser(url);
+    const u = await createUser(w.url);
     const stale = (await get(u.id)).headers.get("etag");
     const theirs = await patch(u.id, { name: uniqueName("Theirs") });
     assertOk(theirs, 200, "PATCH by someone else");
@@ -78,7 +67,7 @@ describe("ETag and If-Match", () => {
   });
 
   it("10 concurrent PATCHes with the same If-Match tag: exactly one 200, the rest 412 or 409", async () => {
-    const u = await createUser(url);
+    const u = await createUser(w.url);
     const tag = (await get(u.id)).headers.get("etag");
     const names = Array.from({ length: 10 }, (_, i) => uniqueName(`Racer ${i}`));
     const results = await Promise.all(names.map((name) => patch(u.id, { name }, { "if-match": tag })));

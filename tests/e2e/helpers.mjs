@@ -2,7 +2,8 @@
 
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { json, waitFor } from "./harness.mjs";
+import { after, before } from "node:test";
+import { json, startWorker, waitFor } from "./harness.mjs";
 
 let counter = 0;
 const runTag = randomBytes(3).toString("hex");
@@ -111,6 +112,22 @@ export async function listAll(url, collection = "users") {
   }
   assert.equal(items.length, total, `paging through the list gave ${items.length} items, total says ${total}`);
   return { items, total };
+}
+
+/**
+ * Starts a worker (`startWorker(options)`) before the enclosing suite's tests and stops it after
+ * them. Returns a handle whose `url` and `worker` are set once the suite has started.
+ */
+export function useWorker(options) {
+  const handle = { worker: null, url: null };
+  before(async () => {
+    handle.worker = await startWorker(options);
+    handle.url = handle.worker.url;
+  });
+  after(async () => {
+    await handle.worker?.stop();
+  });
+  return handle;
 }
 
 export { json, waitFor };

@@ -97,15 +97,7 @@ pub async fn record(session: &Session, body: &[u8]) -> Result<Event, ApiError> {
 /// # Errors
 /// 500 only if the engine fails or a stored event is not JSON.
 pub async fn list(session: &Session, paging: Paging) -> Result<(Vec<Event>, i64), ApiError> {
-    let total: i64 = session
-        .execute_batch("SELECT COUNT(*) AS total FROM events")
-        .await?
-        .remove(0)
-        .into_rows()?
-        .get(0)
-        .map(|r| r.get("total"))
-        .transpose()?
-        .unwrap_or(0);
+    let total = crate::service::count(session, "SELECT COUNT(*) AS total FROM events").await?;
     let rows = session
         .execute(
             "SELECT id, kind, data FROM events ORDER BY id LIMIT $1 OFFSET $2",

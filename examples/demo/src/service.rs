@@ -80,21 +80,25 @@ pub async fn get_user(session: &Session, id: i64) -> Result<User, ApiError> {
     users(&rows)?.pop().ok_or_else(|| not_found(id))
 }
 
+/// Runs `sql`, a `SELECT COUNT(*) AS total …`, and returns the count.
+///
+/// # Errors
+/// 500 only if the engine fails.
+pub async fn count(session: &Session, sql: &str) -> Result<i64, ApiError> {
+    let rows = session.execute_batch(sql).await?.remove(0).into_rows()?;
+    Ok(rows
+        .get(0)
+        .map(|r| r.get("total"))
+        .transpose()?
+        .unwrap_or(0))
+}
+
 /// One page of users ordered by id, and the total count.
 ///
 /// # Errors
 /// 500 only if the engine fails.
 pub async fn list_users(session: &Session, paging: Paging) -> Result<(Vec<User>, i64), ApiError> {
-    let total_rows = session
-        .execute_batch("SELECT COUNT(*) AS total FROM users")
-        .await?
-        .remove(0)
-        .into_rows()?;
-    let total: i64 = total_rows
-        .get(0)
-        .map(|r| r.get("total"))
-        .transpose()?
-        .unwrap_or(0);
+    let total = count(session, "SELECT COUNT(*) AS total FROM users").await?;
     let rows = session
         .execute(
             "SELECT id, name, email FROM users ORDER BY id LIMIT $1 OFFSET $2",

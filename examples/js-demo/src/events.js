@@ -2,7 +2,7 @@
 // write-behind fits. Events never conflict (fresh id, no unique columns) and a client logging
 // one does not need it stored before its answer: the route validates it, answers 202, and the
 // session commits it in the ctx.waitUntil teardown (session.commitDeferred()).
-import { ApiError } from "./users.js";
+import { ApiError, decodeObject } from "./users.js";
 
 export const EVENTS_SCHEMA = `CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY,
@@ -16,18 +16,7 @@ const bad = (message) => new ApiError(400, message);
 
 /** Decodes and validates a POST /events body: `{ kind, data, json }` (json: data as text). */
 export function parseEvent(bytes) {
-  let value;
-  try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  } catch (err) {
-    throw bad(`invalid JSON body: ${err.message}`);
-  }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw bad("invalid JSON body: expected an object");
-  }
-  for (const key of Object.keys(value)) {
-    if (key !== "type" && key !== "data") throw bad(`invalid JSON body: unknown field \`${key}\`, expected one of type, data`);
-  }
+  const value = decodeObject(bytes, new Set(["type", "data"]));
   const kind = value.type;
   if (typeof kind !== "string") throw bad("invalid JSON body: `type` must be a string");
   if (kind.trim() === "" || [...kind].length > MAX_TYPE || /\p{Cc}/u.test(kind)) {

@@ -49,11 +49,8 @@ export function validateEmail(email) {
   if (!valid || /[\s\p{Cc}]/u.test(email)) throw bad("email must look like name@domain (with an '@', no spaces)");
 }
 
-/**
- * Decodes a JSON body into an object with exactly the allowed string fields (`required` ones
- * must be present; optional ones may be absent or null).
- */
-export function decode(bytes, { required = [], optional = [] }) {
+/** Decodes a JSON body that must be an object with no fields outside `allowed` (else 400). */
+export function decodeObject(bytes, allowed) {
   let value;
   try {
     value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
@@ -63,10 +60,19 @@ export function decode(bytes, { required = [], optional = [] }) {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw bad("invalid JSON body: expected an object");
   }
-  const allowed = new Set([...required, ...optional]);
   for (const key of Object.keys(value)) {
     if (!allowed.has(key)) throw bad(`invalid JSON body: unknown field \`${key}\`, expected one of ${[...allowed].join(", ")}`);
   }
+  return value;
+}
+
+/**
+ * Decodes a JSON body into an object with exactly the allowed string fields (`required` ones
+ * must be present; optional ones may be absent or null).
+ */
+export function decode(bytes, { required = [], optional = [] }) {
+  const allowed = new Set([...required, ...optional]);
+  const value = decodeObject(bytes, allowed);
   const out = {};
   for (const key of allowed) {
     const v = value[key];
