@@ -199,6 +199,15 @@ pub async fn create_all(session: &Session, models: &[&ModelMeta]) -> Result<()> 
     Ok(())
 }
 
+/// The models of `models` with bind key `bind_key` (`None`: without one).
+fn of_bind<'a>(models: &[&'a ModelMeta], bind_key: Option<&str>) -> Vec<&'a ModelMeta> {
+    models
+        .iter()
+        .copied()
+        .filter(|m| m.bind_key() == bind_key)
+        .collect()
+}
+
 /// [`create_all`] for the models of one bind: `None` selects the models without a bind key
 /// (Flask-SQLAlchemy's default bind).
 ///
@@ -209,12 +218,7 @@ pub async fn create_all_bind(
     models: &[&ModelMeta],
     bind_key: Option<&str>,
 ) -> Result<()> {
-    let selected: Vec<&ModelMeta> = models
-        .iter()
-        .copied()
-        .filter(|m| m.bind_key() == bind_key)
-        .collect();
-    create_all(session, &selected).await
+    create_all(session, &of_bind(models, bind_key)).await
 }
 
 /// Drops the tables of `models` that exist (`db.drop_all()`), with their rows; idempotent. It
@@ -240,10 +244,5 @@ pub async fn drop_all_bind(
     models: &[&ModelMeta],
     bind_key: Option<&str>,
 ) -> Result<()> {
-    let selected: Vec<&ModelMeta> = models
-        .iter()
-        .copied()
-        .filter(|m| m.bind_key() == bind_key)
-        .collect();
-    drop_all(session, &selected).await
+    drop_all(session, &of_bind(models, bind_key)).await
 }

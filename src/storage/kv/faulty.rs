@@ -306,6 +306,12 @@ impl<B: KvBackend> FaultyKv<B> {
             .map(|p| p.before.clone())
     }
 
+    /// What a read of `key` in the current call returns instead of the backend's value: the
+    /// stale call's previous value, else a not-yet-visible write's older one (`None`: none).
+    fn stale_read(&self, key: &str) -> Option<Option<KvEntry>> {
+        self.stale_now(key).or_else(|| self.stale(key))
+    }
+
     /// Refuses a write of a key written too recently (when the rate is limited).
     fn check_rate(&self, key: &str) -> KvResult<()> {
         let now = self.inner.now_ms();
@@ -329,17 +335,18 @@ impl<B: KvBackend> FaultyKv<B> {
     /// Records a write about to be applied: the value it replaces (for stale calls), and its
     /// visibility if writes are delayed.
     async fn remember(&self, key: &str) -> KvResult<()> {
-        let current = self.inner.get(key).await?;
-        self.previous.borrow_mut().insert(key.to_owned(), current);
+        let before = self.inner.get(key).await?;
+        self.previous
+            .borrow_mut()
+            .insert(key.to_owned(), before.clone());
         let delay = self.delay_ms.get();
         if delay == 0 {
             return Ok(());
         }
-        let before = match self.stale(key) {
+        if self.stale(key).is_some() {
             // Already invisible: reads keep returning the older value.
-            Some(_) => return Ok(()),
-            None => self.inner.get(key).await?,
-        };
+            return Ok(());
+        }
         let visible_at = self.inner.now_ms() + delay;
         self.pending.borrow_mut().push(Pending {
             key: key.to_owned(),
@@ -354,10 +361,7 @@ impl<B: KvBackend> KvBackend for FaultyKv<B> {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, KvResult<Option<KvEntry>>> {
         Box::pin(async move {
             self.enter(CallKind::Get).await?;
-            if let Some(previous) = self.stale_now(key) {
-                return Ok(previous);
-            }
-            match self.stale(key) {
+            match self.stale_read(key) {
                 Some(before) => Ok(before),
                 None => self.inner.get(key).await,
             }
@@ -371,11 +375,7 @@ impl<B: KvBackend> KvBackend for FaultyKv<B> {
             Ok(keys
                 .iter()
                 .zip(found)
-                .map(|(key, entry)| {
-                    self.stale_now(key)
-                        .or_else(|| self.stale(key))
-                        .unwrap_or(entry)
-                })
+                .map(|(key, entry)| self.stale_read(key).unwrap_or(entry))
                 .collect())
         })
     }
