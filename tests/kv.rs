@@ -20,7 +20,7 @@
 //! | list page (`ORDER BY id LIMIT 20` + `COUNT(*)`) over 2 500 rows, cold | 1 get (schema) + 1 list (journal) + 3 lists |
 
 mod common;
-use common::{block_on, dump as dump_namespace, isolate, USERS};
+use common::{block_on, count_in as count, dump as dump_namespace, isolate, name_of, USERS};
 use gluebind::{
     kv::{CountingKv, KvEntry, KvOps, MemoryKv},
     params, Session, SessionFactory,
@@ -47,29 +47,6 @@ async fn insert_user(s: &Session, id: i64, email: &str) -> gluebind::Result<()> 
     )
     .await
     .map(|_| ())
-}
-
-async fn name_of(s: &Session, id: i64) -> Option<String> {
-    let rows = s
-        .execute("SELECT name FROM users WHERE id = $1", params![id])
-        .await
-        .unwrap()
-        .into_rows()
-        .unwrap();
-    rows.get(0).map(|r| r.get("name").unwrap())
-}
-
-async fn count(s: &Session, table: &str) -> i64 {
-    s.execute_batch(&format!("SELECT COUNT(*) AS n FROM {table}"))
-        .await
-        .unwrap()
-        .remove(0)
-        .into_rows()
-        .unwrap()
-        .get(0)
-        .unwrap()
-        .get("n")
-        .unwrap()
 }
 
 /// A namespace with the users table and rows 1..=n, created by an isolate that is returned.

@@ -53,7 +53,12 @@ pub async fn insert(s: &Session, id: i64, name: &str, email: &str) -> Result<(),
 }
 
 pub async fn count(s: &Session) -> i64 {
-    s.execute_batch("SELECT COUNT(*) AS n FROM users")
+    count_in(s, "users").await
+}
+
+/// Rows of `table` as `s` sees them.
+pub async fn count_in(s: &Session, table: &str) -> i64 {
+    s.execute_batch(&format!("SELECT COUNT(*) AS n FROM {table}"))
         .await
         .unwrap()
         .remove(0)
