@@ -3,10 +3,13 @@
 use crate::{
     engine::Engine,
     error::{Error, Result},
+    hooks::{Committed, Hooks},
+    model::Change,
     session::Session,
 };
 use std::{
     cell::{Cell, OnceCell},
+    collections::BTreeMap,
     fmt,
     rc::Rc,
     sync::atomic::{AtomicU64, Ordering},
@@ -32,6 +35,20 @@ pub struct SessionFactoryBuilder {
     engine: Option<Engine>,
     autoflush: bool,
     teardown: TeardownPolicy,
+    binds: BTreeMap<String, Engine>,
+    record_queries: bool,
+    hooks: Hooks,
+}
+
+/// What every session of one factory shares: its settings, bind engines and hooks.
+#[derive(Debug, Default)]
+pub(crate) struct Config {
+    pub autoflush: bool,
+    pub teardown: TeardownPolicy,
+    /// Engines of the bind keys (Flask-SQLAlchemy's `SQLALCHEMY_BINDS`).
+    pub binds: BTreeMap<String, Engine>,
+    pub record_queries: bool,
+    pub hooks: Hooks,
 }
 
 impl SessionFactoryBuilder {
@@ -54,6 +71,43 @@ impl SessionFactoryBuilder {
         self
     }
 
+    /// Binds models with `#[gluebind(bind_key = "key")]` to `engine` (one entry of
+    /// Flask-SQLAlchemy's `SQLALCHEMY_BINDS`), e.g. `memory://` cache tables beside `kv://`
+    /// durable ones. Models without a bind key use the engine of [`bind`](Self::bind). See
+    /// [`Session::for_bind`] for how a session spans several engines.
+    pub fn bind_key(mut self, key: impl Into<String>, engine: Engine) -> Self {
+        self.binds.insert(key.into(), engine);
+        self
+    }
+
+    /// Records every statement sessions run — SQL, parameters, duration, rows
+    /// (Flask-SQLAlchemy's `SQLALCHEMY_RECORD_QUERIES`); read them with
+    /// [`Session::recorded_queries`]. Off by default: meant for debugging.
+    pub fn record_queries(mut self, on: bool) -> Self {
+        self.record_queries = on;
+        self
+    }
+
+    /// Runs `hook` in [`Session::commit`] after the pending model objects are flushed and
+    /// before anything is committed, with the model changes about to be committed
+    /// (Flask-SQLAlchemy's `before_models_committed` signal). An error from the hook stops the
+    /// commit: nothing is committed and the writes stay pending. Hooks run in the order added.
+    pub fn before_commit(
+        mut self,
+        hook: impl Fn(&Session, &[Change]) -> Result<()> + 'static,
+    ) -> Self {
+        self.hooks.before.push(Rc::new(hook));
+        self
+    }
+
+    /// Runs `hook` after a commit succeeded, with what it committed (Flask-SQLAlchemy's
+    /// `models_committed` signal). Hooks cannot fail the commit (it already happened); they run
+    /// in the order added, also for commits made by teardown.
+    pub fn after_commit(mut self, hook: impl Fn(&Committed<'_>) + 'static) -> Self {
+        self.hooks.after.push(Rc::new(hook));
+        self
+    }
+
     /// Builds the factory.
     ///
     /// # Errors
@@ -67,8 +121,13 @@ impl SessionFactoryBuilder {
         })?;
         Ok(SessionFactory {
             engine,
-            autoflush: self.autoflush,
-            teardown: self.teardown,
+            config: Rc::new(Config {
+                autoflush: self.autoflush,
+                teardown: self.teardown,
+                binds: self.binds,
+                record_queries: self.record_queries,
+                hooks: self.hooks,
+            }),
             prefix: Rc::new(OnceCell::new()),
             opened: Rc::new(Cell::new(0)),
         })
@@ -79,8 +138,7 @@ impl SessionFactoryBuilder {
 #[derive(Clone)]
 pub struct SessionFactory {
     engine: Engine,
-    autoflush: bool,
-    teardown: TeardownPolicy,
+    config: Rc<Config>,
     /// Random per-factory prefix so session ids differ across isolates and restarts. Drawn on
     /// the first `open()`, not at construction: Workers forbid random values in global scope,
     /// which is where a JavaScript app creates its registry.
@@ -92,8 +150,9 @@ impl fmt::Debug for SessionFactory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionFactory")
             .field("engine", &self.engine.url())
-            .field("autoflush", &self.autoflush)
-            .field("teardown", &self.teardown)
+            .field("autoflush", &self.config.autoflush)
+            .field("teardown", &self.config.teardown)
+            .field("binds", &self.config.binds.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -116,7 +175,18 @@ impl SessionFactory {
     /// The teardown policy given to new sessions.
     #[must_use]
     pub fn teardown(&self) -> TeardownPolicy {
-        self.teardown
+        self.config.teardown
+    }
+
+    /// The engine of bind key `key`, if the factory has one.
+    #[must_use]
+    pub fn bind_engine(&self, key: &str) -> Option<&Engine> {
+        self.config.binds.get(key)
+    }
+
+    /// Every engine: the default one first, then the binds' in key order.
+    pub fn engines(&self) -> impl Iterator<Item = &Engine> {
+        std::iter::once(&self.engine).chain(self.config.binds.values())
     }
 
     /// Opens a new session on the latest committed state.
@@ -128,8 +198,7 @@ impl SessionFactory {
         Session::new(
             format!("{prefix}-{n}"),
             self.engine.clone(),
-            self.autoflush,
-            self.teardown,
+            Rc::clone(&self.config),
         )
     }
 }

@@ -9,9 +9,11 @@ use crate::{
     bind::{self, DynParam},
     engine::Engine,
     error::{Error, Result},
-    factory::TeardownPolicy,
+    factory::{Config, TeardownPolicy},
+    model::Unit,
+    record::{now_ms, RecordedQuery, Recorder},
     rows::QueryResult,
-    workspace::{Miss, Workspace},
+    workspace::{Miss, Savepoint, Workspace},
 };
 use gluesql_core::sqlparser::ast::Statement as SqlStatement;
 use gluesql_core::{
@@ -24,7 +26,7 @@ use gluesql_core::{
 };
 use std::{
     cell::{Cell, RefCell},
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     fmt,
     rc::Rc,
 };
@@ -57,8 +59,16 @@ pub enum Finish {
 struct Inner {
     id: String,
     engine: Engine,
-    autoflush: bool,
-    teardown: TeardownPolicy,
+    config: Rc<Config>,
+    /// The bind key of a bind's session (see [`Session::for_bind`]); `None` for the session
+    /// of the default engine, which owns the binds' sessions and the model unit of work.
+    bind_key: Option<String>,
+    /// Sessions of the factory's bind keys, opened on first use.
+    binds: RefCell<BTreeMap<String, Session>>,
+    /// Model objects: identity map and pending inserts, updates, deletes.
+    unit: RefCell<Unit>,
+    /// Shared with the bind sessions, when the factory records queries.
+    recorder: Option<Rc<Recorder>>,
     /// `None` once the session is closed.
     workspace: RefCell<Option<Workspace>>,
     /// True while a commit awaits its engine.
@@ -171,19 +181,28 @@ fn target_table(sql: &str) -> Option<&str> {
 }
 
 impl Session {
-    pub(crate) fn new(
+    pub(crate) fn new(id: String, engine: Engine, config: Rc<Config>) -> Self {
+        let recorder = config.record_queries.then(Rc::default);
+        Self::with(id, engine, config, None, recorder)
+    }
+
+    fn with(
         id: String,
         engine: Engine,
-        autoflush: bool,
-        teardown: TeardownPolicy,
+        config: Rc<Config>,
+        bind_key: Option<String>,
+        recorder: Option<Rc<Recorder>>,
     ) -> Self {
         let workspace = engine.workspace();
         Self {
             inner: Rc::new(Inner {
                 id,
                 engine,
-                autoflush,
-                teardown,
+                config,
+                bind_key,
+                binds: RefCell::new(BTreeMap::new()),
+                unit: RefCell::new(Unit::default()),
+                recorder,
                 workspace: RefCell::new(Some(workspace)),
                 committing: Cell::new(false),
                 kv_ops: Cell::new(0),
@@ -210,23 +229,160 @@ impl Session {
     /// objects of the model layer.
     #[must_use]
     pub fn autoflush(&self) -> bool {
-        self.inner.autoflush
+        self.inner.config.autoflush
     }
 
     /// What teardown does with writes still pending when the fetch event ends.
     #[must_use]
     pub fn teardown_policy(&self) -> TeardownPolicy {
-        self.inner.teardown
+        self.inner.config.teardown
     }
 
-    /// True when writes are pending (not yet committed).
+    /// True when writes are pending (not yet committed), in this session, a bind's session
+    /// or as model objects not flushed yet.
     #[must_use]
     pub fn is_dirty(&self) -> bool {
+        self.has_writes()
+            || self.bind_sessions().iter().any(Session::has_writes)
+            || self.inner.unit.borrow().has_pending()
+    }
+
+    fn has_writes(&self) -> bool {
         self.inner
             .workspace
             .borrow()
             .as_ref()
             .is_some_and(|ws| !ws.writes.is_empty())
+    }
+
+    /// The bind key of this session: `None` for a registry's (or factory's) session, the key
+    /// for a session from [`Session::for_bind`].
+    #[must_use]
+    pub fn bind_key(&self) -> Option<&str> {
+        self.inner.bind_key.as_deref()
+    }
+
+    /// The session of bind `key` (Flask-SQLAlchemy's binds): `None` gives this session,
+    /// a key the session on that bind's engine — opened on first use, part of this unit of
+    /// work from then on. Models with `#[gluebind(bind_key = "...")]` route there by
+    /// themselves; use this for plain SQL on a bind.
+    ///
+    /// The binds commit, roll back and end together with this session. Each engine commits
+    /// on its own (no two-phase commit, as in SQLAlchemy by default): [`Session::commit`]
+    /// commits the default engine first, then the binds in key order, and stops at the first
+    /// failure, so keep the writes a client relies on in one engine.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the factory has no engine for `key`, or when asked of a bind's
+    /// session; [`Error::SessionClosed`] after removal.
+    pub fn for_bind(&self, key: Option<&str>) -> Result<Session> {
+        let Some(key) = key else {
+            return Ok(self.clone());
+        };
+        if self.is_closed() {
+            return Err(self.closed());
+        }
+        if let Some(own) = &self.inner.bind_key {
+            if own == key {
+                return Ok(self.clone());
+            }
+            return Err(Error::config(format!(
+                "for_bind({key:?}) was called on the session of bind {own:?}: ask the \
+                 registry's session, which opens the session of every bind"
+            )));
+        }
+        if let Some(found) = self.inner.binds.borrow().get(key) {
+            return Ok(found.clone());
+        }
+        let engine = self.inner.config.binds.get(key).ok_or_else(|| {
+            let known: Vec<&String> = self.inner.config.binds.keys().collect();
+            Error::config(format!(
+                "no engine is bound to bind key {key:?} (configured: {known:?}): add \
+                 .bind_key({key:?}, Engine::from_url(\"memory://\")?) to the SessionFactory"
+            ))
+        })?;
+        let session = Session::with(
+            format!("{}.{key}", self.inner.id),
+            engine.clone(),
+            Rc::clone(&self.inner.config),
+            Some(key.to_owned()),
+            self.inner.recorder.clone(),
+        );
+        self.inner
+            .binds
+            .borrow_mut()
+            .insert(key.to_owned(), session.clone());
+        Ok(session)
+    }
+
+    /// The bind sessions opened so far, in key order.
+    fn bind_sessions(&self) -> Vec<Session> {
+        self.inner.binds.borrow().values().cloned().collect()
+    }
+
+    /// The session that owns the model unit of work (the default bind's).
+    pub(crate) fn unit_owner(&self) -> Result<Session> {
+        if let Some(key) = &self.inner.bind_key {
+            return Err(Error::config(format!(
+                "model objects are tracked by the registry's session, not by the session of \
+                 bind {key:?}: call add/delete/get/flush on that one (it routes each model to \
+                 its bind)"
+            )));
+        }
+        if self.is_closed() {
+            return Err(self.closed());
+        }
+        Ok(self.clone())
+    }
+
+    pub(crate) fn unit(&self) -> &RefCell<Unit> {
+        &self.inner.unit
+    }
+
+    /// Savepoints of this session and its binds, for an all-or-nothing flush.
+    pub(crate) fn save_all(&self) -> Result<Vec<(Session, Savepoint)>> {
+        std::iter::once(self.clone())
+            .chain(self.bind_sessions())
+            .map(|s| {
+                let saved = s.inner.workspace.borrow().as_ref().map(Workspace::save);
+                saved.map(|sp| (s.clone(), sp)).ok_or_else(|| s.closed())
+            })
+            .collect()
+    }
+
+    /// Undoes everything since [`Session::save_all`]; a bind session opened since starts over.
+    pub(crate) fn restore_all(&self, saved: Vec<(Session, Savepoint)>) {
+        let mut restored = Vec::new();
+        for (session, savepoint) in saved {
+            if let Some(ws) = session.inner.workspace.borrow_mut().as_mut() {
+                ws.restore(savepoint);
+            }
+            restored.push(session.inner.id.clone());
+        }
+        for bind in self.bind_sessions() {
+            if !restored.contains(&bind.inner.id) {
+                if let Some(ws) = bind.inner.workspace.borrow_mut().as_mut() {
+                    *ws = bind.inner.engine.workspace();
+                }
+            }
+        }
+    }
+
+    /// The statements recorded so far by this session and its binds (empty unless the
+    /// factory was built with [`record_queries(true)`](crate::SessionFactoryBuilder::record_queries)).
+    #[must_use]
+    pub fn recorded_queries(&self) -> Vec<RecordedQuery> {
+        self.inner
+            .recorder
+            .as_ref()
+            .map_or_else(Vec::new, |r| r.queries())
+    }
+
+    /// Statements not recorded because the session reached
+    /// [`MAX_RECORDED`](crate::MAX_RECORDED).
+    #[must_use]
+    pub fn recorded_queries_dropped(&self) -> u64 {
+        self.inner.recorder.as_ref().map_or(0, |r| r.dropped())
     }
 
     /// True once the session was removed by its registry (or closed explicitly).
@@ -259,7 +415,17 @@ impl Session {
             .into_iter()
             .map(IntoParamLiteral::into_param_literal)
             .collect();
-        let mut results = self.run(sql, &params, Some(1)).await?;
+        self.autoflush_now().await?;
+        self.run_unflushed(sql, &params).await
+    }
+
+    /// [`Session::execute`] without autoflush: what a flush itself runs.
+    pub(crate) async fn run_unflushed(
+        &self,
+        sql: &str,
+        params: &[ParamLiteral],
+    ) -> Result<QueryResult> {
+        let mut results = self.run(sql, params, Some(1)).await?;
         Ok(results.remove(0))
     }
 
@@ -269,13 +435,19 @@ impl Session {
     /// # Errors
     /// As [`Session::execute`].
     pub async fn execute_batch(&self, sql: &str) -> Result<Vec<QueryResult>> {
+        self.autoflush_now().await?;
         self.run(sql, &[], None).await
     }
 
-    /// KV operations this session has used (0 on `memory://`).
+    /// KV operations this session and its binds have used (0 on `memory://`).
     #[must_use]
     pub fn kv_ops(&self) -> u64 {
         self.inner.kv_ops.get()
+            + self
+                .bind_sessions()
+                .iter()
+                .map(Session::kv_ops)
+                .sum::<u64>()
     }
 
     fn usable(&self) -> Result<()> {
@@ -301,6 +473,7 @@ impl Session {
     /// match.
     pub async fn execute_dyn(&self, sql: &str, params: Vec<DynParam>) -> Result<QueryResult> {
         self.usable()?;
+        self.autoflush_now().await?;
         let bound = bind::bind(sql, params)?;
         let mut results = self
             .run_statements(sql, &bound.statements, &bound.typed, Some(1))
@@ -343,6 +516,35 @@ impl Session {
         }
         let mut results = Vec::with_capacity(statements.len());
         for statement in statements {
+            let started = self.inner.recorder.as_ref().map(|_| now_ms());
+            let outcome = self.run_one(statement, params, hint).await;
+            if let (Some(recorder), Some(started)) = (&self.inner.recorder, started) {
+                let text = if statements.len() == 1 {
+                    sql.to_owned()
+                } else {
+                    statement.to_string()
+                };
+                recorder.push(
+                    &self.inner.id,
+                    &text,
+                    params,
+                    started,
+                    outcome.as_ref().ok(),
+                );
+            }
+            results.push(outcome?);
+        }
+        Ok(results)
+    }
+
+    /// Runs one parsed statement, loading what it misses and retrying it.
+    async fn run_one(
+        &self,
+        statement: &SqlStatement,
+        params: &[ParamLiteral],
+        hint: Option<&str>,
+    ) -> Result<QueryResult> {
+        {
             let statement: StatementPlan = translate_with_params(statement, params)
                 .map_err(|e| from_glue(e, hint))?
                 .into();
@@ -372,9 +574,8 @@ impl Session {
                     }
                 }
             };
-            results.push(QueryResult::from_payload(payload));
+            Ok(QueryResult::from_payload(payload))
         }
-        Ok(results)
     }
 
     /// Plans and executes one statement on the workspace. `Ok(Err(misses))` means data was
@@ -412,11 +613,17 @@ impl Session {
     }
 
     /// Commits pending writes atomically and starts over on the latest committed state (the
-    /// session stays usable, as in SQLAlchemy).
+    /// session stays usable, as in SQLAlchemy). Pending model objects are flushed first, and
+    /// the factory's commit hooks run around it. Tracked objects are expired: get them again
+    /// to keep working with them.
     ///
     /// This is the durable path: when it returns `Ok`, other sessions see the writes, and on a
     /// durable engine they are stored. Commit before responding whenever the client relies on
     /// the write.
+    ///
+    /// With binds ([`Session::for_bind`]), each engine's writes commit atomically, the default
+    /// engine's first, then the binds' in key order; the first failure stops there and is
+    /// returned (engines committed before it stay committed).
     ///
     /// # Errors
     /// [`Error::Conflict`] when another session committed a change to a row (or table) this
@@ -426,8 +633,50 @@ impl Session {
     /// [`Error::Storage`] when the backend fails: "failed and was undone" (or "nothing was
     /// written") means nothing was applied; "commit outcome unknown" means the commit may still
     /// be applied (on `kv://`, by a later session's replay of its commit record), so re-read
-    /// before retrying.
+    /// before retrying. The flush's errors, and a before-commit hook's error (nothing
+    /// committed, writes still pending).
     pub async fn commit(&self) -> Result<CommitInfo> {
+        self.usable()?;
+        if self.inner.bind_key.is_none() {
+            self.flush().await?;
+        }
+        let hooks = &self.inner.config.hooks;
+        let changes = self.inner.unit.borrow().changes().to_vec();
+        if !hooks.before.is_empty() && self.is_dirty() {
+            for hook in &hooks.before {
+                hook(self, &changes)?;
+            }
+        }
+        let outcome = self.commit_engines().await;
+        self.inner.unit.borrow_mut().clear();
+        let info = outcome?;
+        if info.version.is_some() {
+            let committed = crate::hooks::Committed {
+                session: self,
+                info,
+                changes: &changes,
+            };
+            for hook in &hooks.after {
+                hook(&committed);
+            }
+        }
+        Ok(info)
+    }
+
+    /// Commits this session's engine, then each bind's.
+    async fn commit_engines(&self) -> Result<CommitInfo> {
+        let mut info = self.commit_own().await?;
+        for bind in self.bind_sessions() {
+            let more = bind.commit_own().await?;
+            info.version = info.version.or(more.version);
+            info.rows_written += more.rows_written;
+            info.tables_changed += more.tables_changed;
+        }
+        Ok(info)
+    }
+
+    /// Commits this session's own workspace (one engine).
+    async fn commit_own(&self) -> Result<CommitInfo> {
         self.usable()?;
         self.inner.deferred.set(false);
         let ws = {
@@ -473,6 +722,8 @@ impl Session {
     /// latency matters — append-only logs, counters, analytics — and [`Session::commit`]
     /// for anything a client relies on. A later `commit()` or `rollback()` in the same event
     /// supersedes it. Outside a registry scope nothing commits at teardown: call `commit()`.
+    /// Model objects not flushed yet are flushed by that teardown commit (flush first to have
+    /// them checked now).
     ///
     /// # Errors
     /// [`Error::Conflict`] or [`Error::Unique`] when the writes already conflict with committed
@@ -480,15 +731,17 @@ impl Session {
     /// [`Error::SessionClosed`] after removal.
     pub fn commit_deferred(&self) -> Result<()> {
         self.usable()?;
-        let mut slot = self.inner.workspace.borrow_mut();
-        let ws = slot.as_mut().ok_or_else(|| self.closed())?;
-        if ws.writes.is_empty() {
-            return Ok(());
-        }
-        if let Err(e) = self.inner.engine.validate(ws) {
-            *ws = self.inner.engine.workspace();
-            self.inner.deferred.set(false);
-            return Err(e);
+        for session in std::iter::once(self.clone()).chain(self.bind_sessions()) {
+            let mut slot = session.inner.workspace.borrow_mut();
+            let ws = slot.as_mut().ok_or_else(|| session.closed())?;
+            if ws.writes.is_empty() {
+                continue;
+            }
+            if let Err(e) = session.inner.engine.validate(ws) {
+                drop(slot);
+                self.discard();
+                return Err(e);
+            }
         }
         self.inner.deferred.set(true);
         Ok(())
@@ -501,17 +754,29 @@ impl Session {
         self.inner.deferred.get() && self.is_dirty()
     }
 
-    /// Discards pending writes and starts over on the latest committed state.
+    /// Discards pending writes (the binds' too, and pending model objects) and starts over on
+    /// the latest committed state. Tracked objects are expired.
     ///
     /// # Errors
     /// [`Error::SessionClosed`] after removal.
     #[allow(clippy::unused_async)]
     pub async fn rollback(&self) -> Result<()> {
-        let mut slot = self.inner.workspace.borrow_mut();
-        let ws = slot.as_mut().ok_or_else(|| self.closed())?;
-        *ws = self.inner.engine.workspace();
-        self.inner.deferred.set(false);
+        if self.is_closed() {
+            return Err(self.closed());
+        }
+        self.discard();
         Ok(())
+    }
+
+    /// Starts this session and its binds over on the latest committed state.
+    fn discard(&self) {
+        for session in std::iter::once(self.clone()).chain(self.bind_sessions()) {
+            if let Some(ws) = session.inner.workspace.borrow_mut().as_mut() {
+                *ws = session.inner.engine.workspace();
+            }
+            session.inner.deferred.set(false);
+        }
+        self.inner.unit.borrow_mut().clear();
     }
 
     /// Finishes the session per `policy` and closes it; later use gives
@@ -534,8 +799,12 @@ impl Session {
         Ok(finish)
     }
 
-    /// Closes the session, discarding pending writes.
+    /// Closes the session and its binds, discarding pending writes.
     pub(crate) fn close(&self) {
+        for bind in self.bind_sessions() {
+            bind.close();
+        }
+        self.inner.unit.borrow_mut().clear();
         self.inner.workspace.borrow_mut().take();
     }
 }

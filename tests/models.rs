@@ -2,9 +2,29 @@
 //! bound parameters, get_or_404 and Flask-SQLAlchemy's pagination behaviours.
 
 mod common;
-use common::*;
+use common::{block_on, factory_with, isolate};
 // `gluebind::Model` is both the derive and the trait (as with serde).
-use gluebind::{model, Error, Model, Session};
+use gluebind::{model, Engine, Error, Model, Session, SessionFactory, TeardownPolicy};
+
+/// A memory:// factory with a memory:// engine for Todo's bind key "cache".
+fn factory() -> SessionFactory {
+    factory_of(
+        &factory_with(TeardownPolicy::Rollback).open(),
+        Engine::from_url("memory://").unwrap(),
+    )
+}
+
+/// A factory on the engines of `s` (or `cache` when `s` has no cache bind).
+fn factory_of(s: &Session, cache: Engine) -> SessionFactory {
+    let cache = s
+        .for_bind(Some("cache"))
+        .map_or(cache, |c| c.engine().clone());
+    SessionFactory::builder()
+        .bind(s.engine().clone())
+        .bind_key("cache", cache)
+        .build()
+        .unwrap()
+}
 
 #[derive(Debug, Clone, PartialEq, Model)]
 #[gluebind(table = "users")]
@@ -43,7 +63,7 @@ struct EveryType {
     opt_bytes: Option<Vec<u8>>,
 }
 
-/// Flask-SQLAlchemy's test model; `bind_key` only selects it in create_all_bind.
+/// Flask-SQLAlchemy's test model, on the "cache" bind.
 #[derive(Debug, Clone, PartialEq, Model)]
 #[gluebind(bind_key = "cache")]
 struct Todo {
@@ -194,9 +214,12 @@ fn create_all_twice_and_drop_all_twice() {
             !s.is_dirty(),
             "create_all on existing tables writes nothing"
         );
-        model::create_all(&factory_of(&s).open(), &models)
-            .await
-            .unwrap();
+        model::create_all(
+            &factory_of(&s, Engine::from_url("memory://").unwrap()).open(),
+            &models,
+        )
+        .await
+        .unwrap();
         assert_eq!(User::query(&s).count().await.unwrap(), 1);
 
         model::drop_all(&s, &models).await.unwrap();
@@ -206,13 +229,6 @@ fn create_all_twice_and_drop_all_twice() {
         model::create_all(&s, &models).await.unwrap();
         assert_eq!(User::query(&s).count().await.unwrap(), 0);
     });
-}
-
-fn factory_of(s: &Session) -> gluebind::SessionFactory {
-    gluebind::SessionFactory::builder()
-        .bind(s.engine().clone())
-        .build()
-        .unwrap()
 }
 
 #[test]

@@ -62,11 +62,14 @@ mod meta;
 mod paginate;
 mod query;
 mod sql;
+mod unit;
 
 pub use column::{Column, ColumnType, Filter, IntoColumnValue, Order};
 pub use meta::{ColumnMeta, ModelMeta};
 pub use paginate::{Paginate, Pagination};
 pub use query::Query;
+pub(crate) use unit::Unit;
+pub use unit::{Change, ModelRef, Operation, Tracked};
 
 use crate::{Error, ParamLiteral, Result, Row, Session};
 
@@ -132,6 +135,7 @@ pub trait Model: Sized + 'static {
     /// errors.
     async fn insert(&self, session: &Session) -> Result<()> {
         session
+            .for_bind(Self::META.bind_key())?
             .execute(&sql::insert(Self::META), self.to_params())
             .await
             .map(|_| ())
@@ -144,6 +148,7 @@ pub trait Model: Sized + 'static {
     async fn update(&self, session: &Session) -> Result<()> {
         let params = sql::update_params(Self::META, self.to_params());
         let updated = session
+            .for_bind(Self::META.bind_key())?
             .execute(&sql::update(Self::META), params)
             .await?
             .affected();
@@ -156,6 +161,7 @@ pub trait Model: Sized + 'static {
     /// [`Error::NotFound`] when no row has the key; the session's errors.
     async fn delete(&self, session: &Session) -> Result<()> {
         let deleted = session
+            .for_bind(Self::META.bind_key())?
             .execute(&sql::delete(Self::META), [self.key()])
             .await?
             .affected();
@@ -181,7 +187,8 @@ fn expect_row<M: Model>(affected: usize, verb: &str) -> Result<()> {
 /// changes nothing. It runs in `session`; commit to make the tables visible to other
 /// sessions.
 ///
-/// Every model is created, whatever its bind key: use [`create_all_bind`] to select one bind.
+/// Each table is created on its model's bind (the factory's engine for its `bind_key`, see
+/// [`Session::for_bind`]); use [`create_all_bind`] to select one bind.
 ///
 /// When two sessions create the same missing table at once, the second to commit gets
 /// [`Error::Conflict`] (first committer wins, as for rows); running `create_all` again in that
@@ -189,10 +196,11 @@ fn expect_row<M: Model>(affected: usize, verb: &str) -> Result<()> {
 ///
 /// # Errors
 /// The session's errors (an existing table of the same name is left as it is, even when its
-/// columns differ).
+/// columns differ); [`Error::Config`] for a bind key the factory has no engine for.
 pub async fn create_all(session: &Session, models: &[&ModelMeta]) -> Result<()> {
     for meta in models {
         session
+            .for_bind(meta.bind_key())?
             .execute(&sql::create_table(meta), crate::NO_PARAMS)
             .await?;
     }
@@ -221,14 +229,15 @@ pub async fn create_all_bind(
     create_all(session, &of_bind(models, bind_key)).await
 }
 
-/// Drops the tables of `models` that exist (`db.drop_all()`), with their rows; idempotent. It
-/// runs in `session`; commit to apply it.
+/// Drops the tables of `models` that exist (`db.drop_all()`), each on its model's bind, with
+/// their rows; idempotent. It runs in `session`; commit to apply it.
 ///
 /// # Errors
 /// The session's errors.
 pub async fn drop_all(session: &Session, models: &[&ModelMeta]) -> Result<()> {
     for meta in models {
         session
+            .for_bind(meta.bind_key())?
             .execute(&sql::drop_table(meta), crate::NO_PARAMS)
             .await?;
     }

@@ -130,9 +130,12 @@ impl<M: Model> Query<M> {
         statement
     }
 
+    /// Runs a query on the model's bind, after an autoflush of pending model objects.
     async fn rows(&self, statement: Statement) -> Result<Rows> {
+        self.session.autoflush_now().await?;
         self.session
-            .execute(&statement.sql, statement.params)
+            .for_bind(M::META.bind_key())?
+            .run_unflushed(&statement.sql, &statement.params)
             .await?
             .into_rows()
     }
@@ -149,6 +152,18 @@ impl<M: Model> Query<M> {
     /// changed type outside the model).
     pub async fn all(&self) -> Result<Vec<M>> {
         self.fetch(self.select(false)).await
+    }
+
+    /// Every matching row as an object tracked by the session's identity map (see
+    /// [`Session::get`]): an object the session already tracks is returned as it is in the
+    /// session, not as the row read, and changes made through the handles are written at the
+    /// next flush. [`Query::all`] returns plain values instead.
+    ///
+    /// # Errors
+    /// As [`Query::all`].
+    pub async fn all_tracked(&self) -> Result<Vec<super::Tracked<M>>> {
+        let rows = self.all().await?;
+        self.session.track_loaded(rows)
     }
 
     /// The first matching row, if any.
@@ -198,18 +213,19 @@ impl<M: Model> Query<M> {
     /// # Errors
     /// As [`Query::all`].
     pub async fn get(&self, key: impl IntoColumnValue<M::Key>) -> Result<Option<M>> {
-        let key = key.into_column_value();
+        self.get_by_param(ColumnType::to_param(&key.into_column_value()))
+            .await
+    }
+
+    /// [`Query::get`] with the key as a parameter.
+    pub(crate) async fn get_by_param(&self, key: crate::ParamLiteral) -> Result<Option<M>> {
         let mut filters = Vec::with_capacity(self.filters.len() + 1);
         // The key comparison first, so GlueSQL's planner reads by key and filters the rest.
         let column = super::column::Col {
             name: M::META.primary_key().name(),
             nullable: false,
         };
-        filters.push(Expr::Compare(
-            column,
-            super::column::Op::Eq,
-            ColumnType::to_param(&key),
-        ));
+        filters.push(Expr::Compare(column, super::column::Op::Eq, key));
         filters.extend(self.filters.iter().cloned());
         let statement = Statement::select(M::META, false, &filters);
         Ok(self.fetch(statement).await?.pop())

@@ -85,24 +85,29 @@ pub(crate) fn insert(meta: &ModelMeta) -> String {
 /// `UPDATE "t" SET "a" = $1, "b" = $2 WHERE "id" = $3`: every column but the key, with the
 /// parameters in column order followed by the key (see [`update_params`]).
 pub(crate) fn update(meta: &ModelMeta) -> String {
+    let others: Vec<usize> = (0..meta.columns().len())
+        .filter(|&i| i != meta.primary_key_index())
+        .collect();
+    update_columns(meta, &others)
+}
+
+/// `UPDATE "t" SET "b" = $1 WHERE "id" = $2`: the columns at `columns` (indices in column
+/// order), with their parameters in that order followed by the key: a flush sets only the
+/// columns that changed, so it cannot undo another column's concurrent change.
+pub(crate) fn update_columns(meta: &ModelMeta, columns: &[usize]) -> String {
     let mut sql = String::from("UPDATE ");
     ident(&mut sql, meta.table());
     sql.push_str(" SET ");
-    let mut n = 0;
-    for (i, column) in meta.columns().iter().enumerate() {
-        if i == meta.primary_key_index() {
-            continue;
-        }
+    for (n, &i) in columns.iter().enumerate() {
         if n > 0 {
             sql.push_str(", ");
         }
-        n += 1;
-        ident(&mut sql, column.name());
-        let _ = write!(sql, " = ${n}");
+        ident(&mut sql, meta.columns()[i].name());
+        let _ = write!(sql, " = ${}", n + 1);
     }
     sql.push_str(" WHERE ");
     ident(&mut sql, meta.primary_key().name());
-    let _ = write!(sql, " = ${}", n + 1);
+    let _ = write!(sql, " = ${}", columns.len() + 1);
     sql
 }
 

@@ -1,0 +1,101 @@
+//! Query recording (Flask-SQLAlchemy's `SQLALCHEMY_RECORD_QUERIES` and
+//! `get_recorded_queries()`): what each statement of a session ran, how long it took and how
+//! many rows it gave.
+
+use crate::{rows::QueryResult, ParamLiteral};
+use serde::Serialize;
+use std::cell::RefCell;
+
+/// Statements recorded per session at most; later ones are counted in
+/// [`Recorder::dropped`] only, so a long unit of work cannot grow memory without bound.
+pub const MAX_RECORDED: usize = 1000;
+
+/// One statement a session ran.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct RecordedQuery {
+    /// The session (or bind session, `id.bind`) that ran it.
+    pub session: String,
+    /// The statement's SQL text, placeholders as written.
+    pub sql: String,
+    /// The bound parameters, as JSON.
+    pub params: Vec<serde_json::Value>,
+    /// Wall-clock milliseconds, loads from storage included. On Workers the clock only moves
+    /// across I/O (Spectre mitigation), so this shows storage waits, not CPU time.
+    pub duration_ms: f64,
+    /// Rows returned by a query, or rows inserted, updated or deleted.
+    pub rows: usize,
+    /// `false` when the statement failed (its error went to the caller).
+    pub ok: bool,
+}
+
+/// The statements of one session and its bind sessions.
+#[derive(Debug, Default)]
+pub(crate) struct Recorder {
+    queries: RefCell<Vec<RecordedQuery>>,
+    dropped: std::cell::Cell<u64>,
+}
+
+impl Recorder {
+    pub fn push(
+        &self,
+        session: &str,
+        sql: &str,
+        params: &[ParamLiteral],
+        started: f64,
+        result: Option<&QueryResult>,
+    ) {
+        let mut queries = self.queries.borrow_mut();
+        if queries.len() >= MAX_RECORDED {
+            self.dropped.set(self.dropped.get() + 1);
+            return;
+        }
+        queries.push(RecordedQuery {
+            session: session.to_owned(),
+            sql: sql.to_owned(),
+            params: params.iter().map(param_json).collect(),
+            duration_ms: (now_ms() - started).max(0.0),
+            rows: result.map_or(0, |r| match r {
+                QueryResult::Rows(rows) => rows.len(),
+                other => other.affected(),
+            }),
+            ok: result.is_some(),
+        });
+    }
+
+    pub fn queries(&self) -> Vec<RecordedQuery> {
+        self.queries.borrow().clone()
+    }
+
+    /// Statements not recorded because [`MAX_RECORDED`] was reached.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.get()
+    }
+}
+
+/// A parameter as JSON (its value; a type GlueSQL cannot render in JSON shows as its debug
+/// text).
+fn param_json(param: &ParamLiteral) -> serde_json::Value {
+    use gluesql_core::ast::Expr;
+    match param.clone().into_expr() {
+        Expr::Value(value) => crate::to_json(value)
+            .unwrap_or_else(|_| serde_json::Value::String(format!("{param:?}"))),
+        _ => serde_json::Value::String(format!("{param:?}")),
+    }
+}
+
+/// Milliseconds on a monotonic-enough clock: `Date.now()` on wasm32 (std's `Instant` panics
+/// there), `Instant` natively.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// Milliseconds on a monotonic-enough clock: `Date.now()` on wasm32 (std's `Instant` panics
+/// there), `Instant` natively.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn now_ms() -> f64 {
+    use std::{sync::OnceLock, time::Instant};
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0
+}

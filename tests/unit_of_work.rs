@@ -1,0 +1,590 @@
+//! The model unit of work: `Session::add` / `delete` / `flush` / `get`, the identity map,
+//! autoflush, binds (several engines in one session), commit hooks and query recording.
+
+mod common;
+use common::block_on;
+use gluebind::{
+    model::{self, Change, Operation},
+    Engine, Error, Model, Outcome, Registry, Session, SessionFactory, SessionFactoryBuilder,
+    TeardownPolicy,
+};
+use std::{cell::RefCell, rc::Rc};
+
+#[derive(Debug, Clone, PartialEq, Model)]
+#[gluebind(table = "users")]
+struct User {
+    #[gluebind(primary_key)]
+    id: i64,
+    name: String,
+    #[gluebind(unique)]
+    email: String,
+}
+
+/// Lives on the "cache" bind.
+#[derive(Debug, Clone, PartialEq, Model)]
+#[gluebind(table = "hits", bind_key = "cache")]
+struct Hit {
+    #[gluebind(primary_key)]
+    path: String,
+    count: i64,
+}
+
+fn user(id: i64, name: &str) -> User {
+    User {
+        id,
+        name: name.to_owned(),
+        email: format!("{}@example.com", name.to_lowercase()),
+    }
+}
+
+/// A builder on fresh memory:// engines: the default one and "cache".
+fn builder() -> SessionFactoryBuilder {
+    SessionFactory::builder()
+        .bind(Engine::from_url("memory://").unwrap())
+        .bind_key("cache", Engine::from_url("memory://").unwrap())
+}
+
+/// `f`'s engines with both tables created and users 1 (Ada) and 2 (Bob) committed.
+fn seeded(f: SessionFactory) -> SessionFactory {
+    block_on(async {
+        let s = f.open();
+        model::create_all(&s, &[User::META, Hit::META])
+            .await
+            .unwrap();
+        user(1, "Ada").insert(&s).await.unwrap();
+        user(2, "Bob").insert(&s).await.unwrap();
+        s.commit().await.unwrap();
+    });
+    f
+}
+
+fn factory() -> SessionFactory {
+    seeded(builder().build().unwrap())
+}
+
+async fn names(s: &Session) -> Vec<String> {
+    let users = User::query(s).order_by(User::ID.asc()).all().await.unwrap();
+    users.into_iter().map(|u| u.name).collect()
+}
+
+#[test]
+fn the_same_key_gives_the_same_object_and_a_tracked_one_costs_no_query() {
+    block_on(async {
+        let f = seeded(builder().record_queries(true).build().unwrap());
+        let s = f.open();
+        let a = s.get::<User>(1).await.unwrap().unwrap();
+        let b = s.get::<User>(1).await.unwrap().unwrap();
+        assert!(a.ptr_eq(&b));
+        assert_eq!(s.recorded_queries().len(), 1, "the second get used the map");
+        a.borrow_mut().name = "Ada L.".into();
+        assert_eq!(b.borrow().name, "Ada L.", "one object behind both handles");
+        // A query's tracked results are the same objects, in their in-session state.
+        let all = User::query(&s)
+            .order_by(User::ID.asc())
+            .all_tracked()
+            .await
+            .unwrap();
+        assert!(all[0].ptr_eq(&a));
+        assert_eq!(all[0].borrow().name, "Ada L.");
+        assert_eq!(all[1].borrow().name, "Bob");
+        assert!(s.get::<User>(99).await.unwrap().is_none());
+    });
+}
+
+#[test]
+fn add_is_pending_until_a_flush_and_autoflush_runs_before_queries() {
+    block_on(async {
+        let f = factory();
+        let s = f.open();
+        let cy = s.add(user(3, "Cy")).unwrap();
+        assert!(s.is_dirty(), "a pending object is a pending write");
+        cy.borrow_mut().name = "Cyd".into(); // still one INSERT, with the latest values
+        assert_eq!(names(&s).await, ["Ada", "Bob", "Cyd"], "autoflush");
+        assert!(
+            f.open().get::<User>(3).await.unwrap().is_none(),
+            "not committed"
+        );
+        s.commit().await.unwrap();
+        assert_eq!(names(&f.open()).await, ["Ada", "Bob", "Cyd"]);
+
+        // Without autoflush, queries see pending objects only after an explicit flush.
+        let g = seeded(builder().autoflush(false).build().unwrap());
+        let s = g.open();
+        s.add(user(3, "Cy")).unwrap();
+        assert_eq!(names(&s).await, ["Ada", "Bob"]);
+        let raw = s.execute("SELECT id FROM users", gluebind::NO_PARAMS).await;
+        assert_eq!(raw.unwrap().into_rows().unwrap().len(), 2);
+        s.flush().await.unwrap();
+        assert_eq!(names(&s).await, ["Ada", "Bob", "Cy"]);
+    });
+}
+
+#[test]
+fn plain_sql_autoflushes_too() {
+    block_on(async {
+        let s = factory().open();
+        s.add(user(3, "Cy")).unwrap();
+        let rows = s
+            .execute(
+                "SELECT name FROM users WHERE id = $1",
+                gluebind::params![3i64],
+            )
+            .await
+            .unwrap()
+            .into_rows()
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+    });
+}
+
+#[test]
+fn changed_objects_update_only_the_changed_columns() {
+    block_on(async {
+        let f = seeded(builder().record_queries(true).build().unwrap());
+        let s = f.open();
+        let ada = s.get::<User>(1).await.unwrap().unwrap();
+        assert!(!s.is_dirty(), "loading is not a change");
+        ada.borrow_mut().name = "Ada L.".into();
+        assert!(s.is_dirty());
+        s.flush().await.unwrap();
+        let update = s.recorded_queries().pop().unwrap();
+        assert_eq!(
+            update.sql,
+            r#"UPDATE "users" SET "name" = $1 WHERE "id" = $2"#
+        );
+        assert_eq!(
+            update.params,
+            [serde_json::json!("Ada L."), serde_json::json!(1)]
+        );
+        assert_eq!(update.rows, 1);
+        s.flush().await.unwrap();
+        assert_eq!(s.recorded_queries().len(), 2, "nothing left to flush");
+
+        // Another session changed the email meanwhile: ours only wrote the name.
+        let other = f.open();
+        let theirs = other.get::<User>(1).await.unwrap().unwrap();
+        theirs.borrow_mut().email = "ada@new.org".into();
+        other.commit().await.unwrap();
+        s.commit().await.unwrap_err(); // first committer wins on the row
+        let again = s.get::<User>(1).await.unwrap().unwrap();
+        again.borrow_mut().name = "Ada L.".into();
+        s.commit().await.unwrap();
+        let stored = User::get(&f.open(), 1).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.name.as_str(), stored.email.as_str()),
+            ("Ada L.", "ada@new.org")
+        );
+    });
+}
+
+#[test]
+fn a_changed_primary_key_is_refused() {
+    block_on(async {
+        let s = factory().open();
+        let ada = s.get::<User>(1).await.unwrap().unwrap();
+        ada.borrow_mut().id = 7;
+        let err = s.flush().await.unwrap_err();
+        assert_eq!(err.code(), "SQL");
+        assert!(err.to_string().contains("primary key"), "{err}");
+        ada.borrow_mut().id = 1;
+        s.flush().await.unwrap();
+    });
+}
+
+#[test]
+fn add_of_a_tracked_key_is_refused() {
+    block_on(async {
+        let s = factory().open();
+        let _ada = s.get::<User>(1).await.unwrap().unwrap();
+        let err = s.add(user(1, "Other")).unwrap_err();
+        assert!(
+            matches!(&err, Error::Unique { table, .. } if table == "users"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("already tracks"), "{err}");
+        s.add(user(3, "Cy")).unwrap();
+        assert_eq!(s.add(user(3, "Cy")).unwrap_err().code(), "UNIQUE");
+    });
+}
+
+#[test]
+fn a_failing_flush_changes_nothing_and_keeps_the_objects_pending() {
+    block_on(async {
+        let f = seeded(builder().autoflush(false).build().unwrap());
+        let s = f.open();
+        let bob = s.get::<User>(2).await.unwrap().unwrap();
+        bob.borrow_mut().name = "Bobby".into();
+        s.add(user(3, "Cy")).unwrap();
+        let dup = s
+            .add(User {
+                id: 4,
+                name: "Dup".into(),
+                email: "ada@example.com".into(),
+            })
+            .unwrap();
+        let err = s.flush().await.unwrap_err();
+        assert_eq!(err.code(), "UNIQUE", "{err}");
+        // Nothing of the flush stayed (the update and insert before the failing one were
+        // undone), and the objects are still pending: flushing again fails the same way.
+        assert_eq!(names(&s).await, ["Ada", "Bob"]);
+        assert!(s.is_dirty());
+        assert_eq!(s.flush().await.unwrap_err().code(), "UNIQUE");
+        // Fix the offending object and the whole flush goes through.
+        dup.borrow_mut().email = "dup@example.com".into();
+        s.commit().await.unwrap();
+        assert_eq!(names(&f.open()).await, ["Ada", "Bobby", "Cy", "Dup"]);
+    });
+}
+
+#[test]
+fn delete_marks_and_flush_deletes() {
+    block_on(async {
+        let f = factory();
+        let s = f.open();
+        let ada = s.get::<User>(1).await.unwrap().unwrap();
+        s.delete(&ada).unwrap();
+        assert!(
+            s.get::<User>(1).await.unwrap().is_none(),
+            "gone for the session"
+        );
+        s.delete(&user(2, "Bob")).unwrap(); // by value: its key is enough
+        assert!(s.is_dirty());
+        assert_eq!(names(&f.open()).await, ["Ada", "Bob"], "not committed");
+        s.commit().await.unwrap();
+        assert!(names(&f.open()).await.is_empty());
+
+        // Added and deleted before any flush: never written.
+        let s = f.open();
+        let cy = s.add(user(3, "Cy")).unwrap();
+        s.delete(&cy).unwrap();
+        assert!(!s.is_dirty());
+        // Deleting a row that is not there fails at the flush, naming it.
+        s.delete(&user(9, "Nobody")).unwrap();
+        let err = s.flush().await.unwrap_err();
+        assert!(
+            matches!(&err, Error::NotFound { table, .. } if table == "users"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("id = 9"), "{err}");
+    });
+}
+
+#[test]
+fn delete_then_add_of_the_same_key_replaces_the_row() {
+    block_on(async {
+        let f = factory();
+        let s = f.open();
+        let ada = s.get::<User>(1).await.unwrap().unwrap();
+        s.delete(&ada).unwrap();
+        let new = s
+            .add(User {
+                id: 1,
+                name: "Ada 2".into(),
+                email: "ada2@x.org".into(),
+            })
+            .unwrap();
+        assert!(s.get::<User>(1).await.unwrap().unwrap().ptr_eq(&new));
+        s.commit().await.unwrap();
+        assert_eq!(names(&f.open()).await, ["Ada 2", "Bob"]);
+    });
+}
+
+#[test]
+fn commit_and_rollback_expire_tracked_objects() {
+    block_on(async {
+        let f = factory();
+        let s = f.open();
+        let ada = s.get::<User>(1).await.unwrap().unwrap();
+        s.commit().await.unwrap();
+        let fresh = s.get::<User>(1).await.unwrap().unwrap();
+        assert!(!fresh.ptr_eq(&ada), "a new object after commit");
+        ada.borrow_mut().name = "detached".into();
+        assert!(!s.is_dirty(), "an expired object is no longer tracked");
+
+        fresh.borrow_mut().name = "changed".into();
+        s.add(user(3, "Cy")).unwrap();
+        s.rollback().await.unwrap();
+        assert!(!s.is_dirty());
+        assert_eq!(names(&s).await, ["Ada", "Bob"]);
+    });
+}
+
+fn registry(f: SessionFactory) -> Registry {
+    Registry::new(f)
+}
+
+#[test]
+fn teardown_commits_or_discards_pending_objects_per_policy() {
+    block_on(async {
+        let r = registry(seeded(
+            builder().teardown(TeardownPolicy::Commit).build().unwrap(),
+        ));
+        let scope = r.begin();
+        let s = r.session(&scope).unwrap();
+        s.add(user(3, "Cy")).unwrap();
+        s.get::<User>(1).await.unwrap().unwrap().borrow_mut().name = "Ada L.".into();
+        r.remove(&scope, Outcome::Completed).await.unwrap();
+        assert_eq!(names(&r.factory().open()).await, ["Ada L.", "Bob", "Cy"]);
+
+        let scope = r.begin();
+        r.session(&scope).unwrap().add(user(4, "Dee")).unwrap();
+        r.remove(&scope, Outcome::Failed).await.unwrap();
+        assert_eq!(
+            names(&r.factory().open()).await.len(),
+            3,
+            "a failed handler rolls back"
+        );
+
+        let r = registry(factory());
+        let scope = r.begin();
+        r.session(&scope).unwrap().add(user(3, "Cy")).unwrap();
+        r.remove(&scope, Outcome::Completed).await.unwrap();
+        assert_eq!(
+            names(&r.factory().open()).await,
+            ["Ada", "Bob"],
+            "policy Rollback"
+        );
+    });
+}
+
+/// What an after-commit hook saw: version, rows written, changes.
+type AfterCall = (Option<u64>, usize, Vec<Change>);
+
+#[test]
+fn commit_hooks_see_the_model_changes() {
+    block_on(async {
+        let before: Rc<RefCell<Vec<Vec<Change>>>> = Rc::default();
+        let after: Rc<RefCell<Vec<AfterCall>>> = Rc::default();
+        let (b, a) = (before.clone(), after.clone());
+        let f = seeded(
+            builder()
+                .before_commit(move |_, changes| {
+                    b.borrow_mut().push(changes.to_vec());
+                    Ok(())
+                })
+                .after_commit(move |c| {
+                    a.borrow_mut()
+                        .push((c.info.version, c.info.rows_written, c.changes.to_vec()));
+                })
+                .build()
+                .unwrap(),
+        );
+        before.borrow_mut().clear(); // the seeding commit (plain inserts: no changes)
+        after.borrow_mut().clear();
+        let s = f.open();
+        s.add(user(3, "Cy")).unwrap();
+        s.get::<User>(1).await.unwrap().unwrap().borrow_mut().name = "Ada L.".into();
+        s.delete(&user(2, "Bob")).unwrap();
+        s.commit().await.unwrap();
+        let ops: Vec<(Operation, serde_json::Value)> = after.borrow()[0]
+            .2
+            .iter()
+            .map(|c| (c.operation, c.key.clone()))
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                (Operation::Insert, serde_json::json!(3)), // autoflushed by get(1)'s query
+                (Operation::Update, serde_json::json!(1)),
+                (Operation::Delete, serde_json::json!(2)),
+            ]
+        );
+        assert_eq!(before.borrow()[0], after.borrow()[0].2);
+        assert_eq!(after.borrow()[0].1, 3);
+        assert!(after.borrow()[0].0.is_some());
+
+        // Nothing to commit: no hook runs.
+        s.commit().await.unwrap();
+        assert_eq!((before.borrow().len(), after.borrow().len()), (1, 1));
+
+        // A failed commit (conflict) runs the before hooks only.
+        let other = f.open();
+        s.get::<User>(3).await.unwrap().unwrap().borrow_mut().name = "x".into();
+        other
+            .get::<User>(3)
+            .await
+            .unwrap()
+            .unwrap()
+            .borrow_mut()
+            .name = "y".into();
+        other.commit().await.unwrap();
+        assert_eq!(s.commit().await.unwrap_err().code(), "CONFLICT");
+        assert_eq!((before.borrow().len(), after.borrow().len()), (3, 2));
+    });
+}
+
+#[test]
+fn a_failing_before_commit_hook_stops_the_commit() {
+    block_on(async {
+        let f = seeded(
+            builder()
+                .before_commit(|_, changes| {
+                    if changes.iter().any(|c| c.operation == Operation::Delete) {
+                        return Err(Error::Config {
+                            message: "deletes are not allowed".into(),
+                        });
+                    }
+                    Ok(())
+                })
+                .build()
+                .unwrap(),
+        );
+        let s = f.open();
+        s.delete(&user(1, "Ada")).unwrap();
+        let err = s.commit().await.unwrap_err();
+        assert!(err.to_string().contains("deletes are not allowed"), "{err}");
+        assert!(s.is_dirty(), "the writes stay pending");
+        assert_eq!(names(&f.open()).await, ["Ada", "Bob"], "nothing committed");
+        s.rollback().await.unwrap();
+        assert_eq!(names(&s).await, ["Ada", "Bob"]);
+    });
+}
+
+#[test]
+fn query_recording_lists_sql_params_rows_and_failures() {
+    block_on(async {
+        let f = seeded(builder().record_queries(true).build().unwrap());
+        let s = f.open();
+        assert!(s.recorded_queries().is_empty(), "per session");
+        User::query(&s)
+            .filter_by(User::NAME, "Bob")
+            .all()
+            .await
+            .unwrap();
+        s.execute("SELECT nope FROM users", gluebind::NO_PARAMS)
+            .await
+            .unwrap_err();
+        Hit::query(&s).count().await.unwrap();
+        let q = s.recorded_queries();
+        assert_eq!(q.len(), 3);
+        assert!(q[0].sql.contains(r#"WHERE "name" = $1"#), "{}", q[0].sql);
+        assert_eq!(q[0].params, [serde_json::json!("Bob")]);
+        assert_eq!((q[0].rows, q[0].ok), (1, true));
+        assert!(q[0].duration_ms >= 0.0);
+        assert!(!q[1].ok, "a failed statement is recorded as failed");
+        assert_eq!(q[0].session, s.id());
+        assert_eq!(
+            q[2].session,
+            format!("{}.cache", s.id()),
+            "bind statements too"
+        );
+
+        // Off by default.
+        let s = factory().open();
+        User::query(&s).all().await.unwrap();
+        assert!(s.recorded_queries().is_empty());
+    });
+}
+
+#[test]
+fn recording_is_bounded_per_session() {
+    block_on(async {
+        let f = seeded(builder().record_queries(true).build().unwrap());
+        let s = f.open();
+        for _ in 0..gluebind::MAX_RECORDED + 5 {
+            s.execute("SELECT 1", gluebind::NO_PARAMS).await.unwrap();
+        }
+        assert_eq!(s.recorded_queries().len(), gluebind::MAX_RECORDED);
+        assert_eq!(s.recorded_queries_dropped(), 5);
+    });
+}
+
+#[test]
+fn binds_route_models_to_their_engine_and_commit_together() {
+    block_on(async {
+        let f = factory();
+        let s = f.open();
+        s.add(Hit {
+            path: "/".into(),
+            count: 1,
+        })
+        .unwrap();
+        s.add(user(3, "Cy")).unwrap();
+        assert_eq!(Hit::query(&s).count().await.unwrap(), 1);
+        // The table is on the cache engine only.
+        let err = s
+            .execute("SELECT * FROM hits", gluebind::NO_PARAMS)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "SQL", "{err}");
+        let cache = s.for_bind(Some("cache")).unwrap();
+        assert_eq!(cache.bind_key(), Some("cache"));
+        let rows = cache
+            .execute("SELECT * FROM hits", gluebind::NO_PARAMS)
+            .await
+            .unwrap();
+        assert_eq!(rows.into_rows().unwrap().len(), 1);
+
+        s.commit().await.unwrap();
+        assert!(!s.is_dirty());
+        let t = f.open();
+        assert_eq!(Hit::get(&t, "/").await.unwrap().unwrap().count, 1);
+        assert_eq!(User::query(&t).count().await.unwrap(), 3);
+
+        // Rollback and teardown cover the binds too.
+        Hit {
+            path: "/a".into(),
+            count: 1,
+        }
+        .insert(&t)
+        .await
+        .unwrap();
+        assert!(t.is_dirty(), "a bind's write is a pending write");
+        t.rollback().await.unwrap();
+        assert!(!t.is_dirty());
+        let r = Registry::new(f.clone());
+        let scope = r.begin();
+        Hit {
+            path: "/b".into(),
+            count: 1,
+        }
+        .insert(&r.session(&scope).unwrap())
+        .await
+        .unwrap();
+        r.remove(&scope, Outcome::Completed).await.unwrap();
+        assert_eq!(
+            Hit::query(&f.open()).count().await.unwrap(),
+            1,
+            "rolled back"
+        );
+    });
+}
+
+#[test]
+fn bind_errors_name_the_problem() {
+    block_on(async {
+        let s = SessionFactory::builder()
+            .bind(Engine::from_url("memory://").unwrap())
+            .build()
+            .unwrap()
+            .open();
+        let err = model::create_all(&s, &[Hit::META]).await.unwrap_err();
+        assert_eq!(err.code(), "CONFIG");
+        assert!(err.to_string().contains("\"cache\""), "{err}");
+        assert!(err.to_string().contains("bind_key"), "{err}");
+
+        let s = factory().open();
+        let cache = s.for_bind(Some("cache")).unwrap();
+        assert!(cache.for_bind(Some("cache")).unwrap().bind_key() == Some("cache"));
+        assert_eq!(cache.for_bind(Some("other")).unwrap_err().code(), "CONFIG");
+        assert_eq!(cache.add(user(5, "E")).unwrap_err().code(), "CONFIG");
+        // A closed session's binds are closed too.
+        let r = Registry::new(factory());
+        let scope = r.begin();
+        let s = r.session(&scope).unwrap();
+        let cache = s.for_bind(Some("cache")).unwrap();
+        r.remove(&scope, Outcome::Completed).await.unwrap();
+        assert_eq!(
+            cache
+                .execute("SELECT 1", gluebind::NO_PARAMS)
+                .await
+                .unwrap_err()
+                .code(),
+            "SESSION_CLOSED"
+        );
+        assert_eq!(
+            s.for_bind(Some("cache")).unwrap_err().code(),
+            "SESSION_CLOSED"
+        );
+    });
+}
