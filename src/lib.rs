@@ -71,7 +71,7 @@ pub use error::{Error, Result};
 pub use factory::{SessionFactory, SessionFactoryBuilder, TeardownPolicy};
 pub use hooks::Committed;
 pub use record::{RecordedQuery, MAX_RECORDED};
-pub use registry::{Outcome, Registry, Stats, Teardown};
+pub use registry::{Outcome, Registry, Stats, Teardown, RECENT_QUERIES};
 pub use rows::{QueryResult, Row, Rows};
 pub use scope::{Scope, ScopeId};
 pub use session::{CommitInfo, Finish, Session};

@@ -8,12 +8,13 @@ use crate::{
     engine::Engine,
     error::{Error, Result},
     factory::{SessionFactory, TeardownPolicy},
+    record::RecordedQuery,
     scope::{Scope, ScopeId},
     session::{Finish, Session},
 };
 use std::{
     cell::{Cell, RefCell},
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     fmt,
     rc::Rc,
     sync::atomic::{AtomicU64, Ordering},
@@ -21,6 +22,9 @@ use std::{
 
 /// Registries created in this isolate (process natively): one is the healthy value.
 static REGISTRIES_CREATED: AtomicU64 = AtomicU64::new(0);
+
+/// Statements of ended sessions a recording registry keeps (see [`Registry::recent_queries`]).
+pub const RECENT_QUERIES: usize = 50;
 
 /// Counters of a registry, as served by the demo's stats route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,6 +85,8 @@ fn bump(c: &Cell<u64>) {
 struct Inner {
     id: u64,
     factory: SessionFactory,
+    /// The last statements of removed sessions, when the factory records queries.
+    recent: RefCell<VecDeque<RecordedQuery>>,
     /// Active scopes and their session, opened on first use.
     scopes: RefCell<HashMap<ScopeId, Option<Session>>>,
     counters: Counters,
@@ -128,6 +134,7 @@ impl Registry {
             inner: Rc::new(Inner {
                 id,
                 factory,
+                recent: RefCell::new(VecDeque::new()),
                 scopes: RefCell::new(HashMap::new()),
                 counters: Counters::default(),
             }),
@@ -254,6 +261,7 @@ impl Registry {
         let c = &self.inner.counters;
         let finished = session.finish(commit).await;
         bump(&c.removed);
+        self.keep_recent(session.recorded_queries());
         match finished {
             Ok(finish) => {
                 match finish {
@@ -261,7 +269,9 @@ impl Registry {
                     Finish::RolledBack => bump(&c.rollbacks),
                     Finish::Clean => {}
                 }
-                self.engine().flush().await?;
+                for engine in self.inner.factory.engines() {
+                    engine.flush().await?;
+                }
                 Ok(Teardown {
                     session_id: Some(session.id().to_owned()),
                     finish: Some(finish),
@@ -271,6 +281,24 @@ impl Registry {
                 bump(&c.errors);
                 Err(e)
             }
+        }
+    }
+
+    /// The last [`RECENT_QUERIES`] statements of sessions this registry removed, oldest
+    /// first — what a debug route shows (empty unless the factory
+    /// [records queries](crate::SessionFactoryBuilder::record_queries)).
+    #[must_use]
+    pub fn recent_queries(&self) -> Vec<RecordedQuery> {
+        self.inner.recent.borrow().iter().cloned().collect()
+    }
+
+    fn keep_recent(&self, queries: Vec<RecordedQuery>) {
+        let mut recent = self.inner.recent.borrow_mut();
+        for query in queries {
+            if recent.len() == RECENT_QUERIES {
+                recent.pop_front();
+            }
+            recent.push_back(query);
         }
     }
 

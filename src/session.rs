@@ -633,12 +633,16 @@ impl Session {
     /// [`Error::Storage`] when the backend fails: "failed and was undone" (or "nothing was
     /// written") means nothing was applied; "commit outcome unknown" means the commit may still
     /// be applied (on `kv://`, by a later session's replay of its commit record), so re-read
-    /// before retrying. The flush's errors, and a before-commit hook's error (nothing
-    /// committed, writes still pending).
+    /// before retrying. The flush's errors (then, too, nothing was applied and the pending
+    /// writes are discarded). A before-commit hook's error is the one failure that keeps the
+    /// pending writes (nothing committed): fix what it refused, or roll back.
     pub async fn commit(&self) -> Result<CommitInfo> {
         self.usable()?;
         if self.inner.bind_key.is_none() {
-            self.flush().await?;
+            if let Err(e) = self.flush().await {
+                self.discard();
+                return Err(e);
+            }
         }
         let hooks = &self.inner.config.hooks;
         let changes = self.inner.unit.borrow().changes().to_vec();

@@ -588,3 +588,48 @@ fn bind_errors_name_the_problem() {
         );
     });
 }
+
+#[test]
+fn a_recording_registry_keeps_the_last_statements_of_ended_sessions() {
+    block_on(async {
+        let r = Registry::new(seeded(builder().record_queries(true).build().unwrap()));
+        for id in 0..gluebind::RECENT_QUERIES as i64 + 3 {
+            let scope = r.begin();
+            let s = r.session(&scope).unwrap();
+            User::get(&s, id).await.unwrap();
+            r.remove(&scope, Outcome::Completed).await.unwrap();
+        }
+        let recent = r.recent_queries();
+        assert_eq!(recent.len(), gluebind::RECENT_QUERIES);
+        assert_eq!(
+            recent[0].params,
+            [serde_json::json!(3)],
+            "oldest dropped first"
+        );
+        assert_eq!(recent.last().unwrap().params, [serde_json::json!(52)]);
+        assert!(Registry::new(factory()).recent_queries().is_empty());
+    });
+}
+
+#[test]
+fn a_commit_whose_flush_fails_discards_the_unit_of_work() {
+    block_on(async {
+        let f = factory();
+        let s = f.open();
+        s.add(User {
+            id: 3,
+            name: "Dup".into(),
+            email: "ada@example.com".into(),
+        })
+        .unwrap();
+        assert_eq!(s.commit().await.unwrap_err().code(), "UNIQUE");
+        assert!(
+            !s.is_dirty(),
+            "discarded, as a failed commit's writes always are"
+        );
+        // The session is usable again at once: the same key can be added anew.
+        s.add(user(3, "Cy")).unwrap();
+        s.commit().await.unwrap();
+        assert_eq!(names(&f.open()).await, ["Ada", "Bob", "Cy"]);
+    });
+}

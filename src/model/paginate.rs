@@ -292,9 +292,24 @@ impl<T> Pagination<T> {
     }
 
     /// The same page with every item converted (to a response type, say).
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Pagination<U> {
+    pub fn map<U>(mut self, f: impl FnMut(T) -> U) -> Pagination<U> {
+        let items = std::mem::take(&mut self.items);
+        self.with_items(items.into_iter().map(f).collect())
+    }
+
+    /// [`Pagination::map`] with a conversion that can fail: the first error is returned.
+    ///
+    /// # Errors
+    /// The first error of `f`.
+    pub fn try_map<U, E>(mut self, f: impl FnMut(T) -> Result<U, E>) -> Result<Pagination<U>, E> {
+        let items = std::mem::take(&mut self.items);
+        let items = items.into_iter().map(f).collect::<Result<_, E>>()?;
+        Ok(self.with_items(items))
+    }
+
+    fn with_items<U>(&self, items: Vec<U>) -> Pagination<U> {
         Pagination {
-            items: self.items.into_iter().map(f).collect(),
+            items,
             page: self.page,
             per_page: self.per_page,
             total: self.total,

@@ -9,15 +9,21 @@ use crate::{
     api::ApiError,
     model::{decode, Paging},
 };
-use gluebind::{params, Session};
+use gluebind::{Model, Session};
 use serde::{Deserialize, Serialize};
 
-/// The event table, created with the users table.
-pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,
-    data TEXT NOT NULL
-)";
+/// A stored event: the `events` table, with `data` as JSON text.
+#[derive(Debug, Clone, PartialEq, Model)]
+#[gluebind(table = "events")]
+pub struct StoredEvent {
+    /// Primary key, from the engine's `events` sequence.
+    #[gluebind(primary_key)]
+    pub id: i64,
+    /// What happened.
+    pub kind: String,
+    /// The event's `data`, compact JSON.
+    pub data: String,
+}
 
 /// Longest accepted event type, in characters.
 pub const MAX_TYPE: usize = 64;
@@ -77,13 +83,14 @@ pub fn parse(body: &[u8]) -> Result<(NewEvent, String), ApiError> {
 /// 400 for an invalid body; 500 if the engine fails.
 pub async fn record(session: &Session, body: &[u8]) -> Result<Event, ApiError> {
     let (new, data) = parse(body)?;
-    let id = session.next_id("events")?;
-    session
-        .execute(
-            "INSERT INTO events (id, kind, data) VALUES ($1, $2, $3)",
-            params![id, new.kind.clone(), data],
-        )
-        .await?;
+    let id = StoredEvent::next_id(session)?;
+    session.add(StoredEvent {
+        id,
+        kind: new.kind.clone(),
+        data,
+    })?;
+    // Flushed now so the deferred commit's check covers it.
+    session.flush().await?;
     session.commit_deferred()?;
     Ok(Event {
         id,
@@ -92,30 +99,25 @@ pub async fn record(session: &Session, body: &[u8]) -> Result<Event, ApiError> {
     })
 }
 
-/// One page of events ordered by id, and the total count.
+/// One page of events ordered by id, with the total count.
 ///
 /// # Errors
 /// 500 only if the engine fails or a stored event is not JSON.
-pub async fn list(session: &Session, paging: Paging) -> Result<(Vec<Event>, i64), ApiError> {
-    let total = crate::service::count(session, "SELECT COUNT(*) AS total FROM events").await?;
-    let rows = session
-        .execute(
-            "SELECT id, kind, data FROM events ORDER BY id LIMIT $1 OFFSET $2",
-            params![paging.per_page, paging.offset()],
-        )
+pub async fn list(
+    session: &Session,
+    paging: Paging,
+) -> Result<gluebind::model::Pagination<Event>, ApiError> {
+    let query = StoredEvent::query(session).order_by(StoredEvent::ID.asc());
+    crate::service::page(query, paging)
         .await?
-        .into_rows()?;
-    let mut events = Vec::with_capacity(rows.len());
-    for row in rows.iter() {
-        let data: String = row.get("data")?;
-        events.push(Event {
-            id: row.get("id")?,
-            kind: row.get("kind")?,
-            data: serde_json::from_str(&data)
-                .map_err(|e| ApiError::new(500, format!("stored event is not JSON: {e}")))?,
-        });
-    }
-    Ok((events, total))
+        .try_map(|stored| {
+            Ok(Event {
+                id: stored.id,
+                kind: stored.kind,
+                data: serde_json::from_str(&stored.data)
+                    .map_err(|e| ApiError::new(500, format!("stored event is not JSON: {e}")))?,
+            })
+        })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The demo's data: users, their validation, and paging parameters.
 
 use crate::api::ApiError;
+use gluebind::Model;
 use serde::{Deserialize, Serialize};
 
 /// Longest accepted name, in characters.
@@ -12,14 +13,18 @@ pub const MAX_PER_PAGE: i64 = 100;
 /// Page size when none is given.
 pub const DEFAULT_PER_PAGE: i64 = 20;
 
-/// A stored user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A stored user: the `users` table (`id INTEGER PRIMARY KEY, name TEXT NOT NULL, email
+/// TEXT NOT NULL UNIQUE`) and the API's user JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Model)]
+#[gluebind(table = "users")]
 pub struct User {
     /// Primary key, from the engine's `users` sequence.
+    #[gluebind(primary_key)]
     pub id: i64,
     /// Display name, 1–100 characters.
     pub name: String,
     /// Unique email address.
+    #[gluebind(unique)]
     pub email: String,
 }
 

@@ -1,46 +1,34 @@
-//! The demo's unit-of-work operations on a gluebind session. Mutations commit before they
-//! return, so the client's answer reflects what is stored (a conflict becomes 409).
+//! The demo's unit-of-work operations on a gluebind session, on the model layer (no SQL
+//! here). Mutations commit before they return, so the client's answer reflects what is
+//! stored (a conflict becomes 409).
 
 use crate::{
     api::ApiError,
     etag,
+    events::StoredEvent,
     model::{validate_email, validate_name, NewUser, Paging, User, UserPatch},
 };
-use gluebind::{params, Rows, Session};
+use gluebind::{
+    model::{self, Pagination, Query},
+    Error, Model, Session,
+};
 
-/// The schema, created once per isolate (the `create_all` analog).
-pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    email TEXT NOT NULL UNIQUE
-)";
-
-/// Creates the tables (users, and the event log) if missing and commits.
+/// Creates the tables (users, and the event log) if missing and commits: `db.create_all()`.
 ///
 /// # Errors
 /// The engine's error if the schema cannot be created.
 pub async fn create_all(session: &Session) -> gluebind::Result<()> {
-    session.execute_batch(SCHEMA).await?;
-    session.execute_batch(crate::events::SCHEMA).await?;
+    model::create_all(session, &[User::META, StoredEvent::META]).await?;
     session.commit().await?;
     Ok(())
 }
 
-fn users(rows: &Rows) -> Result<Vec<User>, ApiError> {
-    rows.iter()
-        .map(|row| {
-            Ok(User {
-                id: row.get("id")?,
-                name: row.get("name")?,
-                email: row.get("email")?,
-            })
-        })
-        .collect::<gluebind::Result<Vec<_>>>()
-        .map_err(ApiError::from)
-}
-
-fn not_found(id: i64) -> ApiError {
-    ApiError::not_found(format!("no user with id {id}"))
+/// 404 for user `id`, whatever the model layer said (the API's message names the id).
+fn not_found(id: i64) -> impl Fn(Error) -> ApiError {
+    move |e| match e {
+        Error::NotFound { .. } => ApiError::not_found(format!("no user with id {id}")),
+        other => other.into(),
+    }
 }
 
 /// Inserts a user and commits.
@@ -50,19 +38,14 @@ fn not_found(id: i64) -> ApiError {
 pub async fn create_user(session: &Session, new: NewUser) -> Result<User, ApiError> {
     validate_name(&new.name)?;
     validate_email(&new.email)?;
-    let id = session.next_id("users")?;
-    session
-        .execute(
-            "INSERT INTO users (id, name, email) VALUES ($1, $2, $3)",
-            params![id, new.name.clone(), new.email.clone()],
-        )
-        .await?;
-    session.commit().await?;
-    Ok(User {
-        id,
+    let user = User {
+        id: User::next_id(session)?,
         name: new.name,
         email: new.email,
-    })
+    };
+    session.add(user.clone())?;
+    session.commit().await?;
+    Ok(user)
 }
 
 /// Reads one user.
@@ -70,47 +53,34 @@ pub async fn create_user(session: &Session, new: NewUser) -> Result<User, ApiErr
 /// # Errors
 /// 404 when there is no such user.
 pub async fn get_user(session: &Session, id: i64) -> Result<User, ApiError> {
-    let rows = session
-        .execute(
-            "SELECT id, name, email FROM users WHERE id = $1",
-            params![id],
-        )
-        .await?
-        .into_rows()?;
-    users(&rows)?.pop().ok_or_else(|| not_found(id))
+    User::get_or_404(session, id).await.map_err(not_found(id))
 }
 
-/// Runs `sql`, a `SELECT COUNT(*) AS total …`, and returns the count.
+/// One page of `query` (ordered by the caller): Flask-SQLAlchemy's `paginate`, with the
+/// demo's paging already validated (400s), so a page past the end is an empty page.
 ///
 /// # Errors
 /// 500 only if the engine fails.
-pub async fn count(session: &Session, sql: &str) -> Result<i64, ApiError> {
-    let rows = session.execute_batch(sql).await?.remove(0).into_rows()?;
-    Ok(rows
-        .get(0)
-        .map(|r| r.get("total"))
-        .transpose()?
-        .unwrap_or(0))
+pub async fn page<M: Model>(query: Query<M>, paging: Paging) -> Result<Pagination<M>, ApiError> {
+    Ok(query
+        .paginate(paging.page, paging.per_page)
+        .error_out(false)
+        .await?)
 }
 
-/// One page of users ordered by id, and the total count.
+/// One page of users ordered by id, with the total count.
 ///
 /// # Errors
 /// 500 only if the engine fails.
-pub async fn list_users(session: &Session, paging: Paging) -> Result<(Vec<User>, i64), ApiError> {
-    let total = count(session, "SELECT COUNT(*) AS total FROM users").await?;
-    let rows = session
-        .execute(
-            "SELECT id, name, email FROM users ORDER BY id LIMIT $1 OFFSET $2",
-            params![paging.per_page, paging.offset()],
-        )
-        .await?
-        .into_rows()?;
-    Ok((users(&rows)?, total))
+pub async fn list_users(session: &Session, paging: Paging) -> Result<Pagination<User>, ApiError> {
+    page(User::query(session).order_by(User::ID.asc()), paging).await
 }
 
 /// Changes the given fields and commits. With `if_match` (the request's `If-Match` header),
 /// only if the user's current [`etag`](crate::etag) satisfies it.
+///
+/// The user is a tracked object: the commit's flush writes only the columns that changed,
+/// and nothing when nothing did (no write, no conflict).
 ///
 /// # Errors
 /// 400 for invalid fields, 404 for an unknown id, 412 when `if_match` names a version the user
@@ -127,9 +97,12 @@ pub async fn update_user(
     if let Some(email) = &patch.email {
         validate_email(email)?;
     }
-    let mut user = get_user(session, id).await?;
+    let user = session
+        .get::<User>(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))?;
     if let Some(header) = if_match {
-        let current = etag::of(&user);
+        let current = etag::of(&user.borrow());
         if !etag::matches(header, &current) {
             return Err(ApiError::new(
                 412,
@@ -140,32 +113,19 @@ pub async fn update_user(
             ));
         }
     }
-    // SET only the columns that change; nothing to change means no write (and no conflict).
-    let name = patch.name.filter(|n| *n != user.name);
-    let email = patch.email.filter(|e| *e != user.email);
-    let sql = match (&name, &email) {
-        (None, None) => return Ok(user),
-        (Some(_), None) => "UPDATE users SET name = $1 WHERE id = $3",
-        (None, Some(_)) => "UPDATE users SET email = $2 WHERE id = $3",
-        (Some(_), Some(_)) => "UPDATE users SET name = $1, email = $2 WHERE id = $3",
-    };
-    if let Some(name) = name {
-        user.name = name;
+    {
+        let mut user = user.borrow_mut();
+        if let Some(name) = patch.name {
+            user.name = name;
+        }
+        if let Some(email) = patch.email {
+            user.email = email;
+        }
     }
-    if let Some(email) = email {
-        user.email = email;
-    }
-    let updated = session
-        .execute(sql, params![user.name.clone(), user.email.clone(), id])
-        .await?
-        .affected();
-    // The session read the user above, so this holds; if it ever did not, answering 200 for
-    // a write that matched nothing would be a silently lost update.
-    if updated != 1 {
-        return Err(not_found(id));
-    }
-    session.commit().await?;
-    Ok(user)
+    // A flush that finds the row gone (deleted by a commit this session did not see) is a
+    // 404, never a 200 for a write that matched nothing.
+    session.commit().await.map_err(not_found(id))?;
+    Ok(user.cloned())
 }
 
 /// Deletes a user and commits.
@@ -181,17 +141,15 @@ pub async fn delete_user(session: &Session, id: i64) -> Result<(), ApiError> {
     const ATTEMPTS: usize = 3;
     let mut attempt = 1;
     loop {
-        let deleted = session
-            .execute("DELETE FROM users WHERE id = $1", params![id])
+        let user = session
+            .get::<User>(id)
             .await?
-            .affected();
-        if deleted == 0 {
-            return Err(not_found(id));
-        }
+            .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))?;
+        session.delete(&user)?;
         match session.commit().await {
             Ok(_) => return Ok(()),
-            Err(gluebind::Error::Conflict { .. }) if attempt < ATTEMPTS => attempt += 1,
-            Err(e) => return Err(e.into()),
+            Err(Error::Conflict { .. }) if attempt < ATTEMPTS => attempt += 1,
+            Err(e) => return Err(not_found(id)(e)),
         }
     }
 }

@@ -90,10 +90,10 @@ fn duplicate_email_is_409_and_stores_nothing() {
             (err.status, err.message.as_str()),
             (409, "email already registered")
         );
-        let (_, total) = service::list_users(&f.open(), Paging::parse(None).unwrap())
+        let page = service::list_users(&f.open(), Paging::parse(None).unwrap())
             .await
             .unwrap();
-        assert_eq!(total, 1);
+        assert_eq!(page.total, 1);
     });
 }
 
@@ -122,10 +122,10 @@ fn invalid_input_is_400_and_stores_nothing() {
                 .unwrap_err();
             assert_eq!(err.status, 400, "{name:?} {email:?}");
         }
-        let (_, total) = service::list_users(&s, Paging::parse(None).unwrap())
+        let page = service::list_users(&s, Paging::parse(None).unwrap())
             .await
             .unwrap();
-        assert_eq!(total, 0);
+        assert_eq!(page.total, 0);
     });
 }
 
@@ -140,11 +140,15 @@ fn pages_are_ordered_by_id() {
                 .unwrap();
         }
         let paging = Paging::parse(Some("page=2&per_page=2")).unwrap();
-        let (items, total) = service::list_users(&s, paging).await.unwrap();
-        assert_eq!(total, 5);
-        assert_eq!(items.iter().map(|u| u.id).collect::<Vec<_>>(), [3, 4]);
+        let page = service::list_users(&s, paging).await.unwrap();
+        assert_eq!(page.total, 5);
+        assert_eq!(page.items.iter().map(|u| u.id).collect::<Vec<_>>(), [3, 4]);
         let past = Paging::parse(Some("page=9&per_page=2")).unwrap();
-        assert!(service::list_users(&s, past).await.unwrap().0.is_empty());
+        assert!(service::list_users(&s, past)
+            .await
+            .unwrap()
+            .items
+            .is_empty());
     });
 }
 

@@ -36,6 +36,8 @@ pub async fn registry(env: &Env) -> gluebind::Result<Registry> {
             // kv://BINDING takes its namespace from the environment.
             let factory = SessionFactory::builder()
                 .bind(gluebind::wasm::engine(env, &url)?)
+                // Debug aid: every statement with its parameters, duration and rows.
+                .record_queries(debug(env))
                 .build()?;
             // get_or_init: if another request created it meanwhile, keep that one.
             REGISTRY.with(|cell| cell.get_or_init(|| Registry::new(factory)).clone())

@@ -7,7 +7,7 @@ use crate::{
     model::{decode, NewUser, Paging, User, UserPatch},
     service,
 };
-use gluebind::wasm::Event;
+use gluebind::{model::Pagination, wasm::Event};
 use worker::{Method, Request, Response, Result};
 
 /// Builds the JSON error response for `error`.
@@ -27,14 +27,14 @@ fn paging(req: &Request) -> std::result::Result<Paging, ApiError> {
     Paging::parse(url.query())
 }
 
-/// One page of a list: `{"items","page","per_page","total"}`.
-fn page_json<T: serde::Serialize>(items: &[T], paging: Paging, total: i64) -> Result<Response> {
+/// The API's page: `{"items", "page", "per_page", "total"}` of a pagination.
+fn page_json<T: serde::Serialize>(page: &Pagination<T>) -> Result<Response> {
     json(
         &serde_json::json!({
-            "items": items,
-            "page": paging.page,
-            "per_page": paging.per_page,
-            "total": total,
+            "items": page.items,
+            "page": page.page,
+            "per_page": page.per_page,
+            "total": page.total,
         }),
         200,
     )
@@ -93,6 +93,8 @@ pub async fn handle(mut req: Request, event: Event) -> Result<Response> {
                 "sessions_removed": stats.sessions_removed,
                 "sessions_active": stats.sessions_active,
                 "engine": event.registry().engine().url(),
+                // The last statements of ended sessions: SQL, params, duration, rows.
+                "queries": event.registry().recent_queries(),
             }),
             200,
         );
@@ -111,6 +113,9 @@ pub async fn handle(mut req: Request, event: Event) -> Result<Response> {
             if let Ok(session) = event.session() {
                 let ops = session.kv_ops().to_string();
                 response.headers_mut().set("x-gluebind-kv-ops", &ops)?;
+                // Statements the event ran so far (query recording is on in debug).
+                let queries = session.recorded_queries().len().to_string();
+                response.headers_mut().set("x-gluebind-queries", &queries)?;
             }
         }
     }
@@ -134,9 +139,8 @@ async fn route(
             ok(user_json(&user, 201))
         }
         (["users"], Method::Get) => {
-            let paging = paging(req)?;
-            let (items, total) = service::list_users(&session, paging).await?;
-            ok(page_json(&items, paging, total))
+            let page = service::list_users(&session, paging(req)?).await?;
+            ok(page_json(&page))
         }
         (["users"], _) => Err(method_not_allowed("GET, POST")),
         (["users", id], Method::Get) => {
@@ -161,9 +165,8 @@ async fn route(
             ok(json(&event, 202))
         }
         (["events"], Method::Get) => {
-            let paging = paging(req)?;
-            let (items, total) = events::list(&session, paging).await?;
-            ok(page_json(&items, paging, total))
+            let page = events::list(&session, paging(req)?).await?;
+            ok(page_json(&page))
         }
         (["events"], _) => Err(method_not_allowed("GET, POST")),
         (["__gluebind", "probe"], Method::Get) if debug => {
