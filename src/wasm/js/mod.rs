@@ -42,6 +42,33 @@ struct Options {
     int64: Int64,
     #[serde(default)]
     timestamps: Timestamps,
+    /// Bind key → engine URL (Flask-SQLAlchemy's `SQLALCHEMY_BINDS`).
+    #[serde(default)]
+    binds: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    record_queries: bool,
+}
+
+/// Recorded statements as JavaScript objects `{ session, sql, params, durationMs, rows, ok }`.
+fn queries_to_js(queries: &[crate::RecordedQuery]) -> Result<JsValue, JsValue> {
+    let array = Array::new();
+    let json = serde_wasm_bindgen::Serializer::json_compatible();
+    for q in queries {
+        let o = Object::new();
+        set(&o, "session", q.session.as_str());
+        set(&o, "sql", q.sql.as_str());
+        let params = q
+            .params
+            .serialize(&json)
+            .map_err(|e| JsValue::from_str(&e.to_string()))?;
+        set(&o, "params", params);
+        set(&o, "durationMs", q.duration_ms);
+        #[allow(clippy::cast_precision_loss)] // row counts stay far below 2^53
+        set(&o, "rows", q.rows as f64);
+        set(&o, "ok", q.ok);
+        array.push(&o);
+    }
+    Ok(array.into())
 }
 
 /// Runs `fut` to completion now if it needs no I/O (a settled promise), else hands it to the
@@ -144,14 +171,16 @@ impl JsRegistry {
                 )))
             }
         };
-        let engine = error::js(engine(&options.url, &env))?;
-        let factory = error::js(
-            SessionFactory::builder()
-                .bind(engine)
-                .autoflush(options.autoflush.unwrap_or(true))
-                .teardown(teardown)
-                .build(),
-        )?;
+        let default = error::js(engine(&options.url, &env))?;
+        let mut builder = SessionFactory::builder()
+            .bind(default)
+            .autoflush(options.autoflush.unwrap_or(true))
+            .teardown(teardown)
+            .record_queries(options.record_queries);
+        for (key, url) in &options.binds {
+            builder = builder.bind_key(key, error::js(engine(url, &env))?);
+        }
+        let factory = error::js(builder.build())?;
         Ok(Self {
             registry: Registry::new(factory),
             out: Output {
@@ -249,6 +278,15 @@ impl JsRegistry {
         o
     }
 
+    /// The last statements of ended sessions, oldest first (with `recordQueries: true`).
+    ///
+    /// # Errors
+    /// Never in practice (a parameter JavaScript cannot hold).
+    #[wasm_bindgen(js_name = recentQueries)]
+    pub fn recent_queries(&self) -> Result<JsValue, JsValue> {
+        queries_to_js(&self.registry.recent_queries())
+    }
+
     /// The engine URL in canonical form (`memory://`, `kv://GLUEBIND_KV`).
     #[wasm_bindgen(getter)]
     pub fn engine(&self) -> String {
@@ -299,6 +337,34 @@ impl JsSession {
     #[wasm_bindgen(getter, js_name = isClosed)]
     pub fn is_closed(&self) -> bool {
         self.session.is_closed()
+    }
+
+    /// The session of bind `key` (`null`/`undefined`: this one), opened on first use; it
+    /// commits, rolls back and ends with this session (see `Session::for_bind`).
+    ///
+    /// # Errors
+    /// `CONFIG` for a bind key without an engine; `SESSION_CLOSED` after removal.
+    #[wasm_bindgen(js_name = forBind)]
+    pub fn for_bind(&self, key: Option<String>) -> Result<JsSession, JsValue> {
+        Ok(JsSession {
+            session: error::js(self.session.for_bind(key.as_deref()))?,
+            out: self.out,
+        })
+    }
+
+    /// The bind key of this session (`null` for the default bind).
+    #[wasm_bindgen(getter, js_name = bindKey)]
+    pub fn bind_key(&self) -> Option<String> {
+        self.session.bind_key().map(str::to_owned)
+    }
+
+    /// The statements this session and its binds ran so far (with `recordQueries: true`).
+    ///
+    /// # Errors
+    /// Never in practice (a parameter JavaScript cannot hold).
+    #[wasm_bindgen(js_name = recordedQueries)]
+    pub fn recorded_queries(&self) -> Result<JsValue, JsValue> {
+        queries_to_js(&self.session.recorded_queries())
     }
 
     /// Runs one statement with parameters (`$1` or `?` placeholders); resolves to the rows
