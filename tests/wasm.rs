@@ -216,3 +216,48 @@ async fn models_in_wasm() {
     let missing = Note::get_or_404(&session, 9).await.unwrap_err();
     assert_eq!((missing.code(), missing.http_status()), ("NOT_FOUND", 404));
 }
+
+/// The unit of work in the wasm build: add, the identity map, a bind, commit hooks and query
+/// recording (whose clock is `Date.now()` there: std's `Instant` would panic).
+#[wasm_bindgen_test]
+async fn unit_of_work_binds_hooks_and_recording_in_wasm() {
+    use gluebind::{model, Model};
+    use std::{cell::Cell, rc::Rc};
+
+    #[derive(Debug, Clone, PartialEq, Model)]
+    #[gluebind(table = "hits", bind_key = "cache")]
+    struct Hit {
+        #[gluebind(primary_key)]
+        path: String,
+        count: i64,
+    }
+
+    let committed = Rc::new(Cell::new(0));
+    let seen = committed.clone();
+    let session = SessionFactory::builder()
+        .bind(Engine::from_url("memory://").unwrap())
+        .bind_key("cache", Engine::from_url("memory://").unwrap())
+        .record_queries(true)
+        .after_commit(move |c| seen.set(seen.get() + c.changes.len()))
+        .build()
+        .unwrap()
+        .open();
+    model::create_all(&session, &[Hit::META]).await.unwrap();
+    let hit = session
+        .add(Hit {
+            path: "/".into(),
+            count: 1,
+        })
+        .unwrap();
+    hit.borrow_mut().count += 1;
+    let again = session.get::<Hit>("/").await.unwrap().unwrap();
+    assert!(again.ptr_eq(&hit));
+    session.commit().await.unwrap();
+    assert_eq!(committed.get(), 1, "one insert");
+    let stored = Hit::get(&session, "/").await.unwrap().unwrap();
+    assert_eq!(stored.count, 2);
+    let recorded = session.recorded_queries();
+    assert!(recorded.iter().all(|q| q.duration_ms >= 0.0 && q.ok));
+    assert!(recorded.iter().any(|q| q.sql.starts_with("INSERT")));
+    assert!(recorded.iter().all(|q| q.session.ends_with(".cache")));
+}
