@@ -633,3 +633,63 @@ fn a_commit_whose_flush_fails_discards_the_unit_of_work() {
         assert_eq!(names(&f.open()).await, ["Ada", "Bob", "Cy"]);
     });
 }
+
+#[test]
+fn on_kv_the_identity_map_saves_reads_and_a_bind_costs_no_kv_operation() {
+    use gluebind::kv::{CountingKv, MemoryKv};
+    let kv = Rc::new(CountingKv::new(MemoryKv::new()));
+    let isolate = || {
+        SessionFactory::builder()
+            .bind(Engine::with_kv("kv://GLUEBIND_KV", kv.clone()).unwrap())
+            .bind_key("cache", Engine::from_url("memory://").unwrap())
+            .build()
+            .unwrap()
+    };
+    block_on(async {
+        seeded(isolate());
+        // Another isolate: nothing cached but what it reads (the schema, warmed here).
+        let f = isolate();
+        User::get(&f.open(), 2).await.unwrap();
+        let s = f.open();
+        kv.reset();
+        let ada = s.get::<User>(1).await.unwrap().unwrap();
+        assert_eq!(kv.ops().gets, 1, "a cold point read: {:?}", kv.ops());
+        for _ in 0..3 {
+            assert!(s.get::<User>(1).await.unwrap().unwrap().ptr_eq(&ada));
+        }
+        assert_eq!(kv.ops().gets, 1, "tracked: no more reads: {:?}", kv.ops());
+
+        model::create_all_bind(&s, &[User::META, Hit::META], Some("cache"))
+            .await
+            .unwrap();
+        s.add(Hit {
+            path: "/".into(),
+            count: 1,
+        })
+        .unwrap();
+        s.flush().await.unwrap();
+        assert_eq!(s.for_bind(Some("cache")).unwrap().kv_ops(), 0);
+        assert_eq!(
+            kv.ops().gets,
+            1,
+            "the cache bind is not on KV: {:?}",
+            kv.ops()
+        );
+
+        ada.borrow_mut().name = "Ada L.".into();
+        s.delete(&user(2, "Bob")).unwrap();
+        s.add(user(3, "Cy")).unwrap();
+        s.commit().await.unwrap();
+        let t = isolate().open();
+        assert_eq!(
+            names(&t).await,
+            ["Ada L.", "Cy"],
+            "durable on kv, seen by a new isolate"
+        );
+        let err = Hit::query(&t).count().await.unwrap_err();
+        assert!(
+            err.to_string().contains("hits"),
+            "each isolate's memory:// cache is its own: {err}"
+        );
+    });
+}
