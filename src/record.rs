@@ -7,7 +7,8 @@ use serde::Serialize;
 use std::cell::RefCell;
 
 /// Statements recorded per session at most; later ones are counted in
-/// [`Recorder::dropped`] only, so a long unit of work cannot grow memory without bound.
+/// [`Session::recorded_queries_dropped`](crate::Session::recorded_queries_dropped) only, so a
+/// long unit of work cannot grow memory without bound.
 pub const MAX_RECORDED: usize = 1000;
 
 /// One statement a session ran.
