@@ -22,7 +22,9 @@ const INTEGER_TYPES = new Set([...TYPES].filter((t) => t.includes("INT")));
 const SPEC_KEYS = ["type", "primaryKey", "unique", "nullable"];
 /** The only text besides keywords that goes into SQL, as in src/model/meta.rs. */
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-const OPERATORS = { eq: "=", ne: "<>", lt: "<", le: "<=", gt: ">", ge: ">=", like: "LIKE", in: "IN", isNull: "", isNotNull: "" };
+/** `filter`'s comparisons and their SQL; `condition` renders the other operators. */
+const COMPARISONS = { eq: "=", ne: "<>", lt: "<", le: "<=", gt: ">", ge: ">=" };
+const OPERATORS = [...Object.keys(COMPARISONS), "like", "in", "isNull", "isNotNull"];
 /** GlueSQL 0.20 reads LIMIT and OFFSET as UINT32; past that is past the end of any table. */
 const UINT32_MAX = 2 ** 32 - 1;
 const DEFAULT_PER_PAGE = 20;
@@ -47,7 +49,9 @@ function checkIdent(name, what) {
 
 function checkSession(session, where) {
   if (session === null || typeof session !== "object" || typeof session.execute !== "function") {
-    throw new ConfigError(`${where} needs a session (db.session(), c.var.session or db.openSession()), got ${described(session)}`);
+    throw new ConfigError(
+      `${where} needs a session (db.session(), c.var.session or db.openSession()), got ${described(session)}`,
+    );
   }
   return session;
 }
@@ -71,7 +75,8 @@ export function defineModel(table, columns, options = {}) {
   }
   const keys = Object.keys(specs).filter((name) => specs[name].primaryKey);
   if (keys.length !== 1) {
-    throw new ConfigError(`${where}: exactly one column needs primaryKey: true (found ${keys.length ? keys.join(", ") : "none"})`);
+    const found = keys.length ? keys.join(", ") : "none";
+    throw new ConfigError(`${where}: exactly one column needs primaryKey: true (found ${found})`);
   }
   const [primaryKey] = keys;
   if (specs[primaryKey].nullable) throw new ConfigError(`${where}: the primary key ${primaryKey} cannot be nullable`);
@@ -87,13 +92,21 @@ export function defineModel(table, columns, options = {}) {
 }
 
 function columnSpec(spec, where) {
-  if (spec === null || typeof spec !== "object") throw new ConfigError(`${where}: expected { type, … }, got ${described(spec)}`);
-  for (const key of Object.keys(spec)) {
-    if (!SPEC_KEYS.includes(key)) throw new ConfigError(`${where}: unknown key ${show(key)}; keys are ${SPEC_KEYS.join(", ")}`);
+  if (spec === null || typeof spec !== "object") {
+    throw new ConfigError(`${where}: expected { type, … }, got ${described(spec)}`);
   }
-  if (!TYPES.has(spec.type)) throw new ConfigError(`${where}: type ${show(spec.type)} is not one of ${[...TYPES].join(", ")}`);
+  for (const key of Object.keys(spec)) {
+    if (!SPEC_KEYS.includes(key)) {
+      throw new ConfigError(`${where}: unknown key ${show(key)}; keys are ${SPEC_KEYS.join(", ")}`);
+    }
+  }
+  if (!TYPES.has(spec.type)) {
+    throw new ConfigError(`${where}: type ${show(spec.type)} is not one of ${[...TYPES].join(", ")}`);
+  }
   const flag = (key) => {
-    if (spec[key] !== undefined && typeof spec[key] !== "boolean") throw new ConfigError(`${where}: ${key} must be true or false`);
+    if (spec[key] !== undefined && typeof spec[key] !== "boolean") {
+      throw new ConfigError(`${where}: ${key} must be true or false`);
+    }
     return spec[key] === true;
   };
   const out = { type: spec.type, primaryKey: flag("primaryKey"), unique: flag("unique"), nullable: flag("nullable") };
@@ -174,8 +187,9 @@ class Model {
   async update(session, key, changes) {
     const where = `${this.table}.update`;
     checkColumns(this, changes, where);
+    const missing = () => notFound(this, `update() found no row with ${this.primaryKey} = ${show(key)}`);
     const stored = await this.query(session).get(key);
-    if (stored === null) throw notFound(this, `update() found no row with ${this.primaryKey} = ${show(key)}`);
+    if (stored === null) throw missing();
     const changed = Object.entries(changes).filter(
       ([name, value]) => value !== undefined && !same(this.columns[name].type, stored[name], value),
     );
@@ -186,11 +200,12 @@ class Model {
       if (value === null && !this.columns[name].nullable) throw new SqlError(`${where}: ${name} is NOT NULL`);
       return `${quote(name)} = $${params.push(value)}`;
     });
-    const sql = `UPDATE ${quote(this.table)} SET ${sets.join(", ")} WHERE ${quote(this.primaryKey)} = $${params.push(key)}`;
+    const sql =
+      `UPDATE ${quote(this.table)} SET ${sets.join(", ")} ` + `WHERE ${quote(this.primaryKey)} = $${params.push(key)}`;
     const { affected } = await session.execute(sql, params);
     // The session read the row above, so this holds; if it ever did not, resolving would
     // report a write that matched nothing: a silently lost update.
-    if (affected !== 1) throw notFound(this, `update() found no row with ${this.primaryKey} = ${show(key)}`);
+    if (affected !== 1) throw missing();
     return { ...stored, ...Object.fromEntries(changed) };
   }
 
@@ -218,7 +233,8 @@ function checkColumns(model, values, where) {
 /** The spec of `model`'s column `name`, or an SqlError naming the columns there are. */
 function column(model, name, where) {
   if (typeof name !== "string" || !Object.hasOwn(model.columns, name)) {
-    throw new SqlError(`${where}: ${model.table} has no column ${show(name)}; its columns are ${Object.keys(model.columns).join(", ")}`);
+    const columns = Object.keys(model.columns).join(", ");
+    throw new SqlError(`${where}: ${model.table} has no column ${show(name)}; its columns are ${columns}`);
   }
   return model.columns[name];
 }
@@ -241,7 +257,8 @@ function same(type, stored, given) {
   if (INTEGER_TYPES.has(type) && integral(stored) && integral(given)) return BigInt(stored) === BigInt(given);
   if (stored instanceof Date && given instanceof Date) return stored.getTime() === given.getTime();
   if (stored instanceof Uint8Array && (ArrayBuffer.isView(given) || given instanceof ArrayBuffer)) {
-    const bytes = given instanceof ArrayBuffer ? new Uint8Array(given) : new Uint8Array(given.buffer, given.byteOffset, given.byteLength);
+    const bytes =
+      given instanceof ArrayBuffer ? new Uint8Array(given) : new Uint8Array(given.buffer, given.byteOffset, given.byteLength);
     return stored.length === bytes.length && stored.every((b, i) => b === bytes[i]);
   }
   return false;
@@ -289,20 +306,25 @@ class Query {
     const model = this.#model;
     const where = `${model.table}.${method}(${show(name)})`;
     const spec = column(model, name, `${model.table}.${method}`);
-    if (!Object.hasOwn(OPERATORS, op)) {
-      throw new SqlError(`${where}: unknown operator ${show(op)}; operators are ${Object.keys(OPERATORS).join(", ")}`);
+    if (!OPERATORS.includes(op)) {
+      throw new SqlError(`${where}: unknown operator ${show(op)}; operators are ${OPERATORS.join(", ")}`);
     }
-    if (value === null && (op === "eq" || op === "ne")) return this.#filter(name, op === "eq" ? "isNull" : "isNotNull", undefined, method);
+    if (value === null && (op === "eq" || op === "ne")) {
+      return this.#filter(name, op === "eq" ? "isNull" : "isNotNull", undefined, method);
+    }
     if (op === "isNull" || op === "isNotNull") {
       if (value !== undefined) throw new SqlError(`${where}: ${op} takes no value`);
-      if (!spec.nullable) throw new SqlError(`${where}: ${name} is NOT NULL, so ${op} is ${op === "isNull" ? "never" : "always"} true`);
+      if (!spec.nullable) {
+        throw new SqlError(`${where}: ${name} is NOT NULL, so ${op} is ${op === "isNull" ? "never" : "always"} true`);
+      }
       return { name, op, spec };
     }
     const values = op === "in" ? value : [value];
     if (!Array.isArray(values)) throw new SqlError(`${where}: in takes an array of values, got ${described(value)}`);
     for (const v of values) {
       if (v === undefined || v === null) {
-        throw new SqlError(`${where}: the value is ${v}${v === undefined ? " (a missing variable?)" : ""}; use isNull to match NULL`);
+        const hint = v === undefined ? " (a missing variable?)" : "";
+        throw new SqlError(`${where}: the value is ${v}${hint}; use isNull to match NULL`);
       }
     }
     if (op === "like" && (spec.type !== "TEXT" || typeof value !== "string")) {
@@ -350,7 +372,9 @@ class Query {
     if (filters.length > 0) sql += ` WHERE ${filters.map((f) => condition(f, param)).join(" AND ")}`;
     if (!count && !first) {
       const { orders, limit, offset } = this.#state;
-      if (orders.length > 0) sql += ` ORDER BY ${orders.map((o) => `${quote(o.name)} ${o.descending ? "DESC" : "ASC"}`).join(", ")}`;
+      if (orders.length > 0) {
+        sql += ` ORDER BY ${orders.map((o) => `${quote(o.name)} ${o.descending ? "DESC" : "ASC"}`).join(", ")}`;
+      }
       if (limit !== null) sql += ` LIMIT ${param(Math.min(limit, UINT32_MAX))}`;
       if (offset > 0) sql += ` OFFSET ${param(Math.min(offset, UINT32_MAX))}`;
     }
@@ -438,7 +462,8 @@ class Query {
     if (items.length === 0 && page !== 1 && opts.errorOut) {
       throw notFound(
         this.#model,
-        `page ${page} (of ${perPage} rows each) is past the last page; ask for a page between 1 and the pagination's \`pages\``,
+        `page ${page} (of ${perPage} rows each) is past the last page; ask for a page between 1 and the ` +
+          "pagination's `pages`",
       );
     }
     const total = await this.#countMatching();
@@ -451,11 +476,11 @@ class Query {
    */
   async paginateArgs(args, options = {}) {
     pageOptions(options, [], `${this.#model.table}.paginateArgs`);
-    let get;
-    if (typeof args === "string") get = (name) => new URLSearchParams(args).get(name);
-    else if (args !== null && typeof args === "object") {
-      get = typeof args.get === "function" ? (name) => args.get(name) : (name) => (Object.hasOwn(args, name) ? args[name] : null);
-    } else throw new ConfigError(`paginateArgs: args must be a query string, URLSearchParams or an object, got ${described(args)}`);
+    if (typeof args === "string") args = new URLSearchParams(args);
+    if (args === null || typeof args !== "object") {
+      throw new ConfigError(`paginateArgs: args must be a query string, URLSearchParams or an object, got ${described(args)}`);
+    }
+    const get = (name) => (typeof args.get === "function" ? args.get(name) : Object.hasOwn(args, name) ? args[name] : null);
     return this.paginate({ ...options, page: get("page"), perPage: get("per_page") });
   }
 }
@@ -479,10 +504,12 @@ function condition({ name, op, spec, value }, param) {
     case "like":
       // GlueSQL 0.20 fails on `NULL LIKE …` (rather than yielding NULL), COALESCE and AND
       // included; CASE evaluates LIKE only for the rows that have a value.
-      return spec.nullable ? `CASE WHEN ${col} IS NULL THEN FALSE ELSE ${col} LIKE ${param(value)} END` : `${col} LIKE ${param(value)}`;
+      return spec.nullable
+        ? `CASE WHEN ${col} IS NULL THEN FALSE ELSE ${col} LIKE ${param(value)} END`
+        : `${col} LIKE ${param(value)}`;
     default:
       // Filters are only ANDed, so a NULL comparison (NULL, not FALSE) drops its row either way.
-      return `${col} ${OPERATORS[op]} ${param(value)}`;
+      return `${col} ${COMPARISONS[op]} ${param(value)}`;
   }
 }
 
@@ -497,7 +524,9 @@ function pageOptions(options, args, where) {
   if (maxPerPage !== null && !(Number.isSafeInteger(maxPerPage) && maxPerPage >= 0)) {
     throw new ConfigError(`${where}: maxPerPage must be an integer ≥ 0`);
   }
-  if (!(Number.isSafeInteger(defaultPerPage) && defaultPerPage >= 1)) throw new ConfigError(`${where}: defaultPerPage must be an integer ≥ 1`);
+  if (!(Number.isSafeInteger(defaultPerPage) && defaultPerPage >= 1)) {
+    throw new ConfigError(`${where}: defaultPerPage must be an integer ≥ 1`);
+  }
   if (typeof errorOut !== "boolean") throw new ConfigError(`${where}: errorOut must be true or false`);
   return { ...options, maxPerPage, defaultPerPage, errorOut };
 }
@@ -517,7 +546,10 @@ function pageArg(value) {
 /** Flask-SQLAlchemy's `_prepare_page_args` (src/model/paginate.rs `page_args`). */
 function pageArgs(model, { page: rawPage, perPage: rawPerPage, maxPerPage, defaultPerPage, errorOut }) {
   const invalid = (what, shown) =>
-    notFound(model, `${what} ${shown} is not valid: page numbers start at 1 and per_page is at least 1; pass integers in range`);
+    notFound(
+      model,
+      `${what} ${shown} is not valid: page numbers start at 1 and per_page is at least 1; pass integers in range`,
+    );
   const number = (arg, fallback, what) => {
     if (arg === undefined) return fallback;
     if (typeof arg === "number") return arg;
@@ -640,8 +672,8 @@ export async function createAll(session, models, options = {}) {
   checkSession(session, "createAll(session, models)");
   for (const model of ofBind(models, options, "createAll")) {
     const columns = Object.entries(model.columns).map(([name, spec]) => {
-      const constraints = spec.primaryKey ? " PRIMARY KEY" : `${spec.nullable ? "" : " NOT NULL"}${spec.unique ? " UNIQUE" : ""}`;
-      return `${quote(name)} ${spec.type}${constraints}`;
+      if (spec.primaryKey) return `${quote(name)} ${spec.type} PRIMARY KEY`;
+      return `${quote(name)} ${spec.type}${spec.nullable ? "" : " NOT NULL"}${spec.unique ? " UNIQUE" : ""}`;
     });
     await session.execute(`CREATE TABLE IF NOT EXISTS ${quote(model.table)} (${columns.join(", ")})`);
   }
