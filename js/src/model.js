@@ -200,8 +200,8 @@ class Model {
       if (value === null && !this.columns[name].nullable) throw new SqlError(`${where}: ${name} is NOT NULL`);
       return `${quote(name)} = $${params.push(value)}`;
     });
-    const sql =
-      `UPDATE ${quote(this.table)} SET ${sets.join(", ")} ` + `WHERE ${quote(this.primaryKey)} = $${params.push(key)}`;
+    const byKey = `${quote(this.primaryKey)} = $${params.push(key)}`;
+    const sql = `UPDATE ${quote(this.table)} SET ${sets.join(", ")} WHERE ${byKey}`;
     const { affected } = await session.execute(sql, params);
     // The session read the row above, so this holds; if it ever did not, resolving would
     // report a write that matched nothing: a silently lost update.
