@@ -175,9 +175,10 @@ export type ErrorCode =
   | "CONFLICT"
   | "OUTSIDE_SCOPE"
   | "SESSION_CLOSED"
-  | "STORAGE";
+  | "STORAGE"
+  | "NOT_FOUND"
+  | "MULTIPLE_RESULTS";
 
-/** Every error gluebind throws; `message` is the Rust core's. */
 /**
  * Panics inside gluebind's wasm, to test panic recovery from a debug-only route: the call
  * throws, and the next event runs on a new wasm instance with a new registry (memory:// data
@@ -185,6 +186,7 @@ export type ErrorCode =
  */
 export declare function panicForTesting(): void;
 
+/** Every error gluebind throws; `message` is the Rust core's. */
 export declare class GluebindError extends Error {
   readonly code: ErrorCode;
   static readonly code: string;
@@ -217,4 +219,268 @@ export declare class SessionClosedError extends GluebindError {
 }
 export declare class StorageError extends GluebindError {
   readonly code: "STORAGE";
+}
+/**
+ * No row where the model layer needed one: `getOr404`, `firstOr404`, `one()`, `update` or
+ * `delete` of a missing key, a page that does not exist (Flask-SQLAlchemy's `abort(404)`).
+ */
+export declare class NotFoundError extends GluebindError {
+  readonly code: "NOT_FOUND";
+  /** The HTTP status to answer with. */
+  readonly status: 404;
+  readonly table: string;
+  /** What was looked for (`"no row with id = 7"`). */
+  readonly detail: string;
+}
+/** `one()` found more than one row (SQLAlchemy's `MultipleResultsFound`). */
+export declare class MultipleResultsError extends GluebindError {
+  readonly code: "MULTIPLE_RESULTS";
+  readonly table: string;
+}
+
+// --- Models (README.md, "Models") -----------------------------------------------------------
+
+/** The column types of a model (GlueSQL's names). */
+export type ColumnType =
+  | "INTEGER"
+  | "INT8"
+  | "INT16"
+  | "INT32"
+  | "INT128"
+  | "UINT8"
+  | "UINT16"
+  | "UINT32"
+  | "UINT64"
+  | "UINT128"
+  | "FLOAT"
+  | "BOOLEAN"
+  | "TEXT"
+  | "BYTEA"
+  | "DATE"
+  | "TIME"
+  | "TIMESTAMP"
+  | "UUID"
+  | "INET";
+
+/** One column of `defineModel`: NOT NULL unless `nullable`. */
+export interface ColumnSpec {
+  type: ColumnType;
+  primaryKey?: boolean;
+  unique?: boolean;
+  nullable?: boolean;
+}
+
+/** Column name → spec. */
+export type ColumnSpecs = Record<string, ColumnSpec>;
+
+/**
+ * A column's value in rows, with the default options (`int64: "auto"`, `timestamps: "date"`);
+ * with others, give the model your row type: `defineModel(…) as Model<typeof columns, MyRow>`.
+ */
+export interface ColumnValues {
+  INTEGER: number | bigint;
+  INT8: number;
+  INT16: number;
+  INT32: number;
+  INT128: number | bigint;
+  UINT8: number;
+  UINT16: number;
+  UINT32: number;
+  UINT64: number | bigint;
+  UINT128: number | bigint;
+  FLOAT: number;
+  BOOLEAN: boolean;
+  TEXT: string;
+  BYTEA: Uint8Array;
+  DATE: string;
+  TIME: string;
+  TIMESTAMP: Date;
+  UUID: string;
+  INET: string;
+}
+
+/** What a column accepts as a value (a parameter). */
+export interface ColumnParams extends Omit<ColumnValues, "BYTEA" | "TIMESTAMP"> {
+  BYTEA: Uint8Array | ArrayBuffer;
+  TIMESTAMP: Date | string;
+}
+
+type NullIf<S> = S extends { nullable: true } ? null : never;
+type ValueOf<S extends ColumnSpec> = ColumnValues[S["type"]] | NullIf<S>;
+type ParamOf<S extends ColumnSpec> = ColumnParams[S["type"]];
+type NullableKeys<C extends ColumnSpecs> = { [K in keyof C]: C[K] extends { nullable: true } ? K : never }[keyof C];
+type ColumnName<C extends ColumnSpecs> = keyof C & string;
+type NullableColumn<C extends ColumnSpecs> = NullableKeys<C> & string;
+type TextColumn<C extends ColumnSpecs> = { [K in keyof C]: C[K]["type"] extends "TEXT" ? K : never }[keyof C] & string;
+
+/** A model's row type, inferred from its columns. */
+export type RowOf<C extends ColumnSpecs> = { -readonly [K in keyof C]: ValueOf<C[K]> };
+/** What `insert` takes: every NOT NULL column; nullable ones may be absent. */
+export type InsertOf<C extends ColumnSpecs> = {
+  -readonly [K in Exclude<keyof C, NullableKeys<C>>]: ParamOf<C[K]>;
+} & { -readonly [K in NullableKeys<C>]?: ParamOf<C[K]> | null | undefined };
+/** What `update` takes: any columns (undefined ones are left out). */
+export type ChangesOf<C extends ColumnSpecs> = { -readonly [K in keyof C]?: ParamOf<C[K]> | NullIf<C[K]> | undefined };
+/** The name of the primary key column. */
+export type PrimaryKeyOf<C extends ColumnSpecs> = { [K in keyof C]: C[K] extends { primaryKey: true } ? K : never }[keyof C] & string;
+/** The primary key's value. */
+export type KeyOf<C extends ColumnSpecs> = ParamOf<C[PrimaryKeyOf<C>]>;
+/** The row type of a model: `type User = ModelRow<typeof User>`. */
+export type ModelRow<M> = M extends Model<any, infer R> ? R : never;
+
+/** Comparison operators of `filter`. */
+export type ComparisonOperator = "eq" | "ne" | "lt" | "le" | "gt" | "ge";
+
+/** Options of `paginate`/`paginateArgs` besides the page and its size. */
+export interface PageOptions {
+  /** The largest page size: a larger one is lowered to it (not an error). */
+  maxPerPage?: number | null;
+  /** The page size when none is given, or a bad one without `errorOut` (default 20). */
+  defaultPerPage?: number;
+  /**
+   * True (default): a bad page or size, or a page past the end other than page 1, is a
+   * NotFoundError (404). False: they become 1, the default size, and an empty page.
+   */
+  errorOut?: boolean;
+}
+
+export interface PaginateOptions extends PageOptions {
+  /** From 1 (default 1); a string is parsed as a request argument. */
+  page?: number | string | null;
+  /** Rows per page (default `defaultPerPage`); a string is parsed as a request argument. */
+  perPage?: number | string | null;
+}
+
+/** Request arguments: a query string, URLSearchParams, or an object of strings (Hono's `c.req.query()`). */
+export type PageArgs = string | { get(name: string): string | null } | Record<string, string | undefined>;
+
+/**
+ * A query over a model's table: filters (ANDed), order, limit and offset. Builder methods
+ * return a new query; the runners resolve to plain row objects.
+ * @throws SqlError (synchronously, from a builder) for an unknown column or operator, or an
+ *   undefined value.
+ */
+export interface Query<C extends ColumnSpecs, R = RowOf<C>> {
+  /** Rows whose columns equal the values (`null`: IS NULL). */
+  filterBy(values: { [K in keyof C]?: ParamOf<C[K]> | NullIf<C[K]> }): Query<C, R>;
+  filter<K extends ColumnName<C>>(column: K, op: ComparisonOperator, value: ParamOf<C[K]>): Query<C, R>;
+  /** `eq null` is IS NULL, `ne null` IS NOT NULL. */
+  filter<K extends NullableColumn<C>>(column: K, op: "eq" | "ne", value: null): Query<C, R>;
+  /** An empty array matches no row. */
+  filter<K extends ColumnName<C>>(column: K, op: "in", values: readonly ParamOf<C[K]>[]): Query<C, R>;
+  /** `%` any run of characters, `_` one character; NULLs never match. */
+  filter<K extends TextColumn<C>>(column: K, op: "like", pattern: string): Query<C, R>;
+  filter<K extends NullableColumn<C>>(column: K, op: "isNull" | "isNotNull"): Query<C, R>;
+  /** Orders by columns in turn: `"name"` ascending, `"-name"` descending. */
+  orderBy(...columns: (ColumnName<C> | `-${ColumnName<C>}`)[]): Query<C, R>;
+  limit(n: number): Query<C, R>;
+  offset(n: number): Query<C, R>;
+  readonly session: Session;
+  all(): Promise<R[]>;
+  first(): Promise<R | null>;
+  /** @throws NotFoundError when no row matches. */
+  firstOr404(): Promise<R>;
+  /** @throws NotFoundError when no row matches, MultipleResultsError when several do. */
+  one(): Promise<R>;
+  /** The row with this primary key that matches the filters, or null: a primary-key read. */
+  get(key: KeyOf<C>): Promise<R | null>;
+  /** @throws NotFoundError when no row has the key. */
+  getOr404(key: KeyOf<C>): Promise<R>;
+  /** How many rows the query yields (limit and offset applied). */
+  count(): Promise<number>;
+  /** One page, with Flask-SQLAlchemy 3's rules. @throws NotFoundError (see PageOptions.errorOut). */
+  paginate(options?: PaginateOptions): Promise<Pagination<R>>;
+  /** `paginate` from the request arguments `page` and `per_page`. */
+  paginateArgs(args: PageArgs, options?: PageOptions): Promise<Pagination<R>>;
+}
+
+/** What `defineModel` returns: the table's description and the model-level verbs. */
+export interface Model<C extends ColumnSpecs = ColumnSpecs, R = RowOf<C>> {
+  readonly table: string;
+  /** Column name → spec, with every flag filled in. */
+  readonly columns: { readonly [K in keyof C]: Readonly<Required<ColumnSpec> & { type: C[K]["type"] }> };
+  readonly primaryKey: PrimaryKeyOf<C>;
+  /** The model's bind (null: the default one). */
+  readonly bindKey: string | null;
+  /** A query over the table, in `session`. */
+  query(session: Session): Query<C, R>;
+  get(session: Session, key: KeyOf<C>): Promise<R | null>;
+  /** @throws NotFoundError when no row has the key. */
+  getOr404(session: Session, key: KeyOf<C>): Promise<R>;
+  /** `session.nextId(table)`: the next value of the table's ID sequence. */
+  nextId(session: Session): number | bigint;
+  /**
+   * Inserts a row; resolves to it with every column (values as given).
+   * @throws UniqueError when the key or a unique value is taken.
+   */
+  insert(session: Session, row: InsertOf<C>): Promise<R>;
+  /**
+   * SETs the columns of `changes` that differ from the stored row (an unchanged unique value
+   * is not written again); resolves to the row after the change.
+   * @throws NotFoundError when no row has the key; UniqueError.
+   */
+  update(session: Session, key: KeyOf<C>, changes: ChangesOf<C>): Promise<R>;
+  /** @throws NotFoundError when no row has the key. */
+  delete(session: Session, key: KeyOf<C>): Promise<void>;
+}
+
+/**
+ * Defines a model: the table `table` with `columns`. Exactly one column is the primary key;
+ * names match `[A-Za-z_][A-Za-z0-9_]*` (at most 63 bytes). The row type is inferred.
+ * @throws ConfigError for a bad name, type, flag or primary key.
+ */
+export declare function defineModel<const C extends ColumnSpecs>(
+  table: string,
+  columns: C,
+  options?: { bindKey?: string | null },
+): Model<C>;
+
+/** Which models `createAll`/`dropAll` handle: all (`bindKey` undefined), the default bind (null), or one bind. */
+export interface BindOptions {
+  bindKey?: string | null | undefined;
+}
+
+/**
+ * Creates the tables that do not exist yet (`CREATE TABLE IF NOT EXISTS`), in `session`:
+ * commit to make them visible to other sessions. Idempotent.
+ */
+export declare function createAll(session: Session, models: readonly Model<any, any>[], options?: BindOptions): Promise<void>;
+/** Drops the tables that exist, with their rows (`DROP TABLE IF EXISTS`), in `session`. Idempotent. */
+export declare function dropAll(session: Session, models: readonly Model<any, any>[], options?: BindOptions): Promise<void>;
+
+/** One page of a query's rows and where it stands (Flask-SQLAlchemy's `Pagination`). */
+export declare class Pagination<T = Row> {
+  constructor(init: { items: T[]; page: number; perPage: number; total: number; maxPerPage?: number | null });
+  /** The rows of this page. */
+  items: T[];
+  /** This page's number, from 1. */
+  page: number;
+  /** The page size (after `maxPerPage`). */
+  perPage: number;
+  /** How many rows match the query, on all pages. */
+  total: number;
+  maxPerPage: number | null;
+  /** The number of pages (0 when there are no rows). */
+  readonly pages: number;
+  readonly hasPrev: boolean;
+  readonly hasNext: boolean;
+  readonly prevNum: number | null;
+  readonly nextNum: number | null;
+  /** The number (from 1) of this page's first row among all rows; 0 for an empty page. */
+  readonly first: number;
+  /** The number of this page's last row; 0 for an empty page. */
+  readonly last: number;
+  /** Page numbers for a pagination widget, null marking a gap (Flask-SQLAlchemy's defaults 2, 2, 4, 2). */
+  iterPages(options?: { leftEdge?: number; leftCurrent?: number; rightCurrent?: number; rightEdge?: number }): (number | null)[];
+  toJSON(): {
+    items: T[];
+    page: number;
+    perPage: number;
+    total: number;
+    pages: number;
+    hasPrev: boolean;
+    hasNext: boolean;
+    prevNum: number | null;
+    nextNum: number | null;
+  };
 }

@@ -51,10 +51,33 @@ export class StorageError extends GluebindError {
   static code = "STORAGE";
 }
 
+/**
+ * No row where the model layer needed one: `getOr404`, `firstOr404`, `one()`, `update`/`delete`
+ * of a missing key, a page that does not exist (Flask-SQLAlchemy's `abort(404)`).
+ */
+export class NotFoundError extends GluebindError {
+  static code = "NOT_FOUND";
+  /** The HTTP status to answer with. */
+  status = 404;
+}
+
+/** `one()` found more than one row (SQLAlchemy's `MultipleResultsFound`). */
+export class MultipleResultsError extends GluebindError {
+  static code = "MULTIPLE_RESULTS";
+}
+
 const BY_CODE = new Map(
-  [ConfigError, SqlError, UniqueError, ConflictError, OutsideScopeError, SessionClosedError, StorageError].map(
-    (cls) => [cls.code, cls],
-  ),
+  [
+    ConfigError,
+    SqlError,
+    UniqueError,
+    ConflictError,
+    OutsideScopeError,
+    SessionClosedError,
+    StorageError,
+    NotFoundError,
+    MultipleResultsError,
+  ].map((cls) => [cls.code, cls]),
 );
 
 const JS_HINT = {

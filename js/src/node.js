@@ -9,4 +9,5 @@ import { install } from "./core.js";
 install(bindings, AsyncLocalStorage, null);
 
 export { Gluebind, panicForTesting } from "./core.js";
+export { createAll, defineModel, dropAll, Pagination } from "./model.js";
 export * from "./errors.js";

@@ -19,4 +19,5 @@ try {
 install(bindings, AsyncLocalStorage, failure);
 
 export { Gluebind, panicForTesting } from "./core.js";
+export { createAll, defineModel, dropAll, Pagination } from "./model.js";
 export * from "./errors.js";

@@ -2,14 +2,18 @@
 // database: the races whose HTTP answers the e2e tests check, made deterministic here.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { createAll } from "gluebind";
 import { etagOf } from "../../examples/js-demo/src/etag.js";
+import { MODELS, User } from "../../examples/js-demo/src/models.js";
 import { deleteUser, getUser, updateUser } from "../../examples/js-demo/src/users.js";
-import { usersDb } from "./helpers.mjs";
+import { memoryDb } from "./helpers.mjs";
 
+/** The demo's schema (as its init creates it) holding user 1, Ada. */
 async function withAda() {
-  const db = await usersDb();
+  const db = memoryDb();
   const s = db.openSession();
-  await s.execute("INSERT INTO users VALUES (1, 'Ada', 'ada@x')");
+  await createAll(s, MODELS);
+  await User.insert(s, { id: 1, name: "Ada", email: "ada@x" });
   await s.commit();
   s.close();
   return db;

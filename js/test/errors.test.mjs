@@ -6,6 +6,8 @@ import {
   ConflictError,
   Gluebind,
   GluebindError,
+  MultipleResultsError,
+  NotFoundError,
   OutsideScopeError,
   SessionClosedError,
   SqlError,
@@ -25,6 +27,8 @@ describe("error classes", () => {
       OUTSIDE_SCOPE: OutsideScopeError,
       SESSION_CLOSED: SessionClosedError,
       STORAGE: StorageError,
+      NOT_FOUND: NotFoundError,
+      MULTIPLE_RESULTS: MultipleResultsError,
     };
     for (const [code, cls] of Object.entries(expected)) {
       const err = errorFromCode(code, "msg", { table: "t" });
@@ -37,6 +41,7 @@ describe("error classes", () => {
       assert.equal(err.table, "t");
       assert.ok(err.stack.includes(cls.name));
     }
+    assert.equal(errorFromCode("NOT_FOUND", "m", { status: 500 }).status, 404, "a model's 404, whatever the details");
     const unknown = errorFromCode("NEW_CODE", "m", {});
     assert.equal(unknown.constructor, GluebindError);
     assert.equal(unknown.code, "NEW_CODE");

@@ -16,10 +16,15 @@ export function fakeCtx() {
 }
 
 let n = 0;
+/** A Gluebind on a memory database of its own. */
+export function memoryDb(options = {}) {
+  n += 1;
+  return new Gluebind({ url: `memory://test${process.pid}_${n}`, ...options });
+}
+
 /** A Gluebind on its own memory database, with a users table. */
 export async function usersDb(options = {}) {
-  n += 1;
-  const db = new Gluebind({ url: `memory://test${process.pid}_${n}`, ...options });
+  const db = memoryDb(options);
   const s = db.openSession();
   await s.executeBatch(
     "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL UNIQUE)",

@@ -118,6 +118,7 @@ describe("npm pack → install → wrangler dev", () => {
       "src/node.js",
       "src/core.js",
       "src/errors.js",
+      "src/model.js",
       "src/hono.js",
       "dist/gluebind.js",
       "dist/gluebind.node.js",

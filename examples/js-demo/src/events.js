@@ -2,13 +2,9 @@
 // write-behind fits. Events never conflict (fresh id, no unique columns) and a client logging
 // one does not need it stored before its answer: the route validates it, answers 202, and the
 // session commits it in the ctx.waitUntil teardown (session.commitDeferred()).
-import { ApiError, decodeObject } from "./users.js";
+import { Event } from "./models.js";
+import { ApiError, decodeObject, pageById } from "./users.js";
 
-export const EVENTS_SCHEMA = `CREATE TABLE IF NOT EXISTS events (
-  id INTEGER PRIMARY KEY,
-  kind TEXT NOT NULL,
-  data TEXT NOT NULL
-)`;
 export const MAX_TYPE = 64;
 export const MAX_DATA = 8 * 1024;
 
@@ -32,18 +28,13 @@ export function parseEvent(bytes) {
 /** Logs an event with a deferred commit: validated now, stored in the completion callback. */
 export async function recordEvent(session, bytes) {
   const { kind, data, json } = parseEvent(bytes);
-  const id = session.nextId("events");
-  await session.execute("INSERT INTO events (id, kind, data) VALUES ($1, $2, $3)", [id, kind, json]);
+  const { id } = await Event.insert(session, { id: Event.nextId(session), kind, data: json });
   session.commitDeferred();
   return { id, type: kind, data };
 }
 
-/** One page of events ordered by id, and the total count. */
-export async function listEvents(session, { perPage, offset }) {
-  const [{ total }] = await session.execute("SELECT COUNT(*) AS total FROM events");
-  const rows = await session.execute("SELECT id, kind, data FROM events ORDER BY id LIMIT $1 OFFSET $2", [
-    perPage,
-    offset,
-  ]);
-  return { items: rows.map((r) => ({ id: r.id, type: r.kind, data: JSON.parse(r.data) })), total };
+/** One page of events ordered by id, with the total count. */
+export async function listEvents(session, paging) {
+  const page = await pageById(session, Event, paging);
+  return { ...page, items: page.items.map((r) => ({ id: r.id, type: r.kind, data: JSON.parse(r.data) })) };
 }

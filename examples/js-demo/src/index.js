@@ -86,11 +86,13 @@ app.post("/users", async (c) => {
   return userJson(c, await createUser(c.var.session, input), 201);
 });
 
-app.get("/users", async (c) => {
-  const paging = parsePaging(new URL(c.req.url).search);
-  const { items, total } = await listUsers(c.var.session, paging);
-  return c.json({ items, page: paging.page, per_page: paging.perPage, total });
-});
+/** A list answer: {"items", "page", "per_page", "total"}. */
+const listJson = (c, { items, page, perPage, total }) => c.json({ items, page, per_page: perPage, total });
+
+/** The paging of a list request (400 for bad page or per_page). */
+const paging = (c) => parsePaging(new URL(c.req.url).search);
+
+app.get("/users", async (c) => listJson(c, await listUsers(c.var.session, paging(c))));
 
 app.all("/users", () => {
   throw methodNotAllowed("GET, POST");
@@ -116,11 +118,7 @@ app.all("/users/:id", () => {
 // 202: validated and accepted, stored in the completion callback (write-behind).
 app.post("/events", async (c) => c.json(await recordEvent(c.var.session, await body(c)), 202));
 
-app.get("/events", async (c) => {
-  const paging = parsePaging(new URL(c.req.url).search);
-  const { items, total } = await listEvents(c.var.session, paging);
-  return c.json({ items, page: paging.page, per_page: paging.perPage, total });
-});
+app.get("/events", async (c) => listJson(c, await listEvents(c.var.session, paging(c))));
 
 app.all("/events", () => {
   throw methodNotAllowed("GET, POST");

@@ -2,8 +2,9 @@
 // service.rs in the Rust demo). Mutations commit before they return, so the answer reflects
 // what is stored and a conflict becomes a 409.
 
-import { ConflictError } from "gluebind";
+import { ConflictError, NotFoundError } from "gluebind";
 import { etagOf, ifMatchSatisfied } from "./etag.js";
+import { User } from "./models.js";
 
 export const MAX_NAME = 100;
 export const MAX_EMAIL = 254;
@@ -23,6 +24,15 @@ export class ApiError extends Error {
 
 const bad = (message) => new ApiError(400, message);
 const notFound = (id) => new ApiError(404, `no user with id ${JSON.stringify(String(id))}`);
+
+/** The model layer's NotFoundError for user `id` as this API's 404 answer. */
+async function found(promise, id) {
+  try {
+    return await promise;
+  } catch (err) {
+    throw err instanceof NotFoundError ? notFound(id) : err;
+  }
+}
 
 /** Rust's `str::parse::<i64>()`: an optional sign and ASCII digits, in range; else null. */
 export function parseI64(text) {
@@ -104,9 +114,15 @@ export function parsePaging(search) {
   if (paging.per_page < 1n || paging.per_page > BigInt(MAX_PER_PAGE)) {
     throw bad(`per_page must be between 1 and ${MAX_PER_PAGE}, got ${paging.per_page}`);
   }
-  const page = Number(paging.page);
-  const perPage = Number(paging.per_page);
-  return { page, perPage, offset: (page - 1) * perPage };
+  return { page: Number(paging.page), perPage: Number(paging.per_page) };
+}
+
+/**
+ * One page of `model`'s rows ordered by id. Paging was checked by parsePaging (400s); a page
+ * past the end is an empty page, not the model layer's 404.
+ */
+export function pageById(session, model, paging) {
+  return model.query(session).orderBy("id").paginate({ ...paging, errorOut: false });
 }
 
 /** A user id from the path: a positive 64-bit integer, else 404. */
@@ -119,25 +135,17 @@ export function userId(raw) {
 export async function createUser(session, input) {
   validateName(input.name);
   validateEmail(input.email);
-  const id = session.nextId("users");
-  await session.execute("INSERT INTO users (id, name, email) VALUES ($1, $2, $3)", [id, input.name, input.email]);
+  const user = await User.insert(session, { id: User.nextId(session), name: input.name, email: input.email });
   await session.commit();
-  return { id, name: input.name, email: input.email };
-}
-
-export async function getUser(session, id) {
-  const [user] = await session.execute("SELECT id, name, email FROM users WHERE id = $1", [id]);
-  if (!user) throw notFound(id);
   return user;
 }
 
-export async function listUsers(session, { perPage, offset }) {
-  const [{ total }] = await session.execute("SELECT COUNT(*) AS total FROM users");
-  const items = await session.execute("SELECT id, name, email FROM users ORDER BY id LIMIT $1 OFFSET $2", [
-    perPage,
-    offset,
-  ]);
-  return { items, total };
+export function getUser(session, id) {
+  return found(User.getOr404(session, id), id);
+}
+
+export function listUsers(session, paging) {
+  return pageById(session, User, paging);
 }
 
 /** Changes the given fields and commits; with `ifMatch` (the If-Match header), only if the
@@ -145,9 +153,8 @@ export async function listUsers(session, { perPage, offset }) {
 export async function updateUser(session, id, patch, ifMatch) {
   if (patch.name !== undefined) validateName(patch.name);
   if (patch.email !== undefined) validateEmail(patch.email);
-  const user = await getUser(session, id);
   if (ifMatch !== undefined) {
-    const current = await etagOf(user);
+    const current = await etagOf(await getUser(session, id));
     if (!ifMatchSatisfied(ifMatch, current)) {
       throw new ApiError(
         412,
@@ -155,21 +162,10 @@ export async function updateUser(session, id, patch, ifMatch) {
       );
     }
   }
-  // SET only the columns that change: GlueSQL 0.20 checks a UNIQUE column in SET against every
-  // stored row, the updated row included (see README, "Known limitations").
-  const name = patch.name !== undefined && patch.name !== user.name ? patch.name : undefined;
-  const email = patch.email !== undefined && patch.email !== user.email ? patch.email : undefined;
-  if (name === undefined && email === undefined) return user;
-  const sets = [];
-  const params = [];
-  if (name !== undefined) sets.push(`name = $${params.push(name)}`);
-  if (email !== undefined) sets.push(`email = $${params.push(email)}`);
-  const { affected } = await session.execute(`UPDATE users SET ${sets.join(", ")} WHERE id = $${params.push(id)}`, params);
-  // The session read the user above, so this holds; if it ever did not, answering 200 for a
-  // write that matched nothing would be a silently lost update.
-  if (affected !== 1) throw notFound(id);
+  // User.update SETs only the fields that change (an unchanged email is not written again).
+  const user = await found(User.update(session, id, patch), id);
   await session.commit();
-  return { ...user, ...(name !== undefined && { name }), ...(email !== undefined && { email }) };
+  return user;
 }
 
 // DELETE is idempotent, so a commit that conflicts (another session changed or deleted the row
@@ -177,8 +173,7 @@ export async function updateUser(session, id, patch, ifMatch) {
 // is then a 404. Bounded: a row changed on every attempt ends in the conflict's 409.
 export async function deleteUser(session, id) {
   for (let attempt = 1; ; attempt++) {
-    const { affected } = await session.execute("DELETE FROM users WHERE id = $1", [id]);
-    if (affected === 0) throw notFound(id);
+    await found(User.delete(session, id), id);
     try {
       await session.commit();
       return;

@@ -5,13 +5,20 @@ import {
   ConflictError,
   Gluebind,
   GluebindError,
+  MultipleResultsError,
+  NotFoundError,
   OutsideScopeError,
+  Pagination,
   SessionClosedError,
   SqlError,
   StorageError,
   UniqueError,
+  createAll,
+  defineModel,
+  dropAll,
   type CommitInfo,
   type ErrorCode,
+  type ModelRow,
   type Rows,
   type Session,
   type Stats,
@@ -96,6 +103,8 @@ async function housekeeping(): Promise<void> {
 
 // Errors: classes with stable codes and fields.
 function status(err: unknown): number {
+  if (err instanceof NotFoundError) return err.table.length > 0 ? err.status : 404;
+  if (err instanceof MultipleResultsError) return err.table.length > 0 ? 500 : 500;
   if (err instanceof UniqueError) return err.column === "email" ? 409 : 409;
   if (err instanceof ConflictError) return err.table.length > 0 ? 409 : 409;
   if (err instanceof OutsideScopeError || err instanceof SessionClosedError) return 500;
@@ -120,5 +129,72 @@ app.get("/users/:id", async (c) => {
 
 const chained = new Hono().use(gluebind(db)).get("/", (c) => c.text(c.var.session.id));
 
+// Models: the row type is inferred from the columns.
+const UserModel = defineModel("users", {
+  id: { type: "INTEGER", primaryKey: true },
+  name: { type: "TEXT" },
+  email: { type: "TEXT", unique: true },
+  bio: { type: "TEXT", nullable: true },
+  joined: { type: "TIMESTAMP" },
+});
+type UserRow = ModelRow<typeof UserModel>;
+const Cache = defineModel("cache", { key: { type: "TEXT", primaryKey: true }, data: { type: "BYTEA" } }, { bindKey: "cache" });
+
+async function models(session: Session): Promise<Response> {
+  await createAll(session, [UserModel, Cache], { bindKey: null });
+  const row: UserRow = await UserModel.insert(session, { id: UserModel.nextId(session), name: "Ada", email: "a@x", joined: new Date() });
+  const bio: string | null = row.bio;
+  const joined: Date = row.joined;
+  const id: number | bigint = row.id;
+  // @ts-expect-error: a NOT NULL column is required
+  await UserModel.insert(session, { id: 1, name: "Ada", joined: "2024-01-02T03:04:05" });
+  // @ts-expect-error: no such column
+  UserModel.query(session).filterBy({ nope: 1 });
+  // @ts-expect-error: a number for a TEXT column
+  UserModel.query(session).filterBy({ name: 1 });
+  // @ts-expect-error: like needs a TEXT column
+  UserModel.query(session).filter("id", "like", "1%");
+  // @ts-expect-error: isNull on a NOT NULL column
+  UserModel.query(session).filter("email", "isNull");
+  // @ts-expect-error: unknown operator
+  UserModel.query(session).filter("id", "between", 1);
+  // @ts-expect-error: no such column to order by
+  UserModel.query(session).orderBy("-nope");
+  const q = UserModel.query(session)
+    .filterBy({ bio: null, email: "a@x" })
+    .filter("id", "in", [1, 2n])
+    .filter("name", "like", "A%")
+    .filter("bio", "isNotNull")
+    .filter("joined", "ge", "2024-01-01T00:00:00")
+    .orderBy("name", "-id")
+    .limit(10)
+    .offset(5);
+  const all: UserRow[] = await q.all();
+  const first: UserRow | null = await q.first();
+  const one: UserRow = await q.one();
+  const n: number = await q.count();
+  const got: UserRow = await UserModel.getOr404(session, 1);
+  const maybe: UserRow | null = await q.get(2n);
+  const page: Pagination<UserRow> = await UserModel.query(session)
+    .orderBy("id")
+    .paginate({ page: 1, perPage: 20, maxPerPage: 100, errorOut: false });
+  const fromArgs = await UserModel.query(session).paginateArgs(new URLSearchParams("page=2"), { maxPerPage: 100 });
+  const nums: (number | null)[] = page.iterPages({ leftEdge: 1 });
+  const next: number | null = fromArgs.nextNum;
+  const updated: UserRow = await UserModel.update(session, 1, { email: "b@x", bio: null });
+  // @ts-expect-error: a NOT NULL column cannot be set to null
+  await UserModel.update(session, 1, { name: null });
+  // @ts-expect-error: a text key for an INTEGER primary key
+  await UserModel.get(session, "1");
+  await UserModel.delete(session, 1);
+  const entry = await Cache.getOr404(session, "k");
+  const data: Uint8Array = entry.data;
+  await dropAll(session, [UserModel, Cache]);
+  return Response.json({ bio, joined, id: String(id), all, first, one, n, got, maybe, page, nums, next, updated, data });
+}
+
+// @ts-expect-error: unknown column type
+defineModel("t", { id: { type: "VARCHAR", primaryKey: true } });
+
 export default { fetch: db.bind((req: Request, env: Env, ctx: ExecutionContext) => app.fetch(req, env, ctx)) };
-export { housekeeping, status, chained };
+export { housekeeping, status, chained, models };

@@ -1,0 +1,18 @@
+// The demo's tables as models (as examples/demo/src/model.rs in the Rust demo): db.js's init
+// creates them (createAll), users.js and events.js read and write through them.
+import { defineModel } from "gluebind";
+
+export const User = defineModel("users", {
+  id: { type: "INTEGER", primaryKey: true },
+  name: { type: "TEXT" },
+  email: { type: "TEXT", unique: true },
+});
+
+/** The event log: `kind` holds the event's `type`, `data` its JSON as text. */
+export const Event = defineModel("events", {
+  id: { type: "INTEGER", primaryKey: true },
+  kind: { type: "TEXT" },
+  data: { type: "TEXT" },
+});
+
+export const MODELS = [User, Event];

@@ -1,0 +1,576 @@
+// Models (js/src/model.js): defineModel's checks, createAll/dropAll, the query API with bound
+// parameters, getOr404, writes, and Flask-SQLAlchemy 3's pagination — the cases of the Rust
+// core's tests/models.rs and src/model/paginate.rs, ported.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  ConfigError,
+  MultipleResultsError,
+  NotFoundError,
+  Pagination,
+  SqlError,
+  UniqueError,
+  createAll,
+  defineModel,
+  dropAll,
+} from "gluebind";
+import { memoryDb } from "./helpers.mjs";
+
+const User = defineModel("users", {
+  id: { type: "INTEGER", primaryKey: true },
+  name: { type: "TEXT" },
+  email: { type: "TEXT", unique: true },
+  age: { type: "INT32", nullable: true },
+});
+
+/** Flask-SQLAlchemy's test model, on a bind of its own. */
+const Todo = defineModel("todo", { id: { type: "INTEGER", primaryKey: true }, title: { type: "TEXT" } }, { bindKey: "cache" });
+
+/** A session of a fresh database where `models` exist (committed). */
+async function sessionWith(models) {
+  const s = memoryDb().openSession();
+  await createAll(s, models);
+  await s.commit();
+  return s;
+}
+
+async function usersSession() {
+  const s = await sessionWith([User]);
+  for (const [id, name, age] of [
+    [1, "Ada", 36],
+    [2, "Bob", null],
+    [3, "Cy", 17],
+    [4, "Dee", 52],
+    [5, "Abe", 18],
+  ]) {
+    await User.insert(s, { id, name, email: `${name.toLowerCase()}@example.com`, age });
+  }
+  await s.commit();
+  return s;
+}
+
+async function todos(n) {
+  const s = await sessionWith([Todo]);
+  for (let id = 1; id <= n; id++) await Todo.insert(s, { id, title: `task ${id}` });
+  await s.commit();
+  return s;
+}
+
+/** A session that records every statement it runs. */
+function recording(session) {
+  const log = [];
+  return {
+    log,
+    execute(sql, params = []) {
+      log.push({ sql, params });
+      return session.execute(sql, params);
+    },
+  };
+}
+
+const ids = (rows) => rows.map((r) => r.id);
+const code = (expected) => (err) => err.code === expected;
+
+describe("defineModel", () => {
+  it("records table, columns, primary key and bind key", () => {
+    assert.equal(User.table, "users");
+    assert.equal(User.primaryKey, "id");
+    assert.equal(User.bindKey, null);
+    assert.equal(Todo.bindKey, "cache");
+    assert.deepEqual(User.columns.age, { type: "INT32", primaryKey: false, unique: false, nullable: true });
+    assert.deepEqual(Object.keys(User.columns), ["id", "name", "email", "age"]);
+    assert.ok(Object.isFrozen(User) && Object.isFrozen(User.columns) && Object.isFrozen(User.columns.id));
+  });
+
+  it("refuses names that are not identifiers, with a ConfigError naming the rule", () => {
+    const pk = { id: { type: "INTEGER", primaryKey: true } };
+    for (const table of ["", "1a", "a b", 'a"b', "users; DROP TABLE x", "x".repeat(64), "é", 7]) {
+      assert.throws(() => defineModel(table, pk), (err) => err instanceof ConfigError && /\[A-Za-z_\]/.test(err.message), String(table));
+    }
+    assert.ok(defineModel("x".repeat(63), pk));
+    for (const name of ['a"b', "a b", "1x", "__proto__"]) {
+      const columns = JSON.parse(`{"id": {"type": "INTEGER", "primaryKey": true}, ${JSON.stringify(name)}: {"type": "TEXT"}}`);
+      assert.throws(() => defineModel("t", columns), /column name .* is not valid/, name);
+    }
+  });
+
+  it("needs exactly one primary key, not nullable, and known types and keys", () => {
+    const cases = [
+      [{ a: { type: "TEXT" } }, /exactly one column needs primaryKey: true \(found none\)/],
+      [{ a: { type: "INTEGER", primaryKey: true }, b: { type: "INTEGER", primaryKey: true } }, /found a, b/],
+      [{ a: { type: "INTEGER", primaryKey: true, nullable: true } }, /primary key a cannot be nullable/],
+      [{ a: { type: "VARCHAR", primaryKey: true } }, /type "VARCHAR" is not one of INTEGER, .*TIMESTAMP/],
+      [{ a: { type: "integer", primaryKey: true } }, /type "integer" is not one of/],
+      [{ a: { type: "INTEGER", primary_key: true } }, /unknown key "primary_key"; keys are type, primaryKey, unique, nullable/],
+      [{ a: { type: "INTEGER", primaryKey: "yes" } }, /primaryKey must be true or false/],
+      [{ a: { type: "FLOAT", primaryKey: true } }, /FLOAT primary key or unique/],
+      [{ a: "INTEGER" }, /expected \{ type, … \}, got string/],
+      [{}, /at least one column/],
+    ];
+    for (const [columns, message] of cases) {
+      assert.throws(() => defineModel("t", columns), (err) => err instanceof ConfigError && message.test(err.message), message);
+    }
+    const pk = { id: { type: "INTEGER", primaryKey: true } };
+    assert.throws(() => defineModel("t", pk, { bind: "x" }), /unknown option "bind"; the only option is bindKey/);
+    assert.throws(() => defineModel("t", pk, { bindKey: "" }), /bindKey must be a non-empty string/);
+  });
+});
+
+describe("createAll / dropAll", () => {
+  it("create the SQL shape of the Rust core, idempotently", async () => {
+    const s = memoryDb().openSession();
+    const rec = recording(s);
+    await createAll(rec, [User, Todo]);
+    assert.deepEqual(
+      rec.log.map((e) => e.sql),
+      [
+        'CREATE TABLE IF NOT EXISTS "users" ("id" INTEGER PRIMARY KEY, "name" TEXT NOT NULL, "email" TEXT NOT NULL UNIQUE, "age" INT32)',
+        'CREATE TABLE IF NOT EXISTS "todo" ("id" INTEGER PRIMARY KEY, "title" TEXT NOT NULL)',
+      ],
+    );
+    await s.commit();
+    await User.insert(s, { id: 1, name: "Ada", email: "ada@x" });
+    await s.commit();
+    // Again, in the same session: no error, nothing written.
+    await createAll(s, [User, Todo]);
+    assert.equal(s.isDirty, false, "createAll on existing tables writes nothing");
+    assert.equal(await User.query(s).count(), 1);
+
+    await dropAll(rec, [User, Todo]);
+    assert.equal(rec.log.at(-1).sql, 'DROP TABLE IF EXISTS "todo"');
+    await dropAll(s, [User, Todo]);
+    await s.commit();
+    await assert.rejects(User.query(s).count(), SqlError, "the table is gone");
+    await createAll(s, [User]);
+    assert.equal(await User.query(s).count(), 0);
+  });
+
+  it("select models by bindKey: undefined all, null the default bind, a string that bind", async () => {
+    const s = memoryDb().openSession();
+    await createAll(s, [User, Todo], { bindKey: "cache" });
+    assert.equal(await Todo.query(s).count(), 0);
+    await assert.rejects(User.query(s).count(), SqlError, "users is on the default bind");
+    await createAll(s, [User, Todo], { bindKey: null });
+    assert.equal(await User.query(s).count(), 0);
+    await dropAll(s, [User, Todo], { bindKey: "cache" });
+    await assert.rejects(Todo.query(s).count(), SqlError);
+    assert.equal(await User.query(s).count(), 0);
+    await dropAll(s, [User, Todo], { bindKey: undefined });
+    await assert.rejects(User.query(s).count(), SqlError);
+  });
+
+  it("refuse what is not a model list or a session", async () => {
+    const s = memoryDb().openSession();
+    await assert.rejects(createAll(s, User), /models must be an array of defineModel\(\) results/);
+    await assert.rejects(createAll(s, [{ table: "x" }]), ConfigError);
+    await assert.rejects(createAll(s, [User], { bind: "x" }), /unknown option "bind"/);
+    await assert.rejects(createAll(memoryDb(), [User]), /needs a session \(db.session\(\)/);
+    assert.throws(() => User.query(undefined), /users.query\(session\) needs a session/);
+  });
+});
+
+describe("values of every column type", () => {
+  const Every = defineModel("every_type", {
+    key: { type: "TEXT", primaryKey: true },
+    i8: { type: "INT8" },
+    i16: { type: "INT16" },
+    i32: { type: "INT32" },
+    i64: { type: "INTEGER" },
+    i128: { type: "INT128" },
+    u8: { type: "UINT8" },
+    u16: { type: "UINT16" },
+    u32: { type: "UINT32" },
+    u64: { type: "UINT64" },
+    u128: { type: "UINT128" },
+    f64: { type: "FLOAT" },
+    flag: { type: "BOOLEAN" },
+    bytes: { type: "BYTEA" },
+    day: { type: "DATE" },
+    time: { type: "TIME" },
+    at: { type: "TIMESTAMP" },
+    uuid: { type: "UUID" },
+    ip: { type: "INET" },
+    maybe: { type: "TEXT", nullable: true },
+    maybe_int: { type: "INTEGER", nullable: true },
+  });
+
+  it("round-trip through insert and get, NULLs included", async () => {
+    const s = await sessionWith([Every]);
+    const required = {
+      key: "full",
+      i8: -128,
+      i16: 32767,
+      i32: -7,
+      i64: 2n ** 63n - 1n,
+      i128: -(2n ** 100n),
+      u8: 255,
+      u16: 65000,
+      u32: 2 ** 32 - 1,
+      u64: 2n ** 64n - 1n,
+      u128: 1,
+      f64: -1.5,
+      flag: true,
+      bytes: new Uint8Array([0, 1, 255]),
+      day: "2024-01-02",
+      time: "12:34:56",
+      at: new Date("2024-01-02T03:04:05.123Z"),
+      uuid: "936da01f-9abd-4d9d-80c7-02af85c822a8",
+      ip: "127.0.0.1",
+    };
+    const full = { ...required, maybe: "x", maybe_int: 0 };
+    assert.deepEqual(await Every.insert(s, full), full);
+    const nulls = { ...required, key: "nulls", maybe: null, maybe_int: null };
+    assert.deepEqual(await Every.insert(s, { ...required, key: "nulls" }), nulls);
+    await s.commit();
+    assert.deepEqual({ ...(await Every.get(s, "full")) }, full);
+    assert.deepEqual({ ...(await Every.get(s, "nulls")) }, nulls);
+    assert.equal(await Every.query(s).filter("maybe", "isNull").count(), 1);
+    assert.equal(await Every.query(s).filterBy({ at: full.at, bytes: full.bytes, u64: full.u64 }).count(), 2);
+  });
+});
+
+describe("queries", () => {
+  it("filter, filterBy, orderBy, limit, offset, count", async () => {
+    const s = await usersSession();
+    const q = User.query(s);
+    assert.deepEqual(ids(await q.all()), [1, 2, 3, 4, 5]);
+    assert.deepEqual(ids(await q.orderBy("-id").all()), [5, 4, 3, 2, 1]);
+    assert.deepEqual(ids(await q.filter("age", "ge", 18).orderBy("age").all()), [5, 1, 4]);
+    assert.deepEqual(ids(await q.filter("age", "isNull").all()), [2]);
+    assert.deepEqual(ids(await q.filter("age", "eq", null).all()), [2]);
+    assert.deepEqual(ids(await q.filterBy({ age: null }).all()), [2]);
+    assert.deepEqual(ids(await q.filter("age", "ne", null).all()), [1, 3, 4, 5]);
+    assert.deepEqual(ids(await q.filter("age", "isNotNull").filter("age", "le", 36).all()), [1, 3, 5]);
+    // NULL ages (Bob) match no comparison, ne included.
+    assert.deepEqual(ids(await q.filter("age", "gt", 17).filter("age", "ne", 52).all()), [1, 5]);
+    assert.deepEqual(ids(await q.filter("age", "lt", 18).all()), [3]);
+    assert.deepEqual(ids(await q.filter("name", "like", "A%").all()), [1, 5]);
+    assert.deepEqual(ids(await q.filter("id", "in", [4, 2, 9]).all()), [2, 4]);
+    assert.deepEqual(await q.filter("id", "in", []).all(), []);
+    assert.deepEqual(ids(await q.filterBy({ email: "bob@example.com" }).all()), [2]);
+    assert.deepEqual(ids(await q.filterBy({ name: "Ada", age: 36 }).all()), [1]);
+    assert.deepEqual(ids(await q.orderBy("age", "-id").filter("id", "ne", 2).all()), [3, 5, 1, 4]);
+    const paged = q.orderBy("id").limit(2).offset(1);
+    assert.deepEqual(ids(await paged.all()), [2, 3]);
+    assert.equal(await paged.count(), 2);
+    assert.equal(await q.offset(4).count(), 1);
+    assert.equal(await q.offset(9).count(), 0);
+    assert.equal(await q.filter("age", "ge", 18).count(), 3);
+    assert.equal(await q.count(), 5, "builders return new queries: q is unchanged");
+    assert.equal(q.session, s);
+    assert.deepEqual(Object.keys((await q.first()) ?? {}), ["id", "name", "email", "age"]);
+  });
+
+  it("like on a nullable column skips NULLs (GlueSQL 0.20 fails on NULL LIKE)", async () => {
+    const Note = defineModel("notes", { id: { type: "INTEGER", primaryKey: true }, bio: { type: "TEXT", nullable: true } });
+    const s = await sessionWith([Note]);
+    await Note.insert(s, { id: 1 });
+    await Note.insert(s, { id: 2, bio: "xy" });
+    await Note.insert(s, { id: 3, bio: "ab" });
+    assert.deepEqual(ids(await Note.query(s).filter("bio", "like", "x%").all()), [2]);
+    assert.deepEqual(ids(await Note.query(s).filter("bio", "like", "%").all()), [2, 3]);
+  });
+
+  it("first, one, get", async () => {
+    const s = await usersSession();
+    const q = User.query(s);
+    assert.equal((await q.orderBy("name").first()).name, "Abe");
+    assert.equal(await q.filter("id", "gt", 99).first(), null);
+    assert.equal((await q.filterBy({ name: "Cy" }).one()).id, 3);
+    await assert.rejects(q.filterBy({ name: "Zed" }).one(), (err) => {
+      assert.ok(err instanceof NotFoundError);
+      assert.match(err.message, /^not found in table users: one\(\) found no row .* use first\(\)/);
+      return true;
+    });
+    await assert.rejects(q.filter("age", "ge", 18).one(), (err) => {
+      assert.ok(err instanceof MultipleResultsError);
+      assert.equal(err.code, "MULTIPLE_RESULTS");
+      assert.equal(err.table, "users");
+      assert.match(err.message, /first\(\)/);
+      return true;
+    });
+    assert.equal((await User.get(s, 4)).name, "Dee");
+    assert.equal((await User.get(s, 4n)).name, "Dee");
+    assert.equal(await User.get(s, 40), null);
+    // get() on a filtered query: the row must match the filters too; order and limit do not apply.
+    const adults = q.filter("age", "ge", 18).orderBy("-id").limit(1).offset(3);
+    assert.equal((await adults.get(1)).id, 1);
+    assert.equal(await adults.get(3), null);
+    await assert.rejects(q.get(undefined), /users.get: the primary key id is undefined/);
+  });
+
+  it("getOr404 and firstOr404: NotFoundError, status 404, naming table and key", async () => {
+    const s = await usersSession();
+    assert.equal((await User.getOr404(s, 2)).name, "Bob");
+    await assert.rejects(User.getOr404(s, 404), (err) => {
+      assert.ok(err instanceof NotFoundError);
+      assert.equal(err.code, "NOT_FOUND");
+      assert.equal(err.status, 404);
+      assert.equal(err.table, "users");
+      assert.equal(err.detail, "no row with id = 404");
+      assert.equal(err.message, "not found in table users: no row with id = 404");
+      return true;
+    });
+    assert.equal((await User.query(s).filterBy({ name: "Ada" }).firstOr404()).id, 1);
+    await assert.rejects(User.query(s).filterBy({ name: "Nobody" }).firstOr404(), (err) => err.status === 404);
+    const Setting = defineModel("settings", { key: { type: "TEXT", primaryKey: true } });
+    await createAll(s, [Setting]);
+    await assert.rejects(Setting.getOr404(s, 'it\'s "x"'), (err) => err.message.includes('key = "it\'s \\"x\\""'));
+  });
+
+  it("reads see the session's own writes only", async () => {
+    const db = memoryDb();
+    const a = db.openSession();
+    await createAll(a, [User]);
+    await a.commit();
+    const b = db.openSession();
+    await User.insert(a, { id: 1, name: "Ada", email: "ada@x" });
+    assert.equal(await User.query(a).count(), 1, "read your writes");
+    assert.equal(await User.query(b).count(), 0, "isolation");
+  });
+});
+
+describe("writes", () => {
+  it("insert, update, delete by primary key; nextId", async () => {
+    const s = await usersSession();
+    const bob = await User.update(s, 2, { age: 40, name: "Robert" });
+    assert.deepEqual(bob, { id: 2, name: "Robert", email: "bob@example.com", age: 40 });
+    assert.deepEqual({ ...(await User.getOr404(s, 2)) }, bob);
+    await User.delete(s, 2);
+    assert.equal(await User.get(s, 2), null);
+    await assert.rejects(User.delete(s, 2), (err) => err instanceof NotFoundError && /delete\(\) found no row with id = 2/.test(err.message));
+    await assert.rejects(User.update(s, 2, { name: "x" }), (err) => err.status === 404 && /update\(\)/.test(err.message));
+    await assert.rejects(User.insert(s, { id: 6, name: "Ada", email: "ada@example.com" }), (err) => {
+      assert.ok(err instanceof UniqueError);
+      assert.equal(err.column, "email");
+      return true;
+    });
+    const first = User.nextId(s);
+    assert.equal(User.nextId(s), first + 1);
+  });
+
+  it("update SETs only changed columns: an unchanged unique value is not written again", async () => {
+    const s = await usersSession();
+    const rec = recording(s);
+    const same = await User.update(rec, 1, { id: 1, email: "ada@example.com", name: "Ada L", age: undefined });
+    assert.deepEqual(same, { id: 1, name: "Ada L", email: "ada@example.com", age: 36 });
+    assert.equal(rec.log.at(-1).sql, 'UPDATE "users" SET "name" = $1 WHERE "id" = $2');
+    await s.commit();
+    // Nothing changes: nothing is written.
+    assert.deepEqual({ ...(await User.update(s, 1n, { email: "ada@example.com", age: 36n })) }, same);
+    assert.equal(s.isDirty, false);
+    // A unique value taken by another row is still a UniqueError.
+    await assert.rejects(User.update(s, 1, { email: "bob@example.com" }), (err) => err instanceof UniqueError);
+    await s.rollback();
+    await assert.rejects(User.update(s, 1, { id: 9 }), /users.update: the primary key id cannot be changed/);
+    await assert.rejects(User.update(s, 1, { name: null }), /users.update: name is NOT NULL/);
+    assert.deepEqual((await User.update(s, 1, { age: null })).age, null);
+  });
+
+  it("insert checks the row: unknown fields and missing NOT NULL values are SqlErrors", async () => {
+    const s = await sessionWith([User]);
+    await assert.rejects(User.insert(s, { id: 1, name: "A", email: "a@x", admin: true }), (err) => {
+      assert.ok(err instanceof SqlError);
+      assert.match(err.message, /users has no column "admin"; its columns are id, name, email, age/);
+      return true;
+    });
+    await assert.rejects(User.insert(s, { id: 1, name: "A" }), /missing a value for email, which is NOT NULL/);
+    await assert.rejects(User.insert(s, { name: "A", email: "a@x" }), /missing a value for id.*users.nextId\(session\)/);
+    await assert.rejects(User.insert(s, null), /expected an object of column name → value, got null/);
+  });
+});
+
+describe("hostile input", () => {
+  it("names that are not columns or operators are refused before any SQL", async () => {
+    const s = await usersSession();
+    const rec = recording(s);
+    const q = User.query(rec);
+    assert.throws(() => q.filterBy({ nope: 1 }), (err) => err instanceof SqlError && /users has no column "nope"; its columns are id, name, email, age/.test(err.message));
+    assert.throws(() => q.filterBy({ "name = name OR 1": 1 }), /has no column "name = name OR 1"/);
+    assert.throws(() => q.filterBy(JSON.parse('{"__proto__": 1}')), /has no column "__proto__"/);
+    assert.throws(() => q.filterBy({ toString: "x" }), /has no column "toString"/);
+    assert.throws(() => q.filter("id", "= 1 OR 1 =", 1), /unknown operator "= 1 OR 1 ="; operators are eq, ne/);
+    assert.throws(() => q.filter("id", "constructor", 1), /unknown operator/);
+    assert.throws(() => q.orderBy("id; DROP TABLE users"), /has no column "id; DROP TABLE users"/);
+    assert.throws(() => q.orderBy("--id"), /has no column "-id"/);
+    assert.throws(() => q.filterBy({ email: undefined }), /the value is undefined \(a missing variable\?\)/);
+    assert.throws(() => q.filter("id", "in", "1,2"), /in takes an array/);
+    assert.throws(() => q.filter("age", "like", "1%"), /like needs a TEXT column/);
+    assert.throws(() => q.filter("email", "isNull"), /email is NOT NULL, so isNull is never true/);
+    assert.throws(() => q.filter("id", "lt", null), /use isNull/);
+    assert.throws(() => q.limit(-1), /limit\(n\) needs an integer ≥ 0, got -1/);
+    assert.throws(() => q.offset("10"), /offset\(n\) needs an integer/);
+    assert.equal(rec.log.length, 0);
+  });
+
+  it("values are bound, never spliced, and stored verbatim", async () => {
+    const s = await sessionWith([User]);
+    const rec = recording(s);
+    const nasty = [
+      "'; DROP TABLE users; --",
+      '" OR 1=1 --',
+      "$1",
+      "Robert'); DELETE FROM users WHERE ('1' = '1",
+      "back\\slash\0nul",
+      "ünï©ødé 🦀",
+    ];
+    for (const [i, text] of nasty.entries()) {
+      await User.insert(rec, { id: i + 1, name: text, email: `${text}@${i + 1}` });
+    }
+    await s.commit();
+    for (const [i, text] of nasty.entries()) {
+      const found = await User.query(rec).filterBy({ name: text }).one();
+      assert.equal(found.id, i + 1);
+      assert.equal(found.name, text, "stored verbatim");
+      assert.ok((await User.query(rec).filter("name", "like", text).count()) >= 1, `LIKE with ${text}`);
+      assert.equal((await User.update(rec, i + 1, { email: `${text};` })).email, `${text};`);
+    }
+    assert.equal(await User.query(s).count(), nasty.length);
+    for (const { sql } of rec.log) {
+      // ("$1" is also a placeholder.)
+      for (const text of nasty.filter((t) => t !== "$1")) assert.ok(!sql.includes(text), `${JSON.stringify(text)} in ${sql}`);
+    }
+  });
+});
+
+describe("paginate (Flask-SQLAlchemy 3's tests/test_pagination.py)", () => {
+  it("defaults and request arguments", async () => {
+    const s = await todos(250);
+    const q = Todo.query(s).orderBy("id");
+    // test_paginate: page 1 of 20 by default.
+    let p = await q.paginateArgs("");
+    assert.deepEqual([p.page, p.perPage, p.items.length, p.total, p.pages], [1, 20, 20, 250, 13]);
+    assert.equal(p.items[0].title, "task 1");
+    assert.ok(p instanceof Pagination);
+    // test_paginate_qs, three ways of passing the arguments.
+    for (const args of ["?page=2&per_page=10", new URLSearchParams({ page: "2", per_page: "10" }), { page: "2", per_page: "10" }]) {
+      p = await q.paginateArgs(args);
+      assert.deepEqual([p.page, p.perPage, p.items[0].id, p.prevNum, p.nextNum], [2, 10, 11, 1, 3]);
+    }
+    // test_paginate_max: a larger per_page is capped, not refused.
+    p = await q.paginate({ page: 1, perPage: 100, maxPerPage: 50 });
+    assert.deepEqual([p.perPage, p.items.length, p.maxPerPage], [50, 50, 50]);
+    p = await q.paginateArgs("per_page=100", { maxPerPage: 50 });
+    assert.equal(p.perPage, 50);
+    // test_next_page_size
+    p = await q.paginate({ page: 2, perPage: 110, maxPerPage: 250 });
+    assert.deepEqual([p.page, p.perPage, p.items.length], [2, 110, 110]);
+    p = await q.paginateArgs({}, { defaultPerPage: 7 });
+    assert.equal(p.perPage, 7);
+    p = await q.paginate();
+    assert.deepEqual([p.page, p.perPage], [1, 20]);
+  });
+
+  it("first, middle, last page and past the end", async () => {
+    const s = await todos(25);
+    const q = Todo.query(s).orderBy("id");
+    const first = await q.paginate({ page: 1, perPage: 10 });
+    assert.deepEqual([first.hasPrev, first.hasNext, first.prevNum, first.nextNum, first.first, first.last], [false, true, null, 2, 1, 10]);
+    const middle = await q.paginate({ page: 2, perPage: 10 });
+    assert.deepEqual([middle.prevNum, middle.nextNum], [1, 3]);
+    const last = await q.paginate({ page: 3, perPage: 10 });
+    assert.equal(last.items.length, 5);
+    assert.deepEqual([last.hasPrev, last.hasNext, last.prevNum, last.nextNum], [true, false, 2, null]);
+    assert.deepEqual([last.first, last.last, last.pages], [21, 25, 3]);
+    // Past the end: 404 with errorOut (Flask), an empty page without.
+    await assert.rejects(q.paginate({ page: 4, perPage: 10 }), (err) => {
+      assert.ok(err instanceof NotFoundError);
+      assert.equal(err.status, 404);
+      assert.match(err.message, /page 4 \(of 10 rows each\) is past the last page/);
+      return true;
+    });
+    const empty = await q.paginate({ page: 4, perPage: 10, errorOut: false });
+    assert.deepEqual([empty.items, empty.total, empty.pages, empty.hasNext, empty.prevNum], [[], 25, 3, false, 3]);
+    // Filters apply to items and total alike.
+    const few = await Todo.query(s).filter("id", "le", 5).paginate({ page: 1, perPage: 2 });
+    assert.deepEqual([few.total, few.pages], [5, 3]);
+  });
+
+  it("an empty table: page 1 is a page, page 2 is not (test_no_items_404)", async () => {
+    const s = await todos(0);
+    const p = await Todo.query(s).paginate({ page: 1, perPage: 20 });
+    assert.deepEqual([p.items, p.total, p.pages, p.hasNext, p.hasPrev, p.first, p.last], [[], 0, 0, false, false, 0, 0]);
+    assert.deepEqual(p.iterPages(), []);
+    await assert.rejects(Todo.query(s).paginate({ page: 2, perPage: 20 }), code("NOT_FOUND"));
+  });
+
+  it("bad values: 404 with errorOut, the defaults without (test_error_out)", async () => {
+    const s = await todos(30);
+    const q = Todo.query(s).orderBy("id");
+    for (const [page, perPage] of [["abc", null], [null, "abc"], ["0", null], [null, "-1"], ["", null], ["1.5", null], ["99999999999999999999", null]]) {
+      const args = new URLSearchParams();
+      if (page !== null) args.set("page", page);
+      if (perPage !== null) args.set("per_page", perPage);
+      await assert.rejects(q.paginateArgs(args), code("NOT_FOUND"), args.toString());
+    }
+    const min = Number.MIN_SAFE_INTEGER;
+    for (const [page, perPage] of [[0, 20], [-3, 20], [1, 0], [1, -1], [min, min], [1.5, 20], [Number.NaN, 20]]) {
+      await assert.rejects(q.paginate({ page, perPage }), (err) => err.status === 404 && /not valid/.test(err.message), `${page} ${perPage}`);
+    }
+    // maxPerPage 0 makes every perPage 0: an error, as in Flask.
+    await assert.rejects(q.paginate({ page: 1, perPage: 5, maxPerPage: 0 }), code("NOT_FOUND"));
+    let p = await q.paginate({ page: 0, perPage: -1, errorOut: false });
+    assert.deepEqual([p.page, p.perPage], [1, 20]);
+    p = await q.paginateArgs("page=x&per_page=y", { errorOut: false });
+    assert.deepEqual([p.page, p.perPage, p.items.length], [1, 20, 20]);
+    p = await q.paginateArgs("page=+2&per_page= 5 ");
+    assert.deepEqual([p.page, p.perPage], [2, 5]);
+    // A huge page is past the end, not an overflow.
+    const max = Number.MAX_SAFE_INTEGER;
+    await assert.rejects(q.paginate({ page: max, perPage: max }), code("NOT_FOUND"));
+    // Options are checked.
+    await assert.rejects(q.paginate({ per_page: 5 }), (err) => err instanceof ConfigError && /unknown option "per_page"/.test(err.message));
+    await assert.rejects(q.paginateArgs("", { page: 2 }), /unknown option "page"/);
+    await assert.rejects(q.paginate({ maxPerPage: -1 }), /maxPerPage must be an integer ≥ 0/);
+    await assert.rejects(q.paginate({ errorOut: "no" }), /errorOut must be true or false/);
+  });
+
+  it("iterPages as Flask-SQLAlchemy's test_iter_pages (150 rows, 10 a page)", async () => {
+    const s = await todos(150);
+    const expected = [
+      [1, 2, 3, 4, 5, 0, 14, 15],
+      [1, 2, 3, 4, 5, 6, 0, 14, 15],
+      [1, 2, 3, 4, 5, 6, 7, 0, 14, 15],
+      [1, 2, 3, 4, 5, 6, 7, 8, 0, 14, 15],
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 14, 15],
+      [1, 2, 0, 4, 5, 6, 7, 8, 9, 10, 0, 14, 15],
+      [1, 2, 0, 5, 6, 7, 8, 9, 10, 11, 0, 14, 15],
+      [1, 2, 0, 6, 7, 8, 9, 10, 11, 12, 0, 14, 15],
+      [1, 2, 0, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+      [1, 2, 0, 8, 9, 10, 11, 12, 13, 14, 15],
+      [1, 2, 0, 9, 10, 11, 12, 13, 14, 15],
+      [1, 2, 0, 10, 11, 12, 13, 14, 15],
+      [1, 2, 0, 11, 12, 13, 14, 15],
+      [1, 2, 0, 12, 13, 14, 15],
+      [1, 2, 0, 13, 14, 15],
+    ];
+    for (const [i, pages] of expected.entries()) {
+      const p = await Todo.query(s).paginate({ page: i + 1, perPage: 10 });
+      assert.deepEqual(p.iterPages(), pages.map((n) => (n === 0 ? null : n)), `page ${i + 1}`);
+    }
+    for (let page = 1; page <= 4; page++) {
+      assert.deepEqual(new Pagination({ items: [1], page, perPage: 10, total: 40 }).iterPages(), [1, 2, 3, 4]);
+    }
+    const wide = new Pagination({ items: [1], page: 10, perPage: 1, total: 20 });
+    assert.deepEqual(wide.iterPages({ leftEdge: 1, leftCurrent: 1, rightCurrent: 1, rightEdge: 1 }), [1, null, 9, 10, 11, null, 20]);
+  });
+
+  it("serializes for JSON answers", async () => {
+    const s = await todos(3);
+    const p = await Todo.query(s).paginate({ page: 1, perPage: 2 });
+    assert.deepEqual(JSON.parse(JSON.stringify(p)), {
+      items: [
+        { id: 1, title: "task 1" },
+        { id: 2, title: "task 2" },
+      ],
+      page: 1,
+      perPage: 2,
+      total: 3,
+      pages: 2,
+      hasPrev: false,
+      hasNext: true,
+      prevNum: null,
+      nextNum: 2,
+    });
+  });
+});
