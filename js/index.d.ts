@@ -81,6 +81,32 @@ export interface Session {
   nextId(name: string): number | bigint;
   /** Closes a session from `openSession()`, discarding pending writes. */
   close(): void;
+  /**
+   * The session of bind `key` (a key of option `binds`), opened on first use; it commits,
+   * rolls back and ends with this session. Models with a `bindKey` use it by themselves.
+   * @throws ConfigError for a key without an engine
+   */
+  forBind(key: string | null): Session;
+  /** The bind key of a session from `forBind`; undefined for the default bind's session. */
+  readonly bindKey: string | undefined;
+  /** The statements this session and its binds ran so far (option `recordQueries`). */
+  recordedQueries(): RecordedQuery[];
+}
+
+/** One statement a session ran (option `recordQueries: true`). */
+export interface RecordedQuery {
+  /** The session id (`id.bindKey` for a bind's session). */
+  session: string;
+  /** The SQL text, placeholders as written. */
+  sql: string;
+  /** The parameters as given. */
+  params: unknown[];
+  /** Wall-clock milliseconds; on Workers the clock moves only across I/O. */
+  durationMs: number;
+  /** Rows returned, or rows inserted, updated or deleted. */
+  rows: number;
+  /** False when the statement failed. */
+  ok: boolean;
 }
 
 /** `ctx` of a module worker's fetch handler (only `waitUntil` is used). */
@@ -114,6 +140,17 @@ export interface GluebindOptions<Env = any> {
    * tables here; commit in it). A failure is retried by the next event.
    */
   init?: (session: Session) => unknown | Promise<unknown>;
+  /**
+   * Bind key → engine URL (Flask-SQLAlchemy's `SQLALCHEMY_BINDS`), e.g. `{ cache: "memory://" }`:
+   * models with that `bindKey` run on that engine, in the same session.
+   */
+  binds?: Record<string, string>;
+  /**
+   * Record every statement (SQL, params, duration, rows): `session.recordedQueries()`. A
+   * function of env (e.g. a debug variable) is called when the registry is created: with the
+   * first event's env when `url` is a function or a kv:// URL.
+   */
+  recordQueries?: boolean | ((env: Env) => boolean);
 }
 
 export interface RunOptions<T, Env = any> {
@@ -164,6 +201,8 @@ export declare class Gluebind<Env = any> {
   openSession(): Session;
   /** The registry's counters. @throws ConfigError before the registry exists (url function). */
   stats(): Stats;
+  /** The last 50 statements of ended sessions, oldest first (option `recordQueries`). */
+  recentQueries(): RecordedQuery[];
   /** The engine URL (`"memory://"`, `"kv://GLUEBIND_KV"`), or null before the registry exists. */
   readonly engine: string | null;
 }

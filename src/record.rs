@@ -2,7 +2,7 @@
 //! `get_recorded_queries()`): what each statement of a session ran, how long it took and how
 //! many rows it gave.
 
-use crate::{rows::QueryResult, ParamLiteral};
+use crate::{rows::QueryResult, DynParam, ParamLiteral};
 use serde::Serialize;
 use std::cell::RefCell;
 
@@ -42,7 +42,7 @@ impl Recorder {
         &self,
         session: &str,
         sql: &str,
-        params: &[ParamLiteral],
+        params: Vec<serde_json::Value>,
         started: f64,
         result: Option<&QueryResult>,
     ) {
@@ -54,7 +54,7 @@ impl Recorder {
         queries.push(RecordedQuery {
             session: session.to_owned(),
             sql: sql.to_owned(),
-            params: params.iter().map(param_json).collect(),
+            params,
             duration_ms: (now_ms() - started).max(0.0),
             rows: result.map_or(0, |r| match r {
                 QueryResult::Rows(rows) => rows.len(),
@@ -76,12 +76,24 @@ impl Recorder {
 
 /// A parameter as JSON (its value; a type GlueSQL cannot render in JSON shows as its debug
 /// text).
-fn param_json(param: &ParamLiteral) -> serde_json::Value {
+pub(crate) fn param_json(param: &ParamLiteral) -> serde_json::Value {
     use gluesql_core::ast::Expr;
     match param.clone().into_expr() {
         Expr::Value(value) => crate::to_json(value)
             .unwrap_or_else(|_| serde_json::Value::String(format!("{param:?}"))),
         _ => serde_json::Value::String(format!("{param:?}")),
+    }
+}
+
+/// A dynamically typed parameter as JSON: a number as the number it spells (its text when JSON
+/// cannot hold it), text as a string, a typed value as [`param_json`] renders it.
+pub(crate) fn dyn_param_json(param: &DynParam) -> serde_json::Value {
+    match param {
+        DynParam::Number(repr) => serde_json::from_str::<serde_json::Number>(repr)
+            .map_or_else(|_| serde_json::Value::String(repr.clone()), Into::into),
+        DynParam::Text(text) => serde_json::Value::String(text.clone()),
+        DynParam::Value(value) => crate::to_json(value.clone())
+            .unwrap_or_else(|_| serde_json::Value::String(format!("{value:?}"))),
     }
 }
 

@@ -474,9 +474,16 @@ impl Session {
     pub async fn execute_dyn(&self, sql: &str, params: Vec<DynParam>) -> Result<QueryResult> {
         self.usable()?;
         self.autoflush_now().await?;
+        // Numbers and strings are spliced into the parsed statement as literals, so record
+        // the parameters as given.
+        let shown = self
+            .inner
+            .recorder
+            .as_ref()
+            .map(|_| params.iter().map(crate::record::dyn_param_json).collect());
         let bound = bind::bind(sql, params)?;
         let mut results = self
-            .run_statements(sql, &bound.statements, &bound.typed, Some(1))
+            .run_statements(sql, &bound.statements, &bound.typed, Some(1), shown)
             .await?;
         Ok(results.remove(0))
     }
@@ -493,7 +500,8 @@ impl Session {
             .engine
             .parse(sql)
             .map_err(|e| from_glue(e, target_table(sql)))?;
-        self.run_statements(sql, &statements, params, expect).await
+        self.run_statements(sql, &statements, params, expect, None)
+            .await
     }
 
     /// Runs parsed statements in order, loading what each one misses and retrying it.
@@ -503,6 +511,7 @@ impl Session {
         statements: &[SqlStatement],
         params: &[ParamLiteral],
         expect: Option<usize>,
+        shown: Option<Vec<serde_json::Value>>,
     ) -> Result<Vec<QueryResult>> {
         let hint = target_table(sql);
         if let Some(n) = expect {
@@ -524,6 +533,9 @@ impl Session {
                 } else {
                     statement.to_string()
                 };
+                let params = shown
+                    .clone()
+                    .unwrap_or_else(|| params.iter().map(crate::record::param_json).collect());
                 recorder.push(
                     &self.inner.id,
                     &text,

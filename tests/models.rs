@@ -733,3 +733,64 @@ fn concurrent_create_all_conflicts_once_then_finds_the_table() {
         assert_eq!(Todo::query(&b).count().await.unwrap(), 0);
     });
 }
+
+#[test]
+fn like_on_a_null_able_column_skips_nulls_both_ways() {
+    #[derive(Debug, Clone, PartialEq, Model)]
+    #[gluebind(table = "notes")]
+    struct Note {
+        #[gluebind(primary_key)]
+        id: i64,
+        text: Option<String>,
+    }
+    block_on(async {
+        let s = factory().open();
+        model::create_all(&s, &[Note::META]).await.unwrap();
+        for (id, text) in [(1, None), (2, Some("abc")), (3, Some("xyz"))] {
+            let text = text.map(str::to_owned);
+            Note { id, text }.insert(&s).await.unwrap();
+        }
+        let ids = |notes: Vec<Note>| notes.into_iter().map(|n| n.id).collect::<Vec<_>>();
+        let q = || Note::query(&s).order_by(Note::ID.asc());
+        let like = q().filter(Note::TEXT.like("a%")).all().await.unwrap();
+        assert_eq!(ids(like), [2]);
+        // SQL: NOT (NULL LIKE ...) is NULL too, so the NULL row matches neither.
+        let not_like = q().filter(!Note::TEXT.like("a%")).all().await.unwrap();
+        assert_eq!(ids(not_like), [3]);
+        let either = q()
+            .filter(Note::TEXT.like("x%").or(Note::TEXT.is_null()))
+            .all()
+            .await
+            .unwrap();
+        assert_eq!(ids(either), [1, 3]);
+    });
+}
+
+#[test]
+fn huge_limits_offsets_and_pages_are_empty_pages_not_errors() {
+    block_on(async {
+        let s = users_session().await;
+        assert!(User::query(&s)
+            .offset(5_000_000_000)
+            .all()
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            User::query(&s)
+                .limit(5_000_000_000)
+                .all()
+                .await
+                .unwrap()
+                .len(),
+            5
+        );
+        let page = User::query(&s)
+            .paginate(i64::from(i32::MAX), 100)
+            .error_out(false)
+            .await
+            .unwrap();
+        assert!(page.items.is_empty());
+        assert_eq!(page.total, 5);
+    });
+}

@@ -468,6 +468,20 @@ fn query_recording_lists_sql_params_rows_and_failures() {
             format!("{}.cache", s.id()),
             "bind statements too"
         );
+        // Dynamic parameters (the npm package's) are recorded as given.
+        let params = vec![
+            gluebind::DynParam::Text("Bob".into()),
+            gluebind::DynParam::number("2").unwrap(),
+        ];
+        s.execute_dyn("SELECT id FROM users WHERE name = ? AND id = ?", params)
+            .await
+            .unwrap();
+        let last = s.recorded_queries().pop().unwrap();
+        assert_eq!(
+            last.params,
+            [serde_json::json!("Bob"), serde_json::json!(2)]
+        );
+        assert_eq!(last.rows, 1);
 
         // Off by default.
         let s = factory().open();

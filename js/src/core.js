@@ -22,7 +22,7 @@ export function install(bindings, asyncLocalStorage, failure) {
   wasm.setErrorFactory(errorFromCode);
 }
 
-const OPTION_KEYS = new Set(["url", "teardown", "autoflush", "int64", "timestamps", "init"]);
+const OPTION_KEYS = new Set(["url", "teardown", "autoflush", "int64", "timestamps", "binds", "recordQueries", "init"]);
 
 function noAls() {
   const why = alsFailure instanceof Error ? ` (${alsFailure.message})` : "";
@@ -83,6 +83,7 @@ export class Gluebind {
   /**
    * @param {{ url: string | ((env: any) => string), teardown?: "rollback" | "commit",
    *   autoflush?: boolean, int64?: "auto" | "bigint" | "string", timestamps?: "date" | "string",
+   *   binds?: Record<string, string>, recordQueries?: boolean | ((env: any) => boolean),
    *   init?: (session: any) => unknown }} options
    */
   constructor(options) {
@@ -117,7 +118,10 @@ export class Gluebind {
 
   #create(url, env) {
     // A kv:// URL: Rust takes the namespace from env[BINDING], or throws a ConfigError.
-    this.#registry = new wasm.Registry({ ...this.#options, url }, env);
+    const options = { ...this.#options, url };
+    // A function of env (a debug flag, say) is read when the registry is created.
+    if (typeof options.recordQueries === "function") options.recordQueries = Boolean(options.recordQueries(env));
+    this.#registry = new wasm.Registry(options, env);
     this.#epoch = wasm.instanceEpoch();
     return this.#registry;
   }
@@ -244,6 +248,14 @@ export class Gluebind {
   /** The registry's counters. */
   stats() {
     return this.#registryOrThrow().stats();
+  }
+
+  /**
+   * The last statements of ended sessions, oldest first — `{ session, sql, params, durationMs,
+   * rows, ok }` — with option `recordQueries: true` (else empty).
+   */
+  recentQueries() {
+    return this.#registryOrThrow().recentQueries();
   }
 
   /** The engine URL in canonical form, or null before the registry exists. */

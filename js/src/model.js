@@ -57,6 +57,18 @@ function checkSession(session, where) {
 }
 
 /**
+ * The session a model's statements run in: the session of its bind when it has a bindKey
+ * (Flask-SQLAlchemy's binds: `new Gluebind({ binds: { cache: "memory://" } })`), else `session`.
+ */
+function on(model, session) {
+  if (model.bindKey === null) return session;
+  if (typeof session.forBind !== "function") {
+    throw new ConfigError(`${model.table} is on bind ${show(model.bindKey)}: it needs a gluebind session (db.session()), whose forBind() opens that bind`);
+  }
+  return session.forBind(model.bindKey);
+}
+
+/**
  * Defines a model: the table `table` with `columns` (name → `{ type, primaryKey?, unique?,
  * nullable? }`). Columns are NOT NULL unless `nullable`; exactly one is the primary key.
  * `options.bindKey` names the model's bind for `createAll(…, { bindKey })`.
@@ -133,7 +145,7 @@ class Model {
 
   /** A query over the table, in `session` (`User.query` in Flask-SQLAlchemy). */
   query(session) {
-    return new Query(this, checkSession(session, `${this.table}.query(session)`));
+    return new Query(this, on(this, checkSession(session, `${this.table}.query(session)`)));
   }
 
   /** The row with primary key `key`, or null. */
@@ -148,7 +160,7 @@ class Model {
 
   /** The next value of the engine's ID sequence named after the table (`session.nextId`). */
   nextId(session) {
-    return checkSession(session, `${this.table}.nextId(session)`).nextId(this.table);
+    return on(this, checkSession(session, `${this.table}.nextId(session)`)).nextId(this.table);
   }
 
   /**
@@ -157,7 +169,7 @@ class Model {
    * @throws UniqueError when the key or a unique value is taken; SqlError for a bad row.
    */
   async insert(session, values) {
-    checkSession(session, `${this.table}.insert(session, row)`);
+    session = on(this, checkSession(session, `${this.table}.insert(session, row)`));
     const where = `${this.table}.insert`;
     checkColumns(this, values, where);
     const row = {};
@@ -202,7 +214,7 @@ class Model {
     });
     const byKey = `${quote(this.primaryKey)} = $${params.push(key)}`;
     const sql = `UPDATE ${quote(this.table)} SET ${sets.join(", ")} WHERE ${byKey}`;
-    const { affected } = await session.execute(sql, params);
+    const { affected } = await on(this, session).execute(sql, params);
     // The session read the row above, so this holds; if it ever did not, resolving would
     // report a write that matched nothing: a silently lost update.
     if (affected !== 1) throw missing();
@@ -214,7 +226,7 @@ class Model {
    * @throws NotFoundError when no row has the key.
    */
   async delete(session, key) {
-    checkSession(session, `${this.table}.delete(session, key)`);
+    session = on(this, checkSession(session, `${this.table}.delete(session, key)`));
     checkKey(this, key, `${this.table}.delete`);
     const sql = `DELETE FROM ${quote(this.table)} WHERE ${quote(this.primaryKey)} = $1`;
     const { affected } = await session.execute(sql, [key]);
@@ -675,7 +687,7 @@ export async function createAll(session, models, options = {}) {
       if (spec.primaryKey) return `${quote(name)} ${spec.type} PRIMARY KEY`;
       return `${quote(name)} ${spec.type}${spec.nullable ? "" : " NOT NULL"}${spec.unique ? " UNIQUE" : ""}`;
     });
-    await session.execute(`CREATE TABLE IF NOT EXISTS ${quote(model.table)} (${columns.join(", ")})`);
+    await on(model, session).execute(`CREATE TABLE IF NOT EXISTS ${quote(model.table)} (${columns.join(", ")})`);
   }
 }
 
@@ -683,6 +695,6 @@ export async function createAll(session, models, options = {}) {
 export async function dropAll(session, models, options = {}) {
   checkSession(session, "dropAll(session, models)");
   for (const model of ofBind(models, options, "dropAll")) {
-    await session.execute(`DROP TABLE IF EXISTS ${quote(model.table)}`);
+    await on(model, session).execute(`DROP TABLE IF EXISTS ${quote(model.table)}`);
   }
 }

@@ -26,9 +26,15 @@ const User = defineModel("users", {
 /** Flask-SQLAlchemy's test model, on a bind of its own. */
 const Todo = defineModel("todo", { id: { type: "INTEGER", primaryKey: true }, title: { type: "TEXT" } }, { bindKey: "cache" });
 
+/**
+ * A fresh database with Todo's "cache" bind, recording every statement (the sessions'
+ * recordedQueries() show the SQL the models wrote).
+ */
+const db = () => memoryDb({ binds: { cache: "memory://" }, recordQueries: true });
+
 /** A session of a fresh database where `models` exist (committed). */
 async function sessionWith(models) {
-  const s = memoryDb().openSession();
+  const s = db().openSession();
   await createAll(s, models);
   await s.commit();
   return s;
@@ -56,17 +62,8 @@ async function todos(n) {
   return s;
 }
 
-/** A session that records every statement it runs. */
-function recording(session) {
-  const log = [];
-  return {
-    log,
-    execute(sql, params = []) {
-      log.push({ sql, params });
-      return session.execute(sql, params);
-    },
-  };
-}
+/** The SQL of the statements `s` (and its binds) ran so far. */
+const sqlOf = (s) => s.recordedQueries().map((q) => q.sql);
 
 const ids = (rows) => rows.map((r) => r.id);
 const code = (expected) => (err) => err.code === expected;
@@ -118,11 +115,10 @@ describe("defineModel", () => {
 
 describe("createAll / dropAll", () => {
   it("create the SQL shape of the Rust core, idempotently", async () => {
-    const s = memoryDb().openSession();
-    const rec = recording(s);
-    await createAll(rec, [User, Todo]);
+    const s = db().openSession();
+    await createAll(s, [User, Todo]);
     assert.deepEqual(
-      rec.log.map((e) => e.sql),
+      sqlOf(s),
       [
         'CREATE TABLE IF NOT EXISTS "users" ("id" INTEGER PRIMARY KEY, "name" TEXT NOT NULL, "email" TEXT NOT NULL UNIQUE, "age" INT32)',
         'CREATE TABLE IF NOT EXISTS "todo" ("id" INTEGER PRIMARY KEY, "title" TEXT NOT NULL)',
@@ -136,8 +132,9 @@ describe("createAll / dropAll", () => {
     assert.equal(s.isDirty, false, "createAll on existing tables writes nothing");
     assert.equal(await User.query(s).count(), 1);
 
-    await dropAll(rec, [User, Todo]);
-    assert.equal(rec.log.at(-1).sql, 'DROP TABLE IF EXISTS "todo"');
+    await dropAll(s, [User, Todo]);
+    assert.equal(sqlOf(s).at(-1), 'DROP TABLE IF EXISTS "todo"');
+    assert.ok(s.recordedQueries().at(-1).session.endsWith(".cache"), "run on Todo's bind");
     await dropAll(s, [User, Todo]);
     await s.commit();
     await assert.rejects(User.query(s).count(), SqlError, "the table is gone");
@@ -146,7 +143,7 @@ describe("createAll / dropAll", () => {
   });
 
   it("select models by bindKey: undefined all, null the default bind, a string that bind", async () => {
-    const s = memoryDb().openSession();
+    const s = db().openSession();
     await createAll(s, [User, Todo], { bindKey: "cache" });
     assert.equal(await Todo.query(s).count(), 0);
     await assert.rejects(User.query(s).count(), SqlError, "users is on the default bind");
@@ -160,7 +157,7 @@ describe("createAll / dropAll", () => {
   });
 
   it("refuse what is not a model list or a session", async () => {
-    const s = memoryDb().openSession();
+    const s = db().openSession();
     await assert.rejects(createAll(s, User), /models must be an array of defineModel\(\) results/);
     await assert.rejects(createAll(s, [{ table: "x" }]), ConfigError);
     await assert.rejects(createAll(s, [User], { bind: "x" }), /unknown option "bind"/);
@@ -351,10 +348,9 @@ describe("writes", () => {
 
   it("update SETs only changed columns: an unchanged unique value is not written again", async () => {
     const s = await usersSession();
-    const rec = recording(s);
-    const same = await User.update(rec, 1, { id: 1, email: "ada@example.com", name: "Ada L", age: undefined });
+    const same = await User.update(s, 1, { id: 1, email: "ada@example.com", name: "Ada L", age: undefined });
     assert.deepEqual(same, { id: 1, name: "Ada L", email: "ada@example.com", age: 36 });
-    assert.equal(rec.log.at(-1).sql, 'UPDATE "users" SET "name" = $1 WHERE "id" = $2');
+    assert.equal(sqlOf(s).at(-1), 'UPDATE "users" SET "name" = $1 WHERE "id" = $2');
     await s.commit();
     // Nothing changes: nothing is written.
     assert.deepEqual({ ...(await User.update(s, 1n, { email: "ada@example.com", age: 36n })) }, same);
@@ -383,8 +379,8 @@ describe("writes", () => {
 describe("hostile input", () => {
   it("names that are not columns or operators are refused before any SQL", async () => {
     const s = await usersSession();
-    const rec = recording(s);
-    const q = User.query(rec);
+    const before = sqlOf(s).length;
+    const q = User.query(s);
     assert.throws(() => q.filterBy({ nope: 1 }), (err) => err instanceof SqlError && /users has no column "nope"; its columns are id, name, email, age/.test(err.message));
     assert.throws(() => q.filterBy({ "name = name OR 1": 1 }), /has no column "name = name OR 1"/);
     assert.throws(() => q.filterBy(JSON.parse('{"__proto__": 1}')), /has no column "__proto__"/);
@@ -400,12 +396,11 @@ describe("hostile input", () => {
     assert.throws(() => q.filter("id", "lt", null), /use isNull/);
     assert.throws(() => q.limit(-1), /limit\(n\) needs an integer ≥ 0, got -1/);
     assert.throws(() => q.offset("10"), /offset\(n\) needs an integer/);
-    assert.equal(rec.log.length, 0);
+    assert.equal(sqlOf(s).length, before, "no statement ran");
   });
 
   it("values are bound, never spliced, and stored verbatim", async () => {
     const s = await sessionWith([User]);
-    const rec = recording(s);
     const nasty = [
       "'; DROP TABLE users; --",
       '" OR 1=1 --',
@@ -415,18 +410,18 @@ describe("hostile input", () => {
       "ünï©ødé 🦀",
     ];
     for (const [i, text] of nasty.entries()) {
-      await User.insert(rec, { id: i + 1, name: text, email: `${text}@${i + 1}` });
+      await User.insert(s, { id: i + 1, name: text, email: `${text}@${i + 1}` });
     }
     await s.commit();
     for (const [i, text] of nasty.entries()) {
-      const found = await User.query(rec).filterBy({ name: text }).one();
+      const found = await User.query(s).filterBy({ name: text }).one();
       assert.equal(found.id, i + 1);
       assert.equal(found.name, text, "stored verbatim");
-      assert.ok((await User.query(rec).filter("name", "like", text).count()) >= 1, `LIKE with ${text}`);
-      assert.equal((await User.update(rec, i + 1, { email: `${text};` })).email, `${text};`);
+      assert.ok((await User.query(s).filter("name", "like", text).count()) >= 1, `LIKE with ${text}`);
+      assert.equal((await User.update(s, i + 1, { email: `${text};` })).email, `${text};`);
     }
     assert.equal(await User.query(s).count(), nasty.length);
-    for (const { sql } of rec.log) {
+    for (const sql of sqlOf(s)) {
       // ("$1" is also a placeholder.)
       for (const text of nasty.filter((t) => t !== "$1")) assert.ok(!sql.includes(text), `${JSON.stringify(text)} in ${sql}`);
     }

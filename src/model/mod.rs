@@ -103,13 +103,15 @@ pub trait Model: Sized + 'static {
         Query::new(session)
     }
 
-    /// The next value of the engine's ID sequence named after the table (see
+    /// The next value of the ID sequence named after the table on the model's bind (see
     /// [`Session::next_id`]), for an integer primary key.
     ///
     /// # Errors
-    /// As [`Session::next_id`].
+    /// As [`Session::next_id`]; [`Error::Config`] for a bind key without an engine.
     fn next_id(session: &Session) -> Result<i64> {
-        session.next_id(Self::META.table())
+        session
+            .for_bind(Self::META.bind_key())?
+            .next_id(Self::META.table())
     }
 
     /// The row with primary key `key`, if any.

@@ -3,7 +3,7 @@
 //! value is a `$n` parameter.
 
 use super::{
-    column::{Expr, Order},
+    column::{Expr, Op, Order},
     ModelMeta,
 };
 use crate::ParamLiteral;
@@ -152,6 +152,19 @@ impl Statement {
     /// still a primary-key read for GlueSQL's planner.
     fn truth(&mut self, expr: &Expr, want: bool) {
         match expr {
+            // GlueSQL 0.20 fails on `NULL LIKE ...` (an error, not NULL), even inside
+            // COALESCE: a NULL never reaches LIKE, and matches neither it nor its negation.
+            Expr::Compare(column, Op::Like, value) if column.nullable => {
+                self.sql.push_str("CASE WHEN ");
+                ident(&mut self.sql, column.name);
+                self.sql.push_str(" IS NULL THEN FALSE ELSE ");
+                self.open(false, want);
+                ident(&mut self.sql, column.name);
+                self.sql.push_str(" LIKE ");
+                self.param(value.clone());
+                self.close(false, want);
+                self.sql.push_str(" END");
+            }
             Expr::Compare(column, op, value) => {
                 self.open(column.nullable, want);
                 ident(&mut self.sql, column.name);

@@ -6,6 +6,8 @@ import { MODELS } from "./models.js";
 export const db = new Gluebind({
   // Bindings and variables arrive with the first event: the registry is created then.
   url: (env) => env.DATABASE_URL ?? "memory://",
+  // Debug aid: every statement with its parameters, duration and rows.
+  recordQueries: (env) => debug(env),
   // The tables, created once per isolate before the first event (Flask-SQLAlchemy's create_all).
   init: async (session) => {
     await createAll(session, MODELS);

@@ -45,6 +45,15 @@ app.get("/__gluebind/stats", (c) =>
         sessions_removed: s.sessionsRemoved,
         sessions_active: s.sessionsActive,
         engine: db.engine,
+        // The last statements of ended sessions: SQL, params, duration, rows.
+        queries: db.recentQueries().map((q) => ({
+          session: q.session,
+          sql: q.sql,
+          params: q.params,
+          duration_ms: q.durationMs,
+          rows: q.rows,
+          ok: q.ok,
+        })),
       });
     },
     { ctx: executionCtx(c), env: c.env },
@@ -54,12 +63,15 @@ app.get("/__gluebind/stats", (c) =>
 // Every other route works in the event's session: c.var.session.
 app.use(gluebind(db));
 
-// With debug on, every response carries the event's session id.
+// With debug on, every response carries the event's session id and how many statements it ran.
 app.use(async (c, next) => {
   await next();
   if (debug(c.env)) {
     const id = db.sessionId();
-    if (id !== null) c.res.headers.set("x-gluebind-session", id);
+    if (id !== null) {
+      c.res.headers.set("x-gluebind-session", id);
+      c.res.headers.set("x-gluebind-queries", String(db.session().recordedQueries().length));
+    }
   }
 });
 

@@ -19,6 +19,7 @@ import {
   type CommitInfo,
   type ErrorCode,
   type ModelRow,
+  type RecordedQuery,
   type Rows,
   type Session,
   type Stats,
@@ -196,5 +197,17 @@ async function models(session: Session): Promise<Response> {
 // @ts-expect-error: unknown column type
 defineModel("t", { id: { type: "VARCHAR", primaryKey: true } });
 
+/** Binds and query recording. */
+async function debugAids(): Promise<RecordedQuery[]> {
+  const traced = new Gluebind({ url: "memory://", binds: { cache: "memory://cache" }, recordQueries: true });
+  const session = traced.openSession();
+  const cache: Session = session.forBind("cache");
+  const key: string | undefined = cache.bindKey;
+  const ran: RecordedQuery[] = session.recordedQueries();
+  const ms: number = ran[0]?.durationMs ?? 0;
+  session.close();
+  return [...traced.recentQueries(), ...ran].filter(() => key !== undefined || ms >= 0);
+}
+
 export default { fetch: db.bind((req: Request, env: Env, ctx: ExecutionContext) => app.fetch(req, env, ctx)) };
-export { housekeeping, status, chained, models };
+export { housekeeping, status, chained, models, debugAids };
