@@ -6,6 +6,24 @@ use crate::{rows::QueryResult, DynParam, ParamLiteral};
 use serde::Serialize;
 use std::cell::RefCell;
 
+/// Longest text or byte parameter recorded in full; longer ones are cut (and say so), so a
+/// session writing large values does not keep them twice.
+const MAX_SHOWN: usize = 256;
+
+/// `value` with long strings cut to [`MAX_SHOWN`] characters.
+fn shortened(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::String(s) if s.chars().count() > MAX_SHOWN => {
+            let cut: String = s.chars().take(MAX_SHOWN).collect();
+            serde_json::Value::String(format!("{cut}… ({} bytes)", s.len()))
+        }
+        serde_json::Value::Array(items) if items.len() > MAX_SHOWN => {
+            serde_json::Value::String(format!("<{} items, not recorded>", items.len()))
+        }
+        other => other,
+    }
+}
+
 /// Statements recorded per session at most; later ones are counted in
 /// [`Session::recorded_queries_dropped`](crate::Session::recorded_queries_dropped) only, so a
 /// long unit of work cannot grow memory without bound.
@@ -54,7 +72,7 @@ impl Recorder {
         queries.push(RecordedQuery {
             session: session.to_owned(),
             sql: sql.to_owned(),
-            params,
+            params: params.into_iter().map(shortened).collect(),
             duration_ms: (now_ms() - started).max(0.0),
             rows: result.map_or(0, |r| match r {
                 QueryResult::Rows(rows) => rows.len(),
@@ -66,6 +84,16 @@ impl Recorder {
 
     pub fn queries(&self) -> Vec<RecordedQuery> {
         self.queries.borrow().clone()
+    }
+
+    /// The last `n` statements.
+    pub fn last(&self, n: usize) -> Vec<RecordedQuery> {
+        let queries = self.queries.borrow();
+        queries[queries.len().saturating_sub(n)..].to_vec()
+    }
+
+    pub fn len(&self) -> usize {
+        self.queries.borrow().len()
     }
 
     /// Statements not recorded because [`MAX_RECORDED`] was reached.

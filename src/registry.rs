@@ -261,7 +261,7 @@ impl Registry {
         let c = &self.inner.counters;
         let finished = session.finish(commit).await;
         bump(&c.removed);
-        self.keep_recent(session.recorded_queries());
+        self.keep_recent(session.recent_recorded(RECENT_QUERIES));
         match finished {
             Ok(finish) => {
                 match finish {
@@ -269,9 +269,13 @@ impl Registry {
                     Finish::RolledBack => bump(&c.rollbacks),
                     Finish::Clean => {}
                 }
+                // Every engine, even when one fails; the first error is returned.
+                let mut flushed = Ok(());
                 for engine in self.inner.factory.engines() {
-                    engine.flush().await?;
+                    let result = engine.flush().await;
+                    flushed = flushed.and(result.map(drop));
                 }
+                flushed?;
                 Ok(Teardown {
                     session_id: Some(session.id().to_owned()),
                     finish: Some(finish),

@@ -73,8 +73,9 @@ struct Inner {
     workspace: RefCell<Option<Workspace>>,
     /// True while a commit awaits its engine.
     committing: Cell<bool>,
-    /// KV operations this session used (its budget is the engine's `max_ops`).
-    kv_ops: Cell<u64>,
+    /// KV operations this session and its binds used (shared with the binds: the budget,
+    /// each engine's `max_ops`, is per fetch event, not per engine).
+    kv_ops: Rc<Cell<u64>>,
     /// Set by [`Session::commit_deferred`]: teardown commits the pending writes.
     deferred: Cell<bool>,
 }
@@ -183,7 +184,7 @@ fn target_table(sql: &str) -> Option<&str> {
 impl Session {
     pub(crate) fn new(id: String, engine: Engine, config: Rc<Config>) -> Self {
         let recorder = config.record_queries.then(Rc::default);
-        Self::with(id, engine, config, None, recorder)
+        Self::with(id, engine, config, None, recorder, Rc::default())
     }
 
     fn with(
@@ -192,6 +193,7 @@ impl Session {
         config: Rc<Config>,
         bind_key: Option<String>,
         recorder: Option<Rc<Recorder>>,
+        kv_ops: Rc<Cell<u64>>,
     ) -> Self {
         let workspace = engine.workspace();
         Self {
@@ -205,7 +207,7 @@ impl Session {
                 recorder,
                 workspace: RefCell::new(Some(workspace)),
                 committing: Cell::new(false),
-                kv_ops: Cell::new(0),
+                kv_ops,
                 deferred: Cell::new(false),
             }),
         }
@@ -262,8 +264,8 @@ impl Session {
         self.inner.bind_key.as_deref()
     }
 
-    /// The session of bind `key` (Flask-SQLAlchemy's binds): `None` gives this session,
-    /// a key the session on that bind's engine — opened on first use, part of this unit of
+    /// The session of bind `key` (Flask-SQLAlchemy's binds): `None` gives this session (the
+    /// default bind's), a key the session on that bind's engine — opened on first use, part of this unit of
     /// work from then on. Models with `#[gluebind(bind_key = "...")]` route there by
     /// themselves; use this for plain SQL on a bind.
     ///
@@ -272,18 +274,18 @@ impl Session {
     /// commits the default engine first, then the binds in key order, and stops at the first
     /// failure, so keep the writes a client relies on in one engine.
     ///
+    /// A bind's session runs statements, but commits, rolls back and tracks model objects only
+    /// through the session it came from.
+    ///
     /// # Errors
-    /// [`Error::Config`] when the factory has no engine for `key`, or when asked of a bind's
-    /// session; [`Error::SessionClosed`] after removal.
+    /// [`Error::Config`] when the factory has no engine for `key`, or when a bind's session is
+    /// asked for another bind (or the default one); [`Error::SessionClosed`] after removal.
     pub fn for_bind(&self, key: Option<&str>) -> Result<Session> {
-        let Some(key) = key else {
-            return Ok(self.clone());
-        };
         if self.is_closed() {
             return Err(self.closed());
         }
         if let Some(own) = &self.inner.bind_key {
-            if own == key {
+            if key == Some(own.as_str()) {
                 return Ok(self.clone());
             }
             return Err(Error::config(format!(
@@ -291,6 +293,9 @@ impl Session {
                  registry's session, which opens the session of every bind"
             )));
         }
+        let Some(key) = key else {
+            return Ok(self.clone());
+        };
         if let Some(found) = self.inner.binds.borrow().get(key) {
             return Ok(found.clone());
         }
@@ -307,6 +312,7 @@ impl Session {
             Rc::clone(&self.inner.config),
             Some(key.to_owned()),
             self.inner.recorder.clone(),
+            Rc::clone(&self.inner.kv_ops),
         );
         self.inner
             .binds
@@ -378,6 +384,20 @@ impl Session {
             .map_or_else(Vec::new, |r| r.queries())
     }
 
+    /// The last `n` recorded statements.
+    pub(crate) fn recent_recorded(&self, n: usize) -> Vec<RecordedQuery> {
+        self.inner
+            .recorder
+            .as_ref()
+            .map_or_else(Vec::new, |r| r.last(n))
+    }
+
+    /// How many statements [`Session::recorded_queries`] holds, without copying them.
+    #[must_use]
+    pub fn recorded_query_count(&self) -> usize {
+        self.inner.recorder.as_ref().map_or(0, |r| r.len())
+    }
+
     /// Statements not recorded because the session reached
     /// [`MAX_RECORDED`](crate::MAX_RECORDED).
     #[must_use]
@@ -443,11 +463,6 @@ impl Session {
     #[must_use]
     pub fn kv_ops(&self) -> u64 {
         self.inner.kv_ops.get()
-            + self
-                .bind_sessions()
-                .iter()
-                .map(Session::kv_ops)
-                .sum::<u64>()
     }
 
     fn usable(&self) -> Result<()> {
@@ -495,11 +510,17 @@ impl Session {
         expect: Option<usize>,
     ) -> Result<Vec<QueryResult>> {
         self.usable()?;
-        let statements = self
-            .inner
-            .engine
-            .parse(sql)
-            .map_err(|e| from_glue(e, target_table(sql)))?;
+        let started = now_ms();
+        let statements = match self.inner.engine.parse(sql) {
+            Ok(statements) => statements,
+            Err(e) => {
+                if let Some(recorder) = &self.inner.recorder {
+                    let shown = params.iter().map(crate::record::param_json).collect();
+                    recorder.push(&self.inner.id, sql, shown, started, None);
+                }
+                return Err(from_glue(e, target_table(sql)));
+            }
+        };
         self.run_statements(sql, &statements, params, expect, None)
             .await
     }
@@ -633,39 +654,46 @@ impl Session {
     /// durable engine they are stored. Commit before responding whenever the client relies on
     /// the write.
     ///
-    /// With binds ([`Session::for_bind`]), each engine's writes commit atomically, the default
-    /// engine's first, then the binds' in key order; the first failure stops there and is
-    /// returned (engines committed before it stay committed).
+    /// With binds ([`Session::for_bind`]), every engine's pending writes are checked first (a
+    /// conflict already visible commits nothing), then each engine commits atomically, the
+    /// default engine's first, then the binds' in key order. A failure past that check (a
+    /// storage error, a conflict committed meanwhile on `kv://`) stops there: engines committed
+    /// before it stay committed, the rest is discarded, and no after-commit hook runs.
     ///
     /// # Errors
     /// [`Error::Conflict`] when another session committed a change to a row (or table) this
     /// session wrote, after this session read it; [`Error::Unique`] when a row committed
-    /// meanwhile holds the same unique value. In both cases nothing was applied and the
-    /// pending writes are discarded, so the session can retry from fresh data.
+    /// meanwhile holds the same unique value. In both cases nothing was applied (see above for
+    /// binds) and the pending writes are discarded, so the session can retry from fresh data.
     /// [`Error::Storage`] when the backend fails: "failed and was undone" (or "nothing was
     /// written") means nothing was applied; "commit outcome unknown" means the commit may still
     /// be applied (on `kv://`, by a later session's replay of its commit record), so re-read
     /// before retrying. The flush's errors (then, too, nothing was applied and the pending
     /// writes are discarded). A before-commit hook's error is the one failure that keeps the
     /// pending writes (nothing committed): fix what it refused, or roll back.
+    /// [`Error::Config`] on a bind's session (commit the session that opened it).
     pub async fn commit(&self) -> Result<CommitInfo> {
         self.usable()?;
-        if self.inner.bind_key.is_none() {
-            if let Err(e) = self.flush().await {
-                self.discard();
-                return Err(e);
-            }
-        }
+        self.refuse_on_bind("commit")?;
+        self.flush_or_discard().await?;
         let hooks = &self.inner.config.hooks;
-        let changes = self.inner.unit.borrow().changes().to_vec();
         if !hooks.before.is_empty() && self.is_dirty() {
+            let changes = self.inner.unit.borrow().changes().to_vec();
             for hook in &hooks.before {
                 hook(self, &changes)?;
             }
+            // What a hook added or changed is part of this commit.
+            self.flush_or_discard().await?;
         }
-        let outcome = self.commit_engines().await;
+        let changes = self.inner.unit.borrow().changes().to_vec();
+        let info = match self.commit_engines().await {
+            Ok(info) => info,
+            Err(e) => {
+                self.discard();
+                return Err(e);
+            }
+        };
         self.inner.unit.borrow_mut().clear();
-        let info = outcome?;
         if info.version.is_some() {
             let committed = crate::hooks::Committed {
                 session: self,
@@ -679,16 +707,54 @@ impl Session {
         Ok(info)
     }
 
-    /// Commits this session's engine, then each bind's.
+    /// [`Session::flush`]; on failure the whole unit of work is discarded, as by any failed
+    /// commit.
+    async fn flush_or_discard(&self) -> Result<()> {
+        let flushed = self.flush().await;
+        if flushed.is_err() {
+            self.discard();
+        }
+        flushed
+    }
+
+    /// [`Error::Config`] for `verb` on a bind's session: its unit of work is its root's.
+    fn refuse_on_bind(&self, verb: &str) -> Result<()> {
+        match &self.inner.bind_key {
+            Some(key) => Err(Error::config(format!(
+                "{verb}() was called on the session of bind {key:?}: call it on the session \
+                 that opened the bind (the registry's), which covers every bind"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Commits this session's engine, then each bind's. With more than one engine to write,
+    /// every write-set is checked first, so a conflict already visible commits nothing.
     async fn commit_engines(&self) -> Result<CommitInfo> {
+        let binds = self.bind_sessions();
+        if binds.iter().any(Session::has_writes) {
+            for session in std::iter::once(self).chain(&binds) {
+                session.validate_own()?;
+            }
+        }
         let mut info = self.commit_own().await?;
-        for bind in self.bind_sessions() {
+        for bind in binds {
             let more = bind.commit_own().await?;
             info.version = info.version.or(more.version);
             info.rows_written += more.rows_written;
             info.tables_changed += more.tables_changed;
         }
         Ok(info)
+    }
+
+    /// Checks this session's pending writes against its engine's committed state.
+    fn validate_own(&self) -> Result<()> {
+        let slot = self.inner.workspace.borrow();
+        let ws = slot.as_ref().ok_or_else(|| self.closed())?;
+        if ws.writes.is_empty() {
+            return Ok(());
+        }
+        self.inner.engine.validate(ws)
     }
 
     /// Commits this session's own workspace (one engine).
@@ -747,14 +813,9 @@ impl Session {
     /// [`Error::SessionClosed`] after removal.
     pub fn commit_deferred(&self) -> Result<()> {
         self.usable()?;
+        self.refuse_on_bind("commit_deferred")?;
         for session in std::iter::once(self.clone()).chain(self.bind_sessions()) {
-            let mut slot = session.inner.workspace.borrow_mut();
-            let ws = slot.as_mut().ok_or_else(|| session.closed())?;
-            if ws.writes.is_empty() {
-                continue;
-            }
-            if let Err(e) = session.inner.engine.validate(ws) {
-                drop(slot);
+            if let Err(e) = session.validate_own() {
                 self.discard();
                 return Err(e);
             }
@@ -780,6 +841,7 @@ impl Session {
         if self.is_closed() {
             return Err(self.closed());
         }
+        self.refuse_on_bind("rollback")?;
         self.discard();
         Ok(())
     }

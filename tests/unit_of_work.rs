@@ -29,6 +29,15 @@ struct Hit {
     count: i64,
 }
 
+/// The same table name as `User`, on the "cache" bind: a model of its own.
+#[derive(Debug, Clone, PartialEq, Model)]
+#[gluebind(table = "users", bind_key = "cache")]
+struct CacheUser {
+    #[gluebind(primary_key)]
+    id: i64,
+    name: String,
+}
+
 fn user(id: i64, name: &str) -> User {
     User {
         id,
@@ -48,11 +57,16 @@ fn builder() -> SessionFactoryBuilder {
 fn seeded(f: SessionFactory) -> SessionFactory {
     block_on(async {
         let s = f.open();
-        model::create_all(&s, &[User::META, Hit::META])
+        model::create_all(&s, &[User::META, Hit::META, CacheUser::META])
             .await
             .unwrap();
         user(1, "Ada").insert(&s).await.unwrap();
         user(2, "Bob").insert(&s).await.unwrap();
+        let cached = CacheUser {
+            id: 1,
+            name: "cached".into(),
+        };
+        cached.insert(&s).await.unwrap();
         s.commit().await.unwrap();
     });
     f
@@ -682,7 +696,12 @@ fn on_kv_the_identity_map_saves_reads_and_a_bind_costs_no_kv_operation() {
         })
         .unwrap();
         s.flush().await.unwrap();
-        assert_eq!(s.for_bind(Some("cache")).unwrap().kv_ops(), 0);
+        let cache = s.for_bind(Some("cache")).unwrap();
+        assert_eq!(
+            cache.kv_ops(),
+            s.kv_ops(),
+            "one KV budget per event, binds included"
+        );
         assert_eq!(
             kv.ops().gets,
             1,
@@ -705,5 +724,275 @@ fn on_kv_the_identity_map_saves_reads_and_a_bind_costs_no_kv_operation() {
             err.to_string().contains("hits"),
             "each isolate's memory:// cache is its own: {err}"
         );
+    });
+}
+
+#[test]
+fn deleting_an_object_twice_deletes_it_once() {
+    block_on(async {
+        let f = factory();
+        let s = f.open();
+        let ada = s.get::<User>(1).await.unwrap().unwrap();
+        s.delete(&ada).unwrap();
+        s.delete(&ada).unwrap();
+        s.commit().await.unwrap();
+        assert_eq!(names(&f.open()).await, ["Bob"]);
+    });
+}
+
+#[test]
+fn adding_and_deleting_an_untracked_key_leaves_its_stored_row_visible() {
+    block_on(async {
+        let s = factory().open();
+        let shadow = s.add(user(1, "Shadow")).unwrap(); // row 1 exists, but is not tracked
+        s.delete(&shadow).unwrap();
+        assert!(!s.is_dirty());
+        let ada = s.get::<User>(1).await.unwrap().unwrap();
+        assert_eq!(ada.borrow().name, "Ada");
+    });
+}
+
+#[test]
+fn a_conflict_on_the_default_engine_commits_nothing_on_the_binds() {
+    block_on(async {
+        let f = factory();
+        let (s, t) = (f.open(), f.open());
+        s.get::<User>(1).await.unwrap().unwrap().borrow_mut().name = "S".into();
+        s.add(Hit {
+            path: "/x".into(),
+            count: 1,
+        })
+        .unwrap();
+        t.get::<User>(1).await.unwrap().unwrap().borrow_mut().name = "T".into();
+        t.commit().await.unwrap();
+        assert_eq!(s.commit().await.unwrap_err().code(), "CONFLICT");
+        assert!(!s.is_dirty(), "the binds' writes are discarded too");
+        assert_eq!(
+            s.commit().await.unwrap().version,
+            None,
+            "nothing left to commit"
+        );
+        assert!(Hit::get(&f.open(), "/x").await.unwrap().is_none());
+    });
+}
+
+#[test]
+fn a_conflict_on_a_bind_commits_nothing_on_the_default_engine() {
+    block_on(async {
+        let after = Rc::new(std::cell::Cell::new(0));
+        let a = after.clone();
+        let f = seeded(
+            builder()
+                .after_commit(move |_| a.set(a.get() + 1))
+                .build()
+                .unwrap(),
+        );
+        let (s, t) = (f.open(), f.open());
+        s.add(user(3, "Cy")).unwrap();
+        s.add(Hit {
+            path: "/h".into(),
+            count: 1,
+        })
+        .unwrap();
+        s.flush().await.unwrap();
+        t.add(Hit {
+            path: "/h".into(),
+            count: 7,
+        })
+        .unwrap();
+        t.commit().await.unwrap();
+        after.set(0);
+        // Both inserted key "/h": the second committer conflicts on the bind.
+        assert_eq!(s.commit().await.unwrap_err().code(), "CONFLICT");
+        assert!(
+            User::get(&f.open(), 3).await.unwrap().is_none(),
+            "checked before any commit"
+        );
+        assert_eq!(after.get(), 0);
+        assert!(!s.is_dirty());
+    });
+}
+
+#[test]
+fn objects_a_before_commit_hook_adds_are_committed_with_the_rest() {
+    block_on(async {
+        let seen: Rc<RefCell<Vec<Change>>> = Rc::default();
+        let sn = seen.clone();
+        let f = seeded(
+            builder()
+                .before_commit(|s, changes| {
+                    if changes.iter().any(|c| c.operation == Operation::Insert) {
+                        let path = format!("/audit/{}", changes.len());
+                        s.add(Hit { path, count: 1 })?;
+                    }
+                    Ok(())
+                })
+                .after_commit(move |c| sn.borrow_mut().extend_from_slice(c.changes))
+                .build()
+                .unwrap(),
+        );
+        seen.borrow_mut().clear();
+        let s = f.open();
+        s.add(user(3, "Cy")).unwrap();
+        s.commit().await.unwrap();
+        assert!(Hit::get(&f.open(), "/audit/1").await.unwrap().is_some());
+        let tables: Vec<&str> = seen.borrow().iter().map(|c| c.table).collect();
+        assert_eq!(tables, ["users", "hits"]);
+        assert!(!s.is_dirty());
+    });
+}
+
+#[test]
+#[allow(clippy::await_holding_refcell_ref)] // the mistake under test
+fn a_live_borrow_mut_is_an_error_naming_it_not_a_panic() {
+    block_on(async {
+        let s = factory().open();
+        let ada = s.get::<User>(1).await.unwrap().unwrap();
+        let mut guard = ada.borrow_mut();
+        guard.name = "X".into();
+        assert!(s.is_dirty());
+        assert_eq!(format!("{ada:?}"), "Tracked(<borrowed>)");
+        let err = User::query(&s).count().await.unwrap_err();
+        assert!(err.to_string().contains("borrow_mut"), "{err}");
+        drop(guard);
+        assert_eq!(User::query(&s).count().await.unwrap(), 2);
+        assert_eq!(User::get(&s, 1).await.unwrap().unwrap().name, "X");
+    });
+}
+
+#[test]
+fn a_bind_session_refuses_the_unit_of_work_verbs_of_its_root() {
+    block_on(async {
+        let s = factory().open();
+        let cache = s.for_bind(Some("cache")).unwrap();
+        Hit {
+            path: "/d".into(),
+            count: 1,
+        }
+        .insert(&s)
+        .await
+        .unwrap();
+        for err in [
+            cache.commit().await.unwrap_err(),
+            cache.rollback().await.unwrap_err(),
+            cache.commit_deferred().unwrap_err(),
+            cache.for_bind(None).unwrap_err(),
+            User::query(&cache).count().await.unwrap_err(),
+        ] {
+            assert_eq!(err.code(), "CONFIG", "{err}");
+        }
+        assert!(s.is_dirty(), "nothing was committed or rolled back");
+        assert_eq!(
+            Hit::query(&cache).count().await.unwrap(),
+            1,
+            "a bind's own models run"
+        );
+    });
+}
+
+#[test]
+fn two_models_with_one_table_name_on_two_binds_are_two_identities() {
+    block_on(async {
+        let f = factory();
+        let s = f.open();
+        let ada = s.get::<User>(1).await.unwrap().unwrap();
+        let cached = s.get::<CacheUser>(1).await.unwrap().unwrap();
+        assert_eq!(cached.borrow().name, "cached");
+        ada.borrow_mut().name = "Changed".into();
+        s.commit().await.unwrap();
+        assert_eq!(
+            User::get(&f.open(), 1).await.unwrap().unwrap().name,
+            "Changed"
+        );
+        let s = f.open();
+        s.add(CacheUser {
+            id: 7,
+            name: "c".into(),
+        })
+        .unwrap();
+        s.add(user(7, "Sev")).unwrap();
+        s.commit().await.unwrap();
+    });
+}
+
+#[test]
+fn a_changed_key_of_an_added_object_is_refused() {
+    block_on(async {
+        let s = factory().open();
+        let ten = s.add(user(10, "Ten")).unwrap();
+        ten.borrow_mut().id = 11;
+        let err = s.flush().await.unwrap_err();
+        assert!(err.to_string().contains("primary key"), "{err}");
+    });
+}
+
+#[test]
+fn updates_flush_in_the_order_objects_were_tracked() {
+    for _ in 0..10 {
+        block_on(async {
+            // Bob gives his email up, then Ada takes it: fine in that order.
+            let s = factory().open();
+            let bob = s.get::<User>(2).await.unwrap().unwrap();
+            let ada = s.get::<User>(1).await.unwrap().unwrap();
+            ada.borrow_mut().email = "bob@example.com".into();
+            bob.borrow_mut().email = "new@example.com".into();
+            s.flush().await.unwrap();
+            // Tracked the other way round, the same changes collide every time.
+            let s = factory().open();
+            let ada = s.get::<User>(1).await.unwrap().unwrap();
+            let bob = s.get::<User>(2).await.unwrap().unwrap();
+            ada.borrow_mut().email = "bob@example.com".into();
+            bob.borrow_mut().email = "new@example.com".into();
+            assert_eq!(s.flush().await.unwrap_err().code(), "UNIQUE");
+        });
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Model)]
+#[gluebind(table = "nope", bind_key = "nope")]
+struct Unbound {
+    #[gluebind(primary_key)]
+    id: i64,
+}
+
+#[test]
+fn a_model_without_an_engine_fails_the_flush_before_any_write() {
+    block_on(async {
+        let f = factory();
+        let s = f.open();
+        s.add(user(3, "Cy")).unwrap();
+        s.add(Unbound { id: 1 }).unwrap();
+        let err = s.flush().await.unwrap_err();
+        assert_eq!(err.code(), "CONFIG", "{err}");
+        assert!(err.to_string().contains("\"nope\""), "{err}");
+        s.delete(&Unbound { id: 1 }).unwrap();
+        s.commit().await.unwrap(); // Cy once: the failed flush wrote nothing
+        assert_eq!(names(&f.open()).await, ["Ada", "Bob", "Cy"]);
+    });
+}
+
+#[test]
+fn recording_cuts_long_values_and_keeps_statements_that_do_not_parse() {
+    block_on(async {
+        let f = seeded(builder().record_queries(true).build().unwrap());
+        let s = f.open();
+        let long = "x".repeat(10_000);
+        s.execute(
+            "SELECT id FROM users WHERE name = $1",
+            gluebind::params![long.clone()],
+        )
+        .await
+        .unwrap();
+        s.execute("SELEC nonsense", gluebind::NO_PARAMS)
+            .await
+            .unwrap_err();
+        let q = s.recorded_queries();
+        assert_eq!(s.recorded_query_count(), 2);
+        let shown = q[0].params[0].as_str().unwrap();
+        assert!(
+            shown.len() < 400 && shown.ends_with("(10000 bytes)"),
+            "{shown}"
+        );
+        assert_eq!((q[1].sql.as_str(), q[1].ok), ("SELEC nonsense", false));
     });
 }

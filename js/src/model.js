@@ -61,7 +61,14 @@ function checkSession(session, where) {
  * (Flask-SQLAlchemy's binds: `new Gluebind({ binds: { cache: "memory://" } })`), else `session`.
  */
 function on(model, session) {
-  if (model.bindKey === null) return session;
+  const own = session.bindKey ?? null; // a session from forBind(key)
+  if (own !== null && own !== model.bindKey) {
+    throw new ConfigError(
+      `${model.table} is on ${model.bindKey === null ? "the default bind" : `bind ${show(model.bindKey)}`}, ` +
+        `but this is the session of bind ${show(own)}: pass the session that opened it (db.session())`,
+    );
+  }
+  if (model.bindKey === null || own !== null) return session;
   if (typeof session.forBind !== "function") {
     throw new ConfigError(`${model.table} is on bind ${show(model.bindKey)}: it needs a gluebind session (db.session()), whose forBind() opens that bind`);
   }

@@ -85,3 +85,17 @@ describe("query recording", () => {
     s.close();
   });
 });
+
+describe("a bind's session", () => {
+  it("runs its own models only, and leaves commit and rollback to the session that opened it", async () => {
+    const db = await setUp();
+    const s = db.openSession();
+    const cache = s.forBind("cache");
+    assert.equal(await Hit.query(cache).count(), 0, "its own model");
+    assert.throws(() => Note.query(cache), (err) => err instanceof ConfigError && /default bind/.test(err.message));
+    await assert.rejects(cache.commit(), ConfigError);
+    await assert.rejects(cache.rollback(), ConfigError);
+    assert.throws(() => cache.commitDeferred(), ConfigError);
+    s.close();
+  });
+});

@@ -12,7 +12,7 @@ use super::{sql, IntoColumnValue, Model, ModelMeta};
 use crate::{Error, ParamLiteral, Result, Session};
 use serde::Serialize;
 use std::{
-    any::Any,
+    any::{Any, TypeId},
     cell::{Ref, RefCell, RefMut},
     collections::{HashMap, HashSet},
     fmt,
@@ -32,7 +32,10 @@ impl<M> Clone for Tracked<M> {
 
 impl<M: fmt::Debug> fmt::Debug for Tracked<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Tracked").field(&*self.0.borrow()).finish()
+        match self.0.try_borrow() {
+            Ok(object) => f.debug_tuple("Tracked").field(&*object).finish(),
+            Err(_) => f.write_str("Tracked(<borrowed>)"),
+        }
     }
 }
 
@@ -120,15 +123,16 @@ impl<M: Model> ModelRef<M> for Tracked<M> {
 /// A tracked object with its type erased, so one map holds every model.
 trait Object {
     fn meta(&self) -> &'static ModelMeta;
-    fn params(&self) -> Vec<ParamLiteral>;
+    /// The current values, or `None` while a `borrow_mut()` of the object is alive.
+    fn params(&self) -> Option<Vec<ParamLiteral>>;
 }
 
 impl<M: Model> Object for RefCell<M> {
     fn meta(&self) -> &'static ModelMeta {
         M::META
     }
-    fn params(&self) -> Vec<ParamLiteral> {
-        self.borrow().to_params()
+    fn params(&self) -> Option<Vec<ParamLiteral>> {
+        self.try_borrow().ok().map(|m| m.to_params())
     }
 }
 
@@ -147,25 +151,41 @@ fn key_json(param: &ParamLiteral) -> serde_json::Value {
     }
 }
 
-type Identity = (&'static str, String);
+/// The model type (not its table name: two models may share a table name on two binds) and
+/// the primary key's text.
+type Identity = (TypeId, String);
 
+fn identity<M: Model>(key: &ParamLiteral) -> Identity {
+    (TypeId::of::<M>(), text(key))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Added, not inserted yet.
     New,
+    /// Its INSERT is part of a flush that is running.
+    Inserting,
     /// In the database as `stored` (column order) since the last flush or load.
-    Persistent { stored: Vec<ParamLiteral> },
+    Persistent,
 }
 
 struct Entry {
     object: Rc<dyn Object>,
     any: Rc<dyn Any>,
+    /// The primary key the object was tracked under.
+    key: ParamLiteral,
     state: State,
+    /// The values last written or read (empty while `New`).
+    stored: Vec<ParamLiteral>,
+    /// Tracking order: flushes update objects in this order, so they are reproducible.
+    seq: u64,
 }
 
 /// A pending insert or delete, in call order.
 enum Op {
     Insert(Identity),
     Delete {
+        id: Identity,
         meta: &'static ModelMeta,
         key: ParamLiteral,
     },
@@ -175,20 +195,42 @@ enum Op {
 #[derive(Default)]
 pub(crate) struct Unit {
     entries: HashMap<Identity, Entry>,
-    /// Deleted in this session since the last flush: `get` gives `None` for these.
+    /// Deleted in this session and not re-added: `get` gives `None` for these.
     deleted: HashSet<Identity>,
     ops: Vec<Op>,
     /// Flushed since the last commit or rollback, for commit hooks.
     changes: Vec<Change>,
+    next_seq: u64,
+    /// True while a flush awaits its statements.
+    flushing: bool,
+}
+
+fn borrowed(meta: &ModelMeta) -> Error {
+    Error::sql(format!(
+        "a tracked {} object is borrowed mutably (a Tracked::borrow_mut() is still alive): \
+         drop that borrow before queries, flush or commit",
+        meta.table()
+    ))
+}
+
+fn key_changed(meta: &ModelMeta, was: &ParamLiteral, now: &ParamLiteral) -> Error {
+    Error::sql(format!(
+        "a tracked {} object's primary key ({}) changed from {} to {}: primary keys are \
+         identities — delete the object and add a new one instead",
+        meta.table(),
+        meta.primary_key().name(),
+        key_json(was),
+        key_json(now),
+    ))
 }
 
 impl Unit {
-    /// True when a flush would write something.
+    /// True when a flush would write something (or must report a borrowed object).
     pub fn has_pending(&self) -> bool {
         !self.ops.is_empty()
-            || self.entries.values().any(|e| match &e.state {
-                State::Persistent { stored } => differs(stored, &e.object.params()),
-                _ => false,
+            || self.entries.values().any(|e| {
+                e.state == State::Persistent
+                    && e.object.params().is_none_or(|now| differs(&e.stored, &now))
             })
     }
 
@@ -199,6 +241,27 @@ impl Unit {
     /// Forgets every object (commit and rollback expire them) and the recorded changes.
     pub fn clear(&mut self) {
         *self = Self::default();
+    }
+
+    /// Tracks `object` under `key`.
+    fn track<M: Model>(&mut self, key: ParamLiteral, object: M, state: State) -> Tracked<M> {
+        let stored = if state == State::New {
+            Vec::new()
+        } else {
+            object.to_params()
+        };
+        let cell = Rc::new(RefCell::new(object));
+        self.next_seq += 1;
+        let entry = Entry {
+            object: cell.clone(),
+            any: cell.clone(),
+            key: key.clone(),
+            state,
+            stored,
+            seq: self.next_seq,
+        };
+        self.entries.insert(identity::<M>(&key), entry);
+        Tracked(cell)
     }
 
     fn tracked<M: Model>(&self, id: &Identity) -> Option<Option<Tracked<M>>> {
@@ -213,30 +276,16 @@ impl Unit {
     /// Tracks `object`, loaded from the database, unless the map already has its identity:
     /// then the tracked object wins (its in-session state is newer than the row read).
     fn merge_loaded<M: Model>(&mut self, object: M) -> Option<Tracked<M>> {
-        let id = identity::<M>(&object.key());
-        if let Some(found) = self.tracked::<M>(&id) {
+        let key = object.key();
+        if let Some(found) = self.tracked::<M>(&identity::<M>(&key)) {
             return found;
         }
-        let stored = object.to_params();
-        let cell = Rc::new(RefCell::new(object));
-        self.entries.insert(
-            id,
-            Entry {
-                object: cell.clone(),
-                any: cell.clone(),
-                state: State::Persistent { stored },
-            },
-        );
-        Some(Tracked(cell))
+        Some(self.track(key, object, State::Persistent))
     }
 }
 
 fn differs(a: &[ParamLiteral], b: &[ParamLiteral]) -> bool {
     a.len() != b.len() || a.iter().zip(b).any(|(x, y)| text(x) != text(y))
-}
-
-fn identity<M: Model>(key: &ParamLiteral) -> Identity {
-    (M::META.table(), text(key))
 }
 
 /// One statement of a flush.
@@ -247,33 +296,32 @@ struct Write {
     change: Change,
     /// The identity to mark persistent with these values once written.
     stored: Option<(Identity, Vec<ParamLiteral>)>,
+    /// The identity a DELETE removes.
+    deleted: Option<Identity>,
 }
 
 impl Unit {
-    /// The statements a flush runs: updates of changed objects first (so a unique value moved
-    /// from an updated object to an added one is free when the insert runs), then inserts and
-    /// deletes in call order.
+    /// The statements a flush runs: updates of changed objects first, in tracking order (so a
+    /// unique value moved from an updated object to an added one is free when the insert
+    /// runs), then inserts and deletes in call order.
     fn plan(&self) -> Result<Vec<Write>> {
+        let mut persistent: Vec<(&Identity, &Entry)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.state == State::Persistent)
+            .collect();
+        persistent.sort_by_key(|(_, e)| e.seq);
         let mut writes = Vec::new();
-        for (id, entry) in &self.entries {
-            let State::Persistent { stored } = &entry.state else {
-                continue;
-            };
-            let current = entry.object.params();
+        for (id, entry) in persistent {
+            let meta = entry.object.meta();
+            let current = entry.object.params().ok_or_else(|| borrowed(meta))?;
+            let stored = &entry.stored;
             if !differs(stored, &current) {
                 continue;
             }
-            let meta = entry.object.meta();
             let pk = meta.primary_key_index();
             if text(&current[pk]) != text(&stored[pk]) {
-                return Err(Error::sql(format!(
-                    "a tracked {} object's primary key ({}) changed from {} to {}: primary keys \
-                     are identities — delete the object and add a new one instead",
-                    meta.table(),
-                    meta.primary_key().name(),
-                    key_json(&stored[pk]),
-                    key_json(&current[pk]),
-                )));
+                return Err(key_changed(meta, &stored[pk], &current[pk]));
             }
             let changed: Vec<usize> = (0..current.len())
                 .filter(|&i| text(&current[i]) != text(&stored[i]))
@@ -291,6 +339,7 @@ impl Unit {
                     operation: Operation::Update,
                 },
                 stored: Some((id.clone(), current)),
+                deleted: None,
             });
         }
         for op in &self.ops {
@@ -300,20 +349,25 @@ impl Unit {
                         continue;
                     };
                     let meta = entry.object.meta();
-                    let params = entry.object.params();
+                    let params = entry.object.params().ok_or_else(|| borrowed(meta))?;
+                    let key = &params[meta.primary_key_index()];
+                    if text(key) != id.1 {
+                        return Err(key_changed(meta, &entry.key, key));
+                    }
                     writes.push(Write {
                         meta,
                         sql: sql::insert(meta),
                         change: Change {
                             table: meta.table(),
-                            key: key_json(&params[meta.primary_key_index()]),
+                            key: key_json(key),
                             operation: Operation::Insert,
                         },
                         stored: Some((id.clone(), params.clone())),
+                        deleted: None,
                         params,
                     });
                 }
-                Op::Delete { meta, key } => writes.push(Write {
+                Op::Delete { id, meta, key } => writes.push(Write {
                     meta,
                     sql: sql::delete(meta),
                     params: vec![key.clone()],
@@ -323,6 +377,7 @@ impl Unit {
                         operation: Operation::Delete,
                     },
                     stored: None,
+                    deleted: Some(id.clone()),
                 }),
             }
         }
@@ -374,23 +429,15 @@ impl Session {
         }
         // Deleted earlier in this session: the DELETE stays queued before this INSERT.
         unit.deleted.remove(&id);
-        let cell = Rc::new(RefCell::new(object));
-        unit.entries.insert(
-            id.clone(),
-            Entry {
-                object: cell.clone(),
-                any: cell.clone(),
-                state: State::New,
-            },
-        );
+        let tracked = unit.track(key, object, State::New);
         unit.ops.push(Op::Insert(id));
-        Ok(Tracked(cell))
+        Ok(tracked)
     }
 
     /// Marks a model object for deletion (SQLAlchemy's `session.delete`): the `DELETE` runs
     /// at the next flush, and [`Session::get`] gives `None` for it meanwhile. Takes the value
     /// or its [`Tracked`] handle. An object added and deleted before any flush is never
-    /// written.
+    /// written; deleting an object twice deletes it once.
     ///
     /// # Errors
     /// [`Error::SessionClosed`] after removal. The flush that runs the `DELETE` gives
@@ -400,80 +447,96 @@ impl Session {
         let key = object.key_param();
         let id = identity::<M>(&key);
         let mut unit = root.unit().borrow_mut();
-        let removed = unit.entries.remove(&id);
-        if matches!(
-            removed,
-            Some(Entry {
-                state: State::New,
-                ..
-            })
-        ) {
-            // Never written: drop its INSERT instead of writing and deleting the row.
-            unit.ops
-                .retain(|op| !matches!(op, Op::Insert(other) if *other == id));
-        } else {
-            unit.ops.push(Op::Delete { meta: M::META, key });
+        if unit.deleted.contains(&id) {
+            return Ok(());
         }
-        unit.deleted.insert(id);
+        match unit.entries.remove(&id) {
+            Some(Entry {
+                state: State::New, ..
+            }) => {
+                // Never written: drop its INSERT instead of writing and deleting the row.
+                unit.ops
+                    .retain(|op| !matches!(op, Op::Insert(other) if *other == id));
+            }
+            _ => {
+                unit.ops.push(Op::Delete {
+                    id: id.clone(),
+                    meta: M::META,
+                    key,
+                });
+                unit.deleted.insert(id);
+            }
+        }
         Ok(())
     }
 
     /// Writes pending model changes to the session (SQLAlchemy's `flush`): updates of changed
     /// objects, then inserts and deletes in call order. Not a commit: other sessions see
     /// nothing until [`Session::commit`]. All or nothing: when one statement fails, the
-    /// session's data is as before the flush and the objects stay pending.
+    /// session's data (every bind's) is as before the flush and the objects stay pending.
     ///
     /// # Errors
     /// [`Error::Unique`] for a taken key or unique value, [`Error::NotFound`] when a deleted
     /// or changed object's row is gone, [`Error::Sql`] when a tracked object's primary key
-    /// was changed; the session's errors.
+    /// was changed, when a `Tracked::borrow_mut()` is still alive, or when another flush of
+    /// the session is running; [`Error::Config`] for a model whose bind has no engine; the
+    /// session's errors.
     pub async fn flush(&self) -> Result<()> {
         let root = self.unit_owner()?;
-        let writes = root.unit().borrow().plan()?;
+        let writes = {
+            let unit = root.unit().borrow();
+            if unit.flushing {
+                return Err(Error::sql(
+                    "a flush of this session is already running (in another task of the same \
+                     event): await it before running more statements",
+                ));
+            }
+            unit.plan()?
+        };
         if writes.is_empty() {
             return Ok(());
         }
+        // Every bind first, so nothing is written when one is missing.
+        let sessions = writes
+            .iter()
+            .map(|w| root.for_bind(w.meta.bind_key()))
+            .collect::<Result<Vec<_>>>()?;
         let saved = root.save_all()?;
-        for write in &writes {
-            let outcome = root
-                .for_bind(write.meta.bind_key())?
-                .run_unflushed(&write.sql, &write.params)
-                .await;
-            let failure = match outcome {
-                Ok(result)
-                    if result.affected() == 0 && write.change.operation != Operation::Insert =>
-                {
-                    Some(Error::NotFound {
-                        table: write.meta.table().to_owned(),
-                        detail: format!(
-                            "flush found no row with {} = {} to {}: it was deleted (in this \
-                             session or by one that committed first)",
-                            write.meta.primary_key().name(),
-                            write.change.key,
-                            if write.change.operation == Operation::Delete {
-                                "delete"
-                            } else {
-                                "update"
-                            }
-                        ),
-                    })
+        let taken = {
+            let mut unit = root.unit().borrow_mut();
+            unit.flushing = true;
+            for entry in unit.entries.values_mut() {
+                if entry.state == State::New {
+                    entry.state = State::Inserting;
                 }
-                Ok(_) => None,
-                Err(e) => Some(e),
-            };
-            if let Some(e) = failure {
-                root.restore_all(saved);
-                return Err(e);
             }
-        }
+            std::mem::take(&mut unit.ops)
+        };
+        let outcome = run_writes(&writes, &sessions).await;
         let mut unit = root.unit().borrow_mut();
-        unit.ops.clear();
-        unit.deleted.clear();
+        unit.flushing = false;
+        if let Err(e) = outcome {
+            // Ops queued while the flush awaited come after the ones it took.
+            let later = std::mem::replace(&mut unit.ops, taken);
+            unit.ops.extend(later);
+            for entry in unit.entries.values_mut() {
+                if entry.state == State::Inserting {
+                    entry.state = State::New;
+                }
+            }
+            drop(unit);
+            root.restore_all(saved);
+            return Err(e);
+        }
         for write in writes {
             if let Some((id, stored)) = write.stored {
                 if let Some(entry) = unit.entries.get_mut(&id) {
-                    entry.state = State::Persistent { stored };
+                    entry.state = State::Persistent;
+                    entry.stored = stored;
                 }
+            }
+            if let Some(id) = write.deleted {
+                unit.deleted.remove(&id);
             }
             unit.changes.push(write.change);
         }
@@ -526,4 +589,29 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// Runs a flush's statements, each in its bind's session; the first failure stops it.
+async fn run_writes(writes: &[Write], sessions: &[Session]) -> Result<()> {
+    for (write, session) in writes.iter().zip(sessions) {
+        let result = session.run_unflushed(&write.sql, &write.params).await?;
+        let op = write.change.operation;
+        if result.affected() == 0 && op != Operation::Insert {
+            return Err(Error::NotFound {
+                table: write.meta.table().to_owned(),
+                detail: format!(
+                    "flush found no row with {} = {} to {}: it was deleted (in this session or \
+                     by one that committed first)",
+                    write.meta.primary_key().name(),
+                    write.change.key,
+                    if op == Operation::Delete {
+                        "delete"
+                    } else {
+                        "update"
+                    }
+                ),
+            });
+        }
+    }
+    Ok(())
 }

@@ -352,7 +352,7 @@ impl JsSession {
         })
     }
 
-    /// The bind key of this session (`null` for the default bind).
+    /// The bind key of this session (`undefined` for the default bind).
     #[wasm_bindgen(getter, js_name = bindKey)]
     pub fn bind_key(&self) -> Option<String> {
         self.session.bind_key().map(str::to_owned)

@@ -114,7 +114,7 @@ pub async fn handle(mut req: Request, event: Event) -> Result<Response> {
                 let ops = session.kv_ops().to_string();
                 response.headers_mut().set("x-gluebind-kv-ops", &ops)?;
                 // Statements the event ran so far (query recording is on in debug).
-                let queries = session.recorded_queries().len().to_string();
+                let queries = session.recorded_query_count().to_string();
                 response.headers_mut().set("x-gluebind-queries", &queries)?;
             }
         }
