@@ -270,9 +270,9 @@ impl Session {
     /// themselves; use this for plain SQL on a bind.
     ///
     /// The binds commit, roll back and end together with this session. Each engine commits
-    /// on its own (no two-phase commit, as in SQLAlchemy by default): [`Session::commit`]
-    /// commits the default engine first, then the binds in key order, and stops at the first
-    /// failure, so keep the writes a client relies on in one engine.
+    /// on its own (no two-phase commit, as in SQLAlchemy by default; see [`Session::commit`]
+    /// for the order and the checks made first), so keep the writes a client relies on in one
+    /// engine.
     ///
     /// A bind's session runs statements, but commits, rolls back and tracks model objects only
     /// through the session it came from.
@@ -326,6 +326,13 @@ impl Session {
         self.inner.binds.borrow().values().cloned().collect()
     }
 
+    /// This session, then its bind sessions in key order: what a unit of work spans.
+    fn all_sessions(&self) -> Vec<Session> {
+        std::iter::once(self.clone())
+            .chain(self.bind_sessions())
+            .collect()
+    }
+
     /// The session that owns the model unit of work (the default bind's).
     pub(crate) fn unit_owner(&self) -> Result<Session> {
         if let Some(key) = &self.inner.bind_key {
@@ -347,8 +354,8 @@ impl Session {
 
     /// Savepoints of this session and its binds, for an all-or-nothing flush.
     pub(crate) fn save_all(&self) -> Result<Vec<(Session, Savepoint)>> {
-        std::iter::once(self.clone())
-            .chain(self.bind_sessions())
+        self.all_sessions()
+            .into_iter()
             .map(|s| {
                 let saved = s.inner.workspace.borrow().as_ref().map(Workspace::save);
                 saved.map(|sp| (s.clone(), sp)).ok_or_else(|| s.closed())
@@ -510,13 +517,12 @@ impl Session {
         expect: Option<usize>,
     ) -> Result<Vec<QueryResult>> {
         self.usable()?;
-        let started = now_ms();
         let statements = match self.inner.engine.parse(sql) {
             Ok(statements) => statements,
             Err(e) => {
                 if let Some(recorder) = &self.inner.recorder {
                     let shown = params.iter().map(crate::record::param_json).collect();
-                    recorder.push(&self.inner.id, sql, shown, started, None);
+                    recorder.push(&self.inner.id, sql, shown, now_ms(), None);
                 }
                 return Err(from_glue(e, target_table(sql)));
             }
@@ -577,38 +583,36 @@ impl Session {
         params: &[ParamLiteral],
         hint: Option<&str>,
     ) -> Result<QueryResult> {
-        {
-            let statement: StatementPlan = translate_with_params(statement, params)
-                .map_err(|e| from_glue(e, hint))?
-                .into();
-            let mut loads = 0;
-            let mut point_loads = HashMap::new();
-            let payload = loop {
-                match self.attempt(&statement, hint)? {
-                    Ok(payload) => break payload,
-                    Err(misses) => {
-                        loads += 1;
-                        if loads > MAX_LOADS_PER_STATEMENT {
-                            return Err(Error::Storage {
-                                message: format!(
-                                    "a statement needed data {MAX_LOADS_PER_STATEMENT} times in \
-                                     a row; last missing: {misses:?}"
-                                ),
-                            });
-                        }
-                        let misses = escalate(misses, &mut point_loads);
-                        let patch = self.inner.engine.load(&misses, &self.inner.kv_ops).await?;
-                        let mut slot = self.inner.workspace.borrow_mut();
-                        let ws = slot.as_mut().ok_or_else(|| self.closed())?;
-                        patch.absorb_session(&mut ws.base, None);
-                        let mut db = ws.db.clone();
-                        patch.absorb_session(&mut db, Some(&*ws));
-                        ws.db = db;
+        let statement: StatementPlan = translate_with_params(statement, params)
+            .map_err(|e| from_glue(e, hint))?
+            .into();
+        let mut loads = 0;
+        let mut point_loads = HashMap::new();
+        let payload = loop {
+            match self.attempt(&statement, hint)? {
+                Ok(payload) => break payload,
+                Err(misses) => {
+                    loads += 1;
+                    if loads > MAX_LOADS_PER_STATEMENT {
+                        return Err(Error::Storage {
+                            message: format!(
+                                "a statement needed data {MAX_LOADS_PER_STATEMENT} times in \
+                                 a row; last missing: {misses:?}"
+                            ),
+                        });
                     }
+                    let misses = escalate(misses, &mut point_loads);
+                    let patch = self.inner.engine.load(&misses, &self.inner.kv_ops).await?;
+                    let mut slot = self.inner.workspace.borrow_mut();
+                    let ws = slot.as_mut().ok_or_else(|| self.closed())?;
+                    patch.absorb_session(&mut ws.base, None);
+                    let mut db = ws.db.clone();
+                    patch.absorb_session(&mut db, Some(&*ws));
+                    ws.db = db;
                 }
-            };
-            Ok(QueryResult::from_payload(payload))
-        }
+            }
+        };
+        Ok(QueryResult::from_payload(payload))
     }
 
     /// Plans and executes one statement on the workspace. `Ok(Err(misses))` means data was
@@ -731,14 +735,14 @@ impl Session {
     /// Commits this session's engine, then each bind's. With more than one engine to write,
     /// every write-set is checked first, so a conflict already visible commits nothing.
     async fn commit_engines(&self) -> Result<CommitInfo> {
-        let binds = self.bind_sessions();
-        if binds.iter().any(Session::has_writes) {
-            for session in std::iter::once(self).chain(&binds) {
+        let sessions = self.all_sessions();
+        if sessions[1..].iter().any(Session::has_writes) {
+            for session in &sessions {
                 session.validate_own()?;
             }
         }
         let mut info = self.commit_own().await?;
-        for bind in binds {
+        for bind in &sessions[1..] {
             let more = bind.commit_own().await?;
             info.version = info.version.or(more.version);
             info.rows_written += more.rows_written;
@@ -814,7 +818,7 @@ impl Session {
     pub fn commit_deferred(&self) -> Result<()> {
         self.usable()?;
         self.refuse_on_bind("commit_deferred")?;
-        for session in std::iter::once(self.clone()).chain(self.bind_sessions()) {
+        for session in self.all_sessions() {
             if let Err(e) = session.validate_own() {
                 self.discard();
                 return Err(e);
@@ -848,7 +852,7 @@ impl Session {
 
     /// Starts this session and its binds over on the latest committed state.
     fn discard(&self) {
-        for session in std::iter::once(self.clone()).chain(self.bind_sessions()) {
+        for session in self.all_sessions() {
             if let Some(ws) = session.inner.workspace.borrow_mut().as_mut() {
                 *ws = session.inner.engine.workspace();
             }

@@ -9,7 +9,7 @@
 //! held across them are detached — get them again to keep working with them.
 
 use super::{sql, IntoColumnValue, Model, ModelMeta};
-use crate::{Error, ParamLiteral, Result, Session};
+use crate::{record::param_json, Error, ParamLiteral, Result, Session};
 use serde::Serialize;
 use std::{
     any::{Any, TypeId},
@@ -142,15 +142,6 @@ fn text(param: &ParamLiteral) -> String {
     format!("{param:?}")
 }
 
-fn key_json(param: &ParamLiteral) -> serde_json::Value {
-    match param.clone().into_expr() {
-        gluesql_core::ast::Expr::Value(v) => {
-            crate::to_json(v).unwrap_or_else(|_| serde_json::Value::String(text(param)))
-        }
-        _ => serde_json::Value::String(text(param)),
-    }
-}
-
 /// The model type (not its table name: two models may share a table name on two binds) and
 /// the primary key's text.
 type Identity = (TypeId, String);
@@ -219,8 +210,8 @@ fn key_changed(meta: &ModelMeta, was: &ParamLiteral, now: &ParamLiteral) -> Erro
          identities — delete the object and add a new one instead",
         meta.table(),
         meta.primary_key().name(),
-        key_json(was),
-        key_json(now),
+        param_json(was),
+        param_json(now),
     ))
 }
 
@@ -335,7 +326,7 @@ impl Unit {
                 params,
                 change: Change {
                     table: meta.table(),
-                    key: key_json(&current[pk]),
+                    key: param_json(&current[pk]),
                     operation: Operation::Update,
                 },
                 stored: Some((id.clone(), current)),
@@ -359,7 +350,7 @@ impl Unit {
                         sql: sql::insert(meta),
                         change: Change {
                             table: meta.table(),
-                            key: key_json(key),
+                            key: param_json(key),
                             operation: Operation::Insert,
                         },
                         stored: Some((id.clone(), params.clone())),
@@ -373,7 +364,7 @@ impl Unit {
                     params: vec![key.clone()],
                     change: Change {
                         table: meta.table(),
-                        key: key_json(key),
+                        key: param_json(key),
                         operation: Operation::Delete,
                     },
                     stored: None,
@@ -423,7 +414,7 @@ impl Session {
                 value: format!(
                     "{} (the session already tracks an object with this key: change that one, \
                      or delete it first)",
-                    key_json(&key)
+                    param_json(&key)
                 ),
             });
         }
