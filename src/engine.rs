@@ -9,7 +9,7 @@ use crate::{
     snapshot::{Database, Version},
     statements::StatementCache,
     storage::{
-        kv::{backend::KvBackend, journal, KvStore, Patch},
+        kv::{backend::KvBackend, journal, KvStorage, Lsn, Patch},
         memory::{Applied, Committed},
     },
     url::EngineUrl,
@@ -25,42 +25,28 @@ use std::{
 
 enum Backend {
     Memory,
-    Kv(Box<KvStore>),
+    Kv(Box<KvStorage>),
 }
 
 struct Inner {
     url: EngineUrl,
     backend: Backend,
-    /// memory://: the database. kv://: the isolate cache in front of KV.
+    /// memory://: the database. kv://: the isolate cache in front of KV, as of the latest
+    /// commit this isolate acknowledged (its `version`).
     committed: RefCell<Committed>,
     /// When the kv:// isolate cache was last started afresh (ms).
     cache_started: Cell<u64>,
-    /// One kv:// commit at a time per isolate (commits await KV between check and write).
-    committing: Cell<bool>,
-    /// When this isolate last listed the kv:// journal (ms; `None`: not yet).
-    journal_listed: Cell<Option<u64>>,
+    /// Bumped whenever the kv:// cache starts afresh: a load that began before must not
+    /// fill the new one.
+    cache_epoch: Cell<u64>,
+    /// Settlements of abandoned commits the cache has taken into account (kv://).
+    settled_seen: Cell<u64>,
     /// Key counter for tables without a primary key (shared by all sessions).
     row_ids: Rc<Cell<i64>>,
     /// Named ID sequences (see [`Engine::next_id`]).
     sequences: RefCell<HashMap<String, i64>>,
     /// SQL texts parsed so far (shared by every session of the isolate).
     statements: RefCell<StatementCache>,
-}
-
-/// Holds an isolate's commit turn; gives it back when dropped.
-struct Turn<'a>(&'a Cell<bool>);
-
-impl<'a> Turn<'a> {
-    fn take(flag: &'a Cell<bool>) -> Self {
-        flag.set(true);
-        Self(flag)
-    }
-}
-
-impl Drop for Turn<'_> {
-    fn drop(&mut self) {
-        self.0.set(false);
-    }
 }
 
 /// A database: committed data behind a URL, shared by every session of the isolate.
@@ -95,8 +81,8 @@ impl Engine {
                 backend,
                 committed: RefCell::new(Committed { db, version: 0 }),
                 cache_started: Cell::new(0),
-                committing: Cell::new(false),
-                journal_listed: Cell::new(None),
+                cache_epoch: Cell::new(0),
+                settled_seen: Cell::new(0),
                 row_ids: Rc::new(Cell::new(0)),
                 sequences: RefCell::new(HashMap::new()),
                 statements: RefCell::new(StatementCache::default()),
@@ -155,7 +141,7 @@ impl Engine {
                 parsed.as_string()
             )));
         };
-        let store = KvStore::new(kv, prefix, cache_ttl_secs.saturating_mul(1000), *max_ops);
+        let store = KvStorage::new(kv, prefix, cache_ttl_secs.saturating_mul(1000), *max_ops);
         let engine = Self::build(parsed, Backend::Kv(Box::new(store)), Database::partial());
         engine.inner.cache_started.set(engine.now_ms());
         // Keys of tables without a primary key: many isolates append to the same tables, so
@@ -239,21 +225,57 @@ impl Engine {
     /// A fresh workspace over the latest committed state (O(1)).
     pub(crate) fn workspace(&self) -> Workspace {
         if let Backend::Kv(store) = &self.inner.backend {
+            self.sync_cache(store);
             // Past its lifetime the isolate cache starts over, so other isolates' writes show.
             let now = store.now_ms();
             if now.saturating_sub(self.inner.cache_started.get()) >= store.cache_ttl_ms {
-                self.inner.committed.borrow_mut().db = Database::partial();
+                self.reset_cache(store);
                 self.inner.cache_started.set(now);
             }
         }
+        let committed = self.inner.committed.borrow();
         Workspace::new(
-            self.inner.committed.borrow().db.clone(),
+            committed.db.clone(),
             Rc::clone(&self.inner.row_ids),
+            committed.version,
         )
     }
 
-    /// Loads what a statement missed, into the isolate cache and into `ws`.
-    pub(crate) async fn load(&self, misses: &[Miss], ops: &Cell<u64>) -> Result<Patch> {
+    /// Starts the kv:// isolate cache afresh (empty, as of the latest acknowledged commit).
+    fn reset_cache(&self, store: &KvStorage) {
+        *self.inner.committed.borrow_mut() = Committed {
+            db: Database::partial(),
+            version: store.latest(),
+        };
+        self.inner.cache_epoch.set(self.inner.cache_epoch.get() + 1);
+    }
+
+    /// After a settlement of an abandoned commit the cache may hold what it changed: start
+    /// over.
+    fn sync_cache(&self, store: &KvStorage) {
+        let settled = store.settled();
+        if settled != self.inner.settled_seen.get() {
+            self.inner.settled_seen.set(settled);
+            self.reset_cache(store);
+        }
+    }
+
+    /// Before a session's first statement: settles abandoned commits when due (kv://).
+    /// True when that changed what the session's snapshot should hold (take a new one).
+    pub(crate) async fn prepare(&self, ops: &Cell<u64>) -> Result<bool> {
+        match &self.inner.backend {
+            Backend::Memory => Ok(false),
+            Backend::Kv(store) => {
+                let settled = store.settled();
+                self.recover_if_due(store, ops).await?;
+                Ok(store.settled() != settled)
+            }
+        }
+    }
+
+    /// Loads what a statement missed, as of the session's snapshot `as_of`, into the isolate
+    /// cache (when the snapshot is the cache's own) and into the returned patch.
+    pub(crate) async fn load(&self, misses: &[Miss], ops: &Cell<u64>, as_of: Lsn) -> Result<Patch> {
         match &self.inner.backend {
             Backend::Memory => Err(Error::Storage {
                 message: format!(
@@ -261,9 +283,14 @@ impl Engine {
                 ),
             }),
             Backend::Kv(store) => {
-                self.settle(store, ops).await?;
-                let patch = store.load(misses, ops).await?;
-                patch.absorb(&mut self.inner.committed.borrow_mut().db, None);
+                self.recover_if_due(store, ops).await?;
+                let epoch = self.inner.cache_epoch.get();
+                let patch = store.load(misses, ops, as_of).await?;
+                self.sync_cache(store);
+                let mut committed = self.inner.committed.borrow_mut();
+                if committed.version == as_of && self.inner.cache_epoch.get() == epoch {
+                    patch.absorb(&mut committed.db, None);
+                }
                 Ok(patch)
             }
         }
@@ -289,33 +316,61 @@ impl Engine {
             }
             Backend::Kv(store) => store,
         };
-        while self.inner.committing.get() {
-            store.sleep(2).await;
+        self.recover_if_due(store, ops).await?;
+        self.sync_cache(store);
+        let stamp: Version = random_53()?;
+        // What the cache already shows refuses the commit before any KV operation.
+        self.inner.committed.borrow().apply(ws, stamp)?;
+        match store.commit(ws, stamp, ops).await {
+            Ok(lsn) => {
+                self.sync_cache(store);
+                let mut committed = self.inner.committed.borrow_mut();
+                match committed.apply(ws, stamp) {
+                    Ok((mut next, mut applied)) => {
+                        next.version = lsn;
+                        applied.version = lsn;
+                        *committed = next;
+                        Ok(applied)
+                    }
+                    Err(_) => {
+                        // The cache changed under the commit (it started over): forget it.
+                        drop(committed);
+                        self.reset_cache(store);
+                        let rows = ws.writes.rows.values().map(im::OrdSet::len).sum();
+                        Ok(Applied {
+                            version: lsn,
+                            rows_written: rows,
+                            tables_changed: ws.writes.tables.len(),
+                        })
+                    }
+                }
+            }
+            Err(e) => {
+                // KV may show what the cache does not (another isolate's commit, a partial
+                // write): the next sessions read KV, never this isolate's idea of it.
+                self.reset_cache(store);
+                Err(e)
+            }
         }
-        // Released on drop too: a commit future dropped mid-way must not block the isolate.
-        let _turn = Turn::take(&self.inner.committing);
-        self.settle(store, ops).await?;
-        self.commit_kv(store, ws, ops).await
     }
 
-    /// Replays commits that were cut off half-way (see `storage::kv::journal`), before the
+    /// Settles commits other isolates left half-way (see `storage::kv::journal`), before the
     /// session reads or commits: at most once per `journal::SCAN_EVERY_MS` per isolate.
-    async fn settle(&self, store: &KvStore, ops: &Cell<u64>) -> Result<()> {
+    async fn recover_if_due(&self, store: &KvStorage, ops: &Cell<u64>) -> Result<()> {
         let now = store.now_ms();
-        let listed = &self.inner.journal_listed;
+        let listed = &store.journal_listed;
         if listed
             .get()
             .is_some_and(|at| now.saturating_sub(at) < journal::SCAN_EVERY_MS)
         {
             return Ok(());
         }
-        // Set before awaiting, so concurrent sessions do not list it too.
+        // Set before awaiting, so concurrent sessions do not list it too (a settlement claims
+        // its keys in the isolate's log, so sessions never see it half-done).
         listed.set(Some(now));
         match store.recover(ops).await {
-            Ok(0) => Ok(()),
             Ok(_) => {
-                // The cache may hold what the replays changed.
-                self.inner.committed.borrow_mut().db = Database::partial();
+                self.sync_cache(store);
                 Ok(())
             }
             Err(e) => {
@@ -337,28 +392,20 @@ impl Engine {
         }
     }
 
-    async fn commit_kv(&self, store: &KvStore, ws: &Workspace, ops: &Cell<u64>) -> Result<Applied> {
-        let stamp: Version = random_53()?;
-        let (next, applied) = self.inner.committed.borrow().apply(ws, stamp)?;
-        if let Err(e) = store.persist(ws, stamp, ops).await {
-            // KV may hold a partial write (undone best effort): forget the cache so the next
-            // sessions read KV, never this isolate's idea of it.
-            self.inner.committed.borrow_mut().db = Database::partial();
-            return Err(e);
-        }
-        *self.inner.committed.borrow_mut() = next;
-        Ok(applied)
-    }
-
-    /// Makes applied commits durable. Commits write to their engine before they return
-    /// (KV included), so this has nothing left to do today; it is the seam where a deferred
-    /// (write-behind) flush runs in the completion callback.
+    /// Finishes what commits left for after the response: on `kv://`, deletes the commit
+    /// records of acknowledged commits (a commit's data is in KV when `commit()` returns; its
+    /// record only lets other commits see it while it was written). The registry's teardown
+    /// runs this in the completion callback; without a registry, the next commit of the
+    /// isolate deletes them too. Returns how many records it deleted (0 on `memory://`).
     ///
     /// # Errors
-    /// [`Error::Storage`] when the backend fails.
-    #[allow(clippy::unused_async)]
+    /// None today (a failed delete is retried by the next flush); the `Result` leaves room
+    /// for backends whose flush can fail.
     pub async fn flush(&self) -> Result<usize> {
-        Ok(0)
+        match &self.inner.backend {
+            Backend::Memory => Ok(0),
+            Backend::Kv(store) => Ok(store.flush_records().await),
+        }
     }
 
     /// The committed state (conformance tests).

@@ -588,6 +588,19 @@ impl Session {
             .into();
         let mut loads = 0;
         let mut point_loads = HashMap::new();
+        let fresh = self
+            .inner
+            .workspace
+            .borrow()
+            .as_ref()
+            .is_some_and(|ws| !ws.observed && ws.writes.is_empty());
+        // The snapshot is taken at the first statement (as PostgreSQL's REPEATABLE READ
+        // does): if the engine settled an abandoned commit first, the session sees it whole.
+        if fresh && self.inner.engine.prepare(&self.inner.kv_ops).await? {
+            if let Some(ws) = self.inner.workspace.borrow_mut().as_mut() {
+                *ws = self.inner.engine.workspace();
+            }
+        }
         let payload = loop {
             match self.attempt(&statement, hint)? {
                 Ok(payload) => break payload,
@@ -602,7 +615,18 @@ impl Session {
                         });
                     }
                     let misses = escalate(misses, &mut point_loads);
-                    let patch = self.inner.engine.load(&misses, &self.inner.kv_ops).await?;
+                    let as_of = self
+                        .inner
+                        .workspace
+                        .borrow()
+                        .as_ref()
+                        .ok_or_else(|| self.closed())?
+                        .as_of;
+                    let patch = self
+                        .inner
+                        .engine
+                        .load(&misses, &self.inner.kv_ops, as_of)
+                        .await?;
                     let mut slot = self.inner.workspace.borrow_mut();
                     let ws = slot.as_mut().ok_or_else(|| self.closed())?;
                     patch.absorb_session(&mut ws.base, None);
@@ -634,6 +658,7 @@ impl Session {
             ws.restore(saved);
             return Ok(Err(misses));
         }
+        ws.observed = true;
         outcome.map(Ok).map_err(|e| from_glue(e, hint))
     }
 
@@ -787,7 +812,6 @@ impl Session {
             *slot = self.inner.engine.workspace();
         }
         let applied = outcome?;
-        self.inner.engine.flush().await?;
         Ok(CommitInfo {
             version: Some(applied.version),
             rows_written: applied.rows_written,

@@ -115,6 +115,7 @@ fn on_kv_deferred_writes_reach_kv_at_teardown_only() {
         let setup = r.factory().open();
         setup.execute_batch(USERS).await.unwrap();
         setup.commit().await.unwrap();
+        setup.engine().flush().await.unwrap(); // its commit record (a teardown would)
         let keys_before = kv.keys().len();
         let scope = r.begin();
         let s = r.session(&scope).unwrap();

@@ -13,9 +13,9 @@
 //! | PK read, schema cached, row not | 1 get |
 //! | PK read, nothing cached | 2 gets (schema, then row: GlueSQL plans before it reads) |
 //! | the isolate's first KV read or commit, then at most once per 10 s | + 1 list (the journal of commits cut off half-way) |
-//! | one-row insert, one UNIQUE column, isolate cache warm (table created here) | statement 0; commit 1 bulk get (check) + record put + 2 puts + record delete |
-//! | one-row insert, one UNIQUE column, schema cached only | statement 2 gets (PK check, unique check); commit 1 bulk get + record put + 2 puts + record delete |
-//! | one-row insert without UNIQUE columns (one key: no record) | commit 1 check read + 1 put |
+//! | one-row insert, one UNIQUE column, isolate cache warm (table created here) | statement 0; commit: record put, then the journal's list and 1 bulk get (check) at once, then 2 puts at once; the record's delete after the response (teardown) |
+//! | one-row insert, one UNIQUE column, schema cached only | statement 2 gets (PK check, then unique check); commit as above |
+//! | one-row insert without UNIQUE columns | commit: record put, list + 1 bulk get, 1 put; record delete at teardown |
 //! | scan of 2 500 small rows (schema cached) | 3 lists |
 //! | list page (`ORDER BY id LIMIT 20` + `COUNT(*)`) over 2 500 rows, cold | 1 get (schema) + 1 list (journal) + 3 lists |
 
@@ -60,6 +60,8 @@ fn users_namespace(n: i64) -> (Kv, SessionFactory) {
             insert_user(&s, id, &format!("u{id}@x")).await.unwrap();
         }
         s.commit().await.unwrap();
+        // What the registry's teardown does after the response: the record goes.
+        s.engine().flush().await.unwrap();
     });
     kv.reset();
     (kv, a)
@@ -140,12 +142,21 @@ fn one_row_insert_with_a_unique_column_costs_a_record_and_two_puts() {
         s.commit().await.unwrap();
         let ops = take(&kv);
         assert_eq!(ops.puts, 3, "commit record + row + unique entry: {ops:?}");
-        assert_eq!(ops.deletes, 1, "the commit record, once applied: {ops:?}");
-        assert_eq!(ops.bulk_gets, 1, "one check read of both keys: {ops:?}");
+        assert_eq!(ops.lists, 1, "the journal, after the record: {ops:?}");
+        assert_eq!(
+            ops.bulk_gets, 1,
+            "one check read of the three keys: {ops:?}"
+        );
+        assert_eq!(
+            ops.deletes, 0,
+            "the record goes after the response: {ops:?}"
+        );
         assert_eq!(ops.total(), 5, "{ops:?}");
+        assert_eq!(s.engine().flush().await.unwrap(), 1);
+        assert_eq!(take(&kv).deletes, 1, "teardown deletes the record");
 
-        // Schema cached only (another isolate): the statement checks the primary key and the
-        // unique value (one get each), the commit re-checks both in one bulk get.
+        // Schema cached only (another isolate): the statement checks the primary key (GlueSQL
+        // reads it first) and then the unique value, the commit re-checks after its record.
         let b = isolate(&kv, "kv://GLUEBIND_KV");
         assert_eq!(name_of(&b.open(), 1).await.as_deref(), Some("user 1"));
         kv.reset();
@@ -156,8 +167,8 @@ fn one_row_insert_with_a_unique_column_costs_a_record_and_two_puts() {
         t.commit().await.unwrap();
         let ops = take(&kv);
         assert_eq!(
-            (ops.bulk_gets, ops.puts, ops.deletes, ops.total()),
-            (1, 3, 1, 5),
+            (ops.bulk_gets, ops.lists, ops.puts, ops.deletes, ops.total()),
+            (1, 1, 3, 0, 5),
             "{ops:?}"
         );
         assert_eq!(t.kv_ops(), 7, "the session's own count");
@@ -165,7 +176,7 @@ fn one_row_insert_with_a_unique_column_costs_a_record_and_two_puts() {
 }
 
 #[test]
-fn one_row_insert_without_unique_columns_skips_the_commit_record() {
+fn one_row_insert_without_unique_columns_costs_a_record_and_one_put() {
     let kv = namespace();
     let a = isolate(&kv, "kv://GLUEBIND_KV");
     block_on(async {
@@ -174,16 +185,17 @@ fn one_row_insert_without_unique_columns_skips_the_commit_record() {
             .await
             .unwrap();
         s.commit().await.unwrap();
+        s.engine().flush().await.unwrap();
         kv.reset();
-        s.execute_batch("INSERT INTO notes VALUES (1, 'one key, atomic by itself')")
+        s.execute_batch("INSERT INTO notes VALUES (1, 'one key')")
             .await
             .unwrap();
         s.commit().await.unwrap();
         let ops = take(&kv);
         assert_eq!(
-            (ops.gets + ops.bulk_gets, ops.puts, ops.total()),
-            (1, 1, 2),
-            "check + row: {ops:?}"
+            (ops.gets + ops.bulk_gets, ops.lists, ops.puts, ops.total()),
+            (1, 1, 2, 4),
+            "record + list + check + row: {ops:?}"
         );
     });
 }
@@ -305,8 +317,11 @@ fn a_commit_over_the_budget_is_refused_before_writing() {
             .unwrap();
         let err = s.commit().await.unwrap_err();
         assert_eq!(err.code(), "STORAGE", "{err}");
-        // 60 rows, the commit record and its delete.
-        assert!(err.to_string().contains("needs 62 KV writes"), "{err}");
+        // 60 rows, the commit record, the journal's list and one check read.
+        assert!(
+            err.to_string().contains("needs about 63 KV operations"),
+            "{err}"
+        );
         assert!(err.to_string().contains("smaller units of work"), "{err}");
         let ops = take(&kv);
         assert_eq!(ops.puts + ops.deletes, 0, "nothing written: {ops:?}");

@@ -69,6 +69,8 @@ fn seeded(url: &str) -> (Kv, SessionFactory) {
         insert(&s, 1, "ada", "ada@x").await.unwrap();
         insert(&s, 2, "bob", "bob@x").await.unwrap();
         s.commit().await.unwrap();
+        // What the registry's teardown does after the response: the commit record goes.
+        s.engine().flush().await.unwrap();
     });
     kv.reset_calls();
     (kv, a)
@@ -298,11 +300,12 @@ fn rate_limited_writes_are_retried_with_backoff() {
         kv.fail_next(CallKind::Put, 2, KvFailure::RateLimited("429".into()));
         let t0 = kv.inner().now_ms();
         s.commit().await.unwrap();
-        // Check (1 bulk get), the commit record's put three times (two 429s), the row and
-        // unique entry once each, the record's delete.
+        // The commit record's put three times (two 429s), the journal's list, the check (1
+        // bulk get), the row and unique entry once each; the record's delete comes later.
         assert_eq!(kv.calls_of(CallKind::BulkGet), 1);
+        assert_eq!(kv.calls_of(CallKind::List), 1);
         assert_eq!(kv.calls_of(CallKind::Put), 5);
-        assert_eq!(kv.calls_of(CallKind::Delete), 1);
+        assert_eq!(kv.calls_of(CallKind::Delete), 0);
         assert_eq!(kv.failures(), 2);
         assert_eq!(s.kv_ops(), 7, "every attempt counts against the budget");
         assert_eq!(
@@ -352,9 +355,9 @@ fn exhausted_retries_fail_the_commit_and_undo_it() {
     block_on(async {
         let s = a.open();
         insert(&s, 3, "cy", "cy@x").await.unwrap();
-        // Call 1 checks, 2 puts the commit record, 3 writes the row, calls 4-7 try the
-        // unique entry four times.
-        for k in 4..=7 {
+        // Call 1 puts the commit record, 2 lists the journal, 3 checks, 4 writes the row and
+        // calls 5-8 try the unique entry four times.
+        for k in 5..=8 {
             kv.fail_call(k, KvFailure::RateLimited("429".into()));
         }
         let err = s.commit().await.unwrap_err();
@@ -368,8 +371,8 @@ fn exhausted_retries_fail_the_commit_and_undo_it() {
         // The undo covers the failed write too: a timeout is no proof that it did not land.
         assert_eq!(
             kv.calls(),
-            10,
-            "check, record, row, 4 attempts, undo of the entry and the row, record delete"
+            11,
+            "record, list, check, row, 4 attempts, undo of the row and the entry, record delete"
         );
         assert_eq!(dump(&kv), before, "KV restored");
         // The next session of this isolate and another isolate both see the state before.
@@ -394,14 +397,14 @@ fn a_permanent_failure_is_not_retried_and_the_commit_is_undone() {
     block_on(async {
         let s = a.open();
         insert(&s, 3, "cy", "cy@x").await.unwrap();
-        kv.fail_call(4, KvFailure::Permanent("bad request".into()));
+        kv.fail_call(5, KvFailure::Permanent("bad request".into()));
         let err = s.commit().await.unwrap_err();
         assert_eq!(err.code(), "STORAGE", "{err}");
         assert!(err.to_string().contains("after 1 attempt(s)"), "{err}");
         assert_eq!(
             kv.calls(),
-            7,
-            "check, record, row, failed entry, undo of the entry and the row, record delete"
+            8,
+            "record, list, check, row, failed entry, undo of the row and the entry, record delete"
         );
         assert_eq!(dump(&kv), before);
         assert_eq!(users(&a.open()).await.len(), 2);
@@ -420,8 +423,8 @@ fn the_undo_waits_out_the_write_rate_limit() {
         let s = a.open();
         typical_unit_of_work(&s).await;
         kv.reset_calls();
-        // Call 7 is the last write (call 8 deletes the commit record).
-        kv.fail_call(7, KvFailure::Permanent("last write".into()));
+        // Calls 1-3 are the record, the journal's list and the check; 4-8 the five writes.
+        kv.fail_call(8, KvFailure::Permanent("last write".into()));
         let err = s.commit().await.unwrap_err();
         assert!(err.to_string().contains("5 of 5 writes restored"), "{err}");
     });
@@ -441,9 +444,9 @@ fn a_failed_schema_change_is_undone_without_losing_rows() {
             .await
             .unwrap();
         kv.reset_calls();
-        // Call 1 checks, 2 puts the commit record, 3 the schema, 4 and 5 the rows: fail the
-        // second row for good.
-        kv.fail_call(5, KvFailure::Permanent("second row".into()));
+        // Call 1 puts the commit record, 2-4 list the journal, check and list the table's
+        // rows, 5 writes the schema, 6 and 7 the rows: fail the second row for good.
+        kv.fail_call(7, KvFailure::Permanent("second row".into()));
         let err = s.commit().await.unwrap_err();
         assert_eq!(err.code(), "STORAGE", "{err}");
     });
@@ -514,20 +517,18 @@ fn calls_of_typical_commit() -> u64 {
     });
     let calls = kv.log();
     assert_eq!(outcome(&kv, &a), Outcome::After);
-    use CallKind::{BulkGet, Delete, Put};
+    use CallKind::{BulkGet, Delete, List, Put};
     let kinds: Vec<CallKind> = calls.iter().map(|(kind, _)| *kind).collect();
-    // Check, commit record, the five writes, the record's delete.
-    assert_eq!(kinds, [BulkGet, Put, Put, Put, Put, Put, Delete, Delete]);
+    // The commit record, the journal's list, the check, the five writes (the record's delete
+    // runs after the response).
+    assert_eq!(kinds, [Put, List, BulkGet, Put, Put, Put, Put, Delete]);
     kinds.len() as u64
 }
 
 #[test]
 fn fault_matrix_one_failed_call_is_all_or_nothing() {
     let n = calls_of_typical_commit();
-    assert_eq!(
-        n, 8,
-        "1 check (bulk get) + record + 5 writes + record delete"
-    );
+    assert_eq!(n, 8, "record + list + check (bulk get) + 5 writes");
     for k in 1..=n {
         let (kv, a) = seeded(URL);
         let before = dump(&kv);
@@ -538,18 +539,34 @@ fn fault_matrix_one_failed_call_is_all_or_nothing() {
             kv.fail_call(k, KvFailure::Permanent(format!("call {k}")));
             s.commit().await.map(|_| ())
         });
-        if k < n {
-            let err = result.unwrap_err();
-            assert_eq!(err.code(), "STORAGE", "k={k}: {err}");
-            assert_eq!(dump(&kv), before, "k={k}: KV restored exactly");
-            assert_eq!(outcome(&kv, &a), Outcome::Before, "k={k}");
+        let err = result.unwrap_err();
+        assert_eq!(err.code(), "STORAGE", "k={k}: {err}");
+        let told = if k <= 3 {
+            "nothing was written"
         } else {
-            // Only the record's delete failed: every write is in, the commit succeeded, and
-            // the record left behind is removed by a later replay.
-            result.unwrap();
-            assert_eq!(outcome(&kv, &a), Outcome::After, "k={k}");
-        }
+            "was undone"
+        };
+        assert!(err.to_string().contains(told), "k={k}: {err}");
+        assert_eq!(dump(&kv), before, "k={k}: KV restored exactly");
+        assert_eq!(outcome(&kv, &a), Outcome::Before, "k={k}");
     }
+    // The record's delete after the response failing leaves an applied commit applied.
+    let (kv, a) = seeded(URL);
+    block_on(async {
+        let s = a.open();
+        typical_unit_of_work(&s).await;
+        s.commit().await.unwrap();
+        kv.fail_every(CallKind::Delete, KvFailure::Permanent("delete".into()));
+        assert_eq!(s.engine().flush().await.unwrap(), 0);
+        kv.heal();
+    });
+    assert_eq!(outcome(&kv, &a), Outcome::After);
+    kv.inner().advance(61_000);
+    assert_eq!(outcome(&kv, &a), Outcome::After);
+    assert!(
+        journal(&kv).is_empty(),
+        "settled (nothing to write) and gone"
+    );
 }
 
 /// A Worker cut off at call k (every call from k on fails, the undo's and the record delete's
@@ -571,36 +588,38 @@ fn fault_matrix_cut_off_in_the_write_phase_is_all_or_nothing_after_replay() {
             kv.heal();
             result
         });
-        if let Err(err) = &result {
-            assert_eq!(err.code(), "STORAGE", "k={k}: {err}");
-            if k > 1 {
-                assert!(err.to_string().contains("outcome unknown"), "k={k}: {err}");
-            }
-        }
+        let err = result.as_ref().unwrap_err();
+        assert_eq!(err.code(), "STORAGE", "k={k}: {err}");
+        let told = if k <= 3 {
+            "nothing was written"
+        } else {
+            "outcome unknown"
+        };
+        assert!(err.to_string().contains(told), "k={k}: {err}");
         kv.inner().advance(60_000);
         let outcome = outcome(&kv, &a);
         let problems = index_problems(&kv);
         assert!(problems.none(), "k={k}: {:?}", problems.unprotected);
-        assert!(journal(&kv).is_empty(), "k={k}: record replayed and gone");
+        assert!(journal(&kv).is_empty(), "k={k}: record settled and gone");
         outcomes.push((outcome, result.is_ok()));
     }
     use Outcome::{After, Before};
-    // Calls: 1 check, 2 record, 3 put row 1 (ada@new), 4 put row 3 (cy@x), 5 put entry
-    // ada@new, 6 put entry cy@x, 7 delete entry ada@x, 8 delete record.
-    // Cut at 1: nothing written. Cut at 2: the record never landed. Cut at 3 to 7: the record
-    // is replayed. Cut at 8: the commit is complete (and says so); the replay removes the
-    // record.
+    // Calls: 1 record, 2 list, 3 check, then the five writes at once: 4 row 1 (ada@new), 5 row
+    // 3 (cy@x), 6 entry ada@new, 7 entry cy@x, 8 delete of entry ada@x.
+    // Cut at 1: the record never landed. Cut at 2 or 3: nothing written, the record (its
+    // delete failed too) is settled back. Cut at 4: no write landed, settled back. Cut at 5
+    // to 8: some writes landed, settled forward.
     assert_eq!(
         outcomes,
         [
             (Before, false),
             (Before, false),
+            (Before, false),
+            (Before, false),
             (After, false),
             (After, false),
             (After, false),
-            (After, false),
-            (After, false),
-            (After, true)
+            (After, false)
         ]
     );
 }

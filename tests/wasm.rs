@@ -170,7 +170,7 @@ async fn kv_engine_over_an_in_memory_namespace_in_wasm() {
         .inner()
         .keys()
         .iter()
-        .all(|k| k.starts_with("gluebind/v1/wasm/")));
+        .all(|k| k.starts_with("gluebind/v1/p/wasm/")));
 }
 
 /// A derived model in the wasm build: create_all, insert, a filtered query, a page, 404.

@@ -114,6 +114,10 @@ pub struct FaultyKv<B> {
     stale_calls: RefCell<std::collections::BTreeSet<u64>>,
     /// Each written key's value before its latest write through this wrapper.
     previous: RefCell<std::collections::HashMap<String, Option<KvEntry>>>,
+    /// The call with this number waits until [`FaultyKv::resume`] (0: none).
+    pause_at: Cell<u64>,
+    /// True once the paused call may go on.
+    resumed: Cell<bool>,
 }
 
 impl<B: KvBackend> FaultyKv<B> {
@@ -131,6 +135,8 @@ impl<B: KvBackend> FaultyKv<B> {
             hang_at: Cell::new(0),
             stale_calls: RefCell::new(std::collections::BTreeSet::new()),
             previous: RefCell::new(std::collections::HashMap::new()),
+            pause_at: Cell::new(0),
+            resumed: Cell::new(false),
         }
     }
 
@@ -212,6 +218,25 @@ impl<B: KvBackend> FaultyKv<B> {
         self.stale_calls.borrow_mut().insert(k);
     }
 
+    /// Makes call number `k` wait, before it has any effect, until [`FaultyKv::resume`]: a
+    /// Worker suspended at that call while others run (poll the future by hand to interleave).
+    pub fn pause_at(&self, k: u64) {
+        self.pause_at.set(k);
+        self.resumed.set(false);
+    }
+
+    /// Lets the paused call go on.
+    pub fn resume(&self) {
+        self.resumed.set(true);
+    }
+
+    /// True while the paused call is waiting.
+    #[must_use]
+    pub fn is_paused(&self) -> bool {
+        let at = self.pause_at.get();
+        at > 0 && self.calls.get() >= at && !self.resumed.get()
+    }
+
     /// Removes every fault (hangs and stale calls included).
     pub fn heal(&self) {
         self.faults.borrow_mut().clear();
@@ -264,6 +289,17 @@ impl<B: KvBackend> FaultyKv<B> {
             return std::future::pending().await;
         }
         self.calls.set(n);
+        if self.pause_at.get() == n {
+            std::future::poll_fn(|cx| {
+                if self.resumed.get() {
+                    std::task::Poll::Ready(())
+                } else {
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+        }
         let mut faults = self.faults.borrow_mut();
         let mut failure = None;
         for fault in faults.iter_mut() {
@@ -464,7 +500,23 @@ impl<B: KvBackend> KvBackend for FaultyKv<B> {
     }
 
     fn sleep(&self, ms: u64) -> BoxFuture<'static, ()> {
-        self.inner.sleep(ms)
+        // Yields once after the wrapped sleep, so that a loop of sleeps polled by hand returns
+        // control between them (as a real timer does).
+        let sleep = self.inner.sleep(ms);
+        Box::pin(async move {
+            sleep.await;
+            let mut yielded = false;
+            std::future::poll_fn(move |cx| {
+                if yielded {
+                    std::task::Poll::Ready(())
+                } else {
+                    yielded = true;
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+        })
     }
 }
 

@@ -1,32 +1,45 @@
-//! The commit record (journal) that makes a `kv://` commit crash-safe.
+//! The commit record (journal) that makes a `kv://` commit atomic and lets commits of
+//! different isolates see each other.
 //!
-//! KV has no transactions: a commit is many `put`s and `delete`s, and a Worker can be cut off
-//! between any two (a `waitUntil` stops after ~30 s, an isolate can die). So a commit of more
-//! than one key first writes one record holding its whole write-set, then the keys, then
-//! deletes the record:
+//! KV has no transactions and no compare-and-swap: a commit is many `put`s and `delete`s, and
+//! a Worker can be cut off between any two (a `waitUntil` stops after ~30 s, an isolate can
+//! die). So every commit first writes one record holding its whole write-set — each key's new
+//! entry and the entry it replaces — and only then checks and writes:
 //!
 //! ```text
-//! check (bulk get) → put c/{stamp} → put/delete each key → delete c/{stamp}
+//! put c/{stamp} → list c/ ∥ bulk get of every key it relies on → put/delete each key
+//!   → (acknowledged) → delete c/{stamp} after the response
 //! ```
 //!
-//! Every key gluebind writes (row, unique entry, schema) carries the stamp of the commit that
-//! wrote it (`"v"`), and the record keeps, for each key, the version it replaces (`pre`). That
-//! makes every write idempotent and lets a replay tell the three states of a key apart: still
-//! at `pre` (not written yet: write it), at the record's stamp (written: skip), anything else (a
-//! later commit changed it: the later commit wins, skip).
+//! **Seeing each other.** A record is an intent: a commit lists the journal *after* putting
+//! its own record, and refuses (`CONFLICT`) when another record it finds writes a key it
+//! writes or relies on. Of two overlapping commits, at least one lists after the other's
+//! record was put (each puts before it lists), so at least one of them sees the other: on a
+//! linearizable store two overlapping commits never both write. Its check then reads every
+//! key after its own record, so a commit that finished before it started writing shows there.
+//! Workers KV is eventually consistent, so across isolates this holds once writes have
+//! propagated (best effort within KV's window); within an isolate the isolate's own record of
+//! its commits (`local.rs`) gives the same guarantee exactly.
 //!
-//! A record older than [`REPLAY_AFTER_MS`] belongs to a commit that was cut off (a commit stops
-//! writing after [`COMMIT_DEADLINE_MS`]): the next session that lists the journal replays it
-//! (`recover.rs`). A younger record is a commit in flight in another isolate: left alone.
+//! **Cut off.** Every key gluebind writes (row, unique entry, schema) carries the stamp of the
+//! commit that wrote it (`"v"`), and the record keeps, for each key, the entry it replaces
+//! (`was`) and the new one (`put`). That makes each key's state readable: still as `was` (not
+//! written yet), written by this commit (`"v"` is its stamp), or anything else (changed by a
+//! commit that did not see this one). A record older than [`REPLAY_AFTER_MS`] belongs to a
+//! commit that was cut off (a commit stops writing after [`COMMIT_DEADLINE_MS`]), and the next
+//! session that finds it settles it all or nothing (`recover.rs`, [`replay_plan`]):
+//! - nothing written yet: it may not have passed its check, so it is **rolled back** (there is
+//!   nothing to undo);
+//! - some keys written: it had passed its check (nothing writes before it), so it is **rolled
+//!   forward** — the keys still as they were are written, and keys another commit changed
+//!   after this one wrote them stay as they are (a fully applied commit whose record's delete
+//!   was cut off, built on by a later commit: nothing to do but delete the record);
+//! - some keys written, some still as they were and some changed by another commit: the
+//!   other commit wrote a key this one had not reached (only possible when KV's lag hid this
+//!   record from it): this one was never acknowledged, and is **rolled back** — its written
+//!   keys get their `was` entry back.
 //!
-//! A commit must not build on a half-applied one: if it deleted a row that the other commit
-//! inserted, the replay would find the key absent (its `pre`) and bring the row back. So a
-//! commit's check also reads `c/{v}` for every version `v` it read (the record key follows from
-//! the version: free within the same bulk get) and for the version of any unique entry it would
-//! take over as stale; a record there means CONFLICT (after replaying it, when abandoned).
-//!
-//! A write-set of exactly one key is atomic in KV by itself and skips the record. The flush
-//! itself (record, writes, undo, what the caller is told) is in `flush.rs`.
+//! Either way the record is deleted last, so a settlement cut off is finished by the next one.
 
 use super::{
     backend::KvEntry,
@@ -35,31 +48,37 @@ use super::{
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-/// Age after which a commit record is taken as abandoned and replayed. Longer than a commit can
-/// take: a commit stops writing after [`COMMIT_DEADLINE_MS`], and a `waitUntil` is cut off at
-/// about 30 s.
+/// Age after which a commit record is taken as abandoned and settled. Longer than a commit
+/// can take: a commit stops writing after [`COMMIT_DEADLINE_MS`], and a `waitUntil` is cut off
+/// at about 30 s.
 pub const REPLAY_AFTER_MS: u64 = 60_000;
 
 /// A commit does not start a write (nor an undo) later than this after writing its record, so
-/// that it never races a replay of its own record. It then reports an unknown outcome and leaves
-/// the rest to the replay.
+/// that it never races a settlement of its own record. It then reports an unknown outcome and
+/// leaves the rest to the settlement.
 pub const COMMIT_DEADLINE_MS: u64 = 30_000;
 
-/// An isolate lists the journal at most this often (on a session's first KV read or commit
-/// after that), so a cold read pays the `list` once per isolate and interval, not per session.
+/// An isolate lists the journal for abandoned records at most this often on its read path
+/// (commits list it every time), so a cold read pays the `list` once per isolate and interval.
 pub const SCAN_EVERY_MS: u64 = 10_000;
+
+/// The format of records this version writes (`"f"`); records without it are from an older
+/// gluebind, whose settlement rules differ: they are left alone with a note.
+pub const FORMAT: u32 = 2;
 
 /// One key of a commit's write-set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordWrite {
     /// The KV key.
     pub k: String,
-    /// Version the key held when the commit checked it (`None`: absent).
-    pub pre: Option<u64>,
+    /// What the key held before the commit, as the committing session saw it (`None`:
+    /// absent): what a rollback puts back.
+    pub was: Option<RecordPut>,
     /// The new entry; `None` deletes the key.
     pub put: Option<RecordPut>,
-    /// Index into [`CommitRecord::t`]: the table the key belongs to.
-    pub t: usize,
+    /// True for a unique-index entry, whose state is its owner (its version is not tracked).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub u: bool,
 }
 
 /// A value (and its metadata) a commit writes.
@@ -72,29 +91,45 @@ pub struct RecordPut {
     pub m: Option<serde_json::Value>,
 }
 
-/// A table a commit writes, and the state of its schema key the commit relies on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TableGuard {
-    /// Table name.
-    pub name: String,
-    /// Its schema key.
-    pub key: String,
-    /// Schema version before the commit (`None`: the commit creates the table).
-    pub pre: Option<u64>,
-    /// Schema version after it (`None`: dropped; the stamp when the commit changes the schema,
-    /// else `pre`).
-    pub post: Option<u64>,
+impl RecordPut {
+    /// The entry this puts in KV.
+    #[must_use]
+    pub fn entry(&self) -> KvEntry {
+        KvEntry {
+            value: self.v.clone(),
+            metadata: self.m.clone(),
+        }
+    }
+
+    /// The put that leaves `entry`.
+    #[must_use]
+    pub fn of(entry: &KvEntry) -> Self {
+        Self {
+            v: entry.value.clone(),
+            m: entry.metadata.clone(),
+        }
+    }
 }
 
 /// A whole commit, as stored under `c/{stamp}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommitRecord {
+    /// Format ([`FORMAT`]).
+    #[serde(default)]
+    pub f: u32,
     /// The commit's stamp: the version every key it writes carries.
     pub s: u64,
     /// When the record was written (ms since the Unix epoch).
     pub at: u64,
-    /// Tables written.
-    pub t: Vec<TableGuard>,
+    /// Tables written (a row, an entry or the schema).
+    pub t: Vec<String>,
+    /// Tables whose every row the commit may change (created, altered or dropped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub d: Vec<String>,
+    /// Keys the commit relies on without writing them (the schemas of tables whose rows it
+    /// writes): a commit changing one of them overlaps this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub r: Vec<String>,
     /// The write-set, in the order the commit writes it.
     pub w: Vec<RecordWrite>,
 }
@@ -105,9 +140,35 @@ pub struct RecordMeta {
     /// When the record was written (ms since the Unix epoch).
     #[serde(deserialize_with = "whole_ms")]
     pub at: u64,
-    /// Names of the tables written (left out when they do not fit in KV's metadata).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub t: Vec<String>,
+    /// Hashes of every key the record writes ([`key_hash`], 8 hex digits each, concatenated),
+    /// so that a commit tells an unrelated record apart without reading it. This and the
+    /// fields below are left out when they do not fit in KV's metadata: the record must then
+    /// be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub h: Option<String>,
+    /// Hashes of the keys it relies on without writing them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hr: Option<String>,
+    /// Tables whose every row the record may change ([`CommitRecord::d`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub d: Option<Vec<String>>,
+    /// Tables it writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t: Option<Vec<String>>,
+}
+
+/// What a commit writes and relies on, as [`CommitRecord::overlaps`] and
+/// [`RecordMeta::may_overlap`] compare it with another commit's record.
+#[derive(Debug, Clone, Default)]
+pub struct Footprint {
+    /// Keys it writes.
+    pub writes: std::collections::BTreeSet<String>,
+    /// Keys it relies on without writing them.
+    pub relies: std::collections::BTreeSet<String>,
+    /// Tables it writes.
+    pub tables: std::collections::BTreeSet<String>,
+    /// Tables whose every row it may change.
+    pub whole: std::collections::BTreeSet<String>,
 }
 
 /// Metadata crosses JavaScript, where a binding may hand a whole number back as a float.
@@ -123,7 +184,71 @@ fn whole_ms<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u64, 
     }
 }
 
+/// A 32-bit hash of a key (FNV-1a): what record metadata lists.
+#[must_use]
+pub fn key_hash(key: &str) -> u32 {
+    key.bytes().fold(0x811c_9dc5, |h: u32, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+fn hashes(h: &str) -> Vec<u32> {
+    let mut out: Vec<u32> = (0..h.len() / 8)
+        .filter_map(|i| u32::from_str_radix(h.get(i * 8..i * 8 + 8)?, 16).ok())
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+fn hash_list<'a>(keys: impl Iterator<Item = &'a str>) -> String {
+    keys.map(|k| format!("{:08x}", key_hash(k))).collect()
+}
+
+/// Two writes conflict, and so do a write and a reliance; two reliances do not (two inserts
+/// into one table both rely on its schema).
+fn tables_overlap(t: &[String], d: &[String], other: &Footprint) -> bool {
+    d.iter()
+        .any(|name| other.tables.contains(name) || other.whole.contains(name))
+        || t.iter().any(|name| other.whole.contains(name))
+}
+
+impl RecordMeta {
+    /// Whether the record may overlap a commit with footprint `other` (see
+    /// [`CommitRecord::overlaps`]); `None` when the metadata cannot tell: read the record.
+    #[must_use]
+    pub fn may_overlap(&self, other: &Footprint) -> Option<bool> {
+        let (Some(h), Some(hr), Some(t), Some(d)) = (&self.h, &self.hr, &self.t, &self.d) else {
+            return None;
+        };
+        if tables_overlap(t, d, other) {
+            return Some(true);
+        }
+        let (writes, relies) = (hashes(h), hashes(hr));
+        let hit = |list: &[u32], keys: &std::collections::BTreeSet<String>| {
+            keys.iter()
+                .any(|k| list.binary_search(&key_hash(k)).is_ok())
+        };
+        Some(
+            hit(&writes, &other.writes)
+                || hit(&writes, &other.relies)
+                || hit(&relies, &other.writes),
+        )
+    }
+}
+
 impl CommitRecord {
+    /// Whether this record overlaps a commit with footprint `other`: one writes a key the other
+    /// writes or relies on, or one may change every row of a table the other writes.
+    #[must_use]
+    pub fn overlaps(&self, other: &Footprint) -> bool {
+        tables_overlap(&self.t, &self.d, other)
+            || self
+                .w
+                .iter()
+                .any(|w| other.writes.contains(&w.k) || other.relies.contains(&w.k))
+            || self.r.iter().any(|k| other.writes.contains(k))
+    }
+
     /// Encodes the record as (value, metadata), within KV's limits.
     ///
     /// # Errors
@@ -135,23 +260,36 @@ impl CommitRecord {
         if value.len() > MAX_VALUE_BYTES {
             return Err(Error::Storage {
                 message: format!(
-                    "this commit writes {} bytes, more than the 25 MiB a KV commit record can \
-                     hold (Workers KV's value limit); commit in smaller units of work",
+                    "this commit writes {} bytes (new entries and the ones they replace), more \
+                     than the 25 MiB a KV commit record can hold (Workers KV's value limit); \
+                     commit in smaller units of work",
                     value.len()
                 ),
             });
         }
-        let mut meta = RecordMeta {
+        let full = RecordMeta {
             at: self.at,
-            t: self.t.iter().map(|t| t.name.clone()).collect(),
+            h: Some(hash_list(self.w.iter().map(|w| w.k.as_str()))),
+            hr: Some(hash_list(self.r.iter().map(String::as_str))),
+            d: Some(self.d.clone()),
+            t: Some(self.t.clone()),
         };
-        let mut metadata = serde_json::to_value(&meta).expect("plain data");
-        if metadata.to_string().len() > MAX_METADATA_BYTES {
-            // The age is what a scan needs; the names are a convenience.
-            meta.t.clear();
-            metadata = serde_json::to_value(&meta).expect("plain data");
-        }
-        Ok((value, metadata))
+        let fits = |m: &RecordMeta| {
+            serde_json::to_string(m).is_ok_and(|json| json.len() <= MAX_METADATA_BYTES)
+        };
+        // The age is what a scan needs; the rest lets most commits skip reading the record.
+        let meta = if fits(&full) {
+            full
+        } else {
+            RecordMeta {
+                at: self.at,
+                h: None,
+                hr: None,
+                d: None,
+                t: None,
+            }
+        };
+        Ok((value, serde_json::to_value(&meta).expect("plain data")))
     }
 }
 
@@ -177,39 +315,92 @@ pub fn version_of(key: &str, entry: Option<&KvEntry>) -> Result<Option<u64>> {
     }
 }
 
-/// What a replay writes: the record's writes whose key still holds the version the commit
-/// replaced, in tables whose schema is still the one the commit relied on (before or after
-/// it). `current[i]` is what KV holds for `record.w[i].k`, `schemas[j]` for `record.t[j].key`.
+/// The owner (`"k"`) of a unique entry, as JSON text, for comparing owners.
+fn owner_of(entry: Option<&KvEntry>) -> Option<Option<String>> {
+    match entry {
+        None => Some(None),
+        Some(e) => serde_json::from_str::<serde_json::Value>(&e.value)
+            .ok()
+            .and_then(|v| v.get("k").map(|k| Some(k.to_string()))),
+    }
+}
+
+/// Where one key of a record stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Still what the commit replaces (not written yet).
+    Before,
+    /// Written by the commit.
+    Written,
+    /// Changed by another commit (or not gluebind's data).
+    Other,
+}
+
+/// Where `write` (of the commit stamped `stamp`) stands, given what KV holds for its key.
 #[must_use]
-pub fn replay_plan<'r>(
-    record: &'r CommitRecord,
-    current: &[Option<KvEntry>],
-    schemas: &[Option<KvEntry>],
-) -> Vec<&'r RecordWrite> {
-    let table_ok: Vec<bool> = record
-        .t
-        .iter()
-        .zip(schemas)
-        .map(|(guard, found)| {
-            version_of(&guard.key, found.as_ref()).is_ok_and(|v| v == guard.pre || v == guard.post)
-        })
-        .collect();
-    record
+pub fn key_state(write: &RecordWrite, stamp: u64, found: Option<&KvEntry>) -> KeyState {
+    let Ok(now) = version_of(&write.k, found) else {
+        return KeyState::Other; // not gluebind's data: never overwrite it
+    };
+    let written = match &write.put {
+        Some(_) => now == Some(stamp),
+        None => now.is_none(),
+    };
+    let was = write.was.as_ref().map(RecordPut::entry);
+    let before = if write.u {
+        match (owner_of(found), owner_of(was.as_ref())) {
+            (Some(now), Some(then)) => now == then,
+            _ => false,
+        }
+    } else {
+        version_of(&write.k, was.as_ref()).is_ok_and(|v| v == now)
+    };
+    // A key both states describe (a delete of an absent key) counts as not written yet.
+    if before {
+        KeyState::Before
+    } else if written {
+        KeyState::Written
+    } else {
+        KeyState::Other
+    }
+}
+
+/// How an abandoned commit is settled.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settlement<'r> {
+    /// Write these keys (still as they were): the commit is applied in full.
+    Forward(Vec<&'r RecordWrite>),
+    /// Put back the `was` entry of these keys (written by the commit): nothing of it stays.
+    Back(Vec<&'r RecordWrite>),
+}
+
+/// How to settle `record`, given what KV holds for each of its writes (`current[i]` for
+/// `record.w[i].k`): see the module documentation.
+#[must_use]
+pub fn replay_plan<'r>(record: &'r CommitRecord, current: &[Option<KvEntry>]) -> Settlement<'r> {
+    let states: Vec<KeyState> = record
         .w
         .iter()
         .zip(current)
-        .filter(|(w, found)| {
-            let Ok(now) = version_of(&w.k, found.as_ref()) else {
-                return false; // not gluebind's data: never overwrite it
-            };
-            let done = match &w.put {
-                Some(_) => now == Some(record.s),
-                None => now.is_none(),
-            };
-            !done && now == w.pre && table_ok.get(w.t).copied().unwrap_or(false)
-        })
-        .map(|(w, _)| w)
-        .collect()
+        .map(|(w, found)| key_state(w, record.s, found.as_ref()))
+        .collect();
+    let pick = |state: KeyState| {
+        record
+            .w
+            .iter()
+            .zip(&states)
+            .filter(|(_, s)| **s == state)
+            .map(|(w, _)| w)
+            .collect::<Vec<_>>()
+    };
+    let changed = states.contains(&KeyState::Other);
+    let started = states.contains(&KeyState::Written);
+    let unfinished = states.contains(&KeyState::Before);
+    if started && !(changed && unfinished) {
+        Settlement::Forward(pick(KeyState::Before))
+    } else {
+        Settlement::Back(pick(KeyState::Written))
+    }
 }
 
 #[cfg(test)]
@@ -223,61 +414,81 @@ mod tests {
         })
     }
 
+    fn put(v: u64) -> Option<RecordPut> {
+        at(v).map(|e| RecordPut::of(&e))
+    }
+
     fn record() -> CommitRecord {
-        let put = |k: &str, pre| RecordWrite {
+        let w = |k: &str, was, new| RecordWrite {
             k: k.into(),
-            pre,
-            put: Some(RecordPut {
-                v: r#"{"v":9}"#.into(),
-                m: None,
-            }),
-            t: 0,
+            was,
+            put: new,
+            u: false,
         };
         CommitRecord {
+            f: FORMAT,
             s: 9,
             at: 5,
-            t: vec![TableGuard {
-                name: "users".into(),
-                key: "s/users".into(),
-                pre: Some(1),
-                post: Some(1),
-            }],
+            t: vec!["users".into()],
+            d: vec![],
+            r: vec!["s/users".into()],
             w: vec![
-                put("new", None),
-                put("changed", Some(2)),
-                put("done", Some(2)),
-                put("later", Some(2)),
-                RecordWrite {
-                    k: "gone".into(),
-                    pre: Some(3),
-                    put: None,
-                    t: 0,
-                },
-                RecordWrite {
-                    k: "deleted".into(),
-                    pre: Some(3),
-                    put: None,
-                    t: 0,
-                },
+                w("new", None, put(9)),
+                w("changed", put(2), put(9)),
+                w("gone", put(3), None),
             ],
         }
     }
 
+    fn keys(ws: &[&RecordWrite]) -> Vec<String> {
+        ws.iter().map(|w| w.k.clone()).collect()
+    }
+
     #[test]
-    fn replay_writes_only_keys_still_at_their_pre_image() {
+    fn a_started_commit_rolls_forward_and_a_changed_one_back() {
         let rec = record();
-        let current = [None, at(2), at(9), at(7), at(3), None];
-        let keys: Vec<&str> = replay_plan(&rec, &current, &[at(1)])
-            .iter()
-            .map(|w| w.k.as_str())
-            .collect();
-        assert_eq!(keys, ["new", "changed", "gone"]);
-        // Everything applied: a second replay writes nothing (idempotent).
-        let applied = [at(9), at(9), at(9), at(7), None, None];
-        assert!(replay_plan(&rec, &applied, &[at(1)]).is_empty());
-        // The table was dropped or altered since: nothing of it is written.
-        assert!(replay_plan(&rec, &current, &[None]).is_empty());
-        assert!(replay_plan(&rec, &current, &[at(4)]).is_empty());
+        // Nothing written yet: it may not have passed its check, so nothing is written.
+        assert_eq!(
+            replay_plan(&rec, &[None, at(2), at(3)]),
+            Settlement::Back(vec![])
+        );
+        // Part written, nothing changed by others: the rest is written.
+        match replay_plan(&rec, &[at(9), at(2), at(3)]) {
+            Settlement::Forward(w) => assert_eq!(keys(&w), ["changed", "gone"]),
+            other => panic!("{other:?}"),
+        }
+        // All written: nothing left, still forward (idempotent).
+        assert_eq!(
+            replay_plan(&rec, &[at(9), at(9), None]),
+            Settlement::Forward(vec![])
+        );
+        // Another commit changed a key it had not written: what it wrote is put back.
+        match replay_plan(&rec, &[at(9), at(7), at(3)]) {
+            Settlement::Back(w) => assert_eq!(keys(&w), ["new"]),
+            other => panic!("{other:?}"),
+        }
+        // Applied in full, then a key changed by a later commit: nothing is undone.
+        assert_eq!(
+            replay_plan(&rec, &[at(9), at(7), None]),
+            Settlement::Forward(vec![])
+        );
+    }
+
+    #[test]
+    fn unique_entries_compare_owners_not_versions() {
+        let entry = |owner: i64, v: u64| KvEntry {
+            value: format!(r#"{{"k":{{"I64":{owner}}},"v":{v}}}"#),
+            metadata: None,
+        };
+        let w = RecordWrite {
+            k: "u/users/email/x".into(),
+            was: Some(RecordPut::of(&entry(1, 0))),
+            put: None,
+            u: true,
+        };
+        assert_eq!(key_state(&w, 9, Some(&entry(1, 4))), KeyState::Before);
+        assert_eq!(key_state(&w, 9, None), KeyState::Written);
+        assert_eq!(key_state(&w, 9, Some(&entry(2, 4))), KeyState::Other);
     }
 
     #[test]
@@ -285,25 +496,48 @@ mod tests {
         let mut rec = record();
         let (value, meta) = rec.encode().unwrap();
         assert_eq!(serde_json::from_str::<CommitRecord>(&value).unwrap(), rec);
-        assert_eq!(meta, serde_json::json!({"at": 5, "t": ["users"]}));
-        rec.t = (0..200)
-            .map(|i| TableGuard {
-                name: format!("table_{i}"),
-                key: String::new(),
-                pre: None,
-                post: None,
+        let meta: RecordMeta = serde_json::from_value(meta).unwrap();
+        assert_eq!(meta.at, 5);
+        let footprint = |writes: &[&str], relies: &[&str]| Footprint {
+            writes: writes.iter().map(|k| (*k).to_owned()).collect(),
+            relies: relies.iter().map(|k| (*k).to_owned()).collect(),
+            ..Footprint::default()
+        };
+        for (other, overlap) in [
+            (footprint(&["changed"], &[]), true),
+            (footprint(&[], &["changed"]), true),
+            (footprint(&["other"], &[]), false),
+            (footprint(&["s/users"], &[]), true),
+            // Both rely on the schema: no overlap.
+            (footprint(&["other"], &["s/users"]), false),
+        ] {
+            assert_eq!(meta.may_overlap(&other), Some(overlap), "{other:?}");
+            assert_eq!(rec.overlaps(&other), overlap, "{other:?}");
+        }
+        let ddl = Footprint {
+            whole: ["users".to_owned()].into_iter().collect(),
+            ..Footprint::default()
+        };
+        assert_eq!(meta.may_overlap(&ddl), Some(true));
+        rec.w = (0..500)
+            .map(|i| RecordWrite {
+                k: format!("key_{i}"),
+                was: None,
+                put: None,
+                u: false,
             })
             .collect();
         let (_, meta) = rec.encode().unwrap();
         assert_eq!(meta, serde_json::json!({"at": 5}));
+        let meta: RecordMeta = serde_json::from_value(meta).unwrap();
+        assert_eq!(
+            meta.may_overlap(&Footprint::default()),
+            None,
+            "must be read"
+        );
         let from_js: RecordMeta =
             serde_json::from_value(serde_json::json!({"at": 1.764e12})).unwrap();
         assert_eq!(from_js.at, 1_764_000_000_000);
-        assert_eq!(
-            serde_json::from_value::<RecordMeta>(meta).unwrap().at,
-            5,
-            "integers too"
-        );
         assert_eq!(version_of("k", at(4).as_ref()).unwrap(), Some(4));
         let foreign = KvEntry {
             value: "hello".into(),

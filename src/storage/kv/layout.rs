@@ -1,7 +1,8 @@
 //! Key layout of the KV engine, version 1 (`gluebind/v1/...`).
 //!
 //! ```text
-//! {base} = "gluebind/v1/" + ("{prefix}/" if the URL has ?prefix=...)
+//! {base} = "gluebind/v1/", or "gluebind/v1/p/{prefix}/" with ?prefix=... (under a family
+//!          of its own, so no table of the unprefixed database can list it)
 //! {base}s/{table}                     schema: {"schema": <GlueSQL Schema>, "v": version}
 //! {base}r/{table}/{hex key}           row: value {"k": key, "v": version, "d": [values]},
 //!                                     metadata the same when it fits in 1024 bytes, else
@@ -131,10 +132,14 @@ impl Layout {
     /// The layout for a database with an optional key prefix.
     #[must_use]
     pub fn new(prefix: &str) -> Self {
+        // A prefixed database lives under the family `p/`: the unprefixed database's keys
+        // start with one of its families (`s/`, `r/`, `u/`, `c/`) and never with `p/`, so no
+        // table name can make a listing of one database reach into another. (`/` in a prefix
+        // is escaped, so two prefixes never nest either.)
         let base = if prefix.is_empty() {
             "gluebind/v1/".to_owned()
         } else {
-            format!("gluebind/v1/{}/", encode_name(prefix))
+            format!("gluebind/v1/p/{}/", encode_name(prefix))
         };
         Self { base }
     }
@@ -298,15 +303,15 @@ mod tests {
     #[test]
     fn keys_are_prefixed_escaped_and_ordered() {
         let l = Layout::new("app1");
-        assert_eq!(l.schema_key("users").unwrap(), "gluebind/v1/app1/s/users");
-        assert_eq!(l.rows_prefix("a/b"), "gluebind/v1/app1/r/a%2Fb/");
+        assert_eq!(l.schema_key("users").unwrap(), "gluebind/v1/p/app1/s/users");
+        assert_eq!(l.rows_prefix("a/b"), "gluebind/v1/p/app1/r/a%2Fb/");
         let k = |n: i64| l.row_key("users", &Key::I64(n)).unwrap();
         assert!(k(-5) < k(-1) && k(-1) < k(0) && k(0) < k(2) && k(2) < k(300));
         let u = l
             .unique_key("users", "email", &Key::Str("a@b".into()))
             .unwrap();
-        assert!(u.starts_with("gluebind/v1/app1/u/users/email/"));
-        assert_eq!(l.record_key(0xab), "gluebind/v1/app1/c/00000000000000ab");
+        assert!(u.starts_with("gluebind/v1/p/app1/u/users/email/"));
+        assert_eq!(l.record_key(0xab), "gluebind/v1/p/app1/c/00000000000000ab");
     }
 
     #[test]

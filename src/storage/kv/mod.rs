@@ -2,19 +2,26 @@
 //!
 //! GlueSQL executes synchronously, so a statement cannot await KV. The session runs the
 //! statement on what is loaded; a read of anything missing records a miss, the engine loads it
-//! (from the isolate cache when fresh, else from KV) and the statement runs again. Writes stay
-//! in the session until commit, which checks versions in KV and writes the changed rows and
-//! unique entries (see [`layout`] for the key layout) behind a commit record, so that a
-//! Worker cut off half-way leaves nothing half-written for long (see [`journal`]).
+//! (from the isolate cache when fresh, else from KV, as of the session's snapshot) and the
+//! statement runs again. Writes stay in the session until commit, which puts a commit record
+//! (see [`journal`]), checks KV after it and writes the changed rows and unique entries (see
+//! [`layout`] for the key layout): a Worker cut off half-way leaves a record that settles the
+//! commit all or nothing.
 
 pub mod backend;
+mod commit;
 pub mod counting;
 pub mod faulty;
-mod flush;
 pub mod journal;
 pub mod layout;
+mod load;
+mod local;
 pub mod memory_kv;
+mod plan;
 mod recover;
 mod store;
+mod write;
 
-pub(crate) use store::{KvStore, Patch};
+pub(crate) use load::Patch;
+pub(crate) use local::Lsn;
+pub(crate) use store::KvStorage;

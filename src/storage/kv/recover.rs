@@ -1,16 +1,23 @@
-//! Replaying commit records left by Workers cut off half-way (see [`super::journal`]).
+//! Settling commits that stopped half-way (see `journal.rs` for the rules): records other
+//! isolates left in KV, found by a listing of the journal, and this isolate's own commits
+//! whose future was dropped or abandoned, or whose undo failed.
+//!
+//! A settlement claims the record's keys in the isolate's log like a commit (so no commit of
+//! the isolate interleaves with it, and sessions see it whole or not at all), reads the keys,
+//! writes forward or back, and deletes the record last: cut off anywhere, the next settlement
+//! finishes it.
 
 use super::{
     backend::KvEntry,
-    journal::{replay_plan, CommitRecord, RecordMeta, REPLAY_AFTER_MS},
-    store::{KvStore, WORKERS_MAX_OPS},
+    journal::{replay_plan, CommitRecord, RecordMeta, Settlement, FORMAT, REPLAY_AFTER_MS},
+    store::{KvStorage, WORKERS_MAX_OPS},
 };
 use crate::error::{Error, Result};
 use std::{cell::Cell, collections::BTreeMap};
 
 /// The stamp a journal key names, if it is one (16 hex digits after the prefix); other keys
-/// under the prefix (another database's, with a prefix that looks like ours) are not ours.
-fn stamp_of(key: &str, prefix: &str) -> Option<u64> {
+/// under the prefix are not ours.
+pub(super) fn stamp_of(key: &str, prefix: &str) -> Option<u64> {
     let hex = key.strip_prefix(prefix)?;
     if hex.len() != 16 {
         return None;
@@ -18,64 +25,39 @@ fn stamp_of(key: &str, prefix: &str) -> Option<u64> {
     u64::from_str_radix(hex, 16).ok()
 }
 
-impl KvStore {
-    /// Why a commit cannot build on a row whose commit record `key` is still in KV: a conflict
-    /// (the session retries on fresh data). An abandoned record is replayed first, so that the
-    /// retry finds the commit applied. `None` for a corrupt record (noted and ignored).
-    pub(super) async fn unsettled(
-        &self,
-        ops: &Cell<u64>,
-        table: &str,
-        key: &str,
-        entry: &KvEntry,
-    ) -> Option<Error> {
-        let record = match serde_json::from_str::<CommitRecord>(&entry.value) {
-            Ok(record) => record,
-            Err(e) => {
-                self.skip(key, &format!("not a gluebind commit record: {e}"));
-                return None;
-            }
-        };
-        let detail = if self.now_ms().saturating_sub(record.at) < REPLAY_AFTER_MS {
-            format!("a row (of a commit still being applied, record {key})")
-        } else {
-            match self.replay(ops, key, &record).await {
-                Ok(true) => {
-                    format!("a row (of a commit cut off half-way, replayed now from {key})")
-                }
-                Ok(false) => {
-                    format!("a row (of a commit cut off half-way, partly replayed from {key})")
-                }
-                Err(e) => format!("a row (of a commit cut off half-way, record {key}: {e})"),
-            }
-        };
-        Some(Error::Conflict {
-            table: table.to_owned(),
-            detail,
-        })
-    }
+/// How a settlement ended.
+enum Settled {
+    Forward,
+    Back,
+    /// Stopped at the session's budget: the record stays, a later session goes on.
+    Partial,
+}
 
-    fn skip(&self, key: &str, why: &str) {
-        if self.skipped.borrow_mut().insert(key.to_owned()) {
-            self.note(format!("commit record {key} skipped: {why}"));
-        }
-    }
-
-    /// Lists the journal (one `list`: its first 1000 records) and replays every record older
-    /// than [`REPLAY_AFTER_MS`], within 3/4 of the session's budget (the rest is the
-    /// session's own). Returns how many records it replayed in full. A corrupt record is
-    /// skipped with a note, never retried by this isolate; a replay that does not fit is left
-    /// for a later session (replays are idempotent, so a partial one is safe).
+impl KvStorage {
+    /// Settles this isolate's own commits that stopped half-way, then lists the journal (its
+    /// first 1000 records) and settles every record older than [`REPLAY_AFTER_MS`] that no
+    /// commit of this isolate holds, within 3/4 of the session's
+    /// budget (the rest is the session's own). Returns how many it settled. A corrupt record
+    /// is skipped with a note, never retried by this isolate; a settlement that does not fit
+    /// is left for a later session.
     ///
     /// # Errors
     /// [`Error::Storage`] when KV fails.
     pub async fn recover(&self, ops: &Cell<u64>) -> Result<usize> {
+        // This isolate's own commits that stopped half-way first: no need to wait a minute,
+        // the isolate knows they stopped.
+        let own = self.log.borrow().unsettled_ids(self.now_ms());
+        for id in own {
+            if !self.settle_local(id, ops).await? {
+                return Ok(0); // out of budget: the rest waits for a later session
+            }
+        }
         let prefix = self.layout.journal_prefix();
         let page = self
             .call(ops, "list of the journal", || self.kv.list(&prefix, None))
             .await?;
         let now = self.now_ms();
-        let mut replayed = 0;
+        let mut settled = 0;
         for listed in page.keys {
             let Some(stamp) = stamp_of(&listed.name, &prefix) else {
                 continue;
@@ -83,125 +65,245 @@ impl KvStore {
             if self.skipped.borrow().contains(&listed.name) {
                 continue;
             }
+            {
+                let log = self.log.borrow();
+                if log.finished(stamp) {
+                    drop(log);
+                    self.done_records.borrow_mut().insert(listed.name);
+                    continue;
+                }
+                if log.unsettled(stamp) {
+                    continue; // this isolate's own: settled through its log
+                }
+            }
             let meta = listed
                 .metadata
                 .and_then(|m| serde_json::from_value::<RecordMeta>(m).ok());
             if meta.is_some_and(|m| now.saturating_sub(m.at) < REPLAY_AFTER_MS) {
                 continue; // a commit in flight
             }
+            if ops.get() >= self.replay_limit() {
+                self.note(format!(
+                    "settlement of {} left for a later session (budget)",
+                    listed.name
+                ));
+                break;
+            }
             let key = listed.name;
             let Some(entry) = self.call(ops, "get", || self.kv.get(&key)).await? else {
-                continue; // applied meanwhile
+                continue; // settled meanwhile
             };
             let record = match serde_json::from_str::<CommitRecord>(&entry.value) {
-                Ok(r) if r.s == stamp => r,
+                Ok(r) if r.s == stamp && r.f == FORMAT => r,
+                Ok(r) if r.s != stamp => {
+                    self.skip_record(&key, "its stamp differs from its key");
+                    continue;
+                }
                 Ok(_) => {
-                    self.skip(&key, "its stamp differs from its key");
+                    self.skip_record(&key, "written by an older gluebind (another format)");
                     continue;
                 }
                 Err(e) => {
-                    self.skip(&key, &format!("not a gluebind commit record: {e}"));
+                    self.skip_record(&key, &format!("not a gluebind commit record: {e}"));
                     continue;
                 }
             };
             if now.saturating_sub(record.at) < REPLAY_AFTER_MS {
                 continue;
             }
-            if ops.get() >= self.replay_limit() {
-                self.note(format!("replay of {key} left for a later session (budget)"));
-                break;
-            }
-            if !self.replay(ops, &key, &record).await? {
+            if self.settle_remote(&record, ops, 0).await? {
+                settled += 1;
+            } else if ops.get() >= self.replay_limit() {
                 break; // out of budget: the rest waits too
             }
-            replayed += 1;
         }
-        Ok(replayed)
+        Ok(settled)
     }
 
-    /// Most operations replays may bring a session to.
+    /// Most operations settlements may bring a session to.
     fn replay_limit(&self) -> u64 {
         self.max_ops - self.max_ops / 4
     }
 
-    /// Applies `record`'s writes that KV does not show yet (see [`replay_plan`]), then deletes
-    /// the record. Safe to cut off and run again: every step is idempotent. False when it
-    /// stopped at the budget (the record stays for a later session).
+    /// Settles another isolate's abandoned `record`. False when one of its keys is claimed
+    /// by a commit of this isolate in flight other than `except` (left for later), or when it
+    /// stopped at the session's budget.
     ///
     /// # Errors
-    /// [`Error::Storage`] when KV fails.
-    pub(super) async fn replay(
+    /// [`Error::Storage`] when KV fails (the record stays for a later settlement).
+    pub(super) async fn settle_remote(
         &self,
-        ops: &Cell<u64>,
-        key: &str,
         record: &CommitRecord,
+        ops: &Cell<u64>,
+        except: u64,
     ) -> Result<bool> {
-        let limit = self.replay_limit();
-        let keys: Vec<String> = record
-            .w
-            .iter()
-            .map(|w| w.k.clone())
-            .chain(record.t.iter().map(|t| t.key.clone()))
-            .collect();
-        let found = self.get_many(ops, &keys).await?;
-        let (current, schemas) = found.split_at(record.w.len());
-        let before: BTreeMap<&str, Option<String>> = record
-            .w
-            .iter()
-            .zip(current)
-            .map(|(w, e)| (w.k.as_str(), e.as_ref().map(|e| e.value.clone())))
-            .collect();
-        let plan = replay_plan(record, current, schemas);
-        let mut written = Vec::new();
-        let mut finished = true;
-        for w in plan {
-            // One op kept for the record's delete.
-            if ops.get() + 2 > limit {
-                finished = false;
-                break;
+        let Some((id, token)) = self
+            .log
+            .borrow_mut()
+            .settling(record, self.now_ms(), except)
+        else {
+            return Ok(false);
+        };
+        let outcome = self.settle(id, token, record, ops).await;
+        let mut log = self.log.borrow_mut();
+        match outcome {
+            Ok(Settled::Partial) => {
+                // Ours to finish now: its entry says which record, and it hides the keys
+                // from this isolate's sessions until then.
+                log.unknown(id);
+                Ok(false)
             }
-            let result = match &w.put {
-                Some(p) => {
-                    self.call_within(ops, "replay put", limit, || {
-                        self.kv.put(&w.k, p.v.clone(), p.m.clone())
+            Ok(_) => {
+                log.acknowledged_settlement(id, self.now_ms());
+                Ok(true)
+            }
+            Err(e) => {
+                if log.holds(id, token) {
+                    log.unknown(id);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Settles this isolate's own commit `id`, which stopped half-way (or whose lease
+    /// expired): forward (acknowledged now) or back (undone). False when it stopped at the
+    /// session's budget (left for a later session).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when KV fails (it stays unsettled; the next commit that needs its
+    /// keys tries again).
+    pub(super) async fn settle_local(&self, id: u64, ops: &Cell<u64>) -> Result<bool> {
+        let Some((record, token)) = self.log.borrow_mut().take_over(id, self.now_ms()) else {
+            return Ok(true); // settled meanwhile, never reached KV, or alive after all
+        };
+        let outcome = self.settle(id, token, &record, ops).await;
+        let mut log = self.log.borrow_mut();
+        let now = self.now_ms();
+        match outcome {
+            Ok(Settled::Forward) => {
+                log.acknowledged_settlement(id, now);
+                Ok(true)
+            }
+            Ok(Settled::Back) => {
+                log.undone(id, now);
+                Ok(true)
+            }
+            Ok(Settled::Partial) => {
+                log.unknown(id);
+                Ok(false)
+            }
+            Err(e) => {
+                if log.holds(id, token) {
+                    log.unknown(id);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Reads `record`'s keys, writes forward or back, deletes the record; holds `token` of
+    /// the log's entry `id` throughout.
+    async fn settle(
+        &self,
+        id: u64,
+        token: u64,
+        record: &CommitRecord,
+        ops: &Cell<u64>,
+    ) -> Result<Settled> {
+        let keys: Vec<String> = record.w.iter().map(|w| w.k.clone()).collect();
+        // KV as it is, through this isolate's other commits (not this one's hiding).
+        let raw = self.get_raw(ops, &keys).await?;
+        let latest = self.latest();
+        let current: Vec<Option<KvEntry>> = {
+            let log = self.log.borrow();
+            keys.iter()
+                .zip(raw)
+                .map(|(k, found)| {
+                    let version = super::journal::version_of(k, found.as_ref()).ok();
+                    match version.map(|v| log.belief_except(k, v, latest, id)) {
+                        Some(super::local::Belief::Local(e)) => e,
+                        _ => found,
+                    }
+                })
+                .collect()
+        };
+        let settlement = replay_plan(record, &current);
+        let (writes, how): (Vec<(String, Option<KvEntry>)>, Settled) = match &settlement {
+            Settlement::Forward(ws) => (
+                ws.iter()
+                    .map(|w| (w.k.clone(), w.put.as_ref().map(|p| p.entry())))
+                    .collect(),
+                Settled::Forward,
+            ),
+            Settlement::Back(ws) => (
+                ws.iter()
+                    .map(|w| (w.k.clone(), w.was.as_ref().map(|p| p.entry())))
+                    .collect(),
+                Settled::Back,
+            ),
+        };
+        {
+            let before: BTreeMap<String, Option<KvEntry>> =
+                keys.iter().cloned().zip(current.iter().cloned()).collect();
+            let mut after = before.clone();
+            for (k, e) in &writes {
+                after.insert(k.clone(), e.clone());
+            }
+            // A commit of this isolate keeps what its own check found as "before".
+            self.log.borrow_mut().checked(id, &before, &after);
+        }
+        // Within 3/4 of the session's budget (one operation kept for the record's delete):
+        // what does not fit is left for a later session (writing is idempotent).
+        let limit = self.replay_limit();
+        let room = limit.saturating_sub(ops.get() + 1) as usize;
+        let partial = writes.len() > room;
+        let writes = if partial {
+            self.note(format!(
+                "settlement of {} stopped at the session's budget ({room} of its {} writes \
+                 done); a later session continues it",
+                self.layout.record_key(record.s),
+                writes.len()
+            ));
+            writes[..room].to_vec()
+        } else {
+            writes
+        };
+        let live = || self.log.borrow().holds(id, token);
+        let puts = writes.iter().map(|(k, e)| async move {
+            match e {
+                Some(e) => {
+                    self.call_within(ops, "settlement put", limit, &live, || {
+                        self.kv.put(k, e.value.clone(), e.metadata.clone())
                     })
                     .await
                 }
                 None => {
-                    self.call_within(ops, "replay delete", limit, || self.kv.delete(&w.k))
+                    self.call_within(ops, "settlement delete", limit, &live, || self.kv.delete(k))
                         .await
                 }
-            };
-            result?;
-            written.push(w);
-        }
-        let now = self.now_ms();
-        {
-            let mut recent = self.recent.borrow_mut();
-            for w in &written {
-                let after = w.put.as_ref().map(|p| KvEntry {
-                    value: p.v.clone(),
-                    metadata: p.m.clone(),
-                });
-                let before = before.get(w.k.as_str()).cloned().flatten();
-                recent.record(w.k.clone(), before, after, now);
             }
+        });
+        for result in futures_util::future::join_all(puts).await {
+            result?;
         }
-        if !finished {
-            self.note(format!(
-                "replay of {key} stopped at the session's budget ({} of its writes done); a \
-                 later session continues it",
-                written.len()
-            ));
-            return Ok(false);
+        if !live() {
+            return Err(Error::Storage {
+                message: "a settlement was taken over by another session".to_owned(),
+            });
         }
+        if partial {
+            return Ok(Settled::Partial);
+        }
+        let record_key = self.layout.record_key(record.s);
         self.call_within(
             ops,
-            "delete of a replayed commit record",
+            "delete of a settled commit record",
             WORKERS_MAX_OPS,
-            || self.kv.delete(key),
+            &live,
+            || self.kv.delete(&record_key),
         )
         .await?;
-        Ok(true)
+        Ok(how)
     }
 }

@@ -1,0 +1,619 @@
+//! A `kv://` commit: claim the keys in this isolate, put the commit record, check KV (and the
+//! other commits' records) after it, write, acknowledge. See `journal.rs` for why in this
+//! order, and `local.rs` for what the isolate's own log adds.
+
+use super::{
+    backend::KvEntry,
+    journal::{self, CommitRecord, RecordMeta, RecordPut, RecordWrite, FORMAT, REPLAY_AFTER_MS},
+    layout::{self, SchemaRecord, UniqueRecord},
+    load::entry_row,
+    local::{Claim, Lsn, LEASE_MS},
+    plan::{Expect, Planned, PlannedWrite},
+    recover::stamp_of,
+    store::{KvStorage, Listed},
+    write::Writer,
+};
+use crate::{
+    error::{Error, Result},
+    snapshot::{unique_key, Version},
+    workspace::Workspace,
+};
+use std::{
+    cell::Cell,
+    collections::{BTreeMap, BTreeSet},
+};
+
+/// Marks this isolate's entry of a commit unsettled if the commit future is dropped half-way,
+/// so that the next overlapping commit settles it at once instead of waiting for its lease.
+/// Only a shortcut: an abandoned future that is never dropped is taken over when its lease
+/// expires.
+struct Claimed<'a> {
+    store: &'a KvStorage,
+    id: u64,
+    token: u64,
+    done: bool,
+}
+
+impl Drop for Claimed<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut log = self.store.log.borrow_mut();
+            if log.holds(self.id, self.token) {
+                log.unknown(self.id);
+            }
+        }
+    }
+}
+
+fn conflict(table: &str, detail: String) -> Error {
+    Error::Conflict {
+        table: table.to_owned(),
+        detail,
+    }
+}
+
+impl KvStorage {
+    /// Checks the session's write-set against KV and writes it, every key stamped `stamp`;
+    /// returns the commit's sequence number in this isolate.
+    ///
+    /// Within the isolate, conflicts are always detected (through its log of its commits).
+    /// Across isolates, through the commit records: exactly on a store where writes are seen
+    /// at once, best effort within Workers KV's propagation window (see `journal.rs`).
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] / [`Error::Unique`] (nothing written); [`Error::Storage`] when KV
+    /// fails: "nothing was written" / "failed and was undone" (nothing applied), or "commit
+    /// outcome unknown" (its record stays, and settles it all or nothing later).
+    pub async fn commit(&self, ws: &Workspace, stamp: Version, ops: &Cell<u64>) -> Result<Lsn> {
+        let planned = self.plan(ws, stamp)?;
+        let record_key = self.layout.record_key(stamp);
+        // Budget: refuse before writing anything rather than stop half-way (record put, list,
+        // check reads, writes; the record's delete runs after the response).
+        let checks = planned.expect.len().div_ceil(super::backend::MAX_BULK_GET) as u64;
+        let needed = planned.writes.len() as u64 + 2 + checks + 2 * planned.ddl.len() as u64;
+        if ops.get() + needed > self.max_ops {
+            return Err(Error::Storage {
+                message: format!(
+                    "committing needs about {needed} KV operations, more than the {} left in \
+                     this session's budget ({} per session; Workers allow 1000 per invocation); \
+                     commit in smaller units of work",
+                    self.max_ops.saturating_sub(ops.get()),
+                    self.max_ops
+                ),
+            });
+        }
+        let mut record = CommitRecord {
+            f: FORMAT,
+            s: stamp,
+            at: 0,
+            t: planned.footprint.tables.iter().cloned().collect(),
+            d: planned.footprint.whole.iter().cloned().collect(),
+            r: planned.footprint.relies.iter().cloned().collect(),
+            w: planned
+                .writes
+                .iter()
+                .map(|w| RecordWrite {
+                    k: w.key.clone(),
+                    was: w.was.as_ref().map(RecordPut::of),
+                    put: w.put.as_ref().map(RecordPut::of),
+                    u: w.unique,
+                })
+                .collect(),
+        };
+        record.encode()?; // too large: refused before claiming anything
+
+        // 1. Claim the keys in this isolate: wait for an overlapping commit in flight, settle
+        // one that stopped half-way, conflict with one acknowledged after the snapshot.
+        let (id, token) = self.claim_keys(&planned, ws.as_of, stamp, ops).await?;
+        let mut claimed = Claimed {
+            store: self,
+            id,
+            token,
+            done: false,
+        };
+        let now = self.now_ms();
+        record.at = now;
+        let (value, metadata) = record.encode()?;
+        {
+            let mut log = self.log.borrow_mut();
+            log.renew(id, token, now);
+            if let Some(c) = log.get_mut(id) {
+                c.record = Some(record.clone());
+            }
+        }
+        let writer = Writer {
+            store: self,
+            ops,
+            id,
+            token,
+            record_key: record_key.clone(),
+            deadline: now + journal::COMMIT_DEADLINE_MS,
+        };
+
+        // 2. The record (the intent), then records of finished commits deleted alongside.
+        let stale_records: Vec<String> =
+            self.done_records.borrow().iter().take(8).cloned().collect();
+        let (put, _) = futures_util::future::join(
+            writer.put_record(&value, &metadata),
+            self.delete_done_records(&stale_records),
+        )
+        .await;
+        if let Err(e) = put {
+            claimed.done = true;
+            return Err(e);
+        }
+
+        // 3. Check, after the record: the journal, every key relied on, DDL tables' rows.
+        let checked = self.check(&planned, &record, ops, id).await;
+        let current = match checked {
+            Ok(current) => current,
+            Err(e) => {
+                claimed.done = true;
+                writer.abort().await;
+                return Err(match e {
+                    Error::Storage { message } => Error::Storage {
+                        message: format!("commit failed, nothing was written: {message}"),
+                    },
+                    other => other,
+                });
+            }
+        };
+        let Checked {
+            before,
+            leftovers,
+            skip,
+        } = current;
+
+        // 4. Write: leftovers of an earlier table first (a new table must not show them),
+        // then the write-set.
+        let mut after: BTreeMap<String, Option<KvEntry>> = planned
+            .writes
+            .iter()
+            .map(|w| (w.key.clone(), w.put.clone()))
+            .collect();
+        let writes: Vec<&PlannedWrite> = planned
+            .writes
+            .iter()
+            .filter(|w| !skip.contains(&w.key))
+            .collect();
+        {
+            let mut log = self.log.borrow_mut();
+            log.checked(id, &before, &after);
+            if !leftovers.is_empty() {
+                let extra = leftovers
+                    .iter()
+                    .map(|(k, e)| (k.clone(), (Some(e.clone()), None)))
+                    .collect();
+                log.add_keys(id, &extra);
+            }
+        }
+        let mut before = before;
+        for (k, e) in &leftovers {
+            before.insert(k.clone(), Some(e.clone()));
+            after.insert(k.clone(), None);
+        }
+        let leftover_deletes: Vec<(String, Option<KvEntry>)> =
+            leftovers.iter().map(|(k, _)| (k.clone(), None)).collect();
+        let main: Vec<(String, Option<KvEntry>)> = writes
+            .iter()
+            .map(|w| (w.key.clone(), w.put.clone()))
+            .collect();
+        let result = async {
+            if !leftover_deletes.is_empty() {
+                writer.write_all(&leftover_deletes, &before, false).await?;
+            }
+            writer.write_all(&main, &before, true).await
+        }
+        .await;
+        claimed.done = true;
+        result?;
+
+        // 5. Acknowledged: the record is deleted after the response (`flush_records`).
+        let lsn = self.log.borrow_mut().acknowledged(id, self.now_ms());
+        self.done_records.borrow_mut().insert(record_key);
+        Ok(lsn)
+    }
+
+    /// Step 1 of a commit (see [`KvStorage::commit`]).
+    async fn claim_keys(
+        &self,
+        planned: &Planned,
+        as_of: Lsn,
+        stamp: Version,
+        ops: &Cell<u64>,
+    ) -> Result<(u64, u64)> {
+        let started = self.now_ms();
+        loop {
+            let claim =
+                self.log
+                    .borrow_mut()
+                    .claim(&planned.footprint, as_of, stamp, self.now_ms());
+            match claim {
+                Claim::Claimed(id, token) => return Ok((id, token)),
+                Claim::Conflict(detail) => {
+                    let table = planned
+                        .footprint
+                        .tables
+                        .iter()
+                        .next()
+                        .cloned()
+                        .unwrap_or_default();
+                    return Err(conflict(&table, detail));
+                }
+                Claim::Wait => {
+                    // Bounded: the other commit's lease expires (then it is settled).
+                    debug_assert!(self.now_ms().saturating_sub(started) <= 2 * LEASE_MS + 1_000);
+                    self.sleep(2).await;
+                }
+                Claim::Settle(other) => {
+                    if !self.settle_local(other, ops).await? {
+                        return Err(Error::Storage {
+                            message: "an earlier commit of this isolate that stopped half-way \
+                                      must be settled first, and this session's KV budget \
+                                      does not allow it; retry in a new request"
+                                .to_owned(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Deletes records of finished commits (best effort; what fails stays for later).
+    async fn delete_done_records(&self, keys: &[String]) {
+        let ops = &Cell::new(0);
+        let deletes = keys.iter().map(|key| async move {
+            let ok = self
+                .call_within(
+                    ops,
+                    "delete of a commit record",
+                    super::store::WORKERS_MAX_OPS,
+                    &|| true,
+                    || self.kv.delete(key),
+                )
+                .await
+                .is_ok();
+            (key, ok)
+        });
+        for (key, ok) in futures_util::future::join_all(deletes).await {
+            if ok {
+                self.done_records.borrow_mut().remove(key);
+            }
+        }
+    }
+
+    /// Step 3 of a commit: reads, after the commit's record, the journal, every key the
+    /// commit relies on, and the rows of tables it rewrites, and decides whether it may write.
+    async fn check(
+        &self,
+        planned: &Planned,
+        ours: &CommitRecord,
+        ops: &Cell<u64>,
+        id: u64,
+    ) -> Result<Checked> {
+        let keys: Vec<String> = planned.expect.keys().cloned().collect();
+        let journal_prefix = self.layout.journal_prefix();
+        let latest = self.latest();
+        let ddl_lists = planned.ddl.iter().map(|ddl| async move {
+            let rows = self
+                .list_as_of(ops, &self.layout.rows_prefix(&ddl.table), latest)
+                .await?;
+            let entries = if ddl.dropped || ddl.rows_before.is_none() {
+                self.list_all(ops, &self.layout.uniques_prefix(&ddl.table))
+                    .await?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, Error>((rows, entries))
+        });
+        let (journal, found, ddl) = futures_util::future::join3(
+            self.list_all(ops, &journal_prefix),
+            self.get_many(ops, &keys, latest),
+            futures_util::future::join_all(ddl_lists),
+        )
+        .await;
+        let (journal, found) = (journal?, found?);
+        let current: BTreeMap<String, Option<KvEntry>> = keys.into_iter().zip(found).collect();
+        let mut skip = BTreeSet::new();
+        self.check_expectations(planned, &current, &mut skip, ops)
+            .await?;
+        self.check_journal(planned, ours, journal, &current, ops, id)
+            .await?;
+        let mut leftovers = Vec::new();
+        for (ddl, listed) in planned.ddl.iter().zip(ddl) {
+            let (rows, entries) = listed?;
+            match &ddl.rows_before {
+                Some(before) => {
+                    let now: BTreeMap<String, Option<Version>> = rows
+                        .iter()
+                        .map(|(name, listed)| (name.clone(), listed_version(name, listed)))
+                        .collect();
+                    let same = now.len() == before.len()
+                        && before.iter().all(|(k, v)| now.get(k) == Some(&Some(*v)));
+                    if !same {
+                        return Err(conflict(
+                            &ddl.table,
+                            "the table's rows (another commit changed them after this session \
+                             read them)"
+                                .to_owned(),
+                        ));
+                    }
+                    // Entries no row names (left by a bug or a lost race) go with the table.
+                    if ddl.dropped {
+                        let planned_keys: BTreeSet<&String> =
+                            planned.writes.iter().map(|w| &w.key).collect();
+                        for entry in entries {
+                            if !planned_keys.contains(&entry.name) {
+                                if let Some(e) = self
+                                    .get_raw(ops, std::slice::from_ref(&entry.name))
+                                    .await?
+                                    .pop()
+                                    .flatten()
+                                {
+                                    leftovers.push((entry.name, e));
+                                }
+                            }
+                        }
+                    }
+                }
+                None => {
+                    // A new table: whatever an earlier table of the name left is garbage.
+                    let names: Vec<String> = rows
+                        .into_iter()
+                        .map(|(name, _)| name)
+                        .chain(entries.into_iter().map(|e| e.name))
+                        .collect();
+                    for (name, e) in names.iter().zip(self.get_raw(ops, &names).await?) {
+                        if let Some(e) = e {
+                            leftovers.push((name.clone(), e));
+                        }
+                    }
+                }
+            }
+        }
+        let before = current
+            .into_iter()
+            .filter(|(k, _)| planned.footprint.writes.contains(k))
+            .collect();
+        Ok(Checked {
+            before,
+            leftovers,
+            skip,
+        })
+    }
+
+    /// Every key must hold what the session saw; a unique value taken by a row that still
+    /// holds it is a UNIQUE violation.
+    async fn check_expectations(
+        &self,
+        planned: &Planned,
+        current: &BTreeMap<String, Option<KvEntry>>,
+        skip: &mut BTreeSet<String>,
+        ops: &Cell<u64>,
+    ) -> Result<()> {
+        let mut contested = Vec::new();
+        for (key, (table, expect)) in &planned.expect {
+            let found = current.get(key).cloned().flatten();
+            match expect {
+                Expect::Version(expected) => {
+                    let now = match &found {
+                        Some(e) if key.starts_with(&self.layout.schemas_prefix()) => {
+                            Some(layout::decode::<SchemaRecord>(key, &e.value)?.v)
+                        }
+                        Some(e) => Some(entry_row(key, &e.value)?.v),
+                        None => None,
+                    };
+                    if now != *expected {
+                        return Err(conflict(
+                            table,
+                            format!("a row or schema stored in KV ({key})"),
+                        ));
+                    }
+                }
+                Expect::Claim { row, moved, .. } => {
+                    if let Some(e) = found {
+                        let owner = layout::decode::<UniqueRecord>(key, &e.value)?.k;
+                        if &owner != row && !moved.contains(&owner) {
+                            contested.push((
+                                key,
+                                table,
+                                expect,
+                                self.layout.row_key(table, &owner)?,
+                            ));
+                        }
+                    }
+                }
+                Expect::Release { row } => {
+                    // Only delete an entry that still names the row releasing it.
+                    if let Some(e) = found {
+                        if &layout::decode::<UniqueRecord>(key, &e.value)?.k != row {
+                            skip.insert(key.clone());
+                        }
+                    } else {
+                        skip.insert(key.clone());
+                    }
+                }
+            }
+        }
+        if contested.is_empty() {
+            return Ok(());
+        }
+        // A value held by another row: taken, unless that row no longer holds it (an entry
+        // left stale, e.g. by a race across isolates).
+        let owners: Vec<String> = contested.iter().map(|(.., k)| k.clone()).collect();
+        let found = self.get_many(ops, &owners, self.latest()).await?;
+        for ((uk, table, expect, owner_key), row) in contested.iter().zip(found) {
+            let Expect::Claim {
+                pos, column, value, ..
+            } = expect
+            else {
+                continue;
+            };
+            let holds = match row {
+                Some(e) => {
+                    let rec = entry_row(owner_key, &e.value)?;
+                    let held = rec
+                        .d
+                        .as_ref()
+                        .and_then(|d| d.get(*pos))
+                        .and_then(unique_key);
+                    match held {
+                        Some(v) => self.layout.unique_key(table, column, &v)? == **uk,
+                        None => false,
+                    }
+                }
+                None => false,
+            };
+            if holds {
+                return Err(Error::Unique {
+                    table: (*table).clone(),
+                    column: column.clone(),
+                    value: value.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// No other commit's record may overlap this one, unless it is applied in full where it
+    /// overlaps and this session read what it wrote. An abandoned one is settled first.
+    async fn check_journal(
+        &self,
+        planned: &Planned,
+        ours: &CommitRecord,
+        journal: Vec<super::backend::ListedKey>,
+        current: &BTreeMap<String, Option<KvEntry>>,
+        ops: &Cell<u64>,
+        id: u64,
+    ) -> Result<()> {
+        let prefix = self.layout.journal_prefix();
+        let mut unread = Vec::new();
+        for listed in journal {
+            let Some(stamp) = stamp_of(&listed.name, &prefix) else {
+                continue;
+            };
+            if stamp == ours.s || self.skipped.borrow().contains(&listed.name) {
+                continue;
+            }
+            {
+                let log = self.log.borrow();
+                if log.finished(stamp) {
+                    drop(log);
+                    self.done_records.borrow_mut().insert(listed.name.clone());
+                    continue;
+                }
+                if log.unsettled(stamp) {
+                    continue; // a commit of this isolate: its claim does not overlap ours
+                }
+            }
+            let meta = listed
+                .metadata
+                .as_ref()
+                .and_then(|m| serde_json::from_value::<RecordMeta>(m.clone()).ok());
+            if meta.and_then(|m| m.may_overlap(&planned.footprint)) == Some(false) {
+                continue;
+            }
+            unread.push(listed.name);
+        }
+        if unread.is_empty() {
+            return Ok(());
+        }
+        let records = self.get_raw(ops, &unread).await?;
+        let table = planned
+            .footprint
+            .tables
+            .iter()
+            .next()
+            .cloned()
+            .unwrap_or_default();
+        for (key, entry) in unread.iter().zip(records) {
+            let Some(entry) = entry else { continue }; // deleted meanwhile
+            let record = match serde_json::from_str::<CommitRecord>(&entry.value) {
+                Ok(r) if r.f == FORMAT => r,
+                Ok(_) => {
+                    self.skip_record(key, "written by an older gluebind (another format)");
+                    continue;
+                }
+                Err(e) => {
+                    self.skip_record(key, &format!("not a gluebind commit record: {e}"));
+                    continue;
+                }
+            };
+            if !record.overlaps(&planned.footprint) {
+                continue;
+            }
+            if self.now_ms().saturating_sub(record.at) >= REPLAY_AFTER_MS {
+                let detail = match self.settle_remote(&record, ops, id).await {
+                    Ok(true) => {
+                        format!("a row (of a commit cut off half-way, settled now from {key})")
+                    }
+                    Ok(false) => {
+                        format!("a row (of a commit cut off half-way, record {key}, being settled)")
+                    }
+                    Err(e) => format!("a row (of a commit cut off half-way, record {key}: {e})"),
+                };
+                return Err(conflict(&table, detail));
+            }
+            if self.applied_where_read(&record, current, ops).await? {
+                continue;
+            }
+            return Err(conflict(
+                &table,
+                format!("a row (of a commit still being applied, record {key})"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// True when `record` (of a young commit) is applied in full and this session read what
+    /// it wrote wherever the two overlap: building on it is then safe.
+    async fn applied_where_read(
+        &self,
+        record: &CommitRecord,
+        current: &BTreeMap<String, Option<KvEntry>>,
+        ops: &Cell<u64>,
+    ) -> Result<bool> {
+        let missing: Vec<String> = record
+            .w
+            .iter()
+            .filter(|w| !current.contains_key(&w.k))
+            .map(|w| w.k.clone())
+            .collect();
+        let found = self.get_many(ops, &missing, self.latest()).await?;
+        let more: BTreeMap<&String, Option<KvEntry>> = missing.iter().zip(found).collect();
+        Ok(record.w.iter().all(|w| {
+            let now = current
+                .get(&w.k)
+                .cloned()
+                .or_else(|| more.get(&w.k).cloned())
+                .flatten();
+            journal::key_state(w, record.s, now.as_ref()) == journal::KeyState::Written
+        }))
+    }
+
+    pub(super) fn skip_record(&self, key: &str, why: &str) {
+        if self.skipped.borrow_mut().insert(key.to_owned()) {
+            self.note(format!("commit record {key} skipped: {why}"));
+        }
+    }
+}
+
+/// What a commit's check found.
+struct Checked {
+    /// What each key the commit writes holds now.
+    before: BTreeMap<String, Option<KvEntry>>,
+    /// Keys no one owns any more (an earlier table's rows and entries) to delete first.
+    leftovers: Vec<(String, KvEntry)>,
+    /// Planned writes to leave out (a unique entry no longer the releasing row's).
+    skip: BTreeSet<String>,
+}
+
+fn listed_version(name: &str, listed: &Listed) -> Option<Version> {
+    match listed {
+        Listed::Local(e) => entry_row(name, &e.value).ok().map(|r| r.v),
+        Listed::Kv(Some(meta)) => layout::decode_metadata::<layout::RowRecord>(name, meta)
+            .ok()
+            .map(|r| r.v),
+        Listed::Kv(None) => None,
+    }
+}

@@ -1,0 +1,639 @@
+//! This isolate's own `kv://` commits: which keys each one writes, what each key held before
+//! and after, and how far the commit got. It gives, within one isolate, what KV alone cannot:
+//!
+//! - **Snapshot reads.** Every session reads as of the commits acknowledged when it started
+//!   (its `as_of`, a local sequence number). A load from KV that returns what a later commit
+//!   (or one still in flight) wrote is answered with what the key held before it.
+//! - **Reading through KV's lag.** KV may still serve a value this isolate already replaced;
+//!   it is answered with the isolate's own write.
+//! - **Concurrency control.** A commit claims its keys here before it writes its record: it
+//!   waits while an overlapping commit of the isolate is in flight, and conflicts with one
+//!   acknowledged after its snapshot. Commits that do not overlap run concurrently.
+//! - **No hang on an abandoned commit.** A commit in flight holds a lease it renews as it goes;
+//!   a Worker may abandon its future without dropping it, so once the lease has expired the
+//!   next commit that needs those keys settles it from its record instead of waiting.
+//!
+//! Finished commits are forgotten after [`RECENT_MS`] (KV has caught up by then) or when the
+//! log grows past its limits; a session older than what was forgotten gets a `CONFLICT`
+//! ("snapshot too old") on its next load instead of a mixed view.
+
+use super::{
+    backend::KvEntry,
+    journal::{CommitRecord, Footprint},
+};
+use crate::snapshot::Version;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// A local commit sequence number: how many commits this isolate has acknowledged. A
+/// session's snapshot is "as of" one.
+pub(crate) type Lsn = u64;
+
+/// How long the isolate remembers a finished commit: KV can take this long to show a write,
+/// even (though rarely) at the location that made it.
+pub(super) const RECENT_MS: u64 = 60_000;
+/// At most this many remembered keys, and this many bytes of their entries (oldest commits
+/// go first): the memory an isolate spends on it stays small.
+const MAX_KEYS: usize = 10_000;
+const MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// How long a commit in flight may go without renewing its lease before another commit of
+/// the isolate takes it for abandoned. A commit never writes later than
+/// `journal::COMMIT_DEADLINE_MS` after its record (where it renews), and checks its lease
+/// before every write, so a taken-over commit never writes again.
+pub(super) const LEASE_MS: u64 = super::journal::COMMIT_DEADLINE_MS + 5_000;
+
+/// Where a local commit stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum State {
+    /// Being written by the holder of `token`, which renewed its lease at `renewed_at`.
+    InFlight { token: u64, renewed_at: u64 },
+    /// Stopped half-way (a failure it could not undo, or taken over): its record decides.
+    Unknown,
+    /// Applied in full, visible to sessions as of this sequence number or later.
+    Acknowledged(Lsn),
+    /// Undone in full (or never written).
+    Undone,
+}
+
+/// One key a local commit writes.
+#[derive(Debug, Clone, Default)]
+pub(super) struct KeyChange {
+    /// What KV held when the commit checked it (`None` until the check: nothing is written
+    /// before it).
+    pub before: Option<Option<KvEntry>>,
+    /// What the commit leaves (`None`: deleted).
+    pub after: Option<KvEntry>,
+}
+
+/// One commit (or settlement of an abandoned record) of this isolate.
+#[derive(Debug, Clone)]
+pub(super) struct LocalCommit {
+    pub stamp: Version,
+    pub state: State,
+    /// When it finished (for forgetting it), or started while in flight.
+    pub at: u64,
+    pub keys: BTreeMap<String, KeyChange>,
+    /// Keys it relies on without writing them.
+    pub relies: BTreeSet<String>,
+    /// Tables it writes.
+    pub tables: BTreeSet<String>,
+    /// Tables whose every row it may change.
+    pub whole: BTreeSet<String>,
+    /// Its commit record, once written: how to settle it if it stops half-way.
+    pub record: Option<CommitRecord>,
+}
+
+/// What a session should believe about a key KV answered for.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Belief {
+    /// What KV returned.
+    Kv,
+    /// This entry (`None`: absent), from the isolate's own commits.
+    Local(Option<KvEntry>),
+}
+
+/// What a commit found when it tried to claim its keys.
+#[derive(Debug)]
+pub(super) enum Claim {
+    /// Claimed: the commit's id and its token.
+    Claimed(u64, u64),
+    /// An overlapping commit is in flight: try again shortly.
+    Wait,
+    /// An overlapping commit stopped half-way (or its lease expired): settle it first.
+    Settle(u64),
+    /// An overlapping commit was acknowledged after the session's snapshot.
+    Conflict(String),
+}
+
+/// The log of this isolate's commits.
+#[derive(Debug, Default)]
+pub(super) struct LocalLog {
+    commits: BTreeMap<u64, LocalCommit>,
+    /// Key → ids of the commits that write it, oldest first.
+    by_key: HashMap<String, Vec<u64>>,
+    next_id: u64,
+    next_token: u64,
+    /// The latest acknowledged sequence number.
+    latest: Lsn,
+    /// Sessions whose snapshot is older than this lost history: "snapshot too old".
+    horizon: Lsn,
+    /// Settlements of other isolates' records acknowledged so far (the isolate cache must
+    /// start over after one).
+    settled: u64,
+    keys: usize,
+    bytes: usize,
+}
+
+fn entry_bytes(e: Option<&KvEntry>) -> usize {
+    e.map_or(0, |e| {
+        e.value.len() + e.metadata.as_ref().map_or(0, |m| m.to_string().len())
+    })
+}
+
+fn version(key: &str, e: Option<&KvEntry>) -> Option<Option<u64>> {
+    super::journal::version_of(key, e).ok()
+}
+
+/// As [`CommitRecord::overlaps`], for a commit of this isolate.
+fn overlaps(c: &LocalCommit, intent: &Footprint) -> bool {
+    let touches = |k: &String| c.keys.contains_key(k);
+    intent.writes.iter().any(touches)
+        || intent.relies.iter().any(touches)
+        || intent.writes.iter().any(|k| c.relies.contains(k))
+        || c.whole.iter().any(|t| intent.tables.contains(t))
+        || intent.whole.iter().any(|t| c.tables.contains(t))
+}
+
+impl LocalLog {
+    pub fn latest(&self) -> Lsn {
+        self.latest
+    }
+
+    pub fn settled(&self) -> u64 {
+        self.settled
+    }
+
+    /// True when a session as of `as_of` still has its history here.
+    pub fn covers(&self, as_of: Lsn) -> bool {
+        as_of >= self.horizon
+    }
+
+    pub fn get_mut(&mut self, id: u64) -> Option<&mut LocalCommit> {
+        self.commits.get_mut(&id)
+    }
+
+    /// True when `token` still holds commit `id`.
+    pub fn holds(&self, id: u64, token: u64) -> bool {
+        matches!(self.commits.get(&id).map(|c| &c.state), Some(State::InFlight { token: t, .. }) if *t == token)
+    }
+
+    /// Renews the lease of commit `id`; false when `token` lost it.
+    pub fn renew(&mut self, id: u64, token: u64, now: u64) -> bool {
+        match self.commits.get_mut(&id).map(|c| &mut c.state) {
+            Some(State::InFlight {
+                token: t,
+                renewed_at,
+            }) if *t == token => {
+                *renewed_at = now;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Tries to claim the keys of a new commit whose session started as of `as_of` (see
+    /// [`Claim`]).
+    pub fn claim(&mut self, intent: &Footprint, as_of: Lsn, stamp: Version, now: u64) -> Claim {
+        self.claim_except(intent, as_of, stamp, now, 0)
+    }
+
+    /// [`LocalLog::claim`], ignoring commit `except` (the caller's own claim).
+    fn claim_except(
+        &mut self,
+        intent: &Footprint,
+        as_of: Lsn,
+        stamp: Version,
+        now: u64,
+        except: u64,
+    ) -> Claim {
+        if !self.covers(as_of) {
+            return Claim::Conflict(
+                "the session's snapshot (older than what this isolate remembers of its commits)"
+                    .to_owned(),
+            );
+        }
+        for (id, c) in &self.commits {
+            if *id == except || !overlaps(c, intent) {
+                continue;
+            }
+            match &c.state {
+                State::InFlight { renewed_at, .. }
+                    if now.saturating_sub(*renewed_at) <= LEASE_MS =>
+                {
+                    return Claim::Wait;
+                }
+                State::InFlight { .. } | State::Unknown => return Claim::Settle(*id),
+                State::Acknowledged(lsn) if *lsn > as_of => {
+                    let what = c
+                        .keys
+                        .keys()
+                        .find(|k| intent.writes.contains(*k) || intent.relies.contains(*k))
+                        .map(|k| format!("a row or schema stored in KV ({k})"))
+                        .or_else(|| {
+                            c.whole
+                                .iter()
+                                .chain(&c.tables)
+                                .next()
+                                .map(|t| format!("the table {t}"))
+                        })
+                        .unwrap_or_default();
+                    return Claim::Conflict(what);
+                }
+                _ => {}
+            }
+        }
+        let id = self.open(stamp, now);
+        let token = self.token(id, now);
+        let c = self.commits.get_mut(&id).expect("just opened");
+        for key in &intent.writes {
+            c.keys.insert(key.clone(), KeyChange::default());
+        }
+        c.relies = intent.relies.clone();
+        c.tables = intent.tables.clone();
+        c.whole = intent.whole.clone();
+        for key in &intent.writes {
+            self.by_key.entry(key.clone()).or_default().push(id);
+        }
+        self.keys += intent.writes.len();
+        Claim::Claimed(id, token)
+    }
+
+    fn open(&mut self, stamp: Version, now: u64) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.commits.insert(
+            id,
+            LocalCommit {
+                stamp,
+                state: State::Undone,
+                at: now,
+                keys: BTreeMap::new(),
+                relies: BTreeSet::new(),
+                tables: BTreeSet::new(),
+                whole: BTreeSet::new(),
+                record: None,
+            },
+        );
+        id
+    }
+
+    /// Gives commit `id` a new token (a new holder: the commit itself, or a settlement).
+    fn token(&mut self, id: u64, now: u64) -> u64 {
+        self.next_token += 1;
+        let token = self.next_token;
+        if let Some(c) = self.commits.get_mut(&id) {
+            c.state = State::InFlight {
+                token,
+                renewed_at: now,
+            };
+        }
+        token
+    }
+
+    /// Takes commit `id` over for settling it, if it is still unsettled: its record and a
+    /// token. A commit in flight whose lease is still alive is left alone.
+    pub fn take_over(&mut self, id: u64, now: u64) -> Option<(CommitRecord, u64)> {
+        let c = self.commits.get(&id)?;
+        match &c.state {
+            State::InFlight { renewed_at, .. } if now.saturating_sub(*renewed_at) <= LEASE_MS => {
+                return None
+            }
+            State::InFlight { .. } | State::Unknown => {}
+            _ => return None,
+        }
+        match c.record.clone() {
+            Some(record) => {
+                let token = self.token(id, now);
+                Some((record, token))
+            }
+            None => {
+                // Stopped before its record was written: nothing of it is in KV.
+                self.undone(id, now);
+                None
+            }
+        }
+    }
+
+    /// This isolate's commits that stopped half-way, or whose lease expired: to settle.
+    pub fn unsettled_ids(&self, now: u64) -> Vec<u64> {
+        self.commits
+            .iter()
+            .filter(|(_, c)| match &c.state {
+                State::Unknown => true,
+                State::InFlight { renewed_at, .. } => now.saturating_sub(*renewed_at) > LEASE_MS,
+                _ => false,
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Registers the settlement of another isolate's record, claiming its keys; `None` while
+    /// one of them is claimed by a local commit in flight (settle later) other than `except`
+    /// (the commit that asks for the settlement, which gives up after it).
+    pub fn settling(&mut self, record: &CommitRecord, now: u64, except: u64) -> Option<(u64, u64)> {
+        let intent = Footprint {
+            writes: record.w.iter().map(|w| w.k.clone()).collect(),
+            tables: record.t.iter().cloned().collect(),
+            ..Footprint::default()
+        };
+        let busy = self.commits.iter().any(|(id, c)| {
+            *id != except
+                && overlaps(c, &intent)
+                && matches!(c.state, State::InFlight { .. } | State::Unknown)
+        });
+        if busy {
+            return None;
+        }
+        match self.claim_except(&intent, self.latest, record.s, now, except) {
+            Claim::Claimed(id, token) => {
+                let c = self.commits.get_mut(&id).expect("claimed");
+                c.record = Some(record.clone());
+                Some((id, token))
+            }
+            _ => None,
+        }
+    }
+
+    /// Records what the commit's check found for each key it writes (what a snapshot older
+    /// than the commit reads from now on).
+    pub fn checked(
+        &mut self,
+        id: u64,
+        before: &BTreeMap<String, Option<KvEntry>>,
+        after: &BTreeMap<String, Option<KvEntry>>,
+    ) {
+        let Some(c) = self.commits.get_mut(&id) else {
+            return;
+        };
+        for (key, change) in &mut c.keys {
+            // The first check's finding stays (a settlement of the commit finds part of its
+            // own writes).
+            if let (None, Some(b)) = (&change.before, before.get(key)) {
+                self.bytes += entry_bytes(b.as_ref());
+                change.before = Some(b.clone());
+            }
+            if let Some(a) = after.get(key) {
+                self.bytes += entry_bytes(a.as_ref());
+                change.after = a.clone();
+            }
+        }
+    }
+
+    /// Adds keys to a claimed commit (found only by its check, e.g. leftovers it deletes).
+    pub fn add_keys(
+        &mut self,
+        id: u64,
+        keys: &BTreeMap<String, (Option<KvEntry>, Option<KvEntry>)>,
+    ) {
+        let Some(c) = self.commits.get_mut(&id) else {
+            return;
+        };
+        for (key, (before, after)) in keys {
+            if c.keys.contains_key(key) {
+                continue;
+            }
+            self.bytes += entry_bytes(before.as_ref()) + entry_bytes(after.as_ref());
+            c.keys.insert(
+                key.clone(),
+                KeyChange {
+                    before: Some(before.clone()),
+                    after: after.clone(),
+                },
+            );
+            self.by_key.entry(key.clone()).or_default().push(id);
+            self.keys += 1;
+        }
+    }
+
+    /// Commit `id` is applied in full: visible from the next sequence number on.
+    pub fn acknowledged(&mut self, id: u64, now: u64) -> Lsn {
+        self.latest += 1;
+        let lsn = self.latest;
+        if let Some(c) = self.commits.get_mut(&id) {
+            c.state = State::Acknowledged(lsn);
+            c.at = now;
+        }
+        self.prune(now);
+        lsn
+    }
+
+    /// A settlement finished: of another isolate's record (forward or back), or of this
+    /// isolate's own commit, forward. The isolate cache must start over.
+    pub fn acknowledged_settlement(&mut self, id: u64, now: u64) -> Lsn {
+        self.settled += 1;
+        self.acknowledged(id, now)
+    }
+
+    /// Commit `id` is undone in full (or never reached KV).
+    pub fn undone(&mut self, id: u64, now: u64) {
+        if let Some(c) = self.commits.get_mut(&id) {
+            c.state = State::Undone;
+            c.at = now;
+        }
+        self.prune(now);
+    }
+
+    /// Commit `id` stopped half-way: its record decides, when someone settles it.
+    pub fn unknown(&mut self, id: u64) {
+        if let Some(c) = self.commits.get_mut(&id) {
+            c.state = State::Unknown;
+        }
+    }
+
+    /// The stamps of this isolate's commits whose records need no settling (acknowledged or
+    /// undone): a record of one still in KV only waits for its delete.
+    pub fn finished(&self, stamp: Version) -> bool {
+        self.commits
+            .values()
+            .any(|c| c.stamp == stamp && matches!(c.state, State::Acknowledged(_) | State::Undone))
+    }
+
+    /// True when a commit of this isolate with `stamp` is in flight or unsettled.
+    pub fn unsettled(&self, stamp: Version) -> bool {
+        self.commits
+            .values()
+            .any(|c| c.stamp == stamp && matches!(c.state, State::InFlight { .. } | State::Unknown))
+    }
+
+    /// What a session as of `as_of` should believe about `key`, for which KV returned an
+    /// entry of version `found` (`None`: absent; use [`Belief::Kv`] when it cannot be read).
+    pub fn belief(&self, key: &str, found: Option<u64>, as_of: Lsn) -> Belief {
+        self.belief_except(key, found, as_of, 0)
+    }
+
+    /// [`LocalLog::belief`], leaving commit `except` out (a settlement reads KV as it is).
+    pub fn belief_except(&self, key: &str, found: Option<u64>, as_of: Lsn, except: u64) -> Belief {
+        let Some(ids) = self.by_key.get(key) else {
+            return Belief::Kv;
+        };
+        // The key as of `as_of`, per this isolate: the latest commit it sees, and the
+        // versions those commits replaced (stale if KV still serves them).
+        let mut known: Option<Option<KvEntry>> = None;
+        let mut stale: Vec<Option<u64>> = Vec::new();
+        // What the key held before the first commit the snapshot must not see.
+        let mut hidden: Option<Option<KvEntry>> = None;
+        for id in ids.iter().filter(|id| **id != except) {
+            let Some(c) = self.commits.get(id) else {
+                continue;
+            };
+            let Some(change) = c.keys.get(key) else {
+                continue;
+            };
+            match &c.state {
+                State::Acknowledged(lsn) if *lsn <= as_of => {
+                    if let Some(before) = &change.before {
+                        stale.extend(version(key, before.as_ref()));
+                    }
+                    known = Some(change.after.clone());
+                    hidden = None;
+                }
+                State::Undone => {
+                    if hidden.is_none() {
+                        if let Some(before) = &change.before {
+                            stale.extend(version(key, change.after.as_ref()));
+                            known = Some(before.clone());
+                        }
+                    }
+                }
+                _ => {
+                    // In flight, unsettled, or acknowledged after the snapshot. Before its
+                    // check it has written nothing: KV shows the key as it was.
+                    if hidden.is_none() {
+                        if let Some(before) = &change.before {
+                            hidden = Some(before.clone());
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(hidden) = hidden {
+            return Belief::Local(hidden);
+        }
+        match known {
+            Some(known) => {
+                let known_version = version(key, known.as_ref());
+                if known_version == Some(found) || stale.contains(&found) {
+                    Belief::Local(known)
+                } else {
+                    // Newer than anything this isolate wrote: another isolate's write.
+                    Belief::Kv
+                }
+            }
+            None => Belief::Kv,
+        }
+    }
+
+    /// Keys under `prefix` that this isolate's commits wrote (a listing of the prefix must
+    /// consult them too: a key one of them created or deleted may be missing or extra).
+    pub fn keys_under(&self, prefix: &str) -> Vec<String> {
+        self.by_key
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets finished commits older than [`RECENT_MS`], and the oldest ones past the size
+    /// limits; snapshots older than one forgotten acknowledged commit become too old.
+    pub fn prune(&mut self, now: u64) {
+        let full = |log: &Self| log.keys > MAX_KEYS || log.bytes > MAX_BYTES;
+        let candidates: Vec<u64> = self
+            .commits
+            .iter()
+            .filter(|(_, c)| matches!(c.state, State::Acknowledged(_) | State::Undone))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in candidates {
+            let c = &self.commits[&id];
+            if now.saturating_sub(c.at) < RECENT_MS && !full(self) {
+                continue;
+            }
+            let c = self.commits.remove(&id).expect("present");
+            if let State::Acknowledged(lsn) = c.state {
+                self.horizon = self.horizon.max(lsn);
+            }
+            for (key, change) in &c.keys {
+                self.keys = self.keys.saturating_sub(1);
+                self.bytes = self.bytes.saturating_sub(
+                    change
+                        .before
+                        .as_ref()
+                        .map_or(0, |b| entry_bytes(b.as_ref()))
+                        + entry_bytes(change.after.as_ref()),
+                );
+                if let Some(ids) = self.by_key.get_mut(key) {
+                    ids.retain(|i| *i != id);
+                    if ids.is_empty() {
+                        self.by_key.remove(key);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(v: u64) -> Option<KvEntry> {
+        Some(KvEntry {
+            value: format!(r#"{{"k":{{"I64":1}},"v":{v}}}"#),
+            metadata: None,
+        })
+    }
+
+    fn set(keys: &[&str]) -> BTreeSet<String> {
+        keys.iter().map(|k| (*k).to_owned()).collect()
+    }
+
+    /// Claims `k`, checks it (before `from`, after `to`): the commit's id.
+    fn write(log: &mut LocalLog, k: &str, from: u64, to: u64, as_of: Lsn) -> u64 {
+        let intent = Footprint {
+            writes: set(&[k]),
+            ..Footprint::default()
+        };
+        let Claim::Claimed(id, _) = log.claim(&intent, as_of, to, 0) else {
+            panic!("not claimed")
+        };
+        let before = [(k.to_owned(), entry(from))].into_iter().collect();
+        let after = [(k.to_owned(), entry(to))].into_iter().collect();
+        log.checked(id, &before, &after);
+        id
+    }
+
+    #[test]
+    fn snapshots_read_as_of_their_start_and_through_kvs_lag() {
+        let mut log = LocalLog::default();
+        let id = write(&mut log, "k", 1, 2, 0);
+        // In flight: every snapshot sees the key as it was, whatever KV shows.
+        assert_eq!(log.belief("k", Some(2), 0), Belief::Local(entry(1)));
+        assert_eq!(log.acknowledged(id, 0), 1);
+        // Older snapshot: before; newer: the write, also while KV still shows 1.
+        assert_eq!(log.belief("k", Some(2), 0), Belief::Local(entry(1)));
+        assert_eq!(log.belief("k", Some(1), 1), Belief::Local(entry(2)));
+        assert_eq!(log.belief("k", Some(2), 1), Belief::Local(entry(2)));
+        // A version this isolate never wrote: another isolate's, newer.
+        assert_eq!(log.belief("k", Some(7), 1), Belief::Kv);
+        assert_eq!(log.belief("other", Some(1), 0), Belief::Kv);
+        // After a minute the commit is forgotten, and older snapshots are too old.
+        log.prune(RECENT_MS);
+        assert_eq!(log.belief("k", Some(1), 1), Belief::Kv);
+        assert!(!log.covers(0) && log.covers(1));
+    }
+
+    #[test]
+    fn overlapping_commits_wait_or_conflict_and_abandoned_ones_are_settled() {
+        let mut log = LocalLog::default();
+        let intent = Footprint {
+            writes: set(&["k"]),
+            ..Footprint::default()
+        };
+        let Claim::Claimed(id, _) = log.claim(&intent, 0, 9, 0) else {
+            panic!()
+        };
+        assert!(matches!(log.claim(&intent, 0, 10, 1_000), Claim::Wait));
+        // Its lease expires: the next commit settles it (it has no record: nothing in KV).
+        assert!(matches!(log.claim(&intent, 0, 10, LEASE_MS + 1), Claim::Settle(i) if i == id));
+        assert!(log.take_over(id, LEASE_MS + 1).is_none());
+        assert!(matches!(
+            log.claim(&intent, 0, 10, LEASE_MS + 1),
+            Claim::Claimed(..)
+        ));
+        let mut log = LocalLog::default();
+        let first = write(&mut log, "k", 1, 2, 0);
+        log.acknowledged(first, 0);
+        assert!(matches!(log.claim(&intent, 0, 10, 0), Claim::Conflict(k) if k.contains("(k)")));
+        assert!(matches!(log.claim(&intent, 1, 10, 0), Claim::Claimed(..)));
+    }
+}

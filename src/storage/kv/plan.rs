@@ -1,0 +1,350 @@
+//! A session's write-set as KV keys: what the commit writes, what each key held as the
+//! session saw it (what a rollback puts back), and what the commit's check must find in KV.
+
+use super::{
+    backend::KvEntry,
+    journal::Footprint,
+    layout::{self, RowRecord, SchemaRecord, UniqueRecord},
+    store::KvStorage,
+};
+use crate::{
+    error::{Error, Result},
+    snapshot::{unique_key, StoredRow, Table, Version},
+    storage::memory::render,
+    workspace::Workspace,
+};
+use gluesql_core::prelude::Key;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One key a commit writes.
+#[derive(Debug, Clone)]
+pub(super) struct PlannedWrite {
+    pub key: String,
+    /// What the key held as the session saw it (`None`: absent).
+    pub was: Option<KvEntry>,
+    /// What the commit leaves (`None`: deleted).
+    pub put: Option<KvEntry>,
+    /// A unique-index entry (its state is its owner).
+    pub unique: bool,
+}
+
+/// What the commit's check must find under a key.
+#[derive(Debug, Clone)]
+pub(super) enum Expect {
+    /// A row or a schema: the version the session read (`None`: absent).
+    Version(Option<Version>),
+    /// A unique value the commit takes: free, already `row`'s, or owned by a row that gives
+    /// it up in this commit (`moved`).
+    Claim {
+        row: Key,
+        moved: BTreeSet<Key>,
+        pos: usize,
+        column: String,
+        value: String,
+    },
+    /// A unique value the commit gives up: owned by `row` (or gone).
+    Release { row: Key },
+}
+
+/// A table the commit creates, alters or drops.
+#[derive(Debug, Clone)]
+pub(super) struct Ddl {
+    pub table: String,
+    /// Row key → version of every row the session saw before (`None`: a new table).
+    pub rows_before: Option<BTreeMap<String, Version>>,
+    /// True when the table is dropped.
+    pub dropped: bool,
+}
+
+/// A planned commit.
+#[derive(Debug, Default)]
+pub(super) struct Planned {
+    pub writes: Vec<PlannedWrite>,
+    /// Key → (table, what the check must find).
+    pub expect: BTreeMap<String, (String, Expect)>,
+    pub footprint: Footprint,
+    pub ddl: Vec<Ddl>,
+}
+
+fn encode_unique(row: &Key, stamp: Version) -> Result<String> {
+    serde_json::to_string(&UniqueRecord {
+        k: row.clone(),
+        v: stamp,
+    })
+    .map_err(|e| Error::Storage {
+        message: format!("cannot encode unique entry: {e}"),
+    })
+}
+
+fn unique_entry(row: &Key, stamp: Version) -> Result<KvEntry> {
+    Ok(KvEntry {
+        value: encode_unique(row, stamp)?,
+        metadata: None,
+    })
+}
+
+fn schema_entry(table: &Table, version: Version) -> Result<KvEntry> {
+    let rec = SchemaRecord {
+        schema: gluesql_core::data::Schema::clone(&table.schema),
+        v: version,
+    };
+    let value = serde_json::to_string(&rec).map_err(|e| Error::Storage {
+        message: format!("cannot encode schema of {}: {e}", table.schema.table_name),
+    })?;
+    Ok(KvEntry {
+        value,
+        metadata: None,
+    })
+}
+
+/// Unique entries a commit takes and gives up, collected over its rows.
+#[derive(Default)]
+struct Uniques {
+    claims: BTreeMap<String, (String, Expect)>,
+    releases: BTreeMap<String, (String, Key)>,
+    /// Entry key → rows that held the value before this commit and no longer do.
+    moved_from: BTreeMap<String, BTreeSet<Key>>,
+}
+
+impl Uniques {
+    fn release(&mut self, uk: String, table: &str, row: &Key) {
+        self.moved_from
+            .entry(uk.clone())
+            .or_default()
+            .insert(row.clone());
+        self.releases.insert(uk, (table.to_owned(), row.clone()));
+    }
+
+    fn claim(
+        &mut self,
+        uk: String,
+        table: &str,
+        row: &Key,
+        pos: usize,
+        column: &str,
+        value: String,
+    ) {
+        self.releases.remove(&uk);
+        self.claims.insert(
+            uk,
+            (
+                table.to_owned(),
+                Expect::Claim {
+                    row: row.clone(),
+                    moved: BTreeSet::new(),
+                    pos,
+                    column: column.to_owned(),
+                    value,
+                },
+            ),
+        );
+    }
+}
+
+impl KvStorage {
+    fn row_entry(&self, key: &Key, row: &StoredRow, version: Version) -> Result<KvEntry> {
+        let rec = RowRecord {
+            k: key.clone(),
+            v: version,
+            d: Some(row.values.as_ref().clone()),
+        };
+        let (value, metadata) = layout::encode_row(&rec)?;
+        Ok(KvEntry {
+            value,
+            metadata: Some(metadata),
+        })
+    }
+
+    /// Plans the commit of `ws`, its keys stamped `stamp`. Encodes every value, so that one
+    /// KV cannot hold is refused before anything is written.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] for a key or value beyond KV's limits; [`Error::Conflict`] when a
+    /// table whose rows the session wrote is gone from its snapshot.
+    pub(super) fn plan(&self, ws: &Workspace, stamp: Version) -> Result<Planned> {
+        let mut planned = Planned::default();
+        let mut uniques = Uniques::default();
+        let push = |planned: &mut Planned, key: String, was, put| {
+            planned.footprint.writes.insert(key.clone());
+            planned.writes.push(PlannedWrite {
+                key,
+                was,
+                put,
+                unique: false,
+            });
+        };
+
+        for name in &ws.writes.tables {
+            let key = self.layout.schema_key(name)?;
+            let before = ws.base.tables.get(name);
+            let after = ws.db.tables.get(name);
+            planned.footprint.tables.insert(name.clone());
+            planned.footprint.whole.insert(name.clone());
+            planned.expect.insert(
+                key.clone(),
+                (
+                    name.clone(),
+                    Expect::Version(before.map(|t| t.schema_version)),
+                ),
+            );
+            let mut rows_before = None;
+            if let Some(old) = before {
+                let mut versions = BTreeMap::new();
+                // The whole old table goes (rows and unique entries), then the new one is
+                // written in full.
+                for (k, row) in &old.rows {
+                    let row_key = self.layout.row_key(name, k)?;
+                    versions.insert(row_key.clone(), row.version);
+                    let was = Some(self.row_entry(k, row, row.version)?);
+                    if after.is_none_or(|t| !t.rows.contains_key(k)) {
+                        planned.expect.insert(
+                            row_key.clone(),
+                            (name.clone(), Expect::Version(Some(row.version))),
+                        );
+                        push(&mut planned, row_key, was, None);
+                    }
+                    for (pos, column) in old.unique_columns() {
+                        if let Some(v) = row.values.get(pos).and_then(unique_key) {
+                            uniques.release(self.layout.unique_key(name, &column, &v)?, name, k);
+                        }
+                    }
+                }
+                rows_before = Some(versions);
+            }
+            planned.ddl.push(Ddl {
+                table: name.clone(),
+                rows_before,
+                dropped: after.is_none(),
+            });
+            let Some(table) = after else {
+                push(
+                    &mut planned,
+                    key,
+                    before
+                        .map(|t| schema_entry(t, t.schema_version))
+                        .transpose()?,
+                    None,
+                );
+                continue;
+            };
+            push(
+                &mut planned,
+                key,
+                before
+                    .map(|t| schema_entry(t, t.schema_version))
+                    .transpose()?,
+                Some(schema_entry(table, stamp)?),
+            );
+            for (k, row) in &table.rows {
+                let row_key = self.layout.row_key(name, k)?;
+                let old = before.and_then(|t| t.rows.get(k));
+                planned.expect.insert(
+                    row_key.clone(),
+                    (name.clone(), Expect::Version(old.map(|r| r.version))),
+                );
+                let was = old.map(|r| self.row_entry(k, r, r.version)).transpose()?;
+                push(
+                    &mut planned,
+                    row_key,
+                    was,
+                    Some(self.row_entry(k, row, stamp)?),
+                );
+                for (pos, column) in table.unique_columns() {
+                    if let Some(v) = row.values.get(pos).and_then(unique_key) {
+                        let uk = self.layout.unique_key(name, &column, &v)?;
+                        uniques.claim(uk, name, k, pos, &column, render(&row.values[pos]));
+                    }
+                }
+            }
+        }
+
+        for (name, keys) in &ws.writes.rows {
+            if ws.writes.tables.contains(name) {
+                continue;
+            }
+            let (Some(base), Some(mine)) = (ws.base.tables.get(name), ws.db.tables.get(name))
+            else {
+                return Err(Error::Conflict {
+                    table: name.clone(),
+                    detail: "the table (dropped)".to_owned(),
+                });
+            };
+            let schema_key = self.layout.schema_key(name)?;
+            planned.footprint.tables.insert(name.clone());
+            planned.footprint.relies.insert(schema_key.clone());
+            planned.expect.insert(
+                schema_key,
+                (name.clone(), Expect::Version(Some(base.schema_version))),
+            );
+            let columns = mine.unique_columns();
+            for k in keys {
+                let row_key = self.layout.row_key(name, k)?;
+                let old = base.rows.get(k);
+                planned.expect.insert(
+                    row_key.clone(),
+                    (name.clone(), Expect::Version(old.map(|r| r.version))),
+                );
+                let new = mine.rows.get(k);
+                let was = old.map(|r| self.row_entry(k, r, r.version)).transpose()?;
+                let put = new.map(|r| self.row_entry(k, r, stamp)).transpose()?;
+                push(&mut planned, row_key, was, put);
+                for (pos, column) in &columns {
+                    let old_v = old.and_then(|r| r.values.get(*pos)).and_then(unique_key);
+                    let new_v = new.and_then(|r| r.values.get(*pos)).and_then(unique_key);
+                    if old_v == new_v {
+                        continue;
+                    }
+                    if let Some(v) = old_v {
+                        uniques.release(self.layout.unique_key(name, column, &v)?, name, k);
+                    }
+                    if let (Some(v), Some(row)) = (new_v, new) {
+                        let uk = self.layout.unique_key(name, column, &v)?;
+                        uniques.claim(uk, name, k, *pos, column, render(&row.values[*pos]));
+                    }
+                }
+            }
+        }
+
+        let Uniques {
+            claims,
+            releases,
+            moved_from,
+        } = uniques;
+        for (uk, (table, mut expect)) in claims {
+            let Expect::Claim { row, moved, .. } = &mut expect else {
+                unreachable!("claims expect a claim")
+            };
+            let prior = moved_from.get(&uk);
+            if let Some(from) = prior {
+                moved.extend(from.iter().filter(|k| *k != row).cloned());
+            }
+            // The value's holder before this commit: the row itself (a table rewritten by
+            // DDL), a row giving it up in this commit, or none.
+            let holder = match prior {
+                Some(from) if from.contains(row) => Some(row.clone()),
+                _ => moved.iter().next().cloned(),
+            };
+            let was = holder.map(|owner| unique_entry(&owner, 0)).transpose()?;
+            let put = Some(unique_entry(row, stamp)?);
+            planned.footprint.writes.insert(uk.clone());
+            planned.writes.push(PlannedWrite {
+                key: uk.clone(),
+                was,
+                put,
+                unique: true,
+            });
+            planned.expect.insert(uk, (table, expect));
+        }
+        for (uk, (table, row)) in releases {
+            planned.footprint.writes.insert(uk.clone());
+            planned.writes.push(PlannedWrite {
+                key: uk.clone(),
+                was: Some(unique_entry(&row, 0)?),
+                put: None,
+                unique: true,
+            });
+            planned.expect.insert(uk, (table, Expect::Release { row }));
+        }
+        Ok(planned)
+    }
+}
