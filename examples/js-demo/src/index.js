@@ -80,8 +80,31 @@ async function body(c) {
   const tooLarge = () => new ApiError(413, `request body larger than ${MAX_BODY} bytes`);
   const length = c.req.header("content-length");
   if (length !== undefined && !(Number(length) <= MAX_BODY)) throw tooLarge();
-  const bytes = new Uint8Array(await c.req.arrayBuffer());
-  if (bytes.length > MAX_BODY) throw tooLarge();
+  // No body at all (GET-like): empty, as arrayBuffer() gives.
+  const stream = c.req.raw.body;
+  if (stream === null) return new Uint8Array(0);
+  // A chunked body has no Content-Length: read it chunk by chunk and stop past the limit, so at
+  // most MAX_BODY plus one chunk is ever held (buffering all of it can exhaust the isolate).
+  const reader = stream.getReader();
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > MAX_BODY) {
+      // Tell the runtime we want no more of it (errors of the cancel itself do not matter).
+      reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
   return bytes;
 }
 

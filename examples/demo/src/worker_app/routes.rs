@@ -7,6 +7,7 @@ use crate::{
     model::{decode, NewUser, Paging, User, UserPatch},
     service,
 };
+use futures_util::StreamExt;
 use gluebind::{model::Pagination, wasm::Event};
 use worker::{Method, Request, Response, Result};
 
@@ -55,12 +56,23 @@ async fn body(req: &mut Request) -> std::result::Result<Vec<u8>, ApiError> {
             return Err(too_large());
         }
     }
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
-    if bytes.len() > MAX_BODY {
-        return Err(too_large());
+    // No body at all (GET-like): empty, as `bytes()` gives (`stream()` would be an error).
+    if req.inner().body().is_none() {
+        return Ok(Vec::new());
+    }
+    // A chunked body has no Content-Length: read it chunk by chunk and stop past the limit, so
+    // at most MAX_BODY plus one chunk is ever held (buffering all of it can exhaust the isolate).
+    // Returning early drops the stream, which cancels it.
+    let read_error =
+        |e: worker::Error| ApiError::bad_request(format!("could not read the body: {e}"));
+    let mut stream = req.stream().map_err(read_error)?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(read_error)?;
+        if bytes.len() + chunk.len() > MAX_BODY {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
 }
