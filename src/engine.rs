@@ -64,13 +64,20 @@ impl fmt::Debug for Engine {
     }
 }
 
-/// A random integer in `1..2^53`: safe as a JSON number in JavaScript.
-fn random_53() -> Result<u64> {
-    let mut bytes = [0u8; 8];
-    getrandom::getrandom(&mut bytes).map_err(|e| Error::Storage {
-        message: format!("no randomness available for IDs: {e}"),
-    })?;
-    Ok((u64::from_le_bytes(bytes) >> 11).max(1))
+/// A random integer in `1..2^53` (safe as a JSON number in JavaScript), from `kv` when it
+/// brings its own randomness (a simulation), else from the platform.
+fn random_53(kv: Option<&dyn KvBackend>) -> Result<u64> {
+    let bits = match kv.and_then(KvBackend::random_u64) {
+        Some(bits) => bits,
+        None => {
+            let mut bytes = [0u8; 8];
+            getrandom::getrandom(&mut bytes).map_err(|e| Error::Storage {
+                message: format!("no randomness available for IDs: {e}"),
+            })?;
+            u64::from_le_bytes(bytes)
+        }
+    };
+    Ok((bits >> 11).max(1))
 }
 
 impl Engine {
@@ -148,7 +155,7 @@ impl Engine {
         // each starts its counter at a point of its own (the clock in the high bits, chance in
         // the low ones) instead of at 0, where every key would already be taken; a key found
         // taken is skipped (see `Workspace::append_data`).
-        let seed = (engine.now_ms().min(1 << 42) << 20) | (random_53()? & 0xF_FFFF);
+        let seed = (engine.now_ms().min(1 << 42) << 20) | (engine.random()? & 0xF_FFFF);
         engine.inner.row_ids.set(seed as i64);
         Ok(engine)
     }
@@ -177,6 +184,13 @@ impl Engine {
         Rc::ptr_eq(&self.inner, &other.inner)
     }
 
+    fn random(&self) -> Result<u64> {
+        match &self.inner.backend {
+            Backend::Memory => random_53(None),
+            Backend::Kv(store) => random_53(Some(store.kv.as_ref())),
+        }
+    }
+
     fn now_ms(&self) -> u64 {
         match &self.inner.backend {
             Backend::Memory => 0,
@@ -197,7 +211,7 @@ impl Engine {
     /// [`Error::Storage`] when the sequence is exhausted (or no randomness is available).
     pub fn next_id(&self, name: &str) -> Result<i64> {
         if let Backend::Kv(_) = self.inner.backend {
-            return random_53().map(|n| n as i64);
+            return self.random().map(|n| n as i64);
         }
         let floor = self
             .inner
@@ -318,7 +332,7 @@ impl Engine {
         };
         self.recover_if_due(store, ops).await?;
         self.sync_cache(store);
-        let stamp: Version = random_53()?;
+        let stamp: Version = self.random()?;
         // What the cache already shows refuses the commit before any KV operation.
         self.inner.committed.borrow().apply(ws, stamp)?;
         match store.commit(ws, stamp, ops).await {

@@ -119,6 +119,12 @@ pub trait KvBackend {
     fn now_ms(&self) -> u64;
     /// Waits `ms` milliseconds (retry backoff).
     fn sleep(&self, ms: u64) -> BoxFuture<'static, ()>;
+
+    /// Random bits for commit stamps and IDs. `None` (the default) uses the platform's
+    /// randomness; a simulation returns its own, so that a run replays from its seed.
+    fn random_u64(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl<T: KvBackend + ?Sized> KvBackend for std::rc::Rc<T> {
@@ -151,6 +157,9 @@ impl<T: KvBackend + ?Sized> KvBackend for std::rc::Rc<T> {
     }
     fn sleep(&self, ms: u64) -> BoxFuture<'static, ()> {
         (**self).sleep(ms)
+    }
+    fn random_u64(&self) -> Option<u64> {
+        (**self).random_u64()
     }
 }
 

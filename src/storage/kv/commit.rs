@@ -8,7 +8,7 @@ use super::{
     layout::{self, SchemaRecord, UniqueRecord},
     load::entry_row,
     local::{Claim, Lsn, LEASE_MS},
-    plan::{Expect, Planned, PlannedWrite},
+    plan::{Expect, Planned},
     recover::stamp_of,
     store::{KvStorage, Listed},
     write::Writer,
@@ -166,15 +166,14 @@ impl KvStorage {
 
         // 4. Write: leftovers of an earlier table first (a new table must not show them),
         // then the write-set.
-        let mut after: BTreeMap<String, Option<KvEntry>> = planned
+        // A write left out leaves its key as it is.
+        let after: BTreeMap<String, Option<KvEntry>> = planned
             .writes
             .iter()
-            .map(|w| (w.key.clone(), w.put.clone()))
-            .collect();
-        let writes: Vec<&PlannedWrite> = planned
-            .writes
-            .iter()
-            .filter(|w| !skip.contains(&w.key))
+            .map(|w| match skip.contains(&w.key) {
+                false => (w.key.clone(), w.put.clone()),
+                true => (w.key.clone(), before.get(&w.key).cloned().flatten()),
+            })
             .collect();
         {
             let mut log = self.log.borrow_mut();
@@ -187,22 +186,13 @@ impl KvStorage {
                 log.add_keys(id, &extra);
             }
         }
-        let mut before = before;
-        for (k, e) in &leftovers {
-            before.insert(k.clone(), Some(e.clone()));
-            after.insert(k.clone(), None);
-        }
-        let leftover_deletes: Vec<(String, Option<KvEntry>)> =
+        let garbage: Vec<(String, Option<KvEntry>)> =
             leftovers.iter().map(|(k, _)| (k.clone(), None)).collect();
-        let main: Vec<(String, Option<KvEntry>)> = writes
-            .iter()
-            .map(|w| (w.key.clone(), w.put.clone()))
-            .collect();
         let result = async {
-            if !leftover_deletes.is_empty() {
-                writer.write_all(&leftover_deletes, &before, false).await?;
+            if !garbage.is_empty() {
+                writer.clear(&garbage).await?;
             }
-            writer.write_all(&main, &before, true).await
+            writer.write_all(&record, &skip, &before).await
         }
         .await;
         claimed.done = true;
@@ -306,18 +296,22 @@ impl KvStorage {
             };
             Ok::<_, Error>((rows, entries))
         });
-        let (journal, found, ddl) = futures_util::future::join3(
-            self.list_all(ops, &journal_prefix),
+        // The journal first: a commit that finished before this listing shows in the reads
+        // after it; one that did not is in the listing (see `journal.rs`).
+        let journal = self.list_all(ops, &journal_prefix).await?;
+        let unread = self.candidates(planned, ours, journal);
+        let (found, ddl, records) = futures_util::future::join3(
             self.get_many(ops, &keys, latest),
             futures_util::future::join_all(ddl_lists),
+            self.get_raw(ops, &unread),
         )
         .await;
-        let (journal, found) = (journal?, found?);
+        let (found, records) = (found?, records?);
         let current: BTreeMap<String, Option<KvEntry>> = keys.into_iter().zip(found).collect();
         let mut skip = BTreeSet::new();
         self.check_expectations(planned, &current, &mut skip, ops)
             .await?;
-        self.check_journal(planned, ours, journal, &current, ops, id)
+        self.check_records(planned, &unread, records, &current, ops, id)
             .await?;
         let mut leftovers = Vec::new();
         for (ddl, listed) in planned.ddl.iter().zip(ddl) {
@@ -475,17 +469,14 @@ impl KvStorage {
         Ok(())
     }
 
-    /// No other commit's record may overlap this one, unless it is applied in full where it
-    /// overlaps and this session read what it wrote. An abandoned one is settled first.
-    async fn check_journal(
+    /// The records of the journal that may overlap this commit (their metadata cannot rule
+    /// it out): to be read.
+    fn candidates(
         &self,
         planned: &Planned,
         ours: &CommitRecord,
         journal: Vec<super::backend::ListedKey>,
-        current: &BTreeMap<String, Option<KvEntry>>,
-        ops: &Cell<u64>,
-        id: u64,
-    ) -> Result<()> {
+    ) -> Vec<String> {
         let prefix = self.layout.journal_prefix();
         let mut unread = Vec::new();
         for listed in journal {
@@ -515,10 +506,20 @@ impl KvStorage {
             }
             unread.push(listed.name);
         }
-        if unread.is_empty() {
-            return Ok(());
-        }
-        let records = self.get_raw(ops, &unread).await?;
+        unread
+    }
+
+    /// No other commit's record may overlap this one, unless it is applied in full where it
+    /// overlaps and this session read what it wrote. An abandoned one is settled first.
+    async fn check_records(
+        &self,
+        planned: &Planned,
+        unread: &[String],
+        records: Vec<Option<KvEntry>>,
+        current: &BTreeMap<String, Option<KvEntry>>,
+        ops: &Cell<u64>,
+        id: u64,
+    ) -> Result<()> {
         let table = planned
             .footprint
             .tables
@@ -527,7 +528,14 @@ impl KvStorage {
             .cloned()
             .unwrap_or_default();
         for (key, entry) in unread.iter().zip(records) {
-            let Some(entry) = entry else { continue }; // deleted meanwhile
+            let Some(entry) = entry else {
+                // Gone since the listing: that commit may have finished writing after this
+                // commit's check read its keys.
+                return Err(conflict(
+                    &table,
+                    format!("a row (of a commit that finished meanwhile, record {key})"),
+                ));
+            };
             let record = match serde_json::from_str::<CommitRecord>(&entry.value) {
                 Ok(r) if r.f == FORMAT => r,
                 Ok(_) => {

@@ -98,6 +98,10 @@ impl<B: KvBackend> KvBackend for CountingKv<B> {
         self.count(|o| o.lists += 1);
         self.inner.list(prefix, cursor)
     }
+    fn random_u64(&self) -> Option<u64> {
+        self.inner.random_u64()
+    }
+
     fn now_ms(&self) -> u64 {
         self.inner.now_ms()
     }

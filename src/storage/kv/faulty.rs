@@ -495,6 +495,10 @@ impl<B: KvBackend> KvBackend for FaultyKv<B> {
         })
     }
 
+    fn random_u64(&self) -> Option<u64> {
+        self.inner.random_u64()
+    }
+
     fn now_ms(&self) -> u64 {
         self.inner.now_ms()
     }

@@ -280,9 +280,10 @@ impl LocalLog {
         token
     }
 
-    /// Takes commit `id` over for settling it, if it is still unsettled: its record and a
-    /// token. A commit in flight whose lease is still alive is left alone.
-    pub fn take_over(&mut self, id: u64, now: u64) -> Option<(CommitRecord, u64)> {
+    /// Takes commit `id` over for settling it, if it is still unsettled: its record, a token,
+    /// and whether it had passed its check (it may have written then, even where KV does not
+    /// show it yet). A commit in flight whose lease is still alive is left alone.
+    pub fn take_over(&mut self, id: u64, now: u64) -> Option<(CommitRecord, u64, bool)> {
         let c = self.commits.get(&id)?;
         match &c.state {
             State::InFlight { renewed_at, .. } if now.saturating_sub(*renewed_at) <= LEASE_MS => {
@@ -291,10 +292,11 @@ impl LocalLog {
             State::InFlight { .. } | State::Unknown => {}
             _ => return None,
         }
+        let checked = c.keys.values().any(|k| k.before.is_some());
         match c.record.clone() {
             Some(record) => {
                 let token = self.token(id, now);
-                Some((record, token))
+                Some((record, token, checked))
             }
             None => {
                 // Stopped before its record was written: nothing of it is in KV.

@@ -144,7 +144,7 @@ impl KvStorage {
         else {
             return Ok(false);
         };
-        let outcome = self.settle(id, token, record, ops).await;
+        let outcome = self.settle(id, token, record, ops, false).await;
         let mut log = self.log.borrow_mut();
         match outcome {
             Ok(Settled::Partial) => {
@@ -174,10 +174,11 @@ impl KvStorage {
     /// [`Error::Storage`] when KV fails (it stays unsettled; the next commit that needs its
     /// keys tries again).
     pub(super) async fn settle_local(&self, id: u64, ops: &Cell<u64>) -> Result<bool> {
-        let Some((record, token)) = self.log.borrow_mut().take_over(id, self.now_ms()) else {
+        let Some((record, token, checked)) = self.log.borrow_mut().take_over(id, self.now_ms())
+        else {
             return Ok(true); // settled meanwhile, never reached KV, or alive after all
         };
-        let outcome = self.settle(id, token, &record, ops).await;
+        let outcome = self.settle(id, token, &record, ops, checked).await;
         let mut log = self.log.borrow_mut();
         let now = self.now_ms();
         match outcome {
@@ -203,13 +204,17 @@ impl KvStorage {
     }
 
     /// Reads `record`'s keys, writes forward or back, deletes the record; holds `token` of
-    /// the log's entry `id` throughout.
+    /// the log's entry `id` throughout. `may_have_written`: this isolate's own commit, which
+    /// passed its check and may have written keys KV does not show yet (its location may
+    /// serve stale values): rolling back then puts back every key not changed by another
+    /// commit, not only those KV shows written.
     async fn settle(
         &self,
         id: u64,
         token: u64,
         record: &CommitRecord,
         ops: &Cell<u64>,
+        may_have_written: bool,
     ) -> Result<Settled> {
         let keys: Vec<String> = record.w.iter().map(|w| w.k.clone()).collect();
         // KV as it is, through this isolate's other commits (not this one's hiding).
@@ -235,6 +240,19 @@ impl KvStorage {
                     .map(|w| (w.k.clone(), w.put.as_ref().map(|p| p.entry())))
                     .collect(),
                 Settled::Forward,
+            ),
+            Settlement::Back(_) if may_have_written => (
+                record
+                    .w
+                    .iter()
+                    .zip(&current)
+                    .filter(|(w, found)| {
+                        super::journal::key_state(w, record.s, found.as_ref())
+                            != super::journal::KeyState::Other
+                    })
+                    .map(|(w, _)| (w.k.clone(), w.was.as_ref().map(|p| p.entry())))
+                    .collect(),
+                Settled::Back,
             ),
             Settlement::Back(ws) => (
                 ws.iter()
@@ -270,16 +288,18 @@ impl KvStorage {
             writes
         };
         let live = || self.log.borrow().holds(id, token);
+        // Retried after 429s only: a write that failed otherwise is read again by the next
+        // settlement (see `KvStorage::write_call`).
         let puts = writes.iter().map(|(k, e)| async move {
             match e {
                 Some(e) => {
-                    self.call_within(ops, "settlement put", limit, &live, || {
+                    self.write_call(ops, "settlement put", limit, &live, || {
                         self.kv.put(k, e.value.clone(), e.metadata.clone())
                     })
                     .await
                 }
                 None => {
-                    self.call_within(ops, "settlement delete", limit, &live, || self.kv.delete(k))
+                    self.write_call(ops, "settlement delete", limit, &live, || self.kv.delete(k))
                         .await
                 }
             }

@@ -35,7 +35,7 @@ const DELETES_PER_FLUSH: usize = 50;
 
 /// The KV side of a `kv://` engine.
 pub(crate) struct KvStorage {
-    pub(super) kv: Rc<dyn KvBackend>,
+    pub(crate) kv: Rc<dyn KvBackend>,
     pub(super) layout: Layout,
     /// How long the isolate cache may serve data without asking KV again.
     pub cache_ttl_ms: u64,
@@ -149,6 +149,40 @@ impl KvStorage {
         F: Fn() -> Fut,
         Fut: Future<Output = KvResult<T>> + 'a,
     {
+        self.call_with(ops, what, limit, live, true, f).await
+    }
+
+    /// A write of a commit's data: retried after a 429 (which has no effect), but not after a
+    /// transient failure, which may have landed: written again blindly, it could overwrite a
+    /// commit that built on it meanwhile. The caller reads the key to find out instead.
+    pub(super) async fn write_call<'a, F, Fut>(
+        &'a self,
+        ops: &Cell<u64>,
+        what: &str,
+        limit: u64,
+        live: &dyn Fn() -> bool,
+        f: F,
+    ) -> Result<()>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = KvResult<()>> + 'a,
+    {
+        self.call_with(ops, what, limit, live, false, f).await
+    }
+
+    async fn call_with<'a, T, F, Fut>(
+        &'a self,
+        ops: &Cell<u64>,
+        what: &str,
+        limit: u64,
+        live: &dyn Fn() -> bool,
+        transient: bool,
+        f: F,
+    ) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = KvResult<T>> + 'a,
+    {
         let mut attempt = 0;
         loop {
             if ops.get() >= limit {
@@ -171,7 +205,9 @@ impl KvStorage {
                 KvFailure::RateLimited(_) if retry => {
                     self.kv.sleep(1000 * u64::from(attempt)).await;
                 }
-                KvFailure::Transient(_) if retry => self.kv.sleep(50 << attempt).await,
+                KvFailure::Transient(_) if retry && transient => {
+                    self.kv.sleep(50 << attempt).await;
+                }
                 e => {
                     return Err(Error::Storage {
                         message: format!("KV {what} failed after {attempt} attempt(s): {e}"),

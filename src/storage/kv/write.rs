@@ -3,11 +3,14 @@
 
 use super::{
     backend::KvEntry,
-    journal::{COMMIT_DEADLINE_MS, REPLAY_AFTER_MS},
+    journal::{
+        key_state, CommitRecord, KeyState, RecordPut, RecordWrite, COMMIT_DEADLINE_MS,
+        REPLAY_AFTER_MS,
+    },
     store::{KvStorage, WORKERS_MAX_OPS},
 };
 use crate::error::{Error, Result};
-use std::{cell::Cell, collections::BTreeMap};
+use std::cell::Cell;
 
 /// The error of a commit whose outcome is unknown. The rule: a commit that cannot tell whether
 /// it was applied never reports a plain failure, so no client is told "failed" for something
@@ -34,6 +37,9 @@ pub(super) struct Writer<'a> {
     pub deadline: u64,
 }
 
+/// Rounds of "read the keys, then finish or undo" after a failed write.
+const ROUNDS: usize = 3;
+
 impl Writer<'_> {
     /// True while the commit may still write: within its deadline, and not taken over by
     /// another commit of the isolate (its lease expired while it was suspended).
@@ -41,6 +47,8 @@ impl Writer<'_> {
         self.store.now_ms() <= self.deadline && self.store.log.borrow().holds(self.id, self.token)
     }
 
+    /// Writes `key` (`None`: deletes it); retried after 429s only (see
+    /// [`KvStorage::write_call`]).
     async fn write(
         &self,
         key: &str,
@@ -53,32 +61,48 @@ impl Writer<'_> {
         match entry {
             Some(e) => {
                 store
-                    .call_within(self.ops, what, limit, &live, || {
+                    .write_call(self.ops, what, limit, &live, || {
                         store.kv.put(key, e.value.clone(), e.metadata.clone())
                     })
                     .await
             }
             None => {
                 store
-                    .call_within(self.ops, what, limit, &live, || store.kv.delete(key))
+                    .write_call(self.ops, what, limit, &live, || store.kv.delete(key))
                     .await
             }
         }
     }
 
-    /// Puts the commit record. On a failure nothing else was written; the record itself may
-    /// have landed (a timeout), so it is deleted, or left for later when that fails too.
+    /// Writes in parallel; how each went.
+    async fn write_each(
+        &self,
+        writes: &[(String, Option<KvEntry>)],
+        limit: u64,
+        what: &str,
+    ) -> Vec<Result<()>> {
+        futures_util::future::join_all(
+            writes
+                .iter()
+                .map(|(key, entry)| self.write(key, entry.as_ref(), limit, what)),
+        )
+        .await
+    }
+
+    /// Puts the commit record (retried like any call: the record is this commit's own).
+    /// On a failure nothing else was written; the record itself may have landed (a timeout),
+    /// so it is deleted, or left for later when that fails too.
     pub async fn put_record(&self, value: &str, metadata: &serde_json::Value) -> Result<()> {
-        let entry = KvEntry {
-            value: value.to_owned(),
-            metadata: Some(metadata.clone()),
-        };
-        let put = self
-            .write(
-                &self.record_key,
-                Some(&entry),
-                self.store.max_ops,
+        let store = self.store;
+        let key = self.record_key.as_str();
+        let live = || self.live();
+        let put = store
+            .call_within(
+                self.ops,
                 "put of the commit record",
+                store.max_ops,
+                &live,
+                || store.kv.put(key, value.to_owned(), Some(metadata.clone())),
             )
             .await;
         let Err(e) = put else { return Ok(()) };
@@ -91,69 +115,94 @@ impl Writer<'_> {
     /// Gives up before any write: deletes the record (or leaves it for a later delete; a
     /// settlement finds nothing written and rolls it back), and the commit counts as undone.
     pub async fn abort(&self) {
-        let deleted = self
-            .write(
-                &self.record_key,
-                None,
-                WORKERS_MAX_OPS,
+        let store = self.store;
+        let key = self.record_key.as_str();
+        let deleted = store
+            .call_within(
+                self.ops,
                 "delete of the commit record",
+                WORKERS_MAX_OPS,
+                &|| true,
+                || store.kv.delete(key),
             )
             .await
             .is_ok();
-        let mut log = self.store.log.borrow_mut();
+        let mut log = store.log.borrow_mut();
         if log.holds(self.id, self.token) {
-            log.undone(self.id, self.store.now_ms());
+            log.undone(self.id, store.now_ms());
         }
         drop(log);
         if !deleted {
-            self.store
+            store
                 .done_records
                 .borrow_mut()
                 .insert(self.record_key.clone());
         }
     }
 
-    /// Makes `writes` (key, entry to leave; `None`: delete) in parallel. `undo`: on a failure,
-    /// put back what `before` says each key held, delete the record, and report "undone" —
-    /// or "outcome unknown" when that cannot finish (the record then settles it). Without
-    /// `undo` (garbage removed before the write-set) a failure just gives up: nothing of the
-    /// commit was written yet.
-    pub async fn write_all(
-        &self,
-        writes: &[(String, Option<KvEntry>)],
-        before: &BTreeMap<String, Option<KvEntry>>,
-        undo: bool,
-    ) -> Result<()> {
-        if !self.live() {
-            let cause = format!(
-                "the commit took longer than {} s, or was taken over after its lease expired",
-                COMMIT_DEADLINE_MS / 1000
-            );
-            if !undo {
-                self.abort().await;
-                return Err(Error::Storage {
-                    message: format!("commit failed, nothing was written: {cause}"),
-                });
-            }
-            return Err(self.stop(&cause));
-        }
-        let max = self.store.max_ops;
-        let results = futures_util::future::join_all(
-            writes
-                .iter()
-                .map(|(key, entry)| self.write(key, entry.as_ref(), max, "write")),
-        )
-        .await;
-        let Some(cause) = results.into_iter().find_map(std::result::Result::err) else {
-            return Ok(());
-        };
-        if !undo {
+    /// Deletes `garbage` (keys no one owns: an earlier table's leftovers), before the
+    /// write-set. On a failure the commit gives up: nothing of it was written yet.
+    pub async fn clear(&self, garbage: &[(String, Option<KvEntry>)]) -> Result<()> {
+        if let Some(cause) = self.early(garbage).await {
             self.abort().await;
             return Err(Error::Storage {
                 message: format!("commit failed, nothing was written: {cause}"),
             });
         }
-        Err(self.undo(writes, before, &cause).await)
+        Ok(())
+    }
+
+    async fn early(&self, writes: &[(String, Option<KvEntry>)]) -> Option<String> {
+        if !self.live() {
+            return Some(late());
+        }
+        self.write_each(writes, self.store.max_ops, "write")
+            .await
+            .into_iter()
+            .find_map(std::result::Result::err)
+            .map(|e| e.to_string())
+    }
+
+    /// Makes the write-set (`record`'s writes, less `skip`) in parallel. When a write fails
+    /// it reads every key back and settles its own commit, with the rule an unacknowledged
+    /// commit may choose: applied when every key is written (a failed write may have landed:
+    /// `Ok`), else undone — what it wrote, or may have written, gets its `was` entry back, and
+    /// the record goes ("failed and was undone"). When that cannot finish, the record stays
+    /// and the outcome is unknown.
+    pub async fn write_all(
+        &self,
+        record: &CommitRecord,
+        skip: &std::collections::BTreeSet<String>,
+        before: &std::collections::BTreeMap<String, Option<KvEntry>>,
+    ) -> Result<()> {
+        let writes: Vec<&RecordWrite> = record.w.iter().filter(|w| !skip.contains(&w.k)).collect();
+        if !self.live() {
+            return Err(self.stop(&late()));
+        }
+        let pairs: Vec<(String, Option<KvEntry>)> = writes
+            .iter()
+            .map(|w| (w.k.clone(), w.put.as_ref().map(RecordPut::entry)))
+            .collect();
+        let results = self.write_each(&pairs, self.store.max_ops, "write").await;
+        let Some(cause) = results
+            .iter()
+            .find_map(|r| r.as_ref().err())
+            .map(ToString::to_string)
+        else {
+            return Ok(());
+        };
+        let landed = results
+            .iter()
+            .map(|r| match r {
+                Ok(()) => Landed::Yes,
+                Err(e) if no_effect(e) => Landed::No,
+                Err(_) => Landed::Maybe,
+            })
+            .collect();
+        if !self.live() {
+            return Err(self.stop(&cause));
+        }
+        self.undo(record.s, &writes, landed, before, &cause).await
     }
 
     /// Stops half-way: the record decides (a settlement, by this isolate or another).
@@ -165,55 +214,120 @@ impl Writer<'_> {
         unknown(cause)
     }
 
-    /// Puts back what `writes` replaced (every one: a timeout does not prove a write did not
-    /// land), in parallel, within Workers' limit rather than the session's budget (KV refuses
-    /// a second write of a key within a second, which an undo always is: retried), then
-    /// deletes the record.
+    /// Reads the keys back and finishes the commit's own settlement: `Ok` when every key is
+    /// written (or changed by a commit that built on it), else the error to report ("undone",
+    /// or "outcome unknown" when that cannot finish). What a write answered counts with what
+    /// a read shows: KV may serve a stale value even to the location that wrote it.
     async fn undo(
         &self,
-        writes: &[(String, Option<KvEntry>)],
-        before: &BTreeMap<String, Option<KvEntry>>,
-        cause: &Error,
-    ) -> Error {
-        let undos = writes.iter().map(|(key, _)| {
-            let was = before.get(key).cloned().flatten();
-            async move {
-                if !self.live() {
-                    return false;
-                }
-                self.write(key, was.as_ref(), WORKERS_MAX_OPS, "undo")
-                    .await
-                    .is_ok()
+        stamp: u64,
+        writes: &[&RecordWrite],
+        mut landed: Vec<Landed>,
+        before: &std::collections::BTreeMap<String, Option<KvEntry>>,
+        cause: &str,
+    ) -> Result<()> {
+        let keys: Vec<String> = writes.iter().map(|w| w.k.clone()).collect();
+        let mut undoing = false;
+        // Writes to put back, as first counted.
+        let mut to_restore = None;
+        for _ in 0..ROUNDS {
+            if !self.live() {
+                break;
             }
-        });
-        let restored = futures_util::future::join_all(undos)
-            .await
-            .into_iter()
-            .filter(|ok| *ok)
-            .count();
-        let n = writes.len();
-        if restored == n
-            && self.live()
-            && self
-                .write(
-                    &self.record_key,
-                    None,
-                    WORKERS_MAX_OPS,
+            let Ok(found) = self.store.get_raw(self.ops, &keys).await else {
+                continue;
+            };
+            // Keys to put back (`None`: keep), and whether anything is left unwritten.
+            let mut back = Vec::new();
+            let mut unfinished = false;
+            for ((w, found), landed) in writes.iter().zip(&found).zip(&landed) {
+                let state = key_state(w, stamp, found.as_ref());
+                let written = match (state, landed) {
+                    (KeyState::Other, _) => continue, // a later commit's: never overwritten
+                    (KeyState::Written, _) | (_, Landed::Yes) => true,
+                    (KeyState::Before, Landed::No) => {
+                        unfinished = true;
+                        false
+                    }
+                    (KeyState::Before, Landed::Maybe) => {
+                        unfinished = true;
+                        true // a stale read, perhaps: put it back to be sure
+                    }
+                };
+                // Exactly what the check found (else what the session saw).
+                let was = match before.get(&w.k) {
+                    Some(found) => found.clone(),
+                    None => w.was.as_ref().map(RecordPut::entry),
+                };
+                back.push(written.then(|| (w.k.clone(), was)));
+            }
+            if !unfinished && !undoing {
+                return Ok(()); // every write landed (a failed one too)
+            }
+            undoing = true;
+            let pairs: Vec<(String, Option<KvEntry>)> = back.iter().flatten().cloned().collect();
+            let n = *to_restore.get_or_insert(pairs.len());
+            let results = self.write_each(&pairs, WORKERS_MAX_OPS, "undo").await;
+            let mut results = results.into_iter();
+            for (slot, landed) in back.iter().zip(landed.iter_mut()) {
+                if slot.is_some() && results.next().is_some_and(|r| r.is_ok()) {
+                    *landed = Landed::No; // put back: as before
+                }
+            }
+            if landed.iter().any(|l| *l != Landed::No) {
+                continue;
+            }
+            let store = self.store;
+            let key = self.record_key.as_str();
+            let live = || self.live();
+            let deleted = store
+                .call_within(
+                    self.ops,
                     "delete of the commit record",
+                    WORKERS_MAX_OPS,
+                    &live,
+                    || store.kv.delete(key),
                 )
                 .await
-                .is_ok()
-        {
-            let mut log = self.store.log.borrow_mut();
-            if log.holds(self.id, self.token) {
-                log.undone(self.id, self.store.now_ms());
+                .is_ok();
+            if !deleted {
+                break;
             }
-            return Error::Storage {
+            let mut log = store.log.borrow_mut();
+            if log.holds(self.id, self.token) {
+                log.undone(self.id, store.now_ms());
+            }
+            return Err(Error::Storage {
                 message: format!(
-                    "commit failed and was undone ({restored} of {n} writes restored): {cause}"
+                    "commit failed and was undone ({n} of {n} writes restored): {cause}"
                 ),
-            };
+            });
         }
-        self.stop(&format!("{cause}; {restored} of {n} writes undone"))
+        let left = landed.iter().filter(|l| **l != Landed::No).count();
+        let n = to_restore.unwrap_or(left);
+        Err(self.stop(&format!(
+            "{cause}; {} of {n} writes undone",
+            n.saturating_sub(left)
+        )))
     }
+}
+
+/// Whether a write of this key may have landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Landed {
+    Yes,
+    No,
+    Maybe,
+}
+
+/// True for a failure that left KV unchanged: a 429 (refused), every retry included.
+fn no_effect(e: &Error) -> bool {
+    e.to_string().contains("rate limited (429)")
+}
+
+fn late() -> String {
+    format!(
+        "the commit took longer than {} s, or was taken over after its lease expired",
+        COMMIT_DEADLINE_MS / 1000
+    )
 }

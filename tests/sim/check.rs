@@ -1,0 +1,450 @@
+//! After a run: recovery completes, then the invariants the README promises are checked
+//! against what every session was told and what KV finally holds.
+
+use super::workload::{self, Records, Run, Told, Transfer, ACCOUNTS, BALANCE};
+use gluebind::{kv::layout, Engine, SessionFactory, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// What a run found.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Broken promises: any one fails the seed.
+    pub violations: Vec<String>,
+    /// Updates lost to a race between isolates within KV's propagation window (the one
+    /// documented exception); none may happen where writes are seen at once.
+    pub lost_updates: usize,
+    /// Audits that saw another isolate's commit in part (best effort across isolates).
+    pub skewed_audits: usize,
+    pub commits: usize,
+    pub conflicts: usize,
+}
+
+/// The final state, read after recovery.
+pub struct Final {
+    pub accounts: BTreeMap<i64, (i64, i64)>,
+    pub users: BTreeMap<i64, String>,
+    pub scratch: Option<Result<Vec<Vec<Value>>, String>>,
+    pub journal: Vec<String>,
+    pub kv: BTreeMap<String, gluebind::kv::KvEntry>,
+}
+
+/// Settles everything left half-way: two minutes later (every write visible, every record
+/// old), fresh isolates read until the journal is empty.
+pub async fn recover(run: &Run) -> Final {
+    let sim = &run.sim;
+    sim.sleep(120_000).await;
+    let mut journal = Vec::new();
+    for round in 0..40 {
+        let engine = Engine::with_kv(&workload::url(0), run.world.location(0)).expect("url");
+        let factory = SessionFactory::builder()
+            .bind(engine)
+            .build()
+            .expect("bound");
+        let s = factory.open();
+        let _ = s.execute_batch("SELECT COUNT(*) FROM accounts").await;
+        journal = run
+            .world
+            .truth()
+            .keys()
+            .filter(|k| k.starts_with("gluebind/v1/c/"))
+            .cloned()
+            .collect();
+        if journal.is_empty() {
+            break;
+        }
+        sim.log(format!("recovery round {round}: records left {journal:?}"));
+        sim.sleep(11_000).await;
+    }
+    let engine = Engine::with_kv(&workload::url(0), run.world.location(0)).expect("url");
+    let s = SessionFactory::builder()
+        .bind(engine)
+        .build()
+        .expect("bound")
+        .open();
+    let mut accounts = BTreeMap::new();
+    for row in s
+        .execute_batch("SELECT id, balance, ver FROM accounts")
+        .await
+        .expect("accounts readable")
+        .remove(0)
+        .into_rows()
+        .expect("rows")
+        .iter()
+    {
+        accounts.insert(
+            row.get::<i64>("id").unwrap(),
+            (
+                row.get::<i64>("balance").unwrap(),
+                row.get::<i64>("ver").unwrap(),
+            ),
+        );
+    }
+    let mut users = BTreeMap::new();
+    for row in s
+        .execute_batch("SELECT id, email FROM users")
+        .await
+        .expect("users readable")
+        .remove(0)
+        .into_rows()
+        .expect("rows")
+        .iter()
+    {
+        users.insert(
+            row.get::<i64>("id").unwrap(),
+            row.get::<String>("email").unwrap(),
+        );
+    }
+    let scratch = match s.execute_batch("SELECT * FROM scratch").await {
+        Ok(mut r) => Some(Ok(r.remove(0).into_rows().expect("rows").into_values())),
+        Err(e) if e.to_string().contains("table not found") => None,
+        Err(e) => Some(Err(e.to_string())),
+    };
+    Final {
+        accounts,
+        users,
+        scratch,
+        journal,
+        kv: run.world.truth(),
+    }
+}
+
+/// The commit that last wrote each (account, version): its token and what it read.
+struct Chains<'a> {
+    by_tok: HashMap<i64, &'a Transfer>,
+}
+
+impl<'a> Chains<'a> {
+    fn new(records: &'a Records) -> Self {
+        Self {
+            by_tok: records.transfers.iter().map(|t| (t.tok, t)).collect(),
+        }
+    }
+
+    /// The version `tok`'s transfer read of `account` (what it replaced there).
+    fn pred(&self, account: i64, tok: i64) -> Option<i64> {
+        let t = self.by_tok.get(&tok)?;
+        t.reads.iter().find(|r| r.0 == account).map(|r| r.1)
+    }
+
+    /// Every version `account` went through, from `head` back to the initial 0 (`Err` when
+    /// a version no transfer of the account wrote shows up: corruption).
+    fn walk(&self, account: i64, head: i64) -> Result<Vec<i64>, String> {
+        let mut chain = Vec::new();
+        let mut v = head;
+        while v != 0 {
+            if chain.contains(&v) || chain.len() > 100_000 {
+                return Err(format!("account {account}: versions loop at {v}"));
+            }
+            chain.push(v);
+            v = self.pred(account, v).ok_or_else(|| {
+                format!("account {account} holds version {v}, written by no transfer of it")
+            })?;
+        }
+        Ok(chain)
+    }
+}
+
+pub fn check(run: &Run, end: &Final, hung: &[String]) -> Report {
+    let records = run.records.borrow();
+    let config = &run.config;
+    let mut report = Report {
+        commits: records.commits,
+        conflicts: records.conflicts,
+        ..Report::default()
+    };
+    let mut violation = |v: String| report.violations.push(v);
+    // The one documented exception; strict runs may not have any.
+    let exception_allowed = !config.one_isolate() && !config.strong();
+
+    if !hung.is_empty() {
+        violation(format!(
+            "no hang: sessions still running at the end: {hung:?}"
+        ));
+    }
+    if !end.journal.is_empty() {
+        violation(format!(
+            "recovery completes: records left {:?}",
+            end.journal
+        ));
+    }
+
+    // ---- transfers: atomic, never undone, acknowledged ones applied -----------------------
+    let chains = Chains::new(&records);
+    let mut on_chain: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+    for id in 1..=ACCOUNTS {
+        let Some((_, ver)) = end.accounts.get(&id) else {
+            violation(format!("account {id} is gone"));
+            continue;
+        };
+        match chains.walk(id, *ver) {
+            Ok(chain) => {
+                on_chain.insert(id, chain.into_iter().collect());
+            }
+            Err(e) => violation(e),
+        }
+    }
+    let total: i64 = end.accounts.values().map(|(b, _)| b).sum();
+    // Siblings: transfers that replaced the same version of an account.
+    let mut replaced: HashMap<(i64, i64), Vec<i64>> = HashMap::new();
+    for t in &records.transfers {
+        for r in &t.reads {
+            replaced.entry((r.0, r.1)).or_default().push(t.tok);
+        }
+    }
+    let mut lost = 0;
+    for t in &records.transfers {
+        let applied: Vec<bool> = t
+            .reads
+            .iter()
+            .map(|r| on_chain.get(&r.0).is_some_and(|c| c.contains(&t.tok)))
+            .collect();
+        let (in_a, in_b) = (applied[0], applied[1]);
+        // Overwritten where it is missing by a transfer that read the version it replaced or
+        // an older one (the account's history forks there): a lost update, not half a commit.
+        let overwritten = |i: usize| {
+            let account = t.reads[i].0;
+            let head = end.accounts.get(&account).map(|(_, v)| *v);
+            let mut base = Some(t.reads[i].1);
+            let mut seen = BTreeSet::new();
+            while let Some(v) = base {
+                if !seen.insert(v) {
+                    break;
+                }
+                // Put back to a version older than the transfer (an undo that restored what
+                // it had read stale): the transfer's write there is lost.
+                if head == Some(v) {
+                    return true;
+                }
+                let forks = replaced.get(&(account, v)).is_some_and(|others| {
+                    others.iter().any(|other| {
+                        *other != t.tok && on_chain.get(&account).is_some_and(|c| c.contains(other))
+                    })
+                });
+                if forks {
+                    return true;
+                }
+                base = if v == 0 {
+                    None
+                } else {
+                    chains.pred(account, v)
+                };
+            }
+            false
+        };
+        if in_a != in_b {
+            let missing = if in_a { 1 } else { 0 };
+            if overwritten(missing) {
+                lost += 1;
+                if !exception_allowed {
+                    violation(format!(
+                        "no lost update: transfer {} (told {:?}) was overwritten on account {} by a commit that read the same version",
+                        t.tok, t.told, t.reads[missing].0
+                    ));
+                }
+            } else {
+                violation(format!(
+                    "no half-applied commit once recovery ran: transfer {} (told {:?}) is applied to account {} but not to {}",
+                    t.tok,
+                    t.told,
+                    t.reads[1 - missing].0,
+                    t.reads[missing].0
+                ));
+            }
+        }
+        match t.told {
+            Told::Applied
+                if !(in_a && in_b)
+                    && !(exception_allowed && (overwritten(0) || overwritten(1))) =>
+            {
+                violation(format!(
+                    "an acknowledged commit stays applied: transfer {} is missing (on account {}: {in_a}, on {}: {in_b})",
+                    t.tok, t.reads[0].0, t.reads[1].0
+                ));
+            }
+            Told::NotApplied if in_a || in_b => violation(format!(
+                "a commit told it failed never appears: transfer {} did",
+                t.tok
+            )),
+            _ => {}
+        }
+    }
+    report.lost_updates = lost;
+    if lost == 0 && total != ACCOUNTS * BALANCE {
+        violation(format!(
+            "the money is conserved: {total} instead of {} ({:?})",
+            ACCOUNTS * BALANCE,
+            end.accounts
+        ));
+    }
+
+    // ---- what an isolate acknowledged, its later sessions see ------------------------------
+    let ancestors = |t: &Transfer, account: i64| -> BTreeSet<i64> {
+        let mut out = BTreeSet::new();
+        let mut v = chains.pred(account, t.tok);
+        while let Some(ver) = v {
+            if ver == 0 || !out.insert(ver) {
+                break;
+            }
+            v = chains.pred(account, ver);
+        }
+        out.insert(0);
+        out
+    };
+    let reads_of = |who: workload::Who| {
+        records
+            .audits
+            .iter()
+            .filter(move |a| a.who == who)
+            .map(|a| (a.opened_step, a.reads.clone()))
+    };
+    for t in records.transfers.iter().filter(|t| t.told == Told::Applied) {
+        let acked = t.acked_step.expect("acknowledged");
+        for (opened, reads) in reads_of(t.who) {
+            if opened <= acked {
+                continue;
+            }
+            for (account, ver, _) in reads {
+                if t.reads.iter().any(|r| r.0 == account) && ancestors(t, account).contains(&ver) {
+                    violation(format!(
+                        "an isolate sees its acknowledged commits: transfer {} (acknowledged at step {acked}) is missing from a later audit of {:?} (account {account} at version {ver})",
+                        t.tok, t.who
+                    ));
+                }
+            }
+        }
+    }
+
+    // ---- snapshot reads: no audit sees part of a commit ------------------------------------
+    for audit in &records.audits {
+        let sum: i64 = audit.reads.iter().map(|r| r.2).sum();
+        if audit.reads.len() as i64 == ACCOUNTS && sum != ACCOUNTS * BALANCE {
+            if config.one_isolate() {
+                violation(format!(
+                    "snapshot reads: an audit of {:?} summed to {sum}: {:?}",
+                    audit.who, audit.reads
+                ));
+            } else {
+                report.skewed_audits += 1;
+            }
+        }
+    }
+
+    // ---- users: UNIQUE, the index, acknowledged sign-ups --------------------------------
+    let mut emails: HashMap<&String, Vec<i64>> = HashMap::new();
+    for (id, email) in &end.users {
+        emails.entry(email).or_default().push(*id);
+    }
+    for (email, ids) in &emails {
+        if ids.len() > 1 {
+            let v = format!("UNIQUE holds: {email} is held by users {ids:?}");
+            if exception_allowed {
+                report.lost_updates += 1;
+            } else {
+                violation(v);
+            }
+        }
+    }
+    let layout = layout::Layout::new("");
+    let prefix = layout.uniques_prefix("users");
+    let mut indexed = BTreeMap::new();
+    for (key, entry) in end.kv.range(prefix.clone()..) {
+        if !key.starts_with(&prefix) {
+            break;
+        }
+        let owner: layout::UniqueRecord = layout::decode(key, &entry.value).expect("entry");
+        indexed.insert(key.clone(), owner.k);
+    }
+    for (id, email) in &end.users {
+        let key = layout
+            .unique_key(
+                "users",
+                "email",
+                &gluesql_core::prelude::Key::Str(email.clone()),
+            )
+            .expect("key");
+        match indexed.remove(&key) {
+            Some(gluesql_core::prelude::Key::I64(owner)) if owner == *id => {}
+            other => {
+                let v = format!(
+                    "the unique index matches the rows: user {id}'s {email} has entry {other:?}"
+                );
+                if exception_allowed {
+                    // A race for the entry within KV's window: a lost update of that key.
+                    report.lost_updates += 1;
+                    continue;
+                }
+                violation(v);
+            }
+        }
+    }
+    if !indexed.is_empty() {
+        if exception_allowed {
+            report.lost_updates += indexed.len();
+        } else {
+            violation(format!(
+                "the unique index matches the rows: stale entries {indexed:?}"
+            ));
+        }
+    }
+    let mut fate: BTreeMap<i64, Vec<(bool, Told)>> = BTreeMap::new();
+    for w in &records.users {
+        fate.entry(w.id)
+            .or_default()
+            .push((w.email.is_none(), w.told));
+    }
+    for w in records.users.iter().filter(|w| w.insert) {
+        let exists = end.users.contains_key(&w.id);
+        let deleted = fate[&w.id]
+            .iter()
+            .any(|(del, told)| *del && *told != Told::NotApplied);
+        match w.told {
+            Told::Applied if !exists && !deleted => violation(format!(
+                "an acknowledged commit stays applied: user {} ({:?}) is missing",
+                w.id, w.email
+            )),
+            Told::NotApplied if exists => violation(format!(
+                "a commit told it failed never appears: user {} exists",
+                w.id
+            )),
+            _ => {}
+        }
+    }
+
+    // ---- schema changes: rows match their schema, a dropped table leaves nothing ---------
+    let scratch_keys: Vec<&String> = end
+        .kv
+        .keys()
+        .filter(|k| {
+            k.starts_with("gluebind/v1/r/scratch/") || k.starts_with("gluebind/v1/u/scratch/")
+        })
+        .collect();
+    match &end.scratch {
+        None => {
+            if !scratch_keys.is_empty() {
+                violation(format!("a dropped table leaves nothing: {scratch_keys:?}"));
+            }
+        }
+        Some(Err(e)) => violation(format!("the scratch table is readable: {e}")),
+        Some(Ok(rows)) => {
+            let schema = end.kv.get("gluebind/v1/s/scratch").map(|e| {
+                let rec: layout::SchemaRecord =
+                    layout::decode("s/scratch", &e.value).expect("schema");
+                rec.schema.column_defs.map_or(0, |c| c.len())
+            });
+            let truth_rows = scratch_keys.iter().filter(|k| k.contains("/r/")).count();
+            if truth_rows != rows.len() {
+                violation(format!(
+                    "scratch: {truth_rows} rows in KV, {} read",
+                    rows.len()
+                ));
+            }
+            for key in scratch_keys.iter().filter(|k| k.contains("/r/")) {
+                let rec: layout::RowRecord = layout::decode(key, &end.kv[*key].value).expect("row");
+                if Some(rec.d.as_ref().map_or(0, Vec::len)) != schema {
+                    violation(format!("rows match their schema: {key} has {:?} values, the schema {schema:?} columns", rec.d.map(|d| d.len())));
+                }
+            }
+        }
+    }
+    report
+}
