@@ -20,8 +20,8 @@ type Kv = Rc<FaultyKv<MemoryKv>>;
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 const URL: &str = "kv://GLUEBIND_KV";
-/// Past the age at which a commit record counts as abandoned (60 s).
-const LATER_MS: u64 = 61_000;
+/// Past the age at which a commit record counts as abandoned (120 s).
+const LATER_MS: u64 = 121_000;
 
 fn namespace() -> Kv {
     Rc::new(FaultyKv::new(MemoryKv::new()))

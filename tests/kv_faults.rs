@@ -565,7 +565,7 @@ fn fault_matrix_one_failed_call_is_all_or_nothing() {
         kv.heal();
     });
     assert_eq!(outcome(&kv, &a), Outcome::After);
-    kv.inner().advance(61_000);
+    kv.inner().advance(121_000);
     assert_eq!(outcome(&kv, &a), Outcome::After);
     assert!(
         journal(&kv).is_empty(),
@@ -600,7 +600,7 @@ fn fault_matrix_cut_off_in_the_write_phase_is_all_or_nothing_after_replay() {
             "outcome unknown"
         };
         assert!(err.to_string().contains(told), "k={k}: {err}");
-        kv.inner().advance(60_000);
+        kv.inner().advance(121_000);
         let outcome = outcome(&kv, &a);
         let problems = index_problems(&kv);
         assert!(problems.none(), "k={k}: {:?}", problems.unprotected);

@@ -29,8 +29,8 @@ type Kv = Rc<FaultyKv<MemoryKv>>;
 
 const URL: &str = "kv://GLUEBIND_KV";
 const TABLES: [&str; 3] = ["users", "notes", "tags"];
-/// Past the replay threshold (60 s).
-const LATER_MS: u64 = 61_000;
+/// Past the settlement age (120 s).
+const LATER_MS: u64 = 121_000;
 
 fn namespace() -> Kv {
     Rc::new(FaultyKv::new(MemoryKv::new()))
@@ -416,10 +416,10 @@ fn a_commit_replays_an_abandoned_record_it_would_build_on() {
     // Row 1 written (call 4), the rest cut off.
     let (told, kv) = run(Work::UpdateAndInsert, &Fault::Cut, 5);
     assert_eq!(told, Told::Nothing);
-    kv.inner().advance(55_000);
+    kv.inner().advance(115_000);
     let b = isolate(&kv, URL);
     block_on(async {
-        // B lists the journal now, while the record is young (55 s).
+        // B lists the journal now, while the record is young (115 s).
         let s = b.open();
         s.execute(
             "UPDATE users SET name = $1 WHERE id = $2",
@@ -427,7 +427,7 @@ fn a_commit_replays_an_abandoned_record_it_would_build_on() {
         )
         .await
         .unwrap();
-        // The record ages past a minute; B's next listing for abandoned records is not due
+        // The record ages past two minutes; B's next listing for abandoned records is not due
         // before its commit (every 10 s), but its commit's own listing finds the record.
         kv.inner().advance(6_000);
         let err = s.commit().await.unwrap_err();

@@ -286,7 +286,7 @@ impl KvStorage {
         let latest = self.latest();
         let ddl_lists = planned.ddl.iter().map(|ddl| async move {
             let rows = self
-                .list_as_of(ops, &self.layout.rows_prefix(&ddl.table), latest)
+                .list_as_of(ops, &self.layout.rows_prefix(&ddl.table), latest, true)
                 .await?;
             let entries = if ddl.dropped || ddl.rows_before.is_none() {
                 self.list_all(ops, &self.layout.uniques_prefix(&ddl.table))
@@ -301,7 +301,7 @@ impl KvStorage {
         let journal = self.list_all(ops, &journal_prefix).await?;
         let unread = self.candidates(planned, ours, journal);
         let (found, ddl, records) = futures_util::future::join3(
-            self.get_many(ops, &keys, latest),
+            self.check_many(ops, &keys),
             futures_util::future::join_all(ddl_lists),
             self.get_raw(ops, &unread),
         )
@@ -418,13 +418,12 @@ impl KvStorage {
                     }
                 }
                 Expect::Release { row } => {
-                    // Only delete an entry that still names the row releasing it.
+                    // Never delete an entry naming another row. (One that seems absent is
+                    // deleted all the same: KV may only lag behind it.)
                     if let Some(e) = found {
                         if &layout::decode::<UniqueRecord>(key, &e.value)?.k != row {
                             skip.insert(key.clone());
                         }
-                    } else {
-                        skip.insert(key.clone());
                     }
                 }
             }
@@ -435,7 +434,7 @@ impl KvStorage {
         // A value held by another row: taken, unless that row no longer holds it (an entry
         // left stale, e.g. by a race across isolates).
         let owners: Vec<String> = contested.iter().map(|(.., k)| k.clone()).collect();
-        let found = self.get_many(ops, &owners, self.latest()).await?;
+        let found = self.check_many(ops, &owners).await?;
         for ((uk, table, expect, owner_key), row) in contested.iter().zip(found) {
             let Expect::Claim {
                 pos, column, value, ..
@@ -587,7 +586,7 @@ impl KvStorage {
             .filter(|w| !current.contains_key(&w.k))
             .map(|w| w.k.clone())
             .collect();
-        let found = self.get_many(ops, &missing, self.latest()).await?;
+        let found = self.check_many(ops, &missing).await?;
         let more: BTreeMap<&String, Option<KvEntry>> = missing.iter().zip(found).collect();
         Ok(record.w.iter().all(|w| {
             let now = current

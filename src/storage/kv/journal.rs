@@ -48,10 +48,11 @@ use super::{
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-/// Age after which a commit record is taken as abandoned and settled. Longer than a commit
-/// can take: a commit stops writing after [`COMMIT_DEADLINE_MS`], and a `waitUntil` is cut off
-/// at about 30 s.
-pub const REPLAY_AFTER_MS: u64 = 60_000;
+/// Age after which a commit record is taken as abandoned and settled: a commit stops writing
+/// (and undoing) [`COMMIT_DEADLINE_MS`] after its record, and what it did by then — the
+/// record's delete included — reaches every location within KV's propagation window (about
+/// 60 s), so no location settles a record whose commit already finished or undid itself.
+pub const REPLAY_AFTER_MS: u64 = 120_000;
 
 /// A commit does not start a write (nor an undo) later than this after writing its record, so
 /// that it never races a settlement of its own record. It then reports an unknown outcome and

@@ -162,7 +162,7 @@ impl KvStorage {
                 }
                 Miss::AllSchemas => {
                     let prefix = self.layout.schemas_prefix();
-                    let listed = self.list_as_of(ops, &prefix, as_of).await?;
+                    let listed = self.list_as_of(ops, &prefix, as_of, false).await?;
                     let mut names = Vec::new();
                     for (name, listed) in listed {
                         match listed {
@@ -254,7 +254,7 @@ impl KvStorage {
         as_of: Lsn,
     ) -> Result<Vec<(Key, StoredRow)>> {
         let prefix = self.layout.rows_prefix(table);
-        let listed = self.list_as_of(ops, &prefix, as_of).await?;
+        let listed = self.list_as_of(ops, &prefix, as_of, false).await?;
         let mut rows = Vec::with_capacity(listed.len());
         let mut large = Vec::new();
         for (name, listed) in listed {

@@ -450,11 +450,22 @@ impl LocalLog {
     /// What a session as of `as_of` should believe about `key`, for which KV returned an
     /// entry of version `found` (`None`: absent; use [`Belief::Kv`] when it cannot be read).
     pub fn belief(&self, key: &str, found: Option<u64>, as_of: Lsn) -> Belief {
-        self.belief_except(key, found, as_of, 0)
+        self.belief_except(key, found, as_of, 0, false)
     }
 
     /// [`LocalLog::belief`], leaving commit `except` out (a settlement reads KV as it is).
-    pub fn belief_except(&self, key: &str, found: Option<u64>, as_of: Lsn, except: u64) -> Belief {
+    /// `checking`: for a commit's check (or a settlement), where an absent key is believed
+    /// even if this isolate wrote it: a version never recurs, so a version this isolate
+    /// replaced is surely stale, but absence does recur — another isolate may have deleted
+    /// the row since. (A read believes this isolate's write instead: it may only be stale.)
+    pub fn belief_except(
+        &self,
+        key: &str,
+        found: Option<u64>,
+        as_of: Lsn,
+        except: u64,
+        checking: bool,
+    ) -> Belief {
         let Some(ids) = self.by_key.get(key) else {
             return Belief::Kv;
         };
@@ -480,19 +491,33 @@ impl LocalLog {
                     hidden = None;
                 }
                 State::Undone => {
+                    // Whatever it wrote (its stamp) is gone again: stale if KV still shows it.
                     if hidden.is_none() {
                         if let Some(before) = &change.before {
-                            stale.extend(version(key, change.after.as_ref()));
+                            stale.push(Some(c.stamp));
                             known = Some(before.clone());
                         }
                     }
                 }
-                _ => {
-                    // In flight, unsettled, or acknowledged after the snapshot. Before its
-                    // check it has written nothing: KV shows the key as it was.
+                State::Acknowledged(_) => {
+                    // Acknowledged after the snapshot: hidden from it.
                     if hidden.is_none() {
                         if let Some(before) = &change.before {
                             hidden = Some(before.clone());
+                        }
+                    }
+                }
+                State::InFlight { .. } | State::Unknown => {
+                    // Before its check it has written nothing: KV shows the key as it was.
+                    // After it, KV shows what it was or what the commit wrote — anything else
+                    // is a later write by another isolate, and KV's to believe.
+                    if hidden.is_none() {
+                        if let Some(before) = &change.before {
+                            let ours = found == Some(c.stamp);
+                            let was = version(key, before.as_ref()).flatten();
+                            if ours || found == was {
+                                hidden = Some(before.clone());
+                            }
                         }
                     }
                 }
@@ -504,7 +529,8 @@ impl LocalLog {
         match known {
             Some(known) => {
                 let known_version = version(key, known.as_ref());
-                if known_version == Some(found) || stale.contains(&found) {
+                let stale = stale.contains(&found) && !(checking && found.is_none());
+                if known_version == Some(found) || stale {
                     Belief::Local(known)
                 } else {
                     // Newer than anything this isolate wrote: another isolate's write.

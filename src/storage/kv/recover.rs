@@ -216,6 +216,8 @@ impl KvStorage {
         ops: &Cell<u64>,
         may_have_written: bool,
     ) -> Result<Settled> {
+        // This isolate's own commit (a log entry that passed its check) or another's record.
+        let local = may_have_written;
         let keys: Vec<String> = record.w.iter().map(|w| w.k.clone()).collect();
         // KV as it is, through this isolate's other commits (not this one's hiding).
         let raw = self.get_raw(ops, &keys).await?;
@@ -226,7 +228,7 @@ impl KvStorage {
                 .zip(raw)
                 .map(|(k, found)| {
                     let version = super::journal::version_of(k, found.as_ref()).ok();
-                    match version.map(|v| log.belief_except(k, v, latest, id)) {
+                    match version.map(|v| log.belief_except(k, v, latest, id, true)) {
                         Some(super::local::Belief::Local(e)) => e,
                         _ => found,
                     }
@@ -264,11 +266,17 @@ impl KvStorage {
         {
             let before: BTreeMap<String, Option<KvEntry>> =
                 keys.iter().cloned().zip(current.iter().cloned()).collect();
-            let mut after = before.clone();
+            // What the keys hold after the settlement: another isolate's record starts from
+            // what KV shows; a commit of this isolate keeps what its own check found as
+            // "before", and what it meant to write where the settlement writes nothing.
+            let mut after = if local {
+                BTreeMap::new()
+            } else {
+                before.clone()
+            };
             for (k, e) in &writes {
                 after.insert(k.clone(), e.clone());
             }
-            // A commit of this isolate keeps what its own check found as "before".
             self.log.borrow_mut().checked(id, &before, &after);
         }
         // Within 3/4 of the session's budget (one operation kept for the record's delete):

@@ -239,12 +239,23 @@ impl KvStorage {
         Ok(out)
     }
 
-    /// What a session as of `as_of` should believe KV holds for `key`, given `found`.
-    pub(super) fn believe(&self, key: &str, found: Option<KvEntry>, as_of: Lsn) -> Option<KvEntry> {
+    /// What a session as of `as_of` should believe KV holds for `key`, given `found`
+    /// (`checking`: for a commit's check, see [`LocalLog::belief_except`]).
+    pub(super) fn believe(
+        &self,
+        key: &str,
+        found: Option<KvEntry>,
+        as_of: Lsn,
+        checking: bool,
+    ) -> Option<KvEntry> {
         let Ok(version) = journal::version_of(key, found.as_ref()) else {
             return found; // not gluebind's: the caller's decoding reports it
         };
-        match self.log.borrow().belief(key, version, as_of) {
+        match self
+            .log
+            .borrow()
+            .belief_except(key, version, as_of, 0, checking)
+        {
             Belief::Kv => found,
             Belief::Local(entry) => entry,
         }
@@ -266,7 +277,23 @@ impl KvStorage {
         Ok(keys
             .iter()
             .zip(found)
-            .map(|(key, found)| self.believe(key, found, as_of))
+            .map(|(key, found)| self.believe(key, found, as_of, false))
+            .collect())
+    }
+
+    /// Point reads for a commit's check: KV as it is now, through this isolate's log only
+    /// where KV surely lags (see [`LocalLog::belief_except`]).
+    pub(super) async fn check_many(
+        &self,
+        ops: &Cell<u64>,
+        keys: &[String],
+    ) -> Result<Vec<Option<KvEntry>>> {
+        let found = self.get_raw(ops, keys).await?;
+        let latest = self.latest();
+        Ok(keys
+            .iter()
+            .zip(found)
+            .map(|(key, found)| self.believe(key, found, latest, true))
             .collect())
     }
 
@@ -311,6 +338,7 @@ impl KvStorage {
         ops: &Cell<u64>,
         prefix: &str,
         as_of: Lsn,
+        checking: bool,
     ) -> Result<Vec<(String, Listed)>> {
         let listed = self.list_all(ops, prefix).await?;
         self.covers(as_of)?;
@@ -325,7 +353,7 @@ impl KvStorage {
                 .and_then(|m| super::layout::decode_metadata::<Versioned>(&key.name, m).ok())
                 .map(|r| r.v);
             let belief = match version {
-                Some(v) => log.belief(&key.name, Some(v), as_of),
+                Some(v) => log.belief_except(&key.name, Some(v), as_of, 0, checking),
                 None => Belief::Kv,
             };
             match belief {
@@ -339,8 +367,8 @@ impl KvStorage {
             }
         }
         for name in log.keys_under(prefix) {
-            if seen.contains(&name) {
-                continue;
+            if seen.contains(&name) || checking {
+                continue; // a check believes what KV lists as absent (deleted elsewhere)
             }
             if let Belief::Local(Some(entry)) = log.belief(&name, None, as_of) {
                 out.insert(name, Listed::Local(entry));
