@@ -267,7 +267,10 @@ pub fn check(run: &Run, end: &Final, hung: &[String]) -> Report {
                 ));
             }
             Told::NotApplied if in_a || in_b => {
-                let v = format!("a commit told it failed never appears: transfer {} did", t.tok);
+                let v = format!(
+                    "a commit told it failed never appears: transfer {} did",
+                    t.tok
+                );
                 if exception_allowed {
                     // Built on, before its undo reached that location: the undo was lost.
                     lost += 1;

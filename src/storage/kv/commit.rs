@@ -135,7 +135,7 @@ impl KvStorage {
             self.done_records.borrow().iter().take(8).cloned().collect();
         let (put, _) = futures_util::future::join(
             writer.put_record(&value, &metadata),
-            self.delete_done_records(&stale_records),
+            self.delete_records(&stale_records),
         )
         .await;
         if let Err(e) = put {
@@ -200,6 +200,10 @@ impl KvStorage {
 
         // 5. Acknowledged: the record is deleted after the response (`flush_records`).
         let lsn = self.log.borrow_mut().acknowledged(id, self.now_ms());
+        if record.deletes_only() {
+            let marker = journal::marker_key(&record_key);
+            self.done_records.borrow_mut().insert(marker);
+        }
         self.done_records.borrow_mut().insert(record_key);
         Ok(lsn)
     }
@@ -245,29 +249,6 @@ impl KvStorage {
                         });
                     }
                 }
-            }
-        }
-    }
-
-    /// Deletes records of finished commits (best effort; what fails stays for later).
-    async fn delete_done_records(&self, keys: &[String]) {
-        let ops = &Cell::new(0);
-        let deletes = keys.iter().map(|key| async move {
-            let ok = self
-                .call_within(
-                    ops,
-                    "delete of a commit record",
-                    super::store::WORKERS_MAX_OPS,
-                    &|| true,
-                    || self.kv.delete(key),
-                )
-                .await
-                .is_ok();
-            (key, ok)
-        });
-        for (key, ok) in futures_util::future::join_all(deletes).await {
-            if ok {
-                self.done_records.borrow_mut().remove(key);
             }
         }
     }

@@ -29,7 +29,9 @@
 //! commit that was cut off (a commit stops writing after [`COMMIT_DEADLINE_MS`]), and the next
 //! session that finds it settles it all or nothing (`recover.rs`, [`replay_plan`]):
 //! - nothing written yet: it may not have passed its check, so it is **rolled back** (there is
-//!   nothing to undo);
+//!   nothing to undo). "Written" needs evidence: an entry carrying the commit's stamp (an
+//!   absent key proves nothing, another commit may have deleted it), or for a commit that
+//!   only deletes, its marker (see [`marker_key`]), put before its deletes;
 //! - some keys written: it had passed its check (nothing writes before it), so it is **rolled
 //!   forward** — the keys still as they were are written, and keys another commit changed
 //!   after this one wrote them stay as they are (a fully applied commit whose record's delete
@@ -375,10 +377,34 @@ pub enum Settlement<'r> {
     Back(Vec<&'r RecordWrite>),
 }
 
-/// How to settle `record`, given what KV holds for each of its writes (`current[i]` for
-/// `record.w[i].k`): see the module documentation.
+impl CommitRecord {
+    /// True when the commit writes no entry, only deletes: whether it began writing then
+    /// shows only through its marker (see [`marker_key`]).
+    #[must_use]
+    pub fn deletes_only(&self) -> bool {
+        self.w.iter().all(|w| w.put.is_none())
+    }
+}
+
+/// The key a commit that only deletes puts before its deletes, so that a settlement can tell
+/// that it had passed its check: an absent key is no evidence (another commit may have
+/// deleted it), a key carrying the commit's stamp is.
 #[must_use]
-pub fn replay_plan<'r>(record: &'r CommitRecord, current: &[Option<KvEntry>]) -> Settlement<'r> {
+pub fn marker_key(record_key: &str) -> String {
+    format!("{record_key}.w")
+}
+
+/// How to settle `record`, given what KV holds for each of its writes (`current[i]` for
+/// `record.w[i].k`) and, for a commit that only deletes, whether its marker is there.
+///
+/// The commit had passed its check (nothing writes before it) when one of its entries carries
+/// its stamp, or its marker exists; only then may it roll forward, or need undoing.
+#[must_use]
+pub fn replay_plan<'r>(
+    record: &'r CommitRecord,
+    current: &[Option<KvEntry>],
+    marker: bool,
+) -> Settlement<'r> {
     let states: Vec<KeyState> = record
         .w
         .iter()
@@ -395,12 +421,22 @@ pub fn replay_plan<'r>(record: &'r CommitRecord, current: &[Option<KvEntry>]) ->
             .collect::<Vec<_>>()
     };
     let changed = states.contains(&KeyState::Other);
-    let started = states.contains(&KeyState::Written);
     let unfinished = states.contains(&KeyState::Before);
-    if started && !(changed && unfinished) {
-        Settlement::Forward(pick(KeyState::Before))
+    let started = if record.deletes_only() {
+        marker
     } else {
+        record
+            .w
+            .iter()
+            .zip(&states)
+            .any(|(w, s)| w.put.is_some() && *s == KeyState::Written)
+    };
+    if !started {
+        Settlement::Back(Vec::new())
+    } else if changed && unfinished {
         Settlement::Back(pick(KeyState::Written))
+    } else {
+        Settlement::Forward(pick(KeyState::Before))
     }
 }
 
@@ -450,28 +486,47 @@ mod tests {
         let rec = record();
         // Nothing written yet: it may not have passed its check, so nothing is written.
         assert_eq!(
-            replay_plan(&rec, &[None, at(2), at(3)]),
+            replay_plan(&rec, &[None, at(2), at(3)], false),
+            Settlement::Back(vec![])
+        );
+        // Only its delete's key is absent: no evidence it wrote anything (another commit may
+        // have deleted it), so nothing is put back either.
+        assert_eq!(
+            replay_plan(&rec, &[None, at(2), None], false),
             Settlement::Back(vec![])
         );
         // Part written, nothing changed by others: the rest is written.
-        match replay_plan(&rec, &[at(9), at(2), at(3)]) {
+        match replay_plan(&rec, &[at(9), at(2), at(3)], false) {
             Settlement::Forward(w) => assert_eq!(keys(&w), ["changed", "gone"]),
             other => panic!("{other:?}"),
         }
         // All written: nothing left, still forward (idempotent).
         assert_eq!(
-            replay_plan(&rec, &[at(9), at(9), None]),
+            replay_plan(&rec, &[at(9), at(9), None], false),
             Settlement::Forward(vec![])
         );
         // Another commit changed a key it had not written: what it wrote is put back.
-        match replay_plan(&rec, &[at(9), at(7), at(3)]) {
+        match replay_plan(&rec, &[at(9), at(7), at(3)], false) {
             Settlement::Back(w) => assert_eq!(keys(&w), ["new"]),
             other => panic!("{other:?}"),
         }
         // Applied in full, then a key changed by a later commit: nothing is undone.
         assert_eq!(
-            replay_plan(&rec, &[at(9), at(7), None]),
+            replay_plan(&rec, &[at(9), at(7), None], false),
             Settlement::Forward(vec![])
+        );
+        // A commit that only deletes: its marker tells whether it began.
+        let deletes = CommitRecord {
+            w: vec![rec.w[2].clone()],
+            ..rec.clone()
+        };
+        assert_eq!(
+            replay_plan(&deletes, &[None], false),
+            Settlement::Back(vec![])
+        );
+        assert_eq!(
+            replay_plan(&deletes, &[at(3)], true),
+            Settlement::Forward(vec![&deletes.w[0]])
         );
     }
 

@@ -58,6 +58,28 @@ impl KvStorage {
             .await?;
         let now = self.now_ms();
         let mut settled = 0;
+        // Markers whose record is gone (its commit finished, or was settled while the
+        // marker's put was still on its way): garbage, once old.
+        let names: std::collections::BTreeSet<&str> =
+            page.keys.iter().map(|k| k.name.as_str()).collect();
+        let orphans: Vec<String> = page
+            .keys
+            .iter()
+            .filter(|k| {
+                k.name
+                    .strip_suffix(".w")
+                    .is_some_and(|record| !names.contains(record))
+                    && k.metadata
+                        .as_ref()
+                        .and_then(|m| serde_json::from_value::<RecordMeta>(m.clone()).ok())
+                        .is_none_or(|m| now.saturating_sub(m.at) >= REPLAY_AFTER_MS)
+            })
+            .map(|k| k.name.clone())
+            .collect();
+        for orphan in &orphans {
+            self.call(ops, "delete of a marker", || self.kv.delete(orphan))
+                .await?;
+        }
         for listed in page.keys {
             let Some(stamp) = stamp_of(&listed.name, &prefix) else {
                 continue;
@@ -218,9 +240,20 @@ impl KvStorage {
     ) -> Result<Settled> {
         // This isolate's own commit (a log entry that passed its check) or another's record.
         let local = may_have_written;
-        let keys: Vec<String> = record.w.iter().map(|w| w.k.clone()).collect();
+        let record_key = self.layout.record_key(record.s);
+        let marker_key = super::journal::marker_key(&record_key);
+        let mut keys: Vec<String> = record.w.iter().map(|w| w.k.clone()).collect();
+        if record.deletes_only() {
+            keys.push(marker_key.clone());
+        }
         // KV as it is, through this isolate's other commits (not this one's hiding).
-        let raw = self.get_raw(ops, &keys).await?;
+        let mut raw = self.get_raw(ops, &keys).await?;
+        let marker = if record.deletes_only() {
+            keys.pop();
+            raw.pop().flatten().is_some()
+        } else {
+            false
+        };
         let latest = self.latest();
         let current: Vec<Option<KvEntry>> = {
             let log = self.log.borrow();
@@ -235,7 +268,7 @@ impl KvStorage {
                 })
                 .collect()
         };
-        let settlement = replay_plan(record, &current);
+        let settlement = replay_plan(record, &current, marker);
         let (writes, how): (Vec<(String, Option<KvEntry>)>, Settled) = match &settlement {
             Settlement::Forward(ws) => (
                 ws.iter()
@@ -323,7 +356,16 @@ impl KvStorage {
         if partial {
             return Ok(Settled::Partial);
         }
-        let record_key = self.layout.record_key(record.s);
+        if marker {
+            self.write_call(
+                ops,
+                "delete of a commit's marker",
+                WORKERS_MAX_OPS,
+                &live,
+                || self.kv.delete(&marker_key),
+            )
+            .await?;
+        }
         self.call_within(
             ops,
             "delete of a settled commit record",

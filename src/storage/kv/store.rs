@@ -185,6 +185,17 @@ impl KvStorage {
     {
         let mut attempt = 0;
         loop {
+            // Checked right before every attempt: a commit suspended past its lease (taken
+            // over and settled meanwhile) must not write once it wakes up.
+            if !live() {
+                return Err(Error::Storage {
+                    message: format!(
+                        "KV {what} not started: the commit took longer than {} s, or was taken \
+                         over after its lease expired",
+                        super::journal::COMMIT_DEADLINE_MS / 1000
+                    ),
+                });
+            }
             if ops.get() >= limit {
                 return Err(Error::Storage {
                     message: format!(
@@ -388,27 +399,42 @@ impl KvStorage {
             .take(DELETES_PER_FLUSH)
             .cloned()
             .collect();
-        if keys.is_empty() {
-            return 0;
-        }
+        self.delete_records(&keys).await
+    }
+
+    /// Deletes records of finished commits, then the markers whose record is gone (a marker
+    /// is evidence only while its record exists); what fails stays for later. Returns how
+    /// many keys it deleted.
+    pub(super) async fn delete_records(&self, keys: &[String]) -> usize {
         let ops = &Cell::new(0);
-        let deletes = keys.iter().map(|key| async move {
-            let deleted = self
-                .call_within(
-                    ops,
-                    "delete of a commit record",
-                    WORKERS_MAX_OPS,
-                    &|| true,
-                    || self.kv.delete(key),
-                )
-                .await;
-            (key, deleted.is_ok())
-        });
+        let (markers, records): (Vec<&String>, Vec<&String>) =
+            keys.iter().partition(|k| k.ends_with(".w"));
         let mut deleted = 0;
-        for (key, ok) in futures_util::future::join_all(deletes).await {
-            if ok {
-                self.done_records.borrow_mut().remove(key);
-                deleted += 1;
+        for batch in [records, markers] {
+            let batch: Vec<&String> = batch
+                .into_iter()
+                .filter(|k| match k.strip_suffix(".w") {
+                    Some(record) => !self.done_records.borrow().contains(record),
+                    None => true,
+                })
+                .collect();
+            let deletes = batch.iter().map(|key| async move {
+                let done = self
+                    .call_within(
+                        ops,
+                        "delete of a commit record",
+                        WORKERS_MAX_OPS,
+                        &|| true,
+                        || self.kv.delete(key),
+                    )
+                    .await;
+                (*key, done.is_ok())
+            });
+            for (key, ok) in futures_util::future::join_all(deletes).await {
+                if ok {
+                    self.done_records.borrow_mut().remove(key);
+                    deleted += 1;
+                }
             }
         }
         deleted

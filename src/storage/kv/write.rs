@@ -4,7 +4,7 @@
 use super::{
     backend::KvEntry,
     journal::{
-        key_state, CommitRecord, KeyState, RecordPut, RecordWrite, COMMIT_DEADLINE_MS,
+        key_state, marker_key, CommitRecord, KeyState, RecordPut, RecordWrite, COMMIT_DEADLINE_MS,
         REPLAY_AFTER_MS,
     },
     store::{KvStorage, WORKERS_MAX_OPS},
@@ -179,6 +179,32 @@ impl Writer<'_> {
         if !self.live() {
             return Err(self.stop(&late()));
         }
+        if record.deletes_only() && !writes.is_empty() {
+            // The evidence that it began (see `journal::marker_key`), before any delete.
+            let marker = marker_key(&self.record_key);
+            let entry = KvEntry {
+                value: format!("{{\"s\":{}}}", record.s),
+                // Its age, for a listing of the journal (a marker left alone is removed).
+                metadata: Some(serde_json::json!({ "at": self.store.now_ms() })),
+            };
+            if let Err(e) = self
+                .write(
+                    &marker,
+                    Some(&entry),
+                    self.store.max_ops,
+                    "put of the marker",
+                )
+                .await
+            {
+                let _ = self
+                    .write(&marker, None, WORKERS_MAX_OPS, "delete of the marker")
+                    .await;
+                self.abort().await;
+                return Err(Error::Storage {
+                    message: format!("commit failed, nothing was written: {e}"),
+                });
+            }
+        }
         let pairs: Vec<(String, Option<KvEntry>)> = writes
             .iter()
             .map(|w| (w.k.clone(), w.put.as_ref().map(RecordPut::entry)))
@@ -202,7 +228,7 @@ impl Writer<'_> {
         if !self.live() {
             return Err(self.stop(&cause));
         }
-        self.undo(record.s, &writes, landed, before, &cause).await
+        self.undo(record, &writes, landed, before, &cause).await
     }
 
     /// Stops half-way: the record decides (a settlement, by this isolate or another).
@@ -220,7 +246,7 @@ impl Writer<'_> {
     /// a read shows: KV may serve a stale value even to the location that wrote it.
     async fn undo(
         &self,
-        stamp: u64,
+        record: &CommitRecord,
         writes: &[&RecordWrite],
         mut landed: Vec<Landed>,
         before: &std::collections::BTreeMap<String, Option<KvEntry>>,
@@ -241,7 +267,7 @@ impl Writer<'_> {
             let mut back = Vec::new();
             let mut unfinished = false;
             for ((w, found), landed) in writes.iter().zip(&found).zip(&landed) {
-                let state = key_state(w, stamp, found.as_ref());
+                let state = key_state(w, record.s, found.as_ref());
                 let written = match (state, landed) {
                     (KeyState::Other, _) => continue, // a later commit's: never overwritten
                     (KeyState::Written, _) | (_, Landed::Yes) => true,
@@ -280,6 +306,18 @@ impl Writer<'_> {
             let store = self.store;
             let key = self.record_key.as_str();
             let live = || self.live();
+            // The marker of a commit that only deletes first (it is evidence of writes only
+            // while the record exists), then the record.
+            if record.deletes_only() {
+                let marker = marker_key(key);
+                let gone = self
+                    .write(&marker, None, WORKERS_MAX_OPS, "delete of the marker")
+                    .await
+                    .is_ok();
+                if !gone {
+                    break;
+                }
+            }
             let deleted = store
                 .call_within(
                     self.ops,
