@@ -34,7 +34,7 @@ struct Outcome {
 
 fn run_seed(seed: u64, verbose: bool) -> Outcome {
     let sim = Sim::new(seed);
-    let config = Config::from_seed(&sim);
+    let config = Config::from_seed(seed, &sim);
     let run = Run::new(Rc::clone(&sim), config.clone());
     run.world.verbose.set(verbose);
     sim.spawn("setup".into(), Fate::Finish, Rc::clone(&run).setup());

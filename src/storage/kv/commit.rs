@@ -9,7 +9,7 @@ use super::{
     load::entry_row,
     local::{Claim, Lsn, LEASE_MS},
     plan::{Expect, Planned},
-    recover::stamp_of,
+    recover::{stamp_of, Local},
     store::{KvStorage, Listed},
     write::Writer,
 };
@@ -239,8 +239,9 @@ impl KvStorage {
                     debug_assert!(self.now_ms().saturating_sub(started) <= 2 * LEASE_MS + 1_000);
                     self.sleep(2).await;
                 }
-                Claim::Settle(other) => {
-                    if !self.settle_local(other, ops).await? {
+                Claim::Settle(other) => match self.settle_local(other, ops).await? {
+                    Local::Done => {}
+                    Local::Partial => {
                         return Err(Error::Storage {
                             message: "an earlier commit of this isolate that stopped half-way \
                                       must be settled first, and this session's KV budget \
@@ -248,7 +249,18 @@ impl KvStorage {
                                 .to_owned(),
                         });
                     }
-                }
+                    Local::NotYet(at) => {
+                        let table = planned.footprint.tables.iter().next().cloned().unwrap_or_default();
+                        return Err(conflict(
+                            &table,
+                            format!(
+                                "a row (of a commit of this isolate cut off half-way, settled \
+                                 {} s from now)",
+                                at.saturating_sub(self.now_ms()).div_ceil(1000)
+                            ),
+                        ));
+                    }
+                },
             }
         }
     }

@@ -19,7 +19,7 @@
 
 use super::{
     backend::KvEntry,
-    journal::{CommitRecord, Footprint},
+    journal::{CommitRecord, Footprint, REPLAY_AFTER_MS},
 };
 use crate::snapshot::Version;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -92,6 +92,17 @@ pub(super) enum Belief {
     Local(Option<KvEntry>),
 }
 
+/// What [`LocalLog::take_over`] found.
+#[derive(Debug)]
+pub(super) enum TakeOver {
+    /// Settle it: its record, and the token that now holds it.
+    Settle(CommitRecord, u64),
+    /// It may have written: settle it at this time (ms), not before.
+    NotYet(u64),
+    /// Nothing to settle (settled meanwhile, alive after all, or never reached KV).
+    Nothing,
+}
+
 /// What a commit found when it tried to claim its keys.
 #[derive(Debug)]
 pub(super) enum Claim {
@@ -156,6 +167,10 @@ impl LocalLog {
     /// True when a session as of `as_of` still has its history here.
     pub fn covers(&self, as_of: Lsn) -> bool {
         as_of >= self.horizon
+    }
+
+    pub fn get(&self, id: u64) -> Option<&LocalCommit> {
+        self.commits.get(&id)
     }
 
     pub fn get_mut(&mut self, id: u64) -> Option<&mut LocalCommit> {
@@ -280,28 +295,31 @@ impl LocalLog {
         token
     }
 
-    /// Takes commit `id` over for settling it, if it is still unsettled: its record, a token,
-    /// and whether it had passed its check (it may have written then, even where KV does not
-    /// show it yet). A commit in flight whose lease is still alive is left alone.
-    pub fn take_over(&mut self, id: u64, now: u64) -> Option<(CommitRecord, u64, bool)> {
-        let c = self.commits.get(&id)?;
+    /// Takes commit `id` over for settling it, if it is still unsettled (see [`TakeOver`]).
+    pub fn take_over(&mut self, id: u64, now: u64) -> TakeOver {
+        let Some(c) = self.commits.get(&id) else {
+            return TakeOver::Nothing;
+        };
         match &c.state {
             State::InFlight { renewed_at, .. } if now.saturating_sub(*renewed_at) <= LEASE_MS => {
-                return None
+                return TakeOver::Nothing
             }
             State::InFlight { .. } | State::Unknown => {}
-            _ => return None,
+            _ => return TakeOver::Nothing,
         }
-        let checked = c.keys.values().any(|k| k.before.is_some());
+        let began = c.keys.values().any(|k| k.before.is_some());
         match c.record.clone() {
-            Some(record) => {
-                let token = self.token(id, now);
-                Some((record, token, checked))
+            // Past its check it may have written keys this isolate's location does not show
+            // yet (KV's lag is no less for the writer): settled once every location shows
+            // them, as another isolate would.
+            Some(record) if began && now.saturating_sub(record.at) < REPLAY_AFTER_MS => {
+                TakeOver::NotYet(record.at + REPLAY_AFTER_MS)
             }
+            Some(record) => TakeOver::Settle(record, self.token(id, now)),
             None => {
                 // Stopped before its record was written: nothing of it is in KV.
                 self.undone(id, now);
-                None
+                TakeOver::Nothing
             }
         }
     }
@@ -653,7 +671,7 @@ mod tests {
         assert!(matches!(log.claim(&intent, 0, 10, 1_000), Claim::Wait));
         // Its lease expires: the next commit settles it (it has no record: nothing in KV).
         assert!(matches!(log.claim(&intent, 0, 10, LEASE_MS + 1), Claim::Settle(i) if i == id));
-        assert!(log.take_over(id, LEASE_MS + 1).is_none());
+        assert!(matches!(log.take_over(id, LEASE_MS + 1), TakeOver::Nothing));
         assert!(matches!(
             log.claim(&intent, 0, 10, LEASE_MS + 1),
             Claim::Claimed(..)

@@ -10,6 +10,7 @@
 use super::{
     backend::KvEntry,
     journal::{replay_plan, CommitRecord, RecordMeta, Settlement, FORMAT, REPLAY_AFTER_MS},
+    local::TakeOver,
     store::{KvStorage, WORKERS_MAX_OPS},
 };
 use crate::error::{Error, Result};
@@ -23,6 +24,17 @@ pub(super) fn stamp_of(key: &str, prefix: &str) -> Option<u64> {
         return None;
     }
     u64::from_str_radix(hex, 16).ok()
+}
+
+/// How a settlement of this isolate's own commit ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Local {
+    /// Settled (or nothing left to settle).
+    Done,
+    /// Stopped at the session's budget.
+    Partial,
+    /// Not before this time (ms).
+    NotYet(u64),
 }
 
 /// How a settlement ended.
@@ -48,7 +60,7 @@ impl KvStorage {
         // the isolate knows they stopped.
         let own = self.log.borrow().unsettled_ids(self.now_ms());
         for id in own {
-            if !self.settle_local(id, ops).await? {
+            if self.settle_local(id, ops).await? == Local::Partial {
                 return Ok(0); // out of budget: the rest waits for a later session
             }
         }
@@ -166,7 +178,7 @@ impl KvStorage {
         else {
             return Ok(false);
         };
-        let outcome = self.settle(id, token, record, ops, false).await;
+        let outcome = self.settle(id, token, record, ops).await;
         let mut log = self.log.borrow_mut();
         match outcome {
             Ok(Settled::Partial) => {
@@ -189,32 +201,33 @@ impl KvStorage {
     }
 
     /// Settles this isolate's own commit `id`, which stopped half-way (or whose lease
-    /// expired): forward (acknowledged now) or back (undone). False when it stopped at the
-    /// session's budget (left for a later session).
+    /// expired): forward (acknowledged now) or back (undone), or not yet (see
+    /// [`LocalLog::take_over`](super::local::LocalLog::take_over)).
     ///
     /// # Errors
     /// [`Error::Storage`] when KV fails (it stays unsettled; the next commit that needs its
     /// keys tries again).
-    pub(super) async fn settle_local(&self, id: u64, ops: &Cell<u64>) -> Result<bool> {
-        let Some((record, token, checked)) = self.log.borrow_mut().take_over(id, self.now_ms())
-        else {
-            return Ok(true); // settled meanwhile, never reached KV, or alive after all
+    pub(super) async fn settle_local(&self, id: u64, ops: &Cell<u64>) -> Result<Local> {
+        let (record, token) = match self.log.borrow_mut().take_over(id, self.now_ms()) {
+            TakeOver::Settle(record, token) => (record, token),
+            TakeOver::NotYet(at) => return Ok(Local::NotYet(at)),
+            TakeOver::Nothing => return Ok(Local::Done),
         };
-        let outcome = self.settle(id, token, &record, ops, checked).await;
+        let outcome = self.settle(id, token, &record, ops).await;
         let mut log = self.log.borrow_mut();
         let now = self.now_ms();
         match outcome {
             Ok(Settled::Forward) => {
                 log.acknowledged_settlement(id, now);
-                Ok(true)
+                Ok(Local::Done)
             }
             Ok(Settled::Back) => {
                 log.undone(id, now);
-                Ok(true)
+                Ok(Local::Done)
             }
             Ok(Settled::Partial) => {
                 log.unknown(id);
-                Ok(false)
+                Ok(Local::Partial)
             }
             Err(e) => {
                 if log.holds(id, token) {
@@ -226,20 +239,20 @@ impl KvStorage {
     }
 
     /// Reads `record`'s keys, writes forward or back, deletes the record; holds `token` of
-    /// the log's entry `id` throughout. `may_have_written`: this isolate's own commit, which
-    /// passed its check and may have written keys KV does not show yet (its location may
-    /// serve stale values): rolling back then puts back every key not changed by another
-    /// commit, not only those KV shows written.
+    /// the log's entry `id` throughout.
     async fn settle(
         &self,
         id: u64,
         token: u64,
         record: &CommitRecord,
         ops: &Cell<u64>,
-        may_have_written: bool,
     ) -> Result<Settled> {
-        // This isolate's own commit (a log entry that passed its check) or another's record.
-        let local = may_have_written;
+        // This isolate's own commit keeps what its own check found as "before".
+        let local = self
+            .log
+            .borrow()
+            .get(id)
+            .is_some_and(|c| c.keys.values().any(|k| k.before.is_some()));
         let record_key = self.layout.record_key(record.s);
         let marker_key = super::journal::marker_key(&record_key);
         let mut keys: Vec<String> = record.w.iter().map(|w| w.k.clone()).collect();
@@ -247,26 +260,12 @@ impl KvStorage {
             keys.push(marker_key.clone());
         }
         // KV as it is, through this isolate's other commits (not this one's hiding).
-        let mut raw = self.get_raw(ops, &keys).await?;
+        let mut current = self.settle_reads(ops, &keys, id).await?;
         let marker = if record.deletes_only() {
             keys.pop();
-            raw.pop().flatten().is_some()
+            current.pop().flatten().is_some()
         } else {
             false
-        };
-        let latest = self.latest();
-        let current: Vec<Option<KvEntry>> = {
-            let log = self.log.borrow();
-            keys.iter()
-                .zip(raw)
-                .map(|(k, found)| {
-                    let version = super::journal::version_of(k, found.as_ref()).ok();
-                    match version.map(|v| log.belief_except(k, v, latest, id, true)) {
-                        Some(super::local::Belief::Local(e)) => e,
-                        _ => found,
-                    }
-                })
-                .collect()
         };
         let settlement = replay_plan(record, &current, marker);
         let (writes, how): (Vec<(String, Option<KvEntry>)>, Settled) = match &settlement {
@@ -275,19 +274,6 @@ impl KvStorage {
                     .map(|w| (w.k.clone(), w.put.as_ref().map(|p| p.entry())))
                     .collect(),
                 Settled::Forward,
-            ),
-            Settlement::Back(_) if may_have_written => (
-                record
-                    .w
-                    .iter()
-                    .zip(&current)
-                    .filter(|(w, found)| {
-                        super::journal::key_state(w, record.s, found.as_ref())
-                            != super::journal::KeyState::Other
-                    })
-                    .map(|(w, _)| (w.k.clone(), w.was.as_ref().map(|p| p.entry())))
-                    .collect(),
-                Settled::Back,
             ),
             Settlement::Back(ws) => (
                 ws.iter()

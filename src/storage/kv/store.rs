@@ -308,6 +308,31 @@ impl KvStorage {
             .collect())
     }
 
+    /// Point reads of commit `id`'s keys as KV holds them now, for settling it: through this
+    /// isolate's log where KV surely lags behind its other commits (a version one of them
+    /// replaced), never through commit `id`'s own entry.
+    pub(super) async fn settle_reads(
+        &self,
+        ops: &Cell<u64>,
+        keys: &[String],
+        id: u64,
+    ) -> Result<Vec<Option<KvEntry>>> {
+        let raw = self.get_raw(ops, keys).await?;
+        let log = self.log.borrow();
+        let latest = log.latest();
+        Ok(keys
+            .iter()
+            .zip(raw)
+            .map(|(k, found)| {
+                let version = journal::version_of(k, found.as_ref()).ok();
+                match version.map(|v| log.belief_except(k, v, latest, id, true)) {
+                    Some(Belief::Local(e)) => e,
+                    _ => found,
+                }
+            })
+            .collect())
+    }
+
     /// `Err(CONFLICT)` when a session as of `as_of` is older than the isolate's memory of its
     /// commits: its reads could no longer be kept consistent.
     pub(super) fn covers(&self, as_of: Lsn) -> Result<()> {

@@ -260,7 +260,8 @@ impl Writer<'_> {
             if !self.live() {
                 break;
             }
-            let Ok(found) = self.store.get_raw(self.ops, &keys).await else {
+            // Through the isolate's log: KV may serve a value its earlier commits replaced.
+            let Ok(found) = self.store.settle_reads(self.ops, &keys, self.id).await else {
                 continue;
             };
             // Keys to put back (`None`: keep), and whether anything is left unwritten.
