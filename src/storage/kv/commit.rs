@@ -250,7 +250,13 @@ impl KvStorage {
                         });
                     }
                     Local::NotYet(at) => {
-                        let table = planned.footprint.tables.iter().next().cloned().unwrap_or_default();
+                        let table = planned
+                            .footprint
+                            .tables
+                            .iter()
+                            .next()
+                            .cloned()
+                            .unwrap_or_default();
                         return Err(conflict(
                             &table,
                             format!(

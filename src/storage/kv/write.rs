@@ -271,6 +271,12 @@ impl Writer<'_> {
                 let state = key_state(w, record.s, found.as_ref());
                 let written = match (state, landed) {
                     (KeyState::Other, _) => continue, // a later commit's: never overwritten
+                    // An absent key after a delete that may have failed: KV may only lag
+                    // behind the entry. Not known to be written: undo, to be sure.
+                    (KeyState::Written, Landed::Maybe) if w.put.is_none() => {
+                        unfinished = true;
+                        true
+                    }
                     (KeyState::Written, _) | (_, Landed::Yes) => true,
                     (KeyState::Before, Landed::No) => {
                         unfinished = true;
@@ -281,10 +287,12 @@ impl Writer<'_> {
                         true // a stale read, perhaps: put it back to be sure
                     }
                 };
-                // Exactly what the check found (else what the session saw).
+                // Exactly what the check found; where it found nothing, what the session saw
+                // (a check believes an absent key, which may be KV's lag: a unique entry the
+                // commit gives up, seen by the session and its row, is put back).
                 let was = match before.get(&w.k) {
-                    Some(found) => found.clone(),
-                    None => w.was.as_ref().map(RecordPut::entry),
+                    Some(Some(found)) => Some(found.clone()),
+                    _ => w.was.as_ref().map(RecordPut::entry),
                 };
                 back.push(written.then(|| (w.k.clone(), was)));
             }
