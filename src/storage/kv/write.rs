@@ -205,26 +205,35 @@ impl Writer<'_> {
                 });
             }
         }
-        let pairs: Vec<(String, Option<KvEntry>)> = writes
-            .iter()
-            .map(|w| (w.k.clone(), w.put.as_ref().map(RecordPut::entry)))
-            .collect();
-        let results = self.write_each(&pairs, self.store.max_ops, "write").await;
-        let Some(cause) = results
-            .iter()
-            .find_map(|r| r.as_ref().err())
-            .map(ToString::to_string)
-        else {
+        // The entries first, then the deletes, once every entry landed: an entry carrying the
+        // commit's stamp is the evidence that it began (an absent key proves nothing), so no
+        // delete may land without one (a commit that only deletes puts its marker instead).
+        let mut landed = vec![Landed::No; writes.len()];
+        let mut cause = None;
+        for deletes in [false, true] {
+            let batch: Vec<usize> = (0..writes.len())
+                .filter(|i| writes[*i].put.is_none() == deletes)
+                .collect();
+            let pairs: Vec<(String, Option<KvEntry>)> = batch
+                .iter()
+                .map(|i| (writes[*i].k.clone(), writes[*i].put.as_ref().map(RecordPut::entry)))
+                .collect();
+            let results = self.write_each(&pairs, self.store.max_ops, "write").await;
+            for (i, r) in batch.iter().zip(&results) {
+                landed[*i] = match r {
+                    Ok(()) => Landed::Yes,
+                    Err(e) if no_effect(e) => Landed::No,
+                    Err(_) => Landed::Maybe,
+                };
+            }
+            if let Some(e) = results.iter().find_map(|r| r.as_ref().err()) {
+                cause = Some(e.to_string());
+                break;
+            }
+        }
+        let Some(cause) = cause else {
             return Ok(());
         };
-        let landed = results
-            .iter()
-            .map(|r| match r {
-                Ok(()) => Landed::Yes,
-                Err(e) if no_effect(e) => Landed::No,
-                Err(_) => Landed::Maybe,
-            })
-            .collect();
         if !self.live() {
             return Err(self.stop(&cause));
         }
