@@ -62,6 +62,8 @@ pub async fn recover(run: &Run) -> Final {
         sim.log(format!("recovery round {round}: records left {journal:?}"));
         sim.sleep(11_000).await;
     }
+    // What the last settlement wrote reaches every location first.
+    sim.sleep(70_000).await;
     let engine = Engine::with_kv(&workload::url(0), run.world.location(0)).expect("url");
     let s = SessionFactory::builder()
         .bind(engine)
@@ -324,6 +326,11 @@ pub fn check(run: &Run, end: &Final, hung: &[String]) -> Report {
                 continue;
             }
             for (account, ver, _) in reads {
+                // A write of its lost to another isolate's stale view (counted above).
+                let lost_there = !on_chain.get(&account).is_some_and(|c| c.contains(&t.tok));
+                if exception_allowed && lost_there {
+                    continue;
+                }
                 if t.reads.iter().any(|r| r.0 == account) && ancestors(t, account).contains(&ver) {
                     violation(format!(
                         "an isolate sees its acknowledged commits: transfer {} (acknowledged at step {acked}) is missing from a later audit of {:?} (account {account} at version {ver})",

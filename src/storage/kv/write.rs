@@ -216,7 +216,12 @@ impl Writer<'_> {
                 .collect();
             let pairs: Vec<(String, Option<KvEntry>)> = batch
                 .iter()
-                .map(|i| (writes[*i].k.clone(), writes[*i].put.as_ref().map(RecordPut::entry)))
+                .map(|i| {
+                    (
+                        writes[*i].k.clone(),
+                        writes[*i].put.as_ref().map(RecordPut::entry),
+                    )
+                })
                 .collect();
             let results = self.write_each(&pairs, self.store.max_ops, "write").await;
             for (i, r) in batch.iter().zip(&results) {
