@@ -493,6 +493,8 @@ impl LocalLog {
         let mut stale: Vec<Option<u64>> = Vec::new();
         // What the key held before the first commit the snapshot must not see.
         let mut hidden: Option<Option<KvEntry>> = None;
+        // What the key holds when KV shows what an undone commit wrote.
+        let mut ghost: Option<Option<KvEntry>> = None;
         for id in ids.iter().filter(|id| **id != except) {
             let Some(c) = self.commits.get(id) else {
                 continue;
@@ -509,11 +511,13 @@ impl LocalLog {
                     hidden = None;
                 }
                 State::Undone => {
-                    // Whatever it wrote (its stamp) is gone again: stale if KV still shows it.
-                    if hidden.is_none() {
+                    // As if it never ran: what it wrote (its stamp) is a ghost if KV still
+                    // shows it, and then the key holds what it held before. (Its check's
+                    // finding is no better than what earlier commits left: KV may have
+                    // lagged behind them then.)
+                    if hidden.is_none() && found == Some(c.stamp) {
                         if let Some(before) = &change.before {
-                            stale.push(Some(c.stamp));
-                            known = Some(before.clone());
+                            ghost = Some(known.clone().unwrap_or_else(|| before.clone()));
                         }
                     }
                 }
@@ -543,6 +547,9 @@ impl LocalLog {
         }
         if let Some(hidden) = hidden {
             return Belief::Local(hidden);
+        }
+        if let Some(ghost) = ghost {
+            return Belief::Local(ghost);
         }
         match known {
             Some(known) => {

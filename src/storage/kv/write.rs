@@ -283,15 +283,21 @@ impl Writer<'_> {
             let mut unfinished = false;
             for ((w, found), landed) in writes.iter().zip(&found).zip(&landed) {
                 let state = key_state(w, record.s, found.as_ref());
+                let delete = w.put.is_none();
                 let written = match (state, landed) {
                     (KeyState::Other, _) => continue, // a later commit's: never overwritten
-                    // An absent key after a delete that may have failed: KV may only lag
-                    // behind the entry. Not known to be written: undo, to be sure.
-                    (KeyState::Written, Landed::Maybe) if w.put.is_none() => {
+                    (_, Landed::Yes) => true,
+                    // An absent key proves nothing (KV may lag behind the entry): a delete
+                    // never sent left it as it was; one that may have failed may have too.
+                    (KeyState::Written, Landed::No) if delete => {
                         unfinished = true;
-                        true
+                        false
                     }
-                    (KeyState::Written, _) | (_, Landed::Yes) => true,
+                    (KeyState::Written, Landed::Maybe) if delete => {
+                        unfinished = true;
+                        true // undo, to be sure
+                    }
+                    (KeyState::Written, _) => true, // an entry carrying the commit's stamp
                     (KeyState::Before, Landed::No) => {
                         unfinished = true;
                         false
