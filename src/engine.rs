@@ -66,7 +66,7 @@ impl fmt::Debug for Engine {
 
 /// A random integer in `1..2^53` (safe as a JSON number in JavaScript), from `kv` when it
 /// brings its own randomness (a simulation), else from the platform.
-fn random_53(kv: Option<&dyn KvBackend>) -> Result<u64> {
+pub(crate) fn random_53(kv: Option<&dyn KvBackend>) -> Result<u64> {
     let bits = match kv.and_then(KvBackend::random_u64) {
         Some(bits) => bits,
         None => {

@@ -595,10 +595,13 @@ impl Session {
             .as_ref()
             .is_some_and(|ws| !ws.observed && ws.writes.is_empty());
         // The snapshot is taken at the first statement (as PostgreSQL's REPEATABLE READ
-        // does): if the engine settled an abandoned commit first, the session sees it whole.
-        if fresh && self.inner.engine.prepare(&self.inner.kv_ops).await? {
+        // does), after the engine settled commits left half-way, if any were due.
+        if fresh {
+            self.inner.engine.prepare(&self.inner.kv_ops).await?;
             if let Some(ws) = self.inner.workspace.borrow_mut().as_mut() {
-                *ws = self.inner.engine.workspace();
+                if !ws.observed && ws.writes.is_empty() {
+                    *ws = self.inner.engine.workspace();
+                }
             }
         }
         let payload = loop {

@@ -33,10 +33,11 @@ fn a_conflict_already_committed_fails_fast_and_discards_the_writes() {
     block_on(async {
         let scope = r.begin();
         let s = r.session(&scope).unwrap();
+        assert_eq!(count(&s).await, 0); // its snapshot: taken at its first statement
         let first = r.factory().open();
         insert(&first, 1, "first", "same@x").await.unwrap();
         first.commit().await.unwrap();
-        // `s` started before `first` committed: GlueSQL's statement-level check passes on its
+        // `s` read before `first` committed: GlueSQL's statement-level check passes on its
         // snapshot, the deferred commit's validation does not.
         insert(&s, 2, "late", "same@x").await.unwrap();
         let err = s.commit_deferred().unwrap_err();

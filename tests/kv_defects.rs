@@ -126,6 +126,7 @@ fn bank() -> (Kv, SessionFactory) {
         .await
         .unwrap();
         s.commit().await.unwrap();
+        s.engine().flush().await.unwrap(); // the record's delete, as a teardown does
     });
     (kv, a)
 }
@@ -378,6 +379,7 @@ fn read_skew(cache_ttl: &str) {
             .await
             .unwrap();
         s.commit().await.unwrap();
+        s.engine().flush().await.unwrap();
     });
     let b = isolate(&kv, &url);
     block_on(async {
@@ -447,6 +449,7 @@ fn notes(url: &str) -> (Kv, SessionFactory) {
         .await
         .unwrap();
         s.commit().await.unwrap();
+        s.engine().flush().await.unwrap();
     });
     (kv, a)
 }
@@ -480,6 +483,7 @@ fn ddl_after_reset(ddl: &str, elsewhere: bool) -> (Kv, Result<(), Error>) {
             .await
             .unwrap();
         w.commit().await.unwrap();
+        w.engine().flush().await.unwrap();
         kv.inner().advance(2_000);
         drop(a.open()); // starts the isolate cache afresh
         d.execute_batch(ddl).await.unwrap();

@@ -675,6 +675,7 @@ fn accounts() -> (Kv, SessionFactory, SessionFactory) {
         .await
         .unwrap();
         s.commit().await.unwrap();
+        s.engine().flush().await.unwrap(); // the record's delete, as a teardown does
         assert_eq!(balance_of(&b.open(), 1).await, 100);
     });
     (kv, a, b)

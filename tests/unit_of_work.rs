@@ -68,6 +68,10 @@ fn seeded(f: SessionFactory) -> SessionFactory {
         };
         cached.insert(&s).await.unwrap();
         s.commit().await.unwrap();
+        // What the registry's teardown does after the response (kv:// records go).
+        for engine in f.engines() {
+            engine.flush().await.unwrap();
+        }
     });
     f
 }

@@ -10,6 +10,8 @@
 //! - `cargo test --test sim` runs seeds 0..SIM_SEEDS (default 64; `npm test` runs these);
 //! - `SEED=n cargo test --test sim -- --nocapture` reruns one seed and prints its trace;
 //! - `npm run sim -- --seeds 100000` runs many (release build, every core).
+// Native only: its randomness is a native dev-dependency.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod check;
 mod executor;

@@ -69,8 +69,17 @@ impl KvStorage {
         let record_key = self.layout.record_key(stamp);
         // Budget: refuse before writing anything rather than stop half-way (record put, list,
         // check reads, writes; the record's delete runs after the response).
+        // Record put, journal list (and the records it shows, read in one bulk get), the check
+        // (and the owners of contested unique values), the writes (and a marker), and per
+        // rewritten table its listings.
         let checks = planned.expect.len().div_ceil(super::backend::MAX_BULK_GET) as u64;
-        let needed = planned.writes.len() as u64 + 2 + checks + 2 * planned.ddl.len() as u64;
+        let marker = u64::from(planned.writes.iter().all(|w| w.put.is_none()));
+        let needed = planned.writes.len() as u64
+            + 2
+            + 1
+            + 2 * checks
+            + marker
+            + 3 * planned.ddl.len() as u64;
         if ops.get() + needed > self.max_ops {
             return Err(Error::Storage {
                 message: format!(
@@ -99,6 +108,7 @@ impl KvStorage {
                     u: w.unique,
                 })
                 .collect(),
+            a: None,
         };
         record.encode()?; // too large: refused before claiming anything
 
@@ -131,11 +141,18 @@ impl KvStorage {
         };
 
         // 2. The record (the intent), then records of finished commits deleted alongside.
-        let stale_records: Vec<String> =
-            self.done_records.borrow().iter().take(8).cloned().collect();
+        // Up to 8 of them, counted, when the budget has room beside this commit's own.
+        let room = self.max_ops.saturating_sub(ops.get() + needed) / 4;
+        let stale_records: Vec<String> = self
+            .done_records
+            .borrow()
+            .iter()
+            .take(room.min(8) as usize)
+            .cloned()
+            .collect();
         let (put, _) = futures_util::future::join(
             writer.put_record(&value, &metadata),
-            self.delete_records(&stale_records),
+            self.delete_records(&stale_records, Some(ops)),
         )
         .await;
         if let Err(e) = put {
@@ -162,6 +179,7 @@ impl KvStorage {
             before,
             leftovers,
             skip,
+            finished,
         } = current;
 
         // 4. Write: leftovers of an earlier table first (a new table must not show them),
@@ -189,6 +207,9 @@ impl KvStorage {
         let garbage: Vec<(String, Option<KvEntry>)> =
             leftovers.iter().map(|(k, _)| (k.clone(), None)).collect();
         let result = async {
+            if !finished.is_empty() {
+                writer.retire(&finished).await?;
+            }
             if !garbage.is_empty() {
                 writer.clear(&garbage).await?;
             }
@@ -310,7 +331,8 @@ impl KvStorage {
         let mut skip = BTreeSet::new();
         self.check_expectations(planned, &current, &mut skip, ops)
             .await?;
-        self.check_records(planned, &unread, records, &current, ops, id)
+        let finished = self
+            .check_records(planned, &unread, records, &current, ops, (id, ours.s))
             .await?;
         let mut leftovers = Vec::new();
         for (ddl, listed) in planned.ddl.iter().zip(ddl) {
@@ -372,6 +394,7 @@ impl KvStorage {
             before,
             leftovers,
             skip,
+            finished,
         })
     }
 
@@ -507,8 +530,11 @@ impl KvStorage {
         unread
     }
 
-    /// No other commit's record may overlap this one, unless it is applied in full where it
-    /// overlaps and this session read what it wrote. An abandoned one is settled first.
+    /// No other commit's record may overlap this one, unless that commit is finished: past
+    /// its writer's deadline (it can no longer write or undo) and applied in full (every key
+    /// written), while this session read what it wrote (the check compares versions). Those
+    /// records are returned, to be deleted before this commit writes. An abandoned one is
+    /// settled first.
     async fn check_records(
         &self,
         planned: &Planned,
@@ -516,8 +542,9 @@ impl KvStorage {
         records: Vec<Option<KvEntry>>,
         current: &BTreeMap<String, Option<KvEntry>>,
         ops: &Cell<u64>,
-        id: u64,
-    ) -> Result<()> {
+        (id, ours_stamp): (u64, u64),
+    ) -> Result<Vec<String>> {
+        let mut finished = Vec::new();
         let table = planned
             .footprint
             .tables
@@ -549,7 +576,7 @@ impl KvStorage {
                 continue;
             }
             if self.now_ms().saturating_sub(record.at) >= REPLAY_AFTER_MS {
-                let detail = match self.settle_remote(&record, ops, id).await {
+                let detail = match self.settle_remote(&record, ops, id, ours_stamp).await {
                     Ok(true) => {
                         format!("a row (of a commit cut off half-way, settled now from {key})")
                     }
@@ -560,7 +587,12 @@ impl KvStorage {
                 };
                 return Err(conflict(&table, detail));
             }
-            if self.applied_where_read(&record, current, ops).await? {
+            let past_deadline = self.now_ms().saturating_sub(record.at) > LEASE_MS;
+            if past_deadline && self.applied_where_read(&record, current, ops).await? {
+                finished.push(key.clone());
+                if record.deletes_only() {
+                    finished.push(journal::marker_key(key));
+                }
                 continue;
             }
             return Err(conflict(
@@ -568,11 +600,11 @@ impl KvStorage {
                 format!("a row (of a commit still being applied, record {key})"),
             ));
         }
-        Ok(())
+        Ok(finished)
     }
 
-    /// True when `record` (of a young commit) is applied in full and this session read what
-    /// it wrote wherever the two overlap: building on it is then safe.
+    /// True when every key of `record` carries what its commit wrote (read now, after this
+    /// commit's record: see [`KvStorage::check_records`] for when that is enough).
     async fn applied_where_read(
         &self,
         record: &CommitRecord,
@@ -612,6 +644,9 @@ struct Checked {
     leftovers: Vec<(String, KvEntry)>,
     /// Planned writes to leave out (a unique entry no longer the releasing row's).
     skip: BTreeSet<String>,
+    /// Records (and markers) of finished commits this one builds on: deleted before it
+    /// writes, so that no settlement judges them on keys this commit changes.
+    finished: Vec<String>,
 }
 
 fn listed_version(name: &str, listed: &Listed) -> Option<Version> {

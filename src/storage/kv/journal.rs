@@ -135,6 +135,9 @@ pub struct CommitRecord {
     pub r: Vec<String>,
     /// The write-set, in the order the commit writes it.
     pub w: Vec<RecordWrite>,
+    /// For the record of a settlement (not a commit): the stamp of the record it settles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub a: Option<u64>,
 }
 
 /// What a `list` of the journal shows for each record without a `get`.
@@ -469,6 +472,7 @@ mod tests {
             t: vec!["users".into()],
             d: vec![],
             r: vec!["s/users".into()],
+            a: None,
             w: vec![
                 w("new", None, put(9)),
                 w("changed", put(2), put(9)),

@@ -383,6 +383,9 @@ impl LocalLog {
                 change.before = Some(b.clone());
             }
             if let Some(a) = after.get(key) {
+                self.bytes = self
+                    .bytes
+                    .saturating_sub(entry_bytes(change.after.as_ref()));
                 self.bytes += entry_bytes(a.as_ref());
                 change.after = a.clone();
             }
@@ -493,7 +496,7 @@ impl LocalLog {
         let mut stale: Vec<Option<u64>> = Vec::new();
         // What the key held before the first commit the snapshot must not see.
         let mut hidden: Option<Option<KvEntry>> = None;
-        // What the key holds when KV shows what an undone commit wrote.
+        // KV shows what an undone commit wrote: what that commit found before it.
         let mut ghost: Option<Option<KvEntry>> = None;
         for id in ids.iter().filter(|id| **id != except) {
             let Some(c) = self.commits.get(id) else {
@@ -517,7 +520,7 @@ impl LocalLog {
                     // lagged behind them then.)
                     if hidden.is_none() && found == Some(c.stamp) {
                         if let Some(before) = &change.before {
-                            ghost = Some(known.clone().unwrap_or_else(|| before.clone()));
+                            ghost = Some(before.clone());
                         }
                     }
                 }
@@ -549,7 +552,8 @@ impl LocalLog {
             return Belief::Local(hidden);
         }
         if let Some(ghost) = ghost {
-            return Belief::Local(ghost);
+            // What the commits this isolate sees left, or else what the undone one found.
+            return Belief::Local(known.unwrap_or(ghost));
         }
         match known {
             Some(known) => {

@@ -41,6 +41,11 @@ pub(super) enum Local {
 enum Settled {
     Forward,
     Back,
+    /// Another session is settling it, or a commit overlaps it: not now.
+    Busy,
+    /// Its record is gone: settled or finished by another session (`true`: applied, as its
+    /// keys show).
+    Gone(bool),
     /// Stopped at the session's budget: the record stays, a later session goes on.
     Partial,
 }
@@ -145,7 +150,7 @@ impl KvStorage {
             if now.saturating_sub(record.at) < REPLAY_AFTER_MS {
                 continue;
             }
-            if self.settle_remote(&record, ops, 0).await? {
+            if self.settle_remote(&record, ops, 0, 0).await? {
                 settled += 1;
             } else if ops.get() >= self.replay_limit() {
                 break; // out of budget: the rest waits too
@@ -170,6 +175,7 @@ impl KvStorage {
         record: &CommitRecord,
         ops: &Cell<u64>,
         except: u64,
+        except_stamp: u64,
     ) -> Result<bool> {
         let Some((id, token)) = self
             .log
@@ -178,7 +184,7 @@ impl KvStorage {
         else {
             return Ok(false);
         };
-        let outcome = self.settle(id, token, record, ops).await;
+        let outcome = self.settle(id, token, record, ops, except_stamp).await;
         let mut log = self.log.borrow_mut();
         match outcome {
             Ok(Settled::Partial) => {
@@ -187,7 +193,12 @@ impl KvStorage {
                 log.unknown(id);
                 Ok(false)
             }
-            Ok(_) => {
+            Ok(Settled::Busy | Settled::Gone(_)) => {
+                // Nothing written by this settlement.
+                log.undone(id, self.now_ms());
+                Ok(false)
+            }
+            Ok(Settled::Forward | Settled::Back) => {
                 log.acknowledged_settlement(id, self.now_ms());
                 Ok(true)
             }
@@ -213,17 +224,21 @@ impl KvStorage {
             TakeOver::NotYet(at) => return Ok(Local::NotYet(at)),
             TakeOver::Nothing => return Ok(Local::Done),
         };
-        let outcome = self.settle(id, token, &record, ops).await;
+        let outcome = self.settle(id, token, &record, ops, 0).await;
         let mut log = self.log.borrow_mut();
         let now = self.now_ms();
         match outcome {
-            Ok(Settled::Forward) => {
+            Ok(Settled::Forward | Settled::Gone(true)) => {
                 log.acknowledged_settlement(id, now);
                 Ok(Local::Done)
             }
-            Ok(Settled::Back) => {
+            Ok(Settled::Back | Settled::Gone(false)) => {
                 log.undone(id, now);
                 Ok(Local::Done)
+            }
+            Ok(Settled::Busy) => {
+                log.unknown(id);
+                Ok(Local::NotYet(now + 1_000))
             }
             Ok(Settled::Partial) => {
                 log.unknown(id);
@@ -238,14 +253,16 @@ impl KvStorage {
         }
     }
 
-    /// Reads `record`'s keys, writes forward or back, deletes the record; holds `token` of
-    /// the log's entry `id` throughout.
+    /// Announces the settlement, reads `record`'s keys, writes forward or back, deletes the
+    /// record; holds `token` of the log's entry `id` throughout. `except_stamp`: the commit
+    /// that asks for the settlement (its record overlaps, and waits for this one).
     async fn settle(
         &self,
         id: u64,
         token: u64,
         record: &CommitRecord,
         ops: &Cell<u64>,
+        except_stamp: u64,
     ) -> Result<Settled> {
         // This isolate's own commit keeps what its own check found as "before".
         let local = self
@@ -255,18 +272,172 @@ impl KvStorage {
             .is_some_and(|c| c.keys.values().any(|k| k.before.is_some()));
         let record_key = self.layout.record_key(record.s);
         let marker_key = super::journal::marker_key(&record_key);
-        let mut keys: Vec<String> = record.w.iter().map(|w| w.k.clone()).collect();
-        if record.deletes_only() {
-            keys.push(marker_key.clone());
-        }
-        // KV as it is, through this isolate's other commits (not this one's hiding).
-        let mut current = self.settle_reads(ops, &keys, id).await?;
-        let marker = if record.deletes_only() {
+        // 1. Announce the settlement with a record of its own, as a commit does: it deletes
+        // the settled record and relies on its keys, so that a commit writing them, or another
+        // settlement of the same record, sees it and waits — and this one sees them.
+        let ours = self.announce(record, &record_key, ops).await?;
+        let ours_key = self.layout.record_key(ours.s);
+        let deadline = ours.at + super::journal::COMMIT_DEADLINE_MS;
+        let live = || self.log.borrow().holds(id, token) && self.now_ms() <= deadline;
+        let outcome = async {
+            if self.contested(&[record.s, except_stamp], &ours, ops).await? {
+                return Ok(Settled::Busy);
+            }
+            // 2. Read the record (still there?), its keys and its marker.
+            let mut keys: Vec<String> = record.w.iter().map(|w| w.k.clone()).collect();
+            keys.push(record_key.clone());
+            if record.deletes_only() {
+                keys.push(marker_key.clone());
+            }
+            // KV as it is, through this isolate's other commits (not this one's hiding).
+            let mut current = self.settle_reads(ops, &keys, id, self.max_ops).await?;
+            let marker = if record.deletes_only() {
+                keys.pop();
+                current.pop().flatten().is_some()
+            } else {
+                false
+            };
             keys.pop();
-            current.pop().flatten().is_some()
-        } else {
-            false
+            if current.pop().flatten().is_none() {
+                // Settled (or finished) by another session: its keys tell how.
+                let applied = matches!(replay_plan(record, &current, marker), Settlement::Forward(w) if w.is_empty());
+                return Ok(Settled::Gone(applied));
+            }
+            self.settle_keys(id, record, &keys, current, marker, local, ops, &live)
+                .await
+        }
+        .await;
+        // 4. The announcement goes, whatever happened (a settlement of it finds nothing
+        // written and only deletes it).
+        let _ = self
+            .call_within(
+                ops,
+                "delete of a settlement's record",
+                WORKERS_MAX_OPS,
+                &|| true,
+                || self.kv.delete(&ours_key),
+            )
+            .await;
+        let how = outcome?;
+        if matches!(how, Settled::Forward | Settled::Back) {
+            if record.deletes_only() {
+                self.write_call(
+                    ops,
+                    "delete of a commit's marker",
+                    WORKERS_MAX_OPS,
+                    &live,
+                    || self.kv.delete(&marker_key),
+                )
+                .await?;
+            }
+            self.call_within(
+                ops,
+                "delete of a settled commit record",
+                WORKERS_MAX_OPS,
+                &live,
+                || self.kv.delete(&record_key),
+            )
+            .await?;
+        }
+        Ok(how)
+    }
+
+    /// Puts the record announcing a settlement of `record`.
+    async fn announce(
+        &self,
+        record: &CommitRecord,
+        record_key: &str,
+        ops: &Cell<u64>,
+    ) -> Result<CommitRecord> {
+        let stamp = crate::engine::random_53(Some(self.kv.as_ref()))?;
+        let ours = CommitRecord {
+            f: FORMAT,
+            s: stamp,
+            at: self.now_ms(),
+            t: record.t.clone(),
+            d: Vec::new(),
+            r: record.w.iter().map(|w| w.k.clone()).collect(),
+            w: vec![super::journal::RecordWrite {
+                k: record_key.to_owned(),
+                was: None,
+                put: None,
+                u: false,
+            }],
+            a: Some(record.s),
         };
+        let (value, metadata) = ours.encode()?;
+        let key = self.layout.record_key(stamp);
+        self.call(ops, "put of a settlement's record", || {
+            self.kv.put(&key, value.clone(), Some(metadata.clone()))
+        })
+        .await?;
+        Ok(ours)
+    }
+
+    /// True when a record other than `ours` and those stamped `except` (the settled one, and
+    /// the commit asking for the settlement) overlaps the
+    /// settlement: a commit writing its keys, or another settlement of it. Both wait then
+    /// (each lists after announcing, so at least one sees the other).
+    async fn contested(
+        &self,
+        except: &[u64],
+        ours: &CommitRecord,
+        ops: &Cell<u64>,
+    ) -> Result<bool> {
+        let prefix = self.layout.journal_prefix();
+        let footprint = super::journal::Footprint {
+            writes: ours.w.iter().map(|w| w.k.clone()).collect(),
+            relies: ours.r.iter().cloned().collect(),
+            tables: ours.t.iter().cloned().collect(),
+            whole: std::collections::BTreeSet::new(),
+        };
+        let listed = self.list_all(ops, &prefix).await?;
+        let mut unread = Vec::new();
+        for key in listed {
+            let Some(stamp) = stamp_of(&key.name, &prefix) else {
+                continue;
+            };
+            if except.contains(&stamp) || stamp == ours.s || self.log.borrow().finished(stamp) {
+                continue;
+            }
+            let meta = key
+                .metadata
+                .as_ref()
+                .and_then(|m| serde_json::from_value::<RecordMeta>(m.clone()).ok());
+            if meta.and_then(|m| m.may_overlap(&footprint)) == Some(false) {
+                continue;
+            }
+            unread.push(key.name);
+        }
+        for entry in self.get_raw(ops, &unread).await?.into_iter().flatten() {
+            if let Ok(other) = serde_json::from_str::<CommitRecord>(&entry.value) {
+                // Another settlement of the same record decides as this one does (both read
+                // the same evidence, and the committer stopped writing long ago): no contest.
+                if other.a.is_some() && other.a == ours.a {
+                    continue;
+                }
+                if other.overlaps(&footprint) {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Step 3 of a settlement: decides forward or back from what the keys hold (`current`),
+    /// and writes.
+    #[allow(clippy::too_many_arguments)]
+    async fn settle_keys(
+        &self,
+        id: u64,
+        record: &CommitRecord,
+        keys: &[String],
+        current: Vec<Option<KvEntry>>,
+        marker: bool,
+        local: bool,
+        ops: &Cell<u64>,
+        live: &dyn Fn() -> bool,
+    ) -> Result<Settled> {
         let settlement = replay_plan(record, &current, marker);
         let (writes, how): (Vec<(String, Option<KvEntry>)>, Settled) = match &settlement {
             Settlement::Forward(ws) => (
@@ -314,19 +485,18 @@ impl KvStorage {
         } else {
             writes
         };
-        let live = || self.log.borrow().holds(id, token);
         // Retried after 429s only: a write that failed otherwise is read again by the next
         // settlement (see `KvStorage::write_call`).
         let puts = writes.iter().map(|(k, e)| async move {
             match e {
                 Some(e) => {
-                    self.write_call(ops, "settlement put", limit, &live, || {
+                    self.write_call(ops, "settlement put", limit, live, || {
                         self.kv.put(k, e.value.clone(), e.metadata.clone())
                     })
                     .await
                 }
                 None => {
-                    self.write_call(ops, "settlement delete", limit, &live, || self.kv.delete(k))
+                    self.write_call(ops, "settlement delete", limit, live, || self.kv.delete(k))
                         .await
                 }
             }
@@ -342,24 +512,6 @@ impl KvStorage {
         if partial {
             return Ok(Settled::Partial);
         }
-        if marker {
-            self.write_call(
-                ops,
-                "delete of a commit's marker",
-                WORKERS_MAX_OPS,
-                &live,
-                || self.kv.delete(&marker_key),
-            )
-            .await?;
-        }
-        self.call_within(
-            ops,
-            "delete of a settled commit record",
-            WORKERS_MAX_OPS,
-            &live,
-            || self.kv.delete(&record_key),
-        )
-        .await?;
         Ok(how)
     }
 }

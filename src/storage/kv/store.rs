@@ -30,8 +30,10 @@ pub(super) const WORKERS_MAX_OPS: u64 = 1000;
 /// Most notes (skipped commit records, settlements left for later) an isolate keeps.
 const MAX_NOTES: usize = 100;
 
-/// Most records of acknowledged commits one teardown deletes (the rest: the next one).
-const DELETES_PER_FLUSH: usize = 50;
+/// Most records of acknowledged commits one teardown deletes (the rest: the next one): with
+/// retries at most 4 operations each, within the 100 that Workers allow beyond a session's
+/// default budget.
+const DELETES_PER_FLUSH: usize = 20;
 
 /// The KV side of a `kv://` engine.
 pub(crate) struct KvStorage {
@@ -235,11 +237,25 @@ impl KvStorage {
         ops: &Cell<u64>,
         keys: &[String],
     ) -> Result<Vec<Option<KvEntry>>> {
+        self.get_raw_within(ops, keys, self.max_ops).await
+    }
+
+    /// [`KvStorage::get_raw`] with `limit` operations at most.
+    pub(super) async fn get_raw_within(
+        &self,
+        ops: &Cell<u64>,
+        keys: &[String],
+        limit: u64,
+    ) -> Result<Vec<Option<KvEntry>>> {
         let chunks = keys.chunks(MAX_BULK_GET).map(|chunk| async move {
             if let [one] = chunk {
-                Ok(vec![self.call(ops, "get", || self.kv.get(one)).await?])
+                let found = self
+                    .call_within(ops, "get", limit, &|| true, || self.kv.get(one))
+                    .await?;
+                Ok(vec![found])
             } else {
-                self.call(ops, "bulk get", || self.kv.get_many(chunk)).await
+                self.call_within(ops, "bulk get", limit, &|| true, || self.kv.get_many(chunk))
+                    .await
             }
         });
         let found = futures_util::future::join_all(chunks).await;
@@ -316,8 +332,9 @@ impl KvStorage {
         ops: &Cell<u64>,
         keys: &[String],
         id: u64,
+        limit: u64,
     ) -> Result<Vec<Option<KvEntry>>> {
-        let raw = self.get_raw(ops, keys).await?;
+        let raw = self.get_raw_within(ops, keys, limit).await?;
         let log = self.log.borrow();
         let latest = log.latest();
         Ok(keys
@@ -424,14 +441,15 @@ impl KvStorage {
             .take(DELETES_PER_FLUSH)
             .cloned()
             .collect();
-        self.delete_records(&keys).await
+        self.delete_records(&keys, None).await
     }
 
     /// Deletes records of finished commits, then the markers whose record is gone (a marker
     /// is evidence only while its record exists); what fails stays for later. Returns how
     /// many keys it deleted.
-    pub(super) async fn delete_records(&self, keys: &[String]) -> usize {
-        let ops = &Cell::new(0);
+    pub(super) async fn delete_records(&self, keys: &[String], ops: Option<&Cell<u64>>) -> usize {
+        let own = Cell::new(0);
+        let ops = ops.unwrap_or(&own);
         let (markers, records): (Vec<&String>, Vec<&String>) =
             keys.iter().partition(|k| k.ends_with(".w"));
         let mut deleted = 0;

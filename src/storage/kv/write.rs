@@ -114,7 +114,7 @@ impl Writer<'_> {
 
     /// Gives up before any write: deletes the record (or leaves it for a later delete; a
     /// settlement finds nothing written and rolls it back), and the commit counts as undone.
-    pub async fn abort(&self) {
+    pub async fn abort(&self) -> bool {
         let store = self.store;
         let key = self.record_key.as_str();
         let deleted = store
@@ -138,6 +138,40 @@ impl Writer<'_> {
                 .borrow_mut()
                 .insert(self.record_key.clone());
         }
+        deleted
+    }
+
+    /// Deletes the records of finished commits this one builds on (records first, then
+    /// their markers), before any write: one left behind could be judged later on keys this
+    /// commit changes. On a failure the commit gives up: nothing of it was written yet.
+    pub async fn retire(&self, finished: &[String]) -> Result<()> {
+        let (markers, records): (Vec<&String>, Vec<&String>) =
+            finished.iter().partition(|k| k.ends_with(".w"));
+        let store = self.store;
+        let live = || self.live();
+        let live: &dyn Fn() -> bool = &live;
+        for batch in [records, markers] {
+            let deletes = batch.iter().map(|key| {
+                store.call_within(
+                    self.ops,
+                    "delete of a finished commit's record",
+                    WORKERS_MAX_OPS,
+                    live,
+                    move || store.kv.delete(key),
+                )
+            });
+            let failed = futures_util::future::join_all(deletes)
+                .await
+                .into_iter()
+                .find_map(std::result::Result::err);
+            if let Some(e) = failed {
+                self.abort().await;
+                return Err(Error::Storage {
+                    message: format!("commit failed, nothing was written: {e}"),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Deletes `garbage` (keys no one owns: an earlier table's leftovers), before the
@@ -177,7 +211,11 @@ impl Writer<'_> {
     ) -> Result<()> {
         let writes: Vec<&RecordWrite> = record.w.iter().filter(|w| !skip.contains(&w.k)).collect();
         if !self.live() {
-            return Err(self.stop(&late()));
+            // Nothing written yet: the record can only settle back.
+            self.abort().await;
+            return Err(Error::Storage {
+                message: format!("commit failed, nothing was written: {}", late()),
+            });
         }
         if record.deletes_only() && !writes.is_empty() {
             // The evidence that it began (see `journal::marker_key`), before any delete.
@@ -196,10 +234,26 @@ impl Writer<'_> {
                 )
                 .await
             {
-                let _ = self
-                    .write(&marker, None, WORKERS_MAX_OPS, "delete of the marker")
-                    .await;
-                self.abort().await;
+                // The marker may have landed (a timeout): with the record it would be the
+                // evidence that the deletes began. Gone, either of them, nothing can apply.
+                let store = self.store;
+                let marker_gone = store
+                    .call_within(
+                        self.ops,
+                        "delete of the marker",
+                        WORKERS_MAX_OPS,
+                        &|| true,
+                        || store.kv.delete(&marker),
+                    )
+                    .await
+                    .is_ok();
+                let record_gone = self.abort().await;
+                if !marker_gone && !record_gone {
+                    store.done_records.borrow_mut().insert(marker);
+                    return Err(unknown(&format!(
+                        "{e}; the marker and the record could not be deleted"
+                    )));
+                }
                 return Err(Error::Storage {
                     message: format!("commit failed, nothing was written: {e}"),
                 });
@@ -223,7 +277,8 @@ impl Writer<'_> {
                     )
                 })
                 .collect();
-            let results = self.write_each(&pairs, self.store.max_ops, "write").await;
+            // Within Workers' limit: the budget check counted these before anything started.
+            let results = self.write_each(&pairs, WORKERS_MAX_OPS, "write").await;
             for (i, r) in batch.iter().zip(&results) {
                 landed[*i] = match r {
                     Ok(()) => Landed::Yes,
@@ -275,17 +330,27 @@ impl Writer<'_> {
                 break;
             }
             // Through the isolate's log: KV may serve a value its earlier commits replaced.
-            let Ok(found) = self.store.settle_reads(self.ops, &keys, self.id).await else {
+            let Ok(found) = self
+                .store
+                .settle_reads(self.ops, &keys, self.id, WORKERS_MAX_OPS)
+                .await
+            else {
                 continue;
             };
             // Keys to put back (`None`: keep), and whether anything is left unwritten.
             let mut back = Vec::new();
             let mut unfinished = false;
-            for ((w, found), landed) in writes.iter().zip(&found).zip(&landed) {
+            // Keys another commit changed since: theirs now, never overwritten (nor counted).
+            let mut theirs = Vec::new();
+            for (i, ((w, found), landed)) in writes.iter().zip(&found).zip(&landed).enumerate() {
                 let state = key_state(w, record.s, found.as_ref());
                 let delete = w.put.is_none();
                 let written = match (state, landed) {
-                    (KeyState::Other, _) => continue, // a later commit's: never overwritten
+                    (KeyState::Other, _) => {
+                        theirs.push(i);
+                        back.push(None);
+                        continue;
+                    }
                     (_, Landed::Yes) => true,
                     // An absent key proves nothing (KV may lag behind the entry): a delete
                     // never sent left it as it was; one that may have failed may have too.
@@ -320,6 +385,9 @@ impl Writer<'_> {
                 return Ok(()); // every write landed (a failed one too)
             }
             undoing = true;
+            for i in theirs {
+                landed[i] = Landed::No;
+            }
             let pairs: Vec<(String, Option<KvEntry>)> = back.iter().flatten().cloned().collect();
             let n = *to_restore.get_or_insert(pairs.len());
             let results = self.write_each(&pairs, WORKERS_MAX_OPS, "undo").await;
