@@ -260,34 +260,44 @@ impl KvStorage {
                     debug_assert!(self.now_ms().saturating_sub(started) <= 2 * LEASE_MS + 1_000);
                     self.sleep(2).await;
                 }
-                Claim::Settle(other) => match self.settle_local(other, ops).await? {
-                    Local::Done => {}
-                    Local::Partial => {
-                        return Err(Error::Storage {
-                            message: "an earlier commit of this isolate that stopped half-way \
+                Claim::Settle(other) => {
+                    match self
+                        .settle_local(other, ops)
+                        .await
+                        .map_err(|e| Error::Storage {
+                            message: format!(
+                                "commit failed, nothing was written: an earlier commit of this \
+                             isolate that stopped half-way must be settled first: {e}"
+                            ),
+                        })? {
+                        Local::Done => {}
+                        Local::Partial => {
+                            return Err(Error::Storage {
+                                message: "an earlier commit of this isolate that stopped half-way \
                                       must be settled first, and this session's KV budget \
                                       does not allow it; retry in a new request"
-                                .to_owned(),
-                        });
-                    }
-                    Local::NotYet(at) => {
-                        let table = planned
-                            .footprint
-                            .tables
-                            .iter()
-                            .next()
-                            .cloned()
-                            .unwrap_or_default();
-                        return Err(conflict(
-                            &table,
-                            format!(
-                                "a row (of a commit of this isolate cut off half-way, settled \
+                                    .to_owned(),
+                            });
+                        }
+                        Local::NotYet(at) => {
+                            let table = planned
+                                .footprint
+                                .tables
+                                .iter()
+                                .next()
+                                .cloned()
+                                .unwrap_or_default();
+                            return Err(conflict(
+                                &table,
+                                format!(
+                                    "a row (of a commit of this isolate cut off half-way, settled \
                                  {} s from now)",
-                                at.saturating_sub(self.now_ms()).div_ceil(1000)
-                            ),
-                        ));
+                                    at.saturating_sub(self.now_ms()).div_ceil(1000)
+                                ),
+                            ));
+                        }
                     }
-                },
+                }
             }
         }
     }

@@ -7,13 +7,15 @@
 //! entry and the entry it replaces — and only then checks and writes:
 //!
 //! ```text
-//! put c/{stamp} → list c/ ∥ bulk get of every key it relies on → put/delete each key
-//!   → (acknowledged) → delete c/{stamp} after the response
+//! put c/{stamp} → list c/ → bulk get of every key it writes or relies on (∥ the records it
+//!   found that may overlap) → puts, then deletes → (acknowledged) → delete c/{stamp} after
+//!   the response
 //! ```
 //!
 //! **Seeing each other.** A record is an intent: a commit lists the journal *after* putting
 //! its own record, and refuses (`CONFLICT`) when another record it finds writes a key it
-//! writes or relies on. Of two overlapping commits, at least one lists after the other's
+//! writes or relies on (unless that commit is finished: see `commit.rs`, `check_records`).
+//! Of two overlapping commits, at least one lists after the other's
 //! record was put (each puts before it lists), so at least one of them sees the other: on a
 //! linearizable store two overlapping commits never both write. Its check then reads every
 //! key after its own record, so a commit that finished before it started writing shows there.

@@ -8,9 +8,12 @@
 //!                                     metadata the same when it fits in 1024 bytes, else
 //!                                     {"k", "v"} (a scan then reads the value)
 //! {base}u/{table}/{column}/{hex val}  unique entry: {"k": owning row key, "v": version}
-//! {base}c/{stamp as 16 hex digits}    commit record of a commit being applied: its whole
-//!                                     write-set (see [`super::journal`]), metadata
-//!                                     {"at": creation ms, "t": [table names]}
+//! {base}c/{stamp as 16 hex digits}    commit record of a commit being applied (or of a
+//!                                     settlement): its whole write-set (see
+//!                                     [`super::journal`]), metadata {"at": creation ms,
+//!                                     "h"/"hr": key hashes, "d"/"t": table names}
+//! {base}c/{stamp}.w                   marker of a commit that only deletes, put before its
+//!                                     first delete (the evidence that it began)
 //! ```
 //!
 //! One key per row (never a blob per table), so a point read costs one `get` and a one-row
@@ -21,7 +24,7 @@
 //!
 //! The `c/` family was added within v1 (it is additive: a reader that does not know it never
 //! lists it). A record exists only while its commit is being applied, or after the Worker
-//! applying it was cut off; sessions replay records older than a minute.
+//! applying it was cut off; sessions settle records older than two minutes.
 
 use crate::error::{Error, Result};
 use gluesql_core::{

@@ -91,7 +91,7 @@ impl KvStorage {
 
     /// Remembers why something was skipped or left for later: gluebind has no logger, and a
     /// settlement must not fail the unrelated session that runs it.
-    pub(super) fn note(&self, note: String) {
+    pub(crate) fn note(&self, note: String) {
         let mut notes = self.notes.borrow_mut();
         if notes.len() == MAX_NOTES {
             notes.pop_front();
