@@ -278,8 +278,7 @@ fn r4_an_undo_never_leaves_half_a_commit_another_isolate_built_on() {
         .inner()
         .keys()
         .into_iter()
-        .filter(|k| k.starts_with("gluebind/v1/r/accounts/"))
-        .next()
+        .find(|k| k.starts_with("gluebind/v1/r/accounts/"))
         .unwrap();
     kv.inner().unpoke(&acct1);
     // C2, another isolate, while C1 waits at its read-back.
@@ -287,7 +286,7 @@ fn r4_an_undo_never_leaves_half_a_commit_another_isolate_built_on() {
     let c2 = run(&b, "UPDATE accounts SET note = 'b' WHERE id = 2", true);
     println!("C2: {c2:?}");
     kv.resume();
-    let c1 = block_on(async { commit.await });
+    let c1 = block_on(commit);
     println!("C1: {c1:?}");
     kv.inner().advance(LATER_MS);
     let (after, sum_after) = total(&kv);
@@ -434,8 +433,7 @@ fn users_with_anomalies() -> Kv {
     let keys = kv.inner().keys();
     let row99 = keys
         .iter()
-        .filter(|k| k.starts_with("gluebind/v1/r/users/"))
-        .last()
+        .rfind(|k| k.starts_with("gluebind/v1/r/users/"))
         .unwrap();
     kv.inner().unpoke(row99); // row 99 gone, its entry for 'c@x' stays (stale)
     let uniques: Vec<&String> = keys
@@ -553,7 +551,7 @@ fn r9_an_undone_deletion_never_gives_two_users_one_email() {
     let c2 = run(&b, "INSERT INTO users VALUES (10, 'ada@x')", true);
     println!("C2 (sign-up of ada@x in another isolate): {c2:?}");
     kv.resume();
-    let c1 = block_on(async { commit.await });
+    let c1 = block_on(commit);
     println!("C1 (deletion): {c1:?}");
     kv.inner().advance(LATER_MS);
     let after = rows(&kv, "SELECT * FROM users ORDER BY id");
@@ -639,7 +637,7 @@ fn r12_a_late_concurrent_settlement_never_overwrites_a_later_commit() {
     .unwrap();
     println!("after C's commit: {:?}", total(&copy_of(&kv)).0);
     kv.resume();
-    println!("B's read: {:?}", block_on(async { read.await }));
+    println!("B's read: {:?}", block_on(read));
     let (after, _) = total(&kv);
     println!("final: {after:?}");
     assert!(
