@@ -697,3 +697,185 @@ fn r13_a_failed_settlement_does_not_fail_a_read() {
     assert_eq!(sum, 110, "settled all or nothing: {after:?}");
     assert!(records(&kv).is_empty(), "settled: {:?}", records(&kv));
 }
+
+/// Two commits over one row, both cut off: X (a sign-up) after its row put, before its unique
+/// entry; Y (another isolate, changing the email) right after its record. Each record overlaps
+/// the other: the older is settled first (forward: its row carries its stamp), the younger
+/// after it (back: nothing written), and a busy settlement never passes for a finished one
+/// (the record deleted unsettled would leave the row without its unique entry).
+#[test]
+fn r14_two_abandoned_commits_over_one_row_are_both_settled() {
+    let kv = namespace();
+    let setup = isolate(&kv, URL);
+    run(
+        &setup,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE)",
+        true,
+    )
+    .unwrap();
+    let cut_off = |f: &SessionFactory, sql: &str, at: u64| {
+        let s = f.open();
+        block_on(s.execute_batch(sql)).unwrap();
+        kv.hang_from(kv.calls() + at);
+        let mut commit: Boxed<'_, _> = Box::pin(s.commit());
+        for _ in 0..1000 {
+            assert!(poll_once(&mut commit).is_pending());
+        }
+        drop(commit);
+        kv.heal();
+    };
+    // X: record put, journal list, check, row put; the unique entry's put never answers.
+    let x = isolate(&kv, URL);
+    cut_off(&x, "INSERT INTO users VALUES (1, 'ada@x')", 5);
+    kv.inner().advance(1_000);
+    // Y: its record, then nothing.
+    let y = isolate(&kv, URL);
+    cut_off(&y, "UPDATE users SET email = 'bob@x' WHERE id = 1", 2);
+    assert_eq!(records(&kv).len(), 2, "both records stay");
+    kv.inner().advance(LATER_MS);
+    let z = isolate(&kv, URL);
+    for _ in 0..3 {
+        let _ = rows(&kv, "SELECT * FROM users ORDER BY id");
+        let _ = block_on(async {
+            z.open()
+                .execute_batch("SELECT * FROM users")
+                .await
+                .map(|_| ())
+        });
+        kv.inner().advance(11_000);
+    }
+    assert!(records(&kv).is_empty(), "both settled: {:?}", records(&kv));
+    let after = rows(&kv, "SELECT * FROM users ORDER BY id");
+    assert_eq!(
+        after,
+        vec!["[I64(1), Str(\"ada@x\")]".to_owned()],
+        "X forward, Y back"
+    );
+    let twin = run(&z, "INSERT INTO users VALUES (2, 'ada@x')", true);
+    assert!(
+        matches!(twin, Err(gluebind::Error::Unique { .. })),
+        "ada@x has its unique entry: {twin:?}"
+    );
+}
+
+/// A point read answered by a location KV has not reached yet (it shows what this isolate's
+/// commit replaced), suspended for a minute while the isolate goes on committing: the log
+/// keeps the commit the read needs until the read is answered, so the session still sees it.
+#[test]
+fn r15_a_read_suspended_past_the_logs_memory_still_sees_the_isolates_commit() {
+    let kv = bank();
+    let a = isolate(&kv, &format!("{URL}?cache_ttl=0"));
+    run(&a, "UPDATE accounts SET balance = 55 WHERE id = 1", true).unwrap();
+    async fn balance(s: &Session) -> i64 {
+        let r = s
+            .execute_batch("SELECT balance FROM accounts WHERE id = 1")
+            .await
+            .unwrap()
+            .remove(0)
+            .into_rows()
+            .unwrap();
+        r.get(0).unwrap().get::<i64>("balance").unwrap()
+    }
+    // Dry run: which call of the read is the row's get (the last one).
+    let start = kv.calls() as usize;
+    assert_eq!(block_on(balance(&a.open())), 55);
+    let row_get = kv.log()[start..]
+        .iter()
+        .rposition(|(k, _)| *k == CallKind::Get)
+        .expect("a get");
+    println!("dry run: {:?}", &kv.log()[start..]);
+    let reader = a.open();
+    let k = kv.calls() + row_get as u64 + 1;
+    kv.stale_call(k);
+    kv.pause_at(k);
+    let mut read: Boxed<'_, _> = Box::pin(balance(&reader));
+    assert!(until_paused(&kv, &mut read).is_none());
+    // A minute on, another commit of the isolate (each commit forgets what is a minute old).
+    kv.inner().advance(61_000);
+    run(&a, "UPDATE accounts SET note = 'n' WHERE id = 3", true).unwrap();
+    kv.resume();
+    assert_eq!(
+        block_on(read),
+        55,
+        "the suspended read lost the isolate's commit"
+    );
+}
+
+/// A settlement that finds the record busy (a younger commit over its keys is in flight)
+/// writes nothing and leaves the record for later: the isolate must not take the record for
+/// one of its own finished commits and delete it unsettled (X's row would stay without its
+/// unique entry, and a second user could take the email).
+#[test]
+fn r16_a_busy_settlement_leaves_the_record_to_be_settled() {
+    let kv = namespace();
+    let setup = isolate(&kv, URL);
+    run(
+        &setup,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE); \
+         CREATE TABLE t (id INTEGER PRIMARY KEY)",
+        true,
+    )
+    .unwrap();
+    // X: a sign-up cut off after its row put, before its unique entry's.
+    let x = isolate(&kv, URL);
+    {
+        let s = x.open();
+        block_on(s.execute_batch("INSERT INTO users VALUES (1, 'ada@x')")).unwrap();
+        kv.hang_from(kv.calls() + 5);
+        let mut commit: Boxed<'_, _> = Box::pin(s.commit());
+        for _ in 0..1000 {
+            assert!(poll_once(&mut commit).is_pending());
+        }
+        drop(commit);
+        kv.heal();
+    }
+    // C (another isolate) reads user 1 now and commits an update two minutes later; it is
+    // suspended right after its record (its listing of the journal waits).
+    let c = isolate(&kv, URL);
+    let cs = c.open();
+    block_on(cs.execute_batch("UPDATE users SET email = 'bob@x' WHERE id = 1")).unwrap();
+    kv.inner().advance(LATER_MS);
+    let start = kv.calls();
+    // Its settlement pass before the commit fails (noted), then record put (2), list (3).
+    kv.fail_next(
+        CallKind::List,
+        1,
+        KvFailure::Permanent("binding gone".into()),
+    );
+    kv.pause_at(start + 3);
+    let mut commit: Boxed<'_, _> = Box::pin(cs.commit());
+    assert!(until_paused(&kv, &mut commit).is_none());
+    assert_eq!(records(&kv).len(), 2, "X's record and C's");
+    // Z (a third isolate) settles X's record: busy (C's young record overlaps it). Then Z
+    // commits elsewhere, and its teardown deletes the records of its finished commits.
+    let z = isolate(&kv, URL);
+    block_on(async {
+        z.open()
+            .execute_batch("SELECT * FROM users")
+            .await
+            .map(|_| ())
+    })
+    .unwrap();
+    run(&z, "INSERT INTO t VALUES (1)", true).unwrap();
+    assert_eq!(
+        records(&kv).len(),
+        2,
+        "X's record waits for C's: {:?}",
+        records(&kv)
+    );
+    // C is cut off at its listing; two minutes on, both records are settled.
+    drop(commit);
+    kv.resume();
+    kv.inner().advance(LATER_MS);
+    for _ in 0..3 {
+        let _ = rows(&kv, "SELECT * FROM users ORDER BY id");
+        kv.inner().advance(11_000);
+    }
+    assert!(records(&kv).is_empty(), "settled: {:?}", records(&kv));
+    let twin = run(&z, "INSERT INTO users VALUES (2, 'ada@x')", true);
+    assert!(
+        matches!(twin, Err(gluebind::Error::Unique { .. })),
+        "ada@x has its unique entry: {twin:?}; rows {:?}",
+        rows(&kv, "SELECT * FROM users ORDER BY id")
+    );
+}

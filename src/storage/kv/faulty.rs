@@ -244,9 +244,9 @@ impl<B: KvBackend> FaultyKv<B> {
         self.stale_calls.borrow_mut().clear();
     }
 
-    /// `Some(previous value)` when the current call is a stale one and `key` was written.
-    fn stale_now(&self, key: &str) -> Option<Option<KvEntry>> {
-        if !self.stale_calls.borrow().contains(&self.calls.get()) {
+    /// `Some(previous value)` when call `n` is a stale one and `key` was written.
+    fn stale_now(&self, n: u64, key: &str) -> Option<Option<KvEntry>> {
+        if !self.stale_calls.borrow().contains(&n) {
             return None;
         }
         self.previous.borrow().get(key).cloned()
@@ -279,8 +279,8 @@ impl<B: KvBackend> FaultyKv<B> {
         self.faults.borrow_mut().push(Fault { target, failure });
     }
 
-    /// Numbers the call and decides whether it fails (or never answers).
-    async fn enter(&self, kind: CallKind) -> KvResult<()> {
+    /// Numbers the call and decides whether it fails (or never answers); returns its number.
+    async fn enter(&self, kind: CallKind) -> KvResult<u64> {
         let n = self.calls.get() + 1;
         let hang = self.hang_at.get();
         if hang > 0 && n >= hang {
@@ -323,7 +323,7 @@ impl<B: KvBackend> FaultyKv<B> {
             }
         }
         self.log.borrow_mut().push((kind, failure.is_some()));
-        failure.map_or(Ok(()), Err)
+        failure.map_or(Ok(n), Err)
     }
 
     fn prune(&self) {
@@ -344,8 +344,8 @@ impl<B: KvBackend> FaultyKv<B> {
 
     /// What a read of `key` in the current call returns instead of the backend's value: the
     /// stale call's previous value, else a not-yet-visible write's older one (`None`: none).
-    fn stale_read(&self, key: &str) -> Option<Option<KvEntry>> {
-        self.stale_now(key).or_else(|| self.stale(key))
+    fn stale_read(&self, n: u64, key: &str) -> Option<Option<KvEntry>> {
+        self.stale_now(n, key).or_else(|| self.stale(key))
     }
 
     /// Refuses a write of a key written too recently (when the rate is limited).
@@ -396,8 +396,8 @@ impl<B: KvBackend> FaultyKv<B> {
 impl<B: KvBackend> KvBackend for FaultyKv<B> {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, KvResult<Option<KvEntry>>> {
         Box::pin(async move {
-            self.enter(CallKind::Get).await?;
-            match self.stale_read(key) {
+            let n = self.enter(CallKind::Get).await?;
+            match self.stale_read(n, key) {
                 Some(before) => Ok(before),
                 None => self.inner.get(key).await,
             }
@@ -406,12 +406,12 @@ impl<B: KvBackend> KvBackend for FaultyKv<B> {
 
     fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, KvResult<Vec<Option<KvEntry>>>> {
         Box::pin(async move {
-            self.enter(CallKind::BulkGet).await?;
+            let n = self.enter(CallKind::BulkGet).await?;
             let found = self.inner.get_many(keys).await?;
             Ok(keys
                 .iter()
                 .zip(found)
-                .map(|(key, entry)| self.stale_read(key).unwrap_or(entry))
+                .map(|(key, entry)| self.stale_read(n, key).unwrap_or(entry))
                 .collect())
         })
     }
@@ -445,9 +445,9 @@ impl<B: KvBackend> KvBackend for FaultyKv<B> {
         cursor: Option<String>,
     ) -> BoxFuture<'a, KvResult<ListPage>> {
         Box::pin(async move {
-            self.enter(CallKind::List).await?;
+            let n = self.enter(CallKind::List).await?;
             let mut page = self.inner.list(prefix, cursor.clone()).await?;
-            if self.stale_calls.borrow().contains(&self.calls.get()) {
+            if self.stale_calls.borrow().contains(&n) {
                 // Written keys of this page show their previous state (or are left out).
                 let previous = self.previous.borrow();
                 let mut keys = Vec::with_capacity(page.keys.len());

@@ -35,6 +35,10 @@ pub(super) const RECENT_MS: u64 = 60_000;
 /// go first): the memory an isolate spends on it stays small.
 const MAX_KEYS: usize = 10_000;
 const MAX_BYTES: usize = 16 * 1024 * 1024;
+/// A KV read in flight keeps the commits it may need (those KV may still have lagged behind
+/// when the read was sent) for at most this long; a read suspended longer is read again if
+/// one of them was forgotten meanwhile.
+const PIN_MAX_MS: u64 = 5 * 60_000;
 
 /// How long a commit in flight may go without renewing its lease before another commit of
 /// the isolate takes it for abandoned. A commit never writes later than
@@ -128,6 +132,12 @@ pub(super) struct LocalLog {
     latest: Lsn,
     /// Sessions whose snapshot is older than this lost history: "snapshot too old".
     horizon: Lsn,
+    /// Latest acknowledgement time of a forgotten commit: a KV read sent less than
+    /// [`RECENT_MS`] after it may show what that commit replaced, with nothing left here to
+    /// correct it (read again then).
+    forgot_at: u64,
+    /// Send times of the KV reads in flight (see [`LocalLog::begin_read`]), with counts.
+    reads: BTreeMap<u64, usize>,
     /// Settlements of other isolates' records acknowledged so far (the isolate cache must
     /// start over after one).
     settled: u64,
@@ -167,6 +177,27 @@ impl LocalLog {
     /// True when a session as of `as_of` still has its history here.
     pub fn covers(&self, as_of: Lsn) -> bool {
         as_of >= self.horizon
+    }
+
+    /// Latest acknowledgement time of a commit this log forgot (see [`LocalLog::prune`]).
+    pub fn forgot_at(&self) -> u64 {
+        self.forgot_at
+    }
+
+    /// A KV read whose answer will be read through this log is sent at `now`: until
+    /// [`LocalLog::end_read`], commits it may need are not forgotten for their age.
+    pub fn begin_read(&mut self, now: u64) {
+        *self.reads.entry(now).or_default() += 1;
+    }
+
+    /// The read sent at `start` is answered (or dropped).
+    pub fn end_read(&mut self, start: u64) {
+        if let Some(n) = self.reads.get_mut(&start) {
+            *n -= 1;
+            if *n == 0 {
+                self.reads.remove(&start);
+            }
+        }
     }
 
     pub fn get(&self, id: u64) -> Option<&LocalCommit> {
@@ -446,6 +477,30 @@ impl LocalLog {
         self.prune(now);
     }
 
+    /// Claim `id` wrote nothing (a settlement that found its record busy or gone): it is
+    /// dropped, so that the record it was for still counts as unsettled.
+    pub fn release(&mut self, id: u64) {
+        let Some(c) = self.commits.remove(&id) else {
+            return;
+        };
+        for (key, change) in &c.keys {
+            self.keys = self.keys.saturating_sub(1);
+            self.bytes = self.bytes.saturating_sub(
+                change
+                    .before
+                    .as_ref()
+                    .map_or(0, |b| entry_bytes(b.as_ref()))
+                    + entry_bytes(change.after.as_ref()),
+            );
+            if let Some(ids) = self.by_key.get_mut(key) {
+                ids.retain(|i| *i != id);
+                if ids.is_empty() {
+                    self.by_key.remove(key);
+                }
+            }
+        }
+    }
+
     /// Commit `id` stopped half-way: its record decides, when someone settles it.
     pub fn unknown(&mut self, id: u64) {
         if let Some(c) = self.commits.get_mut(&id) {
@@ -584,6 +639,12 @@ impl LocalLog {
     /// limits; snapshots older than one forgotten acknowledged commit become too old.
     pub fn prune(&mut self, now: u64) {
         let full = |log: &Self| log.keys > MAX_KEYS || log.bytes > MAX_BYTES;
+        // Age counts from the oldest read in flight (unless it is older than PIN_MAX_MS).
+        let since = self
+            .reads
+            .range(now.saturating_sub(PIN_MAX_MS)..)
+            .next()
+            .map_or(now, |(start, _)| (*start).min(now));
         let candidates: Vec<u64> = self
             .commits
             .iter()
@@ -592,29 +653,14 @@ impl LocalLog {
             .collect();
         for id in candidates {
             let c = &self.commits[&id];
-            if now.saturating_sub(c.at) < RECENT_MS && !full(self) {
+            if since.saturating_sub(c.at) < RECENT_MS && !full(self) {
                 continue;
             }
-            let c = self.commits.remove(&id).expect("present");
+            self.forgot_at = self.forgot_at.max(c.at);
             if let State::Acknowledged(lsn) = c.state {
                 self.horizon = self.horizon.max(lsn);
             }
-            for (key, change) in &c.keys {
-                self.keys = self.keys.saturating_sub(1);
-                self.bytes = self.bytes.saturating_sub(
-                    change
-                        .before
-                        .as_ref()
-                        .map_or(0, |b| entry_bytes(b.as_ref()))
-                        + entry_bytes(change.after.as_ref()),
-                );
-                if let Some(ids) = self.by_key.get_mut(key) {
-                    ids.retain(|i| *i != id);
-                    if ids.is_empty() {
-                        self.by_key.remove(key);
-                    }
-                }
-            }
+            self.release(id);
         }
     }
 }

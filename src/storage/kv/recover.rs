@@ -194,8 +194,10 @@ impl KvStorage {
                 Ok(false)
             }
             Ok(Settled::Busy | Settled::Gone(_)) => {
-                // Nothing written by this settlement.
-                log.undone(id, self.now_ms());
+                // Nothing written by this settlement: its claim goes (marked undone, it would
+                // pass for the record's own commit, finished, and the record would be deleted
+                // unsettled).
+                log.release(id);
                 Ok(false)
             }
             Ok(Settled::Forward | Settled::Back) => {
@@ -280,7 +282,7 @@ impl KvStorage {
         let deadline = ours.at + super::journal::COMMIT_DEADLINE_MS;
         let live = || self.log.borrow().holds(id, token) && self.now_ms() <= deadline;
         let outcome = async {
-            if self.contested(&[record.s, except_stamp], &ours, ops).await? {
+            if self.contested(&[record.s, except_stamp], &ours, record, ops).await? {
                 return Ok(Settled::Busy);
             }
             // 2. Read the record (still there?), its keys and its marker.
@@ -382,8 +384,10 @@ impl KvStorage {
         &self,
         except: &[u64],
         ours: &CommitRecord,
+        settled: &CommitRecord,
         ops: &Cell<u64>,
     ) -> Result<bool> {
+        let now = self.now_ms();
         let prefix = self.layout.journal_prefix();
         let footprint = super::journal::Footprint {
             writes: ours.w.iter().map(|w| w.k.clone()).collect(),
@@ -414,6 +418,14 @@ impl KvStorage {
                 // Another settlement of the same record decides as this one does (both read
                 // the same evidence, and the committer stopped writing long ago): no contest.
                 if other.a.is_some() && other.a == ours.a {
+                    continue;
+                }
+                // An abandoned commit younger than the settled one waits for it (two abandoned
+                // records over one key would otherwise wait for each other forever): it can no
+                // longer write, and its own settlement comes after this one.
+                let abandoned =
+                    other.a.is_none() && now.saturating_sub(other.at) >= REPLAY_AFTER_MS;
+                if abandoned && (other.at, other.s) > (settled.at, settled.s) {
                     continue;
                 }
                 if other.overlaps(&footprint) {

@@ -230,6 +230,42 @@ impl KvStorage {
         }
     }
 
+    /// Runs a KV read whose answer is then read through this isolate's log: again when the
+    /// log forgot, while the read was in flight, a commit KV may still have lagged behind when
+    /// the read was sent (a read suspended for minutes); at most 3 times. While it is in
+    /// flight, the log keeps such commits (see [`LocalLog::begin_read`]).
+    pub(super) async fn through_log<T, F: std::future::Future<Output = Result<T>>>(
+        &self,
+        read: impl Fn() -> F,
+    ) -> Result<T> {
+        struct Pinned<'a>(&'a RefCell<LocalLog>, u64);
+        impl Drop for Pinned<'_> {
+            fn drop(&mut self) {
+                self.0.borrow_mut().end_read(self.1);
+            }
+        }
+        for _ in 0..3 {
+            let start = self.now_ms();
+            let before = {
+                let mut log = self.log.borrow_mut();
+                log.begin_read(start);
+                log.forgot_at()
+            };
+            let _pinned = Pinned(&self.log, start);
+            let out = read().await?;
+            let after = self.log.borrow().forgot_at();
+            if after == before || after + super::local::RECENT_MS <= start {
+                return Ok(out);
+            }
+        }
+        Err(Error::Conflict {
+            table: "?".to_owned(),
+            detail: "a read (this isolate forgot commits it may have needed while it was in \
+                     flight, three times)"
+                .to_owned(),
+        })
+    }
+
     /// Point reads as KV answers them, in bulk gets of up to 100 keys (one operation each),
     /// the chunks in parallel.
     pub(super) async fn get_raw(
@@ -299,7 +335,7 @@ impl KvStorage {
         keys: &[String],
         as_of: Lsn,
     ) -> Result<Vec<Option<KvEntry>>> {
-        let found = self.get_raw(ops, keys).await?;
+        let found = self.through_log(|| self.get_raw(ops, keys)).await?;
         self.covers(as_of)?;
         Ok(keys
             .iter()
@@ -315,7 +351,7 @@ impl KvStorage {
         ops: &Cell<u64>,
         keys: &[String],
     ) -> Result<Vec<Option<KvEntry>>> {
-        let found = self.get_raw(ops, keys).await?;
+        let found = self.through_log(|| self.get_raw(ops, keys)).await?;
         let latest = self.latest();
         Ok(keys
             .iter()
@@ -334,7 +370,9 @@ impl KvStorage {
         id: u64,
         limit: u64,
     ) -> Result<Vec<Option<KvEntry>>> {
-        let raw = self.get_raw_within(ops, keys, limit).await?;
+        let raw = self
+            .through_log(|| self.get_raw_within(ops, keys, limit))
+            .await?;
         let log = self.log.borrow();
         let latest = log.latest();
         Ok(keys
@@ -393,7 +431,7 @@ impl KvStorage {
         as_of: Lsn,
         checking: bool,
     ) -> Result<Vec<(String, Listed)>> {
-        let listed = self.list_all(ops, prefix).await?;
+        let listed = self.through_log(|| self.list_all(ops, prefix)).await?;
         self.covers(as_of)?;
         let log = self.log.borrow();
         let mut out: std::collections::BTreeMap<String, Listed> = std::collections::BTreeMap::new();
