@@ -97,6 +97,27 @@ fn excerpt(outcome: &Outcome) -> Vec<String> {
     lines
 }
 
+/// Seeds that once found a bug (each fixed since), replayed by every run of `npm test`: a
+/// suspended read losing its isolate's commit (12080), a busy settlement deleting its record
+/// unsettled (29640, 8466), abandoned records waiting for each other (2011, 3501, 40638, 50237,
+/// 58126, 61037, 65011, 75172), and earlier ones of the 100 000-seed runs.
+const REGRESSIONS: [u64; 12] = [
+    8466, 12080, 29640, 2011, 3501, 40638, 50237, 58126, 61037, 65011, 75172, 177_035,
+];
+
+#[test]
+fn regression_seeds() {
+    let failed: Vec<u64> = REGRESSIONS
+        .iter()
+        .copied()
+        .filter(|seed| !run_seed(*seed, false).report.violations.is_empty())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "regression seeds failed: {failed:?} (rerun: SEED=n cargo test --test sim -- --nocapture)"
+    );
+}
+
 #[test]
 fn simulated_seeds() {
     if let Some(seed) = env_u64("SEED") {

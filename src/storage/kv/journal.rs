@@ -437,6 +437,9 @@ pub fn replay_plan<'r>(
             .any(|(w, s)| w.put.is_some() && *s == KeyState::Written)
     };
     if !started {
+        // No entry carries its stamp: its deletes never began (they wait for its entries,
+        // and an undo puts its deletes back before its entries), so a key absent is not its
+        // doing.
         Settlement::Back(Vec::new())
     } else if changed && unfinished {
         Settlement::Back(pick(KeyState::Written))

@@ -282,7 +282,11 @@ impl KvStorage {
         let deadline = ours.at + super::journal::COMMIT_DEADLINE_MS;
         let live = || self.log.borrow().holds(id, token) && self.now_ms() <= deadline;
         let outcome = async {
-            if self.contested(&[record.s, except_stamp], &ours, record, ops).await? {
+            // A settlement's own record (an announcement) writes nothing but its deletion:
+            // settling one never contends with anything.
+            if record.a.is_none()
+                && self.contested(&[record.s, except_stamp], &ours, record, ops).await?
+            {
                 return Ok(Settled::Busy);
             }
             // 2. Read the record (still there?), its keys and its marker.
@@ -422,10 +426,10 @@ impl KvStorage {
                 }
                 // An abandoned commit younger than the settled one waits for it (two abandoned
                 // records over one key would otherwise wait for each other forever): it can no
-                // longer write, and its own settlement comes after this one.
-                let abandoned =
-                    other.a.is_none() && now.saturating_sub(other.at) >= REPLAY_AFTER_MS;
-                if abandoned && (other.at, other.s) > (settled.at, settled.s) {
+                // longer write, and its own settlement comes after this one. An abandoned
+                // settlement (its settler is past its deadline) writes nothing more at all.
+                let old = now.saturating_sub(other.at) >= REPLAY_AFTER_MS;
+                if old && (other.a.is_some() || (other.at, other.s) > (settled.at, settled.s)) {
                     continue;
                 }
                 if other.overlaps(&footprint) {

@@ -388,13 +388,28 @@ impl Writer<'_> {
             for i in theirs {
                 landed[i] = Landed::No;
             }
-            let pairs: Vec<(String, Option<KvEntry>)> = back.iter().flatten().cloned().collect();
-            let n = *to_restore.get_or_insert(pairs.len());
-            let results = self.write_each(&pairs, WORKERS_MAX_OPS, "undo").await;
-            let mut results = results.into_iter();
-            for (slot, landed) in back.iter().zip(landed.iter_mut()) {
-                if slot.is_some() && results.next().is_some_and(|r| r.is_ok()) {
-                    *landed = Landed::No; // put back: as before
+            let n = *to_restore.get_or_insert(back.iter().flatten().count());
+            // What its deletes removed goes back first, then its entries: a settlement that
+            // finds an entry of this commit's never finds one of its deletes undone before
+            // it, so an undo cut off half-way rolls forward or back whole (see
+            // `journal::replay_plan`).
+            for deletes in [true, false] {
+                let phase: Vec<usize> = (0..back.len())
+                    .filter(|i| back[*i].is_some() && (writes[*i].put.is_none()) == deletes)
+                    .collect();
+                let pairs: Vec<(String, Option<KvEntry>)> =
+                    phase.iter().filter_map(|i| back[*i].clone()).collect();
+                let results = self.write_each(&pairs, WORKERS_MAX_OPS, "undo").await;
+                let mut all = true;
+                for (i, result) in phase.iter().zip(results) {
+                    if result.is_ok() {
+                        landed[*i] = Landed::No; // put back: as before
+                    } else {
+                        all = false;
+                    }
+                }
+                if !all {
+                    break;
                 }
             }
             if landed.iter().any(|l| *l != Landed::No) {
