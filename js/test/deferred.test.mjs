@@ -35,10 +35,13 @@ describe("commitDeferred", () => {
     const ctx = fakeCtx();
     const handler = db.bind(async () => {
       const s = db.session();
+      await s.execute("SELECT COUNT(*) AS n FROM users"); // its snapshot: taken at its first statement
       const first = db.openSession();
       await first.execute("INSERT INTO users VALUES (1, 'first', 'same@x')");
       await first.commit();
       first.close();
+      // `s` read before `first` committed: GlueSQL's statement-level check passes on its
+      // snapshot, the deferred commit's validation does not.
       await s.execute("INSERT INTO users VALUES (2, 'late', 'same@x')");
       assert.throws(() => s.commitDeferred(), UniqueError);
       assert.equal(s.isDirty, false, "the pending writes were discarded");
