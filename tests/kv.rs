@@ -404,3 +404,66 @@ fn multi_row_insert_into_a_table_not_loaded() {
 fn dump(kv: &Kv) -> Vec<(String, KvEntry)> {
     dump_namespace(kv.inner())
 }
+
+/// Resolves after being polled once more (lets the other futures of a `join` run).
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
+#[test]
+fn concurrent_teardowns_delete_each_commit_record_once() {
+    use gluebind::kv::{CallKind, FaultyKv};
+    let kv = Rc::new(FaultyKv::new(MemoryKv::new()));
+    let a = isolate(&kv, "kv://GLUEBIND_KV");
+    block_on(async {
+        let s = a.open();
+        s.execute_batch(USERS).await.unwrap();
+        s.commit().await.unwrap();
+        s.engine().flush().await.unwrap();
+        for id in 1..=3 {
+            insert_user(&s, id, &format!("u{id}@x")).await.unwrap();
+            s.commit().await.unwrap();
+        }
+        let records = || {
+            dump_namespace(kv.inner())
+                .iter()
+                .filter(|(k, _)| k.contains("/c/"))
+                .count()
+        };
+        // (A commit deletes earlier records beside its own, so at least the last is left.)
+        let left = records();
+        assert!(left >= 1);
+        kv.reset_calls();
+        // Two events' teardowns at once; the first one's deletes are still on their way when
+        // the second looks for records to delete.
+        kv.pause_at(1);
+        let engine = s.engine().clone();
+        let first = engine.flush();
+        let second = async {
+            while !kv.is_paused() {
+                yield_now().await;
+            }
+            let n = engine.flush().await;
+            kv.resume();
+            n
+        };
+        let (first, second) = futures::future::join(first, second).await;
+        assert_eq!((first.unwrap(), second.unwrap()), (left, 0));
+        assert_eq!(
+            kv.calls_of(CallKind::Delete),
+            left as u64,
+            "one delete per record"
+        );
+        assert_eq!(records(), 0);
+    });
+}

@@ -521,7 +521,7 @@ impl KvStorage {
                 let log = self.log.borrow();
                 if log.finished(stamp) {
                     drop(log);
-                    self.done_records.borrow_mut().insert(listed.name.clone());
+                    self.record_to_delete(listed.name.clone());
                     continue;
                 }
                 if log.unsettled(stamp) {

@@ -22,7 +22,7 @@ use super::{
     journal::{CommitRecord, Footprint, REPLAY_AFTER_MS},
 };
 use crate::snapshot::Version;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// A local commit sequence number: how many commits this isolate has acknowledged. A
 /// session's snapshot is "as of" one.
@@ -120,12 +120,28 @@ pub(super) enum Claim {
     Conflict(String),
 }
 
-/// The log of this isolate's commits.
+/// Ids of commits, oldest first.
+type Ids = BTreeSet<u64>;
+
+/// The log of this isolate's commits. Under load it holds a minute of commits (thousands), so
+/// every question a commit or a read asks goes through an index, never a walk of the log.
 #[derive(Debug, Default)]
 pub(super) struct LocalLog {
     commits: BTreeMap<u64, LocalCommit>,
-    /// Key → ids of the commits that write it, oldest first.
-    by_key: HashMap<String, Vec<u64>>,
+    /// Key → ids of the commits that write it (ordered, for listings of a prefix).
+    by_key: BTreeMap<String, Ids>,
+    /// Key → ids of the commits that rely on it without writing it.
+    by_rely: HashMap<String, Ids>,
+    /// Table → ids of the commits that write it; those that may change its every row.
+    by_table: HashMap<String, Ids>,
+    by_whole: HashMap<String, Ids>,
+    /// Stamp → ids of the commits with it (a settlement shares its record's stamp).
+    by_stamp: HashMap<Version, Ids>,
+    /// Commits in flight or stopped half-way.
+    open: Ids,
+    /// Finished commits (acknowledged or undone), in the order they finished: the order
+    /// [`LocalLog::prune`] forgets them in.
+    finished: VecDeque<u64>,
     next_id: u64,
     next_token: u64,
     /// The latest acknowledged sequence number.
@@ -165,7 +181,69 @@ fn overlaps(c: &LocalCommit, intent: &Footprint) -> bool {
         || intent.whole.iter().any(|t| c.tables.contains(t))
 }
 
+fn index<K: std::hash::Hash + Eq + Clone>(map: &mut HashMap<K, Ids>, key: &K, id: u64) {
+    map.entry(key.clone()).or_default().insert(id);
+}
+
+fn unindex<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Ids>, key: &K, id: u64) {
+    if let Some(ids) = map.get_mut(key) {
+        ids.remove(&id);
+        if ids.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
 impl LocalLog {
+    /// Ids of the commits that may overlap `intent` (a superset: [`overlaps`] decides), from
+    /// the indexes.
+    fn overlapping(&self, intent: &Footprint) -> Ids {
+        let mut ids = Ids::new();
+        let mut add = |found: Option<&Ids>| ids.extend(found.into_iter().flatten());
+        for k in intent.writes.iter().chain(&intent.relies) {
+            add(self.by_key.get(k));
+        }
+        for k in &intent.writes {
+            add(self.by_rely.get(k));
+        }
+        for t in &intent.tables {
+            add(self.by_whole.get(t));
+        }
+        for t in &intent.whole {
+            add(self.by_table.get(t));
+        }
+        debug_assert_eq!(
+            ids.iter()
+                .filter(|id| overlaps(&self.commits[id], intent))
+                .collect::<Vec<_>>(),
+            self.commits
+                .iter()
+                .filter(|(_, c)| overlaps(c, intent))
+                .map(|(id, _)| id)
+                .collect::<Vec<_>>(),
+            "the log's indexes disagree with its commits"
+        );
+        ids
+    }
+
+    /// Sets commit `id`'s state, keeping [`LocalLog::open`] and [`LocalLog::finished`] true.
+    fn set_state(&mut self, id: u64, state: State) {
+        let Some(c) = self.commits.get_mut(&id) else {
+            return;
+        };
+        let was_finished = matches!(c.state, State::Acknowledged(_) | State::Undone);
+        let finished = matches!(state, State::Acknowledged(_) | State::Undone);
+        c.state = state;
+        if finished {
+            self.open.remove(&id);
+            if !was_finished {
+                self.finished.push_back(id);
+            }
+        } else {
+            self.open.insert(id);
+        }
+    }
+
     pub fn latest(&self) -> Lsn {
         self.latest
     }
@@ -248,8 +326,9 @@ impl LocalLog {
                     .to_owned(),
             );
         }
-        for (id, c) in &self.commits {
-            if *id == except || !overlaps(c, intent) {
+        for id in self.overlapping(intent) {
+            let c = &self.commits[&id];
+            if id == except || !overlaps(c, intent) {
                 continue;
             }
             match &c.state {
@@ -258,7 +337,7 @@ impl LocalLog {
                 {
                     return Claim::Wait;
                 }
-                State::InFlight { .. } | State::Unknown => return Claim::Settle(*id),
+                State::InFlight { .. } | State::Unknown => return Claim::Settle(id),
                 State::Acknowledged(lsn) if *lsn > as_of => {
                     let what = c
                         .keys
@@ -288,7 +367,16 @@ impl LocalLog {
         c.tables = intent.tables.clone();
         c.whole = intent.whole.clone();
         for key in &intent.writes {
-            self.by_key.entry(key.clone()).or_default().push(id);
+            self.by_key.entry(key.clone()).or_default().insert(id);
+        }
+        for key in &intent.relies {
+            index(&mut self.by_rely, key, id);
+        }
+        for t in &intent.tables {
+            index(&mut self.by_table, t, id);
+        }
+        for t in &intent.whole {
+            index(&mut self.by_whole, t, id);
         }
         self.keys += intent.writes.len();
         Claim::Claimed(id, token)
@@ -310,6 +398,7 @@ impl LocalLog {
                 record: None,
             },
         );
+        index(&mut self.by_stamp, &stamp, id);
         id
     }
 
@@ -317,12 +406,13 @@ impl LocalLog {
     fn token(&mut self, id: u64, now: u64) -> u64 {
         self.next_token += 1;
         let token = self.next_token;
-        if let Some(c) = self.commits.get_mut(&id) {
-            c.state = State::InFlight {
+        self.set_state(
+            id,
+            State::InFlight {
                 token,
                 renewed_at: now,
-            };
-        }
+            },
+        );
         token
     }
 
@@ -357,14 +447,14 @@ impl LocalLog {
 
     /// This isolate's commits that stopped half-way, or whose lease expired: to settle.
     pub fn unsettled_ids(&self, now: u64) -> Vec<u64> {
-        self.commits
+        self.open
             .iter()
-            .filter(|(_, c)| match &c.state {
+            .filter(|id| match &self.commits[id].state {
                 State::Unknown => true,
                 State::InFlight { renewed_at, .. } => now.saturating_sub(*renewed_at) > LEASE_MS,
                 _ => false,
             })
-            .map(|(id, _)| *id)
+            .copied()
             .collect()
     }
 
@@ -377,8 +467,9 @@ impl LocalLog {
             tables: record.t.iter().cloned().collect(),
             ..Footprint::default()
         };
-        let busy = self.commits.iter().any(|(id, c)| {
-            *id != except
+        let busy = self.overlapping(&intent).into_iter().any(|id| {
+            let c = &self.commits[&id];
+            id != except
                 && overlaps(c, &intent)
                 && matches!(c.state, State::InFlight { .. } | State::Unknown)
         });
@@ -444,7 +535,7 @@ impl LocalLog {
                     after: after.clone(),
                 },
             );
-            self.by_key.entry(key.clone()).or_default().push(id);
+            self.by_key.entry(key.clone()).or_default().insert(id);
             self.keys += 1;
         }
     }
@@ -454,9 +545,9 @@ impl LocalLog {
         self.latest += 1;
         let lsn = self.latest;
         if let Some(c) = self.commits.get_mut(&id) {
-            c.state = State::Acknowledged(lsn);
             c.at = now;
         }
+        self.set_state(id, State::Acknowledged(lsn));
         self.prune(now);
         lsn
     }
@@ -471,9 +562,9 @@ impl LocalLog {
     /// Commit `id` is undone in full (or never reached KV).
     pub fn undone(&mut self, id: u64, now: u64) {
         if let Some(c) = self.commits.get_mut(&id) {
-            c.state = State::Undone;
             c.at = now;
         }
+        self.set_state(id, State::Undone);
         self.prune(now);
     }
 
@@ -483,6 +574,17 @@ impl LocalLog {
         let Some(c) = self.commits.remove(&id) else {
             return;
         };
+        self.open.remove(&id);
+        unindex(&mut self.by_stamp, &c.stamp, id);
+        for key in &c.relies {
+            unindex(&mut self.by_rely, key, id);
+        }
+        for t in &c.tables {
+            unindex(&mut self.by_table, t, id);
+        }
+        for t in &c.whole {
+            unindex(&mut self.by_whole, t, id);
+        }
         for (key, change) in &c.keys {
             self.keys = self.keys.saturating_sub(1);
             self.bytes = self.bytes.saturating_sub(
@@ -493,7 +595,7 @@ impl LocalLog {
                     + entry_bytes(change.after.as_ref()),
             );
             if let Some(ids) = self.by_key.get_mut(key) {
-                ids.retain(|i| *i != id);
+                ids.remove(&id);
                 if ids.is_empty() {
                     self.by_key.remove(key);
                 }
@@ -503,24 +605,28 @@ impl LocalLog {
 
     /// Commit `id` stopped half-way: its record decides, when someone settles it.
     pub fn unknown(&mut self, id: u64) {
-        if let Some(c) = self.commits.get_mut(&id) {
-            c.state = State::Unknown;
-        }
+        self.set_state(id, State::Unknown);
     }
 
     /// The stamps of this isolate's commits whose records need no settling (acknowledged or
     /// undone): a record of one still in KV only waits for its delete.
     pub fn finished(&self, stamp: Version) -> bool {
-        self.commits
-            .values()
-            .any(|c| c.stamp == stamp && matches!(c.state, State::Acknowledged(_) | State::Undone))
+        self.with_stamp(stamp)
+            .any(|c| matches!(c.state, State::Acknowledged(_) | State::Undone))
+    }
+
+    fn with_stamp(&self, stamp: Version) -> impl Iterator<Item = &LocalCommit> {
+        self.by_stamp
+            .get(&stamp)
+            .into_iter()
+            .flatten()
+            .map(|id| &self.commits[id])
     }
 
     /// True when a commit of this isolate with `stamp` is in flight or unsettled.
     pub fn unsettled(&self, stamp: Version) -> bool {
-        self.commits
-            .values()
-            .any(|c| c.stamp == stamp && matches!(c.state, State::InFlight { .. } | State::Unknown))
+        self.with_stamp(stamp)
+            .any(|c| matches!(c.state, State::InFlight { .. } | State::Unknown))
     }
 
     /// What a session as of `as_of` should believe about `key`, for which KV returned an
@@ -629,8 +735,12 @@ impl LocalLog {
     /// consult them too: a key one of them created or deleted may be missing or extra).
     pub fn keys_under(&self, prefix: &str) -> Vec<String> {
         self.by_key
-            .keys()
-            .filter(|k| k.starts_with(prefix))
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(prefix))
             .cloned()
             .collect()
     }
@@ -645,17 +755,21 @@ impl LocalLog {
             .range(now.saturating_sub(PIN_MAX_MS)..)
             .next()
             .map_or(now, |(start, _)| (*start).min(now));
-        let candidates: Vec<u64> = self
-            .commits
-            .iter()
-            .filter(|(_, c)| matches!(c.state, State::Acknowledged(_) | State::Undone))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in candidates {
-            let c = &self.commits[&id];
-            if since.saturating_sub(c.at) < RECENT_MS && !full(self) {
+        // In the order they finished, which is the order of their `at` (the isolate's clock
+        // only moves forward): the first one young enough ends the walk, unless the log is full.
+        while let Some(&id) = self.finished.front() {
+            let Some(c) = self
+                .commits
+                .get(&id)
+                .filter(|c| matches!(c.state, State::Acknowledged(_) | State::Undone))
+            else {
+                self.finished.pop_front(); // released meanwhile
                 continue;
+            };
+            if since.saturating_sub(c.at) < RECENT_MS && !full(self) {
+                break;
             }
+            self.finished.pop_front();
             self.forgot_at = self.forgot_at.max(c.at);
             if let State::Acknowledged(lsn) = c.state {
                 self.horizon = self.horizon.max(lsn);

@@ -108,7 +108,7 @@ impl KvStorage {
                 let log = self.log.borrow();
                 if log.finished(stamp) {
                     drop(log);
-                    self.done_records.borrow_mut().insert(listed.name);
+                    self.record_to_delete(listed.name);
                     continue;
                 }
                 if log.unsettled(stamp) {

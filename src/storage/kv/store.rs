@@ -15,7 +15,7 @@ use super::{
 use crate::error::{Error, Result};
 use std::{
     cell::{Cell, RefCell},
-    collections::{BTreeSet, VecDeque},
+    collections::{BTreeMap, BTreeSet, VecDeque},
     future::Future,
     rc::Rc,
 };
@@ -51,6 +51,10 @@ pub(crate) struct KvStorage {
     notes: RefCell<VecDeque<String>>,
     /// Records of this isolate's finished commits, still to delete (after the response).
     pub(super) done_records: RefCell<BTreeSet<String>>,
+    /// Records (and markers) whose delete is in flight, since when (ms): taken out of
+    /// `done_records` so that concurrent events of the isolate never delete one twice. One
+    /// whose event was cut off counts as in flight for at most `COMMIT_DEADLINE_MS`.
+    deleting: RefCell<BTreeMap<String, u64>>,
     /// When this isolate last listed the journal for abandoned records (ms).
     pub(crate) journal_listed: Cell<Option<u64>>,
 }
@@ -85,6 +89,7 @@ impl KvStorage {
             skipped: RefCell::new(BTreeSet::new()),
             notes: RefCell::new(VecDeque::new()),
             done_records: RefCell::new(BTreeSet::new()),
+            deleting: RefCell::new(BTreeMap::new()),
             journal_listed: Cell::new(None),
         }
     }
@@ -482,9 +487,38 @@ impl KvStorage {
         self.delete_records(&keys, None).await
     }
 
+    /// A record of a finished commit seen in the journal: to delete, unless its delete is
+    /// already on its way.
+    pub(super) fn record_to_delete(&self, key: String) {
+        if !self.delete_in_flight(&key) {
+            self.done_records.borrow_mut().insert(key);
+        }
+    }
+
+    fn delete_in_flight(&self, key: &str) -> bool {
+        let now = self.now_ms();
+        self.deleting
+            .borrow()
+            .get(key)
+            .is_some_and(|since| now.saturating_sub(*since) < super::journal::COMMIT_DEADLINE_MS)
+    }
+
+    /// Takes `key` out of `done_records` for this event to delete; false when it is not
+    /// there (another event took it).
+    fn take_to_delete(&self, key: &str) -> bool {
+        let taken = self.done_records.borrow_mut().remove(key);
+        if taken {
+            self.deleting
+                .borrow_mut()
+                .insert(key.to_owned(), self.now_ms());
+        }
+        taken
+    }
+
     /// Deletes records of finished commits, then the markers whose record is gone (a marker
     /// is evidence only while its record exists); what fails stays for later. Returns how
-    /// many keys it deleted.
+    /// many keys it deleted. Keys not in `done_records` (taken by another event's delete
+    /// meanwhile) are left to that one.
     pub(super) async fn delete_records(&self, keys: &[String], ops: Option<&Cell<u64>>) -> usize {
         let own = Cell::new(0);
         let ops = ops.unwrap_or(&own);
@@ -495,9 +529,13 @@ impl KvStorage {
             let batch: Vec<&String> = batch
                 .into_iter()
                 .filter(|k| match k.strip_suffix(".w") {
-                    Some(record) => !self.done_records.borrow().contains(record),
+                    Some(record) => {
+                        !self.done_records.borrow().contains(record)
+                            && !self.delete_in_flight(record)
+                    }
                     None => true,
                 })
+                .filter(|k| self.take_to_delete(k))
                 .collect();
             let deletes = batch.iter().map(|key| async move {
                 let done = self
@@ -512,9 +550,13 @@ impl KvStorage {
                 (*key, done.is_ok())
             });
             for (key, ok) in futures_util::future::join_all(deletes).await {
+                // A delete cut off (its future dropped or abandoned) stays in `deleting` and
+                // counts as in flight until its time is up; then it is deleted again.
+                self.deleting.borrow_mut().remove(key);
                 if ok {
-                    self.done_records.borrow_mut().remove(key);
                     deleted += 1;
+                } else {
+                    self.done_records.borrow_mut().insert(key.clone());
                 }
             }
         }
