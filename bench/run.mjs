@@ -4,8 +4,10 @@
 // itself costs) — interleaving the variants in every round so they see the same machine load.
 //
 //   node bench/run.mjs [--quick] [--duration S] [--reps N] [--connections C] [--users N]
-//                      [--no-write]
+//                      [--no-write] [--only KEY,KEY…]
 //
+// --only runs the scenarios named (e.g. `--only f_kv,f_floor,f_peer`; keys as printed) and
+// writes no results file.
 // --quick is the smoke check run by `npm test`: fewer variants, 1 s runs, 1 repetition, no
 // results file. Expects the builds of bench/build.sh (the demo, bench workers, demo-opt).
 // Workers are started and stopped by tests/e2e/harness.mjs (own process group, stopped by id).
@@ -31,7 +33,8 @@ const REPS = option("--reps", QUICK ? 1 : 3);
 const CONNECTIONS = option("--connections", QUICK ? 16 : 32);
 const USERS = option("--users", QUICK ? 100 : 1000);
 const WARMUP = QUICK ? 0.5 : 1;
-const WRITE = !QUICK && !flag("--no-write");
+const ONLY = argv.includes("--only") ? argv[argv.indexOf("--only") + 1].split(",") : null;
+const WRITE = !QUICK && !ONLY && !flag("--no-write");
 const benchStart = Date.now();
 
 const built = (p) => existsSync(path.join(REPO_ROOT, p));
@@ -52,6 +55,7 @@ const instances = [
   { key: "kv", label: "demo kv:// (cache_ttl=3600)", config: DEMO, vars: { DATABASE_URL: "kv://GLUEBIND_KV?cache_ttl=3600", GLUEBIND_DEBUG: "0" }, ready: "/users?per_page=1", seed: true, quick: false },
   { key: "kv_ttl10", label: "demo kv:// (default cache_ttl=10)", config: DEMO, vars: { DATABASE_URL: "kv://GLUEBIND_KV", GLUEBIND_DEBUG: "0" }, ready: "/users?per_page=1", seed: true, quick: false },
   { key: "peer", label: "peer Drizzle+D1 (JS)", config: "bench/workers/peer/wrangler.toml", ready: "/users?per_page=1", seed: true },
+  { key: "kv_floor", label: "KV floor: one commit's KV calls from JS", config: "bench/workers/kv-floor/wrangler.toml", ready: "/", quick: false },
   { key: "memory_opt", label: "demo memory:// wasm-opt -Oz", config: "bench/workers/demo-opt/wrangler.toml", vars: { DATABASE_URL: "memory://", GLUEBIND_DEBUG: "0" }, ready: "/users?per_page=1", seed: true, opt: true },
 ].filter((i) => (!QUICK || i.quick !== false) && (!i.opt || haveOpt));
 
@@ -87,8 +91,14 @@ const scenarios = [
   { key: "f_memory", inst: "memory", route: "POST /users", label: "(f) demo memory://", make: postUser, status: 201 },
   { key: "f_memory_opt", inst: "memory_opt", route: "POST /users", label: "(f') demo memory://, wasm-opt -Oz", make: postUser, status: 201 },
   { key: "f_kv", inst: "kv", route: "POST /users", label: "(f) demo kv://", make: postUser, status: 201 },
+  { key: "f_floor", inst: "kv_floor", route: "POST /users", label: "(f0) floor: the same KV calls from JS, nothing else", make: postUser, status: 201 },
   { key: "f_peer", inst: "peer", route: "POST /users", label: "(f) peer: Drizzle on D1", make: postUser, status: 201 },
-].filter((s) => instances.some((i) => i.key === s.inst));
+].filter((s) => instances.some((i) => i.key === s.inst) && (!ONLY || ONLY.includes(s.key)));
+if (ONLY) {
+  const unknown = ONLY.filter((k) => !scenarios.some((s) => s.key === k));
+  if (unknown.length) throw new Error(`--only: no scenario ${unknown.join(", ")} (in this mode)`);
+  instances.splice(0, instances.length, ...instances.filter((i) => scenarios.some((s) => s.inst === i.key)));
+}
 
 // ---------------------------------------------------------------- helpers
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -334,6 +344,8 @@ async function main() {
       post_memory_over_peer: ratio("f_memory", "f_peer"),
       post_kv_over_memory: ratio("f_kv", "f_memory"),
       post_kv_over_peer: ratio("f_kv", "f_peer"),
+      post_kv_over_floor: ratio("f_kv", "f_floor"),
+      post_floor_over_peer: ratio("f_floor", "f_peer"),
       wasm_opt_get: ratio("c_opt", "c"),
       wasm_opt_post: ratio("f_memory_opt", "f_memory"),
     };
@@ -343,13 +355,13 @@ async function main() {
       kv_over_memory: ratio("d", "c", "proxy"),
     };
     for (const r of rows) {
-      const ref = { b: "a", c: "e", d: "c", d_ttl10: "c", c_opt: "c", f_memory: "f_peer", f_kv: "f_memory", f_memory_opt: "f_memory" }[r.key];
+      const ref = { b: "a", c: "e", d: "c", d_ttl10: "c", c_opt: "c", f_memory: "f_peer", f_kv: "f_floor", f_floor: "f_peer", f_memory_opt: "f_memory" }[r.key];
       r.ratio_ref = ref && row[ref] ? ref : null;
       r.direct_ratio = ref && row[ref] ? r.direct.rps / row[ref].direct.rps : null;
       r.proxy_ratio = ref && row[ref] ? r.proxy.rps / row[ref].proxy.rps : null;
     }
 
-    const ops = QUICK ? null : await kvOps();
+    const ops = QUICK || ONLY ? null : await kvOps();
     const result = {
       date: new Date().toISOString(),
       machine: `${os.cpus().length}× ${os.cpus()[0]?.model?.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, node ${process.version}, load average at start ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`,
@@ -399,7 +411,7 @@ function markdown(r) {
   L.push(`- session/bare b/a = ${t(r.ratios.session_over_bare, "≥ 0.95", (v) => v >= 0.95)} [${fmt(r.proxy_ratios.session_over_bare, 2)}]`);
   L.push(`- memory/peer c/e = ${t(r.ratios.memory_over_peer, "≥ 1.5", (v) => v >= 1.5)} [${fmt(r.proxy_ratios.memory_over_peer, 2)}]`);
   L.push(`- kv/memory d/c = ${t(r.ratios.kv_over_memory, "≥ 0.8", (v) => v >= 0.8)} [${fmt(r.proxy_ratios.kv_over_memory, 2)}]`);
-  L.push(`- POST: memory/peer ${fmt(r.ratios.post_memory_over_peer, 2)}, kv/memory ${fmt(r.ratios.post_kv_over_memory, 2)}, kv/peer ${fmt(r.ratios.post_kv_over_peer, 2)}`);
+  L.push(`- POST: memory/peer ${fmt(r.ratios.post_memory_over_peer, 2)}, kv/memory ${fmt(r.ratios.post_kv_over_memory, 2)}, kv/peer ${fmt(r.ratios.post_kv_over_peer, 2)}, kv/floor ${fmt(r.ratios.post_kv_over_floor, 2)} (the floor: local KV's own cost for the same calls; floor/peer ${fmt(r.ratios.post_floor_over_peer, 2)})`);
   if (r.ratios.wasm_opt_get !== null) L.push(`- wasm-opt -Oz build over the plain build: GET ${fmt(r.ratios.wasm_opt_get, 2)}, POST ${fmt(r.ratios.wasm_opt_post, 2)}`);
   L.push("");
   L.push("Wasm sizes (`gzip -9`):");
