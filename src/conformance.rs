@@ -6,19 +6,19 @@
 //! `T::get_glue()`. [`Autocommit`] is the storage those statements execute on, and it goes
 //! through gluebind's real machinery exactly as a session does, one statement at a time:
 //!
-//! - every call is delegated to a [`Workspace`] (a session's snapshot plus its writes);
-//! - on `kv://` a call can find data missing (the workspace records a miss): the adapter then
-//!   loads it with [`Engine::load`], absorbs it into the workspace as `Session::run` does, and
+//! - every call is delegated to a [`SessionStore`] (a session's snapshot plus its writes);
+//! - on `kv://` a call can find data missing (the session store records a miss): the adapter then
+//!   loads it with [`Engine::load`], absorbs it into the session store as `Session::run` does, and
 //!   calls again. The suite's storage API is synchronous; `MemoryKv`'s futures complete at
 //!   once, so `pollster::block_on` drives the loads and commits;
-//! - GlueSQL wraps every statement in `begin(true)` … `commit()` / `rollback()`; the workspace
+//! - GlueSQL wraps every statement in `begin(true)` … `commit()` / `rollback()`; the session store
 //!   uses them as a per-statement savepoint, and here `commit` additionally commits the
-//!   workspace's write-set with [`Engine::commit`] (as `Session::commit` does), then restarts
-//!   the workspace from the latest committed state. So each statement is a committed
+//!   session store's write-set with [`Engine::commit`] (as `Session::commit` does), then restarts
+//!   the session store from the latest committed state. So each statement is a committed
 //!   transaction of its own (autocommit), and the next statement reads what the engine holds;
-//! - after each commit, the engine must hold exactly what the statement left in the workspace:
+//! - after each commit, the engine must hold exactly what the statement left in the session store:
 //!   on `memory://` [`assert_same`] compares the committed state, on `kv://` [`assert_mirrors`]
-//!   decodes the KV namespace and checks every fact the workspace (and the isolate cache)
+//!   decodes the KV namespace and checks every fact the session store (and the isolate cache)
 //!   knows: schemas, rows, absent rows and tables, unique entries.
 //!
 //! Three engines run the generated cases (`generate_store_tests!` and
@@ -43,12 +43,12 @@
 
 use crate::{
     engine::Engine,
+    session::store::{Miss, SessionStore},
     snapshot::{unique_columns, unique_key, Database, Table},
     storage::kv::{
         layout::{self, Layout, RowRecord, SchemaRecord, UniqueRecord},
         memory_kv::MemoryKv,
     },
-    workspace::{Miss, Workspace},
 };
 use gluesql_core::{
     data::{Key, Schema, Value},
@@ -77,11 +77,11 @@ const MAX_LOADS_PER_CALL: usize = 64;
 /// KV operations one statement may use in these tests (Workers' per-invocation limit).
 const MAX_OPS: u64 = 1000;
 
-/// A workspace on an engine whose every statement is committed to the engine.
+/// A session store on an engine whose every statement is committed to the engine.
 struct Autocommit {
     engine: Engine,
-    /// In a `RefCell`: a read (`&self`) that misses loads data into the workspace.
-    ws: RefCell<Workspace>,
+    /// In a `RefCell`: a read (`&self`) that misses loads data into the session store.
+    ws: RefCell<SessionStore>,
     /// `kv://` only: the namespace and its layout, checked after every commit.
     kv: Option<(Rc<MemoryKv>, Layout)>,
     /// KV operations of the current statement (reset at `begin`).
@@ -96,7 +96,7 @@ fn storage(e: crate::Error) -> GlueError {
 
 impl Autocommit {
     fn new(engine: Engine, kv: Option<(Rc<MemoryKv>, Layout)>) -> Self {
-        let ws = RefCell::new(engine.workspace());
+        let ws = RefCell::new(engine.session_store());
         Self {
             engine,
             ws,
@@ -106,7 +106,7 @@ impl Autocommit {
         }
     }
 
-    /// Loads what a call missed, into the isolate cache and the workspace, as `Session::run`
+    /// Loads what a call missed, into the isolate cache and the session store, as `Session::run`
     /// does between two attempts of a statement.
     fn load(&self, misses: &[Miss]) -> Result<()> {
         self.loads.set(self.loads.get() + 1);
@@ -121,9 +121,9 @@ impl Autocommit {
         Ok(())
     }
 
-    /// Runs a read on the workspace, loading what it misses and calling again. A call that
+    /// Runs a read on the session store, loading what it misses and calling again. A call that
     /// misses fails before it uses anything, so calling again is safe.
-    fn read<T>(&self, f: impl Fn(&Workspace) -> Result<T>) -> Result<T> {
+    fn read<T>(&self, f: impl Fn(&SessionStore) -> Result<T>) -> Result<T> {
         for _ in 0..MAX_LOADS_PER_CALL {
             let (outcome, misses) = {
                 let ws = self.ws.borrow();
@@ -139,8 +139,8 @@ impl Autocommit {
     }
 
     /// As [`Autocommit::read`], for writes: a write that misses fails before it changes
-    /// anything (the workspace checks everything it needs first).
-    fn write<T>(&mut self, mut f: impl FnMut(&mut Workspace) -> Result<T>) -> Result<T> {
+    /// anything (the session store checks everything it needs first).
+    fn write<T>(&mut self, mut f: impl FnMut(&mut SessionStore) -> Result<T>) -> Result<T> {
         for _ in 0..MAX_LOADS_PER_CALL {
             let (outcome, misses) = {
                 let mut ws = self.ws.borrow_mut();
@@ -182,20 +182,20 @@ impl Transaction for Autocommit {
             .map(|_| match &self.kv {
                 None => assert_same(&self.engine.snapshot(), &ws.db),
                 Some((kv, layout)) => {
-                    assert_mirrors(kv, layout, &ws.db, "the workspace");
+                    assert_mirrors(kv, layout, &ws.db, "the session store");
                     assert_mirrors(kv, layout, &self.engine.snapshot(), "the isolate cache");
                 }
             })
             .map_err(storage)
         };
         // As `Session::commit`: success or not, continue from the latest committed state.
-        *ws = self.engine.workspace();
+        *ws = self.engine.session_store();
         applied
     }
 }
 
 /// With no concurrent session, a commit must make the committed state exactly what the
-/// statement left in the workspace: a lost or stray write fails here, at the statement that
+/// statement left in the session store: a lost or stray write fails here, at the statement that
 /// caused it, even if no later step of the fixture reads it.
 fn assert_same(committed: &Database, ws: &Database) {
     let names = |db: &Database| db.tables.keys().cloned().collect::<Vec<_>>();
@@ -213,7 +213,7 @@ fn assert_same(committed: &Database, ws: &Database) {
     }
 }
 
-/// Everything `db` (a workspace after its commit, or the isolate cache) knows must be what KV
+/// Everything `db` (a session store after its commit, or the isolate cache) knows must be what KV
 /// holds: the schemas of its tables, tables it knows to be absent, its rows (values), rows it
 /// knows to be absent, the full row set of complete tables, and its unique entries (an entry
 /// in KV counts when its row still holds the value: a commit leaves an entry a row gave up
@@ -332,17 +332,17 @@ impl Store for Autocommit {
         self.read(|ws| ws.fetch_schema(table_name))
     }
     fn fetch_all_schemas(&self) -> Result<Vec<Schema>> {
-        self.read(Workspace::fetch_all_schemas)
+        self.read(SessionStore::fetch_all_schemas)
     }
     fn fetch_data(&self, table_name: &str, key: &Key) -> Result<Option<Vec<Value>>> {
         self.read(|ws| ws.fetch_data(table_name, key))
     }
     fn scan_data<'a>(&'a self, table_name: &str) -> Result<RowIter<'a>> {
-        // The rows are copied out: the workspace sits in a `RefCell` (a load borrows it).
+        // The rows are copied out: the session store sits in a `RefCell` (a load borrows it).
         let rows = self.read(|ws| ws.scan_data(table_name)?.collect::<Result<Vec<_>>>())?;
         Ok(Box::new(rows.into_iter().map(Ok)))
     }
-    // `fetch_referencings`: the trait's default, over `fetch_all_schemas` (as the workspace).
+    // `fetch_referencings`: the trait's default, over `fetch_all_schemas` (as the session store).
 }
 
 impl StoreMut for Autocommit {
@@ -382,7 +382,7 @@ impl AlterTable for Autocommit {
     }
 }
 
-// As the workspace: no secondary indexes, metadata or custom functions (the traits' defaults
+// As the session store: no secondary indexes, metadata or custom functions (the traits' defaults
 // refuse them), and GlueSQL's default planner (over the loading `Store` above).
 impl Index for Autocommit {}
 impl IndexMut for Autocommit {}
@@ -498,7 +498,7 @@ fn every_statement_is_committed_to_the_engine() {
         "reads and failed statements commit nothing"
     );
     let rows = engine.snapshot().tables["t"].rows.len();
-    assert_eq!(rows, 2, "a fresh workspace sees the committed rows");
+    assert_eq!(rows, 2, "a fresh session store sees the committed rows");
 }
 
 /// The `kv://` adapter: statements load what they miss from KV, and every commit reaches KV.
@@ -531,7 +531,7 @@ fn kv_statements_load_from_and_commit_to_kv() {
     assert_eq!(kv.keys().len(), 2 + 3 + 3, "log emptied, t has 3 rows");
 }
 
-/// The KV check catches what it is there for: a row KV holds differently from the workspace.
+/// The KV check catches what it is there for: a row KV holds differently from the session store.
 #[test]
 fn the_kv_check_catches_a_stray_write() {
     let mut tester = KvEngine::new("checker");

@@ -6,14 +6,14 @@
 
 use crate::{
     error::{Error, Result},
+    parse_cache::StatementCache,
+    session::store::{Miss, SessionStore},
     snapshot::{Database, Version},
-    statements::StatementCache,
     storage::{
         kv::{backend::KvBackend, journal, KvStorage, Lsn, Patch},
-        memory::{Applied, Committed},
+        validate::{Applied, Committed},
     },
     url::EngineUrl,
-    workspace::{Miss, Workspace},
 };
 use gluesql_core::{error::Error as GlueError, sqlparser::ast::Statement};
 use std::{
@@ -154,7 +154,7 @@ impl Engine {
         // Keys of tables without a primary key: many isolates append to the same tables, so
         // each starts its counter at a point of its own (the clock in the high bits, chance in
         // the low ones) instead of at 0, where every key would already be taken; a key found
-        // taken is skipped (see `Workspace::append_data`).
+        // taken is skipped (see `SessionStore::append_data`).
         let seed = (engine.now_ms().min(1 << 42) << 20) | (engine.random()? & 0xF_FFFF);
         engine.inner.row_ids.set(seed as i64);
         Ok(engine)
@@ -236,8 +236,8 @@ impl Engine {
         self.inner.statements.borrow_mut().parse(sql)
     }
 
-    /// A fresh workspace over the latest committed state (O(1)).
-    pub(crate) fn workspace(&self) -> Workspace {
+    /// A fresh session store over the latest committed state (O(1)).
+    pub(crate) fn session_store(&self) -> SessionStore {
         if let Backend::Kv(store) = &self.inner.backend {
             self.sync_cache(store);
             // Past its lifetime the isolate cache starts over, so other isolates' writes show.
@@ -248,7 +248,7 @@ impl Engine {
             }
         }
         let committed = self.inner.committed.borrow();
-        Workspace::new(
+        SessionStore::new(
             committed.db.clone(),
             Rc::clone(&self.inner.row_ids),
             committed.version,
@@ -312,14 +312,14 @@ impl Engine {
 
     /// Checks a session's write-set against the latest committed state of this isolate,
     /// applying nothing (for deferred commits, which apply at teardown).
-    pub(crate) fn validate(&self, ws: &Workspace) -> Result<()> {
+    pub(crate) fn validate(&self, ws: &SessionStore) -> Result<()> {
         let committed = self.inner.committed.borrow();
         committed.apply(ws, committed.version + 1).map(|_| ())
     }
 
     /// Validates and applies a session's write-set atomically (first committer wins), and on
     /// `kv://` writes it to KV before other sessions of the isolate see it.
-    pub(crate) async fn commit(&self, ws: &Workspace, ops: &Cell<u64>) -> Result<Applied> {
+    pub(crate) async fn commit(&self, ws: &SessionStore, ops: &Cell<u64>) -> Result<Applied> {
         let store = match &self.inner.backend {
             Backend::Memory => {
                 let mut committed = self.inner.committed.borrow_mut();

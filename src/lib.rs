@@ -42,35 +42,34 @@
 // The derive names `::gluebind::...`; this makes that path resolve inside the crate too.
 extern crate self as gluebind;
 
-mod bind;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod conformance;
+mod dyn_params;
 mod engine;
 mod error;
 mod factory;
 mod hooks;
 pub mod model;
-mod record;
+mod parse_cache;
+mod recording;
 mod registry;
 mod rows;
 mod scope;
 mod session;
 mod snapshot;
-mod statements;
 mod storage;
 mod url;
 mod value;
-mod workspace;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
-pub use bind::DynParam;
+pub use dyn_params::DynParam;
 pub use engine::Engine;
 pub use error::{Error, Result};
 pub use factory::{SessionFactory, SessionFactoryBuilder, TeardownPolicy};
 pub use hooks::Committed;
-pub use record::{RecordedQuery, MAX_RECORDED};
+pub use recording::{RecordedQuery, MAX_RECORDED};
 pub use registry::{Outcome, Registry, Stats, Teardown, RECENT_QUERIES};
 pub use rows::{QueryResult, Row, Rows};
 pub use scope::{Scope, ScopeId};

@@ -8,7 +8,7 @@ use crate::{
     engine::Engine,
     error::{Error, Result},
     factory::{SessionFactory, TeardownPolicy},
-    record::RecordedQuery,
+    recording::RecordedQuery,
     scope::{Scope, ScopeId},
     session::{Finish, Session},
 };

@@ -3,7 +3,7 @@
 // whose handler threw (Hono's `c.error`) rolls back whatever the policy.
 
 /**
- * @param {import("./core.js").Gluebind} db
+ * @param {import("./gluebind.js").Gluebind} db
  * @returns {(c: any, next: () => Promise<void>) => Promise<void>}
  */
 export function gluebind(db) {

@@ -4,10 +4,10 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import * as bindings from "../dist/gluebind.node.js";
-import { install } from "./core.js";
+import { install } from "./gluebind.js";
 
 install(bindings, AsyncLocalStorage, null);
 
-export { Gluebind, panicForTesting } from "./core.js";
+export { Gluebind, panicForTesting } from "./gluebind.js";
 export { createAll, defineModel, dropAll, Pagination } from "./model.js";
 export * from "./errors.js";

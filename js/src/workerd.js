@@ -7,7 +7,7 @@
 // gluebind's own clear error instead of "No such module" at start-up.
 
 import * as bindings from "../dist/gluebind.js";
-import { install } from "./core.js";
+import { install } from "./gluebind.js";
 
 let AsyncLocalStorage = null;
 let failure = null;
@@ -18,6 +18,6 @@ try {
 }
 install(bindings, AsyncLocalStorage, failure);
 
-export { Gluebind, panicForTesting } from "./core.js";
+export { Gluebind, panicForTesting } from "./gluebind.js";
 export { createAll, defineModel, dropAll, Pagination } from "./model.js";
 export * from "./errors.js";

@@ -9,7 +9,7 @@
 //! held across them are detached — get them again to keep working with them.
 
 use super::{sql, IntoColumnValue, Model, ModelMeta};
-use crate::{record::param_json, Error, ParamLiteral, Result, Session};
+use crate::{recording::param_json, Error, ParamLiteral, Result, Session};
 use serde::Serialize;
 use std::{
     any::{Any, TypeId},

@@ -7,4 +7,4 @@
 //! backend (Workers KV) does its I/O there, which is why the completion callback awaits it.
 
 pub(crate) mod kv;
-pub(crate) mod memory;
+pub(crate) mod validate;

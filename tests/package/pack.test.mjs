@@ -116,7 +116,7 @@ describe("npm pack → install → wrangler dev", () => {
       "hono.d.ts",
       "src/workerd.js",
       "src/node.js",
-      "src/core.js",
+      "src/gluebind.js",
       "src/errors.js",
       "src/model.js",
       "src/hono.js",

@@ -15,8 +15,8 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
+    session::store::SessionStore,
     snapshot::{unique_key, Version},
-    workspace::Workspace,
 };
 use std::{
     cell::Cell,
@@ -64,7 +64,7 @@ impl KvStorage {
     /// [`Error::Conflict`] / [`Error::Unique`] (nothing written); [`Error::Storage`] when KV
     /// fails: "nothing was written" / "failed and was undone" (nothing applied), or "commit
     /// outcome unknown" (its record stays, and settles it all or nothing later).
-    pub async fn commit(&self, ws: &Workspace, stamp: Version, ops: &Cell<u64>) -> Result<Lsn> {
+    pub async fn commit(&self, ws: &SessionStore, stamp: Version, ops: &Cell<u64>) -> Result<Lsn> {
         let planned = self.plan(ws, stamp)?;
         let record_key = self.layout.record_key(stamp);
         // Budget: refuse before writing anything rather than stop half-way (record put, list,

@@ -8,8 +8,8 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
+    session::store::{Miss, SessionStore},
     snapshot::{unique_key, Database, StoredRow, Table, UniqueLookup, Version},
-    workspace::{Miss, Workspace},
 };
 use gluesql_core::prelude::Key;
 use std::{cell::Cell, collections::BTreeSet, sync::Arc};
@@ -27,7 +27,7 @@ pub(crate) struct Patch {
 impl Patch {
     /// Fills the isolate cache: as [`Patch::absorb_session`], except that a complete load of
     /// a table also drops cached rows KV no longer lists (deleted elsewhere).
-    pub fn absorb(&self, db: &mut Database, own: Option<&Workspace>) {
+    pub fn absorb(&self, db: &mut Database, own: Option<&SessionStore>) {
         self.absorb_with(db, own, true);
     }
 
@@ -36,13 +36,13 @@ impl Patch {
     /// session has seen them (repeatable reads), and KV's `list` may lag behind its `get`.
     /// A row deleted meanwhile elsewhere then surfaces as a conflict at commit, never as a
     /// write that silently matched nothing.
-    pub fn absorb_session(&self, db: &mut Database, own: Option<&Workspace>) {
+    pub fn absorb_session(&self, db: &mut Database, own: Option<&SessionStore>) {
         self.absorb_with(db, own, false);
     }
 
     /// Fills in what `db` does not know yet (it never overrides known data, so a session's own
     /// writes and earlier reads stay as they are). `own` holds keys the session wrote.
-    fn absorb_with(&self, db: &mut Database, own: Option<&Workspace>, drop_unlisted: bool) {
+    fn absorb_with(&self, db: &mut Database, own: Option<&SessionStore>, drop_unlisted: bool) {
         for (name, schema) in &self.schemas {
             if db.tables.contains_key(name) || db.absent_tables.contains(name) {
                 continue;

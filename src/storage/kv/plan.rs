@@ -9,9 +9,9 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
+    session::store::SessionStore,
     snapshot::{unique_key, StoredRow, Table, Version},
-    storage::memory::render,
-    workspace::Workspace,
+    storage::validate::render,
 };
 use gluesql_core::prelude::Key;
 use std::collections::{BTreeMap, BTreeSet};
@@ -161,7 +161,7 @@ impl KvStorage {
     /// # Errors
     /// [`Error::Storage`] for a key or value beyond KV's limits; [`Error::Conflict`] when a
     /// table whose rows the session wrote is gone from its snapshot.
-    pub(super) fn plan(&self, ws: &Workspace, stamp: Version) -> Result<Planned> {
+    pub(super) fn plan(&self, ws: &SessionStore, stamp: Version) -> Result<Planned> {
         let mut planned = Planned::default();
         let mut uniques = Uniques::default();
         let push = |planned: &mut Planned, key: String, was, put| {

@@ -13,7 +13,7 @@
 //! | BYTEA | `Uint8Array` | `Uint8Array`, `ArrayBuffer` |
 //! | MAP, LIST, POINT | object, array, `{x, y}` | — |
 
-use crate::{bind::DynParam, Error, QueryResult, Rows, Value};
+use crate::{dyn_params::DynParam, Error, QueryResult, Rows, Value};
 use js_sys::{Array, ArrayBuffer, BigInt, Date, JsString, Uint8Array};
 use serde::{
     ser::{SerializeMap, SerializeSeq},

@@ -6,8 +6,8 @@
 
 use crate::{
     error::{Error, Result},
+    session::store::SessionStore,
     snapshot::{unique_key, Database, StoredRow, Table, UniqueLookup, Version},
-    workspace::Workspace,
 };
 use gluesql_core::prelude::{Key, Value};
 use std::sync::Arc;
@@ -54,7 +54,7 @@ impl Committed {
     ///
     /// Where this state does not know a row or a unique value (a partial KV cache), that check
     /// is left to the engine's storage. Nothing changes when an error is returned.
-    pub fn apply(&self, ws: &Workspace, stamp: Version) -> Result<(Self, Applied)> {
+    pub fn apply(&self, ws: &SessionStore, stamp: Version) -> Result<(Self, Applied)> {
         let mut next = self.clone();
         next.version = self.version + 1;
         let mut applied = Applied {

@@ -10,7 +10,7 @@
 //!   of something not loaded yet records a [`Miss`] and fails the statement; the session loads
 //!   what was missed (asynchronously) and runs the statement again.
 //! - **UNIQUE.** GlueSQL's own check scans the whole table on every insert (which would load a
-//!   whole KV table) and counts the updated row as its own duplicate. The workspace hides
+//!   whole KV table) and counts the updated row as its own duplicate. The session store hides
 //!   non-primary-key UNIQUE flags from GlueSQL and enforces them itself through the table's
 //!   unique index: a point lookup per value.
 
@@ -83,7 +83,7 @@ pub(crate) struct Savepoint {
 
 /// A session's private storage.
 #[derive(Debug, Default)]
-pub(crate) struct Workspace {
+pub(crate) struct SessionStore {
     /// Committed state as of the session start (or its last commit), plus what was loaded
     /// since: the versions the engine checks at commit.
     pub base: Database,
@@ -103,7 +103,7 @@ pub(crate) struct Workspace {
     misses: RefCell<Vec<Miss>>,
 }
 
-/// Hides non-primary-key UNIQUE flags (the workspace enforces those itself).
+/// Hides non-primary-key UNIQUE flags (the session store enforces those itself).
 fn for_gluesql(schema: &Schema) -> Schema {
     let mut schema = schema.clone();
     for column in schema.column_defs.iter_mut().flatten() {
@@ -118,7 +118,7 @@ fn duplicate(value: &Value, column: &str) -> GlueError {
     ValidateError::DuplicateEntryOnUniqueField(value.clone(), column.to_owned()).into()
 }
 
-impl Workspace {
+impl SessionStore {
     pub fn new(base: Database, row_ids: Rc<Cell<i64>>, as_of: Lsn) -> Self {
         Self {
             db: base.clone(),
@@ -295,7 +295,7 @@ impl Workspace {
     }
 }
 
-impl Store for Workspace {
+impl Store for SessionStore {
     fn fetch_schema(&self, table_name: &str) -> GlueResult<Option<Schema>> {
         Ok(self.table(table_name)?.map(|t| for_gluesql(&t.schema)))
     }
@@ -341,7 +341,7 @@ impl Store for Workspace {
     }
 }
 
-impl StoreMut for Workspace {
+impl StoreMut for SessionStore {
     fn insert_schema(&mut self, schema: &Schema) -> GlueResult<()> {
         let name = schema.table_name.clone();
         match self.table(&name)? {
@@ -439,7 +439,7 @@ impl StoreMut for Workspace {
     }
 }
 
-impl Transaction for Workspace {
+impl Transaction for SessionStore {
     fn begin(&mut self, autocommit: bool) -> GlueResult<bool> {
         if !autocommit {
             return Err(GlueError::StorageMsg(
@@ -475,9 +475,9 @@ impl Transaction for Workspace {
     }
 }
 
-/// The workspace with its real schemas visible, for GlueSQL's default ALTER TABLE logic
+/// The session store with its real schemas visible, for GlueSQL's default ALTER TABLE logic
 /// (which reads a schema, changes it and writes it back: the UNIQUE flags must survive).
-struct RealSchemas<'a>(&'a mut Workspace);
+struct RealSchemas<'a>(&'a mut SessionStore);
 
 impl Store for RealSchemas<'_> {
     fn fetch_schema(&self, table_name: &str) -> GlueResult<Option<Schema>> {
@@ -514,7 +514,7 @@ impl StoreMut for RealSchemas<'_> {
 
 impl AlterTable for RealSchemas<'_> {}
 
-impl AlterTable for Workspace {
+impl AlterTable for SessionStore {
     fn rename_schema(&mut self, table_name: &str, new_table_name: &str) -> GlueResult<()> {
         self.complete_table(table_name)?;
         RealSchemas(self).rename_schema(table_name, new_table_name)
@@ -540,9 +540,9 @@ impl AlterTable for Workspace {
     }
 }
 
-impl Index for Workspace {}
-impl IndexMut for Workspace {}
-impl Metadata for Workspace {}
-impl CustomFunction for Workspace {}
-impl CustomFunctionMut for Workspace {}
-impl Planner for Workspace {}
+impl Index for SessionStore {}
+impl IndexMut for SessionStore {}
+impl Metadata for SessionStore {}
+impl CustomFunction for SessionStore {}
+impl CustomFunctionMut for SessionStore {}
+impl Planner for SessionStore {}
