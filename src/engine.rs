@@ -128,6 +128,8 @@ impl Engine {
     /// # Errors
     /// [`Error::Config`] when `url` is not a valid `kv://` URL.
     ///
+    /// With the test doubles of the cargo feature `testing`:
+    ///
     /// ```
     /// use std::rc::Rc;
     /// let kv = Rc::new(gluebind::kv::MemoryKv::new());

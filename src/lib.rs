@@ -69,26 +69,39 @@ pub use engine::Engine;
 pub use error::{Error, Result};
 pub use factory::{SessionFactory, SessionFactoryBuilder, TeardownPolicy};
 pub use hooks::Committed;
-pub use recording::{RecordedQuery, MAX_RECORDED};
-pub use registry::{Outcome, Registry, Stats, Teardown, RECENT_QUERIES};
+pub use recording::RecordedQuery;
+pub use registry::{Outcome, Registry, Stats, Teardown};
 pub use rows::{QueryResult, Row, Rows};
 pub use scope::{Scope, ScopeId};
 pub use session::{CommitInfo, Finish, Session};
-pub use url::{EngineUrl, ACCEPTED_SCHEMES, DEFAULT_CACHE_TTL_SECS, DEFAULT_MAX_OPS};
+pub use url::EngineUrl;
 
-/// The `kv://` engine's building blocks: the backend interface, an in-memory namespace for
-/// tests, an operation-counting wrapper, the key layout and the commit record (journal).
+/// The `kv://` engine's backend interface: implement [`kv::KvBackend`] to run `kv://` over
+/// another store (the Worker glue implements it over a Workers KV binding).
+///
+/// With the cargo feature `testing` (for your tests: `gluebind = { …, features =
+/// ["testing"] }` under `[dev-dependencies]`), also the test doubles — [`kv::MemoryKv`] (an
+/// in-memory namespace), [`kv::CountingKv`] (counts operations), [`kv::FaultyKv`] (injects
+/// failures, staleness, pauses) — and [`kv::format`], the on-storage format for tests that
+/// inspect a namespace (not covered by semver).
 pub mod kv {
+    pub use crate::storage::kv::backend::{
+        BoxFuture, KvBackend, KvEntry, KvFailure, KvResult, ListPage, ListedKey, MAX_BULK_GET,
+        MAX_LIST,
+    };
+    #[cfg(any(test, feature = "testing"))]
     pub use crate::storage::kv::{
-        backend::{
-            BoxFuture, KvBackend, KvEntry, KvFailure, KvResult, ListPage, ListedKey, MAX_BULK_GET,
-            MAX_LIST,
-        },
         counting::{CountingKv, KvOps},
         faulty::{CallKind, FaultyKv},
-        journal, layout,
         memory_kv::MemoryKv,
     };
+
+    /// The key layout and the commit record (journal): how `kv://` stores data, for tests that
+    /// read a namespace directly. Not covered by semver.
+    #[cfg(any(test, feature = "testing"))]
+    pub mod format {
+        pub use crate::storage::kv::{journal, layout};
+    }
 }
 pub use value::{param, to_json, FromValue};
 

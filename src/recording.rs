@@ -24,11 +24,6 @@ fn shortened(value: serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// Statements recorded per session at most; later ones are counted in
-/// [`Session::recorded_queries_dropped`](crate::Session::recorded_queries_dropped) only, so a
-/// long unit of work cannot grow memory without bound.
-pub const MAX_RECORDED: usize = 1000;
-
 /// One statement a session ran.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
@@ -48,6 +43,13 @@ pub struct RecordedQuery {
     pub ok: bool,
 }
 
+impl RecordedQuery {
+    /// Statements recorded per session at most; later ones are counted in
+    /// [`Session::recorded_queries_dropped`](crate::Session::recorded_queries_dropped) only,
+    /// so a long unit of work cannot grow memory without bound.
+    pub const MAX_PER_SESSION: usize = 1000;
+}
+
 /// The statements of one session and its bind sessions.
 #[derive(Debug, Default)]
 pub(crate) struct Recorder {
@@ -65,7 +67,7 @@ impl Recorder {
         result: Option<&QueryResult>,
     ) {
         let mut queries = self.queries.borrow_mut();
-        if queries.len() >= MAX_RECORDED {
+        if queries.len() >= RecordedQuery::MAX_PER_SESSION {
             self.dropped.set(self.dropped.get() + 1);
             return;
         }
@@ -96,7 +98,7 @@ impl Recorder {
         self.queries.borrow().len()
     }
 
-    /// Statements not recorded because [`MAX_RECORDED`] was reached.
+    /// Statements not recorded because [`RecordedQuery::MAX_PER_SESSION`] was reached.
     pub fn dropped(&self) -> u64 {
         self.dropped.get()
     }

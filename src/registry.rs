@@ -23,9 +23,6 @@ use std::{
 /// Registries created in this isolate (process natively): one is the healthy value.
 static REGISTRIES_CREATED: AtomicU64 = AtomicU64::new(0);
 
-/// Statements of ended sessions a recording registry keeps (see [`Registry::recent_queries`]).
-pub const RECENT_QUERIES: usize = 50;
-
 /// Counters of a registry, as served by the demo's stats route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -124,6 +121,10 @@ impl fmt::Debug for Registry {
 }
 
 impl Registry {
+    /// Statements of ended sessions a recording registry keeps (see
+    /// [`Registry::recent_queries`]).
+    pub const RECENT_QUERIES: usize = 50;
+
     /// Creates the registry. Call once per isolate and keep it (module scope in JS, a
     /// once-initialised cell in a Rust worker); [`Stats::registries_created`] shows if an app
     /// accidentally creates one per request.
@@ -261,7 +262,7 @@ impl Registry {
         let c = &self.inner.counters;
         let finished = session.finish(commit).await;
         bump(&c.removed);
-        self.keep_recent(session.recent_recorded(RECENT_QUERIES));
+        self.keep_recent(session.recent_recorded(Self::RECENT_QUERIES));
         match finished {
             Ok(finish) => {
                 match finish {
@@ -288,7 +289,7 @@ impl Registry {
         }
     }
 
-    /// The last [`RECENT_QUERIES`] statements of sessions this registry removed, oldest
+    /// The last [`Registry::RECENT_QUERIES`] statements of sessions this registry removed, oldest
     /// first — what a debug route shows (empty unless the factory
     /// [records queries](crate::SessionFactoryBuilder::record_queries)).
     #[must_use]
@@ -299,7 +300,7 @@ impl Registry {
     fn keep_recent(&self, queries: Vec<RecordedQuery>) {
         let mut recent = self.inner.recent.borrow_mut();
         for query in queries {
-            if recent.len() == RECENT_QUERIES {
+            if recent.len() == Self::RECENT_QUERIES {
                 recent.pop_front();
             }
             recent.push_back(query);

@@ -2,15 +2,8 @@
 
 use crate::error::{Error, Result};
 
-/// The URL schemes gluebind understands, as listed in error messages.
-pub const ACCEPTED_SCHEMES: &str =
-    "memory:// or memory://NAME, kv://BINDING[?prefix=P&cache_ttl=SECONDS&max_ops=N]";
-
-/// Default isolate-cache lifetime of `kv://` engines, in seconds.
-pub const DEFAULT_CACHE_TTL_SECS: u64 = 10;
-/// Default KV-operation budget per session of `kv://` engines (Workers allow 1000 per
-/// invocation; the rest is left for the application's own calls).
-pub const DEFAULT_MAX_OPS: u64 = 900;
+// For format strings.
+const ACCEPTED: &str = EngineUrl::ACCEPTED_SCHEMES;
 
 /// A parsed, validated engine URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +33,17 @@ fn valid_name(s: &str) -> bool {
 }
 
 impl EngineUrl {
+    /// The URL schemes gluebind understands, as listed in error messages.
+    pub const ACCEPTED_SCHEMES: &'static str =
+        "memory:// or memory://NAME, kv://BINDING[?prefix=P&cache_ttl=SECONDS&max_ops=N]";
+
+    /// Default isolate-cache lifetime of `kv://` engines, in seconds.
+    pub const DEFAULT_CACHE_TTL_SECS: u64 = 10;
+
+    /// Default KV-operation budget per session of `kv://` engines (Workers allow 1000 per
+    /// invocation; the rest is left for the application's own calls).
+    pub const DEFAULT_MAX_OPS: u64 = 900;
+
     /// Parses and validates an engine URL.
     ///
     /// # Errors
@@ -48,7 +52,7 @@ impl EngineUrl {
         let url = url.trim();
         let Some((scheme, rest)) = url.split_once("://") else {
             return Err(Error::config(format!(
-                "engine URL {url:?} has no scheme; accepted: {ACCEPTED_SCHEMES}"
+                "engine URL {url:?} has no scheme; accepted: {ACCEPTED}"
             )));
         };
         match scheme {
@@ -56,7 +60,7 @@ impl EngineUrl {
                 if !valid_name(rest) {
                     return Err(Error::config(format!(
                         "memory database name {rest:?} may only contain letters, digits, '_', '-' \
-                         and '.'; accepted: {ACCEPTED_SCHEMES}"
+                         and '.'; accepted: {ACCEPTED}"
                     )));
                 }
                 Ok(Self::Memory {
@@ -66,10 +70,10 @@ impl EngineUrl {
             "kv" => Self::parse_kv(rest),
             "do" => Err(Error::config(format!(
                 "engine scheme do:// is not available in this version of gluebind; \
-                 accepted: {ACCEPTED_SCHEMES}"
+                 accepted: {ACCEPTED}"
             ))),
             other => Err(Error::config(format!(
-                "unknown engine scheme {other}:// in {url:?}; accepted: {ACCEPTED_SCHEMES}"
+                "unknown engine scheme {other}:// in {url:?}; accepted: {ACCEPTED}"
             ))),
         }
     }
@@ -79,12 +83,12 @@ impl EngineUrl {
         if binding.is_empty() || !valid_name(binding) {
             return Err(Error::config(format!(
                 "kv:// needs the KV binding name from wrangler.toml, e.g. kv://GLUEBIND_KV \
-                 (got {binding:?}); accepted: {ACCEPTED_SCHEMES}"
+                 (got {binding:?}); accepted: {ACCEPTED}"
             )));
         }
         let mut prefix = String::new();
-        let mut cache_ttl_secs = DEFAULT_CACHE_TTL_SECS;
-        let mut max_ops = DEFAULT_MAX_OPS;
+        let mut cache_ttl_secs = Self::DEFAULT_CACHE_TTL_SECS;
+        let mut max_ops = Self::DEFAULT_MAX_OPS;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let number = || {

@@ -15,7 +15,7 @@ mod common;
 use common::{block_on, dump as dump_namespace, isolate, name_of, USERS};
 use gluebind::{
     kv::{
-        layout::{self, Layout, UniqueRecord},
+        format::layout::{self, Layout, UniqueRecord},
         CallKind, FaultyKv, KvBackend, KvEntry, KvFailure, MemoryKv,
     },
     params, Session, SessionFactory, Value,

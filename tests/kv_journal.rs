@@ -20,7 +20,7 @@ mod common;
 use common::{block_on, isolate};
 use futures::FutureExt;
 use gluebind::{
-    kv::{layout::Layout, CallKind, FaultyKv, KvBackend, KvEntry, KvFailure, MemoryKv},
+    kv::{format::layout::Layout, CallKind, FaultyKv, KvBackend, KvEntry, KvFailure, MemoryKv},
     params, Session, SessionFactory,
 };
 use std::rc::Rc;

@@ -513,10 +513,13 @@ fn recording_is_bounded_per_session() {
     block_on(async {
         let f = seeded(builder().record_queries(true).build().unwrap());
         let s = f.open();
-        for _ in 0..gluebind::MAX_RECORDED + 5 {
+        for _ in 0..gluebind::RecordedQuery::MAX_PER_SESSION + 5 {
             s.execute("SELECT 1", gluebind::NO_PARAMS).await.unwrap();
         }
-        assert_eq!(s.recorded_queries().len(), gluebind::MAX_RECORDED);
+        assert_eq!(
+            s.recorded_queries().len(),
+            gluebind::RecordedQuery::MAX_PER_SESSION
+        );
         assert_eq!(s.recorded_queries_dropped(), 5);
     });
 }
@@ -625,14 +628,14 @@ fn bind_errors_name_the_problem() {
 fn a_recording_registry_keeps_the_last_statements_of_ended_sessions() {
     block_on(async {
         let r = Registry::new(seeded(builder().record_queries(true).build().unwrap()));
-        for id in 0..gluebind::RECENT_QUERIES as i64 + 3 {
+        for id in 0..gluebind::Registry::RECENT_QUERIES as i64 + 3 {
             let scope = r.begin();
             let s = r.session(&scope).unwrap();
             User::get(&s, id).await.unwrap();
             r.remove(&scope, Outcome::Completed).await.unwrap();
         }
         let recent = r.recent_queries();
-        assert_eq!(recent.len(), gluebind::RECENT_QUERIES);
+        assert_eq!(recent.len(), gluebind::Registry::RECENT_QUERIES);
         assert_eq!(
             recent[0].params,
             [serde_json::json!(3)],

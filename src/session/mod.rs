@@ -225,7 +225,7 @@ impl Session {
     }
 
     /// Statements not recorded because the session reached
-    /// [`MAX_RECORDED`](crate::MAX_RECORDED).
+    /// [`RecordedQuery::MAX_PER_SESSION`].
     #[must_use]
     pub fn recorded_queries_dropped(&self) -> u64 {
         self.inner.recorder.as_ref().map_or(0, |r| r.dropped())

@@ -33,10 +33,20 @@ impl Event {
     }
 }
 
-/// Converts a gluebind error into a `worker::Error` (for `?` in handlers).
+/// Converts a gluebind error into a `worker::Error`; the same as `worker::Error::from(error)`,
+/// which is what `?` uses in a handler returning `worker::Result`.
 #[must_use]
 pub fn to_worker_error(error: Error) -> worker::Error {
-    worker::Error::RustError(error.to_string())
+    error.into()
+}
+
+/// `?` on a gluebind result inside a handler that returns `worker::Result`: the error's
+/// message becomes a `worker::Error::RustError` (answer it yourself with [`error_response`]
+/// where the client should see its status).
+impl From<Error> for worker::Error {
+    fn from(error: Error) -> Self {
+        worker::Error::RustError(error.to_string())
+    }
 }
 
 /// The JSON answer for `error`: `{"error": "<message>", "code": "<Error::code>"}` with

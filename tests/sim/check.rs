@@ -2,7 +2,7 @@
 //! against what every session was told and what KV finally holds.
 
 use super::workload::{self, Records, Run, Told, Transfer, ACCOUNTS, BALANCE};
-use gluebind::{kv::layout, Engine, SessionFactory, Value};
+use gluebind::{kv::format::layout, Engine, SessionFactory, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What a run found.

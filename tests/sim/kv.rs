@@ -224,7 +224,8 @@ pub struct SimKv {
 
 /// A commit record for the trace: the keys it writes (`+` put, `-` delete).
 fn record_summary(value: &str) -> String {
-    let Ok(record) = serde_json::from_str::<gluebind::kv::journal::CommitRecord>(value) else {
+    let Ok(record) = serde_json::from_str::<gluebind::kv::format::journal::CommitRecord>(value)
+    else {
         return "(not a record)".into();
     };
     let keys: Vec<String> = record

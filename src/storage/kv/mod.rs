@@ -10,12 +10,22 @@
 
 pub mod backend;
 mod commit;
+#[cfg(any(test, feature = "testing"))]
 pub mod counting;
+#[cfg(any(test, feature = "testing"))]
 pub mod faulty;
+// Public (through `gluebind::kv::format`) only for tests that read a namespace directly.
+#[cfg(any(test, feature = "testing"))]
 pub mod journal;
+#[cfg(not(any(test, feature = "testing")))]
+pub(crate) mod journal;
+#[cfg(any(test, feature = "testing"))]
 pub mod layout;
+#[cfg(not(any(test, feature = "testing")))]
+pub(crate) mod layout;
 mod load;
 mod local;
+#[cfg(any(test, feature = "testing"))]
 pub mod memory_kv;
 mod plan;
 mod recover;

@@ -29,7 +29,7 @@ mod worker_app {
     #[event(fetch)]
     async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         gluebind::wasm::serve(&registry(), req, env, ctx, |_req, event| async move {
-            let _session = event.session().map_err(gluebind::wasm::to_worker_error)?;
+            let _session = event.session()?;
             Response::ok("ok")
         })
         .await
