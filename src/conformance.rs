@@ -40,6 +40,9 @@
 //! | `generate_transaction_index_tests!` | both of the above (`create` fails at `BEGIN`, `drop` at `CREATE INDEX`) |
 //! | `generate_custom_function_tests!` | no `CREATE FUNCTION` (`CustomFunction` not implemented) |
 //! | `generate_metadata_table_tests!` | no `GLUE_OBJECTS` metadata (`Metadata` not implemented) |
+//!
+//! Over 600 lines on purpose: the storage adapter the suite needs and the notes on every case
+//! GlueSQL's memory storage and gluebind differ on belong together.
 
 use crate::{
     engine::Engine,

@@ -82,6 +82,14 @@ impl Error {
         }
     }
 
+    /// Shorthand for [`Error::Conflict`].
+    pub(crate) fn conflict(table: &str, detail: impl Into<String>) -> Self {
+        Self::Conflict {
+            table: table.to_owned(),
+            detail: detail.into(),
+        }
+    }
+
     /// Shorthand for [`Error::Sql`].
     pub(crate) fn sql(message: impl Into<String>) -> Self {
         Self::Sql {

@@ -1,7 +1,9 @@
 //! The seven kv:// defects an outside review confirmed (six here; the seventh, the demos'
-//! body limit, is an end-to-end test in `tests/e2e/contract.test.mjs`). Each test drives the
+//! body limit, is an end-to-end test in `tests/e2e/body-limit.test.mjs`). Each test drives the
 //! public API over `FaultyKv` and checks the promise the README makes, over every call at
 //! which the scenario can be cut off or interleaved, not just one example.
+//!
+//! Long on purpose: each defect is one scenario, driven over every call where it can strike.
 
 mod common;
 use common::{block_on, isolate};

@@ -10,6 +10,9 @@
 //! - Consistency: which cross-isolate races the commit's version check detects, and which it
 //!   cannot while the other isolate's write is not visible yet (the documented window).
 //!   Within one isolate every conflict is detected.
+//!
+//! Long on purpose (as the other test files over 600 lines): each test is a scenario that reads
+//! on its own, grouped by the guarantee it shows; the shared helpers are in `tests/common`.
 
 mod common;
 use common::{block_on, dump as dump_namespace, isolate, name_of, USERS};

@@ -1,4 +1,4 @@
-//! The crash-safe commit on kv:// (the commit record, `src/storage/kv/journal.rs`), proved by
+//! The crash-safe commit on kv:// (the commit record, `src/storage/kv/journal/`), proved by
 //! fault injection with `FaultyKv` over `MemoryKv`.
 //!
 //! The matrix runs several units of work (an update with an insert, a delete, a schema change,
@@ -15,6 +15,8 @@
 //! the commit returned must agree: `Ok` only if applied, "undone"/"nothing was written" only
 //! if not, and "outcome unknown" whenever it cannot tell. A second matrix cuts the replay
 //! itself off at every call and checks that running it again converges.
+//!
+//! Long on purpose: the matrix and its units of work read together.
 
 mod common;
 use common::{block_on, isolate};

@@ -1,6 +1,8 @@
 //! Races between isolates on kv:// that an outside review found, each replayed call by call:
 //! settlements of records whose commit was acknowledged, undo after another isolate built on a
 //! commit, budgets, snapshots, unknown outcomes. Every test asserts the promise it once broke.
+//!
+//! Long on purpose: each race is replayed call by call in full, so that it reads on its own.
 
 mod common;
 use common::{block_on, isolate};

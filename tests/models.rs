@@ -1,5 +1,7 @@
 //! Models: the derive's row ⇄ struct round trip, create_all/drop_all, the query API with
 //! bound parameters, get_or_404 and Flask-SQLAlchemy's pagination behaviours.
+//!
+//! Long on purpose: each test is a scenario that reads on its own.
 
 mod common;
 use common::{block_on, factory_with, isolate};

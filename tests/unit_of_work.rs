@@ -1,5 +1,8 @@
 //! The model unit of work: `Session::add` / `delete` / `flush` / `get`, the identity map,
 //! autoflush, binds (several engines in one session), commit hooks and query recording.
+//!
+//! Long on purpose: each test is a scenario that reads on its own, grouped by the promise of
+//! the unit of work it shows; the shared helpers are in `tests/common`.
 
 mod common;
 use common::block_on;

@@ -33,6 +33,9 @@
 //! location is usual, not guaranteed). [`FaultyKv::publish`] makes every write visible now.
 //! A `list` page holds the keys of the wrapped backend's page with stale keys put back or
 //! left out, so a page can hold slightly more or fewer than 1000 keys.
+//!
+//! Over 600 lines on purpose: one type and its catalogue of faults, each documented where it is
+//! injected; split, the catalogue would no longer read as one.
 
 use super::backend::{BoxFuture, KvBackend, KvEntry, KvFailure, KvResult, ListPage, ListedKey};
 use std::cell::{Cell, RefCell};

@@ -9,6 +9,7 @@
 //! commit all or nothing.
 
 pub mod backend;
+mod check;
 mod commit;
 #[cfg(any(test, feature = "testing"))]
 pub mod counting;

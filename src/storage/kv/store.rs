@@ -2,9 +2,9 @@
 //! isolate's log of its own commits, and the calls every other module makes through it
 //! (bounded retries, a per-session budget, reads as of a snapshot).
 //!
-//! The work itself is in the sibling modules: `load.rs` (loading on demand), `plan.rs`
-//! (a write-set as KV keys), `commit.rs` (claim, record, check), `write.rs` (the writes and
-//! their undo), `recover.rs` (settling commits that were cut off).
+//! The work itself is in the sibling modules: `load.rs` (loading on demand), `plan.rs` (a
+//! write-set as KV keys), `commit.rs` (claim, record, acknowledge), `check.rs` (the check),
+//! `write.rs` (the writes and their undo), `recover.rs` (settling commits that were cut off).
 
 use super::{
     backend::{KvBackend, KvEntry, KvFailure, KvResult, ListedKey, MAX_BULK_GET},
@@ -43,7 +43,7 @@ pub(crate) struct KvStorage {
     pub cache_ttl_ms: u64,
     /// Most KV operations one session may use (Workers allow 1000 per invocation).
     pub max_ops: u64,
-    /// This isolate's commits (see `local.rs`).
+    /// This isolate's commits (see `local/`).
     pub(super) log: RefCell<LocalLog>,
     /// Commit records this isolate will not settle (corrupt, or an older format), by key.
     pub(super) skipped: RefCell<BTreeSet<String>>,

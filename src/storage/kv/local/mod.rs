@@ -17,9 +17,14 @@
 //! log grows past its limits; a session older than what was forgotten gets a `CONFLICT`
 //! ("snapshot too old") on its next load instead of a mixed view.
 
+mod belief;
+mod settle;
+
+pub(super) use belief::Belief;
+
 use super::{
     backend::KvEntry,
-    journal::{CommitRecord, Footprint, REPLAY_AFTER_MS},
+    journal::{CommitRecord, Footprint},
 };
 use crate::snapshot::Version;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -85,15 +90,6 @@ pub(super) struct LocalCommit {
     pub whole: BTreeSet<String>,
     /// Its commit record, once written: how to settle it if it stops half-way.
     pub record: Option<CommitRecord>,
-}
-
-/// What a session should believe about a key KV answered for.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Belief {
-    /// What KV returned.
-    Kv,
-    /// This entry (`None`: absent), from the isolate's own commits.
-    Local(Option<KvEntry>),
 }
 
 /// What [`LocalLog::take_over`] found.
@@ -416,76 +412,6 @@ impl LocalLog {
         token
     }
 
-    /// Takes commit `id` over for settling it, if it is still unsettled (see [`TakeOver`]).
-    pub fn take_over(&mut self, id: u64, now: u64) -> TakeOver {
-        let Some(c) = self.commits.get(&id) else {
-            return TakeOver::Nothing;
-        };
-        match &c.state {
-            State::InFlight { renewed_at, .. } if now.saturating_sub(*renewed_at) <= LEASE_MS => {
-                return TakeOver::Nothing
-            }
-            State::InFlight { .. } | State::Unknown => {}
-            _ => return TakeOver::Nothing,
-        }
-        let began = c.keys.values().any(|k| k.before.is_some());
-        match c.record.clone() {
-            // Past its check it may have written keys this isolate's location does not show
-            // yet (KV's lag is no less for the writer): settled once every location shows
-            // them, as another isolate would.
-            Some(record) if began && now.saturating_sub(record.at) < REPLAY_AFTER_MS => {
-                TakeOver::NotYet(record.at + REPLAY_AFTER_MS)
-            }
-            Some(record) => TakeOver::Settle(record, self.token(id, now)),
-            None => {
-                // Stopped before its record was written: nothing of it is in KV.
-                self.undone(id, now);
-                TakeOver::Nothing
-            }
-        }
-    }
-
-    /// This isolate's commits that stopped half-way, or whose lease expired: to settle.
-    pub fn unsettled_ids(&self, now: u64) -> Vec<u64> {
-        self.open
-            .iter()
-            .filter(|id| match &self.commits[id].state {
-                State::Unknown => true,
-                State::InFlight { renewed_at, .. } => now.saturating_sub(*renewed_at) > LEASE_MS,
-                _ => false,
-            })
-            .copied()
-            .collect()
-    }
-
-    /// Registers the settlement of another isolate's record, claiming its keys; `None` while
-    /// one of them is claimed by a local commit in flight (settle later) other than `except`
-    /// (the commit that asks for the settlement, which gives up after it).
-    pub fn settling(&mut self, record: &CommitRecord, now: u64, except: u64) -> Option<(u64, u64)> {
-        let intent = Footprint {
-            writes: record.w.iter().map(|w| w.k.clone()).collect(),
-            tables: record.t.iter().cloned().collect(),
-            ..Footprint::default()
-        };
-        let busy = self.overlapping(&intent).into_iter().any(|id| {
-            let c = &self.commits[&id];
-            id != except
-                && overlaps(c, &intent)
-                && matches!(c.state, State::InFlight { .. } | State::Unknown)
-        });
-        if busy {
-            return None;
-        }
-        match self.claim_except(&intent, self.latest, record.s, now, except) {
-            Claim::Claimed(id, token) => {
-                let c = self.commits.get_mut(&id).expect("claimed");
-                c.record = Some(record.clone());
-                Some((id, token))
-            }
-            _ => None,
-        }
-    }
-
     /// Records what the commit's check found for each key it writes (what a snapshot older
     /// than the commit reads from now on).
     pub fn checked(
@@ -629,122 +555,6 @@ impl LocalLog {
             .any(|c| matches!(c.state, State::InFlight { .. } | State::Unknown))
     }
 
-    /// What a session as of `as_of` should believe about `key`, for which KV returned an
-    /// entry of version `found` (`None`: absent; use [`Belief::Kv`] when it cannot be read).
-    pub fn belief(&self, key: &str, found: Option<u64>, as_of: Lsn) -> Belief {
-        self.belief_except(key, found, as_of, 0, false)
-    }
-
-    /// [`LocalLog::belief`], leaving commit `except` out (a settlement reads KV as it is).
-    /// `checking`: for a commit's check (or a settlement), where an absent key is believed
-    /// even if this isolate wrote it: a version never recurs, so a version this isolate
-    /// replaced is surely stale, but absence does recur — another isolate may have deleted
-    /// the row since. (A read believes this isolate's write instead: it may only be stale.)
-    pub fn belief_except(
-        &self,
-        key: &str,
-        found: Option<u64>,
-        as_of: Lsn,
-        except: u64,
-        checking: bool,
-    ) -> Belief {
-        let Some(ids) = self.by_key.get(key) else {
-            return Belief::Kv;
-        };
-        // The key as of `as_of`, per this isolate: the latest commit it sees, and the
-        // versions those commits replaced (stale if KV still serves them).
-        let mut known: Option<Option<KvEntry>> = None;
-        let mut stale: Vec<Option<u64>> = Vec::new();
-        // What the key held before the first commit the snapshot must not see.
-        let mut hidden: Option<Option<KvEntry>> = None;
-        // KV shows what an undone commit wrote: what that commit found before it.
-        let mut ghost: Option<Option<KvEntry>> = None;
-        for id in ids.iter().filter(|id| **id != except) {
-            let Some(c) = self.commits.get(id) else {
-                continue;
-            };
-            let Some(change) = c.keys.get(key) else {
-                continue;
-            };
-            match &c.state {
-                State::Acknowledged(lsn) if *lsn <= as_of => {
-                    if let Some(before) = &change.before {
-                        stale.extend(version(key, before.as_ref()));
-                    }
-                    known = Some(change.after.clone());
-                    hidden = None;
-                }
-                State::Undone => {
-                    // As if it never ran: what it wrote (its stamp) is a ghost if KV still
-                    // shows it, and then the key holds what it held before. (Its check's
-                    // finding is no better than what earlier commits left: KV may have
-                    // lagged behind them then.)
-                    if hidden.is_none() && found == Some(c.stamp) {
-                        if let Some(before) = &change.before {
-                            ghost = Some(before.clone());
-                        }
-                    }
-                }
-                State::Acknowledged(_) => {
-                    // Acknowledged after the snapshot: hidden from it.
-                    if hidden.is_none() {
-                        if let Some(before) = &change.before {
-                            hidden = Some(before.clone());
-                        }
-                    }
-                }
-                State::InFlight { .. } | State::Unknown => {
-                    // Before its check it has written nothing: KV shows the key as it was.
-                    // After it, KV shows what it was or what the commit wrote — anything else
-                    // is a later write by another isolate, and KV's to believe.
-                    if hidden.is_none() {
-                        if let Some(before) = &change.before {
-                            let ours = found == Some(c.stamp);
-                            let was = version(key, before.as_ref()).flatten();
-                            if ours || found == was {
-                                hidden = Some(before.clone());
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if let Some(hidden) = hidden {
-            return Belief::Local(hidden);
-        }
-        if let Some(ghost) = ghost {
-            // What the commits this isolate sees left, or else what the undone one found.
-            return Belief::Local(known.unwrap_or(ghost));
-        }
-        match known {
-            Some(known) => {
-                let known_version = version(key, known.as_ref());
-                let stale = stale.contains(&found) && !(checking && found.is_none());
-                if known_version == Some(found) || stale {
-                    Belief::Local(known)
-                } else {
-                    // Newer than anything this isolate wrote: another isolate's write.
-                    Belief::Kv
-                }
-            }
-            None => Belief::Kv,
-        }
-    }
-
-    /// Keys under `prefix` that this isolate's commits wrote (a listing of the prefix must
-    /// consult them too: a key one of them created or deleted may be missing or extra).
-    pub fn keys_under(&self, prefix: &str) -> Vec<String> {
-        self.by_key
-            .range::<str, _>((
-                std::ops::Bound::Included(prefix),
-                std::ops::Bound::Unbounded,
-            ))
-            .map(|(k, _)| k)
-            .take_while(|k| k.starts_with(prefix))
-            .cloned()
-            .collect()
-    }
-
     /// Forgets finished commits older than [`RECENT_MS`], and the oldest ones past the size
     /// limits; snapshots older than one forgotten acknowledged commit become too old.
     pub fn prune(&mut self, now: u64) {
@@ -780,77 +590,4 @@ impl LocalLog {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(v: u64) -> Option<KvEntry> {
-        Some(KvEntry {
-            value: format!(r#"{{"k":{{"I64":1}},"v":{v}}}"#),
-            metadata: None,
-        })
-    }
-
-    fn set(keys: &[&str]) -> BTreeSet<String> {
-        keys.iter().map(|k| (*k).to_owned()).collect()
-    }
-
-    /// Claims `k`, checks it (before `from`, after `to`): the commit's id.
-    fn write(log: &mut LocalLog, k: &str, from: u64, to: u64, as_of: Lsn) -> u64 {
-        let intent = Footprint {
-            writes: set(&[k]),
-            ..Footprint::default()
-        };
-        let Claim::Claimed(id, _) = log.claim(&intent, as_of, to, 0) else {
-            panic!("not claimed")
-        };
-        let before = [(k.to_owned(), entry(from))].into_iter().collect();
-        let after = [(k.to_owned(), entry(to))].into_iter().collect();
-        log.checked(id, &before, &after);
-        id
-    }
-
-    #[test]
-    fn snapshots_read_as_of_their_start_and_through_kvs_lag() {
-        let mut log = LocalLog::default();
-        let id = write(&mut log, "k", 1, 2, 0);
-        // In flight: every snapshot sees the key as it was, whatever KV shows.
-        assert_eq!(log.belief("k", Some(2), 0), Belief::Local(entry(1)));
-        assert_eq!(log.acknowledged(id, 0), 1);
-        // Older snapshot: before; newer: the write, also while KV still shows 1.
-        assert_eq!(log.belief("k", Some(2), 0), Belief::Local(entry(1)));
-        assert_eq!(log.belief("k", Some(1), 1), Belief::Local(entry(2)));
-        assert_eq!(log.belief("k", Some(2), 1), Belief::Local(entry(2)));
-        // A version this isolate never wrote: another isolate's, newer.
-        assert_eq!(log.belief("k", Some(7), 1), Belief::Kv);
-        assert_eq!(log.belief("other", Some(1), 0), Belief::Kv);
-        // After a minute the commit is forgotten, and older snapshots are too old.
-        log.prune(RECENT_MS);
-        assert_eq!(log.belief("k", Some(1), 1), Belief::Kv);
-        assert!(!log.covers(0) && log.covers(1));
-    }
-
-    #[test]
-    fn overlapping_commits_wait_or_conflict_and_abandoned_ones_are_settled() {
-        let mut log = LocalLog::default();
-        let intent = Footprint {
-            writes: set(&["k"]),
-            ..Footprint::default()
-        };
-        let Claim::Claimed(id, _) = log.claim(&intent, 0, 9, 0) else {
-            panic!()
-        };
-        assert!(matches!(log.claim(&intent, 0, 10, 1_000), Claim::Wait));
-        // Its lease expires: the next commit settles it (it has no record: nothing in KV).
-        assert!(matches!(log.claim(&intent, 0, 10, LEASE_MS + 1), Claim::Settle(i) if i == id));
-        assert!(matches!(log.take_over(id, LEASE_MS + 1), TakeOver::Nothing));
-        assert!(matches!(
-            log.claim(&intent, 0, 10, LEASE_MS + 1),
-            Claim::Claimed(..)
-        ));
-        let mut log = LocalLog::default();
-        let first = write(&mut log, "k", 1, 2, 0);
-        log.acknowledged(first, 0);
-        assert!(matches!(log.claim(&intent, 0, 10, 0), Claim::Conflict(k) if k.contains("(k)")));
-        assert!(matches!(log.claim(&intent, 1, 10, 0), Claim::Claimed(..)));
-    }
-}
+mod tests;
