@@ -11,7 +11,7 @@ use crate::{
     snapshot::{Database, Version},
     storage::{
         kv::{backend::KvBackend, journal, KvStorage, Lsn, Patch},
-        validate::{Applied, Committed},
+        validate::{Applied, Committed, ReadCheck},
     },
     url::EngineUrl,
 };
@@ -314,9 +314,19 @@ impl Engine {
 
     /// Checks a session's write-set against the latest committed state of this isolate,
     /// applying nothing (for deferred commits, which apply at teardown).
+    /// How far this engine's committed state in memory can check a session's reads.
+    fn read_check(&self) -> ReadCheck {
+        match self.inner.backend {
+            Backend::Memory => ReadCheck::All,
+            Backend::Kv(_) => ReadCheck::Rows,
+        }
+    }
+
     pub(crate) fn validate(&self, ws: &SessionStore) -> Result<()> {
         let committed = self.inner.committed.borrow();
-        committed.apply(ws, committed.version + 1).map(|_| ())
+        committed
+            .apply(ws, committed.version + 1, self.read_check())
+            .map(|_| ())
     }
 
     /// Validates and applies a session's write-set atomically (first committer wins), and on
@@ -326,7 +336,7 @@ impl Engine {
             Backend::Memory => {
                 let mut committed = self.inner.committed.borrow_mut();
                 let stamp = committed.version + 1;
-                let (next, applied) = committed.apply(ws, stamp)?;
+                let (next, applied) = committed.apply(ws, stamp, ReadCheck::All)?;
                 *committed = next;
                 return Ok(applied);
             }
@@ -336,12 +346,15 @@ impl Engine {
         self.sync_cache(store);
         let stamp: Version = self.random()?;
         // What the cache already shows refuses the commit before any KV operation.
-        self.inner.committed.borrow().apply(ws, stamp)?;
+        self.inner
+            .committed
+            .borrow()
+            .apply(ws, stamp, ReadCheck::Rows)?;
         match store.commit(ws, stamp, ops).await {
             Ok(lsn) => {
                 self.sync_cache(store);
                 let mut committed = self.inner.committed.borrow_mut();
-                match committed.apply(ws, stamp) {
+                match committed.apply(ws, stamp, ReadCheck::Skip) {
                     Ok((mut next, mut applied)) => {
                         next.version = lsn;
                         applied.version = lsn;

@@ -28,6 +28,26 @@ pub enum TeardownPolicy {
     Commit,
 }
 
+/// How much a session's commit checks of what it read (SQL's isolation levels; both levels
+/// always refuse lost updates, first committer wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Isolation {
+    /// The default: `commit()` also fails with [`Error::Conflict`] when a row the session
+    /// read (by primary key), or a table it scanned (any query that is not a primary-key
+    /// lookup), was changed by a commit after the session's snapshot. Every committed unit of
+    /// work then behaves as if the units had run one after the other (PostgreSQL's
+    /// SERIALIZABLE, validated optimistically like FoundationDB's read-conflict ranges): the
+    /// "count, check a limit, insert" pattern holds its rule under concurrency. Read-only
+    /// sessions never fail; retry a failed unit of work whole (`Registry::transaction` does).
+    #[default]
+    Serializable,
+    /// Snapshot isolation (PostgreSQL's REPEATABLE READ): reads are not checked, only writes.
+    /// Fewer conflicts, but two sessions may each read what the other then changes (write
+    /// skew): a rule that spans rows ("at most 5 notes per user") can be broken.
+    Snapshot,
+}
+
 /// Builder for [`SessionFactory`]; start with [`SessionFactory::builder`].
 #[derive(Debug, Default)]
 #[must_use = "a builder does nothing until .build() is called"]
@@ -38,6 +58,7 @@ pub struct SessionFactoryBuilder {
     binds: BTreeMap<String, Engine>,
     record_queries: bool,
     hooks: Hooks,
+    isolation: Isolation,
 }
 
 /// What every session of one factory shares: its settings, bind engines and hooks.
@@ -49,6 +70,7 @@ pub(crate) struct Config {
     pub binds: BTreeMap<String, Engine>,
     pub record_queries: bool,
     pub hooks: Hooks,
+    pub isolation: Isolation,
 }
 
 impl SessionFactoryBuilder {
@@ -85,6 +107,13 @@ impl SessionFactoryBuilder {
     /// [`Session::recorded_queries`]. Off by default: meant for debugging.
     pub fn record_queries(mut self, on: bool) -> Self {
         self.record_queries = on;
+        self
+    }
+
+    /// The isolation level of the factory's sessions (default [`Isolation::Serializable`]);
+    /// a session can change its own with [`Session::set_isolation`].
+    pub fn isolation(mut self, isolation: Isolation) -> Self {
+        self.isolation = isolation;
         self
     }
 
@@ -127,6 +156,7 @@ impl SessionFactoryBuilder {
                 binds: self.binds,
                 record_queries: self.record_queries,
                 hooks: self.hooks,
+                isolation: self.isolation,
             }),
             prefix: Rc::new(OnceCell::new()),
             opened: Rc::new(Cell::new(0)),

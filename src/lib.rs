@@ -67,7 +67,7 @@ pub mod wasm;
 pub use dyn_params::DynParam;
 pub use engine::Engine;
 pub use error::{Error, Result};
-pub use factory::{SessionFactory, SessionFactoryBuilder, TeardownPolicy};
+pub use factory::{Isolation, SessionFactory, SessionFactoryBuilder, TeardownPolicy};
 pub use hooks::Committed;
 pub use recording::RecordedQuery;
 pub use registry::{Outcome, Registry, Stats, Teardown};

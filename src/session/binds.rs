@@ -60,6 +60,7 @@ impl Session {
             self.inner.recorder.clone(),
             Rc::clone(&self.inner.kv_ops),
         );
+        session.inner.isolation.set(self.inner.isolation.get());
         self.inner
             .binds
             .borrow_mut()

@@ -1,8 +1,14 @@
 //! Ending a unit of work: commit (every engine of the session's binds), deferred commit,
 //! rollback, and the registry's teardown.
 
-use super::{CommitInfo, Finish, Session};
-use crate::error::{Error, Result};
+use super::{
+    store::{ReadSet, SessionStore},
+    CommitInfo, Finish, Session,
+};
+use crate::{
+    error::{Error, Result},
+    factory::Isolation,
+};
 
 impl Session {
     /// Commits pending writes atomically and starts over on the latest committed state (the
@@ -114,7 +120,15 @@ impl Session {
         if ws.writes.is_empty() {
             return Ok(());
         }
+        self.unless_serializable(ws);
         self.inner.engine.validate(ws)
+    }
+
+    /// Under [`Isolation::Snapshot`] a commit checks writes only: the reads are dropped.
+    fn unless_serializable(&self, ws: &SessionStore) {
+        if self.isolation() == Isolation::Snapshot {
+            *ws.reads.borrow_mut() = ReadSet::default();
+        }
     }
 
     /// Commits this session's own store (one engine).
@@ -135,6 +149,7 @@ impl Session {
             }
             std::mem::take(ws)
         };
+        self.unless_serializable(&ws);
         self.inner.committing.set(true);
         let outcome = self.inner.engine.commit(&ws, &self.inner.kv_ops).await;
         self.inner.committing.set(false);

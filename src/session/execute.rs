@@ -302,9 +302,12 @@ impl Session {
         let mut slot = self.inner.store.borrow_mut();
         let ws = slot.as_mut().ok_or_else(|| self.closed())?;
         let saved = ws.save();
-        let outcome = ws
-            .plan(statement.clone())
-            .and_then(|plan| execute(ws, &plan));
+        let outcome = ws.plan(statement.clone()).and_then(|plan| {
+            ws.narrow = super::narrow::narrow(&plan, &ws.db);
+            let done = execute(ws, &plan);
+            ws.narrow = None;
+            done
+        });
         let misses = ws.take_misses();
         if !misses.is_empty() {
             // Whatever GlueSQL did with the failed read, undo it before retrying.

@@ -20,12 +20,13 @@
 mod binds;
 mod commit;
 mod execute;
+mod narrow;
 pub(crate) mod store;
 
 use crate::{
     engine::Engine,
     error::{Error, Result},
-    factory::{Config, TeardownPolicy},
+    factory::{Config, Isolation, TeardownPolicy},
     model::Unit,
     recording::{RecordedQuery, Recorder},
 };
@@ -84,6 +85,8 @@ struct Inner {
     kv_ops: Rc<Cell<u64>>,
     /// Set by [`Session::commit_deferred`]: teardown commits the pending writes.
     deferred: Cell<bool>,
+    /// What its commits check of its reads (the factory's, unless set on the session).
+    isolation: Cell<Isolation>,
 }
 
 /// One unit of work: SQL with bound parameters, read-your-writes, atomic commit.
@@ -132,6 +135,7 @@ impl Session {
         kv_ops: Rc<Cell<u64>>,
     ) -> Self {
         let store = engine.session_store();
+        let isolation = config.isolation;
         Self {
             inner: Rc::new(Inner {
                 id,
@@ -143,6 +147,7 @@ impl Session {
                 recorder,
                 store: RefCell::new(Some(store)),
                 committing: Cell::new(false),
+                isolation: Cell::new(isolation),
                 kv_ops,
                 deferred: Cell::new(false),
             }),
@@ -168,6 +173,22 @@ impl Session {
     #[must_use]
     pub fn autoflush(&self) -> bool {
         self.inner.config.autoflush
+    }
+
+    /// The isolation level its commits check (see [`Isolation`]).
+    #[must_use]
+    pub fn isolation(&self) -> Isolation {
+        self.inner.isolation.get()
+    }
+
+    /// Sets the isolation level of this session's commits (and its binds'), from now on; the
+    /// factory's ([`crate::SessionFactoryBuilder::isolation`]) is the default. Reads are
+    /// recorded either way, so it may be changed at any point before `commit()`.
+    pub fn set_isolation(&self, isolation: Isolation) {
+        self.inner.isolation.set(isolation);
+        for bind in self.bind_sessions() {
+            bind.inner.isolation.set(isolation);
+        }
     }
 
     /// What teardown does with writes still pending when the fetch event ends.

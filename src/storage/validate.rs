@@ -35,6 +35,19 @@ pub(crate) fn render(value: &Value) -> String {
     }
 }
 
+/// Which of a session's reads [`Committed::apply`] checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadCheck {
+    /// Rows read and tables scanned: `memory://`, where this state is the whole database and
+    /// a table's version is the stamp of the last commit that changed it.
+    All,
+    /// Rows read only: `kv://`'s isolate cache, where a table's version does not follow every
+    /// commit (the cache starts over, other isolates commit); its storage checks scans.
+    Rows,
+    /// None (applying a commit the storage already validated).
+    Skip,
+}
+
 /// Version of `key` in `table` as far as this state knows: `Some(None)` absent, `None` unknown.
 fn row_version(table: &Table, key: &Key) -> Option<Option<Version>> {
     table.lookup(key).map(|r| r.map(|r| r.version))
@@ -52,9 +65,18 @@ impl Committed {
     /// - UNIQUE columns are re-checked against rows other sessions committed meanwhile, else
     ///   [`Error::Unique`].
     ///
+    /// - with `reads` (a serializable commit), every row the session read must still have the
+    ///   version it saw, and (with [`ReadCheck::All`]) every table it scanned must be unchanged,
+    ///   else [`Error::Conflict`] naming the read.
+    ///
     /// Where this state does not know a row or a unique value (a partial KV cache), that check
     /// is left to the engine's storage. Nothing changes when an error is returned.
-    pub fn apply(&self, ws: &SessionStore, stamp: Version) -> Result<(Self, Applied)> {
+    pub fn apply(
+        &self,
+        ws: &SessionStore,
+        stamp: Version,
+        reads: ReadCheck,
+    ) -> Result<(Self, Applied)> {
         let mut next = self.clone();
         next.version = self.version + 1;
         let mut applied = Applied {
@@ -193,7 +215,73 @@ impl Committed {
             table.version = stamp;
             next.db.tables.insert(name.clone(), table);
         }
+        // After the writes: a UNIQUE violation or a lost update says more than a read that
+        // changed (and is not cured by a retry).
+        if reads != ReadCheck::Skip {
+            self.check_reads(ws, reads)?;
+        }
         Ok((next, applied))
+    }
+
+    /// The serializable part of validation: nothing the session read was changed by a commit
+    /// after its snapshot. (Rows it also wrote are checked as writes.)
+    fn check_reads(&self, ws: &SessionStore, check: ReadCheck) -> Result<()> {
+        let reads = ws.reads.borrow();
+        let changed = |table: &str, what: String| Error::Conflict {
+            table: table.to_owned(),
+            detail: format!(
+                "{what}, which this session read (serializable isolation: a commit changed it                  after this session's snapshot, so what the session decided may no longer                  hold)"
+            ),
+        };
+        if check == ReadCheck::All {
+            for name in &reads.tables {
+                if ws.writes.tables.contains(name) {
+                    continue; // created, altered or dropped: checked as a write
+                }
+                let seen = ws.base.tables.get(name).map(|t| t.version);
+                let now = match self.db.lookup(name) {
+                    Some(table) => table.map(|t| t.version),
+                    None => continue,
+                };
+                if seen != now {
+                    return Err(changed(name, format!("the rows of table {name} (a scan)")));
+                }
+            }
+        }
+        for (name, keys) in &reads.rows {
+            if ws.writes.tables.contains(name) {
+                continue;
+            }
+            let Some(base) = ws.base.tables.get(name) else {
+                continue; // a table the session did not see: the read found nothing to check
+            };
+            let current = match self.db.lookup(name) {
+                Some(Some(table)) => table,
+                Some(None) => {
+                    return Err(changed(name, format!("table {name} (dropped since)")));
+                }
+                None => continue,
+            };
+            if current.schema_version != base.schema_version {
+                return Err(changed(name, format!("the schema of table {name}")));
+            }
+            let written = ws.writes.rows.get(name);
+            for key in keys {
+                if written.is_some_and(|w| w.contains(key)) {
+                    continue;
+                }
+                if let (Some(seen), Some(now)) = (row_version(base, key), row_version(current, key))
+                {
+                    if seen != now {
+                        return Err(changed(
+                            name,
+                            format!("the row with key {}", render(&Value::from(key.clone()))),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Largest integer primary key committed in `table`, used to seed ID sequences.

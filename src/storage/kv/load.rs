@@ -235,12 +235,43 @@ impl KvStorage {
             };
             patch.rows.push((table, key, row));
         }
+        let mut owners = Vec::new();
         for (table, pos, value, key_name) in unique_keys {
             let owner = match entries.next().flatten() {
                 Some(e) => Some(layout::decode::<UniqueRecord>(&key_name, &e.value)?.k),
                 None => None,
             };
             patch.uniques.push((table, pos, value, owner));
+        }
+        // An entry names its owner; the value is taken only if that row still holds it (an
+        // entry can outlive its row after a race across isolates: the commit check judges it
+        // the same way).
+        for (table, _, _, owner) in &patch.uniques {
+            if let Some(owner) = owner {
+                owners.push(self.layout.row_key(table, owner)?);
+            }
+        }
+        if !owners.is_empty() {
+            let rows = self.get_many(ops, &owners, as_of).await?;
+            let mut rows = owners.iter().zip(rows);
+            for (table, pos, value, owner) in &mut patch.uniques {
+                if owner.is_none() {
+                    continue;
+                }
+                let (name, row) = rows.next().expect("one row per owner");
+                let row = row.map(|e| stored(entry_row(name, &e.value)?, name)).transpose()?;
+                let holds = row
+                    .as_ref()
+                    .and_then(|r| r.values.get(*pos))
+                    .and_then(unique_key)
+                    .is_some_and(|v| v == *value);
+                if !holds {
+                    *owner = None;
+                }
+                if let Some(key) = owner.clone() {
+                    patch.rows.push((table.clone(), key, row));
+                }
+            }
         }
         Ok(patch)
     }

@@ -345,6 +345,54 @@ impl KvStorage {
             });
             planned.expect.insert(uk, (table, Expect::Release { row }));
         }
+        self.plan_reads(ws, &mut planned)?;
         Ok(planned)
+    }
+
+    /// The serializable part (empty under snapshot isolation, whose commit clears the reads):
+    /// every row read by key and not written must still have the version the session saw
+    /// (checked in the same bulk read as the writes' keys), with its table's schema; every
+    /// table scanned must not be written by a commit this one does not see — checked against
+    /// this isolate's log exactly, and against other isolates' records still in the journal
+    /// (see `local/` and `check.rs`).
+    fn plan_reads(&self, ws: &SessionStore, planned: &mut Planned) -> Result<()> {
+        let reads = ws.reads.borrow();
+        for name in &reads.tables {
+            if !ws.writes.tables.contains(name) {
+                planned.footprint.scans.insert(name.clone());
+            }
+        }
+        for (name, keys) in &reads.rows {
+            if ws.writes.tables.contains(name) {
+                continue; // rewritten whole: checked as a write
+            }
+            let Some(base) = ws.base.tables.get(name) else {
+                continue;
+            };
+            let schema_key = self.layout.schema_key(name)?;
+            if !planned.expect.contains_key(&schema_key) {
+                planned.footprint.reads.insert(schema_key.clone());
+                planned.expect.insert(
+                    schema_key,
+                    (name.clone(), Expect::Version(Some(base.schema_version))),
+                );
+            }
+            for k in keys {
+                // Known rows only (a read that found nothing to load found the key absent).
+                let Some(seen) = base.lookup(k) else {
+                    continue;
+                };
+                let row_key = self.layout.row_key(name, k)?;
+                if planned.expect.contains_key(&row_key) {
+                    continue; // written: checked as a write
+                }
+                planned.footprint.reads.insert(row_key.clone());
+                planned.expect.insert(
+                    row_key,
+                    (name.clone(), Expect::Version(seen.map(|r| r.version))),
+                );
+            }
+        }
+        Ok(())
     }
 }

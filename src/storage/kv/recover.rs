@@ -397,7 +397,7 @@ impl KvStorage {
             writes: ours.w.iter().map(|w| w.k.clone()).collect(),
             relies: ours.r.iter().cloned().collect(),
             tables: ours.t.iter().cloned().collect(),
-            whole: std::collections::BTreeSet::new(),
+            ..super::journal::Footprint::default()
         };
         let listed = self.list_all(ops, &prefix).await?;
         let mut unread = Vec::new();

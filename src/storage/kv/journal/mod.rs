@@ -177,6 +177,13 @@ pub struct Footprint {
     pub tables: std::collections::BTreeSet<String>,
     /// Tables whose every row it may change.
     pub whole: std::collections::BTreeSet<String>,
+    /// Keys it read and must find unchanged (a serializable commit's point reads). Other
+    /// commits that write them overlap it; its own record does not list them (a commit that
+    /// only read a key needs no protection from later writers).
+    pub reads: std::collections::BTreeSet<String>,
+    /// Tables it scanned (a serializable commit's predicate reads): commits that write them
+    /// overlap it.
+    pub scans: std::collections::BTreeSet<String>,
 }
 
 /// Metadata crosses JavaScript, where a binding may hand a whole number back as a float.
@@ -228,7 +235,7 @@ impl RecordMeta {
         let (Some(h), Some(hr), Some(t), Some(d)) = (&self.h, &self.hr, &self.t, &self.d) else {
             return None;
         };
-        if tables_overlap(t, d, other) {
+        if tables_overlap(t, d, other) || t.iter().chain(d).any(|n| other.scans.contains(n)) {
             return Some(true);
         }
         let (writes, relies) = (hashes(h), hashes(hr));
@@ -239,6 +246,7 @@ impl RecordMeta {
         Some(
             hit(&writes, &other.writes)
                 || hit(&writes, &other.relies)
+                || hit(&writes, &other.reads)
                 || hit(&relies, &other.writes),
         )
     }
@@ -246,14 +254,17 @@ impl RecordMeta {
 
 impl CommitRecord {
     /// Whether this record overlaps a commit with footprint `other`: one writes a key the other
-    /// writes or relies on, or one may change every row of a table the other writes.
+    /// writes or relies on, or one may change every row of a table the other writes — or this
+    /// record writes a key `other` read or a table it scanned.
     #[must_use]
     pub fn overlaps(&self, other: &Footprint) -> bool {
         tables_overlap(&self.t, &self.d, other)
-            || self
-                .w
-                .iter()
-                .any(|w| other.writes.contains(&w.k) || other.relies.contains(&w.k))
+            || self.t.iter().chain(&self.d).any(|n| other.scans.contains(n))
+            || self.w.iter().any(|w| {
+                other.writes.contains(&w.k)
+                    || other.relies.contains(&w.k)
+                    || other.reads.contains(&w.k)
+            })
             || self.r.iter().any(|k| other.writes.contains(k))
     }
 

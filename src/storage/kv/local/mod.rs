@@ -138,6 +138,11 @@ pub(super) struct LocalLog {
     /// Finished commits (acknowledged or undone), in the order they finished: the order
     /// [`LocalLog::prune`] forgets them in.
     finished: VecDeque<u64>,
+    /// Table → the latest sequence number of an acknowledged commit (or settlement) that wrote
+    /// it: a serializable commit that scanned the table conflicts if it is after its snapshot.
+    /// Never pruned (one entry per table); a snapshot older than what the log forgot is too
+    /// old anyway.
+    table_acks: HashMap<String, Lsn>,
     next_id: u64,
     next_token: u64,
     /// The latest acknowledged sequence number.
@@ -172,9 +177,17 @@ fn overlaps(c: &LocalCommit, intent: &Footprint) -> bool {
     let touches = |k: &String| c.keys.contains_key(k);
     intent.writes.iter().any(touches)
         || intent.relies.iter().any(touches)
+        || intent.reads.iter().any(touches)
         || intent.writes.iter().any(|k| c.relies.contains(k))
         || c.whole.iter().any(|t| intent.tables.contains(t))
         || intent.whole.iter().any(|t| c.tables.contains(t))
+}
+
+/// True when `c` writes a table the new commit scanned (a serializable commit's predicate
+/// read). Checked against commits in flight here; acknowledged ones through
+/// [`LocalLog::table_acks`].
+fn scan_overlaps(c: &LocalCommit, intent: &Footprint) -> bool {
+    c.tables.iter().chain(&c.whole).any(|t| intent.scans.contains(t))
 }
 
 fn index<K: std::hash::Hash + Eq + Clone>(map: &mut HashMap<K, Ids>, key: &K, id: u64) {
@@ -196,7 +209,7 @@ impl LocalLog {
     fn overlapping(&self, intent: &Footprint) -> Ids {
         let mut ids = Ids::new();
         let mut add = |found: Option<&Ids>| ids.extend(found.into_iter().flatten());
-        for k in intent.writes.iter().chain(&intent.relies) {
+        for k in intent.writes.iter().chain(&intent.relies).chain(&intent.reads) {
             add(self.by_key.get(k));
         }
         for k in &intent.writes {
@@ -208,18 +221,31 @@ impl LocalLog {
         for t in &intent.whole {
             add(self.by_table.get(t));
         }
+        if !intent.scans.is_empty() {
+            ids.extend(
+                self.open
+                    .iter()
+                    .filter(|id| scan_overlaps(&self.commits[id], intent)),
+            );
+        }
         debug_assert_eq!(
             ids.iter()
-                .filter(|id| overlaps(&self.commits[id], intent))
+                .filter(|id| self.blocks(**id, intent))
                 .collect::<Vec<_>>(),
             self.commits
-                .iter()
-                .filter(|(_, c)| overlaps(c, intent))
-                .map(|(id, _)| id)
+                .keys()
+                .filter(|id| self.blocks(**id, intent))
                 .collect::<Vec<_>>(),
             "the log's indexes disagree with its commits"
         );
         ids
+    }
+
+    /// Whether commit `id` stands in the way of a new commit with `intent`: they overlap, or
+    /// it is still open and writes a table the new one scanned.
+    fn blocks(&self, id: u64, intent: &Footprint) -> bool {
+        let c = &self.commits[&id];
+        overlaps(c, intent) || (self.open.contains(&id) && scan_overlaps(c, intent))
     }
 
     /// Sets commit `id`'s state, keeping [`LocalLog::open`] and [`LocalLog::finished`] true.
@@ -324,7 +350,7 @@ impl LocalLog {
         }
         for id in self.overlapping(intent) {
             let c = &self.commits[&id];
-            if id == except || !overlaps(c, intent) {
+            if id == except || !self.blocks(id, intent) {
                 continue;
             }
             match &c.state {
@@ -341,6 +367,12 @@ impl LocalLog {
                         .find(|k| intent.writes.contains(*k) || intent.relies.contains(*k))
                         .map(|k| format!("a row or schema stored in KV ({k})"))
                         .or_else(|| {
+                            c.keys
+                                .keys()
+                                .find(|k| intent.reads.contains(*k))
+                                .map(|k| format!("a row this session read ({k})"))
+                        })
+                        .or_else(|| {
                             c.whole
                                 .iter()
                                 .chain(&c.tables)
@@ -352,6 +384,16 @@ impl LocalLog {
                 }
                 _ => {}
             }
+        }
+        // Tables scanned: changed by a commit acknowledged after the snapshot?
+        if let Some(t) = intent
+            .scans
+            .iter()
+            .find(|t| self.table_acks.get(*t).is_some_and(|lsn| *lsn > as_of))
+        {
+            return Claim::Conflict(format!(
+                "the rows of table {t}, which this session scanned"
+            ));
         }
         let id = self.open(stamp, now);
         let token = self.token(id, now);
@@ -472,6 +514,9 @@ impl LocalLog {
         let lsn = self.latest;
         if let Some(c) = self.commits.get_mut(&id) {
             c.at = now;
+            for t in c.tables.iter().chain(&c.whole) {
+                self.table_acks.insert(t.clone(), lsn);
+            }
         }
         self.set_state(id, State::Acknowledged(lsn));
         self.prune(now);

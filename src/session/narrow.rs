@@ -1,0 +1,160 @@
+//! Narrowing the scan of an `UPDATE` or `DELETE` by primary key.
+//!
+//! GlueSQL 0.20 plans a primary-key lookup for `SELECT … WHERE pk = $1` only: `UPDATE` and
+//! `DELETE` always scan the whole table and filter it. A whole-table scan costs what the table
+//! costs (and on `kv://` loads every row), and a serializable session records it as a read of
+//! the whole table, so that any concurrent commit to the table would fail it. When the
+//! statement's `WHERE` has a top-level conjunct `pk = value` (or `pk IN (values)`), only those
+//! rows can match: the session store then answers the scan with exactly those rows, and
+//! records point reads of those keys. GlueSQL still evaluates the whole `WHERE` on them, so the
+//! result is the same as the full scan's.
+//!
+//! Narrowing is refused (the statement scans as before) whenever it could change what
+//! GlueSQL sees: a subquery anywhere in the statement (it could scan the same table), an
+//! `UPDATE` that assigns the primary key (GlueSQL's key check scans the table), a value whose
+//! type is not exactly the key column's, and, at scan time, a foreign key that references the
+//! table (GlueSQL's `DELETE` reads referencing rows by scanning).
+
+use crate::snapshot::Database;
+use gluesql_core::{
+    ast::{BinaryOperator, ColumnDef, ColumnUniqueOption, DataType, Literal},
+    data::{Key, Value},
+    plan::{ExprPlan, StatementPlan},
+};
+use std::collections::BTreeSet;
+
+/// The rows a statement's scan of `table` may be narrowed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Narrow {
+    pub table: String,
+    pub keys: BTreeSet<Key>,
+}
+
+/// The narrowing of `plan`'s scan, if it has one (see the module documentation).
+pub(crate) fn narrow(plan: &StatementPlan, db: &Database) -> Option<Narrow> {
+    let (table, selection) = match plan {
+        StatementPlan::Update {
+            table_name,
+            selection,
+            assignments,
+        } => {
+            let pk = primary_key(db, table_name)?;
+            if assignments.iter().any(|a| a.id == pk.name) {
+                return None;
+            }
+            if assignments
+                .iter()
+                .any(|a| mentions_subquery(&format!("{:?}", a.value)))
+            {
+                return None;
+            }
+            (table_name, selection.as_ref()?)
+        }
+        StatementPlan::Delete {
+            table_name,
+            selection,
+        } => (table_name, selection.as_ref()?),
+        _ => return None,
+    };
+    if mentions_subquery(&format!("{selection:?}")) {
+        return None;
+    }
+    let pk = primary_key(db, table)?;
+    let keys = keys_in(selection, pk)?;
+    Some(Narrow {
+        table: table.clone(),
+        keys,
+    })
+}
+
+/// Conservative: any plan whose debug text names a subquery (a string literal that happens
+/// to spell one only turns narrowing off).
+fn mentions_subquery(debug: &str) -> bool {
+    debug.contains("Subquery") || debug.contains("Exists")
+}
+
+fn primary_key<'a>(db: &'a Database, table: &str) -> Option<&'a ColumnDef> {
+    let table = db.tables.get(table)?;
+    table
+        .schema
+        .column_defs
+        .as_ref()?
+        .iter()
+        .find(|c| c.unique == Some(ColumnUniqueOption { is_primary: true }))
+}
+
+/// The keys a top-level conjunct `pk = v` / `v = pk` / `pk IN (v, …)` allows; `None` when the
+/// `WHERE` has no such conjunct.
+fn keys_in(expr: &ExprPlan, pk: &ColumnDef) -> Option<BTreeSet<Key>> {
+    match expr {
+        ExprPlan::Nested(inner) => keys_in(inner, pk),
+        ExprPlan::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => match (keys_in(left, pk), keys_in(right, pk)) {
+            (Some(a), Some(b)) => Some(a.intersection(&b).cloned().collect()),
+            (Some(a), None) | (None, Some(a)) => Some(a),
+            (None, None) => None,
+        },
+        ExprPlan::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } => match (left.as_ref(), right.as_ref()) {
+            (ExprPlan::Identifier(name), value) | (value, ExprPlan::Identifier(name))
+                if *name == pk.name =>
+            {
+                key_of(value, &pk.data_type).map(|k| BTreeSet::from([k]))
+            }
+            _ => None,
+        },
+        ExprPlan::InList {
+            expr,
+            list,
+            negated: false,
+        } => match expr.as_ref() {
+            ExprPlan::Identifier(name) if *name == pk.name => list
+                .iter()
+                .map(|v| key_of(v, &pk.data_type))
+                .collect::<Option<BTreeSet<Key>>>(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The key a value expression names in a key column of type `data_type`, when the value's
+/// type is exactly that (so that GlueSQL's comparison and the key lookup agree).
+fn key_of(value: &ExprPlan, data_type: &DataType) -> Option<Key> {
+    let value = match value {
+        ExprPlan::Value(v) => v.clone(),
+        ExprPlan::Literal(Literal::QuotedString(s)) if *data_type == DataType::Text => {
+            Value::Str(s.clone())
+        }
+        ExprPlan::Literal(Literal::Number(n)) => integer(&n.to_string(), data_type)?,
+        _ => return None,
+    };
+    if value.get_type().as_ref() != Some(data_type) {
+        return None;
+    }
+    Key::try_from(value).ok()
+}
+
+/// An integer literal as a value of the integer key type `data_type` (exactly, in range).
+fn integer(text: &str, data_type: &DataType) -> Option<Value> {
+    let n: i128 = text.parse().ok()?;
+    Some(match data_type {
+        DataType::Int8 => Value::I8(n.try_into().ok()?),
+        DataType::Int16 => Value::I16(n.try_into().ok()?),
+        DataType::Int32 => Value::I32(n.try_into().ok()?),
+        DataType::Int => Value::I64(n.try_into().ok()?),
+        DataType::Int128 => Value::I128(n),
+        DataType::Uint8 => Value::U8(n.try_into().ok()?),
+        DataType::Uint16 => Value::U16(n.try_into().ok()?),
+        DataType::Uint32 => Value::U32(n.try_into().ok()?),
+        DataType::Uint64 => Value::U64(n.try_into().ok()?),
+        DataType::Uint128 => Value::U128(n.try_into().ok()?),
+        _ => return None,
+    })
+}
