@@ -186,6 +186,20 @@ impl Engine {
         Rc::ptr_eq(&self.inner, &other.inner)
     }
 
+    /// Random bits (from the KV backend when it brings its own, as a simulation does).
+    pub(crate) fn random_u64(&self) -> Result<u64> {
+        self.random()
+    }
+
+    /// Waits `ms` milliseconds on `kv://` (the backend's timer); returns at once on
+    /// `memory://`, where nothing runs concurrently with a waiting session's isolate work
+    /// that waiting could help.
+    pub(crate) async fn sleep(&self, ms: u64) {
+        if let Backend::Kv(store) = &self.inner.backend {
+            store.sleep(ms).await;
+        }
+    }
+
     fn random(&self) -> Result<u64> {
         match &self.inner.backend {
             Backend::Memory => random_53(None),

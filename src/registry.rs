@@ -205,6 +205,25 @@ impl Registry {
         })
     }
 
+    /// Runs `work` on the scope's session and commits, rerunning it while the commit
+    /// conflicts: [`Session::transaction`] on [`Registry::session`]`(scope)`.
+    ///
+    /// # Errors
+    /// [`Error::OutsideScope`] (converted into `E`) when the scope has ended; otherwise as
+    /// [`Session::transaction`].
+    pub async fn transaction<T, E, F, Fut>(
+        &self,
+        scope: &Scope,
+        work: F,
+    ) -> std::result::Result<T, E>
+    where
+        F: FnMut(Session) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, E>>,
+        E: From<Error>,
+    {
+        self.session(scope)?.transaction(work).await
+    }
+
     /// The scope's session id if it has opened one, without opening it.
     #[must_use]
     pub fn session_id(&self, scope: &Scope) -> Option<String> {

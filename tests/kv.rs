@@ -405,21 +405,6 @@ fn dump(kv: &Kv) -> Vec<(String, KvEntry)> {
     dump_namespace(kv.inner())
 }
 
-/// Resolves after being polled once more (lets the other futures of a `join` run).
-async fn yield_now() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            std::task::Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-}
-
 #[test]
 fn concurrent_teardowns_delete_each_commit_record_once() {
     use gluebind::kv::{CallKind, FaultyKv};
@@ -451,7 +436,7 @@ fn concurrent_teardowns_delete_each_commit_record_once() {
         let first = engine.flush();
         let second = async {
             while !kv.is_paused() {
-                yield_now().await;
+                common::yield_now().await;
             }
             let n = engine.flush().await;
             kv.resume();

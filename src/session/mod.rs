@@ -22,6 +22,7 @@ mod commit;
 mod execute;
 mod narrow;
 pub(crate) mod store;
+mod transaction;
 
 use crate::{
     engine::Engine,

@@ -179,11 +179,12 @@ impl SessionStore {
     /// references it (GlueSQL reads referencing rows by scanning).
     fn narrowed(&self, table: &str) -> Option<&std::collections::BTreeSet<Key>> {
         let narrow = self.narrow.as_ref().filter(|n| n.table == table)?;
-        let referenced = self
-            .db
-            .tables
-            .values()
-            .any(|t| t.schema.foreign_keys.iter().any(|fk| fk.referenced_table_name == table));
+        let referenced = self.db.tables.values().any(|t| {
+            t.schema
+                .foreign_keys
+                .iter()
+                .any(|fk| fk.referenced_table_name == table)
+        });
         (!referenced).then_some(&narrow.keys)
     }
 

@@ -227,11 +227,13 @@ impl Committed {
     /// after its snapshot. (Rows it also wrote are checked as writes.)
     fn check_reads(&self, ws: &SessionStore, check: ReadCheck) -> Result<()> {
         let reads = ws.reads.borrow();
-        let changed = |table: &str, what: String| Error::Conflict {
+        let changed = |table: &str, what: String| {
+            Error::Conflict {
             table: table.to_owned(),
             detail: format!(
                 "{what}, which this session read (serializable isolation: a commit changed it                  after this session's snapshot, so what the session decided may no longer                  hold)"
             ),
+        }
         };
         if check == ReadCheck::All {
             for name in &reads.tables {

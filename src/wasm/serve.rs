@@ -26,6 +26,21 @@ impl Event {
         self.registry.session(&self.scope)
     }
 
+    /// Runs `work` on this event's session and commits it, rerunning it while the commit
+    /// conflicts ([`Session::transaction`]): the way to run a unit of work with a business
+    /// rule ("at most 5 notes per user") that holds under concurrency.
+    ///
+    /// # Errors
+    /// As [`Session::transaction`].
+    pub async fn transaction<T, E, F, Fut>(&self, work: F) -> std::result::Result<T, E>
+    where
+        F: FnMut(Session) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, E>>,
+        E: From<Error>,
+    {
+        self.registry.transaction(&self.scope, work).await
+    }
+
     /// The registry serving this event.
     #[must_use]
     pub fn registry(&self) -> &Registry {

@@ -101,3 +101,18 @@ pub fn dump(kv: &gluebind::kv::MemoryKv) -> Vec<(String, gluebind::kv::KvEntry)>
         })
         .collect()
 }
+
+/// Resolves after being polled once more: lets the other futures of a `join` run.
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}

@@ -259,7 +259,9 @@ impl KvStorage {
                     continue;
                 }
                 let (name, row) = rows.next().expect("one row per owner");
-                let row = row.map(|e| stored(entry_row(name, &e.value)?, name)).transpose()?;
+                let row = row
+                    .map(|e| stored(entry_row(name, &e.value)?, name))
+                    .transpose()?;
                 let holds = row
                     .as_ref()
                     .and_then(|r| r.values.get(*pos))

@@ -259,7 +259,11 @@ impl CommitRecord {
     #[must_use]
     pub fn overlaps(&self, other: &Footprint) -> bool {
         tables_overlap(&self.t, &self.d, other)
-            || self.t.iter().chain(&self.d).any(|n| other.scans.contains(n))
+            || self
+                .t
+                .iter()
+                .chain(&self.d)
+                .any(|n| other.scans.contains(n))
             || self.w.iter().any(|w| {
                 other.writes.contains(&w.k)
                     || other.relies.contains(&w.k)

@@ -187,7 +187,10 @@ fn overlaps(c: &LocalCommit, intent: &Footprint) -> bool {
 /// read). Checked against commits in flight here; acknowledged ones through
 /// [`LocalLog::table_acks`].
 fn scan_overlaps(c: &LocalCommit, intent: &Footprint) -> bool {
-    c.tables.iter().chain(&c.whole).any(|t| intent.scans.contains(t))
+    c.tables
+        .iter()
+        .chain(&c.whole)
+        .any(|t| intent.scans.contains(t))
 }
 
 fn index<K: std::hash::Hash + Eq + Clone>(map: &mut HashMap<K, Ids>, key: &K, id: u64) {
@@ -209,7 +212,12 @@ impl LocalLog {
     fn overlapping(&self, intent: &Footprint) -> Ids {
         let mut ids = Ids::new();
         let mut add = |found: Option<&Ids>| ids.extend(found.into_iter().flatten());
-        for k in intent.writes.iter().chain(&intent.relies).chain(&intent.reads) {
+        for k in intent
+            .writes
+            .iter()
+            .chain(&intent.relies)
+            .chain(&intent.reads)
+        {
             add(self.by_key.get(k));
         }
         for k in &intent.writes {
@@ -391,9 +399,7 @@ impl LocalLog {
             .iter()
             .find(|t| self.table_acks.get(*t).is_some_and(|lsn| *lsn > as_of))
         {
-            return Claim::Conflict(format!(
-                "the rows of table {t}, which this session scanned"
-            ));
+            return Claim::Conflict(format!("the rows of table {t}, which this session scanned"));
         }
         let id = self.open(stamp, now);
         let token = self.token(id, now);
