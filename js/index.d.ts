@@ -75,6 +75,20 @@ export interface Session {
   /** Discards pending writes. */
   rollback(): Promise<void>;
   /**
+   * What this session's commits check: `"serializable"` (the default: a commit also fails
+   * with ConflictError when something the session read was changed after its snapshot) or
+   * `"snapshot"` (writes only). Settable per session.
+   */
+  isolation: Isolation;
+  /**
+   * Runs `work(session)`, commits, and when the commit throws ConflictError rolls back and
+   * runs both again (jittered backoff), at most `retries` times (default 3). Resolves to what
+   * `work` resolved to; rejects with what `work` threw (after a rollback, not retried) or the
+   * last error. Side effects outside the session may happen once per attempt.
+   * @throws ConfigError when the session has pending writes (commit or roll back first)
+   */
+  transaction<T>(work: (session: Session) => T | Promise<T>, retries?: number): Promise<T>;
+  /**
    * The next value of the engine-wide ID sequence `name` (unique across sessions, never
    * rolled back). A number, or a bigint beyond `Number.MAX_SAFE_INTEGER` (option `int64`).
    */
@@ -114,6 +128,9 @@ export interface ExecutionContextLike {
   waitUntil(promise: Promise<unknown>): void;
 }
 
+/** See `Session.isolation`. */
+export type Isolation = "serializable" | "snapshot";
+
 export interface GluebindOptions<Env = any> {
   /**
    * `"memory://"`, `"memory://NAME"`, or `"kv://BINDING"` (the Workers KV namespace bound as
@@ -151,6 +168,18 @@ export interface GluebindOptions<Env = any> {
    * first event's env when `url` is a function or a kv:// URL.
    */
   recordQueries?: boolean | ((env: Env) => boolean);
+  /**
+   * `"serializable"` (default): every commit checks that nothing its session read (rows by
+   * key, tables scanned) was changed by another commit since its snapshot, so a rule such as
+   * "at most 5 notes per user" holds under concurrency (retry with `transaction`).
+   * `"snapshot"`: writes only — fewer conflicts, but write skew is possible.
+   */
+  isolation?: Isolation;
+}
+
+export interface TransactionOptions {
+  /** Reruns after the first attempt while the commit conflicts (default 3). */
+  retries?: number;
 }
 
 export interface RunOptions<T, Env = any> {
@@ -193,6 +222,13 @@ export declare class Gluebind<Env = any> {
    * @throws OutsideScopeError outside a scope, or after the event's teardown.
    */
   session(): Session;
+  /**
+   * Runs `work` on the current event's session and commits it, rerunning both while the
+   * commit throws ConflictError (`session.transaction`): the way to write a unit of work with
+   * a business rule that must hold under concurrency.
+   * @throws OutsideScopeError outside a scope; ConfigError for bad options or pending writes.
+   */
+  transaction<T>(work: (session: Session) => T | Promise<T>, options?: TransactionOptions): Promise<T>;
   /** The current event's session id if it opened a session, else null (opens none). */
   sessionId(): string | null;
   /** True inside a scope. */

@@ -22,7 +22,9 @@ export function install(bindings, asyncLocalStorage, failure) {
   wasm.setErrorFactory(errorFromCode);
 }
 
-const OPTION_KEYS = new Set(["url", "teardown", "autoflush", "int64", "timestamps", "binds", "recordQueries", "init"]);
+const OPTION_KEYS = new Set([
+  "url", "teardown", "autoflush", "int64", "timestamps", "binds", "recordQueries", "init", "isolation",
+]);
 
 function noAls() {
   const why = alsFailure instanceof Error ? ` (${alsFailure.message})` : "";
@@ -226,6 +228,21 @@ export class Gluebind {
     // Opens the session, or throws OUTSIDE_SCOPE once the scope has been torn down.
     store.session = this.#registry.session(store.scope);
     return store.session;
+  }
+
+  /**
+   * Runs `work(session)` on the current event's session and commits, rerunning both while the
+   * commit conflicts (at most `retries` times, default 3): the Rust core's
+   * `Session::transaction`, through `session.transaction`.
+   */
+  transaction(work, { retries, ...rest } = {}) {
+    if (typeof work !== "function") throw new ConfigError("db.transaction(work) needs an async function (session) => …");
+    const unknown = Object.keys(rest);
+    if (unknown.length) throw new ConfigError(`unknown transaction option ${JSON.stringify(unknown[0])}; the only option is retries`);
+    if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0 && retries <= 1000)) {
+      throw new ConfigError(`retries must be an integer from 0 to 1000, got ${String(retries)}`);
+    }
+    return this.session().transaction(work, retries);
   }
 
   /** The current event's session id if it has opened a session, else null (opens none). */

@@ -6,6 +6,7 @@ pub mod api;
 pub mod etag;
 pub mod events;
 pub mod model;
+pub mod notes;
 pub mod service;
 
 #[cfg(target_arch = "wasm32")]

@@ -7,18 +7,19 @@ use crate::{
     etag,
     events::StoredEvent,
     model::{validate_email, validate_name, NewUser, Paging, User, UserPatch},
+    notes::Note,
 };
 use gluebind::{
     model::{self, Pagination, Query},
     Error, Model, Session,
 };
 
-/// Creates the tables (users, and the event log) if missing and commits: `db.create_all()`.
+/// Creates the tables (users, the event log, notes) if missing and commits: `db.create_all()`.
 ///
 /// # Errors
 /// The engine's error if the schema cannot be created.
 pub async fn create_all(session: &Session) -> gluebind::Result<()> {
-    model::create_all(session, &[User::META, StoredEvent::META]).await?;
+    model::create_all(session, &[User::META, StoredEvent::META, Note::META]).await?;
     session.commit().await?;
     Ok(())
 }

@@ -234,3 +234,77 @@ fn if_match_with_a_stale_etag_is_412_and_stores_nothing() {
         assert_eq!(star.name, "Star");
     });
 }
+
+#[test]
+fn notes_are_limited_to_five_per_user_and_need_the_user() {
+    use gluebind_demo::notes::{self, MAX_NOTES};
+    let f = factory();
+    pollster::block_on(async {
+        let s = f.open();
+        let ada = service::create_user(&s, new("Ada", "ada@x")).await.unwrap();
+        for i in 0..MAX_NOTES {
+            let note = notes::add(&s, ada.id, format!(r#"{{"body":"n{i}"}}"#).as_bytes())
+                .await
+                .unwrap();
+            assert_eq!((note.user_id, note.body), (ada.id, format!("n{i}")));
+        }
+        let full = notes::add(&s, ada.id, br#"{"body":"one too many"}"#)
+            .await
+            .unwrap_err();
+        assert_eq!(full.status, 409, "{}", full.message);
+        assert_eq!(
+            notes::list(&s, ada.id).await.unwrap().len(),
+            MAX_NOTES as usize
+        );
+        assert_eq!(
+            notes::add(&s, 987_654, br#"{"body":"x"}"#)
+                .await
+                .unwrap_err()
+                .status,
+            404
+        );
+        assert_eq!(notes::list(&s, 987_654).await.unwrap_err().status, 404);
+        assert_eq!(
+            notes::add(&s, ada.id, br#"{"body":""}"#)
+                .await
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert!(!s.is_dirty(), "refusals leave nothing pending");
+    });
+}
+
+/// Twelve requests for one user at once, on kv:// whose every call yields (as a network round
+/// trip does), so that they interleave between their count and their commit: exactly the
+/// limit is stored, the rest are refused (409), none fails otherwise.
+#[test]
+fn concurrent_notes_keep_the_limit() {
+    use gluebind::kv::{FaultyKv, MemoryKv};
+    use gluebind_demo::notes::{self, MAX_NOTES};
+    use std::rc::Rc;
+    let kv = Rc::new(FaultyKv::new(MemoryKv::new()));
+    kv.interleave(true);
+    let f = SessionFactory::builder()
+        .bind(Engine::with_kv("kv://GLUEBIND_KV", kv).unwrap())
+        .build()
+        .unwrap();
+    pollster::block_on(service::create_all(&f.open())).unwrap();
+    let ada = pollster::block_on(service::create_user(&f.open(), new("Ada", "ada@x"))).unwrap();
+    let outcomes = pollster::block_on(futures::future::join_all((0..12).map(|i| {
+        let s = f.open();
+        async move {
+            notes::add(&s, ada.id, format!(r#"{{"body":"n{i}"}}"#).as_bytes())
+                .await
+                .map_err(|e| (e.status, e.message))
+        }
+    })));
+    let added = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(added as i64, MAX_NOTES, "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| matches!(o, Ok(_) | Err((409, _)))),
+        "{outcomes:?}"
+    );
+    let stored = pollster::block_on(notes::list(&f.open(), ada.id)).unwrap();
+    assert_eq!(stored.len() as i64, MAX_NOTES);
+}

@@ -6,6 +6,7 @@ import { gluebind } from "gluebind/hono";
 import { db, debug } from "./db.js";
 import { etagOf } from "./etag.js";
 import { listEvents, recordEvent } from "./events.js";
+import { addNote, listNotes } from "./notes.js";
 import { sessionIdFromAnotherModule } from "./probe.js";
 import {
   ApiError,
@@ -148,6 +149,14 @@ app.delete("/users/:id", async (c) => {
 
 app.all("/users/:id", () => {
   throw methodNotAllowed("GET, PATCH, DELETE");
+});
+
+app.post("/users/:id/notes", async (c) => c.json(await addNote(userId(c.req.param("id")), await body(c)), 201));
+
+app.get("/users/:id/notes", async (c) => c.json({ items: await listNotes(c.var.session, userId(c.req.param("id"))) }));
+
+app.all("/users/:id/notes", () => {
+  throw methodNotAllowed("GET, POST");
 });
 
 // 202: validated and accepted, stored in the completion callback (write-behind).

@@ -1,5 +1,5 @@
 // The demo's tables as models (as examples/demo/src/model.rs in the Rust demo): db.js's init
-// creates them (createAll), users.js and events.js read and write through them.
+// creates them (createAll), users.js, events.js and notes.js read and write through them.
 import { defineModel } from "gluebind";
 
 export const User = defineModel("users", {
@@ -15,4 +15,11 @@ export const Event = defineModel("events", {
   data: { type: "TEXT" },
 });
 
-export const MODELS = [User, Event];
+/** A user's notes (at most 5 each: notes.js). */
+export const Note = defineModel("notes", {
+  id: { type: "INTEGER", primaryKey: true },
+  user_id: { type: "INTEGER" },
+  body: { type: "TEXT" },
+});
+
+export const MODELS = [User, Event, Note];

@@ -121,6 +121,8 @@ pub struct FaultyKv<B> {
     pause_at: Cell<u64>,
     /// True once the paused call may go on.
     resumed: Cell<bool>,
+    /// Every call yields once before it runs (see [`FaultyKv::interleave`]).
+    interleave: Cell<bool>,
 }
 
 impl<B: KvBackend> FaultyKv<B> {
@@ -140,7 +142,15 @@ impl<B: KvBackend> FaultyKv<B> {
             previous: RefCell::new(std::collections::HashMap::new()),
             pause_at: Cell::new(0),
             resumed: Cell::new(false),
+            interleave: Cell::new(false),
         }
+    }
+
+    /// Makes every call yield once to the executor before it runs, as a real KV call's
+    /// network round trip does: futures joined over this namespace then interleave at every
+    /// KV call (a `MemoryKv` call alone answers at once).
+    pub fn interleave(&self, on: bool) {
+        self.interleave.set(on);
     }
 
     /// The wrapped backend (the namespace as it really is, stale reads aside).
@@ -292,6 +302,19 @@ impl<B: KvBackend> FaultyKv<B> {
             return std::future::pending().await;
         }
         self.calls.set(n);
+        if self.interleave.get() {
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if yielded {
+                    std::task::Poll::Ready(())
+                } else {
+                    yielded = true;
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+        }
         if self.pause_at.get() == n {
             std::future::poll_fn(|cx| {
                 if self.resumed.get() {

@@ -18,7 +18,8 @@ mod kv;
 pub use error::set_error_factory;
 
 use crate::{
-    Engine, Error, Finish, Outcome, QueryResult, Registry, Session, SessionFactory, TeardownPolicy,
+    Engine, Error, Finish, Isolation, Outcome, QueryResult, Registry, Session, SessionFactory,
+    TeardownPolicy,
 };
 use convert::{Encoding, Int64, Output, Timestamps};
 use js_sys::{Array, Object, Promise, Reflect};
@@ -47,6 +48,29 @@ struct Options {
     binds: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     record_queries: bool,
+    /// `"serializable"` (the default) or `"snapshot"`.
+    #[serde(default)]
+    isolation: Option<String>,
+}
+
+/// `"serializable"` / `"snapshot"` as an [`Isolation`].
+fn isolation(name: &str) -> Result<Isolation, JsValue> {
+    match name {
+        "serializable" => Ok(Isolation::Serializable),
+        "snapshot" => Ok(Isolation::Snapshot),
+        other => Err(config(format!(
+            "isolation must be \"serializable\" (the default) or \"snapshot\", got {other:?}"
+        ))),
+    }
+}
+
+/// An error of a transaction's work as thrown in JavaScript (or a gluebind error, made one).
+struct Thrown(JsValue);
+
+impl From<Error> for Thrown {
+    fn from(error: Error) -> Self {
+        Self(error::to_js(&error))
+    }
 }
 
 /// Recorded statements as JavaScript objects `{ session, sql, params, durationMs, rows, ok }`.
@@ -176,7 +200,10 @@ impl JsRegistry {
             .bind(default)
             .autoflush(options.autoflush.unwrap_or(true))
             .teardown(teardown)
-            .record_queries(options.record_queries);
+            .record_queries(options.record_queries)
+            .isolation(isolation(
+                options.isolation.as_deref().unwrap_or("serializable"),
+            )?);
         for (key, url) in &options.binds {
             builder = builder.bind_key(key, error::js(engine(url, &env))?);
         }
@@ -454,6 +481,51 @@ impl JsSession {
     #[wasm_bindgen(getter, js_name = isDeferred)]
     pub fn is_deferred(&self) -> bool {
         self.session.is_deferred()
+    }
+
+    /// The isolation level of this session's commits: `"serializable"` or `"snapshot"`.
+    #[wasm_bindgen(getter)]
+    pub fn isolation(&self) -> String {
+        match self.session.isolation() {
+            Isolation::Snapshot => "snapshot",
+            _ => "serializable",
+        }
+        .to_owned()
+    }
+
+    /// Sets the isolation level of this session's commits.
+    ///
+    /// # Errors
+    /// `CONFIG` for anything but `"serializable"` or `"snapshot"`.
+    #[wasm_bindgen(setter)]
+    pub fn set_isolation(&self, level: &str) -> Result<(), JsValue> {
+        self.session.set_isolation(isolation(level)?);
+        Ok(())
+    }
+
+    /// `transaction(work, retries?)`: runs `work(session)` (an async function), commits, and
+    /// on a `CONFLICT` at commit rolls back and runs both again, at most `retries` times
+    /// (default 3) — [`crate::Session::transaction_with`]. Resolves to what `work` resolved to;
+    /// rejects with what `work` threw, or the commit's error, after a rollback.
+    pub fn transaction(&self, work: js_sys::Function, retries: Option<u32>) -> Promise {
+        let session = self.session.clone();
+        let out = self.out;
+        promise(async move {
+            let retries = retries.unwrap_or(Session::DEFAULT_RETRIES);
+            session
+                .transaction_with(retries, |s| {
+                    let work = work.clone();
+                    async move {
+                        let handle = JsValue::from(JsSession { session: s, out });
+                        let returned = work.call1(&JsValue::NULL, &handle).map_err(Thrown)?;
+                        wasm_bindgen_futures::JsFuture::from(Promise::resolve(&returned))
+                            .await
+                            .map_err(Thrown)
+                    }
+                })
+                .await
+                .map_err(|thrown| thrown.0)
+        })
     }
 
     /// Discards pending writes.

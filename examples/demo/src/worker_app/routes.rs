@@ -5,7 +5,7 @@ use crate::{
     api::ApiError,
     etag, events,
     model::{decode, NewUser, Paging, User, UserPatch},
-    service,
+    notes, service,
 };
 use futures_util::StreamExt;
 use gluebind::{model::Pagination, wasm::Event};
@@ -171,6 +171,16 @@ async fn route(
             ok(Response::empty().map(|r| r.with_status(204)))
         }
         (["users", _], _) => Err(method_not_allowed("GET, PATCH, DELETE")),
+        (["users", id, "notes"], Method::Post) => {
+            let id = user_id(id)?;
+            let note = notes::add(&session, id, &body(req).await?).await?;
+            ok(json(&note, 201))
+        }
+        (["users", id, "notes"], Method::Get) => {
+            let items = notes::list(&session, user_id(id)?).await?;
+            ok(json(&serde_json::json!({ "items": items }), 200))
+        }
+        (["users", _, "notes"], _) => Err(method_not_allowed("GET, POST")),
         (["events"], Method::Post) => {
             // 202: validated and accepted, stored in the completion callback (write-behind).
             let event = events::record(&session, &body(req).await?).await?;
