@@ -49,6 +49,8 @@ const instances = [
   { key: "bare", label: "(a) bare workers-rs", config: "bench/workers/bare/wrangler.toml", ready: "/" },
   { key: "session", label: "(b) + gluebind scope/session", config: "bench/workers/session/wrangler.toml", ready: "/" },
   { key: "memory", label: "demo memory://", config: DEMO, vars: { DATABASE_URL: "memory://", GLUEBIND_DEBUG: "0" }, ready: "/users?per_page=1", seed: true },
+  // The same demo with snapshot isolation: what serializable's read-set tracking costs.
+  { key: "memory_snapshot", label: "demo memory://, snapshot isolation", config: DEMO, vars: { DATABASE_URL: "memory://", GLUEBIND_DEBUG: "0", ISOLATION: "snapshot" }, ready: "/users?per_page=1", seed: true, quick: false },
   // (d) is defined with a warm isolate cache: its TTL outlasts the run, so every read is served
   // from the cache (0 KV operations). kv_ttl10 keeps the default 10 s TTL: a read is cold (one
   // KV get) whenever the cache restarted since that id was last read.
@@ -84,11 +86,13 @@ const scenarios = [
   { key: "a", inst: "bare", route: "GET /", label: "(a) bare workers-rs \"ok\"", make: () => (r) => ({ ...r, path: "/" }) },
   { key: "b", inst: "session", route: "GET /", label: "(b) + gluebind scope/session", make: () => (r) => ({ ...r, path: "/" }) },
   { key: "c", inst: "memory", route: "GET /users/{id}", label: "(c) demo memory://", make: getById },
+  { key: "c_snap", inst: "memory_snapshot", route: "GET /users/{id}", label: "(c'') demo memory://, snapshot isolation", make: getById },
   { key: "c_opt", inst: "memory_opt", route: "GET /users/{id}", label: "(c') demo memory://, wasm-opt -Oz", make: getById },
   { key: "d", inst: "kv", route: "GET /users/{id}", label: "(d) demo kv:// (warm cache)", make: getById },
   { key: "d_ttl10", inst: "kv_ttl10", route: "GET /users/{id}", label: "(d'') demo kv://, default cache_ttl (10 s: warm and cold mixed)", make: getById },
   { key: "e", inst: "peer", route: "GET /users/{id}", label: "(e) peer: Drizzle on D1", make: getById },
   { key: "f_memory", inst: "memory", route: "POST /users", label: "(f) demo memory://", make: postUser, status: 201 },
+  { key: "f_snap", inst: "memory_snapshot", route: "POST /users", label: "(f'') demo memory://, snapshot isolation", make: postUser, status: 201 },
   { key: "f_memory_opt", inst: "memory_opt", route: "POST /users", label: "(f') demo memory://, wasm-opt -Oz", make: postUser, status: 201 },
   { key: "f_kv", inst: "kv", route: "POST /users", label: "(f) demo kv://", make: postUser, status: 201 },
   { key: "f_floor", inst: "kv_floor", route: "POST /users", label: "(f0) floor: the same KV calls from JS, nothing else", make: postUser, status: 201 },
@@ -345,6 +349,8 @@ async function main() {
       post_kv_over_memory: ratio("f_kv", "f_memory"),
       post_kv_over_peer: ratio("f_kv", "f_peer"),
       post_kv_over_floor: ratio("f_kv", "f_floor"),
+      serializable_over_snapshot_get: ratio("c", "c_snap"),
+      serializable_over_snapshot_post: ratio("f_memory", "f_snap"),
       post_floor_over_peer: ratio("f_floor", "f_peer"),
       wasm_opt_get: ratio("c_opt", "c"),
       wasm_opt_post: ratio("f_memory_opt", "f_memory"),
@@ -355,7 +361,7 @@ async function main() {
       kv_over_memory: ratio("d", "c", "proxy"),
     };
     for (const r of rows) {
-      const ref = { b: "a", c: "e", d: "c", d_ttl10: "c", c_opt: "c", f_memory: "f_peer", f_kv: "f_floor", f_floor: "f_peer", f_memory_opt: "f_memory" }[r.key];
+      const ref = { b: "a", c: "e", d: "c", d_ttl10: "c", c_opt: "c", f_memory: "f_peer", f_kv: "f_floor", f_floor: "f_peer", f_memory_opt: "f_memory", c_snap: "c", f_snap: "f_memory" }[r.key];
       r.ratio_ref = ref && row[ref] ? ref : null;
       r.direct_ratio = ref && row[ref] ? r.direct.rps / row[ref].direct.rps : null;
       r.proxy_ratio = ref && row[ref] ? r.proxy.rps / row[ref].proxy.rps : null;
@@ -412,6 +418,7 @@ function markdown(r) {
   L.push(`- memory/peer c/e = ${t(r.ratios.memory_over_peer, "≥ 1.5", (v) => v >= 1.5)} [${fmt(r.proxy_ratios.memory_over_peer, 2)}]`);
   L.push(`- kv/memory d/c = ${t(r.ratios.kv_over_memory, "≥ 0.8", (v) => v >= 0.8)} [${fmt(r.proxy_ratios.kv_over_memory, 2)}]`);
   L.push(`- POST: memory/peer ${fmt(r.ratios.post_memory_over_peer, 2)}, kv/memory ${fmt(r.ratios.post_kv_over_memory, 2)}, kv/peer ${fmt(r.ratios.post_kv_over_peer, 2)}, kv/floor ${fmt(r.ratios.post_kv_over_floor, 2)} (the floor: local KV's own cost for the same calls; floor/peer ${fmt(r.ratios.post_floor_over_peer, 2)})`);
+  if (r.ratios.serializable_over_snapshot_get !== null) L.push(`- serializable (default) over snapshot isolation, memory://: GET ${fmt(r.ratios.serializable_over_snapshot_get, 2)}, POST ${fmt(r.ratios.serializable_over_snapshot_post, 2)} (target ≥ 0.95: ${Math.min(r.ratios.serializable_over_snapshot_get, r.ratios.serializable_over_snapshot_post) >= 0.95 ? "met" : "missed"})`);
   if (r.ratios.wasm_opt_get !== null) L.push(`- wasm-opt -Oz build over the plain build: GET ${fmt(r.ratios.wasm_opt_get, 2)}, POST ${fmt(r.ratios.wasm_opt_post, 2)}`);
   L.push("");
   L.push("Wasm sizes (`gzip -9`):");

@@ -172,9 +172,10 @@ export interface GluebindOptions<Env = any> {
    * `"serializable"` (default): every commit checks that nothing its session read (rows by
    * key, tables scanned) was changed by another commit since its snapshot, so a rule such as
    * "at most 5 notes per user" holds under concurrency (retry with `transaction`).
-   * `"snapshot"`: writes only — fewer conflicts, but write skew is possible.
+   * `"snapshot"`: writes only — fewer conflicts, but write skew is possible. A function of env
+   * is called when the registry is created (as for `recordQueries`).
    */
-  isolation?: Isolation;
+  isolation?: Isolation | ((env: Env) => Isolation);
 }
 
 export interface TransactionOptions {

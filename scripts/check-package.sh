@@ -18,7 +18,7 @@ echo "    bundle: $(basename "$wasm") $(wc -c < "$wasm") bytes raw, $(gzip -9 -c
 
 step "cargo package --list (no build outputs, no secrets)"
 cargo package --list --allow-dirty -p gluebind >"$out/files.txt"
-if grep -Ev '^((src|tests)/.*\.rs|README\.md|LICENSE|CHANGELOG\.md|Cargo\.toml|Cargo\.toml\.orig|Cargo\.lock|\.cargo_vcs_info\.json)$' "$out/files.txt"; then
+if grep -Ev '^((src|tests)/.*\.rs|docs/.*\.md|README\.md|LICENSE|CHANGELOG\.md|Cargo\.toml|Cargo\.toml\.orig|Cargo\.lock|\.cargo_vcs_info\.json)$' "$out/files.txt"; then
   echo "unexpected files in the crate package (above)"; exit 1
 fi
 echo "    $(wc -l < "$out/files.txt") files"

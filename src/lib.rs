@@ -120,3 +120,8 @@ pub use gluesql_core::params;
 
 /// An empty parameter list, for statements without placeholders.
 pub const NO_PARAMS: [ParamLiteral; 0] = [];
+
+// The docs' Rust examples compile and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/isolation.md")]
+struct IsolationDoc;

@@ -123,6 +123,7 @@ export class Gluebind {
     const options = { ...this.#options, url };
     // A function of env (a debug flag, say) is read when the registry is created.
     if (typeof options.recordQueries === "function") options.recordQueries = Boolean(options.recordQueries(env));
+    if (typeof options.isolation === "function") options.isolation = options.isolation(env);
     this.#registry = new wasm.Registry(options, env);
     this.#epoch = wasm.instanceEpoch();
     return this.#registry;

@@ -2,7 +2,7 @@
 //! with the request, not at start-up), then reachable from every module.
 
 use crate::service;
-use gluebind::{Registry, SessionFactory};
+use gluebind::{Isolation, Registry, SessionFactory};
 use std::cell::{Cell, OnceCell};
 use worker::Env;
 
@@ -33,11 +33,17 @@ pub async fn registry(env: &Env) -> gluebind::Result<Registry> {
                 .var("DATABASE_URL")
                 .map(|v| v.to_string())
                 .unwrap_or_else(|_| "memory://".to_owned());
+            // Serializable (the default) unless ISOLATION = "snapshot" (the bench compares them).
+            let isolation = match env.var("ISOLATION").map(|v| v.to_string()).as_deref() {
+                Ok("snapshot") => Isolation::Snapshot,
+                _ => Isolation::Serializable,
+            };
             // kv://BINDING takes its namespace from the environment.
             let factory = SessionFactory::builder()
                 .bind(gluebind::wasm::engine(env, &url)?)
                 // Debug aid: every statement with its parameters, duration and rows.
                 .record_queries(debug(env))
+                .isolation(isolation)
                 .build()?;
             // get_or_init: if another request created it meanwhile, keep that one.
             REGISTRY.with(|cell| cell.get_or_init(|| Registry::new(factory)).clone())
