@@ -135,7 +135,7 @@ fn simulated_seeds() {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let next = AtomicU64::new(first);
     let failures = Mutex::new(Vec::new());
-    let totals = Mutex::new([0u64; 6]);
+    let totals = Mutex::new([0u64; 7]);
     let started = std::time::Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -154,6 +154,7 @@ fn simulated_seeds() {
                     t[3] += r.lost_updates as u64;
                     t[4] += r.skewed_audits as u64;
                     t[5] += u64::from(outcome.config.strong() && outcome.config.isolates > 1);
+                    t[6] += r.slot_overflows as u64;
                 }
                 if !r.violations.is_empty() {
                     failures.lock().unwrap().push((seed, outcome));
@@ -165,7 +166,8 @@ fn simulated_seeds() {
     println!(
         "simulation: {} seeds ({}..{}) in {:.1} s: {} commits, {} conflicts; across isolates \
          on eventually consistent KV: {} lost updates, {} audits that saw another isolate's \
-         commit in part; {} multi-isolate seeds on strongly consistent KV",
+         commit in part; across isolates, {} owners over their slot limit (write skew through \
+         scans); {} multi-isolate seeds on strongly consistent KV",
         t[0],
         first,
         first + seeds,
@@ -174,6 +176,7 @@ fn simulated_seeds() {
         t[2],
         t[3],
         t[4],
+        t[6],
         t[5]
     );
     let mut failures = failures.into_inner().unwrap();

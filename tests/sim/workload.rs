@@ -1,7 +1,8 @@
 //! What the simulated users do: transfers between accounts, audits that read every balance,
 //! sign-ups racing for a few emails, email changes, deletes, and schema changes — each a
 //! session of one isolate, interleaved at every `.await`, some of them cut off, abandoned or
-//! suspended. Every row carries the token of the commit that wrote it (`ver`/`tok`), so the
+//! suspended; and slot claims (count an owner's slots, refuse at the limit, else insert),
+//! whose rule only serializable isolation keeps. Every row carries the token of the commit that wrote it (`ver`/`tok`), so the
 //! checker can tell afterwards which commits landed where.
 
 use super::{
@@ -17,6 +18,10 @@ use std::{
 pub const ACCOUNTS: i64 = 4;
 pub const BALANCE: i64 = 100;
 pub const EMAILS: [&str; 4] = ["ada@x", "bob@x", "cy@x", "dee@x"];
+/// Slots one owner may hold: a rule over several rows, which only serializable sessions keep
+/// under concurrency (count, check, insert).
+pub const SLOTS: i64 = 1;
+pub const OWNERS: i64 = 2;
 
 /// One run's settings, all drawn from its seed.
 #[derive(Debug, Clone)]
@@ -232,7 +237,8 @@ impl Run {
             "CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL, \
              ver INTEGER NOT NULL); \
              CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, \
-             tok INTEGER NOT NULL)",
+             tok INTEGER NOT NULL); \
+             CREATE TABLE slots (id INTEGER PRIMARY KEY, owner INTEGER NOT NULL)",
         )
         .await
         .expect("schema");
@@ -302,11 +308,12 @@ impl Run {
         let s = factory.open();
         let opened = self.sim.step();
         let outcome = match kind {
-            0..=39 => self.transfer(&s, who).await,
-            40..=59 => self.audit(&s, who, opened, kind % 2 == 0).await,
-            60..=74 => self.sign_up(&s).await,
-            75..=84 => self.change_email(&s).await,
-            85..=92 => self.delete_user(&s).await,
+            0..=34 => self.transfer(&s, who).await,
+            35..=54 => self.audit(&s, who, opened, kind % 2 == 0).await,
+            55..=69 => self.sign_up(&s).await,
+            70..=79 => self.change_email(&s).await,
+            80..=87 => self.delete_user(&s).await,
+            88..=96 => self.claim_slot(&s).await,
             _ => self.ddl(&s).await,
         };
         self.sim.log(format!("{name} ({who:?}): {outcome}"));
@@ -447,6 +454,39 @@ impl Run {
             return format!("sign-up {id} {email}: {e}");
         }
         self.user_commit(s, id, Some(email.to_owned()), true).await
+    }
+
+    /// Counts an owner's slots and takes one if fewer than [`SLOTS`] are taken (the checker
+    /// counts them in the final state).
+    async fn claim_slot(&self, s: &Session) -> String {
+        let owner = 1 + self.sim.pick(0..OWNERS as u64) as i64;
+        let taken: i64 = match s
+            .execute(
+                "SELECT COUNT(*) AS n FROM slots WHERE owner = $1",
+                params![owner],
+            )
+            .await
+            .and_then(|r| r.into_rows())
+            .and_then(|rows| rows.get(0).map_or(Ok(0), |r| r.get("n")))
+        {
+            Ok(n) => n,
+            Err(e) => return format!("slots of {owner}: {e}"),
+        };
+        self.think().await;
+        if taken >= SLOTS {
+            return format!("slots of {owner}: full");
+        }
+        let id = self.next_tok.get();
+        self.next_tok.set(id + 1);
+        if let Err(e) = s
+            .execute("INSERT INTO slots VALUES ($1, $2)", params![id, owner])
+            .await
+        {
+            return format!("slot {id} of {owner}: {e}");
+        }
+        let result = s.commit().await;
+        self.commit_result(&result);
+        format!("slot {id} of {owner} (after {taken}): {result:?}")
     }
 
     fn some_user(&self) -> i64 {
