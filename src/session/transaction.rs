@@ -72,8 +72,8 @@ impl Session {
     ///
     /// # Errors
     /// [`Error::Config`] (converted into `E`) when the session already has pending writes
-    /// (commit or roll them back first: a rerun would discard them); otherwise what `work` or
-    /// `commit()` returned last.
+    /// (commit or roll them back first: a rerun would discard them) or is a bind's session;
+    /// otherwise what `work` or `commit()` returned last.
     pub async fn transaction<T, E, F, Fut>(&self, work: F) -> std::result::Result<T, E>
     where
         F: FnMut(Session) -> Fut,
@@ -98,6 +98,7 @@ impl Session {
         E: From<Error>,
     {
         self.usable()?;
+        self.refuse_on_bind("transaction")?;
         if self.is_dirty() {
             return Err(Error::config(
                 "transaction() was called on a session with pending writes; commit() or \
