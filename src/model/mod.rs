@@ -65,9 +65,9 @@ mod column;
 #[cfg_attr(not(all(target_arch = "wasm32", feature = "js")), allow(dead_code))]
 pub(crate) mod dynamic;
 mod meta;
-mod paginate;
+pub(crate) mod paginate;
 mod query;
-mod select;
+pub(crate) mod select;
 mod sql;
 mod unit;
 

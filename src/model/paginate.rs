@@ -9,6 +9,10 @@ use std::{future::Future, pin::Pin};
 /// Page size when none is given (Flask-SQLAlchemy's 20).
 pub(crate) const DEFAULT_PER_PAGE: u64 = 20;
 
+/// Flask-SQLAlchemy's `iter_pages` defaults: left edge, left of current, right of current,
+/// right edge.
+pub(crate) const ITER_PAGES_DEFAULTS: (u64, u64, u64, u64) = (2, 2, 4, 2);
+
 /// A page argument as given: a number, absent, or something that is not an integer (its
 /// text, for the message).
 #[derive(Debug, Clone)]
@@ -244,10 +248,14 @@ pub struct Pagination<T> {
 }
 
 impl<T> Pagination<T> {
-    /// The number of pages (0 when there are no rows).
+    /// The number of pages (0 when there are no rows, or no page size).
     #[must_use]
     pub fn pages(&self) -> u64 {
-        self.total.div_ceil(self.per_page)
+        if self.per_page == 0 {
+            0
+        } else {
+            self.total.div_ceil(self.per_page)
+        }
     }
 
     /// True unless this is page 1.
@@ -271,7 +279,7 @@ impl<T> Pagination<T> {
     /// The next page's number, `None` on the last page.
     #[must_use]
     pub fn next_num(&self) -> Option<u64> {
-        self.has_next().then(|| self.page + 1)
+        self.has_next().then(|| self.page.saturating_add(1))
     }
 
     /// The number (from 1) of this page's first row among all rows, 0 for an empty page.
@@ -280,7 +288,11 @@ impl<T> Pagination<T> {
         if self.items.is_empty() {
             0
         } else {
-            (self.page - 1) * self.per_page + 1
+            // Saturating: a `Pagination` built by hand (the npm package's) may hold any numbers.
+            self.page
+                .saturating_sub(1)
+                .saturating_mul(self.per_page)
+                .saturating_add(1)
         }
     }
 
@@ -289,7 +301,7 @@ impl<T> Pagination<T> {
     pub fn last(&self) -> u64 {
         match self.items.len() as u64 {
             0 => 0,
-            n => self.first() + n - 1,
+            n => self.first().saturating_add(n - 1),
         }
     }
 
@@ -298,7 +310,8 @@ impl<T> Pagination<T> {
     /// `1 2 … 5 6 7 8 9 10 11 … 19 20`.
     #[must_use]
     pub fn iter_pages(&self) -> Vec<Option<u64>> {
-        self.iter_pages_with(2, 2, 4, 2)
+        let (left_edge, left_current, right_current, right_edge) = ITER_PAGES_DEFAULTS;
+        self.iter_pages_with(left_edge, left_current, right_current, right_edge)
     }
 
     /// [`Pagination::iter_pages`] with the edges and the window around the current page given.
@@ -311,17 +324,21 @@ impl<T> Pagination<T> {
         right_edge: u64,
     ) -> Vec<Option<u64>> {
         let mut out = Vec::new();
-        let pages_end = self.pages() + 1;
+        let pages_end = self.pages().saturating_add(1);
         if pages_end == 1 {
             return out;
         }
-        let left_end = (1 + left_edge).min(pages_end);
+        let left_end = left_edge.saturating_add(1).min(pages_end);
         out.extend((1..left_end).map(Some));
         if left_end == pages_end {
             return out;
         }
         let mid_start = left_end.max(self.page.saturating_sub(left_current));
-        let mid_end = (self.page + right_current + 1).min(pages_end);
+        let mid_end = self
+            .page
+            .saturating_add(right_current)
+            .saturating_add(1)
+            .min(pages_end);
         if mid_start > left_end {
             out.push(None);
         }

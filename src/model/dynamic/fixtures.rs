@@ -67,6 +67,17 @@ impl Json {
     fn str(&self, key: &str) -> Option<String> {
         self.get(key).as_str()
     }
+
+    /// Sets property `key`, as JavaScript code changes a tracked object.
+    fn set(&self, key: &str, value: Self) {
+        if let Self::Object(o) = self {
+            let mut o = o.borrow_mut();
+            match o.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value,
+                None => o.push((key.to_owned(), value)),
+            }
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for Json {
@@ -171,15 +182,6 @@ impl DynValue for Json {
                 .find(|(k, _)| k == key)
                 .map_or(Self::Undefined, |(_, v)| v.clone()),
             _ => Self::Undefined,
-        }
-    }
-    fn set(&self, key: &str, value: Self) {
-        if let Self::Object(o) = self {
-            let mut o = o.borrow_mut();
-            match o.iter_mut().find(|(k, _)| k == key) {
-                Some(slot) => slot.1 = value,
-                None => o.push((key.to_owned(), value)),
-            }
         }
     }
     fn described(&self) -> String {

@@ -52,9 +52,6 @@ pub(crate) trait DynValue: Clone + 'static {
     fn entries(&self) -> Option<Vec<(String, Self)>>;
     /// Property `key` (`undefined` when absent).
     fn get(&self, key: &str) -> Self;
-    /// Sets property `key` (tracked objects change through this in tests; JavaScript code
-    /// sets properties itself).
-    fn set(&self, key: &str, value: Self);
     /// What the value is, for messages: `null`, `an array`, or its `typeof`.
     fn described(&self) -> String;
     /// The value for messages, as `JSON.stringify` shows it (a bigint as its digits).
