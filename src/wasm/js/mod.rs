@@ -186,18 +186,41 @@ fn commit_info(info: &crate::CommitInfo) -> Object {
     o
 }
 
+/// JSON as JavaScript values, an integer beyond `Number.MAX_SAFE_INTEGER` as a bigint (as the
+/// `int64: "auto"` option gives it in rows).
+fn json_to_js(value: &serde_json::Value) -> JsValue {
+    use serde_json::Value as J;
+    const MAX_SAFE: u64 = (1 << 53) - 1;
+    match value {
+        J::Null => JsValue::NULL,
+        J::Bool(b) => (*b).into(),
+        J::Number(n) => match (n.as_i64(), n.as_u64()) {
+            #[allow(clippy::cast_precision_loss)] // exact: within ±2^53
+            (Some(i), _) if i.unsigned_abs() <= MAX_SAFE => JsValue::from_f64(i as f64),
+            (Some(i), _) => js_sys::BigInt::from(i).into(),
+            (None, Some(u)) => js_sys::BigInt::from(u).into(),
+            (None, None) => JsValue::from_f64(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        J::String(s) => JsValue::from_str(s),
+        J::Array(items) => items.iter().map(json_to_js).collect::<Array>().into(),
+        J::Object(map) => {
+            let o = Object::new();
+            for (k, v) in map {
+                set(&o, k, json_to_js(v));
+            }
+            o.into()
+        }
+    }
+}
+
 /// Recorded statements as JavaScript objects `{ session, sql, params, durationMs, rows, ok }`.
 fn queries_to_js(queries: &[crate::RecordedQuery]) -> Result<JsValue, JsValue> {
     let array = Array::new();
-    let json = serde_wasm_bindgen::Serializer::json_compatible();
     for q in queries {
         let o = Object::new();
         set(&o, "session", q.session.as_str());
         set(&o, "sql", q.sql.as_str());
-        let params = q
-            .params
-            .serialize(&json)
-            .map_err(|e| JsValue::from_str(&e.to_string()))?;
+        let params: Array = q.params.iter().map(json_to_js).collect();
         set(&o, "params", params);
         set(&o, "durationMs", q.duration_ms);
         #[allow(clippy::cast_precision_loss)] // row counts stay far below 2^53
