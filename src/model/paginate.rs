@@ -483,6 +483,25 @@ mod tests {
     }
 
     #[test]
+    fn numbers_built_by_hand_never_panic() {
+        // The npm package's `new Pagination({ … })` may hold any numbers.
+        let odd = |page, per_page, total| Pagination {
+            items: vec![(); 3],
+            page,
+            per_page,
+            total,
+            max_per_page: None,
+        };
+        let zero = odd(0, 0, 10);
+        assert_eq!((zero.pages(), zero.first(), zero.prev_num()), (0, 1, None));
+        assert!(zero.iter_pages().is_empty());
+        let huge = odd(u64::MAX, u64::MAX, u64::MAX);
+        assert_eq!(huge.pages(), 1);
+        assert_eq!(huge.last(), u64::MAX);
+        assert_eq!(huge.iter_pages(), vec![Some(1)]);
+    }
+
+    #[test]
     fn serializes_with_derived_fields() {
         let json = serde_json::to_value(range(150, 15)).unwrap();
         assert_eq!(json["pages"], 15);
