@@ -105,6 +105,53 @@ export interface Session {
   readonly bindKey: string | undefined;
   /** The statements this session and its binds ran so far (option `recordQueries`). */
   recordedQueries(): RecordedQuery[];
+
+  // --- The unit of work (README.md, "The unit of work") ---------------------------------------
+
+  /**
+   * Tracks `object` as a new row of `model` (SQLAlchemy's `session.add`): it is inserted at the
+   * next flush — before the next query (autoflush), at `flush()` or `commit()` — and stays
+   * tracked: change its properties and the flush writes them. Returns `object` itself.
+   * @throws SqlError for a field that is no column or a missing primary key; UniqueError when
+   *   the session tracks an object with this key already.
+   */
+  add<C extends ColumnSpecs, R, O extends InsertOf<C>>(model: Model<C, R>, object: O): O;
+  /**
+   * The tracked object of `model` with primary key `key` (the identity map: within a session
+   * the same key gives the same object, and a tracked one costs no query), else the row read
+   * and tracked from now on; null when no row has the key or it was deleted in this session.
+   * Change its properties: the next flush writes the changed columns (an UPDATE of only those).
+   */
+  get<C extends ColumnSpecs, R>(model: Model<C, R>, key: KeyOf<C>): Promise<R | null>;
+  /**
+   * Deletes the row of `object` (any object holding the model's primary key: a tracked object
+   * or a plain row) at the next flush.
+   */
+  delete<C extends ColumnSpecs, R>(model: Model<C, R>, object: KeyObject<C>): void;
+  /**
+   * Writes pending model changes (not a commit): UPDATEs of changed tracked objects in the order
+   * they were first tracked, then INSERTs and DELETEs in call order. All or nothing: when one
+   * statement fails, the session's data is as before and the objects stay pending.
+   */
+  flush(): Promise<void>;
+}
+
+/** What a commit hook learns about one model object (Flask-SQLAlchemy's `models_committed`). */
+export interface ModelChange {
+  /** The model's table. */
+  table: string;
+  /** The primary key (a number, bigint or string as the column holds it). */
+  key: unknown;
+  operation: "insert" | "update" | "delete";
+}
+
+/** What `afterCommit` receives. */
+export interface Committed {
+  /** The session that committed (it already starts over on the new committed state). */
+  session: Session;
+  info: CommitInfo;
+  /** The model objects committed, in flush order (plain SQL writes are not listed). */
+  changes: ModelChange[];
 }
 
 /** One statement a session ran (option `recordQueries: true`). */
@@ -168,6 +215,19 @@ export interface GluebindOptions<Env = any> {
    * first event's env when `url` is a function or a kv:// URL.
    */
   recordQueries?: boolean | ((env: Env) => boolean);
+  /**
+   * Runs in `commit()` after pending model objects are flushed, before anything is committed,
+   * with the model changes about to be committed (Flask-SQLAlchemy's
+   * `before_models_committed`). Synchronous. A throw refuses the commit: `commit()` rejects with
+   * what the hook threw, nothing is committed and the writes stay pending. Objects the hook adds
+   * or changes through `session` are committed with the rest.
+   */
+  beforeCommit?: (session: Session, changes: ModelChange[]) => void;
+  /**
+   * Runs after a commit wrote something (`models_committed`), teardown commits included; a
+   * throw is logged (the commit already happened).
+   */
+  afterCommit?: (committed: Committed) => void;
   /**
    * `"serializable"` (default): every commit checks that nothing its session read (rows by
    * key, tables scanned) was changed by another commit since its snapshot, so a rule such as
@@ -389,6 +449,10 @@ type ColumnName<C extends ColumnSpecs> = keyof C & string;
 type NullableColumn<C extends ColumnSpecs> = NullableKeys<C> & string;
 type TextColumn<C extends ColumnSpecs> = { [K in keyof C]: C[K]["type"] extends "TEXT" ? K : never }[keyof C] & string;
 
+/** An object holding a model's primary key (what `session.delete` needs). */
+export type KeyObject<C extends ColumnSpecs> = { readonly [K in PrimaryKeyOf<C>]: ParamOf<C[K]> } & {
+  readonly [K in keyof C]?: unknown;
+};
 /** A model's row type, inferred from its columns. */
 export type RowOf<C extends ColumnSpecs> = { -readonly [K in keyof C]: ValueOf<C[K]> };
 /** What `insert` takes: every NOT NULL column; nullable ones may be absent. */
@@ -427,6 +491,58 @@ export interface PaginateOptions extends PageOptions {
   perPage?: number | string | null;
 }
 
+/**
+ * A condition on a model's rows for `query.filter(condition)`, from the model's column handles
+ * (`User.c.age.lt(18)`), combined with `and` / `or` / `not` (SQL's NULL semantics: a comparison
+ * with NULL is neither true nor false, and so is its `not`).
+ */
+export declare class Condition<C extends ColumnSpecs = ColumnSpecs> {
+  private constructor();
+  /** The model's columns (types only). */
+  private readonly __columns: C;
+  /** This and every other condition hold. */
+  and(...others: Condition<C>[]): Condition<C>;
+  /** This or another condition holds. */
+  or(...others: Condition<C>[]): Condition<C>;
+  /** This condition does not hold. */
+  not(): Condition<C>;
+}
+/** The condition type of a model: `ConditionOf<typeof User>`. */
+export type ConditionOf<M> = M extends Model<infer C, any> ? Condition<C> : never;
+/** Every condition holds. */
+export declare function and<C extends ColumnSpecs>(first: Condition<C>, ...rest: Condition<C>[]): Condition<C>;
+/** One of the conditions holds. */
+export declare function or<C extends ColumnSpecs>(first: Condition<C>, ...rest: Condition<C>[]): Condition<C>;
+/** The condition does not hold. */
+export declare function not<C extends ColumnSpecs>(condition: Condition<C>): Condition<C>;
+
+/** The conditions of one column (`User.c.email`); `like` on TEXT columns, IS NULL on nullable ones. */
+export type ColumnHandle<C extends ColumnSpecs, K extends keyof C> = {
+  eq(value: ParamOf<C[K]>): Condition<C>;
+  ne(value: ParamOf<C[K]>): Condition<C>;
+  lt(value: ParamOf<C[K]>): Condition<C>;
+  le(value: ParamOf<C[K]>): Condition<C>;
+  gt(value: ParamOf<C[K]>): Condition<C>;
+  ge(value: ParamOf<C[K]>): Condition<C>;
+  /** An empty array matches no row. */
+  in(values: readonly ParamOf<C[K]>[]): Condition<C>;
+} & (C[K]["type"] extends "TEXT"
+  ? {
+      /** `%` any run of characters, `_` one character; NULLs never match. */
+      like(pattern: string): Condition<C>;
+    }
+  : unknown) &
+  (C[K] extends { nullable: true }
+    ? {
+        isNull(): Condition<C>;
+        isNotNull(): Condition<C>;
+        /** `eq(null)` is IS NULL. */
+        eq(value: null): Condition<C>;
+        /** `ne(null)` is IS NOT NULL. */
+        ne(value: null): Condition<C>;
+      }
+    : unknown);
+
 /** Request arguments: a query string, URLSearchParams, or an object of strings (Hono's `c.req.query()`). */
 export type PageArgs = string | { get(name: string): string | null } | Record<string, string | undefined>;
 
@@ -447,6 +563,8 @@ export interface Query<C extends ColumnSpecs, R = RowOf<C>> {
   /** `%` any run of characters, `_` one character; NULLs never match. */
   filter<K extends TextColumn<C>>(column: K, op: "like", pattern: string): Query<C, R>;
   filter<K extends NullableColumn<C>>(column: K, op: "isNull" | "isNotNull"): Query<C, R>;
+  /** Rows where the condition holds: `filter(User.c.age.lt(18).or(User.c.age.isNull()))`. */
+  filter(condition: Condition<C>): Query<C, R>;
   /** Orders by columns in turn: `"name"` ascending, `"-name"` descending. */
   orderBy(...columns: (ColumnName<C> | `-${ColumnName<C>}`)[]): Query<C, R>;
   limit(n: number): Query<C, R>;
@@ -478,6 +596,8 @@ export interface Model<C extends ColumnSpecs = ColumnSpecs, R = RowOf<C>> {
   readonly primaryKey: PrimaryKeyOf<C>;
   /** The model's bind (null: the default one). */
   readonly bindKey: string | null;
+  /** Column handles for conditions: `User.c.name.like("A%").or(User.c.bio.isNull())`. */
+  readonly c: { readonly [K in keyof C]: ColumnHandle<C, K> };
   /** A query over the table, in `session`. */
   query(session: Session): Query<C, R>;
   get(session: Session, key: KeyOf<C>): Promise<R | null>;

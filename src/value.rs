@@ -36,7 +36,8 @@ pub fn param(value: Value) -> Result<ParamLiteral> {
         Value::Timestamp(v) => v.into_param_literal(),
         Value::Time(v) => v.into_param_literal(),
         Value::Interval(v) => v.into_param_literal(),
-        Value::Uuid(v) => v.into_param_literal(),
+        // (`u128::into_param_literal` would bind it as a UINT128.)
+        Value::Uuid(v) => uuid::Uuid::from_u128(v).into_param_literal(),
         Value::Point(v) => v.into_param_literal(),
         Value::Null => ParamLiteral::null(),
         Value::Map(_) | Value::List(_) => {

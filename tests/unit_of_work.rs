@@ -846,7 +846,7 @@ fn objects_a_before_commit_hook_adds_are_committed_with_the_rest() {
         s.add(user(3, "Cy")).unwrap();
         s.commit().await.unwrap();
         assert!(Hit::get(&f.open(), "/audit/1").await.unwrap().is_some());
-        let tables: Vec<&str> = seen.borrow().iter().map(|c| c.table).collect();
+        let tables: Vec<String> = seen.borrow().iter().map(|c| c.table.to_string()).collect();
         assert_eq!(tables, ["users", "hits"]);
         assert!(!s.is_dirty());
     });

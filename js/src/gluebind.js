@@ -1,13 +1,15 @@
 // The Gluebind class: what only JavaScript can do around the Rust core — find the fetch event's
 // scope through AsyncLocalStorage, hand teardown to ctx.waitUntil, resolve the URL (and a kv://
 // URL's KV namespace binding) from `env`.
-// Sessions, scopes, teardown policy, parameter binding and value mapping live in Rust
-// (src/wasm/js/ in the repository); the entry modules (workerd.js, node.js) load the wasm
-// module and call install().
+// Sessions, scopes, teardown policy, commit hooks, parameter binding, value mapping and the
+// model layer live in Rust (src/wasm/js/ in the repository); the entry modules (workerd.js,
+// node.js) load the wasm module and call install().
 
 import { ConfigError, OutsideScopeError, errorFromCode } from "./errors.js";
+import { installSessionVerbs } from "./model.js";
+import { setBindings } from "./wasm.js";
 
-/** @type {{ Registry: any, setErrorFactory: (f: Function) => void, instanceEpoch: () => number, panicForTesting: () => void } | null} */
+/** @type {{ Registry: any, Session: any, setErrorFactory: (f: Function) => void, instanceEpoch: () => number, panicForTesting: () => void } | null} */
 let wasm = null;
 /** @type {(new () => { run: Function, getStore: Function }) | null} */
 let AsyncLocalStorageClass = null;
@@ -17,13 +19,25 @@ let alsFailure = null;
 /** Called once by the entry module with the wasm bindings and AsyncLocalStorage (or why not). */
 export function install(bindings, asyncLocalStorage, failure) {
   wasm = bindings;
+  setBindings(bindings);
+  installSessionVerbs(bindings.Session);
   AsyncLocalStorageClass = asyncLocalStorage ?? null;
   alsFailure = failure ?? null;
   wasm.setErrorFactory(errorFromCode);
 }
 
 const OPTION_KEYS = new Set([
-  "url", "teardown", "autoflush", "int64", "timestamps", "binds", "recordQueries", "init", "isolation",
+  "url",
+  "teardown",
+  "autoflush",
+  "int64",
+  "timestamps",
+  "binds",
+  "recordQueries",
+  "beforeCommit",
+  "afterCommit",
+  "init",
+  "isolation",
 ]);
 
 function noAls() {
@@ -86,6 +100,7 @@ export class Gluebind {
    * @param {{ url: string | ((env: any) => string), teardown?: "rollback" | "commit",
    *   autoflush?: boolean, int64?: "auto" | "bigint" | "string", timestamps?: "date" | "string",
    *   binds?: Record<string, string>, recordQueries?: boolean | ((env: any) => boolean),
+   *   beforeCommit?: (session: any, changes: any[]) => void, afterCommit?: (committed: any) => void,
    *   init?: (session: any) => unknown }} options
    */
   constructor(options) {

@@ -9,5 +9,5 @@ import { install } from "./gluebind.js";
 install(bindings, AsyncLocalStorage, null);
 
 export { Gluebind, panicForTesting } from "./gluebind.js";
-export { createAll, defineModel, dropAll, Pagination } from "./model.js";
+export { Condition, Pagination, and, createAll, defineModel, dropAll, not, or } from "./model.js";
 export * from "./errors.js";

@@ -19,5 +19,5 @@ try {
 install(bindings, AsyncLocalStorage, failure);
 
 export { Gluebind, panicForTesting } from "./gluebind.js";
-export { createAll, defineModel, dropAll, Pagination } from "./model.js";
+export { Condition, Pagination, and, createAll, defineModel, dropAll, not, or } from "./model.js";
 export * from "./errors.js";

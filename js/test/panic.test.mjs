@@ -2,7 +2,7 @@
 // event runs on a new registry (init runs again; memory:// data is gone).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Gluebind, panicForTesting } from "gluebind";
+import { Gluebind, createAll, defineModel, panicForTesting } from "gluebind";
 import { fakeCtx } from "./helpers.mjs";
 
 describe("panic recovery", () => {
@@ -43,5 +43,34 @@ describe("panic recovery", () => {
     assert.equal(inits, 2, "init ran again for the new registry");
     assert.equal(db.stats().sessionsActive, 0);
     assert.equal(db.stats().registriesCreated, 1);
+  });
+
+  it("a model defined before the panic works after it (its Rust handle is rebuilt)", async () => {
+    const Note = defineModel("notes", { id: { type: "INTEGER", primaryKey: true }, text: { type: "TEXT" } });
+    const db = new Gluebind({
+      url: "memory://panic_models",
+      init: async (session) => {
+        await createAll(session, [Note]);
+        await session.commit();
+      },
+    });
+    const ctx = fakeCtx();
+    const write = db.bind(async () => {
+      const session = db.session();
+      session.add(Note, { id: Note.nextId(session), text: "kept?" });
+      await session.commit();
+      return Response.json(await Note.query(session).filter(Note.c.text.eq("kept?")).count());
+    });
+    assert.equal(await (await write(new Request("http://x/"), {}, ctx)).json(), 1);
+    await ctx.settle();
+    const originalError = console.error;
+    console.error = () => {};
+    try {
+      assert.throws(() => panicForTesting(), /unreachable|panic/i);
+      assert.equal(await (await write(new Request("http://x/"), {}, ctx)).json(), 1, "a new, empty database");
+      await ctx.settle();
+    } finally {
+      console.error = originalError;
+    }
   });
 });

@@ -220,12 +220,12 @@ fn generate(
         impl #m::Model for #ty {
             type Key = #key_ty;
 
-            const META: &'static #m::ModelMeta = &#m::ModelMeta::__new(
-                #table,
-                &[#(#metas),*],
-                #key_index,
-                #bind_key,
-            );
+            // The columns in a `const` of their own: a `&[..]` of values with a destructor
+            // (the names are `Cow`s) is `'static` only as a constant's value.
+            const META: &'static #m::ModelMeta = {
+                const COLUMNS: &[#m::ColumnMeta] = &[#(#metas),*];
+                &#m::ModelMeta::__new(#table, COLUMNS, #key_index, #bind_key)
+            };
 
             fn from_row(row: &::gluebind::Row<'_>) -> ::gluebind::Result<Self> {
                 ::core::result::Result::Ok(Self { #(#reads),* })

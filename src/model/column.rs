@@ -3,9 +3,10 @@
 //! `User::EMAIL.eq("ada@example.com")` is a [`Filter`] holding the column name (an identifier
 //! checked at compile time) and the value as a bound parameter: values never become SQL text.
 
+use super::arg::Arg;
 use crate::{FromValue, ParamLiteral};
 use gluesql_core::translate::IntoParamLiteral;
-use std::{fmt, marker::PhantomData};
+use std::{borrow::Cow, fmt, marker::PhantomData};
 
 /// A Rust type a model field can have: it reads from a column value and binds as a
 /// parameter. Implemented for `i8`–`i64`, `u8`–`u64`, `f64`, `bool`, `String`, `Vec<u8>` and
@@ -140,22 +141,30 @@ impl Op {
     }
 }
 
-/// A column in a filter: its name, and whether it holds NULLs.
-#[derive(Debug, Clone, Copy)]
+/// A column in a filter: its name (`'static` for derived models), and whether it holds NULLs.
+#[derive(Debug, Clone)]
 pub(crate) struct Col {
-    pub(crate) name: &'static str,
+    pub(crate) name: Cow<'static, str>,
     pub(crate) nullable: bool,
 }
 
-/// A filter expression, untyped (the typed wrapper is [`Filter`]).
+/// A filter expression, untyped (the typed wrapper is [`Filter`]; the npm package builds them
+/// from its query descriptions, see `model::dynamic`).
 #[derive(Debug, Clone)]
 pub(crate) enum Expr {
-    Compare(Col, Op, ParamLiteral),
-    IsNull(&'static str, bool),
-    In(Col, Vec<ParamLiteral>),
+    Compare(Col, Op, Arg),
+    IsNull(Cow<'static, str>, bool),
+    In(Col, Vec<Arg>),
     And(Vec<Expr>),
     Or(Vec<Expr>),
     Not(Box<Expr>),
+}
+
+/// An ordering, untyped: what [`Order`] and the npm package's `orderBy` become.
+#[derive(Debug, Clone)]
+pub(crate) struct OrderBy {
+    pub(crate) column: Cow<'static, str>,
+    pub(crate) descending: bool,
 }
 
 impl<M, T: ColumnType> Column<M, T> {
@@ -177,14 +186,14 @@ impl<M, T: ColumnType> Column<M, T> {
 
     fn col(self) -> Col {
         Col {
-            name: self.name,
+            name: Cow::Borrowed(self.name),
             nullable: T::NULLABLE,
         }
     }
 
     fn compare(self, op: Op, value: impl IntoColumnValue<T::Value>) -> Filter<M> {
         let value = value.into_column_value().into_param_literal();
-        Filter::new(Expr::Compare(self.col(), op, value))
+        Filter::new(Expr::Compare(self.col(), op, value.into()))
     }
 
     /// `column = value`. (Never true for a NULL column value: use [`Column::is_null`].)
@@ -224,7 +233,7 @@ impl<M, T: ColumnType> Column<M, T> {
     ) -> Filter<M> {
         let values = values
             .into_iter()
-            .map(|v| v.into_column_value().into_param_literal())
+            .map(|v| Arg::Typed(v.into_column_value().into_param_literal()))
             .collect();
         Filter::new(Expr::In(self.col(), values))
     }
@@ -254,12 +263,12 @@ where
 {
     /// `column IS NULL` (only NULL-able columns, the `Option<T>` fields, have it).
     pub fn is_null(self) -> Filter<M> {
-        Filter::new(Expr::IsNull(self.name, true))
+        Filter::new(Expr::IsNull(Cow::Borrowed(self.name), true))
     }
 
     /// `column IS NOT NULL`.
     pub fn is_not_null(self) -> Filter<M> {
-        Filter::new(Expr::IsNull(self.name, false))
+        Filter::new(Expr::IsNull(Cow::Borrowed(self.name), false))
     }
 }
 
@@ -337,6 +346,13 @@ impl<M> Order<M> {
             column,
             descending,
             _model: PhantomData,
+        }
+    }
+
+    pub(crate) fn untyped(self) -> OrderBy {
+        OrderBy {
+            column: Cow::Borrowed(self.column),
+            descending: self.descending,
         }
     }
 }

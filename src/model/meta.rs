@@ -1,4 +1,8 @@
-//! What the derive records about a model: table, columns, primary key, bind key.
+//! What a model records about its table: table, columns, primary key, bind key — built by the
+//! derive in a `const` (borrowed, zero-cost), or at run time from a column spec (owned: the
+//! npm package's `defineModel`).
+
+use std::{borrow::Cow, fmt, ops::Deref, rc::Rc};
 
 /// `[A-Za-z_][A-Za-z0-9_]*`, at most 63 bytes: the identifiers gluebind puts into SQL text.
 /// A `const fn`, so metadata built in a `const` fails to compile when it breaks the rule.
@@ -20,10 +24,40 @@ pub(crate) const fn valid_ident(name: &str) -> bool {
     true
 }
 
+/// The column types a model can have, GlueSQL's names: what GlueSQL 0.20 stores and gluebind
+/// binds exactly. Left out: DECIMAL and INTERVAL (a bound parameter compares unequal to the
+/// stored value), FLOAT32 (f32 rounding), MAP, LIST and POINT (no parameter form).
+pub(crate) const SQL_TYPES: &[&str] = &[
+    "INTEGER",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT128",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "UINT128",
+    "FLOAT",
+    "BOOLEAN",
+    "TEXT",
+    "BYTEA",
+    "DATE",
+    "TIME",
+    "TIMESTAMP",
+    "UUID",
+    "INET",
+];
+
+/// `name` as one of [`SQL_TYPES`] (a `'static` string), if it is one.
+pub(crate) fn sql_type(name: &str) -> Option<&'static str> {
+    SQL_TYPES.iter().copied().find(|t| *t == name)
+}
+
 /// One column of a model's table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnMeta {
-    name: &'static str,
+    name: Cow<'static, str>,
     sql_type: &'static str,
     nullable: bool,
     unique: bool,
@@ -47,7 +81,24 @@ impl ColumnMeta {
             "gluebind: a column name must match [A-Za-z_][A-Za-z0-9_]* (at most 63 bytes)"
         );
         Self {
-            name,
+            name: Cow::Borrowed(name),
+            sql_type,
+            nullable,
+            unique,
+        }
+    }
+
+    /// A column built at run time; the caller checked `name` ([`valid_ident`]) and the type
+    /// (one of [`SQL_TYPES`]).
+    pub(crate) fn owned(
+        name: String,
+        sql_type: &'static str,
+        nullable: bool,
+        unique: bool,
+    ) -> Self {
+        debug_assert!(valid_ident(&name), "unchecked column name {name:?}");
+        Self {
+            name: Cow::Owned(name),
             sql_type,
             nullable,
             unique,
@@ -56,8 +107,13 @@ impl ColumnMeta {
 
     /// The column's name.
     #[must_use]
-    pub const fn name(&self) -> &'static str {
-        self.name
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The name, without copying when it is `'static`.
+    pub(crate) fn name_cow(&self) -> Cow<'static, str> {
+        self.name.clone()
     }
 
     /// Its GlueSQL type (`INTEGER`, `TEXT`, `BOOLEAN`, ...).
@@ -80,13 +136,14 @@ impl ColumnMeta {
 }
 
 /// A model's table: what `create_all` creates and queries read. The derive builds it as
-/// `Model::META`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `Model::META` (in a `const`, borrowing `'static` data); the npm package's `defineModel`
+/// builds one at run time, with the same checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelMeta {
-    table: &'static str,
-    columns: &'static [ColumnMeta],
+    table: Cow<'static, str>,
+    columns: Cow<'static, [ColumnMeta]>,
     primary_key: usize,
-    bind_key: Option<&'static str>,
+    bind_key: Option<Cow<'static, str>>,
 }
 
 impl ModelMeta {
@@ -112,47 +169,105 @@ impl ModelMeta {
             "gluebind: the primary key must be one of the columns"
         );
         Self {
-            table,
-            columns,
+            table: Cow::Borrowed(table),
+            columns: Cow::Borrowed(columns),
             primary_key,
-            bind_key,
+            bind_key: match bind_key {
+                Some(key) => Some(Cow::Borrowed(key)),
+                None => None,
+            },
+        }
+    }
+
+    /// Metadata built at run time; the caller checked the table name, that `primary_key` is a
+    /// column index and that the columns are valid (see `model::dynamic::spec`).
+    pub(crate) fn owned(
+        table: String,
+        columns: Vec<ColumnMeta>,
+        primary_key: usize,
+        bind_key: Option<String>,
+    ) -> Self {
+        debug_assert!(valid_ident(&table) && primary_key < columns.len());
+        Self {
+            table: Cow::Owned(table),
+            columns: Cow::Owned(columns),
+            primary_key,
+            bind_key: bind_key.map(Cow::Owned),
         }
     }
 
     /// The table name.
     #[must_use]
-    pub const fn table(&self) -> &'static str {
-        self.table
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The table name, without copying when it is `'static`.
+    pub(crate) fn table_cow(&self) -> Cow<'static, str> {
+        self.table.clone()
     }
 
     /// The columns, in field order.
     #[must_use]
-    pub const fn columns(&self) -> &'static [ColumnMeta] {
-        self.columns
+    pub fn columns(&self) -> &[ColumnMeta] {
+        &self.columns
+    }
+
+    /// The column named `name`, with its index.
+    pub(crate) fn column(&self, name: &str) -> Option<(usize, &ColumnMeta)> {
+        self.columns()
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.name() == name)
     }
 
     /// The primary key column.
     #[must_use]
-    pub const fn primary_key(&self) -> &'static ColumnMeta {
-        &self.columns[self.primary_key]
+    pub fn primary_key(&self) -> &ColumnMeta {
+        &self.columns()[self.primary_key]
     }
 
     pub(crate) const fn primary_key_index(&self) -> usize {
         self.primary_key
     }
 
-    /// The bind key from `#[gluebind(bind_key = "...")]` (`None`: the default engine). It is
-    /// metadata for now: [`crate::model::create_all_bind`] selects models by it; routing a
-    /// model's queries to the engine of its bind is not implemented yet.
+    /// The bind key from `#[gluebind(bind_key = "...")]` (`None`: the default engine): the
+    /// model's queries, row verbs, flushes and `create_all` run on that bind's engine (see
+    /// [`crate::Session::for_bind`]).
     #[must_use]
-    pub const fn bind_key(&self) -> Option<&'static str> {
-        self.bind_key
+    pub fn bind_key(&self) -> Option<&str> {
+        self.bind_key.as_deref()
     }
 
     /// The `CREATE TABLE IF NOT EXISTS` statement of this model.
     #[must_use]
     pub fn create_sql(&self) -> String {
         super::sql::create_table(self)
+    }
+}
+
+/// A model's metadata as the unit of work and the untyped query hold it: the derive's
+/// `&'static` (free to copy) or a run-time model's shared one.
+#[derive(Clone)]
+pub(crate) enum MetaRef {
+    Static(&'static ModelMeta),
+    Shared(Rc<ModelMeta>),
+}
+
+impl Deref for MetaRef {
+    type Target = ModelMeta;
+
+    fn deref(&self) -> &ModelMeta {
+        match self {
+            Self::Static(meta) => meta,
+            Self::Shared(meta) => meta,
+        }
+    }
+}
+
+impl fmt::Debug for MetaRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MetaRef({})", self.table())
     }
 }
 
@@ -169,5 +284,29 @@ mod tests {
         assert!(!valid_ident("a b"));
         assert!(!valid_ident("a\"b"));
         assert!(!valid_ident(&"x".repeat(64)));
+    }
+
+    #[test]
+    fn static_and_owned_metadata_read_alike() {
+        const COLUMNS: &[ColumnMeta] = &[
+            ColumnMeta::__new("id", "INTEGER", false, false),
+            ColumnMeta::__new("email", "TEXT", false, true),
+        ];
+        const META: &ModelMeta = &ModelMeta::__new("users", COLUMNS, 0, Some("cache"));
+        let owned = ModelMeta::owned(
+            "users".into(),
+            vec![
+                ColumnMeta::owned("id".into(), "INTEGER", false, false),
+                ColumnMeta::owned("email".into(), "TEXT", false, true),
+            ],
+            0,
+            Some("cache".into()),
+        );
+        assert_eq!(*META, owned);
+        assert_eq!(owned.create_sql(), META.create_sql());
+        assert_eq!(owned.column("email").map(|(i, _)| i), Some(1));
+        assert_eq!(owned.bind_key(), Some("cache"));
+        assert_eq!(sql_type("TEXT"), Some("TEXT"));
+        assert_eq!(sql_type("text"), None);
     }
 }

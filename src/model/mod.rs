@@ -57,10 +57,17 @@
 //! they are the only text gluebind writes into SQL besides keywords. Every value is bound as
 //! a `$n` parameter.
 
+// Values from dynamically typed callers and models defined at run time: used by the npm
+// package's bindings (wasm32, feature `js`) and the shared fixture tests, dead code elsewhere.
+#[cfg_attr(not(all(target_arch = "wasm32", feature = "js")), allow(dead_code))]
+pub(crate) mod arg;
 mod column;
+#[cfg_attr(not(all(target_arch = "wasm32", feature = "js")), allow(dead_code))]
+pub(crate) mod dynamic;
 mod meta;
-mod paginate;
+pub(crate) mod paginate;
 mod query;
+pub(crate) mod select;
 mod sql;
 mod unit;
 

@@ -1,29 +1,135 @@
-//! Pagination, ported from Flask-SQLAlchemy 3 (`Query.paginate`, `Pagination`).
+//! Pagination, ported from Flask-SQLAlchemy 3 (`Query.paginate`, `Pagination`): the rules
+//! for page arguments ([`PageRequest`], shared by typed queries and the npm package) and the
+//! page's numbers ([`Pagination`]).
 
-use super::{query::not_found, Model, Query};
-use crate::{Error, Result};
+use super::{select::Select, Model, Query};
+use crate::{Error, Result, Rows};
 use std::{future::Future, pin::Pin};
 
 /// Page size when none is given (Flask-SQLAlchemy's 20).
-const DEFAULT_PER_PAGE: u64 = 20;
+pub(crate) const DEFAULT_PER_PAGE: u64 = 20;
 
-/// A page argument as given: a number, absent, or text that is not a number.
+/// Flask-SQLAlchemy's `iter_pages` defaults: left edge, left of current, right of current,
+/// right edge.
+pub(crate) const ITER_PAGES_DEFAULTS: (u64, u64, u64, u64) = (2, 2, 4, 2);
+
+/// A page argument as given: a number, absent, or something that is not an integer (its
+/// text, for the message).
 #[derive(Debug, Clone)]
-enum Arg {
+pub(crate) enum PageArg {
     Missing,
     Number(i64),
     Bad(String),
 }
 
-impl Arg {
-    fn parse(text: Option<&str>) -> Self {
+impl PageArg {
+    /// A request argument, parsed as Flask-SQLAlchemy parses `request.args` (`int(...)`, of
+    /// the trimmed text).
+    pub(crate) fn parse(text: Option<&str>) -> Self {
         match text {
             None => Self::Missing,
             Some(t) => t
                 .trim()
                 .parse()
-                .map_or_else(|_| Self::Bad(t.to_owned()), Self::Number),
+                .map_or_else(|_| Self::Bad(format!("{t:?}")), Self::Number),
         }
+    }
+}
+
+/// What page to fetch and Flask-SQLAlchemy's rules for it:
+/// - `per_page` is first capped at `max_per_page` (if set; no cap by default);
+/// - with `error_out` (the default), `page < 1`, `per_page < 1` or an argument that is not an
+///   integer is an error, and so is an empty page other than page 1 (a page past the end);
+///   page 1 of an empty table is an empty page, not an error;
+/// - without `error_out`, such a page is 1, such a per_page the default (20), and a page past
+///   the end is an empty page.
+#[derive(Debug, Clone)]
+pub(crate) struct PageRequest {
+    pub(crate) page: PageArg,
+    pub(crate) per_page: PageArg,
+    pub(crate) default_per_page: u64,
+    pub(crate) max_per_page: Option<u64>,
+    pub(crate) error_out: bool,
+}
+
+/// One page of rows, before they become a model's values (typed) or JavaScript objects.
+pub(crate) struct Page {
+    pub(crate) rows: Rows,
+    pub(crate) page: u64,
+    pub(crate) per_page: u64,
+    pub(crate) total: u64,
+    pub(crate) max_per_page: Option<u64>,
+}
+
+impl PageRequest {
+    pub(crate) fn new(page: PageArg, per_page: PageArg) -> Self {
+        Self {
+            page,
+            per_page,
+            default_per_page: DEFAULT_PER_PAGE,
+            max_per_page: None,
+            error_out: true,
+        }
+    }
+
+    /// Flask-SQLAlchemy's `_prepare_page_args`: the page and page size to query, or why not.
+    pub(crate) fn page_args(&self, select: &Select) -> Result<(u64, u64)> {
+        let bad = |what: &str, value: &dyn std::fmt::Display| -> Error {
+            select.not_found(format!(
+                "{what} {value} is not valid: page numbers start at 1 and per_page is at least \
+                 1; pass integers in range"
+            ))
+        };
+        let page = match &self.page {
+            PageArg::Missing => 1,
+            PageArg::Number(n) => *n,
+            PageArg::Bad(_) if !self.error_out => 1,
+            PageArg::Bad(text) => return Err(bad("page", text)),
+        };
+        let default = i64::try_from(self.default_per_page).unwrap_or(i64::MAX);
+        let mut per_page = match &self.per_page {
+            PageArg::Missing => default,
+            PageArg::Number(n) => *n,
+            PageArg::Bad(_) if !self.error_out => default,
+            PageArg::Bad(text) => return Err(bad("per_page", text)),
+        };
+        if let Some(max) = self.max_per_page {
+            per_page = per_page.min(i64::try_from(max).unwrap_or(i64::MAX));
+        }
+        let page = match u64::try_from(page) {
+            Ok(p) if p >= 1 => p,
+            _ if !self.error_out => 1,
+            _ => return Err(bad("page", &page)),
+        };
+        let per_page = match u64::try_from(per_page) {
+            Ok(n) if n >= 1 => n,
+            _ if !self.error_out => self.default_per_page,
+            _ => return Err(bad("per_page", &per_page)),
+        };
+        Ok((page, per_page))
+    }
+
+    /// The page's rows and the total count.
+    pub(crate) async fn fetch(&self, select: &Select) -> Result<Page> {
+        let (page, per_page) = self.page_args(select)?;
+        let mut paged = select.clone();
+        paged.limit = Some(per_page);
+        paged.offset = Some((page - 1).saturating_mul(per_page));
+        let rows = paged.all().await?;
+        if rows.is_empty() && page != 1 && self.error_out {
+            return Err(select.not_found(format!(
+                "page {page} (of {per_page} rows each) is past the last page; ask for a page \
+                 between 1 and the pagination's `pages`"
+            )));
+        }
+        let total = select.count_matching().await?;
+        Ok(Page {
+            rows,
+            page,
+            per_page,
+            total,
+            max_per_page: self.max_per_page,
+        })
     }
 }
 
@@ -57,113 +163,57 @@ impl Arg {
 #[must_use = "a page is fetched only when the Paginate builder is awaited"]
 pub struct Paginate<M> {
     query: Query<M>,
-    page: Arg,
-    per_page: Arg,
-    default_per_page: u64,
-    max_per_page: Option<u64>,
-    error_out: bool,
+    request: PageRequest,
 }
 
 impl<M: Model> Paginate<M> {
     pub(crate) fn new(query: Query<M>, page: Option<i64>, per_page: Option<i64>) -> Self {
-        let arg = |n: Option<i64>| n.map_or(Arg::Missing, Arg::Number);
+        let arg = |n: Option<i64>| n.map_or(PageArg::Missing, PageArg::Number);
         Self {
             query,
-            page: arg(page),
-            per_page: arg(per_page),
-            default_per_page: DEFAULT_PER_PAGE,
-            max_per_page: None,
-            error_out: true,
+            request: PageRequest::new(arg(page), arg(per_page)),
         }
     }
 
     pub(crate) fn from_args(query: Query<M>, page: Option<&str>, per_page: Option<&str>) -> Self {
         Self {
-            page: Arg::parse(page),
-            per_page: Arg::parse(per_page),
-            ..Self::new(query, None, None)
+            query,
+            request: PageRequest::new(PageArg::parse(page), PageArg::parse(per_page)),
         }
     }
 
     /// The largest page size accepted: a larger `per_page` is lowered to it (not an error).
     pub fn max_per_page(mut self, max: u64) -> Self {
-        self.max_per_page = Some(max);
+        self.request.max_per_page = Some(max);
         self
     }
 
     /// The page size when none is given, or a bad one with `error_out(false)` (default 20).
     pub fn default_per_page(mut self, per_page: u64) -> Self {
-        self.default_per_page = per_page.max(1);
+        self.request.default_per_page = per_page.max(1);
         self
     }
 
     /// Whether bad arguments and pages past the end are errors (default `true`) or are
     /// corrected (see [`Paginate`]).
     pub fn error_out(mut self, error_out: bool) -> Self {
-        self.error_out = error_out;
+        self.request.error_out = error_out;
         self
     }
 
-    /// Flask-SQLAlchemy's `_prepare_page_args`: the page and page size to query, or why not.
-    fn page_args(&self) -> Result<(u64, u64)> {
-        let bad = |what: &str, value: &dyn std::fmt::Display| -> Error {
-            not_found::<M>(format!(
-                "{what} {value} is not valid: page numbers start at 1 and per_page is at least \
-                 1; pass integers in range"
-            ))
-        };
-        let page = match &self.page {
-            Arg::Missing => 1,
-            Arg::Number(n) => *n,
-            Arg::Bad(_) if !self.error_out => 1,
-            Arg::Bad(text) => return Err(bad("page", &format!("{text:?}"))),
-        };
-        let default = i64::try_from(self.default_per_page).unwrap_or(i64::MAX);
-        let mut per_page = match &self.per_page {
-            Arg::Missing => default,
-            Arg::Number(n) => *n,
-            Arg::Bad(_) if !self.error_out => default,
-            Arg::Bad(text) => return Err(bad("per_page", &format!("{text:?}"))),
-        };
-        if let Some(max) = self.max_per_page {
-            per_page = per_page.min(i64::try_from(max).unwrap_or(i64::MAX));
-        }
-        let page = match u64::try_from(page) {
-            Ok(p) if p >= 1 => p,
-            _ if !self.error_out => 1,
-            _ => return Err(bad("page", &page)),
-        };
-        let per_page = match u64::try_from(per_page) {
-            Ok(n) if n >= 1 => n,
-            _ if !self.error_out => self.default_per_page,
-            _ => return Err(bad("per_page", &per_page)),
-        };
-        Ok((page, per_page))
-    }
-
     async fn fetch(self) -> Result<Pagination<M>> {
-        let (page, per_page) = self.page_args()?;
-        let offset = (page - 1).saturating_mul(per_page);
-        let items = self
-            .query
-            .clone()
-            .limit(per_page)
-            .offset(offset)
-            .all()
-            .await?;
-        if items.is_empty() && page != 1 && self.error_out {
-            return Err(not_found::<M>(format!(
-                "page {page} (of {per_page} rows each) is past the last page; ask for a page \
-                 between 1 and the pagination's `pages`"
-            )));
-        }
-        let total = self.query.count_matching().await?;
+        let page = self.request.fetch(&self.query.select).await?;
+        let items = page
+            .rows
+            .iter()
+            .map(|row| M::from_row(&row))
+            .collect::<Result<Vec<M>>>()?;
         Ok(Pagination {
             items,
-            page,
-            per_page,
-            total,
-            max_per_page: self.max_per_page,
+            page: page.page,
+            per_page: page.per_page,
+            total: page.total,
+            max_per_page: page.max_per_page,
         })
     }
 }
@@ -198,10 +248,14 @@ pub struct Pagination<T> {
 }
 
 impl<T> Pagination<T> {
-    /// The number of pages (0 when there are no rows).
+    /// The number of pages (0 when there are no rows, or no page size).
     #[must_use]
     pub fn pages(&self) -> u64 {
-        self.total.div_ceil(self.per_page)
+        if self.per_page == 0 {
+            0
+        } else {
+            self.total.div_ceil(self.per_page)
+        }
     }
 
     /// True unless this is page 1.
@@ -225,7 +279,7 @@ impl<T> Pagination<T> {
     /// The next page's number, `None` on the last page.
     #[must_use]
     pub fn next_num(&self) -> Option<u64> {
-        self.has_next().then(|| self.page + 1)
+        self.has_next().then(|| self.page.saturating_add(1))
     }
 
     /// The number (from 1) of this page's first row among all rows, 0 for an empty page.
@@ -234,7 +288,11 @@ impl<T> Pagination<T> {
         if self.items.is_empty() {
             0
         } else {
-            (self.page - 1) * self.per_page + 1
+            // Saturating: a `Pagination` built by hand (the npm package's) may hold any numbers.
+            self.page
+                .saturating_sub(1)
+                .saturating_mul(self.per_page)
+                .saturating_add(1)
         }
     }
 
@@ -243,7 +301,7 @@ impl<T> Pagination<T> {
     pub fn last(&self) -> u64 {
         match self.items.len() as u64 {
             0 => 0,
-            n => self.first() + n - 1,
+            n => self.first().saturating_add(n - 1),
         }
     }
 
@@ -252,7 +310,8 @@ impl<T> Pagination<T> {
     /// `1 2 … 5 6 7 8 9 10 11 … 19 20`.
     #[must_use]
     pub fn iter_pages(&self) -> Vec<Option<u64>> {
-        self.iter_pages_with(2, 2, 4, 2)
+        let (left_edge, left_current, right_current, right_edge) = ITER_PAGES_DEFAULTS;
+        self.iter_pages_with(left_edge, left_current, right_current, right_edge)
     }
 
     /// [`Pagination::iter_pages`] with the edges and the window around the current page given.
@@ -265,17 +324,21 @@ impl<T> Pagination<T> {
         right_edge: u64,
     ) -> Vec<Option<u64>> {
         let mut out = Vec::new();
-        let pages_end = self.pages() + 1;
+        let pages_end = self.pages().saturating_add(1);
         if pages_end == 1 {
             return out;
         }
-        let left_end = (1 + left_edge).min(pages_end);
+        let left_end = left_edge.saturating_add(1).min(pages_end);
         out.extend((1..left_end).map(Some));
         if left_end == pages_end {
             return out;
         }
         let mid_start = left_end.max(self.page.saturating_sub(left_current));
-        let mid_end = (self.page + right_current + 1).min(pages_end);
+        let mid_end = self
+            .page
+            .saturating_add(right_current)
+            .saturating_add(1)
+            .min(pages_end);
         if mid_start > left_end {
             out.push(None);
         }
@@ -417,6 +480,25 @@ mod tests {
                 vec![Some(1), Some(2), Some(3), Some(4)]
             );
         }
+    }
+
+    #[test]
+    fn numbers_built_by_hand_never_panic() {
+        // The npm package's `new Pagination({ … })` may hold any numbers.
+        let odd = |page, per_page, total| Pagination {
+            items: vec![(); 3],
+            page,
+            per_page,
+            total,
+            max_per_page: None,
+        };
+        let zero = odd(0, 0, 10);
+        assert_eq!((zero.pages(), zero.first(), zero.prev_num()), (0, 1, None));
+        assert!(zero.iter_pages().is_empty());
+        let huge = odd(u64::MAX, u64::MAX, u64::MAX);
+        assert_eq!(huge.pages(), 1);
+        assert_eq!(huge.last(), u64::MAX);
+        assert_eq!(huge.iter_pages(), vec![Some(1)]);
     }
 
     #[test]

@@ -2,13 +2,14 @@
 //! parameters.
 
 use super::{
-    column::{Expr, Filter, IntoColumnValue, Order},
+    arg::Arg,
+    column::{Filter, IntoColumnValue, Order},
+    meta::MetaRef,
     paginate::Paginate,
-    sql::Statement,
+    select::Select,
     Column, ColumnType, Model,
 };
-use crate::{Error, FromValue, Result, Rows, Session};
-use gluesql_core::translate::IntoParamLiteral;
+use crate::{Result, Rows, Session};
 use std::{fmt, marker::PhantomData};
 
 /// A query over model `M`'s table: filters (ANDed), order, limit and offset, run by its
@@ -36,22 +37,15 @@ use std::{fmt, marker::PhantomData};
 /// ```
 #[must_use = "a query does nothing until one of its async methods (all, first, ...) runs it"]
 pub struct Query<M> {
-    session: Session,
-    filters: Vec<Expr>,
-    orders: Vec<Order<M>>,
-    limit: Option<u64>,
-    offset: Option<u64>,
+    /// The untyped query this one wraps (shared with the npm package's models).
+    pub(crate) select: Select,
     _model: PhantomData<fn() -> M>,
 }
 
 impl<M> Clone for Query<M> {
     fn clone(&self) -> Self {
         Self {
-            session: self.session.clone(),
-            filters: self.filters.clone(),
-            orders: self.orders.clone(),
-            limit: self.limit,
-            offset: self.offset,
+            select: self.select.clone(),
             _model: PhantomData,
         }
     }
@@ -59,7 +53,7 @@ impl<M> Clone for Query<M> {
 
 impl<M: Model> fmt::Debug for Query<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let statement = self.select(false);
+        let statement = self.select.statement(false, None);
         f.debug_struct("Query")
             .field("sql", &statement.sql)
             .field("params", &statement.params)
@@ -67,21 +61,32 @@ impl<M: Model> fmt::Debug for Query<M> {
     }
 }
 
+/// The rows read as `M`s.
+fn read<M: Model>(rows: &Rows) -> Result<Vec<M>> {
+    rows.iter().map(|row| M::from_row(&row)).collect()
+}
+
+/// The first row read as an `M`.
+fn read_first<M: Model>(rows: &Rows) -> Result<Option<M>> {
+    rows.get(0).map(|row| M::from_row(&row)).transpose()
+}
+
+/// The row of a runner that returns one (`one`, the `_or_404`s) read as an `M`.
+fn read_one<M: Model>(rows: &Rows) -> Result<M> {
+    read_first(rows)?.ok_or_else(|| crate::Error::sql("the query returned no row"))
+}
+
 impl<M: Model> Query<M> {
     pub(crate) fn new(session: &Session) -> Self {
         Self {
-            session: session.clone(),
-            filters: Vec::new(),
-            orders: Vec::new(),
-            limit: None,
-            offset: None,
+            select: Select::new(session.clone(), MetaRef::Static(M::META)),
             _model: PhantomData,
         }
     }
 
     /// Keeps the rows matching `filter` (ANDed with earlier filters).
     pub fn filter(mut self, filter: Filter<M>) -> Self {
-        self.filters.push(filter.expr);
+        self.select.filters.push(filter.expr);
         self
     }
 
@@ -99,59 +104,35 @@ impl<M: Model> Query<M> {
     /// come in primary-key order on gluebind's engines, but only an explicit order is a
     /// promise.
     pub fn order_by(mut self, order: Order<M>) -> Self {
-        self.orders.push(order);
+        self.select.orders.push(order.untyped());
         self
     }
 
     /// At most `n` rows.
     pub fn limit(mut self, n: u64) -> Self {
-        self.limit = Some(n);
+        self.select.limit = Some(n);
         self
     }
 
     /// Skips the first `n` rows.
     pub fn offset(mut self, n: u64) -> Self {
-        self.offset = Some(n);
+        self.select.offset = Some(n);
         self
     }
 
     /// The session the query runs in.
     #[must_use]
     pub fn session(&self) -> &Session {
-        &self.session
-    }
-
-    fn select(&self, count: bool) -> Statement {
-        let mut statement = Statement::select(M::META, count, &self.filters);
-        if !count {
-            statement.order_by(&self.orders);
-            statement.limit_offset(self.limit, self.offset);
-        }
-        statement
-    }
-
-    /// Runs a query on the model's bind, after an autoflush of pending model objects.
-    async fn rows(&self, statement: Statement) -> Result<Rows> {
-        self.session.autoflush_now().await?;
-        self.session
-            .for_bind(M::META.bind_key())?
-            .run_unflushed(&statement.sql, &statement.params)
-            .await?
-            .into_rows()
-    }
-
-    async fn fetch(&self, statement: Statement) -> Result<Vec<M>> {
-        let rows = self.rows(statement).await?;
-        rows.iter().map(|row| M::from_row(&row)).collect()
+        &self.select.session
     }
 
     /// Every matching row.
     ///
     /// # Errors
-    /// The session's errors; [`Error::Sql`] when a row does not fit the model (a column
+    /// The session's errors; [`crate::Error::Sql`] when a row does not fit the model (a column
     /// changed type outside the model).
     pub async fn all(&self) -> Result<Vec<M>> {
-        self.fetch(self.select(false)).await
+        read(&self.select.all().await?)
     }
 
     /// Every matching row as an object tracked by the session's identity map (see
@@ -163,7 +144,7 @@ impl<M: Model> Query<M> {
     /// As [`Query::all`].
     pub async fn all_tracked(&self) -> Result<Vec<super::Tracked<M>>> {
         let rows = self.all().await?;
-        self.session.track_loaded(rows)
+        self.select.session.track_loaded(rows)
     }
 
     /// The first matching row, if any.
@@ -171,39 +152,26 @@ impl<M: Model> Query<M> {
     /// # Errors
     /// As [`Query::all`].
     pub async fn first(&self) -> Result<Option<M>> {
-        let limit = self.limit.map_or(1, |n| n.min(1));
-        let mut rows = self.clone().limit(limit).all().await?;
-        Ok(rows.pop())
+        read_first(&self.select.first().await?)
     }
 
-    /// The first matching row, or [`Error::NotFound`] (HTTP 404).
+    /// The first matching row, or [`crate::Error::NotFound`] (HTTP 404).
     ///
     /// # Errors
-    /// [`Error::NotFound`] when no row matches; as [`Query::all`].
+    /// [`crate::Error::NotFound`] when no row matches; as [`Query::all`].
     pub async fn first_or_404(&self) -> Result<M> {
-        self.first()
-            .await?
-            .ok_or_else(|| not_found::<M>("no row matches the query".to_owned()))
+        let rows = self.select.first_or_404().await?;
+        read_one(&rows)
     }
 
     /// The only matching row (SQLAlchemy's `one()`).
     ///
     /// # Errors
-    /// [`Error::NotFound`] when no row matches, [`Error::MultipleResults`] when more than one
-    /// does; as [`Query::all`].
+    /// [`crate::Error::NotFound`] when no row matches, [`crate::Error::MultipleResults`] when
+    /// more than one does; as [`Query::all`].
     pub async fn one(&self) -> Result<M> {
-        let limit = self.limit.map_or(2, |n| n.min(2));
-        let mut rows = self.clone().limit(limit).all().await?;
-        match rows.len() {
-            0 => Err(not_found::<M>(
-                "one() found no row matching the query; use first() when the row may be absent"
-                    .to_owned(),
-            )),
-            1 => Ok(rows.remove(0)),
-            _ => Err(Error::MultipleResults {
-                table: M::META.table().to_owned(),
-            }),
-        }
+        let rows = self.select.one().await?;
+        read_one(&rows)
     }
 
     /// The row with primary key `key` that also matches the query's filters, if any (order,
@@ -219,33 +187,18 @@ impl<M: Model> Query<M> {
 
     /// [`Query::get`] with the key as a parameter.
     pub(crate) async fn get_by_param(&self, key: crate::ParamLiteral) -> Result<Option<M>> {
-        let mut filters = Vec::with_capacity(self.filters.len() + 1);
-        // The key comparison first, so GlueSQL's planner reads by key and filters the rest.
-        let column = super::column::Col {
-            name: M::META.primary_key().name(),
-            nullable: false,
-        };
-        filters.push(Expr::Compare(column, super::column::Op::Eq, key));
-        filters.extend(self.filters.iter().cloned());
-        let statement = Statement::select(M::META, false, &filters);
-        Ok(self.fetch(statement).await?.pop())
+        read_first(&self.select.get(Arg::Typed(key)).await?)
     }
 
-    /// [`Query::get`], or [`Error::NotFound`] (HTTP 404) naming the table and key.
+    /// [`Query::get`], or [`crate::Error::NotFound`] (HTTP 404) naming the table and key.
     ///
     /// # Errors
-    /// [`Error::NotFound`] when no row has the key (or it does not match the filters); as
-    /// [`Query::all`].
+    /// [`crate::Error::NotFound`] when no row has the key (or it does not match the filters);
+    /// as [`Query::all`].
     pub async fn get_or_404(&self, key: impl IntoColumnValue<M::Key>) -> Result<M> {
-        let key = key.into_column_value();
-        let shown = crate::to_json(gluesql_value(&key))
-            .map_or_else(|_| "the given key".to_owned(), |v| v.to_string());
-        self.get(key).await?.ok_or_else(|| {
-            not_found::<M>(format!(
-                "no row with {} = {shown}",
-                M::META.primary_key().name()
-            ))
-        })
+        let key = ColumnType::to_param(&key.into_column_value());
+        let rows = self.select.get_or_404(Arg::Typed(key)).await?;
+        read_one(&rows)
     }
 
     /// How many rows the query yields (its limit and offset applied).
@@ -253,20 +206,7 @@ impl<M: Model> Query<M> {
     /// # Errors
     /// The session's errors.
     pub async fn count(&self) -> Result<u64> {
-        let total = self.count_matching().await?;
-        let after_offset = total.saturating_sub(self.offset.unwrap_or(0));
-        Ok(self.limit.map_or(after_offset, |n| after_offset.min(n)))
-    }
-
-    /// How many rows match the filters (limit and offset ignored).
-    pub(crate) async fn count_matching(&self) -> Result<u64> {
-        let rows = self.rows(self.select(true)).await?;
-        let count = rows
-            .get(0)
-            .and_then(|row| row.values().first().map(i64::from_value))
-            .transpose()?
-            .unwrap_or(0);
-        Ok(u64::try_from(count).unwrap_or(0))
+        self.select.count().await
     }
 
     /// Page `page` of `per_page` rows, with the total count: `.paginate(1, 20).await?`. The
@@ -280,23 +220,8 @@ impl<M: Model> Query<M> {
     /// [`Query::paginate`] from raw request arguments (`?page=2&per_page=50`), parsed as
     /// Flask-SQLAlchemy parses `request.args`: a missing one takes its default (page 1,
     /// per_page 20 or [`Paginate::default_per_page`]); one that is not an integer is an error
-    /// ([`Error::NotFound`]) or, with `error_out(false)`, the default.
+    /// ([`crate::Error::NotFound`]) or, with `error_out(false)`, the default.
     pub fn paginate_args(self, page: Option<&str>, per_page: Option<&str>) -> Paginate<M> {
         Paginate::from_args(self, page, per_page)
-    }
-}
-
-/// The key as a GlueSQL value, for messages.
-fn gluesql_value<T: ColumnType>(key: &T) -> crate::Value {
-    match ColumnType::to_param(key).into_param_literal().into_expr() {
-        gluesql_core::ast::Expr::Value(v) => v,
-        _ => crate::Value::Null,
-    }
-}
-
-pub(crate) fn not_found<M: Model>(detail: String) -> Error {
-    Error::NotFound {
-        table: M::META.table().to_owned(),
-        detail,
     }
 }

@@ -1,14 +1,20 @@
-//! SQL text for models and queries. The text holds only identifiers from a [`ModelMeta`]
-//! (checked at compile time, and again when the metadata is built) and fixed keywords; every
-//! value is a `$n` parameter.
+//! SQL text for models and queries — the only place gluebind renders it, for typed models
+//! and for the npm package's alike. The text holds only identifiers from a [`ModelMeta`]
+//! (checked at compile time for derived models, when the model is defined for run-time
+//! ones) and fixed keywords; every value is a `$n` parameter.
 
 use super::{
-    column::{Expr, Op, Order},
+    arg::Arg,
+    column::{Expr, Op, OrderBy},
     ModelMeta,
 };
 use crate::ParamLiteral;
 use gluesql_core::translate::IntoParamLiteral;
 use std::fmt::Write;
+
+/// The largest LIMIT and OFFSET rendered: GlueSQL 0.20 reads them as a `usize`, which is 32
+/// bits on wasm32, and no table has that many rows (past it is past the end anyway).
+pub(crate) const MAX_LIMIT: u64 = u32::MAX as u64;
 
 /// Appends `"name"`. Identifiers are `[A-Za-z_][A-Za-z0-9_]*`, so quoting needs no escaping;
 /// quoting keeps names such as `user` or `order` from reading as keywords.
@@ -129,14 +135,14 @@ pub(crate) fn delete(meta: &ModelMeta) -> String {
 }
 
 /// A statement being built: SQL text and its parameters, numbered as they are added.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Statement {
     pub(crate) sql: String,
-    pub(crate) params: Vec<ParamLiteral>,
+    pub(crate) params: Vec<Arg>,
 }
 
 impl Statement {
-    fn param(&mut self, value: ParamLiteral) {
+    fn param(&mut self, value: Arg) {
         self.params.push(value);
         let _ = write!(self.sql, "${}", self.params.len());
     }
@@ -156,10 +162,10 @@ impl Statement {
             // COALESCE: a NULL never reaches LIKE, and matches neither it nor its negation.
             Expr::Compare(column, Op::Like, value) if column.nullable => {
                 self.sql.push_str("CASE WHEN ");
-                ident(&mut self.sql, column.name);
+                ident(&mut self.sql, &column.name);
                 self.sql.push_str(" IS NULL THEN FALSE ELSE ");
                 self.open(false, want);
-                ident(&mut self.sql, column.name);
+                ident(&mut self.sql, &column.name);
                 self.sql.push_str(" LIKE ");
                 self.param(value.clone());
                 self.close(false, want);
@@ -167,7 +173,7 @@ impl Statement {
             }
             Expr::Compare(column, op, value) => {
                 self.open(column.nullable, want);
-                ident(&mut self.sql, column.name);
+                ident(&mut self.sql, &column.name);
                 self.sql.push(' ');
                 self.sql.push_str(op.sql());
                 self.sql.push(' ');
@@ -186,7 +192,7 @@ impl Statement {
             }
             Expr::In(column, values) => {
                 self.open(column.nullable, want);
-                ident(&mut self.sql, column.name);
+                ident(&mut self.sql, &column.name);
                 self.sql.push_str(" IN (");
                 for (i, value) in values.iter().enumerate() {
                     if i > 0 {
@@ -272,32 +278,32 @@ impl Statement {
     }
 
     /// ` ORDER BY ...` (nothing for no orders).
-    pub(crate) fn order_by<M>(&mut self, orders: &[Order<M>]) {
+    pub(crate) fn order_by(&mut self, orders: &[OrderBy]) {
         for (i, order) in orders.iter().enumerate() {
             self.sql.push_str(if i == 0 { " ORDER BY " } else { ", " });
-            ident(&mut self.sql, order.column);
+            ident(&mut self.sql, &order.column);
             self.sql
                 .push_str(if order.descending { " DESC" } else { " ASC" });
         }
     }
 
-    /// ` LIMIT $n OFFSET $m`, each only when given.
+    /// ` LIMIT $n OFFSET $m`, each only when given (and an offset only when positive), at
+    /// most [`MAX_LIMIT`].
     pub(crate) fn limit_offset(&mut self, limit: Option<u64>, offset: Option<u64>) {
+        let bounded = |n: u64| {
+            Arg::Typed(
+                i64::try_from(n.min(MAX_LIMIT))
+                    .unwrap_or(0)
+                    .into_param_literal(),
+            )
+        };
         if let Some(limit) = limit {
             self.sql.push_str(" LIMIT ");
-            self.param(
-                i64::try_from(limit)
-                    .unwrap_or(i64::MAX)
-                    .into_param_literal(),
-            );
+            self.param(bounded(limit));
         }
         if let Some(offset) = offset.filter(|&o| o > 0) {
             self.sql.push_str(" OFFSET ");
-            self.param(
-                i64::try_from(offset)
-                    .unwrap_or(i64::MAX)
-                    .into_param_literal(),
-            );
+            self.param(bounded(offset));
         }
     }
 }
@@ -381,7 +387,7 @@ mod tests {
     #[test]
     fn order_limit_offset() {
         let mut s = Statement::select(meta(), false, &[]);
-        s.order_by(&[Order::CODE.desc(), Order::ID.asc()]);
+        s.order_by(&[Order::CODE.desc().untyped(), Order::ID.asc().untyped()]);
         s.limit_offset(Some(10), Some(20));
         assert!(
             s.sql

@@ -8,11 +8,12 @@
 //! deleted one. Commit and rollback expire the map (SQLAlchemy's `expire_on_commit`): objects
 //! held across them are detached — get them again to keep working with them.
 
-use super::{sql, IntoColumnValue, Model, ModelMeta};
-use crate::{recording::param_json, Error, ParamLiteral, Result, Session};
+use super::{arg::Arg, meta::MetaRef, sql, IntoColumnValue, Model, ModelMeta};
+use crate::{Error, ParamLiteral, Result, Session};
 use serde::Serialize;
 use std::{
     any::{Any, TypeId},
+    borrow::Cow,
     cell::{Ref, RefCell, RefMut},
     collections::{HashMap, HashSet},
     fmt,
@@ -93,8 +94,9 @@ pub enum Operation {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct Change {
-    /// The model's table.
-    pub table: &'static str,
+    /// The model's table (borrowed for derived models, owned for models defined at run time
+    /// by the npm package).
+    pub table: Cow<'static, str>,
     /// The primary key, as JSON.
     pub key: serde_json::Value,
     /// What was done.
@@ -120,34 +122,40 @@ impl<M: Model> ModelRef<M> for Tracked<M> {
     }
 }
 
-/// A tracked object with its type erased, so one map holds every model.
-trait Object {
-    fn meta(&self) -> &'static ModelMeta;
-    /// The current values, or `None` while a `borrow_mut()` of the object is alive.
-    fn params(&self) -> Option<Vec<ParamLiteral>>;
+/// A tracked object with its type erased, so one map holds every model: a typed model's
+/// `RefCell<M>`, or a JavaScript object of a model defined at run time (the npm package).
+pub(crate) trait Object {
+    /// The object's model.
+    fn meta(&self) -> MetaRef;
+    /// The current values in column order; an error while they cannot be read (a Rust
+    /// object borrowed mutably, a JavaScript value that is no parameter).
+    fn params(&self) -> Result<Vec<Arg>>;
 }
 
 impl<M: Model> Object for RefCell<M> {
-    fn meta(&self) -> &'static ModelMeta {
-        M::META
+    fn meta(&self) -> MetaRef {
+        MetaRef::Static(M::META)
     }
-    fn params(&self) -> Option<Vec<ParamLiteral>> {
-        self.try_borrow().ok().map(|m| m.to_params())
+    fn params(&self) -> Result<Vec<Arg>> {
+        let object = self.try_borrow().map_err(|_| borrowed(M::META))?;
+        Ok(object.to_params().into_iter().map(Arg::Typed).collect())
     }
 }
 
-/// Parameters compared and keyed by their debug text: `ParamLiteral` has no `Eq`/`Hash`, and
-/// its debug text names both the type and the value.
-fn text(param: &ParamLiteral) -> String {
-    format!("{param:?}")
+/// Which model an identity belongs to: a Rust type, or a model defined at run time (by its
+/// id). Not the table name: two models may share a table name on two binds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum ModelId {
+    Type(TypeId),
+    Defined(u64),
 }
 
-/// The model type (not its table name: two models may share a table name on two binds) and
-/// the primary key's text.
-type Identity = (TypeId, String);
+/// The model and the primary key's text ([`Arg::text`]: parameters have no `Eq`/`Hash`, and
+/// the text names both the type and the value).
+pub(crate) type Identity = (ModelId, String);
 
-fn identity<M: Model>(key: &ParamLiteral) -> Identity {
-    (TypeId::of::<M>(), text(key))
+fn identity<M: Model>(key: &Arg) -> Identity {
+    (ModelId::Type(TypeId::of::<M>()), key.text())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -162,12 +170,13 @@ enum State {
 
 struct Entry {
     object: Rc<dyn Object>,
+    /// The same object, for its owner to take back (a typed `Tracked`, a JavaScript object).
     any: Rc<dyn Any>,
     /// The primary key the object was tracked under.
-    key: ParamLiteral,
+    key: Arg,
     state: State,
     /// The values last written or read (empty while `New`).
-    stored: Vec<ParamLiteral>,
+    stored: Vec<Arg>,
     /// Tracking order: flushes update objects in this order, so they are reproducible.
     seq: u64,
 }
@@ -177,8 +186,8 @@ enum Op {
     Insert(Identity),
     Delete {
         id: Identity,
-        meta: &'static ModelMeta,
-        key: ParamLiteral,
+        meta: MetaRef,
+        key: Arg,
     },
 }
 
@@ -204,14 +213,14 @@ fn borrowed(meta: &ModelMeta) -> Error {
     ))
 }
 
-fn key_changed(meta: &ModelMeta, was: &ParamLiteral, now: &ParamLiteral) -> Error {
+fn key_changed(meta: &ModelMeta, was: &Arg, now: &Arg) -> Error {
     Error::sql(format!(
         "a tracked {} object's primary key ({}) changed from {} to {}: primary keys are \
          identities — delete the object and add a new one instead",
         meta.table(),
         meta.primary_key().name(),
-        param_json(was),
-        param_json(now),
+        was.json(),
+        now.json(),
     ))
 }
 
@@ -221,7 +230,9 @@ impl Unit {
         !self.ops.is_empty()
             || self.entries.values().any(|e| {
                 e.state == State::Persistent
-                    && e.object.params().is_none_or(|now| differs(&e.stored, &now))
+                    && e.object
+                        .params()
+                        .map_or(true, |now| differs(&e.stored, &now))
             })
     }
 
@@ -234,59 +245,93 @@ impl Unit {
         *self = Self::default();
     }
 
-    /// Tracks `object` under `key`.
-    fn track<M: Model>(&mut self, key: ParamLiteral, object: M, state: State) -> Tracked<M> {
+    /// Tracks `object` under `id` (its primary key `key`): as new (to insert), or as loaded
+    /// (its current values are what the database holds).
+    fn track(
+        &mut self,
+        id: Identity,
+        key: Arg,
+        object: Rc<dyn Object>,
+        any: Rc<dyn Any>,
+        state: State,
+    ) -> Result<()> {
         let stored = if state == State::New {
             Vec::new()
         } else {
-            object.to_params()
+            object.params()?
         };
-        let cell = Rc::new(RefCell::new(object));
         self.next_seq += 1;
         let entry = Entry {
-            object: cell.clone(),
-            any: cell.clone(),
-            key: key.clone(),
+            object,
+            any,
+            key,
             state,
             stored,
             seq: self.next_seq,
         };
-        self.entries.insert(identity::<M>(&key), entry);
-        Tracked(cell)
+        self.entries.insert(id, entry);
+        Ok(())
     }
 
-    fn tracked<M: Model>(&self, id: &Identity) -> Option<Option<Tracked<M>>> {
+    /// `Some(None)`: deleted in this session; `Some(Some(object))`: tracked; `None`: unknown.
+    fn tracked_any(&self, id: &Identity) -> Option<Option<Rc<dyn Any>>> {
         if self.deleted.contains(id) {
             return Some(None);
         }
-        let entry = self.entries.get(id)?;
-        let object = Rc::clone(&entry.any).downcast::<RefCell<M>>().ok()?;
-        Some(Some(Tracked(object)))
+        self.entries
+            .get(id)
+            .map(|entry| Some(Rc::clone(&entry.any)))
     }
 
-    /// Tracks `object`, loaded from the database, unless the map already has its identity:
-    /// then the tracked object wins (its in-session state is newer than the row read).
-    fn merge_loaded<M: Model>(&mut self, object: M) -> Option<Tracked<M>> {
-        let key = object.key();
-        if let Some(found) = self.tracked::<M>(&identity::<M>(&key)) {
-            return found;
+    fn tracked<M: Model>(&self, id: &Identity) -> Option<Option<Tracked<M>>> {
+        match self.tracked_any(id)? {
+            None => Some(None),
+            Some(any) => any.downcast::<RefCell<M>>().ok().map(|o| Some(Tracked(o))),
         }
-        Some(self.track(key, object, State::Persistent))
+    }
+
+    /// Tracks an object loaded from the database under `id`, unless the map already has
+    /// that identity: then the tracked object wins (its in-session state is newer than the
+    /// row read), and `None` means it was deleted in this session.
+    fn merge_loaded_any(
+        &mut self,
+        id: Identity,
+        key: Arg,
+        make: impl FnOnce() -> (Rc<dyn Object>, Rc<dyn Any>),
+    ) -> Result<Option<Rc<dyn Any>>> {
+        if let Some(found) = self.tracked_any(&id) {
+            return Ok(found);
+        }
+        let (object, any) = make();
+        self.track(id, key, object, Rc::clone(&any), State::Persistent)?;
+        Ok(Some(any))
+    }
+
+    fn merge_loaded<M: Model>(&mut self, object: M) -> Result<Option<Tracked<M>>> {
+        let key = Arg::Typed(object.key());
+        let id = identity::<M>(&key);
+        let any = self.merge_loaded_any(id, key, || {
+            let cell = Rc::new(RefCell::new(object));
+            (cell.clone() as Rc<dyn Object>, cell as Rc<dyn Any>)
+        })?;
+        Ok(any
+            .and_then(|any| any.downcast::<RefCell<M>>().ok())
+            .map(Tracked))
     }
 }
 
-fn differs(a: &[ParamLiteral], b: &[ParamLiteral]) -> bool {
-    a.len() != b.len() || a.iter().zip(b).any(|(x, y)| text(x) != text(y))
+fn differs(a: &[Arg], b: &[Arg]) -> bool {
+    a.len() != b.len() || a.iter().zip(b).any(|(x, y)| x.text() != y.text())
 }
 
 /// One statement of a flush.
 struct Write {
-    meta: &'static ModelMeta,
+    meta: MetaRef,
     sql: String,
-    params: Vec<ParamLiteral>,
+    params: Vec<Arg>,
     change: Change,
     /// The identity to mark persistent with these values once written.
-    stored: Option<(Identity, Vec<ParamLiteral>)>,
+    stored: Option<(Identity, Vec<Arg>)>,
     /// The identity a DELETE removes.
     deleted: Option<Identity>,
 }
@@ -305,30 +350,29 @@ impl Unit {
         let mut writes = Vec::new();
         for (id, entry) in persistent {
             let meta = entry.object.meta();
-            let current = entry.object.params().ok_or_else(|| borrowed(meta))?;
+            let current = entry.object.params()?;
             let stored = &entry.stored;
             if !differs(stored, &current) {
                 continue;
             }
             let pk = meta.primary_key_index();
-            if text(&current[pk]) != text(&stored[pk]) {
-                return Err(key_changed(meta, &stored[pk], &current[pk]));
+            if current[pk].text() != stored[pk].text() {
+                return Err(key_changed(&meta, &stored[pk], &current[pk]));
             }
             let changed: Vec<usize> = (0..current.len())
-                .filter(|&i| text(&current[i]) != text(&stored[i]))
+                .filter(|&i| current[i].text() != stored[i].text())
                 .collect();
-            let mut params: Vec<ParamLiteral> =
-                changed.iter().map(|&i| current[i].clone()).collect();
+            let mut params: Vec<Arg> = changed.iter().map(|&i| current[i].clone()).collect();
             params.push(current[pk].clone());
             writes.push(Write {
-                meta,
-                sql: sql::update_columns(meta, &changed),
+                sql: sql::update_columns(&meta, &changed),
                 params,
                 change: Change {
-                    table: meta.table(),
-                    key: param_json(&current[pk]),
+                    table: meta.table_cow(),
+                    key: current[pk].json(),
                     operation: Operation::Update,
                 },
+                meta,
                 stored: Some((id.clone(), current)),
                 deleted: None,
             });
@@ -340,31 +384,31 @@ impl Unit {
                         continue;
                     };
                     let meta = entry.object.meta();
-                    let params = entry.object.params().ok_or_else(|| borrowed(meta))?;
+                    let params = entry.object.params()?;
                     let key = &params[meta.primary_key_index()];
-                    if text(key) != id.1 {
-                        return Err(key_changed(meta, &entry.key, key));
+                    if key.text() != id.1 {
+                        return Err(key_changed(&meta, &entry.key, key));
                     }
                     writes.push(Write {
-                        meta,
-                        sql: sql::insert(meta),
+                        sql: sql::insert(&meta),
                         change: Change {
-                            table: meta.table(),
-                            key: param_json(key),
+                            table: meta.table_cow(),
+                            key: key.json(),
                             operation: Operation::Insert,
                         },
                         stored: Some((id.clone(), params.clone())),
                         deleted: None,
                         params,
+                        meta,
                     });
                 }
                 Op::Delete { id, meta, key } => writes.push(Write {
-                    meta,
+                    meta: meta.clone(),
                     sql: sql::delete(meta),
                     params: vec![key.clone()],
                     change: Change {
-                        table: meta.table(),
-                        key: param_json(key),
+                        table: meta.table_cow(),
+                        key: key.json(),
                         operation: Operation::Delete,
                     },
                     stored: None,
@@ -403,26 +447,40 @@ impl Session {
     /// [`Error::Unique`] when the session already tracks an object with this primary key
     /// (change that one instead); [`Error::SessionClosed`] after removal.
     pub fn add<M: Model>(&self, object: M) -> Result<Tracked<M>> {
-        let root = self.unit_owner()?;
-        let key = object.key();
+        let key = Arg::Typed(object.key());
         let id = identity::<M>(&key);
+        let cell = Rc::new(RefCell::new(object));
+        self.add_object(id, key, cell.clone(), cell.clone())?;
+        Ok(Tracked(cell))
+    }
+
+    /// [`Session::add`] of any tracked object (typed or defined at run time), under `id`.
+    pub(crate) fn add_object(
+        &self,
+        id: Identity,
+        key: Arg,
+        object: Rc<dyn Object>,
+        any: Rc<dyn Any>,
+    ) -> Result<()> {
+        let root = self.unit_owner()?;
         let mut unit = root.unit().borrow_mut();
         if unit.entries.contains_key(&id) {
+            let meta = object.meta();
             return Err(Error::Unique {
-                table: M::META.table().to_owned(),
-                column: M::META.primary_key().name().to_owned(),
+                table: meta.table().to_owned(),
+                column: meta.primary_key().name().to_owned(),
                 value: format!(
                     "{} (the session already tracks an object with this key: change that one, \
                      or delete it first)",
-                    param_json(&key)
+                    key.json()
                 ),
             });
         }
         // Deleted earlier in this session: the DELETE stays queued before this INSERT.
         unit.deleted.remove(&id);
-        let tracked = unit.track(key, object, State::New);
+        unit.track(id.clone(), key, object, any, State::New)?;
         unit.ops.push(Op::Insert(id));
-        Ok(tracked)
+        Ok(())
     }
 
     /// Marks a model object for deletion (SQLAlchemy's `session.delete`): the `DELETE` runs
@@ -434,9 +492,13 @@ impl Session {
     /// [`Error::SessionClosed`] after removal. The flush that runs the `DELETE` gives
     /// [`Error::NotFound`] when no row had the key.
     pub fn delete<M: Model>(&self, object: &impl ModelRef<M>) -> Result<()> {
+        let key = Arg::Typed(object.key_param());
+        self.delete_object(identity::<M>(&key), MetaRef::Static(M::META), key)
+    }
+
+    /// [`Session::delete`] of the row of model `meta` with primary key `key` (identity `id`).
+    pub(crate) fn delete_object(&self, id: Identity, meta: MetaRef, key: Arg) -> Result<()> {
         let root = self.unit_owner()?;
-        let key = object.key_param();
-        let id = identity::<M>(&key);
         let mut unit = root.unit().borrow_mut();
         if unit.deleted.contains(&id) {
             return Ok(());
@@ -452,7 +514,7 @@ impl Session {
             _ => {
                 unit.ops.push(Op::Delete {
                     id: id.clone(),
-                    meta: M::META,
+                    meta,
                     key,
                 });
                 unit.deleted.insert(id);
@@ -546,7 +608,7 @@ impl Session {
         key: impl IntoColumnValue<M::Key>,
     ) -> Result<Option<Tracked<M>>> {
         let key = super::ColumnType::to_param(&key.into_column_value());
-        let id = identity::<M>(&key);
+        let id = identity::<M>(&Arg::Typed(key.clone()));
         let root = self.unit_owner()?;
         let found = root.unit().borrow().tracked::<M>(&id);
         if let Some(found) = found {
@@ -555,7 +617,7 @@ impl Session {
         let Some(object) = M::query(&root).get_by_param(key).await? else {
             return Ok(None);
         };
-        let tracked = root.unit().borrow_mut().merge_loaded(object);
+        let tracked = root.unit().borrow_mut().merge_loaded(object)?;
         Ok(tracked)
     }
 
@@ -563,10 +625,29 @@ impl Session {
     pub(crate) fn track_loaded<M: Model>(&self, objects: Vec<M>) -> Result<Vec<Tracked<M>>> {
         let root = self.unit_owner()?;
         let mut unit = root.unit().borrow_mut();
-        Ok(objects
-            .into_iter()
-            .filter_map(|object| unit.merge_loaded(object))
-            .collect())
+        let mut tracked = Vec::with_capacity(objects.len());
+        for object in objects {
+            tracked.extend(unit.merge_loaded(object)?);
+        }
+        Ok(tracked)
+    }
+
+    /// The object tracked under `id`: `Some(None)` when it was deleted in this session,
+    /// `None` when the session does not track it.
+    pub(crate) fn tracked_object(&self, id: &Identity) -> Result<Option<Option<Rc<dyn Any>>>> {
+        Ok(self.unit_owner()?.unit().borrow().tracked_any(id))
+    }
+
+    /// Tracks an object loaded from the database (see [`Unit::merge_loaded_any`]).
+    pub(crate) fn track_loaded_object(
+        &self,
+        id: Identity,
+        key: Arg,
+        make: impl FnOnce() -> (Rc<dyn Object>, Rc<dyn Any>),
+    ) -> Result<Option<Rc<dyn Any>>> {
+        let root = self.unit_owner()?;
+        let mut unit = root.unit().borrow_mut();
+        unit.merge_loaded_any(id, key, make)
     }
 
     /// Flushes pending model changes when autoflush is on (before queries and statements).
@@ -585,7 +666,7 @@ impl Session {
 /// Runs a flush's statements, each in its bind's session; the first failure stops it.
 async fn run_writes(writes: &[Write], sessions: &[Session]) -> Result<()> {
     for (write, session) in writes.iter().zip(sessions) {
-        let result = session.run_unflushed(&write.sql, &write.params).await?;
+        let result = session.run_args(&write.sql, &write.params).await?;
         let op = write.change.operation;
         if result.affected() == 0 && op != Operation::Insert {
             return Err(Error::NotFound {

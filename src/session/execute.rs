@@ -6,6 +6,7 @@ use super::{store::Miss, Session};
 use crate::{
     dyn_params::{bind, DynParam},
     error::{Error, Result},
+    model::arg::Arg,
     recording::now_ms,
     rows::QueryResult,
 };
@@ -145,6 +146,31 @@ impl Session {
     pub async fn execute_dyn(&self, sql: &str, params: Vec<DynParam>) -> Result<QueryResult> {
         self.usable()?;
         self.autoflush_now().await?;
+        self.run_dyn_unflushed(sql, params).await
+    }
+
+    /// Runs a model statement (SQL from `model::sql`) without autoflush: typed parameters
+    /// only (typed models, and JavaScript values that converted to their columns' types) go
+    /// through the parsed-statement cache; otherwise the literals are bound as
+    /// [`Session::execute_dyn`] binds them.
+    pub(crate) async fn run_args(&self, sql: &str, params: &[Arg]) -> Result<QueryResult> {
+        let typed: Vec<ParamLiteral> = params
+            .iter()
+            .filter_map(|p| match p {
+                Arg::Typed(param) => Some(param.clone()),
+                Arg::Literal(_) => None,
+            })
+            .collect();
+        if typed.len() == params.len() {
+            return self.run_unflushed(sql, &typed).await;
+        }
+        self.usable()?;
+        let params = params.iter().cloned().map(Arg::into_dyn).collect();
+        self.run_dyn_unflushed(sql, params).await
+    }
+
+    /// [`Session::execute_dyn`] without autoflush.
+    async fn run_dyn_unflushed(&self, sql: &str, params: Vec<DynParam>) -> Result<QueryResult> {
         // Numbers and strings are spliced into the parsed statement as literals, so record
         // the parameters as given.
         let shown = self.inner.recorder.as_ref().map(|_| {

@@ -1,6 +1,7 @@
 // A typed example of the whole public API; `tsc --noEmit -p js/test/types` runs in `npm test`.
 // Lines marked @ts-expect-error must NOT type-check (the types are strict enough).
 import {
+  Condition,
   ConfigError,
   ConflictError,
   Gluebind,
@@ -13,10 +14,16 @@ import {
   SqlError,
   StorageError,
   UniqueError,
+  and,
   createAll,
   defineModel,
   dropAll,
+  not,
+  or,
   type CommitInfo,
+  type Committed,
+  type ConditionOf,
+  type ModelChange,
   type ErrorCode,
   type ModelRow,
   type RecordedQuery,
@@ -197,6 +204,55 @@ async function models(session: Session): Promise<Response> {
 // @ts-expect-error: unknown column type
 defineModel("t", { id: { type: "VARCHAR", primaryKey: true } });
 
+// Conditions: column handles, and/or/not; like only on TEXT, IS NULL only on nullable columns.
+function conditions(session: Session): Promise<UserRow[]> {
+  const young: ConditionOf<typeof UserModel> = UserModel.c.id.lt(10);
+  const plain: Condition = young;
+  const either = or(UserModel.c.bio.isNull(), UserModel.c.name.like("A%"));
+  const both = and(young, either).and(UserModel.c.email.ne("x@y")).or(not(UserModel.c.bio.eq(null)));
+  // @ts-expect-error: like needs a TEXT column
+  UserModel.c.id.like("1%");
+  // @ts-expect-error: email is NOT NULL
+  UserModel.c.email.isNull();
+  // @ts-expect-error: a number for a TEXT column
+  UserModel.c.name.eq(1);
+  // @ts-expect-error: no such column
+  UserModel.c.nope;
+  // @ts-expect-error: a condition on another model
+  UserModel.query(session).filter(Cache.c.key.eq("k"));
+  return UserModel.query(session).filter(both.not()).filter("id", "gt", 0).filter(young).all().then((rows) => (plain ? rows : []));
+}
+
+// The unit of work: session.add / get / delete / flush.
+async function unitOfWork(session: Session): Promise<UserRow | null> {
+  const added = session.add(UserModel, { id: 7, name: "Gus", email: "g@x", joined: new Date() });
+  const again: number = added.id;
+  // @ts-expect-error: a NOT NULL column is missing
+  session.add(UserModel, { id: 8, name: "H", joined: new Date() });
+  const user: UserRow | null = await session.get(UserModel, 1);
+  if (user) {
+    user.name = "Renamed"; // written at the next flush
+    session.delete(UserModel, user);
+  }
+  session.delete(Cache, { key: "k" });
+  // @ts-expect-error: the primary key is missing
+  session.delete(UserModel, { name: "x" });
+  // @ts-expect-error: a text key for an INTEGER primary key
+  await session.get(UserModel, "1");
+  await session.flush();
+  return again > 0 ? user : null;
+}
+
+// Commit hooks.
+const hooked = new Gluebind({
+  url: "memory://",
+  autoflush: true,
+  beforeCommit: (session: Session, changes: ModelChange[]) => {
+    if (changes.some((c) => c.operation === "delete" && c.table === "users")) throw new Error(`no deletes in ${session.id}`);
+  },
+  afterCommit: ({ session, info, changes }: Committed) => console.log(session.id, info.rowsWritten, changes.length),
+});
+
 /** Binds and query recording. */
 async function debugAids(): Promise<RecordedQuery[]> {
   const traced = new Gluebind({ url: "memory://", binds: { cache: "memory://cache" }, recordQueries: true });
@@ -210,4 +266,4 @@ async function debugAids(): Promise<RecordedQuery[]> {
 }
 
 export default { fetch: db.bind((req: Request, env: Env, ctx: ExecutionContext) => app.fetch(req, env, ctx)) };
-export { housekeeping, status, chained, models, debugAids };
+export { housekeeping, status, chained, models, debugAids, conditions, unitOfWork, hooked };

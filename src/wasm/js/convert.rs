@@ -82,6 +82,12 @@ pub(crate) fn params(params: &JsValue) -> crate::Result<Vec<DynParam>> {
 }
 
 fn param(index: usize, v: &JsValue) -> crate::Result<DynParam> {
+    value_param(v).map_err(|why| param_error(index, &why))
+}
+
+/// One JavaScript value as a parameter, or why it cannot be one (the end of a sentence about
+/// it: "is undefined; pass null for SQL NULL").
+pub(crate) fn value_param(v: &JsValue) -> Result<DynParam, String> {
     if v.is_null() {
         return Ok(Value::Null.into());
     }
@@ -95,13 +101,15 @@ fn param(index: usize, v: &JsValue) -> crate::Result<DynParam> {
         return Ok(Value::Bool(b).into());
     }
     if v.is_undefined() {
-        return Err(param_error(index, "is undefined; pass null for SQL NULL"));
+        return Err("is undefined; pass null for SQL NULL".to_owned());
     }
     if v.is_bigint() {
-        let digits = String::from(v.unchecked_ref::<BigInt>().to_string(10).map_err(|_| {
-            param_error(index, "is a bigint that could not be converted to decimal")
-        })?);
-        return DynParam::number(digits);
+        let digits = v
+            .unchecked_ref::<BigInt>()
+            .to_string(10)
+            .map(String::from)
+            .map_err(|_| "is a bigint that could not be converted to decimal".to_owned())?;
+        return DynParam::number(digits).map_err(|e| e.to_string());
     }
     if let Some(bytes) = v.dyn_ref::<Uint8Array>() {
         return Ok(Value::Bytea(bytes.to_vec()).into());
@@ -111,7 +119,7 @@ fn param(index: usize, v: &JsValue) -> crate::Result<DynParam> {
     }
     if let Some(date) = v.dyn_ref::<Date>() {
         if date.get_time().is_nan() {
-            return Err(param_error(index, "is an invalid Date"));
+            return Err("is an invalid Date".to_owned());
         }
         return Ok(DynParam::Text(String::from(date.to_iso_string())));
     }
@@ -120,12 +128,9 @@ fn param(index: usize, v: &JsValue) -> crate::Result<DynParam> {
     } else {
         format!("of type {}", v.js_typeof().as_string().unwrap_or_default())
     };
-    Err(param_error(
-        index,
-        &format!(
-            "is {kind}; bind null, booleans, numbers, bigints, strings, Dates or Uint8Arrays \
-             (store structured data as JSON text)"
-        ),
+    Err(format!(
+        "is {kind}; bind null, booleans, numbers, bigints, strings, Dates or Uint8Arrays \
+         (store structured data as JSON text)"
     ))
 }
 
@@ -460,6 +465,20 @@ extern "C" {
     /// `affected` and `command` (so `JSON.stringify(rows)` and deep equality see only rows).
     #[wasm_bindgen(js_name = toRows)]
     fn to_rows(columns: &JsValue, values: &JsValue, affected: f64, command: &str) -> JsValue;
+}
+
+/// The rows of a query as JavaScript row objects (an array, as from `execute`).
+pub(crate) fn rows_to_js(rows: Rows, out: &Output) -> crate::Result<JsValue> {
+    result_to_js(&QueryResult::Rows(rows), out)
+}
+
+/// The first row of `rows` as a JavaScript object, or `null`.
+pub(crate) fn first_row_to_js(rows: Rows, out: &Output) -> crate::Result<JsValue> {
+    if rows.is_empty() {
+        return Ok(JsValue::NULL);
+    }
+    let array: Array = rows_to_js(rows, out)?.unchecked_into();
+    Ok(array.get(0))
 }
 
 /// The JavaScript value of a statement's result: an array of row objects (empty for

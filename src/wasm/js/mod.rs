@@ -1,11 +1,13 @@
 //! The wasm-bindgen exports behind the npm package `gluebind` (feature `js`).
 //!
-//! JavaScript sees two classes, `Registry` and `Session`, and `setErrorFactory`. The package's
-//! JavaScript layer (`js/src/`) adds what only JavaScript can do — finding the fetch event's
-//! scope through `AsyncLocalStorage`, `ctx.waitUntil`, the error classes, Hono — and nothing
-//! else: sessions, scopes, teardown policy, parameter binding and value mapping are the Rust
-//! core's ([`crate::Registry`], [`crate::Session`], [`crate::DynParam`], and the value mapping
-//! in `convert.rs`).
+//! JavaScript sees three classes, `Registry`, `Session` and `ModelHandle`, and a few functions
+//! (`setErrorFactory`, the page numbers of `Pagination`). The package's JavaScript layer
+//! (`js/src/`) adds what only JavaScript can do — finding the fetch event's scope through
+//! `AsyncLocalStorage`, `ctx.waitUntil`, the error classes, Hono, the typed query builder — and
+//! nothing else: sessions, scopes, teardown policy, parameter binding, value mapping and the
+//! model layer are the Rust core's ([`crate::Registry`], [`crate::Session`],
+//! [`crate::DynParam`], `crate::model` through `model.rs`, and the value mapping in
+//! `convert.rs`).
 //!
 //! Scopes cross the boundary as numbers (the registry's scope ids), so a fetch event costs no
 //! JavaScript object on the Rust side. Every `async` method returns a settled promise when the
@@ -14,21 +16,35 @@
 mod convert;
 mod error;
 mod kv;
+mod model;
 
 pub use error::set_error_factory;
+pub use model::{iter_pages, pagination_numbers, JsModel};
 
 use crate::{
-    Engine, Error, Finish, Isolation, Outcome, QueryResult, Registry, Session, SessionFactory,
-    TeardownPolicy,
+    model::Change, Committed, Engine, Error, Finish, Isolation, Outcome, QueryResult, Registry,
+    Session, SessionFactory, TeardownPolicy,
 };
 use convert::{Encoding, Int64, Output, Timestamps};
-use js_sys::{Array, Object, Promise, Reflect};
+use js_sys::{Array, Function, Object, Promise, Reflect};
 use serde::{Deserialize, Serialize as _};
 use std::{
+    cell::RefCell,
     future::Future,
+    rc::Rc,
     task::{Context, Poll, Waker},
 };
 use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn console_error(message: &str, error: &JsValue);
+}
+
+fn undefined() -> JsValue {
+    JsValue::UNDEFINED
+}
 
 /// Options of `new Registry(options)` (the package's `new Gluebind(options)`).
 #[derive(Debug, Deserialize)]
@@ -48,9 +64,156 @@ struct Options {
     binds: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     record_queries: bool,
+    /// `beforeCommit(session, changes)`: Flask-SQLAlchemy's `before_models_committed`; a
+    /// throw refuses the commit.
+    #[serde(default = "undefined", with = "serde_wasm_bindgen::preserve")]
+    before_commit: JsValue,
+    /// `afterCommit({ session, info, changes })`: `models_committed`.
+    #[serde(default = "undefined", with = "serde_wasm_bindgen::preserve")]
+    after_commit: JsValue,
     /// `"serializable"` (the default) or `"snapshot"`.
     #[serde(default)]
     isolation: Option<String>,
+}
+
+/// What a `beforeCommit` hook threw, kept for the `commit()` it stopped (which throws it as
+/// is, so an application catches its own error): the Rust error the hook returned instead,
+/// and the thrown value. Shared by a registry's sessions; set and taken within the same
+/// synchronous call (the hook runs inside `commit()`, which returns its error at once).
+#[derive(Default)]
+struct Thrown(RefCell<Option<(Error, JsValue)>>);
+
+impl Thrown {
+    /// The JavaScript error for `error`: what the hook threw, when `error` is its refusal.
+    fn to_js(&self, error: &Error) -> JsValue {
+        match self.0.borrow_mut().take() {
+            Some((refusal, thrown)) if refusal == *error => thrown,
+            _ => error::to_js(error),
+        }
+    }
+}
+
+/// The model changes as JavaScript objects `{ table, key, operation }`.
+fn changes_to_js(changes: &[Change]) -> JsValue {
+    let json = serde_wasm_bindgen::Serializer::json_compatible();
+    changes
+        .serialize(&json)
+        .unwrap_or_else(|_| Array::new().into())
+}
+
+/// The message of a thrown JavaScript value.
+fn thrown_message(thrown: &JsValue) -> String {
+    if let Some(e) = thrown.dyn_ref::<js_sys::Error>() {
+        return String::from(e.message());
+    }
+    js_sys::JsString::from(thrown.clone())
+        .as_string()
+        .unwrap_or_default()
+}
+
+/// The factory's commit hooks from JavaScript functions.
+fn with_hooks(
+    mut builder: crate::SessionFactoryBuilder,
+    options: &Options,
+    out: Output,
+    thrown: &Rc<Thrown>,
+) -> Result<crate::SessionFactoryBuilder, JsValue> {
+    for (name, hook) in [
+        ("beforeCommit", &options.before_commit),
+        ("afterCommit", &options.after_commit),
+    ] {
+        if !hook.is_undefined() && !hook.is_function() {
+            return Err(config(format!(
+                "option {name} must be a function, got {}",
+                hook.js_typeof().as_string().unwrap_or_default()
+            )));
+        }
+    }
+    if let Some(hook) = options.before_commit.dyn_ref::<Function>() {
+        let (hook, thrown) = (hook.clone(), Rc::clone(thrown));
+        builder = builder.before_commit(move |session, changes| {
+            let handle = JsSession::new(session.clone(), out, &thrown);
+            let refusal = |message: String| {
+                Error::config(format!(
+                    "the beforeCommit hook refused the commit: {message}; nothing was committed \
+                     and the writes are still pending (fix what it refused, or roll back)"
+                ))
+            };
+            match hook.call2(&JsValue::NULL, &handle.into(), &changes_to_js(changes)) {
+                Ok(returned) if returned.dyn_ref::<Promise>().is_some() => Err(Error::config(
+                    "beforeCommit returned a Promise: it runs inside commit(), which cannot wait \
+                     for it; make the hook synchronous (do async work before commit())",
+                )),
+                Ok(_) => Ok(()),
+                Err(value) => {
+                    let error = refusal(thrown_message(&value));
+                    *thrown.0.borrow_mut() = Some((error.clone(), value));
+                    Err(error)
+                }
+            }
+        });
+    }
+    if let Some(hook) = options.after_commit.dyn_ref::<Function>() {
+        let (hook, thrown) = (hook.clone(), Rc::clone(thrown));
+        builder = builder.after_commit(move |committed: &Committed<'_>| {
+            let o = Object::new();
+            set(
+                &o,
+                "session",
+                JsSession::new(committed.session.clone(), out, &thrown),
+            );
+            set(&o, "info", commit_info(&committed.info));
+            set(&o, "changes", changes_to_js(committed.changes));
+            // The commit happened: a throwing hook cannot undo it, so it is logged.
+            if let Err(e) = hook.call1(&JsValue::NULL, &o) {
+                console_error("gluebind: the afterCommit hook threw:", &e);
+            }
+        });
+    }
+    Ok(builder)
+}
+
+/// `{ version, rowsWritten, tablesChanged }`.
+fn commit_info(info: &crate::CommitInfo) -> Object {
+    let o = Object::new();
+    #[allow(clippy::cast_precision_loss)] // counters stay far below 2^53
+    {
+        set(
+            &o,
+            "version",
+            info.version.map_or(JsValue::NULL, |v| (v as f64).into()),
+        );
+        set(&o, "rowsWritten", info.rows_written as f64);
+        set(&o, "tablesChanged", info.tables_changed as f64);
+    }
+    o
+}
+
+/// JSON as JavaScript values, an integer beyond `Number.MAX_SAFE_INTEGER` as a bigint (as the
+/// `int64: "auto"` option gives it in rows).
+fn json_to_js(value: &serde_json::Value) -> JsValue {
+    use serde_json::Value as J;
+    const MAX_SAFE: u64 = (1 << 53) - 1;
+    match value {
+        J::Null => JsValue::NULL,
+        J::Bool(b) => (*b).into(),
+        J::Number(n) => match (n.as_i64(), n.as_u64()) {
+            #[allow(clippy::cast_precision_loss)] // exact: within ±2^53
+            (Some(i), _) if i.unsigned_abs() <= MAX_SAFE => JsValue::from_f64(i as f64),
+            (Some(i), _) => js_sys::BigInt::from(i).into(),
+            (None, Some(u)) => js_sys::BigInt::from(u).into(),
+            (None, None) => JsValue::from_f64(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        J::String(s) => JsValue::from_str(s),
+        J::Array(items) => items.iter().map(json_to_js).collect::<Array>().into(),
+        J::Object(map) => {
+            let o = Object::new();
+            for (k, v) in map {
+                set(&o, k, json_to_js(v));
+            }
+            o.into()
+        }
+    }
 }
 
 /// `"serializable"` / `"snapshot"` as an [`Isolation`].
@@ -64,27 +227,28 @@ fn isolation(name: &str) -> Result<Isolation, JsValue> {
     }
 }
 
-/// An error of a transaction's work as thrown in JavaScript (or a gluebind error, made one).
-struct Thrown(JsValue);
+/// How a transaction's attempt failed: its work threw (a JavaScript value), or the core
+/// returned an error (turned into its JavaScript error at the end, where a `beforeCommit`
+/// hook's own thrown value can be given back).
+enum WorkError {
+    Thrown(JsValue),
+    Core(Error),
+}
 
-impl From<Error> for Thrown {
+impl From<Error> for WorkError {
     fn from(error: Error) -> Self {
-        Self(error::to_js(&error))
+        Self::Core(error)
     }
 }
 
 /// Recorded statements as JavaScript objects `{ session, sql, params, durationMs, rows, ok }`.
 fn queries_to_js(queries: &[crate::RecordedQuery]) -> Result<JsValue, JsValue> {
     let array = Array::new();
-    let json = serde_wasm_bindgen::Serializer::json_compatible();
     for q in queries {
         let o = Object::new();
         set(&o, "session", q.session.as_str());
         set(&o, "sql", q.sql.as_str());
-        let params = q
-            .params
-            .serialize(&json)
-            .map_err(|e| JsValue::from_str(&e.to_string()))?;
+        let params: Array = q.params.iter().map(json_to_js).collect();
         set(&o, "params", params);
         set(&o, "durationMs", q.duration_ms);
         #[allow(clippy::cast_precision_loss)] // row counts stay far below 2^53
@@ -170,6 +334,7 @@ pub fn panic_for_testing() {
 pub struct JsRegistry {
     registry: Registry,
     out: Output,
+    thrown: Rc<Thrown>,
 }
 
 #[wasm_bindgen(js_class = Registry)]
@@ -195,6 +360,12 @@ impl JsRegistry {
                 )))
             }
         };
+        let out = Output {
+            int64: options.int64,
+            timestamps: options.timestamps,
+            json: false,
+        };
+        let thrown = Rc::new(Thrown::default());
         let default = error::js(engine(&options.url, &env))?;
         let mut builder = SessionFactory::builder()
             .bind(default)
@@ -207,14 +378,12 @@ impl JsRegistry {
         for (key, url) in &options.binds {
             builder = builder.bind_key(key, error::js(engine(url, &env))?);
         }
+        builder = with_hooks(builder, &options, out, &thrown)?;
         let factory = error::js(builder.build())?;
         Ok(Self {
             registry: Registry::new(factory),
-            out: Output {
-                int64: options.int64,
-                timestamps: options.timestamps,
-                json: false,
-            },
+            out,
+            thrown,
         })
     }
 
@@ -236,10 +405,7 @@ impl JsRegistry {
     /// `OUTSIDE_SCOPE` once the scope has been removed.
     pub fn session(&self, scope: f64) -> Result<JsSession, JsValue> {
         let session = error::js(self.registry.session(&self.scope(scope)))?;
-        Ok(JsSession {
-            session,
-            out: self.out,
-        })
+        Ok(JsSession::new(session, self.out, &self.thrown))
     }
 
     /// The scope's session id if it has opened a session (opens none).
@@ -260,13 +426,17 @@ impl JsRegistry {
     pub fn remove(&self, scope: f64, failed: bool) -> Promise {
         let registry = self.registry.clone();
         let scope = self.scope(scope);
+        let thrown = Rc::clone(&self.thrown);
         promise(async move {
             let outcome = if failed {
                 Outcome::Failed
             } else {
                 Outcome::Completed
             };
-            let teardown = error::js(registry.remove(&scope, outcome).await)?;
+            let teardown = registry
+                .remove(&scope, outcome)
+                .await
+                .map_err(|e| thrown.to_js(&e))?;
             let result = Object::new();
             set(
                 &result,
@@ -324,10 +494,7 @@ impl JsRegistry {
     /// and closes it; the registry's stats do not count it.
     #[wasm_bindgen(js_name = openSession)]
     pub fn open_session(&self) -> JsSession {
-        JsSession {
-            session: self.registry.factory().open(),
-            out: self.out,
-        }
+        JsSession::new(self.registry.factory().open(), self.out, &self.thrown)
     }
 }
 
@@ -336,6 +503,27 @@ impl JsRegistry {
 pub struct JsSession {
     session: Session,
     out: Output,
+    thrown: Rc<Thrown>,
+}
+
+impl JsSession {
+    fn new(session: Session, out: Output, thrown: &Rc<Thrown>) -> Self {
+        Self {
+            session,
+            out,
+            thrown: Rc::clone(thrown),
+        }
+    }
+
+    /// A 64-bit integer as the `int64` option says.
+    fn number(&self, n: i64) -> Result<JsValue, JsValue> {
+        let cell = convert::Cell {
+            value: &crate::Value::I64(n),
+            out: &self.out,
+        };
+        cell.serialize(&serde_wasm_bindgen::Serializer::new())
+            .map_err(|e| JsValue::from_str(&e.to_string()))
+    }
 }
 
 fn sql_text(sql: &JsValue) -> Result<String, JsValue> {
@@ -373,10 +561,8 @@ impl JsSession {
     /// `CONFIG` for a bind key without an engine; `SESSION_CLOSED` after removal.
     #[wasm_bindgen(js_name = forBind)]
     pub fn for_bind(&self, key: Option<String>) -> Result<JsSession, JsValue> {
-        Ok(JsSession {
-            session: error::js(self.session.for_bind(key.as_deref()))?,
-            out: self.out,
-        })
+        let session = error::js(self.session.for_bind(key.as_deref()))?;
+        Ok(JsSession::new(session, self.out, &self.thrown))
     }
 
     /// The bind key of this session (`undefined` for the default bind).
@@ -445,24 +631,16 @@ impl JsSession {
         })
     }
 
-    /// Commits pending writes atomically; resolves to `{ version, rowsWritten, tablesChanged }`
-    /// (`version` is `null` when there was nothing to commit).
+    /// Commits pending writes atomically (pending model objects are flushed first, and the
+    /// commit hooks run around it); resolves to `{ version, rowsWritten, tablesChanged }`
+    /// (`version` is `null` when there was nothing to commit). A `beforeCommit` hook's throw
+    /// rejects with what it threw.
     pub fn commit(&self) -> Promise {
         let session = self.session.clone();
+        let thrown = Rc::clone(&self.thrown);
         promise(async move {
-            let info = error::js(session.commit().await)?;
-            let o = Object::new();
-            #[allow(clippy::cast_precision_loss)] // counters stay far below 2^53
-            {
-                set(
-                    &o,
-                    "version",
-                    info.version.map_or(JsValue::NULL, |v| (v as f64).into()),
-                );
-                set(&o, "rowsWritten", info.rows_written as f64);
-                set(&o, "tablesChanged", info.tables_changed as f64);
-            }
-            Ok(o.into())
+            let info = session.commit().await.map_err(|e| thrown.to_js(&e))?;
+            Ok(commit_info(&info).into())
         })
     }
 
@@ -509,22 +687,27 @@ impl JsSession {
     /// rejects with what `work` threw, or the commit's error, after a rollback.
     pub fn transaction(&self, work: js_sys::Function, retries: Option<u32>) -> Promise {
         let session = self.session.clone();
-        let out = self.out;
+        let (out, thrown) = (self.out, Rc::clone(&self.thrown));
         promise(async move {
             let retries = retries.unwrap_or(Session::DEFAULT_RETRIES);
             session
                 .transaction_with(retries, |s| {
-                    let work = work.clone();
+                    let (work, thrown) = (work.clone(), Rc::clone(&thrown));
                     async move {
-                        let handle = JsValue::from(JsSession { session: s, out });
-                        let returned = work.call1(&JsValue::NULL, &handle).map_err(Thrown)?;
+                        let handle = JsValue::from(JsSession::new(s, out, &thrown));
+                        let returned = work
+                            .call1(&JsValue::NULL, &handle)
+                            .map_err(WorkError::Thrown)?;
                         wasm_bindgen_futures::JsFuture::from(Promise::resolve(&returned))
                             .await
-                            .map_err(Thrown)
+                            .map_err(WorkError::Thrown)
                     }
                 })
                 .await
-                .map_err(|thrown| thrown.0)
+                .map_err(|e| match e {
+                    WorkError::Thrown(value) => value,
+                    WorkError::Core(error) => thrown.to_js(&error),
+                })
         })
     }
 
@@ -545,12 +728,7 @@ impl JsSession {
     #[wasm_bindgen(js_name = nextId)]
     pub fn next_id(&self, name: &str) -> Result<JsValue, JsValue> {
         let id = error::js(self.session.next_id(name))?;
-        let cell = convert::Cell {
-            value: &crate::Value::I64(id),
-            out: &self.out,
-        };
-        cell.serialize(&serde_wasm_bindgen::Serializer::new())
-            .map_err(|e| JsValue::from_str(&e.to_string()))
+        self.number(id)
     }
 
     /// Closes the session, discarding pending writes (for sessions from `openSession`; the

@@ -1,0 +1,148 @@
+//! `defineModel(table, columns, { bindKey })`: a column spec checked and turned into a
+//! [`ModelMeta`], with the rules of `#[derive(Model)]` (identifiers, one primary key, known
+//! types) and GlueSQL's (no FLOAT key or unique column).
+
+use super::{quoted, DynValue};
+use crate::{
+    model::{
+        meta::{sql_type, valid_ident, SQL_TYPES},
+        ColumnMeta, ModelMeta,
+    },
+    Error, Result,
+};
+
+/// The keys of a column spec.
+const SPEC_KEYS: [&str; 4] = ["type", "primaryKey", "unique", "nullable"];
+
+/// `name` (`shown` in messages) when it is an identifier gluebind writes into SQL.
+fn check_ident(name: Option<String>, shown: &dyn Fn() -> String, what: &str) -> Result<String> {
+    match name {
+        // "__proto__" is an identifier, but would set a row object's prototype, not a field.
+        Some(text) if valid_ident(&text) && text != "__proto__" => Ok(text),
+        _ => Err(Error::config(format!(
+            "{what} {} is not valid: names must match [A-Za-z_][A-Za-z0-9_]* (at most 63 bytes), \
+             because they are written into SQL",
+            shown()
+        ))),
+    }
+}
+
+/// `{ type, primaryKey?, unique?, nullable? }` → (column, primary key).
+fn column<V: DynValue>(name: String, spec: &V, place: &str) -> Result<(ColumnMeta, bool)> {
+    let Some(entries) = spec.entries() else {
+        return Err(Error::config(format!(
+            "{place}: expected {{ type, … }}, got {}",
+            spec.described()
+        )));
+    };
+    for (key, _) in &entries {
+        if !SPEC_KEYS.contains(&key.as_str()) {
+            return Err(Error::config(format!(
+                "{place}: unknown key {}; keys are {}",
+                quoted(key),
+                SPEC_KEYS.join(", ")
+            )));
+        }
+    }
+    let ty = spec.get("type");
+    let Some(ty) = ty.as_str().and_then(|t| sql_type(&t)) else {
+        return Err(Error::config(format!(
+            "{place}: type {} is not one of {}",
+            ty.shown(),
+            SQL_TYPES.join(", ")
+        )));
+    };
+    let flag = |key: &str| -> Result<bool> {
+        let value = spec.get(key);
+        if value.is_undefined() {
+            return Ok(false);
+        }
+        value
+            .as_bool()
+            .ok_or_else(|| Error::config(format!("{place}: {key} must be true or false")))
+    };
+    let (primary_key, unique, nullable) = (flag("primaryKey")?, flag("unique")?, flag("nullable")?);
+    // GlueSQL's own rule, caught here rather than at createAll.
+    if ty == "FLOAT" && (primary_key || unique) {
+        return Err(Error::config(format!(
+            "{place}: GlueSQL 0.20 does not support a FLOAT primary key or unique column"
+        )));
+    }
+    Ok((ColumnMeta::owned(name, ty, nullable, unique), primary_key))
+}
+
+/// Checks a model definition and builds its metadata.
+///
+/// # Errors
+/// [`Error::Config`] for a bad name, type, flag, primary key or option, saying which.
+pub(crate) fn define<V: DynValue>(table: &V, columns: &V, options: &V) -> Result<ModelMeta> {
+    let table = check_ident(table.as_str(), &|| table.shown(), "defineModel: table name")?;
+    let place = format!("defineModel({})", quoted(&table));
+    let entries = columns.entries().filter(|e| !e.is_empty()).ok_or_else(|| {
+        Error::config(format!(
+            "{place}: columns must be an object of column name → {{ type, … }} with at least \
+             one column"
+        ))
+    })?;
+    let mut metas = Vec::with_capacity(entries.len());
+    let mut keys = Vec::new();
+    for (name, spec) in &entries {
+        let name = check_ident(
+            Some(name.clone()),
+            &|| quoted(name),
+            &format!("{place}: column name"),
+        )?;
+        let (meta, primary_key) = column(name.clone(), spec, &format!("{place}, column {name}"))?;
+        if primary_key {
+            keys.push(metas.len());
+        }
+        metas.push(meta);
+    }
+    let [key] = keys[..] else {
+        let found: Vec<&str> = keys.iter().map(|&i| metas[i].name()).collect();
+        let found = if found.is_empty() {
+            "none".to_owned()
+        } else {
+            found.join(", ")
+        };
+        return Err(Error::config(format!(
+            "{place}: exactly one column needs primaryKey: true (found {found})"
+        )));
+    };
+    if metas[key].is_nullable() {
+        return Err(Error::config(format!(
+            "{place}: the primary key {} cannot be nullable",
+            metas[key].name()
+        )));
+    }
+    let bind_key = bind_key(options, &place)?;
+    Ok(ModelMeta::owned(table, metas, key, bind_key))
+}
+
+/// `{ bindKey }`: the model's bind (`undefined` or `null`: the default one).
+fn bind_key<V: DynValue>(options: &V, place: &str) -> Result<Option<String>> {
+    if options.is_undefined() {
+        return Ok(None);
+    }
+    let Some(entries) = options.entries() else {
+        return Err(Error::config(format!("{place}: options must be an object")));
+    };
+    for (key, _) in &entries {
+        if key != "bindKey" {
+            return Err(Error::config(format!(
+                "{place}: unknown option {}; the only option is bindKey",
+                quoted(key)
+            )));
+        }
+    }
+    let key = options.get("bindKey");
+    if key.is_undefined() || key.is_null() {
+        return Ok(None);
+    }
+    match key.as_str() {
+        Some(text) if !text.is_empty() => Ok(Some(text)),
+        _ => Err(Error::config(format!(
+            "{place}: bindKey must be a non-empty string (or null for the default bind)"
+        ))),
+    }
+}
