@@ -121,7 +121,11 @@ pub use gluesql_core::params;
 /// An empty parameter list, for statements without placeholders.
 pub const NO_PARAMS: [ParamLiteral; 0] = [];
 
-// The docs' Rust examples compile and run as doctests.
+// The Rust blocks of docs/ are doctests: `cargo test --doc` compiles and runs each (the blocks
+// that need a Worker are tagged `rust,ignore` and compiled for wasm32 in examples/hello).
 #[cfg(doctest)]
 #[doc = include_str!("../docs/isolation.md")]
 struct IsolationDoc;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/models.md")]
+struct ModelsDoc;
