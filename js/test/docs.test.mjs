@@ -78,6 +78,32 @@ const CHECKS = {
     assert.match(missing.json.error, /users/);
   },
 
+  // docs/isolation.md: a fragment (db.transaction in an event); run inside an event, with the
+  // model, the database and the error class it names. Five notes go in, the sixth is refused.
+  "docs/isolation.md js #1": async (block) => {
+    const { addNote, ApiError } = await load(block, {
+      prelude: `import { Gluebind, createAll, defineModel } from "gluebind";
+class ApiError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+const Note = defineModel("notes", {
+  id: { type: "INTEGER", primaryKey: true },
+  user_id: { type: "INTEGER" },
+  body: { type: "TEXT" },
+});
+const db = new Gluebind({ url: "memory://", init: async (s) => { await createAll(s, [Note]); await s.commit(); } });
+export { ApiError };
+export const addNote = (userId, body) => db.run(async () => {
+`,
+      epilogue: "return note;\n});\n",
+    });
+    for (let i = 1; i <= 5; i += 1) {
+      assert.deepEqual({ ...(await addNote(7, `note ${i}`)), id: 0 }, { id: 0, user_id: 7, body: `note ${i}` });
+    }
+    await assert.rejects(addNote(7, "a sixth"), (err) => err instanceof ApiError && err.status === 409);
+    assert.equal((await addNote(8, "another user's first")).user_id, 8);
+  },
+
   // js/README.md: the first worker, as in the README.
   "js/README.md js #1": async (block) => {
     const worker = (await load(block)).default;
