@@ -80,10 +80,11 @@ pub use url::EngineUrl;
 /// another store (the Worker glue implements it over a Workers KV binding).
 ///
 /// With the cargo feature `testing` (for your tests: `gluebind = { …, features =
-/// ["testing"] }` under `[dev-dependencies]`), also the test doubles — [`kv::MemoryKv`] (an
-/// in-memory namespace), [`kv::CountingKv`] (counts operations), [`kv::FaultyKv`] (injects
-/// failures, staleness, pauses) — and [`kv::format`], the on-storage format for tests that
-/// inspect a namespace (not covered by semver).
+/// ["testing"] }` under `[dev-dependencies]`), also the test doubles — `kv::MemoryKv` (an
+/// in-memory namespace), `kv::CountingKv` (counts operations), `kv::FaultyKv` (injects
+/// failures, staleness, pauses) — and `kv::format`, the on-storage format for tests that
+/// inspect a namespace (not covered by semver). (Plain names, not links: without the feature
+/// the items do not exist, and `cargo doc` would deny the broken links.)
 pub mod kv {
     pub use crate::storage::kv::backend::{
         BoxFuture, KvBackend, KvEntry, KvFailure, KvResult, ListPage, ListedKey, MAX_BULK_GET,
@@ -121,7 +122,11 @@ pub use gluesql_core::params;
 /// An empty parameter list, for statements without placeholders.
 pub const NO_PARAMS: [ParamLiteral; 0] = [];
 
-// The docs' Rust examples compile and run as doctests.
+// The Rust blocks of docs/ are doctests: `cargo test --doc` compiles and runs each (the blocks
+// that need a Worker are tagged `rust,ignore` and compiled for wasm32 in examples/hello).
 #[cfg(doctest)]
 #[doc = include_str!("../docs/isolation.md")]
 struct IsolationDoc;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/models.md")]
+struct ModelsDoc;

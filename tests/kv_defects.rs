@@ -1,6 +1,6 @@
 //! The seven kv:// defects an outside review confirmed (six here; the seventh, the demos'
 //! body limit, is an end-to-end test in `tests/e2e/body-limit.test.mjs`). Each test drives the
-//! public API over `FaultyKv` and checks the promise the README makes, over every call at
+//! public API over `FaultyKv` and checks the promise docs/guarantees.md makes, over every call at
 //! which the scenario can be cut off or interleaved, not just one example.
 //!
 //! Long on purpose: each defect is one scenario, driven over every call where it can strike.

@@ -382,7 +382,7 @@ fn copy_of(kv: &Kv) -> Kv {
     Rc::new(FaultyKv::new(inner))
 }
 
-/// README: "A session reads the committed state as of its first statement" (not as of when
+/// docs/guarantees.md: "A session reads the committed state as of its first statement" (not as of when
 /// it was opened).
 #[test]
 fn r7_the_snapshot_is_taken_at_the_first_statement() {

@@ -1,4 +1,4 @@
-// The demo's HTTP contract (DESIGN.md, "The demo app"), against `wrangler dev` with memory://.
+// The demo's HTTP contract (docs/demo.md), against `wrangler dev` with memory://.
 // Tests share one worker but never depend on each other's data: every test makes its own users
 // with unique emails, and list assertions only look at ids a test created itself (or at deltas).
 

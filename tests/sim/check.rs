@@ -1,4 +1,4 @@
-//! After a run: recovery completes, then the invariants the README promises are checked
+//! After a run: recovery completes, then the invariants `docs/guarantees.md` promises are checked
 //! against what every session was told and what KV finally holds.
 
 use super::workload::{self, Records, Run, Told, Transfer, ACCOUNTS, BALANCE};

@@ -5,7 +5,7 @@
 //! 5xx, a timeout after the write landed, the one-write-per-second limit), how sessions
 //! interleave at every `.await`, and which sessions are cut off (dropped), abandoned (never
 //! polled again) or suspended past the one-minute age at which commit records are settled.
-//! After the run, recovery completes and `check.rs` verifies what the README promises.
+//! After the run, recovery completes and `check.rs` verifies what `docs/guarantees.md` promises.
 //!
 //! - `cargo test --test sim` runs seeds 0..SIM_SEEDS (default 64; `npm test` runs these);
 //! - `SEED=n cargo test --test sim -- --nocapture` reruns one seed and prints its trace;

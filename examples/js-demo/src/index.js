@@ -1,4 +1,4 @@
-// The JavaScript demo: the seed's user-registration app (DESIGN.md, "The demo app") on the npm
+// The JavaScript demo: the seed's user-registration app (contract: docs/demo.md) on the npm
 // package "gluebind" and Hono. Every error is {"error": "..."} with its status.
 import { Hono } from "hono";
 import { ConflictError, UniqueError, panicForTesting } from "gluebind";

@@ -93,8 +93,8 @@ pub const MAX_BULK_GET: usize = 100;
 pub const MAX_LIST: usize = 1000;
 
 /// What gluebind needs from a KV namespace. Implemented by the Workers binding
-/// (`gluebind::wasm::WorkersKv`), by [`crate::kv::MemoryKv`] for native tests, and by wrappers that
-/// count operations or inject faults.
+/// (`gluebind::wasm::WorkersKv`), by `gluebind::kv::MemoryKv` (feature `testing`) for native
+/// tests, and by wrappers that count operations or inject faults.
 pub trait KvBackend {
     /// Reads one key.
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, KvResult<Option<KvEntry>>>;
