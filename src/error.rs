@@ -33,8 +33,10 @@ pub enum Error {
         /// The duplicate value, rendered as text.
         value: String,
     },
-    /// Another session committed a change to the same row (or table) first: first committer
-    /// wins. This session's pending writes were discarded; re-read and retry the unit of work.
+    /// Another session committed first a change to a row (or table) this session wrote — or,
+    /// under [`crate::Isolation::Serializable`] (the default), read. This session's pending
+    /// writes were discarded; run the whole unit of work again from fresh reads
+    /// ([`crate::Session::transaction`] does).
     Conflict {
         /// Table where the conflict was found.
         table: String,
@@ -153,7 +155,8 @@ impl fmt::Display for Error {
             Self::Conflict { table, detail } => write!(
                 f,
                 "conflict on table {table}: {detail} was changed by another session that \
-                 committed first; this session's pending writes were discarded, re-read and retry"
+                 committed first; this session's pending writes were discarded: retry the whole \
+                 unit of work from fresh reads (`transaction()` does it for you)"
             ),
             Self::OutsideScope { reason } => write!(
                 f,
@@ -195,7 +198,7 @@ mod tests {
             detail: "row 1".into(),
         };
         assert!(c.is_conflict());
-        assert!(c.to_string().contains("retry"));
+        assert!(c.to_string().contains("retry the whole unit of work"));
         assert!(!Error::config("x").is_conflict());
         let n = Error::NotFound {
             table: "users".into(),

@@ -31,7 +31,10 @@ export class UniqueError extends GluebindError {
   static code = "UNIQUE";
 }
 
-/** Another session committed a change to a row this session wrote: re-read and retry. */
+/**
+ * Another session committed first a change to a row this session wrote — or, under serializable
+ * isolation (the default), read: run the unit of work again (db.transaction does).
+ */
 export class ConflictError extends GluebindError {
   static code = "CONFLICT";
 }

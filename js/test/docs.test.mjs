@@ -160,6 +160,15 @@ export const addNote = (userId, body) => db.run(async () => {
     const missing = await send(app, "GET", `/users/${ada.json.id + 1}`);
     assert.equal(missing.status, 404);
   },
+
+  // js/README.md, "Transactions": 20 concurrent requests for one owner — exactly five 201s.
+  "js/README.md js #5": async (block) => {
+    const worker = (await load(block)).default;
+    const answers = await Promise.all(Array.from({ length: 20 }, () => send(worker, "GET", "/?owner=7")));
+    assert.equal(answers.filter((a) => a.status === 201).length, 5, JSON.stringify(answers.map((a) => a.status)));
+    assert.ok(answers.every((a) => a.status === 201 || a.status === 409));
+    assert.equal((await send(worker, "GET", "/?owner=8")).status, 201, "another owner's first");
+  },
 };
 
 describe("the docs' code blocks", () => {

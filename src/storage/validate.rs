@@ -227,13 +227,9 @@ impl Committed {
     /// after its snapshot. (Rows it also wrote are checked as writes.)
     fn check_reads(&self, ws: &SessionStore, check: ReadCheck) -> Result<()> {
         let reads = ws.reads.borrow();
-        let changed = |table: &str, what: String| {
-            Error::Conflict {
+        let changed = |table: &str, what: String| Error::Conflict {
             table: table.to_owned(),
-            detail: format!(
-                "{what}, which this session read (serializable isolation: a commit changed it                  after this session's snapshot, so what the session decided may no longer                  hold)"
-            ),
-        }
+            detail: format!("{what}, which this session read (serializable isolation)"),
         };
         if check == ReadCheck::All {
             for name in &reads.tables {
@@ -246,7 +242,10 @@ impl Committed {
                     None => continue,
                 };
                 if seen != now {
-                    return Err(changed(name, format!("the rows of table {name} (a scan)")));
+                    return Err(changed(
+                        name,
+                        format!("what a scan of table {name} returned"),
+                    ));
                 }
             }
         }
@@ -260,7 +259,7 @@ impl Committed {
             let current = match self.db.lookup(name) {
                 Some(Some(table)) => table,
                 Some(None) => {
-                    return Err(changed(name, format!("table {name} (dropped since)")));
+                    return Err(changed(name, format!("table {name} (dropped)")));
                 }
                 None => continue,
             };

@@ -375,10 +375,9 @@ impl LocalLog {
                         .find(|k| intent.writes.contains(*k) || intent.relies.contains(*k))
                         .map(|k| format!("a row or schema stored in KV ({k})"))
                         .or_else(|| {
-                            c.keys
-                                .keys()
-                                .find(|k| intent.reads.contains(*k))
-                                .map(|k| format!("a row this session read ({k})"))
+                            c.keys.keys().find(|k| intent.reads.contains(*k)).map(|k| {
+                                format!("a row this session read ({k}; serializable isolation)")
+                            })
                         })
                         .or_else(|| {
                             c.whole
@@ -399,7 +398,10 @@ impl LocalLog {
             .iter()
             .find(|t| self.table_acks.get(*t).is_some_and(|lsn| *lsn > as_of))
         {
-            return Claim::Conflict(format!("the rows of table {t}, which this session scanned"));
+            return Claim::Conflict(format!(
+                "what a scan of table {t} returned, which this session read (serializable \
+                 isolation)"
+            ));
         }
         let id = self.open(stamp, now);
         let token = self.token(id, now);
