@@ -142,6 +142,7 @@ export async function startWorker({ config = process.env.GLUEBIND_E2E_CONFIG || 
   }
   process.env.WRANGLER_SEND_METRICS = "false";
   process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
+  process.env.WRANGLER_CI_DISABLE_CONFIG_WATCHING = "true"; // no file watcher on wrangler.toml
   try {
     wrangler ??= await import("wrangler");
   } catch (err) {
