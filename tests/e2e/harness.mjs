@@ -101,6 +101,8 @@ function hookConsole() {
     const original = console[method].bind(console);
     console[method] = (...args) => {
       const handle = workerContext.getStore();
+      // wrangler's exit hook names its debug log file once a worker logged an error: not news.
+      if (!handle && /^\u{1FAB5}  Logs were written to /u.test(String(args[0]))) return;
       if (!handle) return original(...args);
       handle.record(format(...args));
       if (verbose) original(...args);
@@ -170,13 +172,17 @@ export async function startWorker({ config = process.env.GLUEBIND_E2E_CONFIG || 
       const { protocol, hostname, port } = event.proxyData.userWorkerUrl;
       innerUrl = `${protocol}//${hostname}:${port}`;
       wake();
-    } else if (event.type === "error" && !failure) {
+    } else if (event.type === "error" && !failure && !benign(event)) {
       failure = `${event.source}: ${event.reason}: ${event.cause?.message ?? event.cause}`;
       wake();
     }
     dispatch(event);
   };
   devEnv.on("error", () => {}); // reported through `failure`
+  // What wrangler itself only logs at debug level: retried messages to its proxy worker.
+  function benign(event) {
+    return event.source === "ProxyController" && /^(Failed to send message to|Could not connect to InspectorProxyWorker)/.test(event.reason);
+  }
 
   let stopped = false;
   const handle = {
@@ -229,10 +235,15 @@ export async function startWorker({ config = process.env.GLUEBIND_E2E_CONFIG || 
   try {
     worker = await workerContext.run(handle, () => devEnv.startWorker(input));
   } catch (err) {
-    return fail(`wrangler could not start the worker: ${err.message}`);
+    return fail(`wrangler could not start the worker: ${err.message}${err.cause ? ` (${err.cause.message ?? err.cause})` : ""}`);
   }
   const deadline = Date.now() + START_TIMEOUT_MS;
-  const url = await Promise.race([worker.url, later(START_TIMEOUT_MS).then(() => null)]);
+  const proxyFailed = (err) => {
+    failure ??= `dev proxy: ${err.message}`;
+    return null;
+  };
+  const url = await Promise.race([worker.url.catch(proxyFailed), later(START_TIMEOUT_MS).then(() => null)]);
+  if (!url && failure) return fail(`the worker failed to start: ${failure}`);
   if (!url) return fail(`wrangler's dev proxy did not start within ${START_TIMEOUT_MS / 1000} s`);
   handle.url = url.origin;
   handle.port = Number(url.port);
