@@ -285,7 +285,8 @@ describe("request body limit (64 KiB)", () => {
   /**
    * Sends 20 MiB in 64 KiB chunks to `base` (stopping at the first answer or error) and checks
    * that the worker stopped reading early without growing, and that it still has its data (an
-   * isolate crash would wipe memory://). Returns the result of sendChunked.
+   * isolate crash would wipe memory://; read on the worker's own socket, see below). Returns the
+   * result of sendChunked.
    */
   async function hugeBody(t, base, label, timeoutMs = 8_000) {
     const u = await createUser(w.url);
@@ -305,10 +306,13 @@ describe("request body limit (64 KiB)", () => {
     assert.ok(!res.ended && res.sent < total / 2, `${res.sent} of ${total} bytes were read before an answer`);
     // Buffering the body costs several times its size (the JS buffer, its copy into wasm).
     assert.ok(rssAfter - rssBefore < 8 * 2 ** 20, `workerd grew by ${mib(rssAfter - rssBefore)}`);
-    const got = await json(w.url, `/users/${u.id}`);
+    // The worker's data, read on its own socket: after passing on an early 413 to a body it was
+    // still forwarding, wrangler's dev proxy has left the next request through it hanging (2 of
+    // ~60 runs of this file, both on kv://) — its trouble, not the worker's.
+    const got = await json(inner, `/users/${u.id}`);
     assertOk(got, 200, `GET /users/${u.id} after the 20 MiB body`);
     assert.deepEqual(got.body, u);
-    assert.deepEqual(await listAll(w.url), before, "the refused POST changed the users");
+    assert.deepEqual(await listAll(inner), before, "the refused POST changed the users");
     return res;
   }
 
