@@ -10,7 +10,8 @@
 // writes no results file.
 // --quick is the smoke check run by `npm test`: fewer variants, 1 s runs, 1 repetition, no
 // results file. Expects the builds of bench/build.sh (the demo, bench workers, demo-opt).
-// Workers are started and stopped by tests/e2e/harness.mjs (own process group, stopped by id).
+// Each variant is a `wrangler dev` process in its own process group (bench/wrangler-dev.mjs), so
+// that its CPU can be read from /proc; stopped by the group's id.
 
 import autocannon from "autocannon";
 import { execFileSync, execSync } from "node:child_process";
@@ -18,7 +19,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
-import { REPO_ROOT, startWorker } from "../tests/e2e/harness.mjs";
+import { REPO_ROOT } from "../tests/e2e/harness.mjs";
+import { startWorker } from "./wrangler-dev.mjs";
 
 // ---------------------------------------------------------------- options
 const argv = process.argv.slice(2);

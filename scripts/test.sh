@@ -1,17 +1,38 @@
 #!/usr/bin/env bash
-# Runs every test: set-up, lints, native tests, wasm tests under Node, the demo build, and the
-# end-to-end tests against a real `wrangler dev` (started on a free loopback port and stopped
-# by PID by the tests themselves); then the npm package (js/): its build, JS unit tests under
-# Node, tsc over a typed example, npm pack → install → wrangler dev, and the same end-to-end
-# contract against the JS demo (examples/js-demo) on memory:// and kv://; then a short smoke
-# run of the benchmark (`npm run bench`) and a small soak (`npm run soak`). Prints the tests
-# counted per layer at the end.
+# Runs the tests layer by layer: `scripts/test.sh` (= `npm test`) runs every layer in this order,
+# `scripts/test.sh LAYER...` (= `npm run test:LAYER`) only those. Each layer installs and builds
+# what it needs itself (scripts/setup.sh once per run; the demo is built once per run).
+#
+#   lint         cargo fmt --check; clippy -D warnings natively, on wasm32, with the npm package's
+#                feature js
+#   native       cargo test --workspace
+#   wasm         the wasm tests under Node (wasm-bindgen-test)
+#   release      builds the demo; offline release checks (scripts/check-package.sh: wrangler
+#                deploy --dry-run, crate contents, cargo publish --dry-run, rustdoc)
+#   e2e          builds the demo; the end-to-end tests (tests/e2e) against it on memory:// and kv://
+#   js           the npm package (js/): its build, npm pack --dry-run, JS unit tests under Node,
+#                tsc over a typed example, npm pack → install → serve (tests/package), and the
+#                end-to-end tests against the JS demo (examples/js-demo) on memory:// and kv://
+#   bench-smoke  a short run of the benchmark (bench/run.mjs --quick; asserts nothing about speed)
+#   soak-small   scripts/soak.mjs, 1 000 requests at 32 connections per engine
+#
+# Workers are served by wrangler on free loopback ports and stopped by the tests themselves.
+# Prints the tests counted per layer at the end, then "gluebind: N passed, M failed"; stops at
+# the first failing step with a non-zero status.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 logs="$ROOT/target/test-logs"
 mkdir -p "$logs"
 
-bash scripts/setup.sh
+ALL_LAYERS=(lint native wasm release e2e js bench-smoke soak-small)
+layers=("$@")
+[ ${#layers[@]} -eq 0 ] && layers=("${ALL_LAYERS[@]}")
+for layer in "${layers[@]}"; do
+  if [[ " ${ALL_LAYERS[*]} " != *" $layer "* ]]; then
+    echo "unknown layer: $layer (layers: ${ALL_LAYERS[*]})" >&2
+    exit 2
+  fi
+done
 
 # cargo's "test result: ok. N passed; M failed" lines, summed over a log.
 cargo_counts() { awk '/^test result:/ { p += $4; f += $6 } END { printf "%d %d\n", p, f }' "$1"; }
@@ -20,94 +41,149 @@ node_counts() { awk '/^# pass / { p = $3 } /^# fail / { f = $3 } END { printf "%
 # scripts/soak.mjs's "soak result: <engine> pass|fail" lines, one per engine.
 soak_counts() { awk '/^soak result: / { if ($NF == "pass") p++; else f++ } END { printf "%d %d\n", p, f }' "$1"; }
 
-step "cargo fmt --check"
-cargo fmt --all -- --check
+demo_built=0
+build_demo() {
+  [ "$demo_built" = 1 ] && return
+  step "build the demo worker"
+  bash scripts/build.sh
+  demo_built=1
+}
 
-step "clippy, native (-D warnings)"
-cargo clippy --workspace --all-targets -- -D warnings
+# node --test over DIR with the environment given before it; counts into the named variables.
+node_suite() { # LOG PASS_VAR FAIL_VAR [ENV=VALUE...] -- DIR
+  local log=$1 pv=$2 fv=$3 p f
+  shift 3
+  local envs=()
+  while [ "$1" != "--" ]; do envs+=("$1"); shift; done
+  shift
+  env "${envs[@]}" node --test --test-concurrency=1 "$@" 2>&1 | tee "$logs/$log"
+  read -r p f < <(node_counts "$logs/$log")
+  printf -v "$pv" %s "$p"
+  printf -v "$fv" %s "$f"
+}
 
-step "clippy, wasm32 (-D warnings)"
-cargo clippy --workspace --all-targets --target wasm32-unknown-unknown -- -D warnings
+layer_lint() {
+  step "cargo fmt --check"
+  cargo fmt --all -- --check
 
-step "clippy, wasm32 with the npm package's feature js (-D warnings)"
-# In the main target directory: checks leave no feature-less artifact to flip (unlike the
-# package's release build, which has its own directory, see lib.sh), and the dependencies
-# checked by the step above are reused (on a cold machine this saves checking them again).
-cargo clippy --workspace --all-targets --target wasm32-unknown-unknown --features gluebind/js \
-  -- -D warnings
-# The package's own configuration: the js feature without workers-rs.
-cargo clippy -p gluebind --lib --target wasm32-unknown-unknown --no-default-features \
-  --features js -- -D warnings
+  step "clippy, native (-D warnings)"
+  cargo clippy --workspace --all-targets -- -D warnings
 
-step "native tests (cargo test --workspace)"
-cargo test --workspace 2>&1 | tee "$logs/native.log"
-read -r native_pass native_fail < <(cargo_counts "$logs/native.log")
+  step "clippy, wasm32 (-D warnings)"
+  cargo clippy --workspace --all-targets --target wasm32-unknown-unknown -- -D warnings
 
-step "wasm tests under Node (wasm-bindgen-test)"
-CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-  cargo test --target wasm32-unknown-unknown --test wasm 2>&1 | tee "$logs/wasm.log"
-read -r wasm_pass wasm_fail < <(cargo_counts "$logs/wasm.log")
+  step "clippy, wasm32 with the npm package's feature js (-D warnings)"
+  # In the main target directory: checks leave no feature-less artifact to flip (unlike the
+  # package's release build, which has its own directory, see lib.sh), and the dependencies
+  # checked by the step above are reused (on a cold machine this saves checking them again).
+  cargo clippy --workspace --all-targets --target wasm32-unknown-unknown --features gluebind/js \
+    -- -D warnings
+  # The package's own configuration: the js feature without workers-rs.
+  cargo clippy -p gluebind --lib --target wasm32-unknown-unknown --no-default-features \
+    --features js -- -D warnings
+}
 
-step "build the demo worker"
-bash scripts/build.sh
+layer_native() {
+  step "native tests (cargo test --workspace)"
+  cargo test --workspace 2>&1 | tee "$logs/native.log"
+  read -r native_pass native_fail < <(cargo_counts "$logs/native.log")
+}
 
-bash scripts/check-package.sh
+layer_wasm() {
+  step "wasm tests under Node (wasm-bindgen-test)"
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+    cargo test --target wasm32-unknown-unknown --test wasm 2>&1 | tee "$logs/wasm.log"
+  read -r wasm_pass wasm_fail < <(cargo_counts "$logs/wasm.log")
+}
 
-step "end-to-end tests against wrangler dev, memory://"
-node --test --test-concurrency=1 tests/e2e/ 2>&1 | tee "$logs/e2e-memory.log"
-read -r mem_pass mem_fail < <(node_counts "$logs/e2e-memory.log")
+layer_release() {
+  build_demo
+  bash scripts/check-package.sh
+}
 
-step "end-to-end tests against wrangler dev, kv://GLUEBIND_KV (local KV)"
-GLUEBIND_E2E_DATABASE_URL="kv://GLUEBIND_KV" \
-  node --test --test-concurrency=1 tests/e2e/ 2>&1 | tee "$logs/e2e-kv.log"
-read -r kv_pass kv_fail < <(node_counts "$logs/e2e-kv.log")
+layer_e2e() {
+  build_demo
+  step "end-to-end tests against the demo, memory://"
+  node_suite e2e-memory.log mem_pass mem_fail -- tests/e2e/
+  step "end-to-end tests against the demo, kv://GLUEBIND_KV (local KV)"
+  node_suite e2e-kv.log kv_pass kv_fail GLUEBIND_E2E_DATABASE_URL=kv://GLUEBIND_KV -- tests/e2e/
+}
 
-step "build the npm package (js/dist)"
-bash scripts/build-js.sh
+layer_js() {
+  step "build the npm package (js/dist)"
+  bash scripts/build-js.sh
 
-bash scripts/check-npm-pack.sh
+  bash scripts/check-npm-pack.sh
 
-step "JS unit tests under Node (js/test)"
-node --test js/test/ 2>&1 | tee "$logs/js-unit.log"
-read -r js_pass js_fail < <(node_counts "$logs/js-unit.log")
+  step "JS unit tests under Node (js/test)"
+  node --test js/test/ 2>&1 | tee "$logs/js-unit.log"
+  read -r js_pass js_fail < <(node_counts "$logs/js-unit.log")
 
-step "tsc --noEmit over the typed example (js/test/types)"
-types_pass=0 types_fail=1
-if tsc --noEmit -p js/test/types; then types_pass=1 types_fail=0; echo "    types OK"; fi
+  step "tsc --noEmit over the typed example (js/test/types)"
+  types_pass=0 types_fail=1
+  if tsc --noEmit -p js/test/types; then types_pass=1 types_fail=0; echo "    types OK"; fi
 
-step "npm pack → install into a fresh worker project → wrangler dev"
-node --test --test-concurrency=1 tests/package/ 2>&1 | tee "$logs/package.log"
-read -r pack_pass pack_fail < <(node_counts "$logs/package.log")
+  step "npm pack → install into a fresh worker project → serve it"
+  node_suite package.log pack_pass pack_fail -- tests/package/
 
-step "end-to-end tests against the JS demo (examples/js-demo), memory://"
-GLUEBIND_E2E_CONFIG=examples/js-demo/wrangler.toml \
-  node --test --test-concurrency=1 tests/e2e/ 2>&1 | tee "$logs/e2e-js.log"
-read -r jsmem_pass jsmem_fail < <(node_counts "$logs/e2e-js.log")
+  local js_demo=GLUEBIND_E2E_CONFIG=examples/js-demo/wrangler.toml
+  step "end-to-end tests against the JS demo (examples/js-demo), memory://"
+  node_suite e2e-js.log jsmem_pass jsmem_fail "$js_demo" -- tests/e2e/
+  step "end-to-end tests against the JS demo (examples/js-demo), kv://GLUEBIND_KV (local KV)"
+  node_suite e2e-js-kv.log jskv_pass jskv_fail "$js_demo" GLUEBIND_E2E_DATABASE_URL=kv://GLUEBIND_KV -- tests/e2e/
+}
 
-step "end-to-end tests against the JS demo (examples/js-demo), kv://GLUEBIND_KV (local KV)"
-GLUEBIND_E2E_CONFIG=examples/js-demo/wrangler.toml GLUEBIND_E2E_DATABASE_URL="kv://GLUEBIND_KV" \
-  node --test --test-concurrency=1 tests/e2e/ 2>&1 | tee "$logs/e2e-js-kv.log"
-read -r jskv_pass jskv_fail < <(node_counts "$logs/e2e-js-kv.log")
+layer_bench_smoke() {
+  step "bench smoke run (bench/run.mjs --quick: starts, measures briefly, prints; no timing assertions)"
+  bash bench/build.sh --no-opt >"$logs/bench-build.log" 2>&1 || { cat "$logs/bench-build.log"; exit 1; }
+  demo_built=1 # bench/build.sh builds the demo too
+  node bench/run.mjs --quick 2>&1 | tee "$logs/bench-smoke.log"
+}
 
-step "bench smoke run (bench/run.mjs --quick: starts, measures briefly, prints; no timing assertions)"
-bash bench/build.sh --no-opt >"$logs/bench-build.log" 2>&1 || { cat "$logs/bench-build.log"; exit 1; }
-node bench/run.mjs --quick 2>&1 | tee "$logs/bench-smoke.log"
+layer_soak_small() {
+  build_demo
+  step "soak, small (scripts/soak.mjs: 1 000 requests at 32 connections per engine; nothing lost or duplicated)"
+  node scripts/soak.mjs --requests 1000 --connections 32 --engine both --timeout 120 2>&1 | tee "$logs/soak.log"
+  read -r soak_pass soak_fail < <(soak_counts "$logs/soak.log")
+}
 
-step "soak, small (scripts/soak.mjs: 1 000 requests at 32 connections per engine; nothing lost or duplicated)"
-node scripts/soak.mjs --requests 1000 --connections 32 --engine both --timeout 120 2>&1 | tee "$logs/soak.log"
-read -r soak_pass soak_fail < <(soak_counts "$logs/soak.log")
+bash scripts/setup.sh
+for layer in "${layers[@]}"; do
+  "layer_${layer//-/_}"
+done
 done_steps
 
-e2e_pass=$((mem_pass + kv_pass))
-e2e_fail=$((mem_fail + kv_fail))
-e2ejs_pass=$((jsmem_pass + jskv_pass))
-e2ejs_fail=$((jsmem_fail + jskv_fail))
+# The summary: the counted layers that ran, in the same order.
+ran() { [[ " ${layers[*]} " == *" $1 "* ]]; }
+parts=()
+total_pass=0 total_fail=0
+count() { total_pass=$((total_pass + $1)); total_fail=$((total_fail + $2)); }
+ok=1
+if ran native; then parts+=("native $native_pass"); count "$native_pass" "$native_fail"; fi
+if ran wasm; then
+  parts+=("wasm $wasm_pass"); count "$wasm_pass" "$wasm_fail"
+  [ "$wasm_pass" -gt 0 ] || ok=0
+fi
+if ran e2e; then
+  parts+=("end-to-end $((mem_pass + kv_pass)) ($mem_pass memory://, $kv_pass kv://)")
+  count $((mem_pass + kv_pass)) $((mem_fail + kv_fail))
+  [ $((mem_pass + kv_pass)) -gt 0 ] || ok=0
+fi
+if ran js; then
+  parts+=("JS unit $js_pass" "types $types_pass" "package $pack_pass"
+    "end-to-end (JS demo) $((jsmem_pass + jskv_pass)) ($jsmem_pass memory://, $jskv_pass kv://)")
+  count "$js_pass" "$js_fail"; count "$types_pass" "$types_fail"; count "$pack_pass" "$pack_fail"
+  count $((jsmem_pass + jskv_pass)) $((jsmem_fail + jskv_fail))
+  [ "$js_pass" -gt 0 ] && [ "$pack_pass" -gt 0 ] && [ "$jsmem_pass" -gt 0 ] && [ "$jskv_pass" -gt 0 ] || ok=0
+fi
+if ran soak-small; then
+  parts+=("soak $soak_pass (one per engine)"); count "$soak_pass" "$soak_fail"
+  [ "$soak_pass" -eq 2 ] || ok=0
+fi
 echo
-echo "tests per layer: native $native_pass, wasm $wasm_pass, end-to-end $e2e_pass ($mem_pass memory://, $kv_pass kv://)," \
-  "JS unit $js_pass, types $types_pass, package $pack_pass, end-to-end (JS demo) $e2ejs_pass ($jsmem_pass memory://, $jskv_pass kv://)," \
-  "soak $soak_pass (one per engine)"
-total_pass=$((native_pass + wasm_pass + e2e_pass + js_pass + types_pass + pack_pass + e2ejs_pass + soak_pass))
-total_fail=$((native_fail + wasm_fail + e2e_fail + js_fail + types_fail + pack_fail + e2ejs_fail + soak_fail))
+if [ ${#parts[@]} -gt 0 ]; then
+  summary=$(printf '%s, ' "${parts[@]}")
+  echo "tests per layer: ${summary%, }"
+fi
 echo "gluebind: $total_pass passed, $total_fail failed"
-[ "$total_fail" -eq 0 ] && [ "$e2e_pass" -gt 0 ] && [ "$wasm_pass" -gt 0 ] && [ "$js_pass" -gt 0 ] \
-  && [ "$pack_pass" -gt 0 ] && [ "$jsmem_pass" -gt 0 ] && [ "$jskv_pass" -gt 0 ] && [ "$soak_pass" -eq 2 ]
+[ "$total_fail" -eq 0 ] && [ "$ok" = 1 ]

@@ -4,7 +4,7 @@
 // workerd by ~160 MB; in production an isolate has 128 MB).
 
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import net from "node:net";
 import { before, describe, it } from "node:test";
 import {
@@ -147,49 +147,14 @@ function sendChunked(url, pathname, { method = "POST", chunks, end = true, atOnc
   });
 }
 
-/**
- * The user worker's own socket inside `wrangler dev`. Requests to the harness's URL go through
- * wrangler's dev proxy (a second workerd), which does not pass on an early answer to a body it
- * is still forwarding: when the worker answers 413 and cancels the body, the proxy's forwarding
- * fails and it answers 503 "Your worker restarted mid-request" or resets the connection (half
- * of 30 tries of a 128 KiB body; none of 30 on the worker's own socket). The worker's own 413 is observable on its own socket, so the early-answer
- * tests talk to it directly. Found as the listening loopback port of a workerd in the
- * worker's process group (Linux /proc) that answers GET /users like the demo.
+/*
+ * The user worker's own socket (the harness's `innerUrl`). Requests to the harness's URL go
+ * through wrangler's dev proxy (a second workerd), which does not pass on an early answer to a
+ * body it is still forwarding: when the worker answers 413 and cancels the body, the proxy's
+ * forwarding fails and it answers 503 "Your worker restarted mid-request" or resets the
+ * connection (half of 30 tries of a 128 KiB body; none of 30 on the worker's own socket). The
+ * worker's own 413 is observable on its own socket, so the early-answer tests talk to it directly.
  */
-async function userWorkerUrl(worker) {
-  const inodes = new Set();
-  for (const pid of groupWorkerd(worker.pid)) {
-    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-      try {
-        const link = readlinkSync(`/proc/${pid}/fd/${fd}`);
-        const m = /^socket:\[(\d+)\]$/.exec(link);
-        if (m) inodes.add(m[1]);
-      } catch {}
-    }
-  }
-  const ports = new Set();
-  for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
-    const f = line.trim().split(/\s+/);
-    // local address 127.0.0.1 (0100007F, little-endian hex), state 0A (LISTEN), inode field 9
-    if (f.length > 9 && f[3] === "0A" && f[1].startsWith("0100007F:") && inodes.has(f[9])) {
-      const port = parseInt(f[1].split(":")[1], 16);
-      if (port !== worker.port) ports.add(port);
-    }
-  }
-  const probes = [...ports].map(async (port) => {
-    const base = `http://127.0.0.1:${port}`;
-    try {
-      const res = await fetch(`${base}/users?per_page=1`, { signal: AbortSignal.timeout(2_000) });
-      const body = await res.json();
-      return res.status === 200 && Array.isArray(body.items) ? base : null;
-    } catch {
-      return null;
-    }
-  });
-  const found = (await Promise.all(probes)).filter(Boolean);
-  assert.equal(found.length, 1, `expected one socket of the user worker among ports ${[...ports].join(", ")}; found ${found.join(", ") || "none"}`);
-  return found[0];
-}
 
 /** A JSON document that would be accepted, then spaces in `chunk`-byte pieces: `total` bytes. */
 function* oversized(value, total, chunk = 16 * 1024) {
@@ -207,25 +172,25 @@ function assertTooLarge(res, req) {
   assert.deepEqual(res.body, { error: TOO_LARGE }, describeRes(req, res));
 }
 
-/** Pids of the workerd processes in process group `pgid` (Linux /proc). */
-function groupWorkerd(pgid) {
+/** Pids of the workerd processes started by this process (the harness runs them as children). */
+function childWorkerd() {
   const pids = [];
   for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      // comm is in parentheses and may contain spaces; the fields after it: state ppid pgrp ...
+      // comm is in parentheses and may contain spaces; the fields after it: state ppid ...
       const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) === pgid && comm.startsWith("workerd")) pids.push(pid);
+      if (Number(fields[1]) === process.pid && comm.startsWith("workerd")) pids.push(pid);
     } catch {}
   }
   return pids;
 }
 
-/** Resident memory (bytes) of the workerd processes in process group `pgid`. */
-function workerdRss(pgid) {
+/** Resident memory (bytes) of this process's workerd children (the dev proxy and the worker). */
+function workerdRss() {
   let total = 0;
-  for (const pid of groupWorkerd(pgid)) {
+  for (const pid of childWorkerd()) {
     try {
       const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
       if (kb) total += Number(kb[1]) * 1024;
@@ -236,7 +201,7 @@ function workerdRss(pgid) {
 
 const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
-// The early-answer tests find the worker's own socket and measure workerd through /proc.
+// The 20 MiB tests measure workerd through /proc.
 const noProc = (() => {
   try {
     readdirSync("/proc/self/fd");
@@ -248,10 +213,10 @@ const noProc = (() => {
 
 describe("request body limit (64 KiB)", () => {
   const w = useWorker();
-  let inner; // the user worker's own socket (see userWorkerUrl)
+  let inner; // the user worker's own socket (see above)
 
-  before(async () => {
-    if (!noProc) inner = await userWorkerUrl(w.worker);
+  before(() => {
+    inner = w.worker.innerUrl;
   });
 
   it("413 for a Content-Length over the limit; nothing stored", async () => {
@@ -266,7 +231,7 @@ describe("request body limit (64 KiB)", () => {
   // Oversized bodies written in one go (see sendChunked's `atOnce`): the 413 arrives before the
   // worker's side resets the connection. A client still writing when that reset comes may lose
   // the answer (see the 20 MiB test).
-  it("413 for a chunked POST /users over the limit (body ended, and body left open); nothing stored", { skip: noProc }, async () => {
+  it("413 for a chunked POST /users over the limit (body ended, and body left open); nothing stored", async () => {
     const before = await listAll(w.url);
     const user = () => ({ name: uniqueName("Chunked"), email: uniqueEmail("chunked") });
     // One byte over the limit, in 4 KiB chunks, body ended.
@@ -281,7 +246,7 @@ describe("request body limit (64 KiB)", () => {
     assert.deepEqual(await listAll(w.url), before, "a refused POST changed the users");
   });
 
-  it("413 for a chunked PATCH /users/{id} over the limit (body ended, and body left open); the user is unchanged", { skip: noProc }, async () => {
+  it("413 for a chunked PATCH /users/{id} over the limit (body ended, and body left open); the user is unchanged", async () => {
     const u = await createUser(w.url);
     const patch = () => ({ name: uniqueName("Patched") });
     const path = `/users/${u.id}`;
@@ -320,18 +285,19 @@ describe("request body limit (64 KiB)", () => {
   /**
    * Sends 20 MiB in 64 KiB chunks to `base` (stopping at the first answer or error) and checks
    * that the worker stopped reading early without growing, and that it still has its data (an
-   * isolate crash would wipe memory://). Returns the result of sendChunked.
+   * isolate crash would wipe memory://; read on the worker's own socket, see below). Returns the
+   * result of sendChunked.
    */
   async function hugeBody(t, base, label, timeoutMs = 8_000) {
     const u = await createUser(w.url);
     const before = await listAll(w.url);
     const total = 20 * 1024 * 1024;
-    const rssBefore = workerdRss(w.worker.pid);
+    const rssBefore = workerdRss();
     const res = await sendChunked(base, "/users", {
       chunks: oversized({ name: uniqueName("Huge"), email: uniqueEmail("huge") }, total, 64 * 1024),
       timeoutMs,
     });
-    const rssAfter = workerdRss(w.worker.pid);
+    const rssAfter = workerdRss();
     t.diagnostic(
       `20 MiB chunked POST ${label}: status ${res.status} after ${res.ms} ms, ${res.sent} bytes written, ` +
         `error ${res.error?.code ?? "none"}; workerd rss ${mib(rssBefore)} -> ${mib(rssAfter)}`,
@@ -340,10 +306,13 @@ describe("request body limit (64 KiB)", () => {
     assert.ok(!res.ended && res.sent < total / 2, `${res.sent} of ${total} bytes were read before an answer`);
     // Buffering the body costs several times its size (the JS buffer, its copy into wasm).
     assert.ok(rssAfter - rssBefore < 8 * 2 ** 20, `workerd grew by ${mib(rssAfter - rssBefore)}`);
-    const got = await json(w.url, `/users/${u.id}`);
+    // The worker's data, read on its own socket: after passing on an early 413 to a body it was
+    // still forwarding, wrangler's dev proxy has left the next request through it hanging (2 of
+    // ~60 runs of this file, both on kv://) — its trouble, not the worker's.
+    const got = await json(inner, `/users/${u.id}`);
     assertOk(got, 200, `GET /users/${u.id} after the 20 MiB body`);
     assert.deepEqual(got.body, u);
-    assert.deepEqual(await listAll(w.url), before, "the refused POST changed the users");
+    assert.deepEqual(await listAll(inner), before, "the refused POST changed the users");
     return res;
   }
 
@@ -358,7 +327,7 @@ describe("request body limit (64 KiB)", () => {
   it("the same through wrangler's dev proxy: no memory growth, the data stays", { skip: noProc }, async (t) => {
     const res = await hugeBody(t, w.url, "through the dev proxy", 5_000);
     const req = "POST /users (chunked, 20 MiB, through the dev proxy)";
-    // The worker's 413, or the proxy's failure to forward an early answer (see userWorkerUrl):
+    // The worker's 413, or the proxy's failure to forward an early answer (see above):
     // a 503 of its fixed text, a reset connection, or (seldom) one that stalls: no answer, no
     // error (the worker's own socket never did in these tests).
     if (res.status === 413) assertTooLarge(res, req);
