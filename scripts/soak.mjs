@@ -34,6 +34,7 @@ const USAGE = `usage: node scripts/soak.mjs [options]
   --connections C    concurrent connections (1-256; default 64)
   --engine E         memory, kv or both (default both)
   --js               soak the JS demo (examples/js-demo) instead of the Rust demo
+  --isolation L      the demo's sessions: serializable (default) or snapshot
   --seed S           seed of the run's random choices (0-2147483648; default random)
   --timeout SECONDS  for the whole run (10-7200; default 900)
   -h, --help         this text`;
@@ -55,6 +56,7 @@ function parseOptions(args) {
         connections: { type: "string", default: "64" },
         engine: { type: "string", default: "both" },
         js: { type: "boolean", default: false },
+        isolation: { type: "string", default: "serializable" },
         seed: { type: "string", default: String(Math.floor(Math.random() * 2 ** 31)) },
         timeout: { type: "string", default: "900" },
         help: { type: "boolean", short: "h", default: false },
@@ -82,7 +84,11 @@ function parseOptions(args) {
     seed: int("seed", 0, 2 ** 31),
     engine: values.engine,
     js: values.js,
+    isolation: values.isolation,
   };
+  if (!["serializable", "snapshot"].includes(opts.isolation)) {
+    usageError(`--isolation must be serializable or snapshot (got ${JSON.stringify(opts.isolation)})`);
+  }
   if (opts.engine !== "both" && !(opts.engine in ENGINES)) usageError(`--engine must be memory, kv or both (got ${JSON.stringify(opts.engine)})`);
   opts.deadline = Date.now() + opts.timeout * 1000;
   opts.runTag = `${Date.now().toString(36)}${opts.seed.toString(36)}`;
@@ -95,7 +101,10 @@ function parseOptions(args) {
 async function soakEngine(opts, engineKey) {
   const run = new SoakRun(opts, ENGINES[engineKey]);
   try {
-    run.worker = await startWorker({ config: opts.config, vars: { DATABASE_URL: run.engineUrl } });
+    run.worker = await startWorker({
+      config: opts.config,
+      vars: { DATABASE_URL: run.engineUrl, ISOLATION: opts.isolation },
+    });
     const startMs = Date.now() - run.t0;
     const plan = await setUp(run);
     const { loadMs, timedOut } = await load(run, plan);
@@ -112,7 +121,7 @@ const opts = parseOptions(process.argv.slice(2));
 const engines = opts.engine === "both" ? ["memory", "kv"] : [opts.engine];
 console.log(
   `gluebind soak (${opts.app}, ${opts.config}): ${opts.requests} requests at ${opts.connections} connections per engine, ` +
-    `engines ${engines.map((e) => ENGINES[e]).join(", ")}, seed ${opts.seed}, timeout ${opts.timeout} s`,
+    `engines ${engines.map((e) => ENGINES[e]).join(", ")}, ${opts.isolation} isolation, seed ${opts.seed}, timeout ${opts.timeout} s`,
 );
 const results = [];
 for (const e of engines) {

@@ -50,6 +50,7 @@ export function table(app, results) {
     ["lost", (r) => r.lost],
     ["duplicated", (r) => r.duplicated],
     ["conflicts (409)", (r) => `${r.conflicts.expected + r.conflicts.unexpected} (${r.conflicts.unexpected} unexpected)`],
+    ["409s per load request", (r) => `${((100 * (r.conflicts.expected + r.conflicts.unexpected)) / r.sent.load).toFixed(1)} %`],
     ["race groups (broken)", (r) => `${r.races.groups} (${r.races.broken})`],
     ["wrong answers", (r) => r.wrongAnswers],
     ["maybe-applied rows", (r) => r.maybe],
