@@ -3,6 +3,8 @@
 //! package's public API, so the SQL both languages write, the rows they read, the pages they
 //! count and the errors they give cannot drift apart. See `tests/fixtures/models/README.md`
 //! for the format.
+//!
+//! Over 600 lines on purpose: one interpreter of the fixture steps, whose cases read together.
 
 use super::{query, spec, write, DefinedModel, DynValue};
 use crate::{

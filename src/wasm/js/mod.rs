@@ -15,21 +15,24 @@
 
 mod convert;
 mod error;
+mod hooks;
 mod kv;
 mod model;
+mod session;
 
 pub use error::set_error_factory;
 pub use model::{iter_pages, pagination_numbers, JsModel};
 
 use crate::{
-    model::Change, Committed, Engine, Error, Finish, Isolation, Outcome, QueryResult, Registry,
-    Session, SessionFactory, TeardownPolicy,
+    Engine, Error, Finish, Isolation, Outcome, QueryResult, Registry, Session, SessionFactory,
+    TeardownPolicy,
 };
 use convert::{Encoding, Int64, Output, Timestamps};
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use hooks::{with_hooks, Thrown};
+use js_sys::{Array, Object, Promise, Reflect};
 use serde::{Deserialize, Serialize as _};
+pub use session::JsSession;
 use std::{
-    cell::RefCell,
     future::Future,
     rc::Rc,
     task::{Context, Poll, Waker},
@@ -74,103 +77,6 @@ struct Options {
     /// `"serializable"` (the default) or `"snapshot"`.
     #[serde(default)]
     isolation: Option<String>,
-}
-
-/// What a `beforeCommit` hook threw, kept for the `commit()` it stopped (which throws it as
-/// is, so an application catches its own error): the Rust error the hook returned instead,
-/// and the thrown value. Shared by a registry's sessions; set and taken within the same
-/// synchronous call (the hook runs inside `commit()`, which returns its error at once).
-#[derive(Default)]
-struct Thrown(RefCell<Option<(Error, JsValue)>>);
-
-impl Thrown {
-    /// The JavaScript error for `error`: what the hook threw, when `error` is its refusal.
-    fn to_js(&self, error: &Error) -> JsValue {
-        match self.0.borrow_mut().take() {
-            Some((refusal, thrown)) if refusal == *error => thrown,
-            _ => error::to_js(error),
-        }
-    }
-}
-
-/// The model changes as JavaScript objects `{ table, key, operation }`.
-fn changes_to_js(changes: &[Change]) -> JsValue {
-    let json = serde_wasm_bindgen::Serializer::json_compatible();
-    changes
-        .serialize(&json)
-        .unwrap_or_else(|_| Array::new().into())
-}
-
-/// The message of a thrown JavaScript value.
-fn thrown_message(thrown: &JsValue) -> String {
-    if let Some(e) = thrown.dyn_ref::<js_sys::Error>() {
-        return String::from(e.message());
-    }
-    js_sys::JsString::from(thrown.clone())
-        .as_string()
-        .unwrap_or_default()
-}
-
-/// The factory's commit hooks from JavaScript functions.
-fn with_hooks(
-    mut builder: crate::SessionFactoryBuilder,
-    options: &Options,
-    out: Output,
-    thrown: &Rc<Thrown>,
-) -> Result<crate::SessionFactoryBuilder, JsValue> {
-    for (name, hook) in [
-        ("beforeCommit", &options.before_commit),
-        ("afterCommit", &options.after_commit),
-    ] {
-        if !hook.is_undefined() && !hook.is_function() {
-            return Err(config(format!(
-                "option {name} must be a function, got {}",
-                hook.js_typeof().as_string().unwrap_or_default()
-            )));
-        }
-    }
-    if let Some(hook) = options.before_commit.dyn_ref::<Function>() {
-        let (hook, thrown) = (hook.clone(), Rc::clone(thrown));
-        builder = builder.before_commit(move |session, changes| {
-            let handle = JsSession::new(session.clone(), out, &thrown);
-            let refusal = |message: String| {
-                Error::config(format!(
-                    "the beforeCommit hook refused the commit: {message}; nothing was committed \
-                     and the writes are still pending (fix what it refused, or roll back)"
-                ))
-            };
-            match hook.call2(&JsValue::NULL, &handle.into(), &changes_to_js(changes)) {
-                Ok(returned) if returned.dyn_ref::<Promise>().is_some() => Err(Error::config(
-                    "beforeCommit returned a Promise: it runs inside commit(), which cannot wait \
-                     for it; make the hook synchronous (do async work before commit())",
-                )),
-                Ok(_) => Ok(()),
-                Err(value) => {
-                    let error = refusal(thrown_message(&value));
-                    *thrown.0.borrow_mut() = Some((error.clone(), value));
-                    Err(error)
-                }
-            }
-        });
-    }
-    if let Some(hook) = options.after_commit.dyn_ref::<Function>() {
-        let (hook, thrown) = (hook.clone(), Rc::clone(thrown));
-        builder = builder.after_commit(move |committed: &Committed<'_>| {
-            let o = Object::new();
-            set(
-                &o,
-                "session",
-                JsSession::new(committed.session.clone(), out, &thrown),
-            );
-            set(&o, "info", commit_info(&committed.info));
-            set(&o, "changes", changes_to_js(committed.changes));
-            // The commit happened: a throwing hook cannot undo it, so it is logged.
-            if let Err(e) = hook.call1(&JsValue::NULL, &o) {
-                console_error("gluebind: the afterCommit hook threw:", &e);
-            }
-        });
-    }
-    Ok(builder)
 }
 
 /// `{ version, rowsWritten, tablesChanged }`.
@@ -224,20 +130,6 @@ fn isolation(name: &str) -> Result<Isolation, JsValue> {
         other => Err(config(format!(
             "isolation must be \"serializable\" (the default) or \"snapshot\", got {other:?}"
         ))),
-    }
-}
-
-/// How a transaction's attempt failed: its work threw (a JavaScript value), or the core
-/// returned an error (turned into its JavaScript error at the end, where a `beforeCommit`
-/// hook's own thrown value can be given back).
-enum WorkError {
-    Thrown(JsValue),
-    Core(Error),
-}
-
-impl From<Error> for WorkError {
-    fn from(error: Error) -> Self {
-        Self::Core(error)
     }
 }
 
@@ -495,245 +387,5 @@ impl JsRegistry {
     #[wasm_bindgen(js_name = openSession)]
     pub fn open_session(&self) -> JsSession {
         JsSession::new(self.registry.factory().open(), self.out, &self.thrown)
-    }
-}
-
-/// One unit of work (see [`crate::Session`]).
-#[wasm_bindgen(js_name = Session)]
-pub struct JsSession {
-    session: Session,
-    out: Output,
-    thrown: Rc<Thrown>,
-}
-
-impl JsSession {
-    fn new(session: Session, out: Output, thrown: &Rc<Thrown>) -> Self {
-        Self {
-            session,
-            out,
-            thrown: Rc::clone(thrown),
-        }
-    }
-
-    /// A 64-bit integer as the `int64` option says.
-    fn number(&self, n: i64) -> Result<JsValue, JsValue> {
-        let cell = convert::Cell {
-            value: &crate::Value::I64(n),
-            out: &self.out,
-        };
-        cell.serialize(&serde_wasm_bindgen::Serializer::new())
-            .map_err(|e| JsValue::from_str(&e.to_string()))
-    }
-}
-
-fn sql_text(sql: &JsValue) -> Result<String, JsValue> {
-    sql.as_string().ok_or_else(|| {
-        error::to_js(&Error::Sql {
-            message: "the SQL must be a string".to_owned(),
-        })
-    })
-}
-
-#[wasm_bindgen(js_class = Session)]
-impl JsSession {
-    /// The session id (what the demo sends as `x-gluebind-session`).
-    #[wasm_bindgen(getter)]
-    pub fn id(&self) -> String {
-        self.session.id().to_owned()
-    }
-
-    /// True when writes are pending.
-    #[wasm_bindgen(getter, js_name = isDirty)]
-    pub fn is_dirty(&self) -> bool {
-        self.session.is_dirty()
-    }
-
-    /// True once the session was removed (its event ended) or closed.
-    #[wasm_bindgen(getter, js_name = isClosed)]
-    pub fn is_closed(&self) -> bool {
-        self.session.is_closed()
-    }
-
-    /// The session of bind `key` (`null`/`undefined`: this one), opened on first use; it
-    /// commits, rolls back and ends with this session (see `Session::for_bind`).
-    ///
-    /// # Errors
-    /// `CONFIG` for a bind key without an engine; `SESSION_CLOSED` after removal.
-    #[wasm_bindgen(js_name = forBind)]
-    pub fn for_bind(&self, key: Option<String>) -> Result<JsSession, JsValue> {
-        let session = error::js(self.session.for_bind(key.as_deref()))?;
-        Ok(JsSession::new(session, self.out, &self.thrown))
-    }
-
-    /// The bind key of this session (`undefined` for the default bind).
-    #[wasm_bindgen(getter, js_name = bindKey)]
-    pub fn bind_key(&self) -> Option<String> {
-        self.session.bind_key().map(str::to_owned)
-    }
-
-    /// The statements this session and its binds ran so far (with `recordQueries: true`).
-    ///
-    /// # Errors
-    /// Never in practice (a parameter JavaScript cannot hold).
-    #[wasm_bindgen(js_name = recordedQueries)]
-    pub fn recorded_queries(&self) -> Result<JsValue, JsValue> {
-        queries_to_js(&self.session.recorded_queries())
-    }
-
-    /// Runs one statement with parameters (`$1` or `?` placeholders); resolves to the rows
-    /// (an array of objects, empty for statements without rows) with non-enumerable
-    /// `columns`, `affected` and `command`.
-    pub fn execute(&self, sql: JsValue, params: JsValue) -> Promise {
-        let session = self.session.clone();
-        let out = self.out;
-        promise(async move {
-            let sql = sql_text(&sql)?;
-            let params = error::js(convert::params(&params))?;
-            let result = error::js(session.execute_dyn(&sql, params).await)?;
-            error::js(convert::result_to_js(&result, &out))
-        })
-    }
-
-    /// Runs a script of statements without parameters; resolves to one result (as from
-    /// `execute`) per statement.
-    #[wasm_bindgen(js_name = executeBatch)]
-    pub fn execute_batch(&self, sql: JsValue) -> Promise {
-        let session = self.session.clone();
-        let out = self.out;
-        promise(async move {
-            let sql = sql_text(&sql)?;
-            let results = error::js(session.execute_batch(&sql).await)?;
-            let array = Array::new();
-            for result in &results {
-                array.push(&error::js(convert::result_to_js(result, &out))?);
-            }
-            Ok(array.into())
-        })
-    }
-
-    /// Benchmark hook: runs a query and returns its rows in one of the candidate encodings
-    /// (`"objects"`, `"objects-cached-keys"`, `"arrays"`, `"json"`; `"count"` returns only the
-    /// row count), undecorated.
-    #[wasm_bindgen(js_name = executeEncoded)]
-    pub fn execute_encoded(&self, sql: JsValue, params: JsValue, encoding: &str) -> Promise {
-        let session = self.session.clone();
-        let out = self.out;
-        let encoding = Encoding::parse(encoding);
-        promise(async move {
-            let encoding = error::js(encoding)?;
-            let sql = sql_text(&sql)?;
-            let params = error::js(convert::params(&params))?;
-            let result = error::js(session.execute_dyn(&sql, params).await)?;
-            let QueryResult::Rows(rows) = result else {
-                return Ok(JsValue::NULL);
-            };
-            error::js(convert::encode_rows(&rows, encoding, &out))
-        })
-    }
-
-    /// Commits pending writes atomically (pending model objects are flushed first, and the
-    /// commit hooks run around it); resolves to `{ version, rowsWritten, tablesChanged }`
-    /// (`version` is `null` when there was nothing to commit). A `beforeCommit` hook's throw
-    /// rejects with what it threw.
-    pub fn commit(&self) -> Promise {
-        let session = self.session.clone();
-        let thrown = Rc::clone(&self.thrown);
-        promise(async move {
-            let info = session.commit().await.map_err(|e| thrown.to_js(&e))?;
-            Ok(commit_info(&info).into())
-        })
-    }
-
-    /// Validates pending writes now and commits them in the event's `ctx.waitUntil` teardown
-    /// (write-behind: not durable when it returns; see `Session::commit_deferred`).
-    ///
-    /// # Errors
-    /// `CONFLICT` / `UNIQUE` when the writes already conflict (they are then discarded);
-    /// `SESSION_CLOSED` after removal.
-    #[wasm_bindgen(js_name = commitDeferred)]
-    pub fn commit_deferred(&self) -> Result<(), JsValue> {
-        error::js(self.session.commit_deferred())
-    }
-
-    /// True when teardown will commit the pending writes (after `commitDeferred()`).
-    #[wasm_bindgen(getter, js_name = isDeferred)]
-    pub fn is_deferred(&self) -> bool {
-        self.session.is_deferred()
-    }
-
-    /// The isolation level of this session's commits: `"serializable"` or `"snapshot"`.
-    #[wasm_bindgen(getter)]
-    pub fn isolation(&self) -> String {
-        match self.session.isolation() {
-            Isolation::Snapshot => "snapshot",
-            _ => "serializable",
-        }
-        .to_owned()
-    }
-
-    /// Sets the isolation level of this session's commits.
-    ///
-    /// # Errors
-    /// `CONFIG` for anything but `"serializable"` or `"snapshot"`.
-    #[wasm_bindgen(setter)]
-    pub fn set_isolation(&self, level: &str) -> Result<(), JsValue> {
-        self.session.set_isolation(isolation(level)?);
-        Ok(())
-    }
-
-    /// `transaction(work, retries?)`: runs `work(session)` (an async function), commits, and
-    /// on a `CONFLICT` at commit rolls back and runs both again, at most `retries` times
-    /// (default 3) — [`crate::Session::transaction_with`]. Resolves to what `work` resolved to;
-    /// rejects with what `work` threw, or the commit's error, after a rollback.
-    pub fn transaction(&self, work: js_sys::Function, retries: Option<u32>) -> Promise {
-        let session = self.session.clone();
-        let (out, thrown) = (self.out, Rc::clone(&self.thrown));
-        promise(async move {
-            let retries = retries.unwrap_or(Session::DEFAULT_RETRIES);
-            session
-                .transaction_with(retries, |s| {
-                    let (work, thrown) = (work.clone(), Rc::clone(&thrown));
-                    async move {
-                        let handle = JsValue::from(JsSession::new(s, out, &thrown));
-                        let returned = work
-                            .call1(&JsValue::NULL, &handle)
-                            .map_err(WorkError::Thrown)?;
-                        wasm_bindgen_futures::JsFuture::from(Promise::resolve(&returned))
-                            .await
-                            .map_err(WorkError::Thrown)
-                    }
-                })
-                .await
-                .map_err(|e| match e {
-                    WorkError::Thrown(value) => value,
-                    WorkError::Core(error) => thrown.to_js(&error),
-                })
-        })
-    }
-
-    /// Discards pending writes.
-    pub fn rollback(&self) -> Promise {
-        let session = self.session.clone();
-        promise(async move {
-            error::js(session.rollback().await)?;
-            Ok(JsValue::UNDEFINED)
-        })
-    }
-
-    /// The next value of the engine's ID sequence `name` (a number, or a bigint per the
-    /// `int64` option).
-    ///
-    /// # Errors
-    /// `SESSION_CLOSED` after removal; `STORAGE` when the sequence is exhausted.
-    #[wasm_bindgen(js_name = nextId)]
-    pub fn next_id(&self, name: &str) -> Result<JsValue, JsValue> {
-        let id = error::js(self.session.next_id(name))?;
-        self.number(id)
-    }
-
-    /// Closes the session, discarding pending writes (for sessions from `openSession`; the
-    /// registry closes scoped sessions at teardown).
-    pub fn close(&self) {
-        self.session.close();
     }
 }

@@ -1,0 +1,280 @@
+//! GlueSQL's storage traits for the session store: reads answer from the snapshot (or record
+//! a miss), writes go through the store's unique enforcement, and every statement runs inside
+//! a savepoint (`Transaction::begin`).
+
+use super::*;
+
+impl Store for SessionStore {
+    fn fetch_schema(&self, table_name: &str) -> GlueResult<Option<Schema>> {
+        Ok(self.table(table_name)?.map(|t| for_gluesql(&t.schema)))
+    }
+
+    fn fetch_all_schemas(&self) -> GlueResult<Vec<Schema>> {
+        if !self.db.schemas_complete {
+            return self.miss(Miss::AllSchemas);
+        }
+        // Real schemas: GlueSQL uses these for dictionaries (GLUE_TABLE_COLUMNS) and foreign
+        // keys, never for UNIQUE validation.
+        Ok(self
+            .db
+            .tables
+            .values()
+            .map(|t| Schema::clone(&t.schema))
+            .collect())
+    }
+
+    fn fetch_data(&self, table_name: &str, key: &Key) -> GlueResult<Option<Vec<Value>>> {
+        let Some(table) = self.table(table_name)? else {
+            return Ok(None);
+        };
+        match table.lookup(key) {
+            Some(row) => {
+                self.read_row(table_name, key);
+                Ok(row.map(|r| r.values.as_ref().clone()))
+            }
+            None => self.miss(Miss::Row(table_name.to_owned(), key.clone())),
+        }
+    }
+
+    fn scan_data<'a>(&'a self, table_name: &str) -> GlueResult<RowIter<'a>> {
+        let Some(table) = self.table(table_name)? else {
+            return Ok(Box::new(std::iter::empty()));
+        };
+        if let Some(keys) = self.narrowed(table_name) {
+            let mut rows = Vec::with_capacity(keys.len());
+            let mut misses = Vec::new();
+            for key in keys {
+                match table.lookup(key) {
+                    Some(Some(row)) => rows.push((key.clone(), row.values.as_ref().clone())),
+                    Some(None) => {}
+                    None => misses.push(Miss::Row(table_name.to_owned(), key.clone())),
+                }
+            }
+            if !misses.is_empty() {
+                self.misses.borrow_mut().extend(misses);
+                return Err(GlueError::StorageMsg(MISS.to_owned()));
+            }
+            for key in keys {
+                self.read_row(table_name, key);
+            }
+            return Ok(Box::new(rows.into_iter().map(Ok)));
+        }
+        if !table.complete {
+            return self.miss(Miss::Table(table_name.to_owned()));
+        }
+        self.read_table(table_name);
+        // Iterates the persistent map in key order without copying the table first.
+        Ok(Box::new(
+            table
+                .rows
+                .iter()
+                .map(|(k, r)| Ok((k.clone(), r.values.as_ref().clone()))),
+        ))
+    }
+}
+
+impl StoreMut for SessionStore {
+    fn insert_schema(&mut self, schema: &Schema) -> GlueResult<()> {
+        let name = schema.table_name.clone();
+        match self.table(&name)? {
+            Some(_) => {
+                // A schema change on an existing table (ALTER): every row is rewritten.
+                self.complete_table(&name)?;
+                self.existing_mut(&name)?.schema = Arc::new(schema.clone());
+                self.reindex(&name)?;
+            }
+            None => {
+                self.db.absent_tables.remove(&name);
+                self.db
+                    .tables
+                    .insert(name.clone(), Table::new(schema.clone()));
+            }
+        }
+        self.writes.tables.insert(name);
+        Ok(())
+    }
+
+    fn delete_schema(&mut self, table_name: &str) -> GlueResult<()> {
+        // Dropping rewrites the table (its rows are deleted too): load them all first.
+        self.complete_table(table_name)?;
+        self.db.tables.remove(table_name);
+        if !self.db.schemas_complete {
+            self.db.absent_tables.insert(table_name.to_owned());
+        }
+        self.writes.tables.insert(table_name.to_owned());
+        self.writes.rows.remove(table_name);
+        Ok(())
+    }
+
+    fn append_data(&mut self, table_name: &str, rows: Vec<Vec<Value>>) -> GlueResult<()> {
+        // Generated keys must be new rows. In a partial (kv://) table a key is checked like
+        // any row (a miss loads it), and a key another isolate already used is skipped. The
+        // counter moves only once the rows are in, so an attempt that missed tries the same
+        // keys again (consuming keys per attempt would miss forever).
+        let table = self
+            .table(table_name)?
+            .ok_or_else(|| GlueError::StorageMsg(format!("table {table_name:?} does not exist")))?;
+        let mut id = self.row_ids.get();
+        let mut keyed = Vec::with_capacity(rows.len());
+        for values in rows {
+            loop {
+                id = id.checked_add(1).ok_or_else(|| {
+                    GlueError::StorageMsg("generated row keys are exhausted".to_owned())
+                })?;
+                match table.lookup(&Key::I64(id)) {
+                    Some(None) => break,
+                    Some(Some(_)) => continue,
+                    None => return self.miss(Miss::Row(table_name.to_owned(), Key::I64(id))),
+                }
+            }
+            keyed.push((Key::I64(id), values));
+        }
+        self.put_rows(table_name, keyed)?;
+        self.row_ids.set(self.row_ids.get().max(id));
+        Ok(())
+    }
+
+    fn insert_data(&mut self, table_name: &str, rows: Vec<(Key, Vec<Value>)>) -> GlueResult<()> {
+        self.put_rows(table_name, rows)
+    }
+
+    fn delete_data(&mut self, table_name: &str, keys: Vec<Key>) -> GlueResult<()> {
+        let table = self
+            .table(table_name)?
+            .ok_or_else(|| GlueError::StorageMsg(format!("table {table_name:?} does not exist")))?;
+        for key in &keys {
+            if table.lookup(key).is_none() {
+                return self.miss(Miss::Row(table_name.to_owned(), key.clone()));
+            }
+        }
+        let columns = table.unique_columns();
+        let table = self.existing_mut(table_name)?;
+        for key in &keys {
+            if let Some(old) = table.rows.remove(key) {
+                for (pos, _) in &columns {
+                    if let Some(v) = old.values.get(*pos).and_then(unique_key) {
+                        if matches!(table.unique_lookup(*pos, &v), UniqueLookup::Owner(ref o) if o == key)
+                        {
+                            table.set_unique(*pos, v, None);
+                        }
+                    }
+                }
+            }
+            if !table.complete {
+                table.absent.insert(key.clone());
+            }
+        }
+        for key in keys {
+            self.touch(table_name, key);
+        }
+        Ok(())
+    }
+}
+
+impl Transaction for SessionStore {
+    fn begin(&mut self, autocommit: bool) -> GlueResult<bool> {
+        if !autocommit {
+            return Err(GlueError::StorageMsg(
+                "BEGIN is not supported: a gluebind session is already a transaction; \
+                 call session.commit() or session.rollback() instead"
+                    .to_owned(),
+            ));
+        }
+        // Per-statement savepoint: O(1) thanks to persistent maps.
+        self.savepoint = Some(self.save());
+        Ok(true)
+    }
+
+    fn rollback(&mut self) -> GlueResult<()> {
+        match self.savepoint.take() {
+            Some(savepoint) => {
+                self.restore(savepoint);
+                Ok(())
+            }
+            None => Err(GlueError::StorageMsg(
+                "ROLLBACK in SQL is not supported: call session.rollback() instead".to_owned(),
+            )),
+        }
+    }
+
+    fn commit(&mut self) -> GlueResult<()> {
+        match self.savepoint.take() {
+            Some(_) => Ok(()),
+            None => Err(GlueError::StorageMsg(
+                "COMMIT in SQL is not supported: call session.commit() instead".to_owned(),
+            )),
+        }
+    }
+}
+
+/// The session store with its real schemas visible, for GlueSQL's default ALTER TABLE logic
+/// (which reads a schema, changes it and writes it back: the UNIQUE flags must survive).
+struct RealSchemas<'a>(&'a mut SessionStore);
+
+impl Store for RealSchemas<'_> {
+    fn fetch_schema(&self, table_name: &str) -> GlueResult<Option<Schema>> {
+        self.0.real_schema(table_name)
+    }
+    fn fetch_all_schemas(&self) -> GlueResult<Vec<Schema>> {
+        self.0.fetch_all_schemas()
+    }
+    fn fetch_data(&self, table_name: &str, key: &Key) -> GlueResult<Option<Vec<Value>>> {
+        self.0.fetch_data(table_name, key)
+    }
+    fn scan_data<'a>(&'a self, table_name: &str) -> GlueResult<RowIter<'a>> {
+        self.0.scan_data(table_name)
+    }
+}
+
+impl StoreMut for RealSchemas<'_> {
+    fn insert_schema(&mut self, schema: &Schema) -> GlueResult<()> {
+        self.0.insert_schema(schema)
+    }
+    fn delete_schema(&mut self, table_name: &str) -> GlueResult<()> {
+        self.0.delete_schema(table_name)
+    }
+    fn append_data(&mut self, table_name: &str, rows: Vec<Vec<Value>>) -> GlueResult<()> {
+        self.0.append_data(table_name, rows)
+    }
+    fn insert_data(&mut self, table_name: &str, rows: Vec<(Key, Vec<Value>)>) -> GlueResult<()> {
+        self.0.insert_data(table_name, rows)
+    }
+    fn delete_data(&mut self, table_name: &str, keys: Vec<Key>) -> GlueResult<()> {
+        self.0.delete_data(table_name, keys)
+    }
+}
+
+impl AlterTable for RealSchemas<'_> {}
+
+impl AlterTable for SessionStore {
+    fn rename_schema(&mut self, table_name: &str, new_table_name: &str) -> GlueResult<()> {
+        self.complete_table(table_name)?;
+        RealSchemas(self).rename_schema(table_name, new_table_name)
+    }
+
+    fn rename_column(&mut self, table_name: &str, old: &str, new: &str) -> GlueResult<()> {
+        RealSchemas(self).rename_column(table_name, old, new)
+    }
+
+    fn add_column(&mut self, table_name: &str, column_def: &ColumnDef) -> GlueResult<()> {
+        self.complete_table(table_name)?;
+        RealSchemas(self).add_column(table_name, column_def)
+    }
+
+    fn drop_column(
+        &mut self,
+        table_name: &str,
+        column_name: &str,
+        if_exists: bool,
+    ) -> GlueResult<()> {
+        self.complete_table(table_name)?;
+        RealSchemas(self).drop_column(table_name, column_name, if_exists)
+    }
+}
+
+impl Index for SessionStore {}
+impl IndexMut for SessionStore {}
+impl Metadata for SessionStore {}
+impl CustomFunction for SessionStore {}
+impl CustomFunctionMut for SessionStore {}
+impl Planner for SessionStore {}
