@@ -8,7 +8,6 @@
 //! deleted one. Commit and rollback expire the map (SQLAlchemy's `expire_on_commit`): objects
 //! held across them are detached — get them again to keep working with them.
 
-
 mod verbs;
 
 use super::{arg::Arg, meta::MetaRef, sql, IntoColumnValue, Model, ModelMeta};

@@ -1,29 +1,12 @@
 //! The commit hooks from JavaScript functions (`beforeCommit`, `afterCommit` options), and what
 //! a refusing `beforeCommit` threw, handed back as is by the `commit()` it stopped.
 
-use super::{commit_info, config, console_error, convert::Output, error, set, JsSession, Options};
+use super::{commit_info, config, console_error, convert::Output, set, JsSession, Options, Thrown};
 use crate::{model::Change, Committed, Error};
 use js_sys::{Array, Function, Object, Promise};
 use serde::Serialize as _;
-use std::{cell::RefCell, rc::Rc};
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-
-/// What a `beforeCommit` hook threw, kept for the `commit()` it stopped (which throws it as
-/// is, so an application catches its own error): the Rust error the hook returned instead,
-/// and the thrown value. Shared by a registry's sessions; set and taken within the same
-/// synchronous call (the hook runs inside `commit()`, which returns its error at once).
-#[derive(Default)]
-pub(super) struct Thrown(RefCell<Option<(Error, JsValue)>>);
-
-impl Thrown {
-    /// The JavaScript error for `error`: what the hook threw, when `error` is its refusal.
-    pub(super) fn to_js(&self, error: &Error) -> JsValue {
-        match self.0.borrow_mut().take() {
-            Some((refusal, thrown)) if refusal == *error => thrown,
-            _ => error::to_js(error),
-        }
-    }
-}
 
 /// The model changes as JavaScript objects `{ table, key, operation }`.
 fn changes_to_js(changes: &[Change]) -> JsValue {

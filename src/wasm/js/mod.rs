@@ -28,11 +28,12 @@ use crate::{
     TeardownPolicy,
 };
 use convert::{Encoding, Int64, Output, Timestamps};
-use hooks::{with_hooks, Thrown};
+use hooks::with_hooks;
 use js_sys::{Array, Object, Promise, Reflect};
 use serde::{Deserialize, Serialize as _};
 pub use session::JsSession;
 use std::{
+    cell::RefCell,
     future::Future,
     rc::Rc,
     task::{Context, Poll, Waker},
@@ -77,6 +78,23 @@ struct Options {
     /// `"serializable"` (the default) or `"snapshot"`.
     #[serde(default)]
     isolation: Option<String>,
+}
+
+/// What a `beforeCommit` hook threw, kept for the `commit()` it stopped (which throws it as
+/// is, so an application catches its own error): the Rust error the hook returned instead,
+/// and the thrown value. Shared by a registry's sessions; set and taken within the same
+/// synchronous call (the hook runs inside `commit()`, which returns its error at once).
+#[derive(Default)]
+struct Thrown(RefCell<Option<(Error, JsValue)>>);
+
+impl Thrown {
+    /// The JavaScript error for `error`: what the hook threw, when `error` is its refusal.
+    fn to_js(&self, error: &Error) -> JsValue {
+        match self.0.borrow_mut().take() {
+            Some((refusal, thrown)) if refusal == *error => thrown,
+            _ => error::to_js(error),
+        }
+    }
 }
 
 /// `{ version, rowsWritten, tablesChanged }`.
