@@ -81,15 +81,14 @@ impl LocalLog {
                 }
                 State::InFlight { .. } | State::Unknown => {
                     // Before its check it has written nothing: KV shows the key as it was.
-                    // After it, KV shows what it was or what the commit wrote — anything else
-                    // is a later write by another isolate, and KV's to believe.
-                    if hidden.is_none() {
+                    // After it, KV shows what it was or what the commit wrote: its own write is
+                    // hidden (the key as the commit found it). What it found is no better
+                    // than what earlier commits of this isolate left — KV may have lagged
+                    // behind them at its check — so when KV shows the key as it was, the
+                    // acknowledged commits decide, as for any read.
+                    if hidden.is_none() && found == Some(c.stamp) {
                         if let Some(before) = &change.before {
-                            let ours = found == Some(c.stamp);
-                            let was = version(key, before.as_ref()).flatten();
-                            if ours || found == was {
-                                hidden = Some(before.clone());
-                            }
+                            hidden = Some(before.clone());
                         }
                     }
                 }

@@ -72,3 +72,34 @@ fn overlapping_commits_wait_or_conflict_and_abandoned_ones_are_settled() {
     assert!(matches!(log.claim(&intent, 0, 10, 0), Claim::Conflict(k) if k.contains("(k)")));
     assert!(matches!(log.claim(&intent, 1, 10, 0), Claim::Claimed(..)));
 }
+
+#[test]
+fn an_acknowledged_write_wins_over_what_a_commit_in_flight_found_while_kv_lagged() {
+    let mut log = LocalLog::default();
+    // A inserts k (absent → 2) and is acknowledged.
+    let intent = Footprint {
+        writes: set(&["k"]),
+        ..Footprint::default()
+    };
+    let Claim::Claimed(a, _) = log.claim(&intent, 0, 2, 0) else {
+        panic!()
+    };
+    let absent: BTreeMap<String, Option<KvEntry>> = [("k".to_owned(), None)].into_iter().collect();
+    let two = [("k".to_owned(), entry(2))].into_iter().collect();
+    log.checked(a, &absent, &two);
+    let lsn = log.acknowledged(a, 0);
+    // B (deleting k) checked while KV still lagged behind A: it found k absent. In flight.
+    let Claim::Claimed(b, _) = log.claim(&intent, lsn, 3, 0) else {
+        panic!()
+    };
+    log.checked(b, &absent, &absent);
+    // A read as of A, while KV still shows k absent: A's write, not B's stale finding.
+    assert_eq!(log.belief("k", None, lsn), Belief::Local(entry(2)));
+    // KV showing B's own write (its stamp) is hidden: the key as B found it.
+    let three = Some(KvEntry {
+        value: r#"{"k":{"I64":1},"v":3}"#.to_owned(),
+        metadata: None,
+    });
+    log.checked(b, &absent, &[("k".to_owned(), three)].into_iter().collect());
+    assert_eq!(log.belief("k", Some(3), lsn), Belief::Local(None));
+}
