@@ -137,7 +137,7 @@ fn fits(value: &Value, data_type: &DataType) -> bool {
 }
 
 /// An integer written `-?[0-9]+`, in `data_type`'s range.
-fn integer(repr: &str, data_type: &DataType) -> Option<Value> {
+pub(crate) fn integer(repr: &str, data_type: &DataType) -> Option<Value> {
     let digits = repr.strip_prefix('-').unwrap_or(repr);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;

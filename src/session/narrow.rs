@@ -132,29 +132,13 @@ fn key_of(value: &ExprPlan, data_type: &DataType) -> Option<Key> {
         ExprPlan::Literal(Literal::QuotedString(s)) if *data_type == DataType::Text => {
             Value::Str(s.clone())
         }
-        ExprPlan::Literal(Literal::Number(n)) => integer(&n.to_string(), data_type)?,
+        ExprPlan::Literal(Literal::Number(n)) => {
+            crate::model::arg::integer(&n.to_string(), data_type)?
+        }
         _ => return None,
     };
     if value.get_type().as_ref() != Some(data_type) {
         return None;
     }
     Key::try_from(value).ok()
-}
-
-/// An integer literal as a value of the integer key type `data_type` (exactly, in range).
-fn integer(text: &str, data_type: &DataType) -> Option<Value> {
-    let n: i128 = text.parse().ok()?;
-    Some(match data_type {
-        DataType::Int8 => Value::I8(n.try_into().ok()?),
-        DataType::Int16 => Value::I16(n.try_into().ok()?),
-        DataType::Int32 => Value::I32(n.try_into().ok()?),
-        DataType::Int => Value::I64(n.try_into().ok()?),
-        DataType::Int128 => Value::I128(n),
-        DataType::Uint8 => Value::U8(n.try_into().ok()?),
-        DataType::Uint16 => Value::U16(n.try_into().ok()?),
-        DataType::Uint32 => Value::U32(n.try_into().ok()?),
-        DataType::Uint64 => Value::U64(n.try_into().ok()?),
-        DataType::Uint128 => Value::U128(n.try_into().ok()?),
-        _ => return None,
-    })
 }

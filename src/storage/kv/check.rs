@@ -275,13 +275,7 @@ impl KvStorage {
         (id, ours_stamp): (u64, u64),
     ) -> Result<Vec<String>> {
         let mut finished = Vec::new();
-        let table = planned
-            .footprint
-            .tables
-            .iter()
-            .next()
-            .cloned()
-            .unwrap_or_default();
+        let table = planned.table_name();
         for (key, entry) in unread.iter().zip(records) {
             let Some(entry) = entry else {
                 // Gone since the listing: that commit may have finished writing after this

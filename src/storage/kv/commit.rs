@@ -235,13 +235,7 @@ impl KvStorage {
             match claim {
                 Claim::Claimed(id, token) => return Ok((id, token)),
                 Claim::Conflict(detail) => {
-                    let table = planned
-                        .footprint
-                        .tables
-                        .iter()
-                        .next()
-                        .cloned()
-                        .unwrap_or_default();
+                    let table = planned.table_name();
                     return Err(Error::conflict(&table, detail));
                 }
                 Claim::Wait => {
@@ -269,13 +263,7 @@ impl KvStorage {
                             });
                         }
                         Local::NotYet(at) => {
-                            let table = planned
-                                .footprint
-                                .tables
-                                .iter()
-                                .next()
-                                .cloned()
-                                .unwrap_or_default();
+                            let table = planned.table_name();
                             return Err(Error::conflict(
                                 &table,
                                 format!(

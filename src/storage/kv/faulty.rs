@@ -99,6 +99,21 @@ struct Pending {
     before: Option<KvEntry>,
 }
 
+/// Resolves after being polled once more: other futures of a `join` run in between.
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(move |cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
 /// Wraps a backend and injects failures, stale reads and delayed visibility (see the module
 /// documentation for the exact model).
 #[derive(Debug)]
@@ -303,17 +318,7 @@ impl<B: KvBackend> FaultyKv<B> {
         }
         self.calls.set(n);
         if self.interleave.get() {
-            let mut yielded = false;
-            std::future::poll_fn(|cx| {
-                if yielded {
-                    std::task::Poll::Ready(())
-                } else {
-                    yielded = true;
-                    cx.waker().wake_by_ref();
-                    std::task::Poll::Pending
-                }
-            })
-            .await;
+            yield_once().await;
         }
         if self.pause_at.get() == n {
             std::future::poll_fn(|cx| {
@@ -535,17 +540,7 @@ impl<B: KvBackend> KvBackend for FaultyKv<B> {
         let sleep = self.inner.sleep(ms);
         Box::pin(async move {
             sleep.await;
-            let mut yielded = false;
-            std::future::poll_fn(move |cx| {
-                if yielded {
-                    std::task::Poll::Ready(())
-                } else {
-                    yielded = true;
-                    cx.waker().wake_by_ref();
-                    std::task::Poll::Pending
-                }
-            })
-            .await;
+            yield_once().await;
         })
     }
 }

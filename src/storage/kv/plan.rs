@@ -66,6 +66,18 @@ pub(super) struct Planned {
     pub ddl: Vec<Ddl>,
 }
 
+impl Planned {
+    /// A table the commit writes, to name in a conflict.
+    pub fn table_name(&self) -> String {
+        self.footprint
+            .tables
+            .iter()
+            .next()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
 fn encode_unique(row: &Key, stamp: Version) -> Result<String> {
     serde_json::to_string(&UniqueRecord {
         k: row.clone(),
