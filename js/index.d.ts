@@ -92,7 +92,7 @@ export interface Session {
    * The next value of the engine-wide ID sequence `name` (unique across sessions, never
    * rolled back). A number, or a bigint beyond `Number.MAX_SAFE_INTEGER` (option `int64`).
    */
-  nextId(name: string): number | bigint;
+  nextId(name: string): Promise<number | bigint>;
   /** Closes a session from `openSession()`, discarding pending writes. */
   close(): void;
   /**
@@ -180,9 +180,11 @@ export type Isolation = "serializable" | "snapshot";
 
 export interface GluebindOptions<Env = any> {
   /**
-   * `"memory://"`, `"memory://NAME"`, or `"kv://BINDING"` (the Workers KV namespace bound as
-   * `BINDING` in wrangler.toml's `[[kv_namespaces]]`, taken from the first event's env), or a
-   * function of the Worker's env returning one.
+   * `"memory://"`, `"memory://NAME"`, `"kv://BINDING"` (the Workers KV namespace bound as
+   * `BINDING` in wrangler.toml's `[[kv_namespaces]]`, taken from the first event's env),
+   * `"do://BINDING[/NAME]"` (the `GluebindDatabase` Durable Object named NAME, default
+   * `default`, of the namespace bound as `BINDING`), or a function of the Worker's env
+   * returning one.
    */
   url: string | ((env: Env) => string);
   /**
@@ -212,7 +214,7 @@ export interface GluebindOptions<Env = any> {
   /**
    * Record every statement (SQL, params, duration, rows): `session.recordedQueries()`. A
    * function of env (e.g. a debug variable) is called when the registry is created: with the
-   * first event's env when `url` is a function or a kv:// URL.
+   * first event's env when `url` is a function or a kv:// or do:// URL.
    */
   recordQueries?: boolean | ((env: Env) => boolean);
   /**
@@ -246,7 +248,7 @@ export interface TransactionOptions {
 export interface RunOptions<T, Env = any> {
   /** Teardown goes to `ctx.waitUntil`; without it, run() awaits teardown before returning. */
   ctx?: ExecutionContextLike;
-  /** The Worker's env (for a `url` function, and a kv:// URL's KV namespace binding). */
+  /** The Worker's env (for a `url` function, and a kv:// or do:// URL's binding). */
   env?: Env;
   /** Decides whether a normally returned result counts as a failure (pending writes rolled back). */
   failed?: (result: T) => boolean;
@@ -263,6 +265,18 @@ export interface Stats {
   teardownCommits: number;
   teardownRollbacks: number;
   teardownErrors: number;
+}
+
+/**
+ * The Durable Object class of `do://BINDING[/NAME]` URLs: one object per database validates and
+ * applies every commit (it runs no user code). Export it from the worker's entry module
+ * (`export { GluebindDatabase } from "gluebind";`) and declare it in wrangler.toml: a
+ * `durable_objects` binding with `class_name = "GluebindDatabase"` and a migration with
+ * `new_sqlite_classes = ["GluebindDatabase"]`.
+ */
+export declare class GluebindDatabase {
+  constructor(ctx: { storage: unknown }, env: unknown);
+  fetch(request: Request): Promise<Response>;
 }
 
 /**
@@ -604,7 +618,7 @@ export interface Model<C extends ColumnSpecs = ColumnSpecs, R = RowOf<C>> {
   /** @throws NotFoundError when no row has the key. */
   getOr404(session: Session, key: KeyOf<C>): Promise<R>;
   /** `session.nextId(table)`: the next value of the table's ID sequence. */
-  nextId(session: Session): number | bigint;
+  nextId(session: Session): Promise<number | bigint>;
   /**
    * Inserts a row; resolves to it with every column (values as given).
    * @throws UniqueError when the key or a unique value is taken.

@@ -28,10 +28,30 @@ if [ "$opt" = 1 ]; then
   wasm_opt "$out.tmp/index_bg.wasm" "$out.tmp/index_bg.opt.wasm"
   mv "$out.tmp/index_bg.opt.wasm" "$out.tmp/index_bg.wasm"
 fi
-# The entry wrangler serves: forwards fetch events to the wasm-bindgen module.
+# The entry wrangler serves: forwards fetch events to the wasm-bindgen module, and exports
+# gluebind's Durable Object class (the do:// engine's database object) — made again when a
+# panic has replaced the wasm instance, whose objects can no longer be called (worker-build's
+# shim does the same for every class).
 cat > "$out.tmp/shim.mjs" <<'JS'
-import { fetch } from "./index.js";
+import { fetch, instanceEpoch, GluebindDatabase as Database } from "./index.js";
 export default { fetch };
+export class GluebindDatabase {
+  #args;
+  #object;
+  #epoch;
+  constructor(...args) {
+    this.#args = args;
+    this.#make();
+  }
+  #make() {
+    this.#object = new Database(...this.#args);
+    this.#epoch = instanceEpoch();
+  }
+  fetch(request) {
+    if (instanceEpoch() !== this.#epoch) this.#make();
+    return this.#object.fetch(request);
+  }
+}
 JS
 rm -rf "$out"
 mv "$out.tmp" "$out"

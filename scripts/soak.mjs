@@ -1,12 +1,12 @@
 // Soak test of the demo: a bounded mix of POST/PATCH/DELETE/GET at a fixed number of concurrent
-// connections against the demo served by wrangler on 127.0.0.1 (memory:// and kv://), then a full
+// connections against the demo served by wrangler on 127.0.0.1 (memory://, kv:// and do://), then a full
 // read-back (GET /users, paged) checked against a client-side ledger of every acknowledged write.
 //
-//   node scripts/soak.mjs [--requests N] [--connections C] [--engine memory|kv|both] [--js]
+//   node scripts/soak.mjs [--requests N] [--connections C] [--engine memory|kv|do|all] [--js]
 //                         [--seed S] [--timeout SECONDS]
 //
 // `npm run soak` builds first (scripts/soak.sh) and runs 10 000 requests at 64 connections on
-// both engines; `npm test` runs a small one. --js targets the JS demo (examples/js-demo, needs
+// every engine; `npm test` runs a small one. --js targets the JS demo (examples/js-demo, needs
 // scripts/build-js.sh). Workers are started and stopped by tests/e2e/harness.mjs (wrangler's
 // programmatic API, a loopback port chosen by the OS). The phases of one engine's run are in
 // scripts/soak/phases.mjs, its ledger in scripts/soak/run.mjs, the report in scripts/soak/report.mjs.
@@ -28,11 +28,11 @@ import { checkLedger, diagnose, load, readBack, setUp } from "./soak/phases.mjs"
 import { result, table } from "./soak/report.mjs";
 import { SoakRun } from "./soak/run.mjs";
 
-const ENGINES = { memory: "memory://", kv: "kv://GLUEBIND_KV" };
+const ENGINES = { memory: "memory://", kv: "kv://GLUEBIND_KV", do: "do://GLUEBIND_DB" };
 const USAGE = `usage: node scripts/soak.mjs [options]
   --requests N       requests of the load, per engine (10-1000000; default 10000)
   --connections C    concurrent connections (1-256; default 64)
-  --engine E         memory, kv or both (default both)
+  --engine E         memory, kv, do or all (default all)
   --js               soak the JS demo (examples/js-demo) instead of the Rust demo
   --isolation L      the demo's sessions: serializable (default) or snapshot
   --seed S           seed of the run's random choices (0-2147483648; default random)
@@ -54,7 +54,7 @@ function parseOptions(args) {
       options: {
         requests: { type: "string", default: "10000" },
         connections: { type: "string", default: "64" },
-        engine: { type: "string", default: "both" },
+        engine: { type: "string", default: "all" },
         js: { type: "boolean", default: false },
         isolation: { type: "string", default: "serializable" },
         seed: { type: "string", default: String(Math.floor(Math.random() * 2 ** 31)) },
@@ -89,7 +89,7 @@ function parseOptions(args) {
   if (!["serializable", "snapshot"].includes(opts.isolation)) {
     usageError(`--isolation must be serializable or snapshot (got ${JSON.stringify(opts.isolation)})`);
   }
-  if (opts.engine !== "both" && !(opts.engine in ENGINES)) usageError(`--engine must be memory, kv or both (got ${JSON.stringify(opts.engine)})`);
+  if (opts.engine !== "all" && !(opts.engine in ENGINES)) usageError(`--engine must be memory, kv, do or all (got ${JSON.stringify(opts.engine)})`);
   opts.deadline = Date.now() + opts.timeout * 1000;
   opts.runTag = `${Date.now().toString(36)}${opts.seed.toString(36)}`;
   opts.config = opts.js ? "examples/js-demo/wrangler.toml" : "wrangler.toml";
@@ -118,7 +118,7 @@ async function soakEngine(opts, engineKey) {
 }
 
 const opts = parseOptions(process.argv.slice(2));
-const engines = opts.engine === "both" ? ["memory", "kv"] : [opts.engine];
+const engines = opts.engine === "all" ? Object.keys(ENGINES) : [opts.engine];
 console.log(
   `gluebind soak (${opts.app}, ${opts.config}): ${opts.requests} requests at ${opts.connections} connections per engine, ` +
     `engines ${engines.map((e) => ENGINES[e]).join(", ")}, ${opts.isolation} isolation, seed ${opts.seed}, timeout ${opts.timeout} s`,

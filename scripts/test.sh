@@ -107,6 +107,8 @@ layer_e2e() {
   node_suite e2e-memory.log mem_pass mem_fail -- tests/e2e/
   step "end-to-end tests against the demo, kv://GLUEBIND_KV (local KV)"
   node_suite e2e-kv.log kv_pass kv_fail GLUEBIND_E2E_DATABASE_URL=kv://GLUEBIND_KV -- tests/e2e/
+  step "end-to-end tests against the demo, do://GLUEBIND_DB (local Durable Object)"
+  node_suite e2e-do.log do_pass do_fail GLUEBIND_E2E_DATABASE_URL=do://GLUEBIND_DB -- tests/e2e/
 }
 
 layer_js() {
@@ -131,6 +133,8 @@ layer_js() {
   node_suite e2e-js.log jsmem_pass jsmem_fail "$js_demo" -- tests/e2e/
   step "end-to-end tests against the JS demo (examples/js-demo), kv://GLUEBIND_KV (local KV)"
   node_suite e2e-js-kv.log jskv_pass jskv_fail "$js_demo" GLUEBIND_E2E_DATABASE_URL=kv://GLUEBIND_KV -- tests/e2e/
+  step "end-to-end tests against the JS demo (examples/js-demo), do://GLUEBIND_DB (local Durable Object)"
+  node_suite e2e-js-do.log jsdo_pass jsdo_fail "$js_demo" GLUEBIND_E2E_DATABASE_URL=do://GLUEBIND_DB -- tests/e2e/
 }
 
 layer_bench_smoke() {
@@ -142,8 +146,8 @@ layer_bench_smoke() {
 
 layer_soak_small() {
   build_demo
-  step "soak, small (scripts/soak.mjs: 1 000 requests at 32 connections per engine; nothing lost or duplicated)"
-  node scripts/soak.mjs --requests 1000 --connections 32 --engine both --timeout 120 2>&1 | tee "$logs/soak.log"
+  step "soak, small (scripts/soak.mjs: 1 000 requests at 32 connections per engine, memory:// kv:// do://; nothing lost or duplicated)"
+  node scripts/soak.mjs --requests 1000 --connections 32 --engine all --timeout 120 2>&1 | tee "$logs/soak.log"
   read -r soak_pass soak_fail < <(soak_counts "$logs/soak.log")
 }
 
@@ -165,20 +169,21 @@ if ran wasm; then
   [ "$wasm_pass" -gt 0 ] || ok=0
 fi
 if ran e2e; then
-  parts+=("end-to-end $((mem_pass + kv_pass)) ($mem_pass memory://, $kv_pass kv://)")
-  count $((mem_pass + kv_pass)) $((mem_fail + kv_fail))
-  [ $((mem_pass + kv_pass)) -gt 0 ] || ok=0
+  parts+=("end-to-end $((mem_pass + kv_pass + do_pass)) ($mem_pass memory://, $kv_pass kv://, $do_pass do://)")
+  count $((mem_pass + kv_pass + do_pass)) $((mem_fail + kv_fail + do_fail))
+  [ "$mem_pass" -gt 0 ] && [ "$kv_pass" -gt 0 ] && [ "$do_pass" -gt 0 ] || ok=0
 fi
 if ran js; then
   parts+=("JS unit $js_pass" "types $types_pass" "package $pack_pass"
-    "end-to-end (JS demo) $((jsmem_pass + jskv_pass)) ($jsmem_pass memory://, $jskv_pass kv://)")
+    "end-to-end (JS demo) $((jsmem_pass + jskv_pass + jsdo_pass)) ($jsmem_pass memory://, $jskv_pass kv://, $jsdo_pass do://)")
   count "$js_pass" "$js_fail"; count "$types_pass" "$types_fail"; count "$pack_pass" "$pack_fail"
-  count $((jsmem_pass + jskv_pass)) $((jsmem_fail + jskv_fail))
-  [ "$js_pass" -gt 0 ] && [ "$pack_pass" -gt 0 ] && [ "$jsmem_pass" -gt 0 ] && [ "$jskv_pass" -gt 0 ] || ok=0
+  count $((jsmem_pass + jskv_pass + jsdo_pass)) $((jsmem_fail + jskv_fail + jsdo_fail))
+  [ "$js_pass" -gt 0 ] && [ "$pack_pass" -gt 0 ] && [ "$jsmem_pass" -gt 0 ] && [ "$jskv_pass" -gt 0 ] \
+    && [ "$jsdo_pass" -gt 0 ] || ok=0
 fi
 if ran soak-small; then
   parts+=("soak $soak_pass (one per engine)"); count "$soak_pass" "$soak_fail"
-  [ "$soak_pass" -eq 2 ] || ok=0
+  [ "$soak_pass" -eq 3 ] || ok=0
 fi
 echo
 if [ ${#parts[@]} -gt 0 ]; then

@@ -48,6 +48,7 @@ use crate::{
     engine::Engine,
     session::store::{Miss, SessionStore},
     snapshot::{unique_columns, unique_key, Database, Table},
+    storage::durable::local::LocalObject,
     storage::kv::{
         layout::{self, Layout, RowRecord, SchemaRecord, UniqueRecord},
         memory_kv::MemoryKv,
@@ -87,6 +88,9 @@ struct Autocommit {
     ws: RefCell<SessionStore>,
     /// `kv://` only: the namespace and its layout, checked after every commit.
     kv: Option<(Rc<MemoryKv>, Layout)>,
+    /// `do://` only: the database object, checked after every commit, and whether it is
+    /// evicted (and opened again from its storage) after every commit.
+    object: Option<(Rc<LocalObject>, bool)>,
     /// KV operations of the current statement (reset at `begin`).
     ops: Cell<u64>,
     /// Loads so far (the adapter's own test checks that `kv://` really loads).
@@ -104,6 +108,7 @@ impl Autocommit {
             engine,
             ws,
             kv,
+            object: None,
             ops: Cell::new(0),
             loads: Cell::new(0),
         }
@@ -117,6 +122,9 @@ impl Autocommit {
         let patch =
             pollster::block_on(self.engine.load(misses, &self.ops, as_of)).map_err(storage)?;
         let mut ws = self.ws.borrow_mut();
+        if ws.as_of == crate::engine::UNKNOWN_VERSION {
+            ws.as_of = patch.at.unwrap_or(ws.as_of);
+        }
         patch.absorb_session(&mut ws.base, None);
         let mut db = ws.db.clone();
         patch.absorb_session(&mut db, Some(&*ws));
@@ -182,12 +190,20 @@ impl Transaction for Autocommit {
                 self.engine.flush().await?;
                 Ok(applied)
             })
-            .map(|_| match &self.kv {
-                None => assert_same(&self.engine.snapshot(), &ws.db),
-                Some((kv, layout)) => {
+            .map(|_| match (&self.kv, &self.object) {
+                (Some((kv, layout)), _) => {
                     assert_mirrors(kv, layout, &ws.db, "the session store");
                     assert_mirrors(kv, layout, &self.engine.snapshot(), "the isolate cache");
                 }
+                (None, Some((object, restart))) => {
+                    if *restart {
+                        object.restart();
+                    }
+                    let stored = object.snapshot();
+                    assert_known(&stored, &ws.db, "the session store");
+                    assert_known(&stored, &self.engine.snapshot(), "the isolate cache");
+                }
+                (None, None) => assert_same(&self.engine.snapshot(), &ws.db),
             })
             .map_err(storage)
         };
@@ -213,6 +229,70 @@ fn assert_same(committed: &Database, ws: &Database) {
                 .collect::<Vec<_>>()
         };
         assert_eq!(rows(table), rows(mine), "committed rows of {name}");
+    }
+}
+
+/// Everything `db` (a session store after its commit, or a `do://` isolate cache) knows must be
+/// what the database object holds (`stored`, complete): tables, absent tables, rows, absent
+/// rows, complete tables' row sets, unique entries and free unique values.
+fn assert_known(stored: &Database, db: &Database, what: &str) {
+    for name in &db.absent_tables {
+        assert!(
+            !stored.tables.contains_key(name),
+            "{what}: table {name} exists"
+        );
+    }
+    if db.schemas_complete {
+        let names = |d: &Database| d.tables.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(names(db), names(stored), "{what}: tables");
+    }
+    for (name, table) in &db.tables {
+        let object = stored
+            .tables
+            .get(name)
+            .unwrap_or_else(|| panic!("{what}: table {name} is not in the object"));
+        assert_eq!(object.schema, table.schema, "{what}: schema of {name}");
+        for (key, row) in &table.rows {
+            let found = object.rows.get(key).map(|r| format!("{:?}", r.values));
+            assert_eq!(
+                found,
+                Some(format!("{:?}", row.values)),
+                "{what}: row {key:?} of {name}"
+            );
+        }
+        for key in &table.absent {
+            assert!(
+                !object.rows.contains_key(key),
+                "{what}: row {key:?} of {name}"
+            );
+        }
+        if table.complete {
+            assert_eq!(
+                object.rows.len(),
+                table.rows.len(),
+                "{what}: rows of {name}"
+            );
+        }
+        for (entry, owner) in &table.unique {
+            assert_eq!(
+                object.unique.get(entry),
+                Some(owner),
+                "{what}: {entry:?} of {name}"
+            );
+        }
+        for entry in &table.unique_absent {
+            assert!(
+                !object.unique.contains_key(entry),
+                "{what}: {entry:?} of {name}"
+            );
+        }
+        if table.unique_complete {
+            assert_eq!(
+                object.unique.len(),
+                table.unique.len(),
+                "{what}: uniques of {name}"
+            );
+        }
     }
 }
 
@@ -455,6 +535,57 @@ impl Tester<Autocommit> for KvColdEngine {
     }
 }
 
+/// A fresh `do://` engine over a fresh database object in this process; `restart`: the object,
+/// over SQLite, is evicted after every commit (so every statement reads what SQL gave back).
+fn durable_glue(options: &str, restart: bool) -> Glue<Autocommit> {
+    // Evicted after every commit: over SQLite, so that every value makes the round trip
+    // through the SQL storage a Durable Object keeps it in.
+    let object = Rc::new(match restart {
+        true => LocalObject::over_sqlite(),
+        false => LocalObject::new(),
+    });
+    let url = format!("do://GLUEBIND_DB{options}");
+    let engine = Engine::with_object(&url, object.clone()).expect("a valid do:// URL");
+    let mut storage = Autocommit::new(engine, None);
+    storage.object = Some((object, restart));
+    Glue::new(storage)
+}
+
+/// The suite's handle: `do://` with a warm isolate cache (the clock never advances).
+struct DurableEngine {
+    glue: Glue<Autocommit>,
+}
+
+impl Tester<Autocommit> for DurableEngine {
+    fn new(_namespace: &str) -> Self {
+        Self {
+            glue: durable_glue("", false),
+        }
+    }
+
+    fn get_glue(&mut self) -> &mut Glue<Autocommit> {
+        &mut self.glue
+    }
+}
+
+/// The suite's handle: `do://` with `cache_ttl=0`, the object (over SQLite) evicted after every
+/// commit: every statement reads from the object, which reads its SQL storage.
+struct DurableColdEngine {
+    glue: Glue<Autocommit>,
+}
+
+impl Tester<Autocommit> for DurableColdEngine {
+    fn new(_namespace: &str) -> Self {
+        Self {
+            glue: durable_glue("?cache_ttl=0", true),
+        }
+    }
+
+    fn get_glue(&mut self) -> &mut Glue<Autocommit> {
+        &mut self.glue
+    }
+}
+
 /// The suite's cases that gluebind supports.
 mod memory_engine {
     use super::MemoryEngine;
@@ -481,6 +612,24 @@ mod kv_engine_cold {
 
     generate_store_tests!(test, KvColdEngine);
     generate_alter_table_tests!(test, KvColdEngine);
+}
+
+/// The same cases on `do://` over a database object in this process, isolate cache warm.
+mod durable_engine {
+    use super::DurableEngine;
+    use gluesql_test_suite::*;
+
+    generate_store_tests!(test, DurableEngine);
+    generate_alter_table_tests!(test, DurableEngine);
+}
+
+/// The same cases on `do://`, every statement reading the object, the object its storage.
+mod durable_engine_cold {
+    use super::DurableColdEngine;
+    use gluesql_test_suite::*;
+
+    generate_store_tests!(test, DurableColdEngine);
+    generate_alter_table_tests!(test, DurableColdEngine);
 }
 
 /// The adapter itself: statements really are committed to the engine, one by one.

@@ -10,7 +10,13 @@ use crate::{
     session::store::{Miss, SessionStore},
     snapshot::{Database, Version},
     storage::{
-        kv::{backend::KvBackend, journal, KvStorage, Lsn, Patch},
+        durable::{
+            self,
+            client::{DurableStorage, ObjectTransport},
+            wire::{Delta, Request, Response},
+        },
+        kv::{backend::KvBackend, journal, KvStorage, Lsn},
+        patch::Patch,
         validate::{Applied, Committed, ReadCheck},
     },
     url::EngineUrl,
@@ -26,7 +32,12 @@ use std::{
 enum Backend {
     Memory,
     Kv(Box<KvStorage>),
+    Durable(Box<DurableStorage>),
 }
+
+/// The version of a `do://` isolate cache (and of a session's snapshot) not known yet: it is
+/// the object's version at the first load after the cache started over.
+pub(crate) const UNKNOWN_VERSION: Version = Version::MAX;
 
 struct Inner {
     url: EngineUrl,
@@ -120,6 +131,10 @@ impl Engine {
                 "kv://{binding} needs its KV namespace: in a Worker call \
                  gluebind::wasm::engine(&env, url); natively Engine::with_kv(url, backend)"
             ))),
+            EngineUrl::Durable { binding, .. } => Err(Error::config(format!(
+                "do://{binding} needs its Durable Object namespace: in a Worker call \
+                 gluebind::wasm::engine(&env, url); natively Engine::with_object(url, transport)"
+            ))),
         }
     }
 
@@ -162,6 +177,32 @@ impl Engine {
         Ok(engine)
     }
 
+    /// Creates a `do://` engine whose database object is reached through `transport` (in a
+    /// Worker, `gluebind::wasm::engine` builds one over the Durable Object binding).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `url` is not a valid `do://` URL.
+    pub fn with_object(url: &str, transport: Rc<dyn ObjectTransport>) -> Result<Self> {
+        let parsed = EngineUrl::parse(url)?;
+        let EngineUrl::Durable { cache_ttl_secs, .. } = &parsed else {
+            return Err(Error::config(format!(
+                "Engine::with_object needs a do:// URL, got {}",
+                parsed.as_string()
+            )));
+        };
+        let store = DurableStorage::new(transport, cache_ttl_secs.saturating_mul(1000));
+        let engine = Self::build(
+            parsed,
+            Backend::Durable(Box::new(store)),
+            Database::partial(),
+        );
+        engine.inner.committed.borrow_mut().version = UNKNOWN_VERSION;
+        engine.inner.cache_started.set(engine.now_ms());
+        let seed = (engine.now_ms().min(1 << 42) << 20) | (engine.random()? & 0xF_FFFF);
+        engine.inner.row_ids.set(seed as i64);
+        Ok(engine)
+    }
+
     /// The engine's URL in canonical form.
     #[must_use]
     pub fn url(&self) -> String {
@@ -195,14 +236,16 @@ impl Engine {
     /// `memory://`, where nothing runs concurrently with a waiting session's isolate work
     /// that waiting could help.
     pub(crate) async fn sleep(&self, ms: u64) {
-        if let Backend::Kv(store) = &self.inner.backend {
-            store.sleep(ms).await;
+        match &self.inner.backend {
+            Backend::Memory => {}
+            Backend::Kv(store) => store.sleep(ms).await,
+            Backend::Durable(store) => store.transport.sleep(ms).await,
         }
     }
 
     fn random(&self) -> Result<u64> {
         match &self.inner.backend {
-            Backend::Memory => random_53(None),
+            Backend::Memory | Backend::Durable(_) => random_53(None),
             Backend::Kv(store) => random_53(Some(store.kv.as_ref())),
         }
     }
@@ -211,6 +254,7 @@ impl Engine {
         match &self.inner.backend {
             Backend::Memory => 0,
             Backend::Kv(store) => store.now_ms(),
+            Backend::Durable(store) => store.transport.now_ms(),
         }
     }
 
@@ -223,11 +267,18 @@ impl Engine {
     /// JavaScript numbers): unique with overwhelming probability, not ordered by time; a
     /// collision with a row this isolate can see is caught at commit.
     ///
+    /// On `do://` the database object keeps the sequence (starting above the table's largest
+    /// integer key, as on `memory://`) and hands each isolate blocks of 16: IDs increase within
+    /// an isolate, and across isolates by block; gaps are possible.
+    ///
     /// # Errors
-    /// [`Error::Storage`] when the sequence is exhausted (or no randomness is available).
-    pub fn next_id(&self, name: &str) -> Result<i64> {
-        if let Backend::Kv(_) = self.inner.backend {
-            return self.random().map(|n| n as i64);
+    /// [`Error::Storage`] when the sequence is exhausted (or no randomness is available, or
+    /// the database object cannot be reached).
+    pub async fn next_id(&self, name: &str) -> Result<i64> {
+        match &self.inner.backend {
+            Backend::Kv(_) => return self.random().map(|n| n as i64),
+            Backend::Durable(store) => return store.next_id(name).await,
+            Backend::Memory => {}
         }
         let floor = self
             .inner
@@ -254,14 +305,25 @@ impl Engine {
 
     /// A fresh session store over the latest committed state (O(1)).
     pub(crate) fn session_store(&self) -> SessionStore {
-        if let Backend::Kv(store) = &self.inner.backend {
-            self.sync_cache(store);
-            // Past its lifetime the isolate cache starts over, so other isolates' writes show.
-            let now = store.now_ms();
-            if now.saturating_sub(self.inner.cache_started.get()) >= store.cache_ttl_ms {
-                self.reset_cache(store);
-                self.inner.cache_started.set(now);
+        match &self.inner.backend {
+            Backend::Kv(store) => {
+                self.sync_cache(store);
+                // Past its lifetime the isolate cache starts over, so other isolates' writes
+                // show.
+                let now = store.now_ms();
+                if now.saturating_sub(self.inner.cache_started.get()) >= store.cache_ttl_ms {
+                    self.reset_cache(store);
+                    self.inner.cache_started.set(now);
+                }
             }
+            Backend::Durable(store) => {
+                let now = store.transport.now_ms();
+                if now.saturating_sub(self.inner.cache_started.get()) >= store.cache_ttl_ms {
+                    self.reset_durable_cache();
+                    self.inner.cache_started.set(now);
+                }
+            }
+            Backend::Memory => {}
         }
         let committed = self.inner.committed.borrow();
         SessionStore::new(
@@ -269,6 +331,15 @@ impl Engine {
             Rc::clone(&self.inner.row_ids),
             committed.version,
         )
+    }
+
+    /// Starts the do:// isolate cache afresh: empty, at a version learnt at its next load.
+    fn reset_durable_cache(&self) {
+        *self.inner.committed.borrow_mut() = Committed {
+            db: Database::partial(),
+            version: UNKNOWN_VERSION,
+        };
+        self.inner.cache_epoch.set(self.inner.cache_epoch.get() + 1);
     }
 
     /// Starts the kv:// isolate cache afresh (empty, as of the latest acknowledged commit).
@@ -294,7 +365,7 @@ impl Engine {
     /// True when that changed what the session's snapshot should hold (take a new one).
     pub(crate) async fn prepare(&self, ops: &Cell<u64>) -> Result<bool> {
         match &self.inner.backend {
-            Backend::Memory => Ok(false),
+            Backend::Memory | Backend::Durable(_) => Ok(false),
             Backend::Kv(store) => {
                 let settled = store.settled();
                 self.recover_if_due(store, ops).await?;
@@ -323,6 +394,30 @@ impl Engine {
                 }
                 Ok(patch)
             }
+            Backend::Durable(store) => {
+                let epoch = self.inner.cache_epoch.get();
+                let request =
+                    durable::load_request(misses, (as_of != UNKNOWN_VERSION).then_some(as_of));
+                let answer = store.call(&request).await?;
+                let patch = match durable::patch(&request, answer) {
+                    Ok(patch) => patch,
+                    Err(e) => {
+                        self.reset_durable_cache();
+                        return Err(e);
+                    }
+                };
+                let mut committed = self.inner.committed.borrow_mut();
+                if self.inner.cache_epoch.get() == epoch {
+                    let at = patch.at.unwrap_or(UNKNOWN_VERSION);
+                    if committed.version == UNKNOWN_VERSION {
+                        committed.version = at;
+                    }
+                    if committed.version == at {
+                        patch.absorb(&mut committed.db, None);
+                    }
+                }
+                Ok(patch)
+            }
         }
     }
 
@@ -332,12 +427,15 @@ impl Engine {
     fn read_check(&self) -> ReadCheck {
         match self.inner.backend {
             Backend::Memory => ReadCheck::All,
-            Backend::Kv(_) => ReadCheck::Rows,
+            Backend::Kv(_) | Backend::Durable(_) => ReadCheck::Rows,
         }
     }
 
     pub(crate) fn validate(&self, ws: &SessionStore) -> Result<()> {
         let committed = self.inner.committed.borrow();
+        if committed.version == UNKNOWN_VERSION {
+            return Ok(()); // an empty do:// cache: the object checks it at commit
+        }
         committed
             .apply(ws, committed.version + 1, self.read_check())
             .map(|_| ())
@@ -355,6 +453,7 @@ impl Engine {
                 return Ok(applied);
             }
             Backend::Kv(store) => store,
+            Backend::Durable(store) => return self.commit_durable(store, ws).await,
         };
         self.recover_if_due(store, ops).await?;
         self.sync_cache(store);
@@ -392,6 +491,61 @@ impl Engine {
                 // KV may show what the cache does not (another isolate's commit, a partial
                 // write): the next sessions read KV, never this isolate's idea of it.
                 self.reset_cache(store);
+                Err(e)
+            }
+        }
+    }
+
+    /// A `do://` commit: what the cache already shows refuses it at once; else the object
+    /// validates and applies it, and the cache catches up to the new version.
+    async fn commit_durable(&self, store: &DurableStorage, ws: &SessionStore) -> Result<Applied> {
+        let cache = {
+            let committed = self.inner.committed.borrow();
+            // An empty cache (version unknown) knows nothing to refuse on.
+            let known = committed.version != UNKNOWN_VERSION;
+            if known {
+                committed.apply(ws, 0, ReadCheck::Rows)?;
+            }
+            known.then_some(committed.version)
+        };
+        let request = Request::Commit {
+            id: self.random()?,
+            cache,
+            delta: Delta::of(ws)?,
+        };
+        match store.call(&request).await {
+            Ok(Response::Committed {
+                version,
+                rows_written,
+                tables_changed,
+                since,
+            }) => {
+                let mut committed = self.inner.committed.borrow_mut();
+                match since {
+                    Some(changes) if cache.is_some() && Some(committed.version) == cache => {
+                        durable::catch_up(&mut committed.db, &changes);
+                        committed.version = version;
+                    }
+                    _ if committed.version != UNKNOWN_VERSION && committed.version >= version => {}
+                    _ => {
+                        drop(committed);
+                        self.reset_durable_cache();
+                    }
+                }
+                Ok(Applied {
+                    version,
+                    rows_written,
+                    tables_changed,
+                })
+            }
+            Ok(Response::Failed { error }) => {
+                // The cache may be behind what the object refused on: start over.
+                self.reset_durable_cache();
+                Err(Error::from(error))
+            }
+            Ok(other) => Err(durable::client::unexpected(&other)),
+            Err(e) => {
+                self.reset_durable_cache();
                 Err(e)
             }
         }
@@ -435,7 +589,7 @@ impl Engine {
     #[must_use]
     pub fn kv_notes(&self) -> Vec<String> {
         match &self.inner.backend {
-            Backend::Memory => Vec::new(),
+            Backend::Memory | Backend::Durable(_) => Vec::new(),
             Backend::Kv(store) => store.notes(),
         }
     }
@@ -451,7 +605,7 @@ impl Engine {
     /// for backends whose flush can fail.
     pub async fn flush(&self) -> Result<usize> {
         match &self.inner.backend {
-            Backend::Memory => Ok(0),
+            Backend::Memory | Backend::Durable(_) => Ok(0),
             Backend::Kv(store) => Ok(store.flush_records().await),
         }
     }
@@ -466,7 +620,7 @@ impl Engine {
     #[must_use]
     pub fn kv_budget(&self) -> Option<u64> {
         match &self.inner.backend {
-            Backend::Memory => None,
+            Backend::Memory | Backend::Durable(_) => None,
             Backend::Kv(store) => Some(store.max_ops),
         }
     }

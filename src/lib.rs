@@ -26,7 +26,7 @@
 //! let scope = registry.begin();
 //! let session = registry.session(&scope)?;
 //! session.execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE)").await?;
-//! let id = session.next_id("users")?;
+//! let id = session.next_id("users").await?;
 //! session.execute("INSERT INTO users VALUES ($1, $2)", params![id, "ada@example.com"]).await?;
 //! session.commit().await?; // durable path: commit before responding
 //! registry.remove(&scope, Outcome::Completed).await?;
@@ -103,6 +103,15 @@ pub mod kv {
     pub mod format {
         pub use crate::storage::kv::{journal, layout};
     }
+}
+/// The `do://` engine's transport: implement [`durable::ObjectTransport`] to reach the
+/// database object another way (the Worker glue sends requests to the Durable Object's stub).
+/// With the cargo feature `testing`, [`durable::LocalObject`]: a database object in the test's
+/// process, with injected faults.
+pub mod durable {
+    pub use crate::storage::durable::client::{ObjectTransport, TransportFailure};
+    #[cfg(any(test, feature = "testing"))]
+    pub use crate::storage::durable::local::LocalObject;
 }
 pub use value::{param, to_json, FromValue};
 

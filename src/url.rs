@@ -25,6 +25,16 @@ pub enum EngineUrl {
         /// KV operations one session may use before gluebind refuses more.
         max_ops: u64,
     },
+    /// `do://BINDING[/NAME]`: committed data lives in the Durable Object named `NAME` of the
+    /// namespace bound as `BINDING` (class `GluebindDatabase`).
+    Durable {
+        /// The Durable Object namespace binding name (from wrangler.toml).
+        binding: String,
+        /// The database (the object's name); `default` when the URL names none.
+        name: String,
+        /// How long the isolate cache serves data without asking the object, in seconds.
+        cache_ttl_secs: u64,
+    },
 }
 
 fn valid_name(s: &str) -> bool {
@@ -35,7 +45,8 @@ fn valid_name(s: &str) -> bool {
 impl EngineUrl {
     /// The URL schemes gluebind understands, as listed in error messages.
     pub const ACCEPTED_SCHEMES: &'static str =
-        "memory:// or memory://NAME, kv://BINDING[?prefix=P&cache_ttl=SECONDS&max_ops=N]";
+        "memory:// or memory://NAME, kv://BINDING[?prefix=P&cache_ttl=SECONDS&max_ops=N], \
+         do://BINDING[/NAME][?cache_ttl=SECONDS]";
 
     /// Default isolate-cache lifetime of `kv://` engines, in seconds.
     pub const DEFAULT_CACHE_TTL_SECS: u64 = 10;
@@ -68,10 +79,7 @@ impl EngineUrl {
                 })
             }
             "kv" => Self::parse_kv(rest),
-            "do" => Err(Error::config(format!(
-                "engine scheme do:// is not available in this version of gluebind; \
-                 accepted: {ACCEPTED}"
-            ))),
+            "do" => Self::parse_durable(rest),
             other => Err(Error::config(format!(
                 "unknown engine scheme {other}:// in {url:?}; accepted: {ACCEPTED}"
             ))),
@@ -130,6 +138,46 @@ impl EngineUrl {
         })
     }
 
+    fn parse_durable(rest: &str) -> Result<Self> {
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (binding, name) = path.split_once('/').unwrap_or((path, "default"));
+        if binding.is_empty() || !valid_name(binding) {
+            return Err(Error::config(format!(
+                "do:// needs the Durable Object binding name from wrangler.toml, e.g. \
+                 do://GLUEBIND_DB (got {binding:?}); accepted: {ACCEPTED}"
+            )));
+        }
+        if name.is_empty() || !valid_name(name) {
+            return Err(Error::config(format!(
+                "do:// database name {name:?} may only contain letters, digits, '_', '-' and \
+                 '.'; accepted: {ACCEPTED}"
+            )));
+        }
+        let mut cache_ttl_secs = Self::DEFAULT_CACHE_TTL_SECS;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match key {
+                "cache_ttl" => {
+                    cache_ttl_secs = value.parse().map_err(|_| {
+                        Error::config(format!(
+                            "do:// option cache_ttl must be a whole number, got {value:?}"
+                        ))
+                    })?;
+                }
+                other => {
+                    return Err(Error::config(format!(
+                        "unknown do:// option {other:?}; accepted: cache_ttl"
+                    )))
+                }
+            }
+        }
+        Ok(Self::Durable {
+            binding: binding.to_owned(),
+            name: name.to_owned(),
+            cache_ttl_secs,
+        })
+    }
+
     /// The URL in canonical form (what the stats route reports as `engine`).
     #[must_use]
     pub fn as_string(&self) -> String {
@@ -141,6 +189,8 @@ impl EngineUrl {
             Self::Kv {
                 binding, prefix, ..
             } => format!("kv://{binding}?prefix={prefix}"),
+            Self::Durable { binding, name, .. } if name == "default" => format!("do://{binding}"),
+            Self::Durable { binding, name, .. } => format!("do://{binding}/{name}"),
         }
     }
 }
@@ -189,18 +239,47 @@ mod tests {
     }
 
     #[test]
+    fn do_urls_and_options() {
+        assert_eq!(
+            EngineUrl::parse("do://GLUEBIND_DB/shop?cache_ttl=0").unwrap(),
+            EngineUrl::Durable {
+                binding: "GLUEBIND_DB".into(),
+                name: "shop".into(),
+                cache_ttl_secs: 0,
+            }
+        );
+        let plain = EngineUrl::parse("do://DB").unwrap();
+        assert_eq!(plain.as_string(), "do://DB");
+        assert!(matches!(
+            plain,
+            EngineUrl::Durable { ref name, cache_ttl_secs, .. }
+                if name == "default" && cache_ttl_secs == EngineUrl::DEFAULT_CACHE_TTL_SECS
+        ));
+        assert_eq!(
+            EngineUrl::parse("do://DB/a").unwrap().as_string(),
+            "do://DB/a"
+        );
+        for bad in ["do://DB/", "do://DB?cache_ttl=x", "do://DB/a b"] {
+            assert_eq!(EngineUrl::parse(bad).unwrap_err().code(), "CONFIG", "{bad}");
+        }
+    }
+
+    #[test]
     fn bad_urls_name_the_accepted_schemes() {
         for bad in [
             "",
             "memory",
             "postgres://x",
             "memory://a/b",
-            "do://X",
+            "do://",
+            "do://X/a/b",
             "MEMORY://",
         ] {
             let err = EngineUrl::parse(bad).unwrap_err();
             assert_eq!(err.code(), "CONFIG", "{bad}");
             assert!(err.to_string().contains("memory://"), "{bad}: {err}");
         }
+        let err = EngineUrl::parse("do://X?prefix=p").unwrap_err();
+        assert!(err.to_string().contains("cache_ttl"), "{err}");
     }
 }

@@ -1,5 +1,6 @@
 //! Isolation anomalies after Hermitage (Martin Kleppmann's test suite of isolation levels),
-//! on `memory://` and `kv://` (sessions of one isolate), at both isolation levels.
+//! on `memory://`, `kv://` and `do://` (sessions of one isolate), and on `do://` with every
+//! session in an isolate of its own, at both isolation levels.
 //!
 //! Each case is Hermitage's interleaving of sessions T1, T2 (and T3) over
 //! `test (id, value) = (1, 10), (2, 20)`. gluebind validates optimistically, so where
@@ -10,7 +11,7 @@
 
 mod common;
 use common::block_on;
-use gluebind::{kv::MemoryKv, Engine, Isolation, Session, SessionFactory};
+use gluebind::{durable::LocalObject, kv::MemoryKv, Engine, Isolation, Session, SessionFactory};
 use std::rc::Rc;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -34,18 +35,33 @@ use Step::{Commit, Read, Rollback, Run};
 const SETUP: &str = "CREATE TABLE test (id INTEGER PRIMARY KEY, value INTEGER NOT NULL); \
                      INSERT INTO test VALUES (1, 10), (2, 20)";
 
-fn factory(engine: &str) -> SessionFactory {
-    let engine = match engine {
+fn isolate(engine: Engine) -> SessionFactory {
+    SessionFactory::builder().bind(engine).build().unwrap()
+}
+
+fn do_engine(object: &Rc<LocalObject>) -> Engine {
+    Engine::with_object("do://GLUEBIND_DB", object.clone()).unwrap()
+}
+
+/// The factories of T1, T2, T3 and of the final read, the data set up: one isolate, except on
+/// `do-isolates` (an isolate per session over one database object).
+fn factories(engine: &str) -> Vec<SessionFactory> {
+    let object = Rc::new(LocalObject::new());
+    let one = match engine {
         "memory" => Engine::from_url("memory://").unwrap(),
-        _ => Engine::with_kv("kv://GLUEBIND_KV", Rc::new(MemoryKv::new())).unwrap(),
+        "kv" => Engine::with_kv("kv://GLUEBIND_KV", Rc::new(MemoryKv::new())).unwrap(),
+        _ => do_engine(&object),
     };
-    let f = SessionFactory::builder().bind(engine).build().unwrap();
+    let first = isolate(one);
     block_on(async {
-        let s = f.open();
+        let s = first.open();
         s.execute_batch(SETUP).await.unwrap();
         s.commit().await.unwrap();
     });
-    f
+    match engine {
+        "do-isolates" => (0..4).map(|_| isolate(do_engine(&object))).collect(),
+        _ => vec![first; 4],
+    }
 }
 
 async fn rows(s: &Session, sql: &str) -> Vec<(i64, i64)> {
@@ -65,8 +81,8 @@ async fn rows(s: &Session, sql: &str) -> Vec<(i64, i64)> {
 
 /// Runs `steps` on `engine` at `level`; returns the final rows.
 fn run(engine: &str, level: Isolation, steps: &[Step]) -> Vec<(i64, i64)> {
-    let f = factory(engine);
-    let sessions: Vec<Session> = (0..3).map(|_| f.open()).collect();
+    let f = factories(engine);
+    let sessions: Vec<Session> = f[..3].iter().map(SessionFactory::open).collect();
     for s in &sessions {
         s.set_isolation(level);
     }
@@ -99,17 +115,17 @@ fn run(engine: &str, level: Isolation, steps: &[Step]) -> Vec<(i64, i64)> {
                 Rollback(t) => sessions[*t - 1].rollback().await.unwrap(),
             }
         }
-        rows(&f.open(), "SELECT * FROM test").await
+        rows(&f[3].open(), "SELECT * FROM test").await
     })
 }
 
-/// Runs a case on both engines at both levels; `finals` are the final rows under snapshot
+/// Runs a case on every engine at both levels; `finals` are the final rows under snapshot
 /// isolation and under serializable.
 /// Rows (id, value), ordered by id.
 type Rows = [(i64, i64)];
 
 fn case(steps: &[Step], finals: (&Rows, &Rows)) {
-    for engine in ["memory", "kv"] {
+    for engine in ["memory", "kv", "do", "do-isolates"] {
         for (level, want) in [
             (Isolation::Snapshot, finals.0),
             (Isolation::Serializable, finals.1),
@@ -459,5 +475,33 @@ fn across_isolates_reads_are_checked_against_kv_and_the_journal() {
         t1.commit().await.unwrap();
         t1.engine().flush().await.unwrap();
         t2.commit().await.unwrap();
+    });
+}
+
+/// Across isolates on `do://`: the database object checks every read of a commit against its
+/// state, so write skew through scans is refused however long after the other commit — the
+/// case `kv://` cannot detect once the other commit's record is gone.
+#[test]
+fn across_isolates_on_do_write_skew_through_scans_is_refused() {
+    let object = Rc::new(LocalObject::new());
+    let (a, b) = (isolate(do_engine(&object)), isolate(do_engine(&object)));
+    block_on(async {
+        let s = a.open();
+        s.execute_batch(SETUP).await.unwrap();
+        s.commit().await.unwrap();
+        for (round, (x, y)) in [(3, 4), (5, 6)].into_iter().enumerate() {
+            let (t1, t2) = (a.open(), b.open());
+            rows(&t1, "SELECT * FROM test WHERE value > 100").await;
+            rows(&t2, "SELECT * FROM test WHERE value > 100").await;
+            t1.execute_batch(&format!("INSERT INTO test VALUES ({x}, 1000)"))
+                .await
+                .unwrap();
+            t2.execute_batch(&format!("INSERT INTO test VALUES ({y}, 1000)"))
+                .await
+                .unwrap();
+            t1.commit().await.unwrap();
+            let err = t2.commit().await.unwrap_err();
+            assert_eq!(err.code(), "CONFLICT", "round {round}: {err}");
+        }
     });
 }

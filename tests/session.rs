@@ -332,7 +332,7 @@ fn ids_are_unique_across_sessions_and_start_above_existing_rows() {
         let sessions: Vec<_> = (0..20).map(|_| f.open()).collect();
         let mut ids = Vec::new();
         for (i, s) in sessions.iter().enumerate() {
-            let id = s.next_id("users").unwrap();
+            let id = s.next_id("users").await.unwrap();
             insert(s, id, "n", &format!("{i}@x")).await.unwrap();
             ids.push(id);
         }
@@ -347,9 +347,9 @@ fn ids_are_unique_across_sessions_and_start_above_existing_rows() {
         assert_eq!(count(&f.open()).await, 21);
         // Not rolled back: a rolled-back id leaves a gap.
         let r = f.open();
-        let gap = r.next_id("users").unwrap();
+        let gap = r.next_id("users").await.unwrap();
         r.rollback().await.unwrap();
-        assert!(f.open().next_id("users").unwrap() > gap);
+        assert!(f.open().next_id("users").await.unwrap() > gap);
     });
 }
 

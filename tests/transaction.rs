@@ -1,10 +1,14 @@
 //! `Session::transaction` / `Registry::transaction`: run, commit, and rerun while the commit
 //! conflicts; and the business rule it exists for — "at most 5 notes per user" — holding under
-//! concurrency at the default (serializable) isolation, on memory:// and kv://.
+//! concurrency at the default (serializable) isolation, on memory://, kv:// and do:// (across
+//! isolates on do://: tests/durable.rs).
 
 mod common;
 use common::{block_on, yield_now};
-use gluebind::{kv::MemoryKv, params, Engine, Error, Isolation, Registry, Session, SessionFactory};
+use gluebind::{
+    durable::LocalObject, kv::MemoryKv, params, Engine, Error, Isolation, Registry, Session,
+    SessionFactory,
+};
 use std::{cell::Cell, rc::Rc};
 
 const NOTES: &str = "CREATE TABLE notes (id INTEGER PRIMARY KEY, owner INTEGER NOT NULL)";
@@ -13,7 +17,13 @@ const LIMIT: i64 = 5;
 fn factory(engine: &str, isolation: Isolation) -> SessionFactory {
     let engine = match engine {
         "memory" => Engine::from_url("memory://").unwrap(),
-        _ => Engine::with_kv("kv://GLUEBIND_KV", Rc::new(MemoryKv::new())).unwrap(),
+        "kv" => Engine::with_kv("kv://GLUEBIND_KV", Rc::new(MemoryKv::new())).unwrap(),
+        _ => {
+            // Every request to the object yields first, as a round trip does.
+            let object = Rc::new(LocalObject::new());
+            object.interleave(true);
+            Engine::with_object("do://GLUEBIND_DB", object).unwrap()
+        }
     };
     let f = SessionFactory::builder()
         .bind(engine)
@@ -71,7 +81,7 @@ async fn add_note(s: Session, owner: i64) -> Result<i64, AddNote> {
     if n >= LIMIT {
         return Err(AddNote::Full);
     }
-    let id = s.next_id("notes")?;
+    let id = s.next_id("notes").await?;
     s.execute("INSERT INTO notes VALUES ($1, $2)", params![id, owner])
         .await?;
     yield_now().await;
@@ -99,7 +109,7 @@ fn race(f: &SessionFactory, retries: u32) -> (usize, usize, usize) {
 
 #[test]
 fn the_rule_holds_under_concurrency_when_serializable() {
-    for engine in ["memory", "kv"] {
+    for engine in ["memory", "kv", "do"] {
         // Each round of conflicting attempts commits at least one: with as many reruns as
         // requests, every request ends added or refused, and exactly the limit is stored.
         let f = factory(engine, Isolation::Serializable);
@@ -122,7 +132,7 @@ fn the_rule_holds_under_concurrency_when_serializable() {
 /// (write skew, Hermitage's G2).
 #[test]
 fn the_rule_breaks_under_snapshot_isolation() {
-    for engine in ["memory", "kv"] {
+    for engine in ["memory", "kv", "do"] {
         let f = factory(engine, Isolation::Snapshot);
         let (added, _, _) = race(&f, 12);
         let n = block_on(notes_of(&f.open(), 7));
@@ -134,7 +144,7 @@ fn the_rule_breaks_under_snapshot_isolation() {
 /// transaction's read and its commit.
 async fn interfere(f: &SessionFactory, owner: i64) {
     let other = f.open();
-    let id = other.next_id("notes").unwrap();
+    let id = other.next_id("notes").await.unwrap();
     other
         .execute("INSERT INTO notes VALUES ($1, $2)", params![id, owner])
         .await
@@ -144,7 +154,7 @@ async fn interfere(f: &SessionFactory, owner: i64) {
 
 #[test]
 fn a_conflict_at_commit_reruns_the_unit_of_work() {
-    for engine in ["memory", "kv"] {
+    for engine in ["memory", "kv", "do"] {
         let f = factory(engine, Isolation::Serializable);
         let attempts = Cell::new(0);
         let s = f.open();
@@ -157,7 +167,7 @@ fn a_conflict_at_commit_reruns_the_unit_of_work() {
                 if first {
                     interfere(f, 1).await; // lands after the read: the commit conflicts
                 }
-                let id = s.next_id("notes")?;
+                let id = s.next_id("notes").await?;
                 s.execute("INSERT INTO notes VALUES ($1, $2)", params![id, 1i64])
                     .await?;
                 Ok::<_, Error>((id, n))
@@ -273,7 +283,7 @@ fn the_registry_runs_it_on_the_events_session() {
         let scope = r.begin();
         let id = r
             .transaction(&scope, |s| async move {
-                let id = s.next_id("notes")?;
+                let id = s.next_id("notes").await?;
                 s.execute("INSERT INTO notes VALUES ($1, 3)", params![id])
                     .await?;
                 Ok::<_, Error>(id)

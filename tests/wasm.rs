@@ -146,7 +146,7 @@ async fn kv_engine_over_an_in_memory_namespace_in_wasm() {
     let isolate_a = open(kv.clone());
     let s = isolate_a.open();
     s.execute_batch(USERS).await.unwrap();
-    let id = s.next_id("users").unwrap();
+    let id = s.next_id("users").await.unwrap();
     assert!(id > 0 && id < (1i64 << 53), "kv ids are JS-safe: {id}");
     s.execute(
         "INSERT INTO users VALUES ($1, $2, $3)",

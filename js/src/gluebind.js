@@ -49,9 +49,10 @@ function noAls() {
   );
 }
 
-/** True for a kv:// URL (its KV namespace comes from the first event's env). */
-function isKv(url) {
-  return url.trim().startsWith("kv://");
+/** True for a kv:// or do:// URL (its binding comes from the first event's env). */
+function needsEnv(url) {
+  const u = url.trim();
+  return u.startsWith("kv://") || u.startsWith("do://");
 }
 
 /** Resolves on a later macrotask, when the runtime has taken the handler's response. */
@@ -86,7 +87,7 @@ export class Gluebind {
   #init;
   /**
    * The Rust registry, created once: eagerly for a string URL, else on the first event (a url
-   * function, or kv://, whose KV namespace binding arrives in that event's env).
+   * function, or kv:// / do://, whose binding arrives in that event's env).
    */
   #registry = null;
   /** The wasm instance the registry lives in (see #recoverFromReset). */
@@ -127,14 +128,14 @@ export class Gluebind {
     this.#readyDone = this.#init === null;
     this.#als = new AsyncLocalStorageClass();
     if (typeof url === "string") {
-      // kv://: the URL is checked now; the engine waits for the first event's env (the binding).
-      if (isKv(url)) wasm.checkUrl(url);
+      // kv://, do://: the URL is checked now; the engine waits for the first event's env (the binding).
+      if (needsEnv(url)) wasm.checkUrl(url);
       else this.#create(url, undefined);
     }
   }
 
   #create(url, env) {
-    // A kv:// URL: Rust takes the namespace from env[BINDING], or throws a ConfigError.
+    // A kv:// or do:// URL: Rust takes the binding from env[BINDING], or throws a ConfigError.
     const options = { ...this.#options, url };
     // A function of env (a debug flag, say) is read when the registry is created.
     if (typeof options.recordQueries === "function") options.recordQueries = Boolean(options.recordQueries(env));
@@ -156,21 +157,21 @@ export class Gluebind {
     this.#registry = null;
     this.#ready = null;
     this.#readyDone = this.#init === null;
-    if (typeof this.#url === "string" && !isKv(this.#url)) this.#create(this.#url, undefined);
+    if (typeof this.#url === "string" && !needsEnv(this.#url)) this.#create(this.#url, undefined);
   }
 
   #registryOrThrow() {
     this.#recoverFromReset();
     if (this.#registry === null) {
       throw new ConfigError(
-        "the registry does not exist yet: with a url function or a kv:// URL it is created on the first " +
+        "the registry does not exist yet: with a url function or a kv:// or do:// URL it is created on the first " +
           "event (db.bind / db.run), whose env holds the bindings",
       );
     }
     return this.#registry;
   }
 
-  /** Creates the registry (url function, kv://) and runs `init`, once per isolate. */
+  /** Creates the registry (url function, kv://, do://) and runs `init`, once per isolate. */
   #prepare(env) {
     this.#recoverFromReset();
     if (this.#registry === null) {

@@ -9,5 +9,6 @@ import { install } from "./gluebind.js";
 install(bindings, AsyncLocalStorage, null);
 
 export { Gluebind, panicForTesting } from "./gluebind.js";
+export { GluebindDatabase } from "./object.js";
 export { Condition, Pagination, and, createAll, defineModel, dropAll, not, or } from "./model.js";
 export * from "./errors.js";

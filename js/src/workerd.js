@@ -19,5 +19,6 @@ try {
 install(bindings, AsyncLocalStorage, failure);
 
 export { Gluebind, panicForTesting } from "./gluebind.js";
+export { GluebindDatabase } from "./object.js";
 export { Condition, Pagination, and, createAll, defineModel, dropAll, not, or } from "./model.js";
 export * from "./errors.js";

@@ -136,14 +136,30 @@ export const addNote = (userId, body) => db.run(async () => {
     assert.deepEqual(rows.map((r) => ({ ...r })), [{ body: "kept in KV" }]);
   },
 
-  // js/README.md, "Hono": the middleware puts the session at c.var.session.
+  // js/README.md, "Keeping data: kv:// or do://": the do:// worker exports the database
+  // object's class; an event whose env lacks the namespace fails naming the binding and its fix.
+  // (The object itself runs under wrangler dev: tests/e2e on do://.)
   "js/README.md js #3": async (block) => {
+    const mod = await load(block);
+    assert.equal(typeof mod.GluebindDatabase, "function", "GluebindDatabase is exported");
+    const { GluebindDatabase } = await import("gluebind");
+    assert.equal(mod.GluebindDatabase, GluebindDatabase);
+    const ctx = fakeCtx();
+    await assert.rejects(
+      mod.default.fetch(new Request("http://docs.test/"), {}, ctx),
+      (err) => /GLUEBIND_DB/.test(err.message) && /durable_objects/.test(err.message),
+    );
+    await ctx.settle();
+  },
+
+  // js/README.md, "Hono": the middleware puts the session at c.var.session.
+  "js/README.md js #4": async (block) => {
     const app = (await load(block)).default;
     assert.deepEqual(await send(app, "GET", "/users/1"), { status: 404, json: { error: "not found" } });
   },
 
   // js/README.md, "Models": the Hono app on models.
-  "js/README.md js #4": async (block) => {
+  "js/README.md js #5": async (block) => {
     const app = (await load(block)).default;
     const ada = await send(app, "POST", "/users", { body: { name: "Ada", email: "ada@x.org" } });
     assert.equal(ada.status, 201);
@@ -162,7 +178,7 @@ export const addNote = (userId, body) => db.run(async () => {
   },
 
   // js/README.md, "Transactions": 20 concurrent requests for one owner — exactly five 201s.
-  "js/README.md js #5": async (block) => {
+  "js/README.md js #6": async (block) => {
     const worker = (await load(block)).default;
     const answers = await Promise.all(Array.from({ length: 20 }, () => send(worker, "GET", "/?owner=7")));
     assert.equal(answers.filter((a) => a.status === 201).length, 5, JSON.stringify(answers.map((a) => a.status)));

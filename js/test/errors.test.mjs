@@ -202,7 +202,7 @@ describe("errors thrown by the wasm core", () => {
       assert.equal(err.sessionId, kept.id);
       return true;
     });
-    assert.throws(() => kept.nextId("users"), SessionClosedError);
+    await assert.rejects(kept.nextId("users"), SessionClosedError);
     await assert.rejects(kept.commit(), SessionClosedError);
   });
 });

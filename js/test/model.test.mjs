@@ -342,8 +342,8 @@ describe("writes", () => {
       assert.equal(err.column, "email");
       return true;
     });
-    const first = User.nextId(s);
-    assert.equal(User.nextId(s), first + 1);
+    const first = await User.nextId(s);
+    assert.equal(await User.nextId(s), first + 1);
   });
 
   it("update SETs only changed columns: an unchanged unique value is not written again", async () => {

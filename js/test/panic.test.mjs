@@ -57,7 +57,7 @@ describe("panic recovery", () => {
     const ctx = fakeCtx();
     const write = db.bind(async () => {
       const session = db.session();
-      session.add(Note, { id: Note.nextId(session), text: "kept?" });
+      session.add(Note, { id: await Note.nextId(session), text: "kept?" });
       await session.commit();
       return Response.json(await Note.query(session).filter(Note.c.text.eq("kept?")).count());
     });

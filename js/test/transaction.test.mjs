@@ -25,7 +25,7 @@ async function count(db, owner) {
 /** Commits a note of `owner` from another session. */
 async function interfere(db, owner) {
   const other = db.openSession();
-  await other.execute("INSERT INTO notes VALUES ($1, $2)", [other.nextId("notes"), owner]);
+  await other.execute("INSERT INTO notes VALUES ($1, $2)", [await other.nextId("notes"), owner]);
   await other.commit();
   other.close();
 }
@@ -38,7 +38,7 @@ function addNote(db, owner, retries) {
         const [{ n }] = await s.execute("SELECT COUNT(*) AS n FROM notes WHERE owner = $1", [owner]);
         await new Promise((r) => setTimeout(r, Math.random() * 3)); // others run here
         if (n >= 5) return "full";
-        await s.execute("INSERT INTO notes VALUES ($1, $2)", [s.nextId("notes"), owner]);
+        await s.execute("INSERT INTO notes VALUES ($1, $2)", [await s.nextId("notes"), owner]);
         return "added";
       },
       { retries },
@@ -103,7 +103,7 @@ describe("db.transaction", () => {
         attempts += 1;
         const [{ n }] = await s.execute("SELECT COUNT(*) AS n FROM notes WHERE owner = 1");
         if (attempts === 1) await interfere(db, 1);
-        await s.execute("INSERT INTO notes VALUES ($1, 1)", [s.nextId("notes")]);
+        await s.execute("INSERT INTO notes VALUES ($1, 1)", [await s.nextId("notes")]);
         return n;
       }),
     );

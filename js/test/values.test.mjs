@@ -62,7 +62,7 @@ describe("values in and out", () => {
   it("option int64: 'bigint' and 'string'", async () => {
     const big = await session({ int64: "bigint" });
     assert.equal(await roundTrip(big, "i64", 5, 1), 5n);
-    assert.equal(big.nextId("seq"), 1n);
+    assert.equal(await big.nextId("seq"), 1n);
     const str = await session({ int64: "string" });
     assert.equal(await roundTrip(str, "i64", 2n ** 60n, 1), String(2n ** 60n));
     assert.equal(await roundTrip(str, "i32", 5, 2), 5, "32-bit integers stay numbers");

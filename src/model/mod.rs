@@ -20,7 +20,7 @@
 //! let session = factory.open();
 //! gluebind::model::create_all(&session, &[User::META]).await?;
 //!
-//! let ada = User { id: User::next_id(&session)?, name: "Ada".into(), email: "ada@x.org".into(), bio: None };
+//! let ada = User { id: User::next_id(&session).await?, name: "Ada".into(), email: "ada@x.org".into(), bio: None };
 //! ada.insert(&session).await?;
 //! session.commit().await?;
 //!
@@ -115,10 +115,11 @@ pub trait Model: Sized + 'static {
     ///
     /// # Errors
     /// As [`Session::next_id`]; [`Error::Config`] for a bind key without an engine.
-    fn next_id(session: &Session) -> Result<i64> {
+    async fn next_id(session: &Session) -> Result<i64> {
         session
             .for_bind(Self::META.bind_key())?
             .next_id(Self::META.table())
+            .await
     }
 
     /// The row with primary key `key`, if any.

@@ -308,6 +308,13 @@ impl Session {
                         .await?;
                     let mut slot = self.inner.store.borrow_mut();
                     let ws = slot.as_mut().ok_or_else(|| self.closed())?;
+                    // do://: a session that started from an empty cache reads as of the
+                    // version its first load was answered at.
+                    if ws.as_of == crate::engine::UNKNOWN_VERSION {
+                        if let Some(at) = patch.at {
+                            ws.as_of = at;
+                        }
+                    }
                     patch.absorb_session(&mut ws.base, None);
                     let mut db = ws.db.clone();
                     patch.absorb_session(&mut db, Some(&*ws));

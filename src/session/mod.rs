@@ -284,14 +284,16 @@ impl Session {
     }
 
     /// Allocates the next value of the engine's ID sequence `name` (see
-    /// [`Engine::next_id`]): unique across concurrent sessions, never rolled back.
+    /// [`Engine::next_id`]): unique across concurrent sessions, never rolled back. Async
+    /// because on `do://` the database object keeps the sequence.
     ///
     /// # Errors
-    /// [`Error::SessionClosed`] after removal; [`Error::Storage`] if the sequence is exhausted.
-    pub fn next_id(&self, name: &str) -> Result<i64> {
+    /// [`Error::SessionClosed`] after removal; [`Error::Storage`] if the sequence is exhausted
+    /// (or, on `do://`, the object cannot be reached).
+    pub async fn next_id(&self, name: &str) -> Result<i64> {
         if self.is_closed() {
             return Err(self.closed());
         }
-        self.inner.engine.next_id(name)
+        self.inner.engine.next_id(name).await
     }
 }

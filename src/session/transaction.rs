@@ -60,7 +60,7 @@ impl Session {
     ///         if n >= 5 {
     ///             return Err(AddNote::Full);
     ///         }
-    ///         let id = s.next_id("notes")?;
+    ///         let id = s.next_id("notes").await?;
     ///         s.execute("INSERT INTO notes VALUES ($1, $2)", params![id, 7i64]).await?;
     ///         Ok(id)
     ///     })

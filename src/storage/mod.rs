@@ -6,5 +6,7 @@
 //! `memory://` the isolate's memory is the only copy, so `flush` has nothing to do; a durable
 //! backend (Workers KV) does its I/O there, which is why the completion callback awaits it.
 
+pub(crate) mod durable;
 pub(crate) mod kv;
+pub(crate) mod patch;
 pub(crate) mod validate;

@@ -24,28 +24,39 @@
 //! }
 //! ```
 
+#[cfg(any(feature = "worker", feature = "js"))]
+mod durable;
 #[cfg(feature = "js")]
 pub mod js;
 #[cfg(feature = "worker")]
 mod kv;
+#[cfg(feature = "worker")]
+mod object;
 #[cfg(feature = "worker")]
 mod serve;
 
 #[cfg(feature = "worker")]
 pub use kv::WorkersKv;
 #[cfg(feature = "worker")]
+pub use object::GluebindDatabase;
+#[cfg(feature = "worker")]
 pub use serve::{error_response, serve, to_worker_error, Event};
 
-/// Creates the engine for `url`, taking a `kv://BINDING` URL's namespace from `env`.
+/// Creates the engine for `url`, taking a `kv://BINDING` URL's KV namespace, or a
+/// `do://BINDING` URL's Durable Object namespace, from `env`.
 ///
 /// # Errors
-/// [`crate::Error::Config`] for a bad URL or a missing KV binding.
+/// [`crate::Error::Config`] for a bad URL or a missing binding.
 #[cfg(feature = "worker")]
 pub fn engine(env: &worker::Env, url: &str) -> crate::Result<crate::Engine> {
     match crate::EngineUrl::parse(url)? {
         crate::EngineUrl::Kv { binding, .. } => {
             let kv = WorkersKv::from_env(env, &binding)?;
             crate::Engine::with_kv(url, std::rc::Rc::new(kv))
+        }
+        crate::EngineUrl::Durable { binding, name, .. } => {
+            let transport = durable::NamespaceTransport::from_env(env.as_ref(), &binding, &name)?;
+            crate::Engine::with_object(url, std::rc::Rc::new(transport))
         }
         _ => crate::Engine::from_url(url),
     }
@@ -67,4 +78,27 @@ pub fn init_panic_hook() {
             wasm_bindgen::handler::schedule_reinit();
         }));
     });
+}
+
+#[cfg(any(feature = "worker", feature = "js"))]
+thread_local! {
+    /// Random per wasm instance: a fresh instance (after a panic) has a new one.
+    static EPOCH: f64 = {
+        let mut bytes = [0u8; 4];
+        // Falls back to 0: a reset is then still seen (the first instance's value is rarely 0).
+        let _ = getrandom::getrandom(&mut bytes);
+        f64::from(u32::from_le_bytes(bytes))
+    };
+}
+
+/// Identifies the current wasm instance. A panic makes gluebind replace the instance (its
+/// memory, registries and sessions are gone); JavaScript compares this value to notice, and
+/// makes new objects instead of calling into handles of the old instance (the npm package's
+/// registry, and the `GluebindDatabase` Durable Object class of both the package and a Rust
+/// worker's shim).
+#[cfg(any(feature = "worker", feature = "js"))]
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = instanceEpoch)]
+#[must_use]
+pub fn instance_epoch() -> f64 {
+    EPOCH.with(|e| *e)
 }

@@ -13,7 +13,8 @@
 //
 // Run: `node --test tests/e2e/` from the repo root (after `npm run build`).
 // GLUEBIND_E2E_CONFIG=<path to a wrangler.toml> points the tests at another worker;
-// GLUEBIND_E2E_DATABASE_URL=<url> passes DATABASE_URL to every worker (e.g. kv://GLUEBIND_KV).
+// GLUEBIND_E2E_DATABASE_URL=<url> passes DATABASE_URL to every worker (e.g. kv://GLUEBIND_KV,
+// do://GLUEBIND_DB).
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import { existsSync, rmSync } from "node:fs";
@@ -34,6 +35,8 @@ const OUTPUT_LIMIT = 64 * 1024;
  * to every worker as DATABASE_URL; without it the config's own (memory://) is used.
  */
 export const ENGINE_URL = process.env.GLUEBIND_E2E_DATABASE_URL || "memory://";
+/** True when the engine's data outlives the isolate (kv://, do://); memory:// is a cache. */
+export const PERSISTENT = ENGINE_URL.startsWith("kv://") || ENGINE_URL.startsWith("do://");
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // A timer that does not keep the process alive (the workers' child processes do, while running).
@@ -121,12 +124,14 @@ let wrangler;
 /**
  * Start a worker and wait until it answers HTTP. The config defaults to the repo's wrangler.toml
  * (the built demo); GLUEBIND_E2E_CONFIG overrides it. `vars` override the config's [vars];
- * `persistTo` is the local storage directory (KV) — by default a fresh one, removed by stop().
+ * `persistTo` is the local storage directory (KV, Durable Objects) — by default a fresh one,
+ * removed by stop(); `registry` a dev registry directory shared with other workers (to bind
+ * another worker's Durable Object).
  * @returns {Promise<{url: string, port: number, innerUrl: string, persistTo: string,
  *   output: () => string, stop: () => Promise<void>}>} `innerUrl` is the user worker's own
  *   socket behind wrangler's dev proxy.
  */
-export async function startWorker({ config = process.env.GLUEBIND_E2E_CONFIG || DEFAULT_CONFIG, vars = {}, persistTo } = {}) {
+export async function startWorker({ config = process.env.GLUEBIND_E2E_CONFIG || DEFAULT_CONFIG, vars = {}, persistTo, registry } = {}) {
   if (process.env.GLUEBIND_E2E_DATABASE_URL && !("DATABASE_URL" in vars)) {
     vars = { DATABASE_URL: process.env.GLUEBIND_E2E_DATABASE_URL, ...vars };
   }
@@ -229,6 +234,8 @@ export async function startWorker({ config = process.env.GLUEBIND_E2E_CONFIG || 
       watch: false,
       liveReload: false,
       logLevel: "warn",
+      // A dev registry shared by several workers lets one bind another's Durable Object.
+      ...(registry ? { registry } : {}),
     },
   };
   let worker;

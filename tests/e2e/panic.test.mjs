@@ -1,11 +1,11 @@
 // A Rust panic in the worker (debug-only POST /__gluebind/panic): the panicking request fails,
 // gluebind's panic hook schedules a reset of the wasm instance, and the next requests are served
 // by a fresh instance with a sane registry. memory:// data is gone (it is a cache/test engine);
-// kv:// data is not.
+// kv:// and do:// data are not.
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ENGINE_URL } from "./harness.mjs";
+import { PERSISTENT } from "./harness.mjs";
 import { assertOk, createUser, json, listAll, settledStats, useWorker } from "./helpers.mjs";
 
 describe("panic recovery", () => {
@@ -28,8 +28,8 @@ describe("panic recovery", () => {
     assert.equal(stats.sessions_active, 0, "no scope leaked by the panicking request");
 
     const old = await json(w.url, `/users/${user.id}`);
-    if (ENGINE_URL.startsWith("kv://")) {
-      assertOk(old, 200, "kv:// data survives the reset");
+    if (PERSISTENT) {
+      assertOk(old, 200, "kv:// and do:// data survive the reset");
       assert.deepEqual(old.body, user);
     } else {
       // The new instance's sequence starts over, so the id may name the user created since.

@@ -1,4 +1,5 @@
-// kv:// keeps data across `wrangler dev` restarts (local KV persisted in a directory), and
+// kv:// and do:// keep data across `wrangler dev` restarts (local KV and Durable Objects
+// persisted in a directory), and
 // memory:// does not (it is a cache/test engine): stop the worker, start it again on the same
 // persistence directory, and read what was written before.
 
@@ -7,11 +8,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { ENGINE_URL, json, startWorker, waitFor } from "./harness.mjs";
+import { ENGINE_URL, PERSISTENT, json, startWorker, waitFor } from "./harness.mjs";
 import { assertOk, createUser, listAll } from "./helpers.mjs";
 
 describe("data across a wrangler dev restart", () => {
-  it(`${ENGINE_URL}: ${ENGINE_URL.startsWith("kv://") ? "kept" : "gone (memory is a cache)"}`, async () => {
+  it(`${ENGINE_URL}: ${PERSISTENT ? "kept" : "gone (memory is a cache)"}`, async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "gluebind-persist-"));
     try {
       let worker = await startWorker({ persistTo: dir });
@@ -32,7 +33,7 @@ describe("data across a wrangler dev restart", () => {
       worker = await startWorker({ persistTo: dir });
       try {
         const got = await json(worker.url, `/users/${user.id}`);
-        if (ENGINE_URL.startsWith("kv://")) {
+        if (PERSISTENT) {
           assertOk(got, 200, `GET /users/${user.id} after restart`);
           assert.deepEqual(got.body, { ...user, name: "Renamed before restart" });
           // The unique email is still taken after the restart.
@@ -42,7 +43,7 @@ describe("data across a wrangler dev restart", () => {
           });
           assert.equal(dup.status, 409);
           const { items } = await listAll(worker.url, "events");
-          assert.deepEqual(items.filter((e) => e.id === event.body.id), [event.body], "the deferred commit reached KV");
+          assert.deepEqual(items.filter((e) => e.id === event.body.id), [event.body], "the deferred commit was stored");
         } else {
           assert.equal(got.status, 404, "memory:// data does not outlive the isolate");
         }

@@ -37,7 +37,7 @@ export default {
     const session = db.session();
     const url = new URL(request.url);
     if (url.pathname === "/insert") {
-      const id = session.nextId("items");
+      const id = await session.nextId("items");
       try {
         await session.execute("INSERT INTO items VALUES (?, ?, ?, ?, ?)", [
           id, url.searchParams.get("name"), 2n ** 62n + BigInt(id), new Date(Date.UTC(2024, 0, id)), new Uint8Array([id, 255]),

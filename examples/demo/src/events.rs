@@ -83,7 +83,7 @@ pub fn parse(body: &[u8]) -> Result<(NewEvent, String), ApiError> {
 /// 400 for an invalid body; 500 if the engine fails.
 pub async fn record(session: &Session, body: &[u8]) -> Result<Event, ApiError> {
     let (new, data) = parse(body)?;
-    let id = StoredEvent::next_id(session)?;
+    let id = StoredEvent::next_id(session).await?;
     session.add(StoredEvent {
         id,
         kind: new.kind.clone(),

@@ -85,7 +85,7 @@ pub async fn add(session: &Session, user_id: i64, body: &[u8]) -> Result<Note, A
                     ));
                 }
                 let note = Note {
-                    id: Note::next_id(&s)?,
+                    id: Note::next_id(&s).await?,
                     user_id,
                     body: text,
                 };

@@ -40,7 +40,7 @@ pub async fn create_user(session: &Session, new: NewUser) -> Result<User, ApiErr
     validate_name(&new.name)?;
     validate_email(&new.email)?;
     let user = User {
-        id: User::next_id(session)?,
+        id: User::next_id(session).await?,
         name: new.name,
         email: new.email,
     };

@@ -28,7 +28,7 @@ export function parseEvent(bytes) {
 /** Logs an event with a deferred commit: validated now, stored in the completion callback. */
 export async function recordEvent(session, bytes) {
   const { kind, data, json } = parseEvent(bytes);
-  const { id } = await Event.insert(session, { id: Event.nextId(session), kind, data: json });
+  const { id } = await Event.insert(session, { id: await Event.nextId(session), kind, data: json });
   session.commitDeferred();
   return { id, type: kind, data };
 }

@@ -193,3 +193,5 @@ app.onError((err, c) => {
 });
 
 export default app;
+// The Durable Object class of DATABASE_URL = "do://GLUEBIND_DB" (the do:// engine's database).
+export { GluebindDatabase } from "gluebind";

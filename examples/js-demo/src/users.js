@@ -135,7 +135,7 @@ export function userId(raw) {
 export async function createUser(session, input) {
   validateName(input.name);
   validateEmail(input.email);
-  const user = await User.insert(session, { id: User.nextId(session), name: input.name, email: input.email });
+  const user = await User.insert(session, { id: await User.nextId(session), name: input.name, email: input.email });
   await session.commit();
   return user;
 }

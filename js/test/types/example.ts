@@ -77,7 +77,7 @@ export const worker = {
     ]);
     // @ts-expect-error: objects are not parameters
     await session.execute("SELECT $1", [{ a: 1 }]);
-    const next: number | bigint = session.nextId("users");
+    const next: number | bigint = await session.nextId("users");
     const info: CommitInfo = await session.commit();
     const version: number | null = info.version;
     await session.rollback();
@@ -150,7 +150,7 @@ const Cache = defineModel("cache", { key: { type: "TEXT", primaryKey: true }, da
 
 async function models(session: Session): Promise<Response> {
   await createAll(session, [UserModel, Cache], { bindKey: null });
-  const row: UserRow = await UserModel.insert(session, { id: UserModel.nextId(session), name: "Ada", email: "a@x", joined: new Date() });
+  const row: UserRow = await UserModel.insert(session, { id: await UserModel.nextId(session), name: "Ada", email: "a@x", joined: new Date() });
   const bio: string | null = row.bio;
   const joined: Date = row.joined;
   const id: number | bigint = row.id;

@@ -255,7 +255,7 @@ pub fn encode_row(record: &RowRecord) -> Result<(String, serde_json::Value)> {
 }
 
 /// The first NaN or infinite float in `value` (nested in lists, maps and points too).
-fn non_finite(value: &Value) -> Option<f64> {
+pub(crate) fn non_finite(value: &Value) -> Option<f64> {
     match value {
         Value::F32(f) if !f.is_finite() => Some(f64::from(*f)),
         Value::F64(f) if !f.is_finite() => Some(*f),

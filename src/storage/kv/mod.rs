@@ -33,6 +33,5 @@ mod recover;
 mod store;
 mod write;
 
-pub(crate) use load::Patch;
 pub(crate) use local::Lsn;
 pub(crate) use store::KvStorage;

@@ -187,14 +187,44 @@ fn set(target: &Object, key: &str, value: impl Into<JsValue>) {
     let _ = Reflect::set(target, &JsValue::from_str(key), &value.into());
 }
 
-/// The engine for `url`; a `kv://BINDING` URL takes its namespace from `env[BINDING]`.
+/// The engine for `url`; a `kv://BINDING` URL takes its KV namespace, a `do://BINDING` URL its
+/// Durable Object namespace, from `env[BINDING]`.
 fn engine(url: &str, env: &JsValue) -> crate::Result<Engine> {
     match crate::EngineUrl::parse(url)? {
         crate::EngineUrl::Kv { binding, .. } => {
             let kv = kv::JsKv::from_env(env, &binding)?;
             Engine::with_kv(url, std::rc::Rc::new(kv))
         }
+        crate::EngineUrl::Durable { binding, name, .. } => {
+            let transport = super::durable::NamespaceTransport::from_env(env, &binding, &name)?;
+            Engine::with_object(url, std::rc::Rc::new(transport))
+        }
         _ => Engine::from_url(url),
+    }
+}
+
+/// The database object of `do://` URLs, inside the package's Durable Object class
+/// `GluebindDatabase` (js/src/object.js), over the object's `ctx.storage`.
+#[wasm_bindgen(js_name = DatabaseObject)]
+pub struct JsDatabaseObject {
+    host: super::durable::DatabaseHost,
+}
+
+#[wasm_bindgen(js_class = DatabaseObject)]
+impl JsDatabaseObject {
+    /// Over `storage`: the Durable Object's `ctx.storage` (SQLite-backed).
+    #[wasm_bindgen(constructor)]
+    #[must_use]
+    pub fn new(storage: JsValue) -> Self {
+        Self {
+            host: super::durable::DatabaseHost::new(storage),
+        }
+    }
+
+    /// Answers one request (JSON text) with its answer (JSON text), synchronously.
+    #[must_use]
+    pub fn handle(&self, body: &str) -> String {
+        self.host.handle(body)
     }
 }
 
@@ -210,25 +240,6 @@ fn config(message: String) -> JsValue {
 #[wasm_bindgen(js_name = checkUrl)]
 pub fn check_url(url: &str) -> Result<String, JsValue> {
     error::js(crate::EngineUrl::parse(url)).map(|u| u.as_string())
-}
-
-thread_local! {
-    /// Random per wasm instance: a fresh instance (after a panic) has a new one.
-    static EPOCH: f64 = {
-        let mut bytes = [0u8; 4];
-        // Falls back to 0: a reset is then still seen (the first instance's value is rarely 0).
-        let _ = getrandom::getrandom(&mut bytes);
-        f64::from(u32::from_le_bytes(bytes))
-    };
-}
-
-/// Identifies the current wasm instance. A panic makes gluebind replace the instance (its
-/// memory, registries and sessions are gone); the JS wrapper compares this value to notice, and
-/// starts a new registry instead of calling into handles of the old instance.
-#[wasm_bindgen(js_name = instanceEpoch)]
-#[must_use]
-pub fn instance_epoch() -> f64 {
-    EPOCH.with(|e| *e)
 }
 
 /// Panics inside gluebind's wasm, to test recovery (the demo's debug-only panic route). Never

@@ -18,7 +18,7 @@ use crate::{
     },
     DynParam, Rows,
 };
-use js_sys::{Array, BigInt, Object, Reflect, JSON};
+use js_sys::{Array, BigInt, Object, Promise, Reflect, JSON};
 use std::rc::Rc;
 use wasm_bindgen::{prelude::*, JsCast};
 
@@ -462,10 +462,14 @@ impl JsModel {
     /// # Errors
     /// `CONFIG` for another bind's session; `SESSION_CLOSED`.
     #[wasm_bindgen(js_name = nextId)]
-    pub fn next_id(&self, session: &JsSession) -> Result<JsValue, JsValue> {
+    pub fn next_id(&self, session: &JsSession) -> Result<Promise, JsValue> {
         let bind = error::js(dynamic::bind_session(self.meta(), &session.session))?;
-        let id = error::js(bind.next_id(self.meta().table()))?;
-        session.number(id)
+        let table = self.meta().table().to_owned();
+        let handle = session.clone_handle();
+        Ok(super::promise(async move {
+            let id = error::js(bind.next_id(&table).await)?;
+            handle.number(id)
+        }))
     }
 }
 

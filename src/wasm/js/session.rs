@@ -26,6 +26,11 @@ pub struct JsSession {
 }
 
 impl JsSession {
+    /// Another handle to the same session.
+    pub(super) fn clone_handle(&self) -> Self {
+        Self::new(self.session.clone(), self.out, &self.thrown)
+    }
+
     pub(super) fn new(session: Session, out: Output, thrown: &Rc<Thrown>) -> Self {
         Self {
             session,
@@ -239,15 +244,17 @@ impl JsSession {
         })
     }
 
-    /// The next value of the engine's ID sequence `name` (a number, or a bigint per the
-    /// `int64` option).
-    ///
-    /// # Errors
-    /// `SESSION_CLOSED` after removal; `STORAGE` when the sequence is exhausted.
+    /// The next value of the engine's ID sequence `name`: resolves to a number, or a bigint
+    /// per the `int64` option (a promise: on `do://` the database object keeps the sequence).
+    /// Rejects with `SESSION_CLOSED` after removal, `STORAGE` when the sequence is exhausted.
     #[wasm_bindgen(js_name = nextId)]
-    pub fn next_id(&self, name: &str) -> Result<JsValue, JsValue> {
-        let id = error::js(self.session.next_id(name))?;
-        self.number(id)
+    pub fn next_id(&self, name: String) -> Promise {
+        let (session, out) = (self.session.clone(), self.out);
+        let thrown = Rc::clone(&self.thrown);
+        promise(async move {
+            let id = error::js(session.next_id(&name).await)?;
+            JsSession::new(session, out, &thrown).number(id)
+        })
     }
 
     /// Closes the session, discarding pending writes (for sessions from `openSession`; the

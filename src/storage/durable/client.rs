@@ -1,0 +1,173 @@
+//! The worker's side of `do://`: requests to the database's Durable Object, retried where that
+//! is safe, and the isolate's ID blocks.
+//!
+//! Loads are idempotent and are retried on a transient failure. A commit carries an id, so a
+//! retry after a lost answer is answered with the first attempt's outcome, never applied
+//! twice; when every attempt fails the commit's outcome is unknown, as on `kv://`.
+
+use super::wire::{ErrorWire, Request, Response};
+use crate::{
+    error::{Error, Result},
+    storage::kv::backend::BoxFuture,
+};
+use std::{cell::RefCell, collections::HashMap, rc::Rc};
+
+/// Why a request to the object failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportFailure {
+    /// Worth retrying: the network, or an overloaded object. The request may or may not have
+    /// reached the object.
+    Transient(String),
+    /// Not worth retrying (a missing binding, a refused request).
+    Permanent(String),
+}
+
+impl std::fmt::Display for TransportFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Transient(m) => write!(f, "transient failure: {m}"),
+            Self::Permanent(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+/// How a `do://` engine reaches its database object: a Durable Object stub in a Worker, the
+/// object itself in tests.
+pub trait ObjectTransport {
+    /// Sends one request (JSON) to the object; its answer (JSON).
+    fn send(&self, body: String) -> BoxFuture<'_, std::result::Result<String, TransportFailure>>;
+    /// Milliseconds since the Unix epoch (the isolate cache's clock).
+    fn now_ms(&self) -> u64;
+    /// Waits `ms` milliseconds (retry backoff).
+    fn sleep(&self, ms: u64) -> BoxFuture<'static, ()>;
+}
+
+/// Attempts of a request before it gives up.
+const ATTEMPTS: u32 = 4;
+/// IDs an isolate reserves at a time per sequence.
+pub(crate) const ID_BLOCK: u32 = 16;
+
+/// The `do://` side of an engine.
+pub(crate) struct DurableStorage {
+    pub transport: Rc<dyn ObjectTransport>,
+    pub cache_ttl_ms: u64,
+    /// Sequence name → the next ID of this isolate's block, and the block's end.
+    ids: RefCell<HashMap<String, (i64, i64)>>,
+}
+
+impl std::fmt::Debug for DurableStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DurableStorage")
+            .field("cache_ttl_ms", &self.cache_ttl_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DurableStorage {
+    pub fn new(transport: Rc<dyn ObjectTransport>, cache_ttl_ms: u64) -> Self {
+        Self {
+            transport,
+            cache_ttl_ms,
+            ids: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Sends `request`, retrying transient failures with backoff (100, 200, 400 ms): a load is
+    /// idempotent, a commit's id makes a repeat harmless, and a repeated ID reservation only
+    /// leaves a gap.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] naming what failed; for a commit whose every attempt failed,
+    /// "commit outcome unknown".
+    pub async fn call(&self, request: &Request) -> Result<Response> {
+        let body = serde_json::to_string(request).map_err(|e| Error::Storage {
+            message: format!("cannot encode a request to the database object: {e}"),
+        })?;
+        let commit = matches!(request, Request::Commit { .. });
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.transport.send(body.clone()).await {
+                Ok(answer) => {
+                    return serde_json::from_str(&answer).map_err(|e| Error::Storage {
+                        message: format!(
+                            "the database object answered something that is not a gluebind \
+                             answer ({e}): is the Durable Object class GluebindDatabase?"
+                        ),
+                    })
+                }
+                Err(TransportFailure::Transient(_)) if attempt < ATTEMPTS => {
+                    self.transport.sleep(100 << (attempt - 1)).await;
+                }
+                Err(failure) => {
+                    let message = if commit {
+                        format!(
+                            "commit outcome unknown: the database object did not answer \
+                             ({failure}, after {attempt} attempt(s)); the commit may still be \
+                             applied — re-read before retrying"
+                        )
+                    } else {
+                        format!("the database object did not answer ({failure})")
+                    };
+                    return Err(Error::Storage { message });
+                }
+            }
+        }
+    }
+
+    /// The next ID of sequence `name`, from this isolate's block (reserving a new block of
+    /// [`ID_BLOCK`] from the object when it is used up).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the object cannot be reached or the sequence is exhausted.
+    pub async fn next_id(&self, name: &str) -> Result<i64> {
+        if let Some(id) = self.take_id(name) {
+            return Ok(id);
+        }
+        let answer = self
+            .call(&Request::Ids {
+                name: name.to_owned(),
+                count: ID_BLOCK,
+            })
+            .await?;
+        match answer {
+            Response::Ids { first, count } => {
+                let end = first + i64::from(count);
+                // Concurrent sessions may both have reserved: keep the block further on.
+                let mut ids = self.ids.borrow_mut();
+                let slot = ids.entry(name.to_owned()).or_insert((first, end));
+                if slot.0 >= slot.1 {
+                    *slot = (first, end);
+                }
+                drop(ids);
+                self.take_id(name).ok_or_else(|| Error::Storage {
+                    message: format!("no ID of sequence {name} left after a reservation"),
+                })
+            }
+            Response::Failed { error } => Err(Error::from(error)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    fn take_id(&self, name: &str) -> Option<i64> {
+        let mut ids = self.ids.borrow_mut();
+        let slot = ids.get_mut(name)?;
+        (slot.0 < slot.1).then(|| {
+            slot.0 += 1;
+            slot.0 - 1
+        })
+    }
+}
+
+/// An answer that does not fit the request.
+pub(crate) fn unexpected(answer: &Response) -> Error {
+    Error::Storage {
+        message: format!("the database object gave an unexpected answer: {answer:?}"),
+    }
+}
+
+/// The error of a failed answer.
+pub(crate) fn failed(error: ErrorWire) -> Error {
+    Error::from(error)
+}

@@ -1,0 +1,178 @@
+//! `LocalObject`: a database object in the test's own process, as a `do://` transport, with
+//! the faults a network and an evicted object bring (feature `testing`).
+
+use super::{
+    client::{ObjectTransport, TransportFailure},
+    object::{DatabaseObject, MemoryPersistence, Persistence},
+};
+use crate::storage::kv::backend::BoxFuture;
+use std::cell::{Cell, RefCell};
+
+/// A database object reached without a network: several engines over one `LocalObject` are
+/// several isolates over one Durable Object. Faults: requests lost before the object
+/// ([`LocalObject::lose_requests`]), answers lost after it applied them
+/// ([`LocalObject::lose_answers`]), an eviction ([`LocalObject::restart`]), and a yield before
+/// every request ([`LocalObject::interleave`]) so that joined futures interleave.
+pub struct LocalObject {
+    storage: MemoryPersistence,
+    /// Opens the object over its storage (again, after an eviction).
+    open: Box<dyn Fn() -> DatabaseObject<Box<dyn Persistence>>>,
+    object: RefCell<DatabaseObject<Box<dyn Persistence>>>,
+    lose_requests: Cell<u32>,
+    lose_answers: Cell<u32>,
+    interleave: Cell<bool>,
+    requests: Cell<u64>,
+    clock: Cell<u64>,
+}
+
+impl std::fmt::Debug for LocalObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalObject")
+            .field("version", &self.version())
+            .field("requests", &self.requests)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for LocalObject {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LocalObject {
+    /// A new object over empty storage.
+    ///
+    /// # Panics
+    /// Never: memory storage cannot fail to load.
+    #[must_use]
+    pub fn new() -> Self {
+        let storage = MemoryPersistence::new();
+        let memory = storage.clone();
+        Self::over(storage, move || Box::new(memory.clone()))
+    }
+
+    /// A new object over the storage `open` gives (each call: the same storage, opened again).
+    fn over(storage: MemoryPersistence, open: impl Fn() -> Box<dyn Persistence> + 'static) -> Self {
+        let open = Box::new(move || DatabaseObject::open(open()).expect("test storage loads"));
+        let object = open();
+        Self {
+            storage,
+            open,
+            object: RefCell::new(object),
+            lose_requests: Cell::new(0),
+            lose_answers: Cell::new(0),
+            interleave: Cell::new(false),
+            requests: Cell::new(0),
+            clock: Cell::new(1_000_000),
+        }
+    }
+
+    /// The next `n` requests fail before they reach the object.
+    pub fn lose_requests(&self, n: u32) {
+        self.lose_requests.set(n);
+    }
+
+    /// The next `n` requests reach the object, which answers them; the answers are lost.
+    pub fn lose_answers(&self, n: u32) {
+        self.lose_answers.set(n);
+    }
+
+    /// The next store of the object fails (the request is answered with a storage error);
+    /// memory storage only.
+    pub fn fail_next_store(&self) {
+        self.storage.fail_next_store();
+    }
+
+    /// Evicts the object: the next request is served by one opened again from its storage
+    /// (recent versions and the memory of answered commits that were not stored are gone).
+    ///
+    /// # Panics
+    /// Never: memory storage cannot fail to load.
+    pub fn restart(&self) {
+        *self.object.borrow_mut() = (self.open)();
+    }
+
+    /// A new object whose storage is a real SQLite database (as a Durable Object's).
+    #[cfg(all(test, not(target_arch = "wasm32")))]
+    pub(crate) fn over_sqlite() -> Self {
+        let sqlite = super::sql::sqlite::Sqlite::new();
+        Self::over(MemoryPersistence::new(), move || {
+            Box::new(super::sql::SqlPersistence::new(sqlite.clone()))
+        })
+    }
+
+    /// Every request yields once first (as a network round trip does).
+    pub fn interleave(&self, on: bool) {
+        self.interleave.set(on);
+    }
+
+    /// Requests sent so far (lost ones included).
+    #[must_use]
+    pub fn requests(&self) -> u64 {
+        self.requests.get()
+    }
+
+    /// The object's latest version.
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.object.borrow().version()
+    }
+
+    /// The object's latest committed state.
+    #[cfg(all(test, not(target_arch = "wasm32")))]
+    pub(crate) fn snapshot(&self) -> crate::snapshot::Database {
+        self.object.borrow().database().clone()
+    }
+
+    /// Moves the clock of the engines over this object (their cache lifetime) by `ms`.
+    pub fn advance(&self, ms: u64) {
+        self.clock.set(self.clock.get() + ms);
+    }
+}
+
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(move |cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
+impl ObjectTransport for LocalObject {
+    fn send(&self, body: String) -> BoxFuture<'_, Result<String, TransportFailure>> {
+        Box::pin(async move {
+            self.requests.set(self.requests.get() + 1);
+            if self.interleave.get() {
+                yield_once().await;
+            }
+            if self.lose_requests.get() > 0 {
+                self.lose_requests.set(self.lose_requests.get() - 1);
+                return Err(TransportFailure::Transient(
+                    "request lost (injected)".into(),
+                ));
+            }
+            let answer = self.object.borrow_mut().handle_json(&body);
+            if self.lose_answers.get() > 0 {
+                self.lose_answers.set(self.lose_answers.get() - 1);
+                return Err(TransportFailure::Transient("answer lost (injected)".into()));
+            }
+            Ok(answer)
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock.get()
+    }
+
+    fn sleep(&self, ms: u64) -> BoxFuture<'static, ()> {
+        let _ = ms;
+        Box::pin(yield_once())
+    }
+}

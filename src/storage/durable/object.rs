@@ -1,0 +1,557 @@
+//! The Durable Object's side of `do://`: one object per database holds its committed state,
+//! validates every commit against it — exactly as `memory://` does, with the session's read
+//! set (serializable) — and applies it in one synchronous step, so that commits from every
+//! isolate and location are serialized in one place. It runs no user code.
+//!
+//! The state lives in memory as persistent maps (a snapshot per version is an O(1) clone) and
+//! in the object's storage through [`Persistence`]: every commit is stored before it is
+//! answered, and an object that was evicted loads it again. Recent versions are kept so that a
+//! session reads as of one version throughout (`Load { at }`), and so that an isolate's cache
+//! can catch up with the commits after its own version.
+
+use super::wire::{Change, Delta, ErrorWire, KeyedRow, Request, Response, RowWire, SchemaWire};
+use crate::{
+    error::{Error, Result},
+    snapshot::{Database, StoredRow, Table, Version},
+    storage::validate::{Committed, ReadCheck},
+};
+use gluesql_core::prelude::Key;
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::Arc,
+};
+
+/// Earlier versions kept for loads as of them and for cache catch-up.
+const HISTORY: usize = 4096;
+/// Most changes a commit's answer brings an isolate cache (more: the cache starts over).
+const CATCH_UP_MAX: usize = 1000;
+/// Commit ids remembered, so that a retried commit is answered, not applied twice.
+const DONE_MAX: usize = 10_000;
+
+/// Everything an object stores, as [`Persistence::load`] gives it back.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stored {
+    pub version: Version,
+    /// Table → its schema, versions and rows.
+    pub tables: BTreeMap<String, (SchemaWire, Vec<KeyedRow>)>,
+    /// Sequence name → the next value it gives.
+    pub sequences: BTreeMap<String, i64>,
+    /// Recent commit ids and the version each created.
+    pub commits: Vec<(u64, Version)>,
+}
+
+/// What one commit (or one reservation of IDs) changes in storage, applied atomically.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    pub version: Version,
+    /// Tables whose schema is set (`Some`) or that are dropped (`None`, rows included).
+    pub schemas: Vec<(String, Option<SchemaWire>)>,
+    /// Tables whose rows are all replaced by `rows` (a schema change rewrites every row).
+    pub cleared: Vec<String>,
+    /// Table versions to set (a table whose rows changed).
+    pub table_versions: Vec<(String, Version)>,
+    /// Rows written (`None`: deleted).
+    pub rows: Vec<(String, Key, RowWire)>,
+    pub sequences: Vec<(String, i64)>,
+    /// The commit's id, remembered for retries; ids up to `forget_below` can be forgotten.
+    pub commit: Option<(u64, Version)>,
+    pub forget_below: Option<Version>,
+}
+
+/// Where an object keeps its state: the Durable Object's SQLite storage in a Worker, memory in
+/// tests.
+pub trait Persistence {
+    /// Everything stored (an empty [`Stored`] for a new database).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the storage cannot be read.
+    fn load(&mut self) -> Result<Stored>;
+    /// Stores `batch` all or nothing.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when it cannot: nothing was stored.
+    fn store(&mut self, batch: &Batch) -> Result<()>;
+}
+
+impl Persistence for Box<dyn Persistence> {
+    fn load(&mut self) -> Result<Stored> {
+        (**self).load()
+    }
+
+    fn store(&mut self, batch: &Batch) -> Result<()> {
+        (**self).store(batch)
+    }
+}
+
+/// The database object (see the module documentation).
+pub struct DatabaseObject<P> {
+    persistence: P,
+    committed: Committed,
+    /// Earlier versions, oldest first.
+    history: VecDeque<(Version, Database)>,
+    /// What each recent version changed, oldest first.
+    changes: VecDeque<(Version, Vec<Change>)>,
+    sequences: BTreeMap<String, i64>,
+    done: HashMap<u64, Version>,
+    done_order: VecDeque<u64>,
+}
+
+impl<P: std::fmt::Debug> std::fmt::Debug for DatabaseObject<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseObject")
+            .field("version", &self.committed.version)
+            .field("tables", &self.committed.db.tables.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn stored_table(schema: &SchemaWire, rows: Vec<KeyedRow>) -> Table {
+    let mut t = Table::new(schema.schema.clone());
+    t.schema_version = schema.schema_version;
+    t.version = schema.version;
+    for (key, values, version) in rows {
+        t.rows.insert(
+            key,
+            StoredRow {
+                values: Arc::new(values),
+                version,
+            },
+        );
+    }
+    super::wire::reindex(&mut t);
+    t
+}
+
+fn schema_wire(t: &Table) -> SchemaWire {
+    SchemaWire {
+        schema: gluesql_core::data::Schema::clone(&t.schema),
+        schema_version: t.schema_version,
+        version: t.version,
+    }
+}
+
+fn row_wire(row: Option<&StoredRow>) -> RowWire {
+    row.map(|r| (r.values.as_ref().clone(), r.version))
+}
+
+/// The JSON answer of a request that failed before the object could take it (its storage
+/// could not be opened).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(crate) fn failure_json(error: &Error) -> String {
+    serde_json::to_string(&failed(error)).unwrap_or_default()
+}
+
+fn failed(error: &Error) -> Response {
+    Response::Failed {
+        error: ErrorWire::from(error),
+    }
+}
+
+impl<P: Persistence> DatabaseObject<P> {
+    /// Opens the database stored in `persistence`.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the storage cannot be read.
+    pub fn open(mut persistence: P) -> Result<Self> {
+        let stored = persistence.load()?;
+        let mut db = Database::complete();
+        for (name, (schema, rows)) in stored.tables {
+            db.tables.insert(name, stored_table(&schema, rows));
+        }
+        let mut done = HashMap::new();
+        let mut done_order = VecDeque::new();
+        for (id, version) in stored.commits {
+            done.insert(id, version);
+            done_order.push_back(id);
+        }
+        Ok(Self {
+            persistence,
+            committed: Committed {
+                db,
+                version: stored.version,
+            },
+            history: VecDeque::new(),
+            changes: VecDeque::new(),
+            sequences: stored.sequences,
+            done,
+            done_order,
+        })
+    }
+
+    /// The latest version.
+    #[must_use]
+    #[cfg(any(test, feature = "testing"))]
+    pub fn version(&self) -> Version {
+        self.committed.version
+    }
+
+    /// The latest committed state.
+    #[cfg(all(test, not(target_arch = "wasm32")))]
+    pub(crate) fn database(&self) -> &Database {
+        &self.committed.db
+    }
+
+    /// Answers a request given as JSON, as JSON (what the object's `fetch` does).
+    pub fn handle_json(&mut self, body: &str) -> String {
+        let response = match serde_json::from_str::<Request>(body) {
+            Ok(request) => self.handle(request),
+            Err(e) => Response::Failed {
+                error: ErrorWire::Request {
+                    message: format!("not a gluebind request: {e}"),
+                },
+            },
+        };
+        serde_json::to_string(&response).unwrap_or_else(|e| {
+            serde_json::json!({"failed": {"error": {"code": "STORAGE", "message": e.to_string()}}})
+                .to_string()
+        })
+    }
+
+    /// Answers a request.
+    pub fn handle(&mut self, request: Request) -> Response {
+        match request {
+            Request::Load {
+                at,
+                schemas,
+                all_schemas,
+                rows,
+                tables,
+                uniques,
+            } => self.load(at, &schemas, all_schemas, &rows, &tables, &uniques),
+            Request::Commit { id, cache, delta } => self.commit(id, cache, delta),
+            Request::Ids { name, count } => self.ids(&name, count),
+        }
+    }
+
+    /// The database as of `at` (`None`: the latest).
+    fn at(&self, at: Option<Version>) -> std::result::Result<(Version, &Database), Box<Response>> {
+        let latest = self.committed.version;
+        match at {
+            None => Ok((latest, &self.committed.db)),
+            Some(v) if v == latest => Ok((latest, &self.committed.db)),
+            Some(v) if v > latest => Err(Box::new(Response::Failed {
+                error: ErrorWire::Request {
+                    message: format!("version {v} is newer than the database's ({latest})"),
+                },
+            })),
+            Some(v) => self
+                .history
+                .iter()
+                .find(|(version, _)| *version == v)
+                .map(|(version, db)| (*version, db))
+                .ok_or_else(|| {
+                    Box::new(Response::TooOld {
+                        oldest: self.history.front().map_or(latest, |(v, _)| *v),
+                    })
+                }),
+        }
+    }
+
+    fn load(
+        &self,
+        at: Option<Version>,
+        schemas: &[String],
+        all_schemas: bool,
+        rows: &[(String, Key)],
+        tables: &[String],
+        uniques: &[(String, usize, Key)],
+    ) -> Response {
+        let (at, db) = match self.at(at) {
+            Ok(found) => found,
+            // A version no longer kept (the object restarted, or many commits since): the
+            // latest state answers as of it when no table the load names changed since.
+            Err(answer) => match at {
+                Some(v)
+                    if !all_schemas
+                        && schemas
+                            .iter()
+                            .chain(rows.iter().map(|(t, _)| t))
+                            .chain(tables)
+                            .chain(uniques.iter().map(|(t, _, _)| t))
+                            .all(|name| self.unchanged_since(name, v)) =>
+                {
+                    (v, &self.committed.db)
+                }
+                _ => return *answer,
+            },
+        };
+        let table = |name: &str| db.tables.get(name);
+        Response::Loaded {
+            at,
+            schemas: schemas
+                .iter()
+                .map(|name| table(name).map(schema_wire))
+                .collect(),
+            all_schemas: all_schemas.then(|| {
+                db.tables
+                    .iter()
+                    .map(|(name, t)| (name.clone(), schema_wire(t)))
+                    .collect()
+            }),
+            rows: rows
+                .iter()
+                .map(|(name, key)| row_wire(table(name).and_then(|t| t.rows.get(key))))
+                .collect(),
+            tables: tables
+                .iter()
+                .map(|name| {
+                    table(name).map(|t| {
+                        t.rows
+                            .iter()
+                            .map(|(k, r)| (k.clone(), r.values.as_ref().clone(), r.version))
+                            .collect()
+                    })
+                })
+                .collect(),
+            uniques: uniques
+                .iter()
+                .map(|(name, pos, value)| {
+                    table(name).and_then(|t| t.unique.get(&(*pos, value.clone())).cloned())
+                })
+                .collect(),
+        }
+    }
+
+    /// True when table `name` exists and no commit after `v` changed it (its rows or schema):
+    /// as of `v` it was what it is now. (A table that does not exist now may have been dropped
+    /// after `v`: unknown.)
+    fn unchanged_since(&self, name: &str, v: Version) -> bool {
+        self.committed
+            .db
+            .tables
+            .get(name)
+            .is_some_and(|t| t.version <= v && t.schema_version <= v)
+    }
+
+    fn commit(&mut self, id: u64, cache: Option<Version>, delta: Delta) -> Response {
+        if let Some(version) = self.done.get(&id) {
+            // A retry of a commit already applied: the same answer (without its counts).
+            return Response::Committed {
+                version: *version,
+                rows_written: 0,
+                tables_changed: 0,
+                since: None,
+            };
+        }
+        let ws = match delta.into_store() {
+            Ok(ws) => ws,
+            Err(e) => return failed(&e),
+        };
+        let stamp = self.committed.version + 1;
+        let (next, applied) = match self.committed.apply(&ws, stamp, ReadCheck::All) {
+            Ok(done) => done,
+            Err(e) => return failed(&e),
+        };
+        // What storage must hold now, and what caches must learn.
+        let mut batch = Batch {
+            version: stamp,
+            commit: Some((id, stamp)),
+            ..Batch::default()
+        };
+        let mut changes = Vec::new();
+        for name in &ws.writes.tables {
+            changes.push(Change::Table(name.clone()));
+            match next.db.tables.get(name) {
+                Some(t) => {
+                    batch.schemas.push((name.clone(), Some(schema_wire(t))));
+                    batch.cleared.push(name.clone());
+                    for (k, r) in &t.rows {
+                        batch
+                            .rows
+                            .push((name.clone(), k.clone(), row_wire(Some(r))));
+                    }
+                }
+                None => batch.schemas.push((name.clone(), None)),
+            }
+        }
+        for (name, keys) in &ws.writes.rows {
+            if ws.writes.tables.contains(name) {
+                continue;
+            }
+            let t = next.db.tables.get(name);
+            batch.table_versions.push((name.clone(), stamp));
+            for key in keys {
+                let row = row_wire(t.and_then(|t| t.rows.get(key)));
+                batch.rows.push((name.clone(), key.clone(), row.clone()));
+                changes.push(Change::Row(name.clone(), key.clone(), row));
+            }
+        }
+        if self.done_order.len() >= DONE_MAX {
+            batch.forget_below = self
+                .done_order
+                .get(DONE_MAX / 2)
+                .and_then(|id| self.done.get(id))
+                .copied();
+        }
+        if let Err(e) = self.persistence.store(&batch) {
+            return failed(&e);
+        }
+        // Stored: now the state moves on.
+        let previous = std::mem::replace(&mut self.committed, next);
+        self.committed.version = stamp;
+        self.history.push_back((previous.version, previous.db));
+        self.changes.push_back((stamp, changes));
+        while self.history.len() > HISTORY {
+            self.history.pop_front();
+        }
+        while self.changes.len() > HISTORY {
+            self.changes.pop_front();
+        }
+        self.remember(id, stamp, batch.forget_below);
+        Response::Committed {
+            version: stamp,
+            rows_written: applied.rows_written,
+            tables_changed: applied.tables_changed,
+            since: cache.and_then(|c| self.since(c, stamp)),
+        }
+    }
+
+    fn remember(&mut self, id: u64, version: Version, forget_below: Option<Version>) {
+        self.done.insert(id, version);
+        self.done_order.push_back(id);
+        if let Some(below) = forget_below {
+            while let Some(old) = self.done_order.front() {
+                if self.done.get(old).is_some_and(|v| *v > below) {
+                    break;
+                }
+                let old = self.done_order.pop_front().expect("front");
+                self.done.remove(&old);
+            }
+        }
+    }
+
+    /// The changes of versions after `cache` up to `upto`, when they are all kept and few.
+    fn since(&self, cache: Version, upto: Version) -> Option<Vec<(Version, Vec<Change>)>> {
+        if cache >= upto {
+            return Some(Vec::new());
+        }
+        let first = self.changes.front()?.0;
+        if cache + 1 < first {
+            return None;
+        }
+        let out: Vec<(Version, Vec<Change>)> = self
+            .changes
+            .iter()
+            .filter(|(v, _)| *v > cache && *v <= upto)
+            .cloned()
+            .collect();
+        let size: usize = out.iter().map(|(_, c)| c.len()).sum();
+        (size <= CATCH_UP_MAX).then_some(out)
+    }
+
+    fn ids(&mut self, name: &str, count: u32) -> Response {
+        if count == 0 || count > 10_000 {
+            return Response::Failed {
+                error: ErrorWire::Request {
+                    message: format!("ids: count must be 1 to 10000, got {count}"),
+                },
+            };
+        }
+        // Above the table's largest integer key, as memory:// starts its sequences.
+        let floor = self.committed.max_integer_key(name).unwrap_or(0) + 1;
+        let first = self.sequences.get(name).copied().unwrap_or(1).max(floor);
+        let Some(next) = first.checked_add(i64::from(count)) else {
+            return failed(&Error::Storage {
+                message: format!("the ID sequence {name} is exhausted"),
+            });
+        };
+        let batch = Batch {
+            version: self.committed.version,
+            sequences: vec![(name.to_owned(), next)],
+            ..Batch::default()
+        };
+        if let Err(e) = self.persistence.store(&batch) {
+            return failed(&e);
+        }
+        self.sequences.insert(name.to_owned(), next);
+        Response::Ids { first, count }
+    }
+}
+
+/// Persistence in memory (tests), shared by the objects opened over it (a test restarts an object by
+/// opening another over the same store).
+#[derive(Debug, Clone, Default)]
+#[cfg(any(test, feature = "testing"))]
+pub struct MemoryPersistence {
+    state: std::rc::Rc<std::cell::RefCell<Stored>>,
+    fail_next: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl MemoryPersistence {
+    /// A new, empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes the next [`Persistence::store`] fail (and store nothing).
+    pub fn fail_next_store(&self) {
+        self.fail_next.set(true);
+    }
+}
+
+/// Applies `batch` to `state` (what a SQL store does with its statements).
+#[cfg(any(test, feature = "testing"))]
+pub(crate) fn apply_batch(state: &mut Stored, batch: &Batch) {
+    state.version = state.version.max(batch.version);
+    for (name, schema) in &batch.schemas {
+        match schema {
+            Some(schema) => {
+                let entry = state
+                    .tables
+                    .entry(name.clone())
+                    .or_insert_with(|| (schema.clone(), Vec::new()));
+                entry.0 = schema.clone();
+            }
+            None => {
+                state.tables.remove(name);
+            }
+        }
+    }
+    for name in &batch.cleared {
+        if let Some(t) = state.tables.get_mut(name) {
+            t.1.clear();
+        }
+    }
+    for (name, version) in &batch.table_versions {
+        if let Some(t) = state.tables.get_mut(name) {
+            t.0.version = *version;
+        }
+    }
+    for (name, key, row) in &batch.rows {
+        let Some(t) = state.tables.get_mut(name) else {
+            continue;
+        };
+        t.1.retain(|(k, _, _)| k != key);
+        if let Some((values, version)) = row {
+            t.1.push((key.clone(), values.clone(), *version));
+        }
+    }
+    for (name, next) in &batch.sequences {
+        state.sequences.insert(name.clone(), *next);
+    }
+    if let Some((id, version)) = batch.commit {
+        state.commits.push((id, version));
+    }
+    if let Some(below) = batch.forget_below {
+        state.commits.retain(|(_, v)| *v > below);
+    }
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl Persistence for MemoryPersistence {
+    fn load(&mut self) -> Result<Stored> {
+        Ok(self.state.borrow().clone())
+    }
+
+    fn store(&mut self, batch: &Batch) -> Result<()> {
+        if self.fail_next.replace(false) {
+            return Err(Error::Storage {
+                message: "the object's storage failed (injected)".to_owned(),
+            });
+        }
+        apply_batch(&mut self.state.borrow_mut(), batch);
+        Ok(())
+    }
+}

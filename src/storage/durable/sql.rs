@@ -1,0 +1,510 @@
+//! The database object's storage in SQL: the SQLite database of a SQLite-backed Durable Object
+//! (`ctx.storage.sql`) in a Worker, a real SQLite natively in tests.
+//!
+//! Five tables, prefixed `gluebind_`: the version, the tables (schema as JSON, its versions),
+//! the rows (key and values as JSON, one row per row), the ID sequences and the ids of recent
+//! commits. A [`Batch`] is written inside one transaction (`transactionSync` in a Durable
+//! Object), so a commit is stored all or nothing.
+
+use super::object::{Batch, Persistence, Stored};
+use super::wire::SchemaWire;
+use crate::{
+    error::{Error, Result},
+    snapshot::Version,
+};
+use gluesql_core::{
+    data::Schema,
+    prelude::{Key, Value},
+};
+
+/// A value bound to, or read from, a SQL statement.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum SqlValue {
+    Null,
+    Integer(i64),
+    Text(String),
+}
+
+/// What the object needs of a SQL database.
+pub(crate) trait SqlExec: Clone + 'static {
+    /// Runs one statement with `?` parameters; its rows.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the statement fails.
+    fn exec(&self, query: &str, args: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>>;
+
+    /// Runs `work` in one transaction: rolled back (nothing stored) when it fails.
+    ///
+    /// # Errors
+    /// What `work` returned, or [`Error::Storage`] when the transaction itself fails.
+    fn transaction(&self, work: Box<dyn FnOnce() -> Result<()>>) -> Result<()>;
+}
+
+const SCHEMA: [&str; 5] = [
+    "CREATE TABLE IF NOT EXISTS gluebind_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS gluebind_tables (name TEXT PRIMARY KEY, schema TEXT NOT NULL, \
+     schema_version INTEGER NOT NULL, version INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS gluebind_rows (tbl TEXT NOT NULL, key TEXT NOT NULL, \
+     row TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (tbl, key)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS gluebind_sequences (name TEXT PRIMARY KEY, next INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS gluebind_commits (id TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+];
+
+/// The layout's version, kept in `gluebind_meta` so that a later layout can recognise this one.
+const FORMAT: i64 = 1;
+
+/// [`Persistence`] over a SQL database.
+#[derive(Debug, Clone)]
+pub(crate) struct SqlPersistence<S> {
+    sql: S,
+}
+
+impl<S: SqlExec> SqlPersistence<S> {
+    pub fn new(sql: S) -> Self {
+        Self { sql }
+    }
+}
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
+    Error::Storage {
+        message: format!("the database object's storage holds a bad {what}: {detail}"),
+    }
+}
+
+fn text(v: &SqlValue, what: &str) -> Result<String> {
+    match v {
+        SqlValue::Text(s) => Ok(s.clone()),
+        other => Err(corrupt(what, format!("{other:?} is not text"))),
+    }
+}
+
+fn int(v: &SqlValue, what: &str) -> Result<i64> {
+    match v {
+        SqlValue::Integer(n) => Ok(*n),
+        other => Err(corrupt(what, format!("{other:?} is not an integer"))),
+    }
+}
+
+fn version(v: &SqlValue, what: &str) -> Result<Version> {
+    let n = int(v, what)?;
+    Version::try_from(n).map_err(|_| corrupt(what, n))
+}
+
+/// A version as SQL holds it (versions stay far below 2^53, where Durable Objects' SQL
+/// numbers are exact).
+fn stored_version(v: Version) -> SqlValue {
+    SqlValue::Integer(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<SqlValue> {
+    serde_json::to_string(value)
+        .map(SqlValue::Text)
+        .map_err(|e| Error::Storage {
+            message: format!("cannot encode for the database object's storage: {e}"),
+        })
+}
+
+fn parse<T: serde::de::DeserializeOwned>(v: &SqlValue, what: &str) -> Result<T> {
+    serde_json::from_str(&text(v, what)?).map_err(|e| corrupt(what, e))
+}
+
+fn column<'a>(row: &'a [SqlValue], i: usize, what: &str) -> Result<&'a SqlValue> {
+    row.get(i)
+        .ok_or_else(|| corrupt(what, format!("a row without column {i}")))
+}
+
+/// Writes `batch` (inside the caller's transaction).
+fn write<S: SqlExec>(sql: &S, batch: &Batch) -> Result<()> {
+    let run = |q: &str, args: Vec<SqlValue>| sql.exec(q, args).map(|_| ());
+    run(
+        "INSERT OR REPLACE INTO gluebind_meta (name, value) VALUES ('version', ?)",
+        vec![stored_version(batch.version)],
+    )?;
+    for (name, schema) in &batch.schemas {
+        let name_v = SqlValue::Text(name.clone());
+        match schema {
+            Some(s) => run(
+                "INSERT OR REPLACE INTO gluebind_tables (name, schema, schema_version, version) \
+                 VALUES (?, ?, ?, ?)",
+                vec![
+                    name_v,
+                    json(&s.schema)?,
+                    stored_version(s.schema_version),
+                    stored_version(s.version),
+                ],
+            )?,
+            None => {
+                run(
+                    "DELETE FROM gluebind_tables WHERE name = ?",
+                    vec![name_v.clone()],
+                )?;
+                run("DELETE FROM gluebind_rows WHERE tbl = ?", vec![name_v])?;
+            }
+        }
+    }
+    for name in &batch.cleared {
+        run(
+            "DELETE FROM gluebind_rows WHERE tbl = ?",
+            vec![SqlValue::Text(name.clone())],
+        )?;
+    }
+    for (name, v) in &batch.table_versions {
+        run(
+            "UPDATE gluebind_tables SET version = ? WHERE name = ?",
+            vec![stored_version(*v), SqlValue::Text(name.clone())],
+        )?;
+    }
+    for (name, key, row) in &batch.rows {
+        let (tbl, key) = (SqlValue::Text(name.clone()), json(key)?);
+        match row {
+            Some((values, v)) => run(
+                "INSERT OR REPLACE INTO gluebind_rows (tbl, key, row, version) VALUES (?, ?, ?, ?)",
+                vec![tbl, key, json(values)?, stored_version(*v)],
+            )?,
+            None => run(
+                "DELETE FROM gluebind_rows WHERE tbl = ? AND key = ?",
+                vec![tbl, key],
+            )?,
+        }
+    }
+    for (name, next) in &batch.sequences {
+        run(
+            "INSERT OR REPLACE INTO gluebind_sequences (name, next) VALUES (?, ?)",
+            vec![SqlValue::Text(name.clone()), SqlValue::Integer(*next)],
+        )?;
+    }
+    if let Some((id, v)) = batch.commit {
+        run(
+            "INSERT OR REPLACE INTO gluebind_commits (id, version) VALUES (?, ?)",
+            vec![SqlValue::Text(id.to_string()), stored_version(v)],
+        )?;
+    }
+    if let Some(below) = batch.forget_below {
+        run(
+            "DELETE FROM gluebind_commits WHERE version <= ?",
+            vec![stored_version(below)],
+        )?;
+    }
+    Ok(())
+}
+
+impl<S: SqlExec> Persistence for SqlPersistence<S> {
+    fn load(&mut self) -> Result<Stored> {
+        for statement in SCHEMA {
+            self.sql.exec(statement, Vec::new())?;
+        }
+        let mut stored = Stored::default();
+        for row in self
+            .sql
+            .exec("SELECT name, value FROM gluebind_meta", Vec::new())?
+        {
+            let name = text(column(&row, 0, "meta")?, "meta name")?;
+            let value = column(&row, 1, "meta")?;
+            match name.as_str() {
+                "version" => stored.version = version(value, "version")?,
+                "format" if int(value, "format")? != FORMAT => {
+                    return Err(Error::Storage {
+                        message: format!(
+                            "the database object's storage is in format {} but this gluebind \
+                             reads format {FORMAT}: deploy the gluebind version that wrote it",
+                            int(value, "format")?
+                        ),
+                    })
+                }
+                _ => {}
+            }
+        }
+        self.sql.exec(
+            "INSERT OR IGNORE INTO gluebind_meta (name, value) VALUES ('format', ?)",
+            vec![SqlValue::Integer(FORMAT)],
+        )?;
+        for row in self.sql.exec(
+            "SELECT name, schema, schema_version, version FROM gluebind_tables",
+            Vec::new(),
+        )? {
+            let name = text(column(&row, 0, "table")?, "table name")?;
+            let schema: Schema = parse(column(&row, 1, "table")?, "table schema")?;
+            let wire = SchemaWire {
+                schema,
+                schema_version: version(column(&row, 2, "table")?, "schema version")?,
+                version: version(column(&row, 3, "table")?, "table version")?,
+            };
+            stored.tables.insert(name, (wire, Vec::new()));
+        }
+        for row in self.sql.exec(
+            "SELECT tbl, key, row, version FROM gluebind_rows",
+            Vec::new(),
+        )? {
+            let name = text(column(&row, 0, "row")?, "row table")?;
+            let key: Key = parse(column(&row, 1, "row")?, "row key")?;
+            let values: Vec<Value> = parse(column(&row, 2, "row")?, "row values")?;
+            let v = version(column(&row, 3, "row")?, "row version")?;
+            let table = stored.tables.get_mut(&name).ok_or_else(|| {
+                corrupt("row", format!("a row of table {name}, which has no schema"))
+            })?;
+            table.1.push((key, values, v));
+        }
+        for row in self
+            .sql
+            .exec("SELECT name, next FROM gluebind_sequences", Vec::new())?
+        {
+            stored.sequences.insert(
+                text(column(&row, 0, "sequence")?, "sequence name")?,
+                int(column(&row, 1, "sequence")?, "sequence")?,
+            );
+        }
+        for row in self.sql.exec(
+            "SELECT id, version FROM gluebind_commits ORDER BY version",
+            Vec::new(),
+        )? {
+            let id = text(column(&row, 0, "commit")?, "commit id")?;
+            let id: u64 = id.parse().map_err(|e| corrupt("commit id", e))?;
+            stored
+                .commits
+                .push((id, version(column(&row, 1, "commit")?, "commit version")?));
+        }
+        Ok(stored)
+    }
+
+    fn store(&mut self, batch: &Batch) -> Result<()> {
+        let (sql, batch) = (self.sql.clone(), batch.clone());
+        self.sql.transaction(Box::new(move || write(&sql, &batch)))
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+pub(crate) mod sqlite {
+    //! [`SqlExec`] over a real SQLite (rusqlite), for native tests.
+    use super::{SqlExec, SqlValue};
+    use crate::error::{Error, Result};
+    use std::{cell::RefCell, rc::Rc};
+
+    /// One in-memory SQLite database, shared by its clones; `fail_at` makes the n-th next
+    /// statement fail (a storage fault in the middle of a transaction).
+    #[derive(Clone)]
+    pub(crate) struct Sqlite {
+        pub conn: Rc<rusqlite::Connection>,
+        pub fail_at: Rc<RefCell<Option<usize>>>,
+    }
+
+    impl Sqlite {
+        pub fn new() -> Self {
+            Self {
+                conn: Rc::new(rusqlite::Connection::open_in_memory().expect("sqlite opens")),
+                fail_at: Rc::new(RefCell::new(None)),
+            }
+        }
+    }
+
+    fn storage(e: impl std::fmt::Display) -> Error {
+        Error::Storage {
+            message: e.to_string(),
+        }
+    }
+
+    impl SqlExec for Sqlite {
+        fn exec(&self, query: &str, args: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>> {
+            {
+                let mut fail = self.fail_at.borrow_mut();
+                match *fail {
+                    Some(0) => {
+                        *fail = None;
+                        return Err(storage("injected SQL failure"));
+                    }
+                    Some(n) => *fail = Some(n - 1),
+                    None => {}
+                }
+            }
+            let mut statement = self.conn.prepare(query).map_err(storage)?;
+            let params = args.into_iter().map(|a| match a {
+                SqlValue::Null => rusqlite::types::Value::Null,
+                SqlValue::Integer(n) => rusqlite::types::Value::Integer(n),
+                SqlValue::Text(s) => rusqlite::types::Value::Text(s),
+            });
+            let columns = statement.column_count();
+            let mut rows = statement
+                .query(rusqlite::params_from_iter(params))
+                .map_err(storage)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(storage)? {
+                let mut values = Vec::with_capacity(columns);
+                for i in 0..columns {
+                    values.push(match row.get_ref(i).map_err(storage)? {
+                        rusqlite::types::ValueRef::Integer(n) => SqlValue::Integer(n),
+                        rusqlite::types::ValueRef::Text(t) => {
+                            SqlValue::Text(String::from_utf8_lossy(t).into_owned())
+                        }
+                        _ => SqlValue::Null,
+                    });
+                }
+                out.push(values);
+            }
+            Ok(out)
+        }
+
+        fn transaction(&self, work: Box<dyn FnOnce() -> Result<()>>) -> Result<()> {
+            self.conn.execute_batch("BEGIN").map_err(storage)?;
+            match work() {
+                Ok(()) => self.conn.execute_batch("COMMIT").map_err(storage),
+                Err(e) => {
+                    self.conn.execute_batch("ROLLBACK").map_err(storage)?;
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::{sqlite::Sqlite, SqlPersistence};
+    use crate::storage::durable::{
+        object::{apply_batch, Batch, MemoryPersistence, Persistence, Stored},
+        wire::SchemaWire,
+    };
+    use gluesql_core::{
+        data::Schema,
+        prelude::{Key, Value},
+    };
+
+    fn schema(name: &str) -> SchemaWire {
+        SchemaWire {
+            schema: Schema {
+                table_name: name.to_owned(),
+                column_defs: None,
+                indexes: Vec::new(),
+                engine: None,
+                foreign_keys: Vec::new(),
+                comment: None,
+            },
+            schema_version: 3,
+            version: 4,
+        }
+    }
+
+    /// Batches of every kind, each checked against the in-memory reference after it.
+    fn batches() -> Vec<Batch> {
+        let row = |n: i64, v: u64| {
+            (
+                "t".to_owned(),
+                Key::I64(n),
+                Some((
+                    vec![
+                        Value::I64(n),
+                        Value::Str(format!("r{n}")),
+                        Value::Uuid(u128::MAX),
+                    ],
+                    v,
+                )),
+            )
+        };
+        vec![
+            Batch {
+                version: 1,
+                schemas: vec![
+                    ("t".into(), Some(schema("t"))),
+                    ("u".into(), Some(schema("u"))),
+                ],
+                cleared: vec!["t".into()],
+                rows: vec![row(1, 1), row(2, 1)],
+                commit: Some((u64::MAX, 1)),
+                ..Batch::default()
+            },
+            Batch {
+                version: 2,
+                table_versions: vec![("t".into(), 2)],
+                rows: vec![row(2, 2), ("t".into(), Key::I64(1), None), row(3, 2)],
+                sequences: vec![("t".into(), 17)],
+                commit: Some((7, 2)),
+                ..Batch::default()
+            },
+            Batch {
+                version: 3,
+                schemas: vec![("u".into(), None)],
+                commit: Some((8, 3)),
+                forget_below: Some(1),
+                ..Batch::default()
+            },
+        ]
+    }
+
+    fn sorted(mut s: Stored) -> Stored {
+        for t in s.tables.values_mut() {
+            t.1.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        s.commits.sort_unstable();
+        s
+    }
+
+    #[test]
+    fn sql_storage_gives_back_what_it_stored() {
+        let sqlite = Sqlite::new();
+        let mut sql = SqlPersistence::new(sqlite.clone());
+        assert_eq!(
+            sql.load().unwrap(),
+            Stored::default(),
+            "a new database is empty"
+        );
+        let mut expected = Stored::default();
+        for batch in batches() {
+            sql.store(&batch).unwrap();
+            apply_batch(&mut expected, &batch);
+            // Opened again (a Durable Object evicted and started over).
+            let reopened = SqlPersistence::new(sqlite.clone()).load().unwrap();
+            assert_eq!(
+                sorted(reopened),
+                sorted(expected.clone()),
+                "after {batch:?}"
+            );
+        }
+        assert_eq!(expected.tables.len(), 1);
+        assert_eq!(expected.commits, vec![(7, 2), (8, 3)]);
+    }
+
+    #[test]
+    fn a_failed_statement_stores_nothing_of_its_batch() {
+        let sqlite = Sqlite::new();
+        let mut sql = SqlPersistence::new(sqlite.clone());
+        sql.load().unwrap();
+        let all = batches();
+        sql.store(&all[0]).unwrap();
+        let before = sorted(sql.load().unwrap());
+        // Every statement of the second batch, in turn, fails.
+        for at in 0..7 {
+            *sqlite.fail_at.borrow_mut() = Some(at);
+            assert!(sql.store(&all[1]).is_err(), "statement {at} failed");
+            assert_eq!(
+                sorted(sql.load().unwrap()),
+                before,
+                "statement {at}: all or nothing"
+            );
+        }
+        *sqlite.fail_at.borrow_mut() = None;
+        sql.store(&all[1]).unwrap();
+        assert_ne!(sorted(sql.load().unwrap()), before);
+    }
+
+    #[test]
+    fn memory_and_sql_persistence_agree() {
+        let mut memory = MemoryPersistence::new();
+        let mut sql = SqlPersistence::new(Sqlite::new());
+        sql.load().unwrap();
+        for batch in batches() {
+            memory.store(&batch).unwrap();
+            sql.store(&batch).unwrap();
+        }
+        assert_eq!(sorted(memory.load().unwrap()), sorted(sql.load().unwrap()));
+    }
+
+    #[test]
+    fn storage_of_another_format_is_refused() {
+        let sqlite = Sqlite::new();
+        SqlPersistence::new(sqlite.clone()).load().unwrap();
+        sqlite
+            .conn
+            .execute_batch("UPDATE gluebind_meta SET value = 2 WHERE name = 'format'")
+            .unwrap();
+        let err = SqlPersistence::new(sqlite).load().unwrap_err();
+        assert!(err.to_string().contains("format 2"), "{err}");
+    }
+}

@@ -1,0 +1,428 @@
+//! What crosses between a worker's `do://` engine and its Durable Object: requests, answers,
+//! and a session's commit as the parts of its store the object needs to validate it.
+//!
+//! A commit carries, per table it touched, what the session saw (its snapshot's versions of the
+//! rows it wrote or read, and of the table) and what it leaves (the rows it wrote, or the whole
+//! new table for a schema change), with its write-set and read-set. The object rebuilds a
+//! session store from that and validates it exactly as `memory://` does
+//! ([`crate::storage::validate`]), against its complete state.
+
+use crate::{
+    error::{Error, Result},
+    session::store::{ReadSet, SessionStore, WriteSet},
+    snapshot::{unique_key, Database, StoredRow, Table, Version},
+};
+use gluesql_core::{
+    data::Schema,
+    prelude::{Key, Value},
+};
+use serde::{Deserialize, Serialize};
+use std::{cell::Cell, rc::Rc, sync::Arc};
+
+/// A request to the object. Externally tagged (`{"load": {…}}`): an internally tagged enum
+/// is buffered by serde, which loses 128-bit integers (INT128, UINT128 and UUID values).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Request {
+    /// Reads, as of version `at` (`None`: the latest).
+    Load {
+        at: Option<Version>,
+        #[serde(default)]
+        schemas: Vec<String>,
+        #[serde(default)]
+        all_schemas: bool,
+        #[serde(default)]
+        rows: Vec<(String, Key)>,
+        #[serde(default)]
+        tables: Vec<String>,
+        #[serde(default)]
+        uniques: Vec<(String, usize, Key)>,
+    },
+    /// Validates and applies a session's commit. `id` makes a retry idempotent; `cache` is the
+    /// version of the worker's isolate cache, to which the answer brings the commits since.
+    Commit {
+        id: u64,
+        cache: Option<Version>,
+        delta: Delta,
+    },
+    /// Reserves `count` values of the ID sequence `name` (above the largest integer key of
+    /// the table of that name, as `memory://` starts its sequences).
+    Ids { name: String, count: u32 },
+}
+
+/// A row as it crosses: its values and version, or `None` where it is known absent (deleted).
+pub type RowWire = Option<(Vec<Value>, Version)>;
+/// A row of a whole table as it crosses: key, values, version.
+pub type KeyedRow = (Key, Vec<Value>, Version);
+
+/// A table as a session holds it (part of it, unless `complete`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableWire {
+    pub schema: Schema,
+    pub schema_version: Version,
+    pub version: Version,
+    /// Rows by key: values and version, or `None` where the key is known to be absent.
+    pub rows: Vec<(Key, RowWire)>,
+    pub complete: bool,
+}
+
+/// One table of a commit: as the session saw it, and as it leaves it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableDelta {
+    pub name: String,
+    pub base: Option<TableWire>,
+    pub mine: Option<TableWire>,
+}
+
+/// A session's commit (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Delta {
+    /// The object version the session read as of.
+    pub at: Version,
+    pub tables: Vec<TableDelta>,
+    /// Keys written, per table; tables created, altered or dropped.
+    pub wrote: Vec<(String, Vec<Key>)>,
+    pub ddl: Vec<String>,
+    /// Keys read by primary key, per table; tables scanned.
+    pub read: Vec<(String, Vec<Key>)>,
+    pub scanned: Vec<String>,
+}
+
+/// A table as a load answers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SchemaWire {
+    pub schema: Schema,
+    pub schema_version: Version,
+    pub version: Version,
+}
+
+/// A change of one commit, to bring an isolate cache up to date.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Change {
+    /// A row written (`None`: deleted).
+    Row(String, Key, RowWire),
+    /// A table created, altered or dropped: caches forget it.
+    Table(String),
+}
+
+/// The object's answer (externally tagged, as [`Request`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    Loaded {
+        at: Version,
+        schemas: Vec<Option<SchemaWire>>,
+        all_schemas: Option<Vec<(String, SchemaWire)>>,
+        rows: Vec<RowWire>,
+        tables: Vec<Option<Vec<KeyedRow>>>,
+        uniques: Vec<Option<Key>>,
+    },
+    Committed {
+        version: Version,
+        rows_written: usize,
+        tables_changed: usize,
+        /// Every change of the commits after the request's `cache` version up to this one,
+        /// in order (`None`: too many, or too old: the cache starts over).
+        since: Option<Vec<(Version, Vec<Change>)>>,
+    },
+    Ids {
+        first: i64,
+        count: u32,
+    },
+    /// A load as of a version the object no longer keeps.
+    TooOld {
+        oldest: Version,
+    },
+    Failed {
+        error: ErrorWire,
+    },
+}
+
+/// A gluebind error as the object reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorWire {
+    Conflict {
+        table: String,
+        detail: String,
+    },
+    Unique {
+        table: String,
+        column: String,
+        value: String,
+    },
+    Storage {
+        message: String,
+    },
+    Request {
+        message: String,
+    },
+}
+
+impl From<&Error> for ErrorWire {
+    fn from(error: &Error) -> Self {
+        match error {
+            Error::Conflict { table, detail } => Self::Conflict {
+                table: table.clone(),
+                detail: detail.clone(),
+            },
+            Error::Unique {
+                table,
+                column,
+                value,
+            } => Self::Unique {
+                table: table.clone(),
+                column: column.clone(),
+                value: value.clone(),
+            },
+            other => Self::Storage {
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<ErrorWire> for Error {
+    fn from(error: ErrorWire) -> Self {
+        match error {
+            ErrorWire::Conflict { table, detail } => Error::Conflict { table, detail },
+            ErrorWire::Unique {
+                table,
+                column,
+                value,
+            } => Error::Unique {
+                table,
+                column,
+                value,
+            },
+            ErrorWire::Storage { message } => Error::Storage {
+                message: format!("the database object failed: {message}"),
+            },
+            ErrorWire::Request { message } => Error::Storage {
+                message: format!("the database object refused the request: {message}"),
+            },
+        }
+    }
+}
+
+fn wire(table: &Table, keys: impl Iterator<Item = Key>) -> TableWire {
+    let rows = keys
+        .filter_map(|key| {
+            table.lookup(&key).map(|row| {
+                let row = row.map(|r| (r.values.as_ref().clone(), r.version));
+                (key, row)
+            })
+        })
+        .collect();
+    TableWire {
+        schema: Schema::clone(&table.schema),
+        schema_version: table.schema_version,
+        version: table.version,
+        rows,
+        complete: false,
+    }
+}
+
+fn whole(table: &Table) -> TableWire {
+    TableWire {
+        schema: Schema::clone(&table.schema),
+        schema_version: table.schema_version,
+        version: table.version,
+        rows: table
+            .rows
+            .iter()
+            .map(|(k, r)| (k.clone(), Some((r.values.as_ref().clone(), r.version))))
+            .collect(),
+        complete: true,
+    }
+}
+
+/// Largest row the object stores (SQLite-backed Durable Objects refuse a row, string or blob
+/// over 2 MB), as its values' JSON.
+pub const MAX_ROW_BYTES: usize = 2_000_000;
+
+/// Refuses, before anything is sent, a written row the object could not store: a NaN or
+/// infinite float (JSON has none) or a row over [`MAX_ROW_BYTES`].
+fn check_rows(name: &str, table: &TableWire) -> Result<()> {
+    for (key, row) in &table.rows {
+        let Some((values, _)) = row else { continue };
+        if let Some(bad) = values
+            .iter()
+            .find_map(crate::storage::kv::layout::non_finite)
+        {
+            return Err(Error::Storage {
+                message: format!(
+                    "a row of {name} (key {key:?}) holds the float {bad}, which the database \
+                     object cannot store; store NULL (or the text) instead"
+                ),
+            });
+        }
+        let size = serde_json::to_string(values).map_or(usize::MAX, |json| json.len());
+        if size > MAX_ROW_BYTES {
+            return Err(Error::Storage {
+                message: format!(
+                    "a row of {name} (key {key:?}) is {size} bytes, over the Durable Object's \
+                     {MAX_ROW_BYTES}-byte row limit"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Delta {
+    /// The parts of `ws` the object needs to validate and apply its commit.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] for a written row the object could not store ([`check_rows`]).
+    pub fn of(ws: &SessionStore) -> Result<Self> {
+        let reads = ws.reads.borrow();
+        let mut names: std::collections::BTreeSet<&String> = ws.writes.tables.iter().collect();
+        names.extend(ws.writes.rows.keys());
+        names.extend(reads.rows.keys());
+        names.extend(reads.tables.iter());
+        let keys_of = |name: &str| -> Vec<Key> {
+            let mut keys: std::collections::BTreeSet<Key> = std::collections::BTreeSet::new();
+            keys.extend(ws.writes.rows.get(name).into_iter().flatten().cloned());
+            keys.extend(reads.rows.get(name).into_iter().flatten().cloned());
+            keys.into_iter().collect()
+        };
+        let tables = names
+            .into_iter()
+            .map(|name| {
+                let ddl = ws.writes.tables.contains(name);
+                let keys = keys_of(name);
+                TableDelta {
+                    name: name.clone(),
+                    base: ws
+                        .base
+                        .tables
+                        .get(name)
+                        .map(|t| wire(t, keys.iter().cloned())),
+                    mine: ws.db.tables.get(name).map(|t| match ddl {
+                        true => whole(t),
+                        false => wire(t, ws.writes.rows.get(name).into_iter().flatten().cloned()),
+                    }),
+                }
+            })
+            .collect::<Vec<TableDelta>>();
+        for t in &tables {
+            if let Some(mine) = &t.mine {
+                check_rows(&t.name, mine)?;
+            }
+        }
+        Ok(Self {
+            at: ws.as_of,
+            tables,
+            wrote: ws
+                .writes
+                .rows
+                .iter()
+                .map(|(t, keys)| (t.clone(), keys.iter().cloned().collect()))
+                .collect(),
+            ddl: ws.writes.tables.iter().cloned().collect(),
+            read: reads
+                .rows
+                .iter()
+                .map(|(t, keys)| (t.clone(), keys.iter().cloned().collect()))
+                .collect(),
+            scanned: reads.tables.iter().cloned().collect(),
+        })
+    }
+
+    /// The session store this delta came from, as far as validation needs it.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the delta is inconsistent (a written table the session did not
+    /// hold).
+    pub fn into_store(self) -> Result<SessionStore> {
+        let mut base = Database::partial();
+        let mut db = Database::partial();
+        for t in self.tables {
+            if let Some(b) = t.base {
+                base.tables.insert(t.name.clone(), table(b));
+            }
+            match t.mine {
+                Some(m) => {
+                    let complete = m.complete;
+                    let mut table = table(m);
+                    if complete {
+                        reindex(&mut table);
+                    }
+                    db.tables.insert(t.name, table);
+                }
+                None => {
+                    db.absent_tables.insert(t.name);
+                }
+            }
+        }
+        let mut ws = SessionStore::new(base, Rc::new(Cell::new(0)), self.at);
+        ws.db = db;
+        ws.writes = WriteSet {
+            rows: self
+                .wrote
+                .into_iter()
+                .map(|(t, keys)| (t, keys.into_iter().collect::<im::OrdSet<Key>>()))
+                .collect(),
+            tables: self.ddl.into_iter().collect(),
+        };
+        for name in ws.writes.rows.keys() {
+            if !ws.db.tables.contains_key(name) && !ws.writes.tables.contains(name) {
+                return Err(Error::Storage {
+                    message: format!("a commit wrote rows of table {name} without the table"),
+                });
+            }
+        }
+        *ws.reads.get_mut() = ReadSet {
+            rows: self
+                .read
+                .into_iter()
+                .map(|(t, keys)| (t, keys.into_iter().collect::<im::OrdSet<Key>>()))
+                .collect(),
+            tables: self.scanned.into_iter().collect(),
+        };
+        Ok(ws)
+    }
+}
+
+fn table(w: TableWire) -> Table {
+    let mut t = Table::partial(w.schema, w.schema_version);
+    t.version = w.version;
+    for (key, row) in w.rows {
+        match row {
+            Some((values, version)) => {
+                t.rows.insert(
+                    key,
+                    StoredRow {
+                        values: Arc::new(values),
+                        version,
+                    },
+                );
+            }
+            None => {
+                t.absent.insert(key);
+            }
+        }
+    }
+    if w.complete {
+        t.complete = true;
+        t.absent = im::OrdSet::new();
+    }
+    t
+}
+
+/// Builds a complete table's unique index from its rows.
+pub(crate) fn reindex(t: &mut Table) {
+    let columns = t.unique_columns();
+    let mut index = crate::snapshot::UniqueIndex::new();
+    for (key, row) in &t.rows {
+        for (pos, _) in &columns {
+            if let Some(v) = row.values.get(*pos).and_then(unique_key) {
+                index.insert((*pos, v), key.clone());
+            }
+        }
+    }
+    t.unique = index;
+    t.unique_complete = true;
+    t.unique_absent = im::OrdSet::new();
+}

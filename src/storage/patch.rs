@@ -1,0 +1,133 @@
+//! What a load brought back — schemas, rows, whole tables, unique entries — and how it fills
+//! a session's snapshot or an isolate cache without overriding what they already know.
+
+use crate::{
+    session::store::SessionStore,
+    snapshot::{unique_key, Database, StoredRow, Table, UniqueLookup, Version},
+};
+use gluesql_core::prelude::Key;
+use std::collections::BTreeSet;
+
+/// What a load brought back, applied to the isolate cache and to the session.
+#[derive(Debug, Default)]
+pub(crate) struct Patch {
+    pub schemas: Vec<(String, Option<(gluesql_core::data::Schema, Version)>)>,
+    pub all_schemas: bool,
+    pub rows: Vec<(String, Key, Option<StoredRow>)>,
+    pub complete: Vec<(String, Vec<(Key, StoredRow)>)>,
+    pub uniques: Vec<(String, usize, Key, Option<Key>)>,
+    /// `do://`: the object version the load read as of.
+    pub at: Option<Version>,
+    /// `do://`: each loaded table's version (the commit that last changed it), which a
+    /// serializable commit's scans are checked against.
+    pub versions: Vec<(String, Version)>,
+}
+
+impl Patch {
+    /// Fills the isolate cache: as [`Patch::absorb_session`], except that a complete load of
+    /// a table also drops cached rows KV no longer lists (deleted elsewhere).
+    pub fn absorb(&self, db: &mut Database, own: Option<&SessionStore>) {
+        self.absorb_with(db, own, true);
+    }
+
+    /// Fills a session's snapshot (`own`: the session, whose writes are never overridden).
+    /// Rows the snapshot already holds stay, even where a table's listing lacks them: the
+    /// session has seen them (repeatable reads), and KV's `list` may lag behind its `get`.
+    /// A row deleted meanwhile elsewhere then surfaces as a conflict at commit, never as a
+    /// write that silently matched nothing.
+    pub fn absorb_session(&self, db: &mut Database, own: Option<&SessionStore>) {
+        self.absorb_with(db, own, false);
+    }
+
+    /// Fills in what `db` does not know yet (it never overrides known data, so a session's own
+    /// writes and earlier reads stay as they are). `own` holds keys the session wrote.
+    fn absorb_with(&self, db: &mut Database, own: Option<&SessionStore>, drop_unlisted: bool) {
+        for (name, schema) in &self.schemas {
+            if db.tables.contains_key(name) || db.absent_tables.contains(name) {
+                continue;
+            }
+            match schema {
+                Some((schema, v)) => {
+                    let mut table = Table::partial(schema.clone(), *v);
+                    if let Some((_, version)) = self.versions.iter().find(|(n, _)| n == name) {
+                        table.version = *version;
+                    }
+                    db.tables.insert(name.clone(), table);
+                }
+                None => {
+                    db.absent_tables.insert(name.clone());
+                }
+            }
+        }
+        if self.all_schemas {
+            db.schemas_complete = true;
+            db.absent_tables = im::OrdSet::new();
+        }
+        for (name, key, row) in &self.rows {
+            let Some(table) = db.tables.get_mut(name) else {
+                continue;
+            };
+            if table.lookup(key).is_some() {
+                continue;
+            }
+            match row {
+                Some(row) => {
+                    table.rows.insert(key.clone(), row.clone());
+                }
+                None => {
+                    table.absent.insert(key.clone());
+                }
+            }
+        }
+        for (name, rows) in &self.complete {
+            let Some(table) = db.tables.get_mut(name) else {
+                continue;
+            };
+            if table.complete {
+                continue;
+            }
+            let written = own.and_then(|ws| ws.writes.rows.get(name));
+            let is_own = |k: &Key| written.is_some_and(|w| w.contains(k));
+            let listed: BTreeSet<&Key> = rows.iter().map(|(k, _)| k).collect();
+            // Rows gone from KV meanwhile (and not the session's own) disappear from the cache.
+            let stale: Vec<Key> = table
+                .rows
+                .keys()
+                .filter(|k| drop_unlisted && !listed.contains(k) && !is_own(k))
+                .cloned()
+                .collect();
+            for key in stale {
+                table.rows.remove(&key);
+            }
+            for (key, row) in rows {
+                if table.rows.contains_key(key) || is_own(key) {
+                    continue;
+                }
+                table.rows.insert(key.clone(), row.clone());
+            }
+            table.complete = true;
+            table.absent = im::OrdSet::new();
+            // The full row set determines the unique index.
+            let columns = table.unique_columns();
+            let mut index = crate::snapshot::UniqueIndex::new();
+            for (key, row) in &table.rows {
+                for (pos, _) in &columns {
+                    if let Some(v) = row.values.get(*pos).and_then(unique_key) {
+                        index.insert((*pos, v), key.clone());
+                    }
+                }
+            }
+            table.unique = index;
+            table.unique_complete = true;
+            table.unique_absent = im::OrdSet::new();
+        }
+        for (name, pos, value, owner) in &self.uniques {
+            let Some(table) = db.tables.get_mut(name) else {
+                continue;
+            };
+            if let UniqueLookup::Unknown = table.unique_lookup(*pos, value) {
+                table.set_unique(*pos, value.clone(), owner.clone());
+            }
+        }
+    }
+}

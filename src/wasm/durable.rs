@@ -1,0 +1,287 @@
+//! `do://` in a Worker, for Rust workers and the npm package alike (through js-sys, so that
+//! both share it): the transport to the database's Durable Object (its stub's `fetch`), and
+//! the object's side — [`DatabaseHost`], which the Durable Object classes (`GluebindDatabase`)
+//! wrap — over the object's SQLite storage (`ctx.storage.sql`, `transactionSync`).
+
+use crate::{
+    error::{Error, Result},
+    storage::{
+        durable::{
+            client::{ObjectTransport, TransportFailure},
+            object::{failure_json, DatabaseObject},
+            sql::{SqlExec, SqlPersistence, SqlValue},
+        },
+        kv::backend::BoxFuture,
+    },
+};
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use std::{cell::RefCell, rc::Rc};
+use wasm_bindgen::{prelude::*, JsCast};
+use wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &Function, ms: f64) -> JsValue;
+}
+
+/// The URL of the requests to the object (a Durable Object's `fetch` needs one; it goes
+/// nowhere else).
+const OBJECT_URL: &str = "https://gluebind.internal/";
+
+fn field(target: &JsValue, key: &str) -> JsValue {
+    Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn message(value: &JsValue) -> String {
+    value
+        .as_string()
+        .or_else(|| field(value, "message").as_string())
+        .unwrap_or_else(|| format!("{value:?}"))
+}
+
+fn call(target: &JsValue, method: &str, args: &[JsValue]) -> std::result::Result<JsValue, JsValue> {
+    let f: Function = field(target, method)
+        .dyn_into()
+        .map_err(|_| JsValue::from_str(&format!("{method} is not a function")))?;
+    Reflect::apply(&f, target, &args.iter().collect::<Array>())
+}
+
+/// Durable Objects mark the errors worth retrying (`retryable`, `overloaded`).
+fn classify(error: &JsValue) -> TransportFailure {
+    let flag = |name| field(error, name).as_bool() == Some(true);
+    if flag("retryable") || flag("overloaded") {
+        TransportFailure::Transient(message(error))
+    } else {
+        TransportFailure::Permanent(message(error))
+    }
+}
+
+/// Waits `ms` milliseconds (a `setTimeout` promise).
+pub(crate) fn sleep(ms: u64) -> BoxFuture<'static, ()> {
+    let promise = Promise::new(&mut |resolve, _| {
+        set_timeout(&resolve, ms as f64);
+    });
+    Box::pin(async move {
+        let _ = JsFuture::from(promise).await;
+    })
+}
+
+/// Reaches the Durable Object named `name` of a namespace binding through its stub.
+pub(crate) struct NamespaceTransport {
+    namespace: JsValue,
+    name: String,
+}
+
+impl NamespaceTransport {
+    /// Takes the namespace bound as `binding` from `env`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `env` has no Durable Object namespace of that name.
+    pub fn from_env(env: &JsValue, binding: &str, name: &str) -> Result<Self> {
+        let namespace = if env.is_object() {
+            field(env, binding)
+        } else {
+            JsValue::UNDEFINED
+        };
+        if !field(&namespace, "idFromName").is_function() {
+            return Err(Error::Config {
+                message: format!(
+                    "no Durable Object namespace bound as {binding:?}: add \
+                     [[durable_objects.bindings]] name = \"{binding}\", class_name = \
+                     \"GluebindDatabase\" and a [[migrations]] entry with new_sqlite_classes = \
+                     [\"GluebindDatabase\"] to wrangler.toml, and export GluebindDatabase from \
+                     the worker's entry module"
+                ),
+            });
+        }
+        Ok(Self {
+            namespace,
+            name: name.to_owned(),
+        })
+    }
+
+    /// A stub for the object (made per request: a stub is cheap, and one kept across requests
+    /// would outlive the request it was made in).
+    fn stub(&self) -> std::result::Result<JsValue, JsValue> {
+        let id = call(
+            &self.namespace,
+            "idFromName",
+            &[JsValue::from_str(&self.name)],
+        )?;
+        call(&self.namespace, "get", &[id])
+    }
+}
+
+impl ObjectTransport for NamespaceTransport {
+    fn send(&self, body: String) -> BoxFuture<'_, std::result::Result<String, TransportFailure>> {
+        Box::pin(async move {
+            let init = Object::new();
+            let set = |k: &str, v: &JsValue| Reflect::set(&init, &JsValue::from_str(k), v);
+            let _ = set("method", &JsValue::from_str("POST"));
+            let _ = set("body", &JsValue::from_str(&body));
+            let response = async {
+                let stub = self.stub()?;
+                let promise = call(
+                    &stub,
+                    "fetch",
+                    &[JsValue::from_str(OBJECT_URL), init.into()],
+                )?;
+                let response = JsFuture::from(Promise::from(promise)).await?;
+                let status = field(&response, "status").as_f64().unwrap_or(0.0);
+                let text = call(&response, "text", &[])?;
+                let text = JsFuture::from(Promise::from(text)).await?;
+                Ok::<_, JsValue>((status, text.as_string().unwrap_or_default()))
+            }
+            .await
+            .map_err(|e| classify(&e))?;
+            match response {
+                (status, text) if (200.0..300.0).contains(&status) => Ok(text),
+                (status, text) => Err(TransportFailure::Permanent(format!(
+                    "the Durable Object answered HTTP {status}: {text} (is its class \
+                     GluebindDatabase?)"
+                ))),
+            }
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        js_sys::Date::now() as u64
+    }
+
+    fn sleep(&self, ms: u64) -> BoxFuture<'static, ()> {
+        sleep(ms)
+    }
+}
+
+/// A Durable Object's SQLite storage (`ctx.storage`), as the object's SQL.
+#[derive(Clone)]
+pub(crate) struct ObjectSql {
+    storage: JsValue,
+    sql: JsValue,
+}
+
+impl ObjectSql {
+    /// Over `ctx.storage` of a SQLite-backed Durable Object.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the storage has no SQL API (a Durable Object class declared
+    /// with `new_classes`, which is KV-backed, instead of `new_sqlite_classes`).
+    pub fn new(storage: JsValue) -> Result<Self> {
+        let sql = field(&storage, "sql");
+        if !field(&sql, "exec").is_function() {
+            return Err(Error::Config {
+                message: "the GluebindDatabase Durable Object has no SQL storage: declare the \
+                          class in a [[migrations]] entry with new_sqlite_classes (not \
+                          new_classes) in wrangler.toml"
+                    .to_owned(),
+            });
+        }
+        Ok(Self { storage, sql })
+    }
+}
+
+fn from_js(value: JsValue) -> SqlValue {
+    if let Some(n) = value.as_f64() {
+        // Durable Objects' SQL gives integers as numbers; gluebind's stay below 2^53.
+        return SqlValue::Integer(n as i64);
+    }
+    match value.as_string() {
+        Some(s) => SqlValue::Text(s),
+        None => SqlValue::Null,
+    }
+}
+
+fn to_js(value: SqlValue) -> JsValue {
+    match value {
+        SqlValue::Null => JsValue::NULL,
+        SqlValue::Integer(n) => JsValue::from_f64(n as f64),
+        SqlValue::Text(s) => JsValue::from_str(&s),
+    }
+}
+
+fn storage_error(what: &str, e: &JsValue) -> Error {
+    Error::Storage {
+        message: format!(
+            "the Durable Object's SQL storage failed ({what}): {}",
+            message(e)
+        ),
+    }
+}
+
+impl SqlExec for ObjectSql {
+    fn exec(&self, query: &str, args: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>> {
+        let mut call_args = vec![JsValue::from_str(query)];
+        call_args.extend(args.into_iter().map(to_js));
+        let cursor = call(&self.sql, "exec", &call_args).map_err(|e| storage_error(query, &e))?;
+        let raw = call(&cursor, "raw", &[]).map_err(|e| storage_error(query, &e))?;
+        let rows = Array::from(&raw);
+        Ok(rows
+            .iter()
+            .map(|row| Array::from(&row).iter().map(from_js).collect())
+            .collect())
+    }
+
+    fn transaction(&self, work: Box<dyn FnOnce() -> Result<()>>) -> Result<()> {
+        // `transactionSync` rolls back when its callback throws: a failed `work` throws, and
+        // its error is handed back as it was.
+        let failed: Rc<RefCell<Option<Error>>> = Rc::new(RefCell::new(None));
+        let slot = failed.clone();
+        let callback = Closure::once(move || -> std::result::Result<JsValue, JsValue> {
+            work().map(|()| JsValue::UNDEFINED).map_err(|e| {
+                let thrown = JsValue::from_str(&e.to_string());
+                *slot.borrow_mut() = Some(e);
+                thrown
+            })
+        });
+        let outcome = call(
+            &self.storage,
+            "transactionSync",
+            &[callback.as_ref().clone()],
+        );
+        drop(callback);
+        let thrown = failed.borrow_mut().take();
+        match (outcome, thrown) {
+            (_, Some(e)) => Err(e),
+            (Ok(_), None) => Ok(()),
+            (Err(e), None) => Err(storage_error("transactionSync", &e)),
+        }
+    }
+}
+
+/// The database object inside a Durable Object: opened from the object's SQL storage at its
+/// first request (again after a failed open), then answering every request synchronously —
+/// so that no other request of the object runs in the middle of one.
+pub(crate) struct DatabaseHost {
+    sql: Result<ObjectSql>,
+    object: RefCell<Option<DatabaseObject<SqlPersistence<ObjectSql>>>>,
+}
+
+impl DatabaseHost {
+    /// Over `ctx.storage` of the Durable Object.
+    pub fn new(storage: JsValue) -> Self {
+        Self {
+            sql: ObjectSql::new(storage),
+            object: RefCell::new(None),
+        }
+    }
+
+    /// Answers one request (JSON) with its answer (JSON).
+    pub fn handle(&self, body: &str) -> String {
+        let mut slot = self.object.borrow_mut();
+        if slot.is_none() {
+            let opened = self
+                .sql
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|sql| DatabaseObject::open(SqlPersistence::new(sql.clone())));
+            match opened {
+                Ok(object) => *slot = Some(object),
+                Err(e) => return failure_json(&e),
+            }
+        }
+        slot.as_mut()
+            .map(|object| object.handle_json(body))
+            .unwrap_or_default()
+    }
+}

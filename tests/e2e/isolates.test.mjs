@@ -1,0 +1,100 @@
+// do:// across isolates: two workers — two wrangler dev sessions, so two isolates, each with its
+// own registry and isolate cache — bound to one GluebindDatabase Durable Object through
+// wrangler's local dev registry (the peer's config: tests/e2e/peer/). What kv:// cannot promise
+// across isolates holds here: a raced email and a raced business rule have exactly the allowed
+// winners, and with cache_ttl=0 a commit in one isolate is read at once in the other; another
+// database name of the namespace is a separate object. Runs when
+// the suite runs on do:// (GLUEBIND_E2E_DATABASE_URL=do://…).
+
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { ENGINE_URL, startWorker } from "./harness.mjs";
+import { assertError, assertOk, createUser, json, uniqueEmail } from "./helpers.mjs";
+
+const JS_DEMO = (process.env.GLUEBIND_E2E_CONFIG || "").includes("js-demo");
+const PEER = JS_DEMO ? "tests/e2e/peer/js.toml" : "tests/e2e/peer/rust.toml";
+
+describe("do:// across isolates (two workers, one Durable Object)", { skip: !ENGINE_URL.startsWith("do://") && "do:// only" }, () => {
+  let a;
+  let b;
+  let registry;
+  before(async () => {
+    registry = await mkdtemp(path.join(os.tmpdir(), "gluebind-registry-"));
+    a = await startWorker({ registry });
+    // The peer reads with no isolate cache: every session asks the object.
+    b = await startWorker({ config: PEER, registry, vars: { DATABASE_URL: "do://GLUEBIND_DB?cache_ttl=0" } });
+  });
+  after(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await rm(registry, { recursive: true, force: true });
+  });
+
+  it("a user created in one isolate is read, and its email taken, in the other at once", async () => {
+    for (let i = 0; i < 3; i++) {
+      const user = await createUser(a.url);
+      const got = await json(b.url, `/users/${user.id}`);
+      assertOk(got, 200, `GET /users/${user.id} on the peer`);
+      assert.deepEqual(got.body, user);
+      assertError(await json(b.url, "/users", { method: "POST", body: { name: "Dup", email: user.email } }), [409], "POST the same email on the peer");
+    }
+  });
+
+  it("one email raced from both isolates: exactly one 201", async () => {
+    for (let round = 0; round < 5; round++) {
+      const email = uniqueEmail(`race${round}`);
+      const results = await Promise.all(
+        [a, b, a, b, a, b, a, b].map((w, i) => json(w.url, "/users", { method: "POST", body: { name: `racer ${i}`, email } })),
+      );
+      const statuses = results.map((r) => r.status);
+      assert.equal(statuses.filter((s) => s === 201).length, 1, `round ${round}: ${statuses.join(" ")}`);
+      for (const r of results.filter((r) => r.status !== 201)) assertError(r, [409], `round ${round}`);
+    }
+  });
+
+  it("at most 5 notes per user, raced from both isolates: exactly 5 stored", async () => {
+    const user = await createUser(a.url);
+    const results = await Promise.all(
+      Array.from({ length: 16 }, (_, i) =>
+        json((i % 2 ? a : b).url, `/users/${user.id}/notes`, { method: "POST", body: { body: `note ${i}` } }),
+      ),
+    );
+    const statuses = results.map((r) => r.status);
+    assert.equal(statuses.filter((s) => s === 201).length, 5, statuses.join(" "));
+    for (const r of results.filter((r) => r.status !== 201)) assertError(r, [409], "POST notes");
+    const list = await json(b.url, `/users/${user.id}/notes`);
+    assert.equal(list.body.items.length, 5);
+  });
+
+  it("a row raced from both isolates: every acknowledged PATCH is the last one somewhere, none lost", async () => {
+    const user = await createUser(a.url);
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        json((i % 2 ? a : b).url, `/users/${user.id}`, { method: "PATCH", body: { name: `name ${i}` } }),
+      ),
+    );
+    const ok = results.filter((r) => r.status === 200);
+    assert.ok(ok.length >= 1, results.map((r) => r.status).join(" "));
+    for (const r of results.filter((r) => r.status !== 200)) assertError(r, [409], "PATCH");
+    const final = await json(b.url, `/users/${user.id}`);
+    assert.ok(
+      ok.some((r) => r.body.name === final.body.name),
+      `the stored name ${final.body.name} is one an acknowledged PATCH wrote`,
+    );
+  });
+
+  it("another database NAME of the same namespace is another object: it sees nothing of this one", async () => {
+    const c = await startWorker({ config: PEER, registry, vars: { DATABASE_URL: "do://GLUEBIND_DB/other" } });
+    try {
+      const user = await createUser(a.url);
+      assertError(await json(c.url, `/users/${user.id}`), [404], "GET on do://GLUEBIND_DB/other");
+      const again = await json(c.url, "/users", { method: "POST", body: { name: "Other", email: user.email } });
+      assertOk(again, 201, "the same email in the other database");
+      assertError(await json(a.url, "/users", { method: "POST", body: { name: "Dup", email: user.email } }), [409], "still taken in the first");
+    } finally {
+      await c.stop();
+    }
+  });
+});
