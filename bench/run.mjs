@@ -58,6 +58,10 @@ const instances = [
   // KV get) whenever the cache restarted since that id was last read.
   { key: "kv", label: "demo kv:// (cache_ttl=3600)", config: DEMO, vars: { DATABASE_URL: "kv://GLUEBIND_KV?cache_ttl=3600", GLUEBIND_DEBUG: "0" }, ready: "/users?per_page=1", seed: true, quick: false },
   { key: "kv_ttl10", label: "demo kv:// (default cache_ttl=10)", config: DEMO, vars: { DATABASE_URL: "kv://GLUEBIND_KV", GLUEBIND_DEBUG: "0" }, ready: "/users?per_page=1", seed: true, quick: false },
+  // do:// with a warm isolate cache (reads served by the isolate, as (d)) and with none
+  // (cache_ttl=0: every session loads from the Durable Object, one round trip per request).
+  { key: "do", label: "demo do:// (cache_ttl=3600)", config: DEMO, vars: { DATABASE_URL: "do://GLUEBIND_DB?cache_ttl=3600", GLUEBIND_DEBUG: "0" }, ready: "/users?per_page=1", seed: true, quick: false },
+  { key: "do_cold", label: "demo do:// (cache_ttl=0)", config: DEMO, vars: { DATABASE_URL: "do://GLUEBIND_DB?cache_ttl=0", GLUEBIND_DEBUG: "0" }, ready: "/users?per_page=1", seed: true, quick: false },
   { key: "peer", label: "peer Drizzle+D1 (JS)", config: "bench/workers/peer/wrangler.toml", ready: "/users?per_page=1", seed: true },
   { key: "kv_floor", label: "KV floor: one commit's KV calls from JS", config: "bench/workers/kv-floor/wrangler.toml", ready: "/", quick: false },
   { key: "memory_opt", label: "demo memory:// wasm-opt -Oz", config: "bench/workers/demo-opt/wrangler.toml", vars: { DATABASE_URL: "memory://", GLUEBIND_DEBUG: "0" }, ready: "/users?per_page=1", seed: true, opt: true },
@@ -92,11 +96,14 @@ const scenarios = [
   { key: "c_opt", inst: "memory_opt", route: "GET /users/{id}", label: "(c') demo memory://, wasm-opt -Oz", make: getById },
   { key: "d", inst: "kv", route: "GET /users/{id}", label: "(d) demo kv:// (warm cache)", make: getById },
   { key: "d_ttl10", inst: "kv_ttl10", route: "GET /users/{id}", label: "(d'') demo kv://, default cache_ttl (10 s: warm and cold mixed)", make: getById },
+  { key: "d_do", inst: "do", route: "GET /users/{id}", label: "(g) demo do:// (warm cache)", make: getById },
+  { key: "d_do_cold", inst: "do_cold", route: "GET /users/{id}", label: "(g') demo do:// (cold: cache_ttl=0)", make: getById },
   { key: "e", inst: "peer", route: "GET /users/{id}", label: "(e) peer: Drizzle on D1", make: getById },
   { key: "f_memory", inst: "memory", route: "POST /users", label: "(f) demo memory://", make: postUser, status: 201 },
   { key: "f_snap", inst: "memory_snapshot", route: "POST /users", label: "(f'') demo memory://, snapshot isolation", make: postUser, status: 201 },
   { key: "f_memory_opt", inst: "memory_opt", route: "POST /users", label: "(f') demo memory://, wasm-opt -Oz", make: postUser, status: 201 },
   { key: "f_kv", inst: "kv", route: "POST /users", label: "(f) demo kv://", make: postUser, status: 201 },
+  { key: "f_do", inst: "do", route: "POST /users", label: "(g) demo do://", make: postUser, status: 201 },
   { key: "f_floor", inst: "kv_floor", route: "POST /users", label: "(f0) floor: the same KV calls from JS, nothing else", make: postUser, status: 201 },
   { key: "f_peer", inst: "peer", route: "POST /users", label: "(f) peer: Drizzle on D1", make: postUser, status: 201 },
 ].filter((s) => instances.some((i) => i.key === s.inst) && (!ONLY || ONLY.includes(s.key)));
@@ -354,6 +361,9 @@ async function main() {
       serializable_over_snapshot_get: ratio("c", "c_snap"),
       serializable_over_snapshot_post: ratio("f_memory", "f_snap"),
       post_floor_over_peer: ratio("f_floor", "f_peer"),
+      do_over_memory: ratio("d_do", "c"),
+      do_cold_over_memory: ratio("d_do_cold", "c"),
+      post_do_over_peer: ratio("f_do", "f_peer"),
       wasm_opt_get: ratio("c_opt", "c"),
       wasm_opt_post: ratio("f_memory_opt", "f_memory"),
     };
@@ -361,9 +371,11 @@ async function main() {
       session_over_bare: ratio("b", "a", "proxy"),
       memory_over_peer: ratio("c", "e", "proxy"),
       kv_over_memory: ratio("d", "c", "proxy"),
+      do_over_memory: ratio("d_do", "c", "proxy"),
+      post_do_over_peer: ratio("f_do", "f_peer", "proxy"),
     };
     for (const r of rows) {
-      const ref = { b: "a", c: "e", d: "c", d_ttl10: "c", c_opt: "c", f_memory: "f_peer", f_kv: "f_floor", f_floor: "f_peer", f_memory_opt: "f_memory", c_snap: "c", f_snap: "f_memory" }[r.key];
+      const ref = { b: "a", c: "e", d: "c", d_ttl10: "c", c_opt: "c", f_memory: "f_peer", f_kv: "f_floor", f_floor: "f_peer", f_memory_opt: "f_memory", c_snap: "c", f_snap: "f_memory", d_do: "c", d_do_cold: "c", f_do: "f_peer" }[r.key];
       r.ratio_ref = ref && row[ref] ? ref : null;
       r.direct_ratio = ref && row[ref] ? r.direct.rps / row[ref].direct.rps : null;
       r.proxy_ratio = ref && row[ref] ? r.proxy.rps / row[ref].proxy.rps : null;
@@ -376,7 +388,7 @@ async function main() {
       settings: { duration_s: DURATION, repetitions: REPS, warmup_s: WARMUP, connections: CONNECTIONS, users_seeded: USERS, quick: QUICK, load_generator: "autocannon (in-process, same machine)" },
       ratios,
       proxy_ratios: proxyRatios,
-      targets: { session_over_bare: ">= 0.95", memory_over_peer: ">= 1.5", kv_over_memory: ">= 0.8", wasm_gzip_bytes: "<= 1000000" },
+      targets: { session_over_bare: ">= 0.95", memory_over_peer: ">= 1.5", kv_over_memory: ">= 0.8", do_over_memory: ">= 0.8", post_do_over_peer: ">= 1.0", wasm_gzip_bytes: "<= 1000000" },
       wasm_gzip_bytes: sizes.demo?.gzip9,
       wasm_sizes: sizes,
       first_200_ms: Object.fromEntries(instances.map((i) => [i.key, i.firstOkMs])),
@@ -420,6 +432,7 @@ function markdown(r) {
   L.push(`- memory/peer c/e = ${t(r.ratios.memory_over_peer, "≥ 1.5", (v) => v >= 1.5)} [${fmt(r.proxy_ratios.memory_over_peer, 2)}]`);
   L.push(`- kv/memory d/c = ${t(r.ratios.kv_over_memory, "≥ 0.8", (v) => v >= 0.8)} [${fmt(r.proxy_ratios.kv_over_memory, 2)}]`);
   L.push(`- POST: memory/peer ${fmt(r.ratios.post_memory_over_peer, 2)}, kv/memory ${fmt(r.ratios.post_kv_over_memory, 2)}, kv/peer ${fmt(r.ratios.post_kv_over_peer, 2)}, kv/floor ${fmt(r.ratios.post_kv_over_floor, 2)} (the floor: local KV's own cost for the same calls; floor/peer ${fmt(r.ratios.post_floor_over_peer, 2)})`);
+  if (r.ratios.do_over_memory !== null) L.push(`- do:// warm GET over memory:// g/c = ${t(r.ratios.do_over_memory, "≥ 0.8", (v) => v >= 0.8)} [${fmt(r.proxy_ratios.do_over_memory, 2)}]; cold (cache_ttl=0) g'/c ${fmt(r.ratios.do_cold_over_memory, 2)}; do:// POST over the peer's = ${t(r.ratios.post_do_over_peer, "≥ 1.0", (v) => v >= 1.0)} [${fmt(r.proxy_ratios.post_do_over_peer, 2)}]`);
   if (r.ratios.serializable_over_snapshot_get !== null) L.push(`- serializable (default) over snapshot isolation, memory://: GET ${fmt(r.ratios.serializable_over_snapshot_get, 2)}, POST ${fmt(r.ratios.serializable_over_snapshot_post, 2)} (target ≥ 0.95: ${Math.min(r.ratios.serializable_over_snapshot_get, r.ratios.serializable_over_snapshot_post) >= 0.95 ? "met" : "missed"})`);
   if (r.ratios.wasm_opt_get !== null) L.push(`- wasm-opt -Oz build over the plain build: GET ${fmt(r.ratios.wasm_opt_get, 2)}, POST ${fmt(r.ratios.wasm_opt_post, 2)}`);
   L.push("");

@@ -15,7 +15,7 @@ if [ -z "$wasm" ] || [ ! -s "$out/bundle/shim.js" ]; then
   echo "the deploy bundle lacks the wasm module or the entry script:"; ls -la "$out/bundle"; exit 1
 fi
 # The do:// engine's Durable Object class must be exported by the entry the deploy uploads.
-grep -q 'class GluebindDatabase' "$out/bundle/shim.js" \
+grep -Eq '^ *[A-Za-z0-9_$]+ as GluebindDatabase,?$|^export class GluebindDatabase' "$out/bundle/shim.js" \
   || { echo "the deploy bundle's shim.js does not export GluebindDatabase (do://)"; exit 1; }
 echo "    bundle: $(basename "$wasm") $(wc -c < "$wasm") bytes raw, $(gzip -9 -c "$wasm" | wc -c) bytes gzip -9; shim.js $(wc -c < "$out/bundle/shim.js") bytes"
 

@@ -106,7 +106,7 @@ pub mod kv {
 }
 /// The `do://` engine's transport: implement [`durable::ObjectTransport`] to reach the
 /// database object another way (the Worker glue sends requests to the Durable Object's stub).
-/// With the cargo feature `testing`, [`durable::LocalObject`]: a database object in the test's
+/// With the cargo feature `testing`, `durable::LocalObject`: a database object in the test's
 /// process, with injected faults.
 pub mod durable {
     pub use crate::storage::durable::client::{ObjectTransport, TransportFailure};

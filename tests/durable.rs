@@ -280,8 +280,20 @@ fn a_failed_store_applies_nothing() {
         object.fail_next_store();
         let err = s.commit().await.unwrap_err();
         assert_eq!(err.code(), "STORAGE", "{err}");
+        assert!(
+            names(&isolate(&object).open()).await.is_empty(),
+            "not in the object's memory"
+        );
         object.restart();
-        assert!(names(&isolate(&object).open()).await.is_empty());
+        assert!(
+            names(&isolate(&object).open()).await.is_empty(),
+            "not in its storage"
+        );
+        // The same writes commit once storage works again.
+        let t = a.open();
+        insert(&t, 1, "ada@x").await.unwrap();
+        t.commit().await.unwrap();
+        assert_eq!(names(&isolate(&object).open()).await.len(), 1);
     });
 }
 
@@ -409,6 +421,11 @@ fn after_an_eviction_old_snapshots_read_only_unchanged_tables() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), "CONFLICT", "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains("conflict on table users:") && message.contains("snapshot too old"),
+            "names the table and the cause: {message}"
+        );
         assert_eq!(
             names(&a.open()).await.len(),
             2,

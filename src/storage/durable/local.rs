@@ -5,7 +5,7 @@ use super::{
     client::{ObjectTransport, TransportFailure},
     object::{DatabaseObject, MemoryPersistence, Persistence},
 };
-use crate::storage::kv::backend::BoxFuture;
+use crate::storage::kv::{backend::BoxFuture, faulty::yield_once};
 use std::cell::{Cell, RefCell};
 
 /// A database object reached without a network: several engines over one `LocalObject` are
@@ -129,20 +129,6 @@ impl LocalObject {
     pub fn advance(&self, ms: u64) {
         self.clock.set(self.clock.get() + ms);
     }
-}
-
-async fn yield_once() {
-    let mut yielded = false;
-    std::future::poll_fn(move |cx| {
-        if yielded {
-            std::task::Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    })
-    .await;
 }
 
 impl ObjectTransport for LocalObject {

@@ -90,13 +90,25 @@ pub(crate) fn patch(request: &Request, answer: Response) -> Result<Patch> {
             uniques,
         } => (at, schemas, all_schemas, rows, tables, uniques),
         Response::TooOld { oldest } => {
+            // The tables the load named: some of them changed after the session's snapshot.
+            let mut named: Vec<&str> =
+                wire::load_tables(schema_names, row_keys, table_names, unique_keys)
+                    .map(String::as_str)
+                    .collect();
+            named.sort_unstable();
+            named.dedup();
+            let table = if named.is_empty() {
+                "(all schemas)".to_owned()
+            } else {
+                named.join(", ")
+            };
             return Err(Error::Conflict {
-                table: String::new(),
+                table,
                 detail: format!(
-                    "the session's snapshot (the database object keeps versions from {oldest} \
-                     on)"
+                    "what this session reads, as of a snapshot too old for the database object \
+                     (snapshot too old: it keeps versions from {oldest} on),"
                 ),
-            })
+            });
         }
         Response::Failed { error } => return Err(client::failed(error)),
         other => return Err(client::unexpected(&other)),

@@ -9,7 +9,9 @@
 //! session reads as of one version throughout (`Load { at }`), and so that an isolate's cache
 //! can catch up with the commits after its own version.
 
-use super::wire::{Change, Delta, ErrorWire, KeyedRow, Request, Response, RowWire, SchemaWire};
+use super::wire::{
+    load_tables, Change, Delta, ErrorWire, KeyedRow, Request, Response, RowWire, SchemaWire,
+};
 use crate::{
     error::{Error, Result},
     snapshot::{Database, StoredRow, Table, Version},
@@ -263,11 +265,7 @@ impl<P: Persistence> DatabaseObject<P> {
             Err(answer) => match at {
                 Some(v)
                     if !all_schemas
-                        && schemas
-                            .iter()
-                            .chain(rows.iter().map(|(t, _)| t))
-                            .chain(tables)
-                            .chain(uniques.iter().map(|(t, _, _)| t))
+                        && load_tables(schemas, rows, tables, uniques)
                             .all(|name| self.unchanged_since(name, v)) =>
                 {
                     (v, &self.committed.db)

@@ -50,6 +50,20 @@ pub enum Request {
     Ids { name: String, count: u32 },
 }
 
+/// The tables a load names (with repeats): its schemas, rows, scanned tables and unique values.
+pub(crate) fn load_tables<'a>(
+    schemas: &'a [String],
+    rows: &'a [(String, Key)],
+    tables: &'a [String],
+    uniques: &'a [(String, usize, Key)],
+) -> impl Iterator<Item = &'a String> {
+    schemas
+        .iter()
+        .chain(rows.iter().map(|(t, _)| t))
+        .chain(tables)
+        .chain(uniques.iter().map(|(t, _, _)| t))
+}
+
 /// A row as it crosses: its values and version, or `None` where it is known absent (deleted).
 pub type RowWire = Option<(Vec<Value>, Version)>;
 /// A row of a whole table as it crosses: key, values, version.

@@ -100,7 +100,7 @@ struct Pending {
 }
 
 /// Resolves after being polled once more: other futures of a `join` run in between.
-async fn yield_once() {
+pub(crate) async fn yield_once() {
     let mut yielded = false;
     std::future::poll_fn(move |cx| {
         if yielded {
