@@ -9,10 +9,10 @@
 #   wasm         the wasm tests under Node (wasm-bindgen-test)
 #   release      builds the demo; offline release checks (scripts/check-package.sh: wrangler
 #                deploy --dry-run, crate contents, cargo publish --dry-run, rustdoc)
-#   e2e          builds the demo; the end-to-end tests (tests/e2e) against it on memory:// and kv://
+#   e2e          builds the demo; the end-to-end tests (tests/e2e) against it on memory://, kv:// and do://
 #   js           the npm package (js/): its build, npm pack --dry-run, JS unit tests under Node,
 #                tsc over a typed example, npm pack → install → serve (tests/package), and the
-#                end-to-end tests against the JS demo (examples/js-demo) on memory:// and kv://
+#                end-to-end tests against the JS demo (examples/js-demo) on memory://, kv:// and do://
 #   bench-smoke  a short run of the benchmark (bench/run.mjs --quick; asserts nothing about speed)
 #   soak-small   scripts/soak.mjs, 1 000 requests at 32 connections per engine
 #

@@ -215,10 +215,15 @@ impl Engine {
         &self.inner.url
     }
 
-    /// Number of commits applied in this isolate so far.
+    /// The version of the committed state this isolate holds: on `memory://` and `kv://` the
+    /// number of commits applied in this isolate so far; on `do://` the database object's
+    /// version its cache is at (0 while the cache is empty, until its next load).
     #[must_use]
     pub fn version(&self) -> u64 {
-        self.inner.committed.borrow().version
+        match self.inner.committed.borrow().version {
+            UNKNOWN_VERSION => 0,
+            v => v,
+        }
     }
 
     /// True when both handles point at the same database.
@@ -433,12 +438,20 @@ impl Engine {
 
     pub(crate) fn validate(&self, ws: &SessionStore) -> Result<()> {
         let committed = self.inner.committed.borrow();
-        if committed.version == UNKNOWN_VERSION {
-            return Ok(()); // an empty do:// cache: the object checks it at commit
+        if !Self::cache_can_check(&committed, ws) {
+            return Ok(()); // the do:// object checks it at commit
         }
         committed
             .apply(ws, committed.version + 1, self.read_check())
             .map(|_| ())
+    }
+
+    /// Whether the isolate's committed state can refuse `ws` early: only when it is known and
+    /// no older than the session's snapshot. (On do:// a cache that started over may be older
+    /// than a snapshot taken from the object since: a UNIQUE value or a row it holds may be
+    /// gone at the snapshot, and refusing on it would be wrong.)
+    fn cache_can_check(committed: &Committed, ws: &SessionStore) -> bool {
+        committed.version != UNKNOWN_VERSION && committed.version >= ws.as_of
     }
 
     /// Validates and applies a session's write-set atomically (first committer wins), and on
@@ -501,12 +514,10 @@ impl Engine {
     async fn commit_durable(&self, store: &DurableStorage, ws: &SessionStore) -> Result<Applied> {
         let cache = {
             let committed = self.inner.committed.borrow();
-            // An empty cache (version unknown) knows nothing to refuse on.
-            let known = committed.version != UNKNOWN_VERSION;
-            if known {
+            if Self::cache_can_check(&committed, ws) {
                 committed.apply(ws, 0, ReadCheck::Rows)?;
             }
-            known.then_some(committed.version)
+            (committed.version != UNKNOWN_VERSION).then_some(committed.version)
         };
         let request = Request::Commit {
             id: self.random()?,

@@ -7,6 +7,9 @@
 //! backend (Workers KV) does its I/O there, which is why the completion callback awaits it.
 
 pub(crate) mod durable;
+// Natively: the do:// case runs the object over SQLite (rusqlite).
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod equal_keys;
 pub(crate) mod kv;
 pub(crate) mod patch;
 pub(crate) mod validate;

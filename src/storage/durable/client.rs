@@ -90,11 +90,19 @@ impl DurableStorage {
             attempt += 1;
             match self.transport.send(body.clone()).await {
                 Ok(answer) => {
-                    return serde_json::from_str(&answer).map_err(|e| Error::Storage {
-                        message: format!(
-                            "the database object answered something that is not a gluebind \
-                             answer ({e}): is the Durable Object class GluebindDatabase?"
-                        ),
+                    return serde_json::from_str(&answer).map_err(|e| {
+                        let outcome = if commit {
+                            "commit outcome unknown: "
+                        } else {
+                            ""
+                        };
+                        Error::Storage {
+                            message: format!(
+                                "{outcome}the database object answered something that is not \
+                                 a gluebind answer ({e}): is the Durable Object class \
+                                 GluebindDatabase?"
+                            ),
+                        }
                     })
                 }
                 Err(TransportFailure::Transient(_)) if attempt < ATTEMPTS => {
@@ -122,32 +130,38 @@ impl DurableStorage {
     /// # Errors
     /// [`Error::Storage`] when the object cannot be reached or the sequence is exhausted.
     pub async fn next_id(&self, name: &str) -> Result<i64> {
-        if let Some(id) = self.take_id(name) {
-            return Ok(id);
-        }
-        let answer = self
-            .call(&Request::Ids {
-                name: name.to_owned(),
-                count: ID_BLOCK,
-            })
-            .await?;
-        match answer {
-            Response::Ids { first, count } => {
-                let end = first + i64::from(count);
-                // Concurrent sessions may both have reserved: keep the block further on.
-                let mut ids = self.ids.borrow_mut();
-                let slot = ids.entry(name.to_owned()).or_insert((first, end));
-                if slot.0 >= slot.1 {
-                    *slot = (first, end);
-                }
-                drop(ids);
-                self.take_id(name).ok_or_else(|| Error::Storage {
-                    message: format!("no ID of sequence {name} left after a reservation"),
-                })
+        // Concurrent sessions may reserve at once, and their answers arrive in any order: a
+        // block is used only when the current one is used up and it lies beyond it, so IDs
+        // increase within the isolate (a block that arrives too late is left unused: a gap).
+        for _ in 0..ATTEMPTS {
+            if let Some(id) = self.take_id(name) {
+                return Ok(id);
             }
-            Response::Failed { error } => Err(Error::from(error)),
-            other => Err(unexpected(&other)),
+            let answer = self
+                .call(&Request::Ids {
+                    name: name.to_owned(),
+                    count: ID_BLOCK,
+                })
+                .await?;
+            match answer {
+                Response::Ids { first, count } => {
+                    let end = first.saturating_add(i64::from(count));
+                    let mut ids = self.ids.borrow_mut();
+                    let slot = ids.entry(name.to_owned()).or_insert((first, first));
+                    if slot.0 >= slot.1 && first >= slot.1 {
+                        *slot = (first, end);
+                    }
+                }
+                Response::Failed { error } => return Err(Error::from(error)),
+                other => return Err(unexpected(&other)),
+            }
         }
+        Err(Error::Storage {
+            message: format!(
+                "no ID of sequence {name} after {ATTEMPTS} reservations (other sessions of \
+                 this isolate took them): try again"
+            ),
+        })
     }
 
     fn take_id(&self, name: &str) -> Option<i64> {

@@ -446,9 +446,15 @@ impl<P: Persistence> DatabaseObject<P> {
             };
         }
         // Above the table's largest integer key, as memory:// starts its sequences.
-        let floor = self.committed.max_integer_key(name).unwrap_or(0) + 1;
-        let first = self.sequences.get(name).copied().unwrap_or(1).max(floor);
-        let Some(next) = first.checked_add(i64::from(count)) else {
+        let floor = self
+            .committed
+            .max_integer_key(name)
+            .unwrap_or(0)
+            .checked_add(1);
+        let first = floor.map(|floor| self.sequences.get(name).copied().unwrap_or(1).max(floor));
+        let Some((first, next)) =
+            first.and_then(|first| Some((first, first.checked_add(i64::from(count))?)))
+        else {
             return failed(&Error::Storage {
                 message: format!("the ID sequence {name} is exhausted"),
             });

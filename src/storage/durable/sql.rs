@@ -46,7 +46,8 @@ const SCHEMA: [&str; 5] = [
      schema_version INTEGER NOT NULL, version INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS gluebind_rows (tbl TEXT NOT NULL, key TEXT NOT NULL, \
      row TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (tbl, key)) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS gluebind_sequences (name TEXT PRIMARY KEY, next INTEGER NOT NULL)",
+    // `next` as text: SQLite's integers cross to JavaScript as doubles, exact only to 2^53.
+    "CREATE TABLE IF NOT EXISTS gluebind_sequences (name TEXT PRIMARY KEY, next TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS gluebind_commits (id TEXT PRIMARY KEY, version INTEGER NOT NULL)",
 ];
 
@@ -94,6 +95,15 @@ fn version(v: &SqlValue, what: &str) -> Result<Version> {
 /// numbers are exact).
 fn stored_version(v: Version) -> SqlValue {
     SqlValue::Integer(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+/// One spelling per key GlueSQL holds equal (decimals 1, 1.0 and 1.00), so that a write
+/// through any of them replaces or deletes the one stored row.
+fn canonical(key: &Key) -> std::borrow::Cow<'_, Key> {
+    match key {
+        Key::Decimal(d) => std::borrow::Cow::Owned(Key::Decimal(d.normalize())),
+        _ => std::borrow::Cow::Borrowed(key),
+    }
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Result<SqlValue> {
@@ -155,7 +165,7 @@ fn write<S: SqlExec>(sql: &S, batch: &Batch) -> Result<()> {
         )?;
     }
     for (name, key, row) in &batch.rows {
-        let (tbl, key) = (SqlValue::Text(name.clone()), json(key)?);
+        let (tbl, key) = (SqlValue::Text(name.clone()), json(&canonical(key))?);
         match row {
             Some((values, v)) => run(
                 "INSERT OR REPLACE INTO gluebind_rows (tbl, key, row, version) VALUES (?, ?, ?, ?)",
@@ -170,7 +180,10 @@ fn write<S: SqlExec>(sql: &S, batch: &Batch) -> Result<()> {
     for (name, next) in &batch.sequences {
         run(
             "INSERT OR REPLACE INTO gluebind_sequences (name, next) VALUES (?, ?)",
-            vec![SqlValue::Text(name.clone()), SqlValue::Integer(*next)],
+            vec![
+                SqlValue::Text(name.clone()),
+                SqlValue::Text(next.to_string()),
+            ],
         )?;
     }
     if let Some((id, v)) = batch.commit {
@@ -250,7 +263,9 @@ impl<S: SqlExec> Persistence for SqlPersistence<S> {
         {
             stored.sequences.insert(
                 text(column(&row, 0, "sequence")?, "sequence name")?,
-                int(column(&row, 1, "sequence")?, "sequence")?,
+                text(column(&row, 1, "sequence")?, "sequence")?
+                    .parse()
+                    .map_err(|e| corrupt("sequence", e))?,
             );
         }
         for row in self.sql.exec(

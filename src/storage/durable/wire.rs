@@ -271,12 +271,24 @@ fn check_rows(name: &str, table: &TableWire) -> Result<()> {
                 ),
             });
         }
-        let size = serde_json::to_string(values).map_or(usize::MAX, |json| json.len());
+        // The stored row holds the table's name, the key and the values, each as JSON.
+        fn json_len<T: Serialize>(v: &T) -> usize {
+            serde_json::to_string(v).map_or(usize::MAX, |json| json.len())
+        }
+        let size = name
+            .len()
+            .saturating_add(json_len(key))
+            .saturating_add(json_len(values));
         if size > MAX_ROW_BYTES {
+            let mut shown = format!("{key:?}");
+            if shown.len() > 80 {
+                shown = format!("{}…", shown.chars().take(80).collect::<String>());
+            }
             return Err(Error::Storage {
                 message: format!(
-                    "a row of {name} (key {key:?}) is {size} bytes, over the Durable Object's \
-                     {MAX_ROW_BYTES}-byte row limit"
+                    "a row of {name} (key {shown}) is {size} bytes as stored, over the Durable \
+                     Object's {MAX_ROW_BYTES}-byte row limit: keep large values elsewhere (R2) \
+                     or split them"
                 ),
             });
         }

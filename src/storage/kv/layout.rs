@@ -103,9 +103,18 @@ fn hex(bytes: &[u8]) -> String {
 const MAX_HEX_SEGMENT: usize = 128;
 
 fn key_segment(key: &Key) -> Result<String> {
-    let bytes = key.to_cmp_be_bytes().map_err(|e| Error::Storage {
-        message: format!("cannot store key {key:?} in KV: {e}"),
-    })?;
+    let bytes = match key {
+        // GlueSQL's bytes of a decimal drop the scale of its fraction (1.05 and 1.5 both end in
+        // 5) and keep the scale of the mantissa (1.5 and 1.50 differ); keys GlueSQL holds equal
+        // must be one KV key and unequal ones two: its normalized text.
+        Key::Decimal(d) => [b'd']
+            .into_iter()
+            .chain(d.normalize().to_string().into_bytes())
+            .collect(),
+        _ => key.to_cmp_be_bytes().map_err(|e| Error::Storage {
+            message: format!("cannot store key {key:?} in KV: {e}"),
+        })?,
+    };
     let segment = hex(&bytes);
     if segment.len() <= MAX_HEX_SEGMENT {
         return Ok(segment);

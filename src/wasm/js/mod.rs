@@ -216,6 +216,9 @@ impl JsDatabaseObject {
     #[wasm_bindgen(constructor)]
     #[must_use]
     pub fn new(storage: JsValue) -> Self {
+        // An isolate may serve only the object, never a worker event: a panic here must also
+        // replace the instance (object.js then makes the object again).
+        super::init_panic_hook();
         Self {
             host: super::durable::DatabaseHost::new(storage),
         }
