@@ -32,7 +32,16 @@ impl Store for SessionStore {
                 self.read_row(table_name, key);
                 Ok(row.map(|r| r.values.as_ref().clone()))
             }
-            None => self.miss(Miss::Row(table_name.to_owned(), key.clone())),
+            None => {
+                // Not loaded: recorded, and read as absent for the rest of this attempt, so
+                // that what the statement would miss next (an INSERT's unique values after its
+                // key check) is recorded too and one load brings all of it. The attempt is
+                // discarded whatever it did, as for every miss.
+                self.misses
+                    .borrow_mut()
+                    .push(Miss::Row(table_name.to_owned(), key.clone()));
+                Ok(None)
+            }
         }
     }
 

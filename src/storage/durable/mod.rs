@@ -185,9 +185,9 @@ pub(crate) fn catch_up(db: &mut Database, since: &[(Version, Vec<Change>)]) {
                     db.absent_tables.remove(name);
                     db.schemas_complete = false;
                 }
-                Change::Row(name, key, row) => {
+                Change::Row(name, key, row, released) => {
                     if let Some(table) = db.tables.get_mut(name) {
-                        set_row(table, key, row.as_ref(), *version);
+                        set_row(table, key, row.as_ref(), released, *version);
                     }
                 }
             }
@@ -200,22 +200,21 @@ fn set_row(
     table: &mut Table,
     key: &Key,
     row: Option<&(Vec<gluesql_core::prelude::Value>, Version)>,
+    released: &[(usize, Key)],
     version: Version,
 ) {
     let columns = table.unique_columns();
-    // The values the key held are released (found from the row, or from the index).
-    let held: Vec<(usize, Key)> = table
-        .unique
-        .iter()
-        .filter(|(_, owner)| *owner == key)
-        .map(|((pos, v), _)| (*pos, v.clone()))
-        .collect();
-    for (pos, v) in held {
-        table.unique.remove(&(pos, v.clone()));
-        if table.unique_complete {
+    // The values the key held are released: the object names them (the cache is at the
+    // version just before this change), so no scan of the unique index is needed.
+    for (pos, v) in released {
+        let entry = (*pos, v.clone());
+        if table.unique.get(&entry) != Some(key) {
             continue;
         }
-        table.unique_absent.insert((pos, v));
+        table.unique.remove(&entry);
+        if !table.unique_complete {
+            table.unique_absent.insert(entry);
+        }
     }
     match row {
         Some((values, row_version)) => {

@@ -14,7 +14,7 @@ use super::wire::{
 };
 use crate::{
     error::{Error, Result},
-    snapshot::{Database, StoredRow, Table, Version},
+    snapshot::{unique_key, Database, StoredRow, Table, Version},
     storage::validate::{Committed, ReadCheck},
 };
 use gluesql_core::prelude::Key;
@@ -367,11 +367,25 @@ impl<P: Persistence> DatabaseObject<P> {
                 continue;
             }
             let t = next.db.tables.get(name);
+            let before = self.committed.db.tables.get(name);
+            let columns = before.map(Table::unique_columns).unwrap_or_default();
             batch.table_versions.push((name.clone(), stamp));
             for key in keys {
                 let row = row_wire(t.and_then(|t| t.rows.get(key)));
+                let released = before
+                    .and_then(|t| t.rows.get(key))
+                    .map(|old| {
+                        columns
+                            .iter()
+                            .filter_map(|(pos, _)| {
+                                let v = old.values.get(*pos).and_then(unique_key)?;
+                                Some((*pos, v))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 batch.rows.push((name.clone(), key.clone(), row.clone()));
-                changes.push(Change::Row(name.clone(), key.clone(), row));
+                changes.push(Change::Row(name.clone(), key.clone(), row, released));
             }
         }
         if self.done_order.len() >= DONE_MAX {

@@ -113,8 +113,9 @@ pub struct SchemaWire {
 /// A change of one commit, to bring an isolate cache up to date.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Change {
-    /// A row written (`None`: deleted).
-    Row(String, Key, RowWire),
+    /// A row written (`None`: deleted), and the unique values (column position, value) it
+    /// held before, which caches release (found without scanning their unique index).
+    Row(String, Key, RowWire, Vec<(usize, Key)>),
     /// A table created, altered or dropped: caches forget it.
     Table(String),
 }
