@@ -24,7 +24,7 @@ if [ "$have" = "$want" ]; then
   echo "    wasm-bindgen $have already installed"
 else
   echo "    installing wasm-bindgen-cli $want (found: ${have:-none}); takes ~3 min cold"
-  # Not --locked: a dependency locked by that release was yanked (see TOOLCHAIN.md).
+  # Not --locked: a dependency locked by that release was yanked (see HACKING.md, "Toolchain").
   cargo install wasm-bindgen-cli --version "$want" --force
 fi
 

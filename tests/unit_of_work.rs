@@ -112,6 +112,27 @@ fn the_same_key_gives_the_same_object_and_a_tracked_one_costs_no_query() {
     });
 }
 
+/// `session.get_or_404` gives the tracked object, or a 404 naming the table and key — also for
+/// an object deleted in this session.
+#[test]
+fn get_or_404_is_get_with_a_not_found_error() {
+    block_on(async {
+        let f = factory();
+        let s = f.open();
+        let ada = s.get_or_404::<User>(1).await.unwrap();
+        assert!(ada.ptr_eq(&s.get::<User>(1).await.unwrap().unwrap()));
+        let err = s.get_or_404::<User>(99).await.unwrap_err();
+        assert_eq!((err.code(), err.http_status()), ("NOT_FOUND", 404), "{err}");
+        assert!(
+            err.to_string().contains("users") && err.to_string().contains("99"),
+            "{err}"
+        );
+        s.delete(&ada).unwrap();
+        let err = s.get_or_404::<User>(1).await.unwrap_err();
+        assert_eq!(err.code(), "NOT_FOUND", "deleted in this session: {err}");
+    });
+}
+
 #[test]
 fn add_is_pending_until_a_flush_and_autoflush_runs_before_queries() {
     block_on(async {

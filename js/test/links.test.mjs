@@ -2,7 +2,8 @@
 // exists, and every #anchor names a heading of its file (GitHub's anchors). External links
 // (http, https, mailto) are not fetched.
 import assert from "node:assert/strict";
-import { existsSync, statSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, normalize } from "node:path";
 import { describe, it } from "node:test";
 import { ROOT, anchors, docFiles, links, read, slug } from "./markdown.mjs";
@@ -41,4 +42,31 @@ describe("links in the docs", () => {
       assert.deepEqual(broken, []);
     });
   }
+
+  // Scripts name docs in comments and messages ("see HACKING.md"): each must be in the repository.
+  it("every Markdown file a script names exists", () => {
+    const scripts = [
+      ...["scripts", "bench", ".ci"].flatMap((dir) =>
+        readdirSync(join(ROOT, dir), { recursive: true })
+          .filter((f) => /\.(sh|mjs|js)$|^run$/.test(String(f)))
+          .map((f) => join(dir, String(f))),
+      ),
+      "package.json",
+    ];
+    // A name is found as a path from the root or the script's folder, or as a file name in the
+    // repository (bench/run.mjs writes "latest.md" under bench/results/).
+    const tracked = execFileSync("git", ["ls-files", "*.md"], { cwd: ROOT, encoding: "utf8" }).split("\n");
+    const missing = [];
+    for (const script of scripts) {
+      for (const [name] of read(script).matchAll(/[\w./-]+\.md\b/g)) {
+        const found =
+          existsSync(join(ROOT, name)) ||
+          existsSync(join(ROOT, dirname(script), name)) ||
+          tracked.some((f) => f === name || f.endsWith(`/${name}`));
+        if (!found) missing.push(`${script}: ${name}`);
+      }
+    }
+    assert.ok(scripts.length > 10, `found the scripts: ${scripts.length}`);
+    assert.deepEqual(missing, []);
+  });
 });

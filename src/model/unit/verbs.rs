@@ -204,6 +204,25 @@ impl Session {
         Ok(tracked)
     }
 
+    /// [`Session::get`], or [`Error::NotFound`] (HTTP 404) naming the table and key:
+    /// Flask-SQLAlchemy's `db.get_or_404(User, id)` for a handler that then changes or deletes
+    /// the object.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when no row has the key (or the object was deleted in this
+    /// session); the session's errors.
+    pub async fn get_or_404<M: Model>(
+        &self,
+        key: impl IntoColumnValue<M::Key>,
+    ) -> Result<Tracked<M>> {
+        let key = key.into_column_value();
+        let shown = Arg::Typed(crate::model::ColumnType::to_param(&key)).json();
+        self.get::<M>(key).await?.ok_or_else(|| Error::NotFound {
+            table: M::META.table().to_owned(),
+            detail: format!("no row with {} = {shown}", M::META.primary_key().name()),
+        })
+    }
+
     /// Tracks rows a query loaded (see [`super::Query::all_tracked`]).
     pub(crate) fn track_loaded<M: Model>(&self, objects: Vec<M>) -> Result<Vec<Tracked<M>>> {
         let root = self.unit_owner()?;
