@@ -74,6 +74,13 @@ pub enum Error {
         /// The model's table.
         table: String,
     },
+    /// A call into the Workers runtime failed in a handler that returns gluebind's
+    /// [`Result`] (reading the request body, building a response, a binding): `?` on a
+    /// `worker::Result` gives this error, answered 500.
+    Runtime {
+        /// The runtime's description of the failure.
+        message: String,
+    },
 }
 
 impl Error {
@@ -100,8 +107,8 @@ impl Error {
     }
 
     /// A stable, machine-readable code for the variant (`CONFIG`, `SQL`, `UNIQUE`, `CONFLICT`,
-    /// `OUTSIDE_SCOPE`, `SESSION_CLOSED`, `STORAGE`, `NOT_FOUND`, `MULTIPLE_RESULTS`), for
-    /// logs, HTTP mapping and the JS bindings.
+    /// `OUTSIDE_SCOPE`, `SESSION_CLOSED`, `STORAGE`, `NOT_FOUND`, `MULTIPLE_RESULTS`,
+    /// `RUNTIME`), for logs, HTTP mapping and the JS bindings.
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
@@ -114,6 +121,7 @@ impl Error {
             Self::Storage { .. } => "STORAGE",
             Self::NotFound { .. } => "NOT_FOUND",
             Self::MultipleResults { .. } => "MULTIPLE_RESULTS",
+            Self::Runtime { .. } => "RUNTIME",
         }
     }
 
@@ -176,6 +184,7 @@ impl fmt::Display for Error {
                 "one() expected exactly one row of table {table} and found several; filter \
                  by the primary key or a unique column, or use first() or all()"
             ),
+            Self::Runtime { message } => write!(f, "Workers runtime error: {message}"),
         }
     }
 }

@@ -261,3 +261,42 @@ async fn unit_of_work_binds_hooks_and_recording_in_wasm() {
     assert!(recorded.iter().any(|q| q.sql.starts_with("INSERT")));
     assert!(recorded.iter().all(|q| q.session.ends_with(".cache")));
 }
+
+/// A handler served by `gluebind::wasm::serve` that fails with a gluebind error answers JSON
+/// with the error's status (404, 409); a `worker::Error` is passed on; `?` on a worker call in
+/// a gluebind handler gives `RUNTIME` (500).
+#[wasm_bindgen_test]
+async fn handler_errors_answer_with_their_status_in_wasm() {
+    use gluebind::wasm::HandlerError;
+    for (error, status) in [
+        (
+            Error::NotFound {
+                table: "users".into(),
+                detail: "no row with id = 7".into(),
+            },
+            404,
+        ),
+        (
+            Error::Conflict {
+                table: "users".into(),
+                detail: "row 7".into(),
+            },
+            409,
+        ),
+        (Error::from(worker::Error::RustError("body".into())), 500),
+    ] {
+        let code = error.code();
+        let message = error.to_string();
+        let mut response = error.respond().unwrap();
+        assert_eq!(response.status_code(), status, "{code}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body, serde_json::json!({ "error": message, "code": code }));
+    }
+    assert_eq!(
+        Error::from(worker::Error::RustError("x".into())).code(),
+        "RUNTIME"
+    );
+    assert!(worker::Error::RustError("passed on".into())
+        .respond()
+        .is_err());
+}

@@ -208,7 +208,7 @@ describe("the docs' code blocks", () => {
 
   it("every rust block is a doctest or a file of examples/hello", () => {
     const lib = readFileSync(join(ROOT, "src/lib.rs"), "utf8");
-    const hello = ["worker_app.rs", "binds.rs"].map((f) => readFileSync(join(ROOT, "examples/hello/src", f), "utf8"));
+    const hello = ["worker_app.rs", "binds.rs", "handlers.rs"].map((f) => readFileSync(join(ROOT, "examples/hello/src", f), "utf8"));
     const bad = [];
     for (const b of ALL.filter((b) => b.lang === "rust")) {
       const ignored = b.info.split(/[,\s]/).some((a) => a === "ignore" || a === "no_run");

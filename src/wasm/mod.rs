@@ -40,7 +40,7 @@ pub use kv::WorkersKv;
 #[cfg(feature = "worker")]
 pub use object::GluebindDatabase;
 #[cfg(feature = "worker")]
-pub use serve::{error_response, serve, to_worker_error, Event};
+pub use serve::{error_response, serve, to_worker_error, Event, HandlerError};
 
 /// Creates the engine for `url`, taking a `kv://BINDING` URL's KV namespace, or a
 /// `do://BINDING` URL's Durable Object namespace, from `env`.

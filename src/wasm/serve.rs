@@ -56,11 +56,46 @@ pub fn to_worker_error(error: Error) -> worker::Error {
 }
 
 /// `?` on a gluebind result inside a handler that returns `worker::Result`: the error's
-/// message becomes a `worker::Error::RustError` (answer it yourself with [`error_response`]
-/// where the client should see its status).
+/// message becomes a `worker::Error::RustError` (a 500). To answer with the error's status
+/// (404, 409) instead, return gluebind's [`crate::Result`] from a handler served by [`serve`],
+/// or answer it yourself with [`error_response`].
 impl From<Error> for worker::Error {
     fn from(error: Error) -> Self {
         worker::Error::RustError(error.to_string())
+    }
+}
+
+/// `?` on a `worker::Result` inside a handler that returns gluebind's [`crate::Result`]:
+/// [`Error::Runtime`], answered 500.
+impl From<worker::Error> for Error {
+    fn from(error: worker::Error) -> Self {
+        Error::Runtime {
+            message: error.to_string(),
+        }
+    }
+}
+
+/// What a handler served by [`serve`] may fail with. A `worker::Error` is passed on, as from
+/// any workers-rs handler (the runtime answers 500); a gluebind [`Error`] is answered with
+/// [`error_response`]: JSON with its [`Error::http_status`] — 404 from `get_or_404`, 409 from
+/// a conflict or a taken unique value. Either way the event's session is rolled back.
+pub trait HandlerError {
+    /// The answer to the client, or the error to pass on.
+    ///
+    /// # Errors
+    /// The error itself, when it is passed on.
+    fn respond(self) -> worker::Result<Response>;
+}
+
+impl HandlerError for worker::Error {
+    fn respond(self) -> worker::Result<Response> {
+        Err(self)
+    }
+}
+
+impl HandlerError for Error {
+    fn respond(self) -> worker::Result<Response> {
+        error_response(&self)
     }
 }
 
@@ -83,7 +118,7 @@ pub fn error_response(error: &Error) -> worker::Result<Response> {
 ///
 /// # Errors
 /// Whatever the handler returns.
-pub async fn serve<H, Fut>(
+pub async fn serve<H, Fut, E>(
     registry: &Registry,
     req: Request,
     env: Env,
@@ -92,7 +127,8 @@ pub async fn serve<H, Fut>(
 ) -> worker::Result<Response>
 where
     H: FnOnce(Request, Event) -> Fut,
-    Fut: Future<Output = worker::Result<Response>>,
+    Fut: Future<Output = std::result::Result<Response, E>>,
+    E: HandlerError,
 {
     super::init_panic_hook();
     let scope = registry.begin();
@@ -115,5 +151,5 @@ where
             console_error!("gluebind: teardown of scope {} failed: {e}", scope.id());
         }
     });
-    result
+    result.or_else(HandlerError::respond)
 }

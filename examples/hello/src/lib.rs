@@ -2,13 +2,17 @@
 //! over the workspace), and the tests below fail when a file and its block in the docs differ.
 //!
 //! - `worker_app.rs` is the README's "A Rust worker", byte for byte;
-//! - `binds.rs` is the binds example of `docs/models.md`, byte for byte.
+//! - `binds.rs` is the binds example of `docs/models.md`, byte for byte;
+//! - `handlers.rs` is the handlers example of `docs/models.md` (errors with their status, and
+//!   workers-rs' router), byte for byte.
 //!
 //! Every other Rust block of `docs/` is a doctest of the gluebind crate (`src/lib.rs`); the
 //! blocks that need a Worker (tagged `rust,ignore` there) must be files of this crate.
 
 #[cfg(target_arch = "wasm32")]
 pub mod binds;
+#[cfg(target_arch = "wasm32")]
+pub mod handlers;
 #[cfg(target_arch = "wasm32")]
 mod worker_app;
 
@@ -18,6 +22,7 @@ mod tests {
 
     const WORKER_APP: &str = include_str!("worker_app.rs");
     const BINDS: &str = include_str!("binds.rs");
+    const HANDLERS: &str = include_str!("handlers.rs");
 
     fn repo() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -76,6 +81,15 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_handlers_example_is_this_crates_handlers() {
+        let models = read(&repo().join("docs/models.md"));
+        assert!(
+            blocks(&models).iter().any(|(_, text)| text == HANDLERS),
+            "docs/models.md has no block equal to examples/hello/src/handlers.rs: copy one into the other"
+        );
+    }
+
     /// A `rust,ignore` block is not a doctest: it must be a file this crate compiles.
     #[test]
     fn every_ignored_rust_block_of_the_docs_is_compiled_here() {
@@ -87,7 +101,7 @@ mod tests {
             for (info, text) in blocks(&read(&path)) {
                 if lang(&info) == "rust" && info.contains("ignore") {
                     assert!(
-                        text == BINDS || text == WORKER_APP,
+                        text == BINDS || text == WORKER_APP || text == HANDLERS,
                         "{}: a `{info}` block that is neither a doctest nor a file of examples/hello",
                         path.display()
                     );

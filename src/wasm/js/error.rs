@@ -48,7 +48,10 @@ pub(crate) fn to_js(error: &Error) -> JsValue {
             set(&details, "detail", &s(detail));
         }
         Error::MultipleResults { table } => set(&details, "table", &s(table)),
-        Error::Config { .. } | Error::Sql { .. } | Error::Storage { .. } => {}
+        Error::Config { .. }
+        | Error::Sql { .. }
+        | Error::Storage { .. }
+        | Error::Runtime { .. } => {}
     }
     let code = s(error.code());
     let message = s(&error.to_string());
