@@ -57,6 +57,7 @@ mod rows;
 mod scope;
 mod session;
 mod snapshot;
+mod startup;
 mod storage;
 mod url;
 mod value;
@@ -74,6 +75,7 @@ pub use registry::{Outcome, Registry, Stats, Teardown};
 pub use rows::{QueryResult, Row, Rows};
 pub use scope::{Scope, ScopeId};
 pub use session::{CommitInfo, Finish, Session};
+pub use startup::Startup;
 pub use url::EngineUrl;
 
 /// The `kv://` engine's backend interface: implement [`kv::KvBackend`] to run `kv://` over

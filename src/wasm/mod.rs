@@ -5,27 +5,15 @@
 //! - With the `js` feature: the wasm-bindgen exports behind the npm package `gluebind`
 //!   (the `js` module); the package's wasm is built with `--no-default-features --features js`.
 //!
-//! ```ignore
-//! use worker::*;
-//! thread_local! {
-//!     // Once per isolate: the registry (never a "current session").
-//!     static DB: std::cell::OnceCell<gluebind::Registry> = const { std::cell::OnceCell::new() };
-//! }
-//!
-//! #[event(fetch)]
-//! async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-//!     let registry = DB.with(|db| db.get_or_init(|| make_registry(&env)).clone());
-//!     gluebind::wasm::serve(&registry, req, env, ctx, |req, event| async move {
-//!         let session = event.session()?;
-//!         // ... run SQL, session.commit().await?, build the response
-//!         Response::ok("done")
-//!     })
-//!     .await
-//! }
-//! ```
+//! A Rust Worker keeps one [`Gluebind`] per isolate (a `thread_local!`) and serves every
+//! event through it: the README's "A Rust worker", which is the file
+//! `examples/hello/src/worker_app.rs` that `npm test` compiles for wasm32 (wasm-only examples
+//! are kept there rather than in doc comments, which are not compiled for wasm32).
 
 #[cfg(any(feature = "worker", feature = "js"))]
 mod durable;
+#[cfg(feature = "worker")]
+mod isolate;
 #[cfg(feature = "js")]
 pub mod js;
 #[cfg(feature = "worker")]
@@ -35,6 +23,8 @@ mod object;
 #[cfg(feature = "worker")]
 mod serve;
 
+#[cfg(feature = "worker")]
+pub use isolate::{var, Gluebind};
 #[cfg(feature = "worker")]
 pub use kv::WorkersKv;
 #[cfg(feature = "worker")]

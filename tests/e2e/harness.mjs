@@ -126,12 +126,13 @@ let wrangler;
  * (the built demo); GLUEBIND_E2E_CONFIG overrides it. `vars` override the config's [vars];
  * `persistTo` is the local storage directory (KV, Durable Objects) — by default a fresh one,
  * removed by stop(); `registry` a dev registry directory shared with other workers (to bind
- * another worker's Durable Object).
+ * another worker's Durable Object); `probe: false` sends no first request (the worker has
+ * started, but its first request is the test's).
  * @returns {Promise<{url: string, port: number, innerUrl: string, persistTo: string,
  *   output: () => string, stop: () => Promise<void>}>} `innerUrl` is the user worker's own
  *   socket behind wrangler's dev proxy.
  */
-export async function startWorker({ config = process.env.GLUEBIND_E2E_CONFIG || DEFAULT_CONFIG, vars = {}, persistTo, registry } = {}) {
+export async function startWorker({ config = process.env.GLUEBIND_E2E_CONFIG || DEFAULT_CONFIG, vars = {}, persistTo, registry, probe = true } = {}) {
   if (process.env.GLUEBIND_E2E_DATABASE_URL && !("DATABASE_URL" in vars)) {
     vars = { DATABASE_URL: process.env.GLUEBIND_E2E_DATABASE_URL, ...vars };
   }
@@ -261,6 +262,8 @@ export async function startWorker({ config = process.env.GLUEBIND_E2E_CONFIG || 
   if (!innerUrl) return fail(`the worker did not start within ${START_TIMEOUT_MS / 1000} s`);
   handle.innerUrl = innerUrl;
   // The proxy holds requests until the worker is in place: one answer (any status) proves it.
+  // (`probe: false` leaves the worker's first request to the test.)
+  if (!probe) return handle;
   try {
     await (await fetch(handle.url, { signal: AbortSignal.timeout(Math.max(1_000, deadline - Date.now())) })).arrayBuffer();
   } catch (err) {

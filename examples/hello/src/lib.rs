@@ -90,6 +90,31 @@ mod tests {
         );
     }
 
+    /// Rustdoc examples that are not compiled (`ignore`) have no place in the crate's sources:
+    /// a wasm-only example is a file of this crate instead.
+    #[test]
+    fn no_rustdoc_example_of_the_crate_is_left_uncompiled() {
+        fn visit(dir: &Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    visit(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    for (n, line) in read(&path).lines().enumerate() {
+                        let line = line.trim_start();
+                        let doc = line.starts_with("///") || line.starts_with("//!");
+                        if doc && (line.contains("```ignore") || line.contains("```rust,ignore")) {
+                            out.push(format!("{}:{}", path.display(), n + 1));
+                        }
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        visit(&repo().join("src"), &mut found);
+        assert!(found.is_empty(), "uncompiled rustdoc examples: {found:?}");
+    }
+
     /// A `rust,ignore` block is not a doctest: it must be a file this crate compiles.
     #[test]
     fn every_ignored_rust_block_of_the_docs_is_compiled_here() {

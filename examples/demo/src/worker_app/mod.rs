@@ -11,11 +11,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let registry = match db::registry(&env).await {
-        Ok(registry) => registry,
-        Err(e) => return routes::error_response(&e.into()),
-    };
-    let served = gluebind::wasm::serve(&registry, req, env, ctx, routes::handle).await;
+    let served = db::db().serve(req, env, ctx, routes::handle).await;
     // An error escaping the handler is a bug: answer JSON 500 (teardown already rolled back).
     served.or_else(|e| {
         worker::console_error!("unhandled error: {e}");
