@@ -352,7 +352,11 @@ export declare class UniqueError extends GluebindError {
   readonly table: string;
   /** The column, or `"PRIMARY KEY"`. */
   readonly column: string;
-  readonly value: string;
+  /**
+   * The taken value as JavaScript has it: a string, a number (a bigint beyond 2^53), a boolean;
+   * other types (dates, UUIDs) as their SQL text.
+   */
+  readonly value: string | number | bigint | boolean;
 }
 export declare class ConflictError extends GluebindError {
   readonly code: "CONFLICT";

@@ -108,7 +108,7 @@ describe("errors thrown by the wasm core", () => {
     await s.execute("INSERT INTO users VALUES (1, 'a', 'a@x')");
     await assert.rejects(s.execute("INSERT INTO users VALUES (2, 'b', 'a@x')"), (err) => {
       assert.ok(err instanceof UniqueError);
-      assert.deepEqual([err.table, err.column, err.value], ["users", "email", '"a@x"']);
+      assert.deepEqual([err.table, err.column, err.value], ["users", "email", "a@x"], "the plain value");
       assert.match(err.message, /unique constraint violated: users\.email/);
       return true;
     });
@@ -116,6 +116,15 @@ describe("errors thrown by the wasm core", () => {
       assert.ok(err instanceof UniqueError);
       assert.equal(err.table, "users");
       assert.ok(["id", "PRIMARY KEY"].includes(err.column), err.column);
+      assert.equal(err.value, 1, "a number for an integer key");
+      return true;
+    });
+    // Quotes, backslashes, control characters and non-ASCII come back as they were stored.
+    const odd = 'O"Brien \\ tab\t bell\u0007 ü@x';
+    await s.execute("INSERT INTO users VALUES (3, 'o', $1)", [odd]);
+    await assert.rejects(s.execute("INSERT INTO users VALUES (4, 'p', $1)", [odd]), (err) => {
+      assert.ok(err instanceof UniqueError);
+      assert.equal(err.value, odd);
       return true;
     });
     s.close();

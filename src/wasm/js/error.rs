@@ -23,6 +23,58 @@ fn set(target: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(target, &JsValue::from_str(key), value);
 }
 
+/// A unique value as JavaScript has it (gluebind's message shows it as SQL text): a string
+/// without its quotes and escapes, a number (a bigint beyond 2^53), a boolean; anything else
+/// (a date, a UUID, a note) as the text.
+fn plain_value(text: &str) -> JsValue {
+    if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        return unescape(inner).map_or_else(|| JsValue::from_str(text), |s| JsValue::from_str(&s));
+    }
+    match text {
+        "TRUE" => return JsValue::TRUE,
+        "FALSE" => return JsValue::FALSE,
+        _ => {}
+    }
+    if let Ok(n) = text.parse::<i128>() {
+        const SAFE: i128 = (1 << 53) - 1;
+        return if (-SAFE..=SAFE).contains(&n) {
+            JsValue::from_f64(n as f64)
+        } else {
+            js_sys::BigInt::new(&JsValue::from_str(text))
+                .map_or_else(|_| JsValue::from_str(text), Into::into)
+        };
+    }
+    match text.parse::<f64>() {
+        Ok(f) if f.is_finite() && !text.is_empty() => JsValue::from_f64(f),
+        _ => JsValue::from_str(text),
+    }
+}
+
+/// Undoes Rust's `{:?}` escaping of a string (`\"`, `\\`, `\n`, `\u{…}`, …).
+fn unescape(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next()? {
+            'n' => out.push('\n'),
+            'r' => out.push('\r'),
+            't' => out.push('\t'),
+            '0' => out.push('\0'),
+            'u' => {
+                let rest: String = chars.by_ref().take_while(|&c| c != '}').collect();
+                let hex = rest.strip_prefix('{')?;
+                out.push(char::from_u32(u32::from_str_radix(hex, 16).ok()?)?);
+            }
+            other => out.push(other), // \" \' \\
+        }
+    }
+    Some(out)
+}
+
 /// The JavaScript error for `error`.
 pub(crate) fn to_js(error: &Error) -> JsValue {
     let details = Object::new();
@@ -35,7 +87,7 @@ pub(crate) fn to_js(error: &Error) -> JsValue {
         } => {
             set(&details, "table", &s(table));
             set(&details, "column", &s(column));
-            set(&details, "value", &s(value));
+            set(&details, "value", &plain_value(value));
         }
         Error::Conflict { table, detail } => {
             set(&details, "table", &s(table));
