@@ -5,6 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT/js"
 step "npm pack --dry-run (js/)"
+node "$ROOT/scripts/check-wasm-opt.mjs"
 list=$(npm pack --dry-run --json 2>/dev/null | node -e '
   let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
     for (const f of JSON.parse(s)[0].files) console.log(f.path + " " + f.size);

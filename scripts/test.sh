@@ -112,8 +112,9 @@ layer_e2e() {
 }
 
 layer_js() {
-  step "build the npm package (js/dist)"
-  bash scripts/build-js.sh
+  # Optimized, as packed: the unit tests, the package test and the JS demo run what users get.
+  step "build the npm package (js/dist, wasm-opt -Oz)"
+  bash scripts/build-js.sh --opt
 
   bash scripts/check-npm-pack.sh
 

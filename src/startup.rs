@@ -2,39 +2,53 @@
 //! `create_all` of a Flask app's start), shared by every event that arrives meanwhile.
 
 use crate::{Error, Registry, Result, Session};
-use std::{cell::RefCell, future::Future, rc::Rc};
+use std::{cell::Cell, future::Future, rc::Rc};
 
 /// Runs of the start-up work after a `CONFLICT` (another isolate created the same tables at
 /// the same moment: the next run finds them and has nothing to do).
 const CONFLICT_RERUNS: u32 = 5;
 
-#[derive(Debug, Default)]
+/// Pauses an event waits for a run of another event before it presumes that run cut off
+/// (in a Worker, 1 000 pauses of 10 ms: 10 s) and runs the work itself.
+const TAKEOVER_PAUSES: u32 = 1000;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 enum State {
     #[default]
     Idle,
-    /// One event runs it; the others wait for it.
-    Running,
+    /// The run of this generation is going on; the other events wait for it.
+    Running(u64),
     Done,
 }
 
 /// Start-up work of an isolate: [`Startup::ensure`] runs it once, before the first event's
 /// handler; events that arrive while it runs wait for it. A run that fails (or is cut off) is
 /// run again by the next event; a `CONFLICT` — another isolate created the same tables at the
-/// same moment — reruns it at once, on a fresh session. Clones share the state.
+/// same moment — reruns it at once, on a fresh session. A run that neither ends nor is dropped
+/// (a Workers event cancelled half-way, whose future is never polled again) is taken over by
+/// an event that waited [`TAKEOVER_PAUSES`] pauses for it. The work must not wait for start-up
+/// itself (through `ensure` or a `serve`): it would wait for the takeover. Clones share the
+/// state.
 #[derive(Debug, Clone, Default)]
 pub struct Startup {
-    state: Rc<RefCell<State>>,
+    state: Rc<Cell<State>>,
+    generation: Rc<Cell<u64>>,
 }
 
-/// Ends a run: `Done`, or back to `Idle` (also when the run is dropped half-way).
+/// Ends a run: `Done`, or back to `Idle` (also when the run is dropped half-way) — unless
+/// another event took it over meanwhile.
 struct Finish<'a> {
-    state: &'a RefCell<State>,
+    state: &'a Cell<State>,
+    generation: u64,
     done: bool,
 }
 
 impl Drop for Finish<'_> {
     fn drop(&mut self) {
-        *self.state.borrow_mut() = if self.done { State::Done } else { State::Idle };
+        if self.state.get() == State::Running(self.generation) {
+            self.state
+                .set(if self.done { State::Done } else { State::Idle });
+        }
     }
 }
 
@@ -48,7 +62,15 @@ impl Startup {
     /// True once a run succeeded.
     #[must_use]
     pub fn is_done(&self) -> bool {
-        matches!(*self.state.borrow(), State::Done)
+        self.state.get() == State::Done
+    }
+
+    /// Marks a run of a new generation as going on; its generation.
+    fn start(&self) -> u64 {
+        let generation = self.generation.get() + 1;
+        self.generation.set(generation);
+        self.state.set(State::Running(generation));
+        generation
     }
 
     /// Runs `init` unless a run succeeded already, on a session of `registry`'s factory
@@ -71,23 +93,29 @@ impl Startup {
         P: Fn() -> PFut,
         PFut: Future<Output = ()>,
     {
-        loop {
-            {
-                let mut state = self.state.borrow_mut();
-                match &*state {
-                    State::Done => return Ok(()),
-                    State::Idle => {
-                        *state = State::Running;
-                        break;
-                    }
-                    State::Running => {}
+        let generation = 'wait: loop {
+            let observed = match self.state.get() {
+                State::Done => return Ok(()),
+                State::Idle => break 'wait self.start(),
+                State::Running(generation) => generation,
+            };
+            // Another event runs it: look again after each pause (it may have failed, or
+            // stalled: then take it over).
+            let mut pauses = 0;
+            loop {
+                pause().await;
+                pauses += 1;
+                if self.state.get() != State::Running(observed) {
+                    continue 'wait;
+                }
+                if pauses >= TAKEOVER_PAUSES {
+                    break 'wait self.start();
                 }
             }
-            // Another event runs it: look again after the pause (it may have failed).
-            pause().await;
-        }
+        };
         let mut finish = Finish {
             state: &self.state,
+            generation,
             done: false,
         };
         let mut reruns = 0;

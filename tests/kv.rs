@@ -14,7 +14,7 @@
 //! | PK read, nothing cached | 2 gets (schema, then row: GlueSQL plans before it reads) |
 //! | the isolate's first KV read or commit, then at most once per 10 s | + 1 list (the journal of commits cut off half-way) |
 //! | one-row insert, one UNIQUE column, isolate cache warm (table created here) | statement 0; commit: record put, then the journal's list and 1 bulk get (check) at once, then 2 puts at once; the record's delete after the response (teardown) |
-//! | one-row insert, one UNIQUE column, schema cached only | statement 2 gets (PK check, then unique check); commit as above |
+//! | one-row insert, one UNIQUE column, schema cached only | statement 1 bulk get (the key and the unique value, found in one attempt); commit as above |
 //! | one-row insert without UNIQUE columns | commit: record put, list + 1 bulk get, 1 put; record delete at teardown |
 //! | scan of 2 500 small rows (schema cached) | 3 lists |
 //! | list page (`ORDER BY id LIMIT 20` + `COUNT(*)`) over 2 500 rows, cold | 1 get (schema) + 1 list (journal) + 3 lists |
@@ -451,5 +451,52 @@ fn concurrent_teardowns_delete_each_commit_record_once() {
             "one delete per record"
         );
         assert_eq!(records(), 0);
+    });
+}
+
+/// A multi-row INSERT into a table the isolate has not loaded point-loads its keys and unique
+/// values (each once), never the whole table. (Found by review: an attempt that reads a
+/// missing row as absent recorded each key twice, and 3 rows with a UNIQUE column went past
+/// the point-load limit.)
+#[test]
+fn a_multi_row_insert_loads_its_keys_not_the_table() {
+    let kv = Rc::new(CountingKv::new(MemoryKv::new()));
+    // The seed (900 rows and unique entries) needs more than the default budget.
+    let a = isolate(&kv, "kv://GLUEBIND_KV?max_ops=1000");
+    block_on(async {
+        let s = a.open();
+        s.execute_batch(USERS).await.unwrap();
+        s.execute_batch("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+            .await
+            .unwrap();
+        let users: Vec<String> = (1..=200).map(|i| format!("({i}, 'n', 'e{i}@x')")).collect();
+        let notes: Vec<String> = (1..=200).map(|i| format!("({i}, 'n')")).collect();
+        s.execute_batch(&format!(
+            "INSERT INTO users VALUES {}; INSERT INTO notes VALUES {}",
+            users.join(","),
+            notes.join(",")
+        ))
+        .await
+        .unwrap();
+        s.commit().await.unwrap();
+        s.engine().flush().await.unwrap();
+    });
+    let b = isolate(&kv, "kv://GLUEBIND_KV");
+    block_on(async {
+        b.open()
+            .execute_batch(
+                "SELECT name FROM users WHERE id = 1; SELECT body FROM notes WHERE id = 1",
+            )
+            .await
+            .unwrap();
+        for sql in [
+            "INSERT INTO users VALUES (1001, 'a', 'a@x'), (1002, 'b', 'b@x'), (1003, 'c', 'c@x')",
+            "INSERT INTO notes VALUES (1001, 'a'), (1002, 'b'), (1003, 'c'), (1004, 'd'), (1005, 'e')",
+        ] {
+            kv.reset();
+            b.open().execute_batch(sql).await.unwrap();
+            let ops = kv.ops();
+            assert_eq!((ops.lists, ops.bulk_gets), (0, 1), "{sql}: {ops:?}");
+        }
     });
 }

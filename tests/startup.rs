@@ -129,3 +129,39 @@ fn a_run_cut_off_half_way_is_run_again() {
         assert_eq!(runs.get(), 2);
     });
 }
+
+/// A run that neither ends nor is dropped (a Workers event cancelled half-way: its future is
+/// never polled again) is taken over by an event that waited long enough: start-up never
+/// hangs the isolate. (Found by review.)
+#[test]
+fn a_stalled_run_is_taken_over() {
+    let registry = registry();
+    let startup = Startup::new();
+    let first = Cell::new(true);
+    let runs = Cell::new(0);
+    let init = |s: Session| {
+        let stall = first.replace(false);
+        let runs = &runs;
+        async move {
+            if stall {
+                futures::future::pending::<()>().await;
+            }
+            create(s, runs).await
+        }
+    };
+    block_on(async {
+        let stalled = startup.ensure(&registry, init, yield_now);
+        futures::pin_mut!(stalled);
+        assert!(futures::poll!(stalled.as_mut()).is_pending());
+        // `stalled` stays alive, never polled again. (Bounded: a regression fails, not hangs.)
+        let pauses = Cell::new(0);
+        let pause = || {
+            pauses.set(pauses.get() + 1);
+            assert!(pauses.get() < 5_000, "still waiting for the stalled run");
+            yield_now()
+        };
+        startup.ensure(&registry, init, pause).await.unwrap();
+        assert!(startup.is_done());
+        assert_eq!(runs.get(), 1, "the second event ran it");
+    });
+}

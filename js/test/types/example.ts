@@ -132,7 +132,11 @@ app.get("/users/:id", async (c) => {
   const [user] = await session.execute<User>("SELECT * FROM users WHERE id = $1", [Number(c.req.param("id"))]);
   // @ts-expect-error: no such variable
   c.var.nope;
-  return user ? c.json(user) : c.json({ error: "not found" }, 404);
+  // The worker's own bindings, typed beside the session.
+  const url: string = c.env.DATABASE_URL;
+  // @ts-expect-error: no such binding
+  c.env.NOPE;
+  return user ? c.json({ ...user, url }) : c.json({ error: "not found" }, 404);
 });
 
 const chained = new Hono().use(gluebind(db)).get("/", (c) => c.text(c.var.session.id));

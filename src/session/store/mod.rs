@@ -38,7 +38,7 @@ use std::{
 };
 
 /// Something a statement needed that is not loaded yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Miss {
     /// A table's schema (or that it does not exist).
     Schema(String),
@@ -156,9 +156,15 @@ impl SessionStore {
         }
     }
 
-    /// Misses recorded since the last call.
+    /// Misses recorded since the last call, each once (an attempt that reads a missing row
+    /// as absent may miss it again: GlueSQL's key check, then the write).
     pub fn take_misses(&self) -> Vec<Miss> {
-        std::mem::take(&mut *self.misses.borrow_mut())
+        let misses = std::mem::take(&mut *self.misses.borrow_mut());
+        let mut seen = std::collections::HashSet::with_capacity(misses.len());
+        misses
+            .into_iter()
+            .filter(|miss| seen.insert(miss.clone()))
+            .collect()
     }
 
     /// A copy of the current state, to undo a statement attempt.
