@@ -8,10 +8,6 @@ use std::{cell::Cell, future::Future, rc::Rc};
 /// the same moment: the next run finds them and has nothing to do).
 const CONFLICT_RERUNS: u32 = 5;
 
-/// Pauses an event waits for a run of another event before it presumes that run cut off
-/// (in a Worker, 1 000 pauses of 10 ms: 10 s) and runs the work itself.
-const TAKEOVER_PAUSES: u32 = 1000;
-
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 enum State {
     #[default]
@@ -26,7 +22,7 @@ enum State {
 /// run again by the next event; a `CONFLICT` — another isolate created the same tables at the
 /// same moment — reruns it at once, on a fresh session. A run that neither ends nor is dropped
 /// (a Workers event cancelled half-way, whose future is never polled again) is taken over by
-/// an event that waited [`TAKEOVER_PAUSES`] pauses for it. The work must not wait for start-up
+/// an event that waited [`Startup::TAKEOVER_PAUSES`] pauses for it. The work must not wait for start-up
 /// itself (through `ensure` or a `serve`): it would wait for the takeover. Clones share the
 /// state.
 #[derive(Debug, Clone, Default)]
@@ -53,6 +49,10 @@ impl Drop for Finish<'_> {
 }
 
 impl Startup {
+    /// Pauses an event waits for a run of another event before it presumes that run cut off
+    /// (in a Worker, 1 000 pauses of 10 ms: 10 s) and runs the work itself.
+    pub const TAKEOVER_PAUSES: u32 = 1000;
+
     /// Start-up work not run yet.
     #[must_use]
     pub fn new() -> Self {
@@ -108,7 +108,7 @@ impl Startup {
                 if self.state.get() != State::Running(observed) {
                     continue 'wait;
                 }
-                if pauses >= TAKEOVER_PAUSES {
+                if pauses >= Self::TAKEOVER_PAUSES {
                     break 'wait self.start();
                 }
             }
