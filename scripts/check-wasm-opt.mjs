@@ -13,4 +13,5 @@ if (WebAssembly.Module.customSections(module, "name").length > 0) {
   console.error("js/dist/gluebind_bg.wasm is not the optimized build: run `npm run build:js -- --opt` before packing");
   process.exit(1);
 }
-console.log("    js/dist/gluebind_bg.wasm is the optimized build (no name section)");
+// On stderr: `npm pack --json` prints its JSON on stdout, after this (prepack).
+console.error("    js/dist/gluebind_bg.wasm is the optimized build (no name section)");
