@@ -310,22 +310,17 @@ impl Engine {
 
     /// A fresh session store over the latest committed state (O(1)).
     pub(crate) fn session_store(&self) -> SessionStore {
+        // Past its lifetime the isolate cache starts over, so other isolates' writes show.
         match &self.inner.backend {
             Backend::Kv(store) => {
                 self.sync_cache(store);
-                // Past its lifetime the isolate cache starts over, so other isolates' writes
-                // show.
-                let now = store.now_ms();
-                if now.saturating_sub(self.inner.cache_started.get()) >= store.cache_ttl_ms {
+                if self.cache_outlived(store.cache_ttl_ms) {
                     self.reset_cache(store);
-                    self.inner.cache_started.set(now);
                 }
             }
             Backend::Durable(store) => {
-                let now = store.transport.now_ms();
-                if now.saturating_sub(self.inner.cache_started.get()) >= store.cache_ttl_ms {
+                if self.cache_outlived(store.cache_ttl_ms) {
                     self.reset_durable_cache();
-                    self.inner.cache_started.set(now);
                 }
             }
             Backend::Memory => {}
@@ -336,6 +331,17 @@ impl Engine {
             Rc::clone(&self.inner.row_ids),
             committed.version,
         )
+    }
+
+    /// True when the isolate cache is `ttl_ms` old or older; its lifetime then starts again
+    /// (the caller starts the cache over).
+    fn cache_outlived(&self, ttl_ms: u64) -> bool {
+        let now = self.now_ms();
+        let outlived = now.saturating_sub(self.inner.cache_started.get()) >= ttl_ms;
+        if outlived {
+            self.inner.cache_started.set(now);
+        }
+        outlived
     }
 
     /// Starts the do:// isolate cache afresh: empty, at a version learnt at its next load.

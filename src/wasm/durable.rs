@@ -19,12 +19,6 @@ use std::{cell::RefCell, rc::Rc};
 use wasm_bindgen::{prelude::*, JsCast};
 use wasm_bindgen_futures::JsFuture;
 
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &Function, ms: f64) -> JsValue;
-}
-
 /// The URL of the requests to the object (a Durable Object's `fetch` needs one; it goes
 /// nowhere else).
 const OBJECT_URL: &str = "https://gluebind.internal/";
@@ -62,16 +56,6 @@ fn classify(error: &JsValue) -> TransportFailure {
     } else {
         TransportFailure::Permanent(message(error))
     }
-}
-
-/// Waits `ms` milliseconds (a `setTimeout` promise).
-pub(crate) fn sleep(ms: u64) -> BoxFuture<'static, ()> {
-    let promise = Promise::new(&mut |resolve, _| {
-        set_timeout(&resolve, ms as f64);
-    });
-    Box::pin(async move {
-        let _ = JsFuture::from(promise).await;
-    })
 }
 
 /// Reaches the Durable Object named `name` of a namespace binding through its stub.
@@ -157,7 +141,7 @@ impl ObjectTransport for NamespaceTransport {
     }
 
     fn sleep(&self, ms: u64) -> BoxFuture<'static, ()> {
-        sleep(ms)
+        super::sleep(ms)
     }
 }
 

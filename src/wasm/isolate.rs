@@ -72,6 +72,9 @@ impl Gluebind {
     /// # Errors
     /// What the factory or the start-up work failed with (the next call tries again).
     pub async fn registry(&self, env: &Env) -> Result<Registry> {
+        // Before the factory and the start-up work run: a panic in them also resets the
+        // instance (as one in a handler does, through `serve`).
+        super::init_panic_hook();
         let registry = match self.registry.get() {
             Some(registry) => registry.clone(),
             None => {
@@ -83,19 +86,15 @@ impl Gluebind {
         if let Some(init) = &self.init {
             // Waiting events look again every 10 ms (a timer of their own).
             self.startup
-                .ensure(
-                    &registry,
-                    |session| init(session),
-                    || super::durable::sleep(10),
-                )
+                .ensure(&registry, |session| init(session), || super::sleep(10))
                 .await?;
         }
         Ok(registry)
     }
 
     /// [`serve`]s the event on the isolate's registry; a failure to make it (a bad URL, a
-    /// missing binding, the start-up work) is answered as [`error_response`] (a 500 with the
-    /// error's JSON).
+    /// missing binding, the start-up work) is answered as [`error_response`] (the error's JSON
+    /// with its status: 500 for these).
     ///
     /// # Errors
     /// As [`serve`].

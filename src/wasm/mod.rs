@@ -92,3 +92,22 @@ thread_local! {
 pub fn instance_epoch() -> f64 {
     EPOCH.with(|e| *e)
 }
+
+#[cfg(any(feature = "worker", feature = "js"))]
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &js_sys::Function, ms: f64) -> wasm_bindgen::JsValue;
+}
+
+/// Waits `ms` milliseconds (a `setTimeout` promise): backoff, and start-up's waiting events.
+#[cfg(any(feature = "worker", feature = "js"))]
+pub(crate) fn sleep(ms: u64) -> crate::storage::kv::backend::BoxFuture<'static, ()> {
+    #[allow(clippy::cast_precision_loss)] // short delays
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        set_timeout(&resolve, ms as f64);
+    });
+    Box::pin(async move {
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    })
+}

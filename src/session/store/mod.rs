@@ -161,9 +161,12 @@ impl SessionStore {
     pub fn take_misses(&self) -> Vec<Miss> {
         let misses = std::mem::take(&mut *self.misses.borrow_mut());
         let mut seen = std::collections::HashSet::with_capacity(misses.len());
+        let first: Vec<bool> = misses.iter().map(|miss| seen.insert(miss)).collect();
+        drop(seen);
         misses
             .into_iter()
-            .filter(|miss| seen.insert(miss.clone()))
+            .zip(first)
+            .filter_map(|(miss, first)| first.then_some(miss))
             .collect()
     }
 

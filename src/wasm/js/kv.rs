@@ -9,7 +9,7 @@ use crate::storage::kv::backend::{
     BoxFuture, KvBackend, KvEntry, KvFailure, KvResult, ListPage, ListedKey,
 };
 use crate::Error;
-use js_sys::{Array, Function, Map, Object, Promise, Reflect, JSON};
+use js_sys::{Array, Map, Object, Promise, Reflect, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -43,8 +43,6 @@ extern "C" {
     #[wasm_bindgen(method, catch)]
     fn list(this: &KvNamespace, options: &JsValue) -> Result<Promise, JsValue>;
 
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &Function, ms: f64) -> JsValue;
 }
 
 /// A KV namespace from JavaScript, as a gluebind KV backend.
@@ -251,13 +249,6 @@ impl KvBackend for JsKv {
     }
 
     fn sleep(&self, ms: u64) -> BoxFuture<'static, ()> {
-        #[allow(clippy::cast_precision_loss)] // backoff delays are small
-        let ms = ms as f64;
-        let promise = Promise::new(&mut |resolve, _reject| {
-            set_timeout(&resolve, ms);
-        });
-        Box::pin(async move {
-            let _ = JsFuture::from(promise).await;
-        })
+        crate::wasm::sleep(ms)
     }
 }
