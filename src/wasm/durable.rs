@@ -41,21 +41,11 @@ fn call(target: &JsValue, method: &str, args: &[JsValue]) -> std::result::Result
     Reflect::apply(&f, target, &args.iter().collect::<Array>())
 }
 
-/// Durable Objects mark the errors worth retrying (`retryable`). An `overloaded` object is
-/// not retried: Cloudflare asks callers not to, as retries only deepen the overload.
+/// Durable Objects mark the errors worth retrying (`retryable`) and those never to retry
+/// (`overloaded`): see [`TransportFailure::of_object_error`].
 fn classify(error: &JsValue) -> TransportFailure {
     let flag = |name| field(error, name).as_bool() == Some(true);
-    if flag("overloaded") {
-        TransportFailure::Permanent(format!(
-            "the database object is overloaded (not retried: {}); send it fewer requests, or \
-             spread the data over several databases (do://BINDING/NAME)",
-            message(error)
-        ))
-    } else if flag("retryable") {
-        TransportFailure::Transient(message(error))
-    } else {
-        TransportFailure::Permanent(message(error))
-    }
+    TransportFailure::of_object_error(message(error), flag("retryable"), flag("overloaded"))
 }
 
 /// Reaches the Durable Object named `name` of a namespace binding through its stub.

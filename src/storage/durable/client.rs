@@ -23,6 +23,26 @@ pub enum TransportFailure {
     Permanent(String),
 }
 
+impl TransportFailure {
+    /// A Durable Object's error, by the flags it carries: `retryable` ones are retried; an
+    /// `overloaded` object never is — Cloudflare asks callers not to, as retries only deepen
+    /// the overload — and the message says what to do instead. For a transport of your own over
+    /// a Durable Object stub.
+    #[must_use]
+    pub fn of_object_error(message: String, retryable: bool, overloaded: bool) -> Self {
+        if overloaded {
+            Self::Permanent(format!(
+                "the database object is overloaded (not retried: {message}); send it fewer \
+                 requests, or spread the data over several databases (do://BINDING/NAME)"
+            ))
+        } else if retryable {
+            Self::Transient(message)
+        } else {
+            Self::Permanent(message)
+        }
+    }
+}
+
 impl std::fmt::Display for TransportFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -184,4 +204,63 @@ pub(crate) fn unexpected(answer: &Response) -> Error {
 /// The error of a failed answer.
 pub(crate) fn failed(error: ErrorWire) -> Error {
     Error::from(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// Answers every request with one failure; counts the attempts.
+    struct Failing {
+        failure: TransportFailure,
+        attempts: Cell<u32>,
+    }
+
+    impl ObjectTransport for Failing {
+        fn send(
+            &self,
+            _body: String,
+        ) -> BoxFuture<'_, std::result::Result<String, TransportFailure>> {
+            self.attempts.set(self.attempts.get() + 1);
+            let failure = self.failure.clone();
+            Box::pin(async move { Err(failure) })
+        }
+        fn now_ms(&self) -> u64 {
+            0
+        }
+        fn sleep(&self, _ms: u64) -> BoxFuture<'static, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    fn attempts(failure: TransportFailure) -> (u32, String) {
+        let transport = Rc::new(Failing {
+            failure,
+            attempts: Cell::new(0),
+        });
+        let storage = DurableStorage::new(transport.clone(), 0);
+        let request = Request::Ids {
+            name: "t".into(),
+            count: 1,
+        };
+        let err = pollster::block_on(storage.call(&request)).unwrap_err();
+        (transport.attempts.get(), err.to_string())
+    }
+
+    #[test]
+    fn retryable_errors_are_retried_and_overloaded_ones_never() {
+        let retryable = TransportFailure::of_object_error("reset".into(), true, false);
+        assert_eq!(attempts(retryable).0, ATTEMPTS);
+        // Overloaded wins over retryable: one attempt, and the message says what to do.
+        let overloaded = TransportFailure::of_object_error("too many".into(), true, true);
+        let (n, message) = attempts(overloaded);
+        assert_eq!(n, 1);
+        assert!(
+            message.contains("overloaded") && message.contains("do://BINDING/NAME"),
+            "{message}"
+        );
+        let other = TransportFailure::of_object_error("refused".into(), false, false);
+        assert_eq!(attempts(other).0, 1);
+    }
 }
