@@ -195,8 +195,10 @@ export interface GluebindOptions<Env = any> {
   /** Autoflush of the session factory (default true). */
   autoflush?: boolean;
   /**
-   * 64/128-bit integers out: `"auto"` (default) gives a number when it is a safe integer and a
-   * bigint beyond, `"bigint"` always a bigint, `"string"` always a decimal string.
+   * 64/128-bit integers out of `execute`/`query`: `"auto"` (default) gives a number when it is
+   * a safe integer and a bigint beyond, `"bigint"` always a bigint, `"string"` always a decimal
+   * string. Model rows differ under `"auto"`: a column is a `number` (an error beyond
+   * `Number.MAX_SAFE_INTEGER`), or a `bigint` with `bigint: true` in `defineModel`.
    */
   int64?: "auto" | "bigint" | "string";
   /** TIMESTAMP out: `"date"` (default; a UTC Date, milliseconds) or `"string"` (ISO, all digits). */
@@ -422,26 +424,32 @@ export interface ColumnSpec {
   primaryKey?: boolean;
   unique?: boolean;
   nullable?: boolean;
+  /**
+   * INTEGER, INT128, UINT64 and UINT128 only: read the column as a `bigint` (default: a
+   * `number`, and an error naming this flag for a value beyond `Number.MAX_SAFE_INTEGER`).
+   */
+  bigint?: boolean;
 }
 
 /** Column name → spec. */
 export type ColumnSpecs = Record<string, ColumnSpec>;
 
 /**
- * A column's value in rows, with the default options (`int64: "auto"`, `timestamps: "date"`);
- * with others, give the model your row type: `defineModel(…) as Model<typeof columns, MyRow>`.
+ * A column's value in model rows, with the default options (`int64: "auto"`, `timestamps:
+ * "date"`; a column with `bigint: true` is a `bigint`); with others, give the model your row
+ * type: `defineModel(…) as Model<typeof columns, MyRow>`.
  */
 export interface ColumnValues {
-  INTEGER: number | bigint;
+  INTEGER: number;
   INT8: number;
   INT16: number;
   INT32: number;
-  INT128: number | bigint;
+  INT128: number;
   UINT8: number;
   UINT16: number;
   UINT32: number;
-  UINT64: number | bigint;
-  UINT128: number | bigint;
+  UINT64: number;
+  UINT128: number;
   FLOAT: number;
   BOOLEAN: boolean;
   TEXT: string;
@@ -454,13 +462,18 @@ export interface ColumnValues {
 }
 
 /** What a column accepts as a value (a parameter). */
-export interface ColumnParams extends Omit<ColumnValues, "BYTEA" | "TIMESTAMP"> {
+export interface ColumnParams
+  extends Omit<ColumnValues, "INTEGER" | "INT128" | "UINT64" | "UINT128" | "BYTEA" | "TIMESTAMP"> {
+  INTEGER: number | bigint;
+  INT128: number | bigint;
+  UINT64: number | bigint;
+  UINT128: number | bigint;
   BYTEA: Uint8Array | ArrayBuffer;
   TIMESTAMP: Date | string;
 }
 
 type NullIf<S> = S extends { nullable: true } ? null : never;
-type ValueOf<S extends ColumnSpec> = ColumnValues[S["type"]] | NullIf<S>;
+type ValueOf<S extends ColumnSpec> = (S extends { bigint: true } ? bigint : ColumnValues[S["type"]]) | NullIf<S>;
 type ParamOf<S extends ColumnSpec> = ColumnParams[S["type"]];
 type NullableKeys<C extends ColumnSpecs> = { [K in keyof C]: C[K] extends { nullable: true } ? K : never }[keyof C];
 type ColumnName<C extends ColumnSpecs> = keyof C & string;
@@ -621,8 +634,11 @@ export interface Model<C extends ColumnSpecs = ColumnSpecs, R = RowOf<C>> {
   get(session: Session, key: KeyOf<C>): Promise<R | null>;
   /** @throws NotFoundError when no row has the key. */
   getOr404(session: Session, key: KeyOf<C>): Promise<R>;
-  /** `session.nextId(table)`: the next value of the table's ID sequence. */
-  nextId(session: Session): Promise<number | bigint>;
+  /**
+   * `session.nextId(table)`: the next value of the table's ID sequence, typed as the primary
+   * key reads (a number; a bigint with `bigint: true`).
+   */
+  nextId(session: Session): Promise<ValueOf<C[PrimaryKeyOf<C>]>>;
   /**
    * Inserts a row; resolves to it with every column (values as given).
    * @throws UniqueError when the key or a unique value is taken.

@@ -74,7 +74,7 @@ describe("defineModel", () => {
     assert.equal(User.primaryKey, "id");
     assert.equal(User.bindKey, null);
     assert.equal(Todo.bindKey, "cache");
-    assert.deepEqual(User.columns.age, { type: "INT32", primaryKey: false, unique: false, nullable: true });
+    assert.deepEqual(User.columns.age, { type: "INT32", primaryKey: false, unique: false, nullable: true, bigint: false });
     assert.deepEqual(Object.keys(User.columns), ["id", "name", "email", "age"]);
     assert.ok(Object.isFrozen(User) && Object.isFrozen(User.columns) && Object.isFrozen(User.columns.id));
   });
@@ -98,7 +98,7 @@ describe("defineModel", () => {
       [{ a: { type: "INTEGER", primaryKey: true, nullable: true } }, /primary key a cannot be nullable/],
       [{ a: { type: "VARCHAR", primaryKey: true } }, /type "VARCHAR" is not one of INTEGER, .*TIMESTAMP/],
       [{ a: { type: "integer", primaryKey: true } }, /type "integer" is not one of/],
-      [{ a: { type: "INTEGER", primary_key: true } }, /unknown key "primary_key"; keys are type, primaryKey, unique, nullable/],
+      [{ a: { type: "INTEGER", primary_key: true } }, /unknown key "primary_key"; keys are type, primaryKey, unique, nullable, bigint/],
       [{ a: { type: "INTEGER", primaryKey: "yes" } }, /primaryKey must be true or false/],
       [{ a: { type: "FLOAT", primaryKey: true } }, /FLOAT primary key or unique/],
       [{ a: "INTEGER" }, /expected \{ type, … \}, got string/],
@@ -172,12 +172,12 @@ describe("values of every column type", () => {
     i8: { type: "INT8" },
     i16: { type: "INT16" },
     i32: { type: "INT32" },
-    i64: { type: "INTEGER" },
-    i128: { type: "INT128" },
+    i64: { type: "INTEGER", bigint: true },
+    i128: { type: "INT128", bigint: true },
     u8: { type: "UINT8" },
     u16: { type: "UINT16" },
     u32: { type: "UINT32" },
-    u64: { type: "UINT64" },
+    u64: { type: "UINT64", bigint: true },
     u128: { type: "UINT128" },
     f64: { type: "FLOAT" },
     flag: { type: "BOOLEAN" },
@@ -223,6 +223,65 @@ describe("values of every column type", () => {
     assert.deepEqual({ ...(await Every.get(s, "nulls")) }, nulls);
     assert.equal(await Every.query(s).filter("maybe", "isNull").count(), 1);
     assert.equal(await Every.query(s).filterBy({ at: full.at, bytes: full.bytes, u64: full.u64 }).count(), 2);
+  });
+});
+
+describe("integer columns: a number, or a bigint with bigint: true", () => {
+  const Plain = defineModel("plain_ids", { id: { type: "INTEGER", primaryKey: true }, n: { type: "UINT64", nullable: true } });
+  const Big = defineModel("big_ids", { id: { type: "INTEGER", primaryKey: true, bigint: true }, n: { type: "UINT128", bigint: true } });
+
+  it("a safe value is a number by default, whatever the engine's ID; bigint: true gives a bigint", async () => {
+    const s = await sessionWith([Plain, Big]);
+    const id = await Plain.nextId(s);
+    assert.equal(typeof id, "number");
+    await Plain.insert(s, { id, n: 2n ** 53n - 1n });
+    const row = await Plain.getOr404(s, id);
+    assert.deepEqual({ ...row }, { id, n: Number.MAX_SAFE_INTEGER });
+    assert.equal(typeof (await Plain.query(s).first()).id, "number");
+    const bigId = await Big.nextId(s);
+    assert.equal(typeof bigId, "bigint");
+    await Big.insert(s, { id: 7, n: 1 });
+    await Big.insert(s, { id: 2n ** 60n, n: 2n ** 100n });
+    assert.deepEqual(
+      (await Big.query(s).orderBy("id").all()).map((r) => ({ ...r })),
+      [{ id: 7n, n: 1n }, { id: 2n ** 60n, n: 2n ** 100n }],
+      "always a bigint, small values too",
+    );
+    assert.deepEqual(Plain.columns.id, { type: "INTEGER", primaryKey: true, unique: false, nullable: false, bigint: false });
+    assert.equal(Big.columns.n.bigint, true);
+  });
+
+  it("a value beyond Number.MAX_SAFE_INTEGER in a number column is an error naming the fix, and changes nothing", async () => {
+    const s = await sessionWith([Plain]);
+    await Plain.insert(s, { id: 1, n: 5 });
+    await s.execute("INSERT INTO plain_ids (id, n) VALUES ($1, $2)", [2n ** 60n, 2n ** 53n]);
+    await s.commit();
+    const named = (column, value) => (err) =>
+      err instanceof SqlError &&
+      err.message.includes(`column plain_ids.${column} holds ${value}, beyond Number.MAX_SAFE_INTEGER`) &&
+      err.message.includes("bigint: true");
+    await assert.rejects(Plain.query(s).all(), named("id", 2n ** 60n));
+    await assert.rejects(Plain.get(s, 2n ** 60n), named("id", 2n ** 60n));
+    await assert.rejects(Plain.update(s, 2n ** 60n, { n: 1 }), named("id", 2n ** 60n));
+    // A failed read leaves the stored rows as they were, and raw queries still give a bigint.
+    const rows = await s.execute("SELECT id, n FROM plain_ids ORDER BY id");
+    assert.deepEqual([...rows].map((r) => ({ ...r })), [{ id: 1, n: 5 }, { id: 2n ** 60n, n: 2n ** 53n }]);
+    assert.deepEqual({ ...(await Plain.get(s, 1)) }, { id: 1, n: 5 }, "safe rows still read");
+    // The same rows read through a model whose columns say bigint: true.
+    const Wide = defineModel("plain_ids", { id: { type: "INTEGER", primaryKey: true, bigint: true }, n: { type: "UINT64", nullable: true, bigint: true } });
+    assert.deepEqual((await Wide.query(s).orderBy("id").all()).map((r) => ({ ...r })), [{ id: 1n, n: 5n }, { id: 2n ** 60n, n: 2n ** 53n }]);
+    s.close();
+  });
+
+  it("the registry's int64 option still applies to columns without the flag", async () => {
+    for (const [int64, expected] of [["bigint", 3n], ["string", "3"]]) {
+      const db = memoryDb({ int64 });
+      const s = db.openSession();
+      await createAll(s, [Plain]);
+      await Plain.insert(s, { id: 3, n: null });
+      assert.deepEqual({ ...(await Plain.get(s, 3)) }, { id: expected, n: null }, int64);
+      s.close();
+    }
   });
 });
 

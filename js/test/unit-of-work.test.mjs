@@ -162,7 +162,7 @@ describe("the unit of work", () => {
   it("values of every kind compare as the column holds them: unchanged ones are not written", async () => {
     const Every = defineModel("every_kind", {
       key: { type: "TEXT", primaryKey: true },
-      big: { type: "INTEGER" },
+      big: { type: "INTEGER", bigint: true },
       at: { type: "TIMESTAMP" },
       bytes: { type: "BYTEA" },
       day: { type: "DATE" },

@@ -61,6 +61,8 @@ pub struct ColumnMeta {
     sql_type: &'static str,
     nullable: bool,
     unique: bool,
+    /// JavaScript models: read as a `bigint` (else a `number`).
+    bigint: bool,
 }
 
 impl ColumnMeta {
@@ -85,6 +87,7 @@ impl ColumnMeta {
             sql_type,
             nullable,
             unique,
+            bigint: false,
         }
     }
 
@@ -102,7 +105,20 @@ impl ColumnMeta {
             sql_type,
             nullable,
             unique,
+            bigint: false,
         }
+    }
+
+    /// The column read as a JavaScript `bigint` (`defineModel`'s `bigint: true`).
+    pub(crate) fn with_bigint(self, bigint: bool) -> Self {
+        Self { bigint, ..self }
+    }
+
+    /// True when a JavaScript model reads the column as a `bigint` (`bigint: true` in
+    /// `defineModel`); such columns are the 64- and 128-bit integer ones.
+    #[cfg_attr(not(all(target_arch = "wasm32", feature = "js")), allow(dead_code))]
+    pub(crate) const fn is_bigint(&self) -> bool {
+        self.bigint
     }
 
     /// The column's name.

@@ -157,7 +157,22 @@ async function models(session: Session): Promise<Response> {
   const row: UserRow = await UserModel.insert(session, { id: await UserModel.nextId(session), name: "Ada", email: "a@x", joined: new Date() });
   const bio: string | null = row.bio;
   const joined: Date = row.joined;
-  const id: number | bigint = row.id;
+  const id: number = row.id;
+  const nextKey: number = await UserModel.nextId(session);
+  // @ts-expect-error: an INTEGER column reads as a number unless it says bigint: true
+  const notBig: bigint = row.id;
+  const Snowflake = defineModel("snowflakes", {
+    id: { type: "INTEGER", primaryKey: true, bigint: true },
+    parent: { type: "UINT64", nullable: true, bigint: true },
+    n: { type: "INT128" },
+  });
+  const flake: ModelRow<typeof Snowflake> = await Snowflake.getOr404(session, 2n ** 60n);
+  const big: bigint = flake.id;
+  const parent: bigint | null = flake.parent;
+  const small: number = flake.n;
+  const nextBig: bigint = await Snowflake.nextId(session);
+  // @ts-expect-error: a bigint column does not read as a number
+  const notSmall: number = flake.id;
   // @ts-expect-error: a NOT NULL column is required
   await UserModel.insert(session, { id: 1, name: "Ada", joined: "2024-01-02T03:04:05" });
   // @ts-expect-error: no such column

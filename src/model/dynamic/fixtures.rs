@@ -353,10 +353,14 @@ impl Runner {
             }
             "update" => {
                 let model = self.model(step);
-                let (stored, changed) =
-                    write::update(model, &self.session, &step.get("key"), &step.get("changes"))
-                        .await?;
-                let mut row = rows_json(&stored)[0].clone();
+                let (mut row, changed) = write::update(
+                    model,
+                    &self.session,
+                    &step.get("key"),
+                    &step.get("changes"),
+                    |stored| Ok(rows_json(stored)[0].clone()),
+                )
+                .await?;
                 for (i, v) in changed {
                     row[model.meta.columns()[i].name()] = v.to_serde();
                 }

@@ -12,7 +12,11 @@ use crate::{
 };
 
 /// The keys of a column spec.
-const SPEC_KEYS: [&str; 4] = ["type", "primaryKey", "unique", "nullable"];
+const SPEC_KEYS: [&str; 5] = ["type", "primaryKey", "unique", "nullable", "bigint"];
+
+/// The column types whose values can pass `Number.MAX_SAFE_INTEGER`: read as `number` unless
+/// the spec says `bigint: true`.
+pub(crate) const WIDE_INTEGERS: [&str; 4] = ["INTEGER", "INT128", "UINT64", "UINT128"];
 
 /// `name` (`shown` in messages) when it is an identifier gluebind writes into SQL.
 fn check_ident(name: Option<String>, shown: &dyn Fn() -> String, what: &str) -> Result<String> {
@@ -27,7 +31,7 @@ fn check_ident(name: Option<String>, shown: &dyn Fn() -> String, what: &str) -> 
     }
 }
 
-/// `{ type, primaryKey?, unique?, nullable? }` → (column, primary key).
+/// `{ type, primaryKey?, unique?, nullable?, bigint? }` → (column, primary key).
 fn column<V: DynValue>(name: String, spec: &V, place: &str) -> Result<(ColumnMeta, bool)> {
     let Some(entries) = spec.entries() else {
         return Err(Error::config(format!(
@@ -62,13 +66,22 @@ fn column<V: DynValue>(name: String, spec: &V, place: &str) -> Result<(ColumnMet
             .ok_or_else(|| Error::config(format!("{place}: {key} must be true or false")))
     };
     let (primary_key, unique, nullable) = (flag("primaryKey")?, flag("unique")?, flag("nullable")?);
+    let bigint = flag("bigint")?;
+    if bigint && !WIDE_INTEGERS.contains(&ty) {
+        return Err(Error::config(format!(
+            "{place}: bigint: true is for the integer types that can pass \
+             Number.MAX_SAFE_INTEGER ({}), not {ty}",
+            WIDE_INTEGERS.join(", ")
+        )));
+    }
     // GlueSQL's own rule, caught here rather than at createAll.
     if ty == "FLOAT" && (primary_key || unique) {
         return Err(Error::config(format!(
             "{place}: GlueSQL 0.20 does not support a FLOAT primary key or unique column"
         )));
     }
-    Ok((ColumnMeta::owned(name, ty, nullable, unique), primary_key))
+    let meta = ColumnMeta::owned(name, ty, nullable, unique).with_bigint(bigint);
+    Ok((meta, primary_key))
 }
 
 /// Checks a model definition and builds its metadata.

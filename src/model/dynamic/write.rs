@@ -57,17 +57,20 @@ pub(crate) async fn insert<V: DynValue>(
 /// `Model.update(session, key, changes)`: reads the row and SETs only the columns whose value
 /// differs from the stored one (undefined values are left out): a stored value is not written
 /// again, because GlueSQL 0.20 checks a UNIQUE column in SET against every stored row, the
-/// updated one included. Returns the stored row and the changes made (column index, value).
+/// updated one included. Returns the stored row as `read` gives it (called before anything is
+/// written, so a row the caller cannot read changes nothing) and the changes made (column
+/// index, value).
 ///
 /// # Errors
 /// [`Error::NotFound`] when no row has the key; [`Error::Sql`] for a change of the primary
-/// key, a NULL in a NOT NULL column, a field that is no column; [`Error::Unique`].
-pub(crate) async fn update<V: DynValue>(
+/// key, a NULL in a NOT NULL column, a field that is no column; [`Error::Unique`]; `read`'s.
+pub(crate) async fn update<V: DynValue, T>(
     model: &DefinedModel,
     session: &Session,
     key_value: &V,
     changes: &V,
-) -> Result<(Rows, Vec<(usize, V)>)> {
+    read: impl FnOnce(&Rows) -> Result<T>,
+) -> Result<(T, Vec<(usize, V)>)> {
     let meta = &model.meta;
     let place = format!("{}.update", meta.table());
     let entries = check_columns(meta, changes, &place)?;
@@ -102,6 +105,7 @@ pub(crate) async fn update<V: DynValue>(
         }
         changed.push((index, arg, value));
     }
+    let stored = read(&stored)?;
     if changed.is_empty() {
         return Ok((stored, Vec::new()));
     }

@@ -13,10 +13,14 @@
 //! | BYTEA | `Uint8Array` | `Uint8Array`, `ArrayBuffer` |
 //! | MAP, LIST, POINT | object, array, `{x, y}` | — |
 
-use crate::{dyn_params::DynParam, Error, QueryResult, Rows, Value};
+use crate::{
+    dyn_params::DynParam,
+    model::{ColumnMeta, ModelMeta},
+    Error, QueryResult, Rows, Value,
+};
 use js_sys::{Array, ArrayBuffer, BigInt, Date, JsString, Uint8Array};
 use serde::{
-    ser::{SerializeMap, SerializeSeq},
+    ser::{Error as _, SerializeMap, SerializeSeq},
     Deserialize, Serialize, Serializer,
 };
 use std::fmt::Write as _;
@@ -36,6 +40,10 @@ pub(crate) enum Int64 {
     Bigint,
     /// Always a decimal `string`.
     String,
+    /// A `number`, and an error naming the fix beyond `Number.MAX_SAFE_INTEGER`: a model's
+    /// integer column without `bigint: true` (its TypeScript type is `number`).
+    #[serde(skip_deserializing)]
+    Number,
 }
 
 /// How TIMESTAMP values come out.
@@ -144,10 +152,31 @@ fn int<S: Serializer>(s: S, v: i128, out: &Output) -> Result<S::Ok, S::Error> {
     let safe = (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&v);
     match out.int64 {
         #[allow(clippy::cast_precision_loss)] // exact: |v| ≤ 2^53 - 1
-        Int64::Auto if safe => s.serialize_f64(v as f64),
+        Int64::Auto | Int64::Number if safe => s.serialize_f64(v as f64),
+        Int64::Number => Err(S::Error::custom(beyond_safe(v))),
         Int64::Auto | Int64::Bigint if !out.json => s.serialize_i128(v),
         _ => s.collect_str(&v),
     }
+}
+
+/// Why an integer cannot be a `number` (the end of a sentence naming its column).
+pub(crate) fn beyond_safe(v: impl std::fmt::Display) -> String {
+    format!("holds {v}, beyond Number.MAX_SAFE_INTEGER")
+}
+
+/// The digits of `value` when it is an integer beyond `Number.MAX_SAFE_INTEGER`.
+pub(crate) fn unsafe_integer(value: &Value) -> Option<String> {
+    let v = match value {
+        Value::I64(v) => i128::from(*v),
+        Value::U64(v) => i128::from(*v),
+        Value::I128(v) => *v,
+        Value::U128(v) => match i128::try_from(*v) {
+            Ok(v) => v,
+            Err(_) => return Some(v.to_string()),
+        },
+        _ => return None,
+    };
+    (!(-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&v)).then(|| v.to_string())
 }
 
 fn uuid_string(v: u128) -> String {
@@ -179,6 +208,7 @@ impl Serialize for Cell<'_> {
             Value::I128(v) => int(s, *v, out),
             Value::U128(v) => match i128::try_from(*v) {
                 Ok(v) => int(s, v, out),
+                Err(_) if out.int64 == Int64::Number => Err(S::Error::custom(beyond_safe(v))),
                 Err(_) if out.int64 != Int64::String && !out.json => s.serialize_u128(*v),
                 Err(_) => s.collect_str(v),
             },
@@ -285,6 +315,8 @@ impl Serialize for RowAsObject<'_> {
 struct RowsAsArrays<'a> {
     rows: &'a Rows,
     out: &'a Output,
+    /// A model's rows: the output of each of the rows' columns.
+    model: Option<&'a ModelColumns>,
 }
 
 impl Serialize for RowsAsArrays<'_> {
@@ -294,6 +326,7 @@ impl Serialize for RowsAsArrays<'_> {
             seq.serialize_element(&RowValues {
                 values: row.values(),
                 out: self.out,
+                model: self.model,
             })?;
         }
         seq.end()
@@ -303,18 +336,70 @@ impl Serialize for RowsAsArrays<'_> {
 struct RowValues<'a> {
     values: &'a [Value],
     out: &'a Output,
+    model: Option<&'a ModelColumns>,
 }
 
 impl Serialize for RowValues<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.values.len()))?;
-        for value in self.values {
-            seq.serialize_element(&Cell {
-                value,
-                out: self.out,
-            })?;
+        for (i, value) in self.values.iter().enumerate() {
+            let Some(model) = self.model else {
+                seq.serialize_element(&Cell {
+                    value,
+                    out: self.out,
+                })?;
+                continue;
+            };
+            let (name, out) = &model.columns[i];
+            if out.int64 == Int64::Number {
+                if let Some(digits) = unsafe_integer(value) {
+                    return Err(S::Error::custom(format!(
+                        "column {}.{name} {}; declare it with bigint: true in defineModel to \
+                         read it as a bigint",
+                        model.table,
+                        beyond_safe(digits)
+                    )));
+                }
+            }
+            seq.serialize_element(&Cell { value, out })?;
         }
         seq.end()
+    }
+}
+
+/// How a model's rows come out: each column as the registry's options say, except that a
+/// 64- or 128-bit integer column is a `number` (its TypeScript type), or a `bigint` with
+/// `bigint: true`.
+pub(crate) struct ModelColumns {
+    table: String,
+    /// The rows' columns in order: name and output.
+    columns: Vec<(String, Output)>,
+}
+
+/// The output of `column` of a model.
+pub(crate) fn column_output(out: &Output, column: Option<&ColumnMeta>) -> Output {
+    let int64 = match column {
+        Some(c) if c.is_bigint() => Int64::Bigint,
+        Some(_) if out.int64 == Int64::Auto => Int64::Number,
+        _ => out.int64,
+    };
+    Output { int64, ..*out }
+}
+
+impl ModelColumns {
+    fn new(rows: &Rows, out: &Output, meta: &ModelMeta) -> Self {
+        let columns = rows
+            .columns()
+            .iter()
+            .map(|name| {
+                let column = meta.columns().iter().find(|c| c.name() == name);
+                (name.clone(), column_output(out, column))
+            })
+            .collect();
+        Self {
+            table: meta.table().to_owned(),
+            columns,
+        }
     }
 }
 
@@ -360,6 +445,9 @@ fn serializer() -> serde_wasm_bindgen::Serializer {
 }
 
 fn encode_error(e: impl std::fmt::Display) -> Error {
+    // serde-wasm-bindgen's errors are JavaScript Errors, shown as "Error: …".
+    let e = e.to_string();
+    let e = e.strip_prefix("Error: ").unwrap_or(&e);
     Error::Sql {
         message: format!("could not convert a result to JavaScript: {e}"),
     }
@@ -392,9 +480,13 @@ pub(crate) fn encode_rows(rows: &Rows, encoding: Encoding, out: &Output) -> crat
             .map_err(encode_error)
         }
         Encoding::Arrays => {
-            let values = RowsAsArrays { rows, out }
-                .serialize(&serializer())
-                .map_err(encode_error)?;
+            let values = RowsAsArrays {
+                rows,
+                out,
+                model: None,
+            }
+            .serialize(&serializer())
+            .map_err(encode_error)?;
             let columns = rows
                 .columns()
                 .serialize(&serializer())
@@ -467,23 +559,40 @@ extern "C" {
     fn to_rows(columns: &JsValue, values: &JsValue, affected: f64, command: &str) -> JsValue;
 }
 
-/// The rows of a query as JavaScript row objects (an array, as from `execute`).
-pub(crate) fn rows_to_js(rows: Rows, out: &Output) -> crate::Result<JsValue> {
-    result_to_js(&QueryResult::Rows(rows), out)
+/// The rows of a query of model `meta` as JavaScript row objects (see [`ModelColumns`]).
+pub(crate) fn model_rows_to_js(
+    rows: Rows,
+    out: &Output,
+    meta: &ModelMeta,
+) -> crate::Result<JsValue> {
+    let model = ModelColumns::new(&rows, out, meta);
+    encode_result(&QueryResult::Rows(rows), out, Some(&model))
 }
 
-/// The first row of `rows` as a JavaScript object, or `null`.
-pub(crate) fn first_row_to_js(rows: Rows, out: &Output) -> crate::Result<JsValue> {
+/// The first row of a query of model `meta` as a JavaScript object, or `null`.
+pub(crate) fn first_model_row_to_js(
+    rows: Rows,
+    out: &Output,
+    meta: &ModelMeta,
+) -> crate::Result<JsValue> {
     if rows.is_empty() {
         return Ok(JsValue::NULL);
     }
-    let array: Array = rows_to_js(rows, out)?.unchecked_into();
+    let array: Array = model_rows_to_js(rows, out, meta)?.unchecked_into();
     Ok(array.get(0))
 }
 
 /// The JavaScript value of a statement's result: an array of row objects (empty for
 /// statements that return no rows) with `columns`, `affected` and `command`.
 pub(crate) fn result_to_js(result: &QueryResult, out: &Output) -> crate::Result<JsValue> {
+    encode_result(result, out, None)
+}
+
+fn encode_result(
+    result: &QueryResult,
+    out: &Output,
+    model: Option<&ModelColumns>,
+) -> crate::Result<JsValue> {
     #[allow(clippy::cast_precision_loss)] // row counts stay far below 2^53
     let affected = result.affected() as f64;
     let empty = || -> JsValue { Array::new().into() };
@@ -493,7 +602,7 @@ pub(crate) fn result_to_js(result: &QueryResult, out: &Output) -> crate::Result<
                 .columns()
                 .serialize(&serializer())
                 .map_err(encode_error)?;
-            let values = RowsAsArrays { rows, out }
+            let values = RowsAsArrays { rows, out, model }
                 .serialize(&serializer())
                 .map_err(encode_error)?;
             (columns, values, "SELECT")

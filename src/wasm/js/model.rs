@@ -8,7 +8,11 @@
 //! (`convert.rs`). A tracked object is the JavaScript object itself: the session's unit of work
 //! holds it and reads its properties at each flush.
 
-use super::{convert, convert::Output, error, promise, set, JsSession};
+use super::{
+    convert,
+    convert::{Int64, Output},
+    error, promise, set, JsSession,
+};
 use crate::{
     model::{
         dynamic::{self, query, spec, write, DefinedModel, DynValue},
@@ -19,6 +23,7 @@ use crate::{
     DynParam, Rows,
 };
 use js_sys::{Array, BigInt, Object, Promise, Reflect, JSON};
+use serde::Serialize as _;
 use std::rc::Rc;
 use wasm_bindgen::{prelude::*, JsCast};
 
@@ -173,6 +178,23 @@ pub fn iter_pages(
         .collect()
 }
 
+/// A model's rows as JavaScript objects: its integer columns as `number`s, or `bigint`s with
+/// `bigint: true` (see `convert::ModelColumns`).
+struct RowsOut {
+    out: Output,
+    model: Rc<DefinedModel>,
+}
+
+impl RowsOut {
+    fn rows(&self, rows: Rows) -> crate::Result<JsValue> {
+        convert::model_rows_to_js(rows, &self.out, &self.model.meta)
+    }
+
+    fn first(&self, rows: Rows) -> crate::Result<JsValue> {
+        convert::first_model_row_to_js(rows, &self.out, &self.model.meta)
+    }
+}
+
 impl JsModel {
     fn meta(&self) -> &crate::model::ModelMeta {
         &self.model.meta
@@ -181,11 +203,14 @@ impl JsModel {
     /// Runs a query description with `run` on the untyped query it describes.
     fn run<F, Fut>(&self, session: &JsSession, desc: JsValue, run: F) -> js_sys::Promise
     where
-        F: FnOnce(Select, Output) -> Fut + 'static,
+        F: FnOnce(Select, RowsOut) -> Fut + 'static,
         Fut: std::future::Future<Output = crate::Result<JsValue>> + 'static,
     {
         let model = Rc::clone(&self.model);
-        let out = session.out;
+        let out = RowsOut {
+            out: session.out,
+            model: Rc::clone(&model),
+        };
         let session = session.session.clone();
         promise(async move {
             let select = error::js(query::describe(&model, &session, &desc))?;
@@ -228,7 +253,8 @@ impl JsModel {
             .map_or(JsValue::NULL, JsValue::from_str)
     }
 
-    /// The columns as checked: name → `{ type, primaryKey, unique, nullable }`, in order.
+    /// The columns as checked: name → `{ type, primaryKey, unique, nullable, bigint }`, in
+    /// order.
     #[wasm_bindgen(getter)]
     pub fn columns(&self) -> Object {
         let meta = self.meta();
@@ -239,6 +265,7 @@ impl JsModel {
             set(&spec, "primaryKey", i == meta.primary_key_index());
             set(&spec, "unique", column.is_unique());
             set(&spec, "nullable", column.is_nullable());
+            set(&spec, "bigint", column.is_bigint());
             set(&out, column.name(), spec);
         }
         out
@@ -292,15 +319,17 @@ impl JsModel {
 
     /// Every row of a query description.
     pub fn all(&self, session: &JsSession, desc: JsValue) -> js_sys::Promise {
-        self.run(session, desc, |q, out| async move {
-            convert::rows_to_js(q.all().await?, &out)
-        })
+        self.run(
+            session,
+            desc,
+            |q, out| async move { out.rows(q.all().await?) },
+        )
     }
 
     /// The first row, or `null`.
     pub fn first(&self, session: &JsSession, desc: JsValue) -> js_sys::Promise {
         self.run(session, desc, |q, out| async move {
-            convert::first_row_to_js(q.first().await?, &out)
+            out.first(q.first().await?)
         })
     }
 
@@ -308,15 +337,17 @@ impl JsModel {
     #[wasm_bindgen(js_name = firstOr404)]
     pub fn first_or_404(&self, session: &JsSession, desc: JsValue) -> js_sys::Promise {
         self.run(session, desc, |q, out| async move {
-            convert::first_row_to_js(q.first_or_404().await?, &out)
+            out.first(q.first_or_404().await?)
         })
     }
 
     /// The only row: `NOT_FOUND` when none, `MULTIPLE_RESULTS` when several.
     pub fn one(&self, session: &JsSession, desc: JsValue) -> js_sys::Promise {
-        self.run(session, desc, |q, out| async move {
-            convert::first_row_to_js(q.one().await?, &out)
-        })
+        self.run(
+            session,
+            desc,
+            |q, out| async move { out.first(q.one().await?) },
+        )
     }
 
     /// The row with primary key `key` that matches the filters, or `null`.
@@ -325,7 +356,7 @@ impl JsModel {
         self.run(session, desc, move |q, out| async move {
             let place = format!("{}.get", model.table());
             let key = dynamic::key(&model.meta, &key, &place)?;
-            convert::first_row_to_js(q.get(key).await?, &out)
+            out.first(q.get(key).await?)
         })
     }
 
@@ -336,7 +367,7 @@ impl JsModel {
         self.run(session, desc, move |q, out| async move {
             let place = format!("{}.get", model.table());
             let key = dynamic::key(&model.meta, &key, &place)?;
-            convert::first_row_to_js(q.get_or_404(key).await?, &out)
+            out.first(q.get_or_404(key).await?)
         })
     }
 
@@ -385,7 +416,7 @@ impl JsModel {
                         .map_or(JsValue::NULL, |n| JsValue::from_f64(n as f64)),
                 );
             }
-            set(&o, "items", convert::rows_to_js(page.rows, &out)?);
+            set(&o, "items", out.rows(page.rows)?);
             Ok(o.into())
         })
     }
@@ -408,12 +439,15 @@ impl JsModel {
     /// `Model.update`: SETs the changed columns; resolves to the row after the change.
     pub fn update(&self, session: &JsSession, key: JsValue, changes: JsValue) -> js_sys::Promise {
         let model = Rc::clone(&self.model);
-        let out = session.out;
+        let out = RowsOut {
+            out: session.out,
+            model: Rc::clone(&model),
+        };
         let session = session.session.clone();
         promise(async move {
-            let (stored, changed) =
-                error::js(write::update(&model, &session, &key, &changes).await)?;
-            let row = error::js(convert::first_row_to_js(stored, &out))?;
+            let read = |stored: &Rows| out.first(stored.clone());
+            let (row, changed) =
+                error::js(write::update(&model, &session, &key, &changes, read).await)?;
             for (index, value) in changed {
                 set(
                     row.unchecked_ref(),
@@ -465,10 +499,26 @@ impl JsModel {
     pub fn next_id(&self, session: &JsSession) -> Result<Promise, JsValue> {
         let bind = error::js(dynamic::bind_session(self.meta(), &session.session))?;
         let table = self.meta().table().to_owned();
-        let handle = session.clone_handle();
+        let out = convert::column_output(&session.out, Some(self.meta().primary_key()));
         Ok(super::promise(async move {
-            let id = error::js(bind.next_id(&table).await)?;
-            handle.number(id)
+            let id = crate::Value::I64(error::js(bind.next_id(&table).await)?);
+            if let Some(digits) =
+                convert::unsafe_integer(&id).filter(|_| out.int64 == Int64::Number)
+            {
+                return Err(error::to_js(&crate::Error::Storage {
+                    message: format!(
+                        "the ID sequence {table:?} {}; declare the primary key with bigint: \
+                         true in defineModel to read it as a bigint",
+                        convert::beyond_safe(digits)
+                    ),
+                }));
+            }
+            convert::Cell {
+                value: &id,
+                out: &out,
+            }
+            .serialize(&serde_wasm_bindgen::Serializer::new())
+            .map_err(|e| JsValue::from_str(&e.to_string()))
         }))
     }
 }
@@ -503,9 +553,12 @@ impl JsSession {
     pub fn get_object(&self, model: &JsModel, key: JsValue) -> js_sys::Promise {
         let model = Rc::clone(&model.model);
         let session = self.session.clone();
-        let out = self.out;
+        let out = RowsOut {
+            out: self.out,
+            model: Rc::clone(&model),
+        };
         promise(async move {
-            let to_object = |rows: &Rows| convert::first_row_to_js(rows.clone(), &out);
+            let to_object = |rows: &Rows| out.first(rows.clone());
             let found = error::js(dynamic::get(&model, &session, &key, to_object).await)?;
             Ok(found.unwrap_or(JsValue::NULL))
         })

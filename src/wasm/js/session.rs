@@ -26,11 +26,6 @@ pub struct JsSession {
 }
 
 impl JsSession {
-    /// Another handle to the same session.
-    pub(super) fn clone_handle(&self) -> Self {
-        Self::new(self.session.clone(), self.out, &self.thrown)
-    }
-
     pub(super) fn new(session: Session, out: Output, thrown: &Rc<Thrown>) -> Self {
         Self {
             session,
