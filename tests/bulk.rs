@@ -2,6 +2,8 @@
 //! bound parameters, the session's writes (read back, rolled back, committed), errors that
 //! change nothing (UNIQUE included), the unit of work around them (flush first, tracked
 //! objects kept in step), binds, and concurrent sessions on every engine and isolation level.
+//!
+//! Over 600 lines on purpose: each test is a scenario that reads on its own.
 
 mod common;
 use common::block_on;

@@ -1,6 +1,8 @@
 // Models (js/src/model.js): defineModel's checks, createAll/dropAll, the query API with bound
-// parameters, getOr404, writes, and Flask-SQLAlchemy 3's pagination — the cases of the Rust
-// core's tests/models.rs and src/model/paginate.rs, ported.
+// parameters, getOr404, writes, bulk verbs and Flask-SQLAlchemy 3's pagination — the cases of
+// the Rust core's tests/models.rs, tests/bulk.rs and src/model/paginate.rs, ported. Over 600
+// lines on purpose: one file per layer of the Rust core it mirrors, each case a scenario of its
+// own.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
