@@ -492,6 +492,8 @@ export type InsertOf<C extends ColumnSpecs> = {
 } & { -readonly [K in NullableKeys<C>]?: ParamOf<C[K]> | null | undefined };
 /** What `update` takes: any columns (undefined ones are left out). */
 export type ChangesOf<C extends ColumnSpecs> = { -readonly [K in keyof C]?: ParamOf<C[K]> | NullIf<C[K]> | undefined };
+/** What a query's bulk `update` takes: any columns but the primary key (undefined ones are left out). */
+export type BulkChangesOf<C extends ColumnSpecs> = Omit<ChangesOf<C>, PrimaryKeyOf<C>>;
 /** The name of the primary key column. */
 export type PrimaryKeyOf<C extends ColumnSpecs> = { [K in keyof C]: C[K] extends { primaryKey: true } ? K : never }[keyof C] & string;
 /** The primary key's value. */
@@ -617,6 +619,20 @@ export interface Query<C extends ColumnSpecs, R = RowOf<C>> {
   paginate(options?: PaginateOptions): Promise<Pagination<R>>;
   /** `paginate` from the request arguments `page` and `per_page`. */
   paginateArgs(args: PageArgs, options?: PageOptions): Promise<Pagination<R>>;
+  /**
+   * Deletes every row the filters match (every row without filters), in the session; resolves
+   * to how many. Pending objects are flushed first; tracked objects of the deleted rows are no
+   * longer tracked.
+   * @throws SqlError for a query with orderBy, limit or offset.
+   */
+  delete(): Promise<number>;
+  /**
+   * SETs the columns of `changes` on every row the filters match, in the session; resolves to
+   * how many rows matched. Pending objects are flushed first; tracked objects of those rows
+   * take the new values.
+   * @throws SqlError for a query with orderBy, limit or offset, or a bad change; UniqueError.
+   */
+  update(changes: BulkChangesOf<C>): Promise<number>;
 }
 
 /** What `defineModel` returns: the table's description and the model-level verbs. */

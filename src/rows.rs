@@ -78,6 +78,19 @@ pub struct Rows {
 }
 
 impl Rows {
+    /// Rows with `columns` (in select order) and `rows` (values in that order).
+    pub(crate) fn new(columns: Vec<String>, rows: Vec<Vec<Value>>) -> Self {
+        Self { columns, rows }
+    }
+
+    /// Row `index` alone, as rows of its own (none when absent).
+    pub(crate) fn only(&self, index: usize) -> Self {
+        Self {
+            columns: self.columns.clone(),
+            rows: self.rows.get(index).cloned().into_iter().collect(),
+        }
+    }
+
     /// Column names, in select order.
     #[must_use]
     pub fn columns(&self) -> &[String] {

@@ -347,6 +347,31 @@ class Query {
   }
 
   /**
+   * Deletes every row the filters match (every row without filters) in the session — one
+   * `DELETE … WHERE <filters>`, part of the session until commit or rollback — and resolves to
+   * how many it deleted (SQLAlchemy's `query.delete()`). The session's pending objects are
+   * flushed first; tracked objects of the deleted rows are no longer tracked.
+   * @throws SqlError for a query with orderBy, limit or offset (filter on the rows instead).
+   */
+  async delete() {
+    return this.#model[HANDLE].bulkDelete(this.#session, this.#state);
+  }
+
+  /**
+   * Sets the columns of `changes` (undefined ones are left out; values converted as
+   * `Model.update` converts them) on every row the filters match — one `UPDATE … SET … WHERE
+   * <filters>`, part of the session until commit or rollback — and resolves to how many rows
+   * matched (SQLAlchemy's `query.update({...})`). The session's pending objects are flushed
+   * first; tracked objects of the updated rows take the new values.
+   * @throws SqlError for a query with orderBy, limit or offset, a field that is no column, the
+   *   primary key, a null in a NOT NULL column; UniqueError when the values would repeat a
+   *   unique value.
+   */
+  async update(changes) {
+    return this.#model[HANDLE].bulkUpdate(this.#session, this.#state, changes);
+  }
+
+  /**
    * One page, with Flask-SQLAlchemy 3's rules (see README.md, "Models"): `page` and `perPage`
    * are integers or the strings of a query string; `maxPerPage` caps perPage; with `errorOut`
    * (default) a bad value or a page past the end (but page 1) is NotFoundError, without it

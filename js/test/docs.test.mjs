@@ -175,6 +175,12 @@ export const addNote = (userId, body) => db.run(async () => {
     assert.deepEqual((await send(app, "GET", "/search?prefix=A")).json, [], "bio is no longer NULL");
     const missing = await send(app, "GET", `/users/${ada.json.id + 1}`);
     assert.equal(missing.status, 404);
+    // The bulk verbs.
+    assert.deepEqual(await send(app, "POST", "/users/forget-bios"), { status: 200, json: { cleared: 1 } });
+    assert.deepEqual((await send(app, "GET", "/search?prefix=A")).json, [ada.json], "bio is NULL again");
+    assert.deepEqual(await send(app, "DELETE", "/users?name=Bob"), { status: 200, json: { deleted: 0 } });
+    assert.deepEqual(await send(app, "DELETE", "/users?name=Ada"), { status: 200, json: { deleted: 1 } });
+    assert.equal((await send(app, "GET", `/users/${ada.json.id}`)).status, 404);
   },
 
   // js/README.md, "Transactions": 20 concurrent requests for one owner — exactly five 201s.

@@ -63,6 +63,10 @@ async function run(state, step) {
       return { row: await model.update(session, step.key, step.changes) };
     case "delete":
       return model.delete(session, step.key);
+    case "bulkDelete":
+      return { count: await query(model, session, step.query).delete() };
+    case "bulkUpdate":
+      return { count: await query(model, session, step.query).update(step.changes) };
     case "query": {
       const q = query(model, session, step.query);
       switch (step.run ?? "all") {

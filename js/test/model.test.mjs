@@ -1,10 +1,13 @@
 // Models (js/src/model.js): defineModel's checks, createAll/dropAll, the query API with bound
-// parameters, getOr404, writes, and Flask-SQLAlchemy 3's pagination — the cases of the Rust
-// core's tests/models.rs and src/model/paginate.rs, ported.
+// parameters, getOr404, writes, bulk verbs and Flask-SQLAlchemy 3's pagination — the cases of
+// the Rust core's tests/models.rs, tests/bulk.rs and src/model/paginate.rs, ported. Over 600
+// lines on purpose: one file per layer of the Rust core it mirrors, each case a scenario of its
+// own.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   ConfigError,
+  ConflictError,
   MultipleResultsError,
   NotFoundError,
   Pagination,
@@ -40,8 +43,10 @@ async function sessionWith(models) {
   return s;
 }
 
-async function usersSession() {
-  const s = await sessionWith([User]);
+async function usersSession(database = db()) {
+  const s = database.openSession();
+  await createAll(s, [User]);
+  await s.commit();
   for (const [id, name, age] of [
     [1, "Ada", 36],
     [2, "Bob", null],
@@ -432,6 +437,86 @@ describe("writes", () => {
     await assert.rejects(User.insert(s, { id: 1, name: "A" }), /missing a value for email, which is NOT NULL/);
     await assert.rejects(User.insert(s, { name: "A", email: "a@x" }), /missing a value for id.*users.nextId\(session\)/);
     await assert.rejects(User.insert(s, null), /expected an object of column name → value, got null/);
+  });
+});
+
+describe("bulk verbs: query.delete(), query.update(changes)", () => {
+  it("count the rows their filters match; the session reads its writes, rollback undoes, commit publishes", async () => {
+    const database = db();
+    const s = await usersSession(database);
+    const minors = User.query(s).filter("age", "lt", 20);
+    const n = s.recordedQueries().length;
+    assert.equal(await minors.update({ name: "minor", age: undefined }), 2, "undefined values are left out");
+    assert.deepEqual(sqlOf(s).slice(n), ['UPDATE "users" SET "name" = $1 WHERE COALESCE("age" < $2, FALSE)']);
+    assert.deepEqual(s.recordedQueries().at(-1).params, ["minor", 20]);
+    assert.deepEqual(ids(await User.query(s).filterBy({ name: "minor" }).orderBy("id").all()), [3, 5]);
+    assert.equal(await User.query(database.openSession()).filterBy({ name: "minor" }).count(), 0, "not visible before commit");
+    await s.rollback();
+    assert.equal(await User.query(s).filterBy({ name: "minor" }).count(), 0, "rollback undoes it");
+    // Filters combine; no match is 0; no filters is every row.
+    const query = User.query(s).filter(User.c.age.ge(18).or(User.c.age.isNull())).filter("name", "like", "A%");
+    assert.equal(await query.delete(), 2);
+    assert.deepEqual(ids(await User.query(s).orderBy("id").all()), [2, 3, 4]);
+    assert.equal(await User.query(s).filterBy({ name: "nobody" }).delete(), 0);
+    assert.equal(await User.query(s).filterBy({ name: "nobody" }).update({ age: 1 }), 0);
+    assert.equal(await User.query(s).update({}), 3, "nothing to set: the matching rows, counted");
+    await s.commit();
+    assert.deepEqual(ids(await User.query(database.openSession()).orderBy("id").all()), [2, 3, 4], "a new session sees the commit");
+    assert.equal(await User.query(s).delete(), 3);
+    assert.equal(await User.query(s).count(), 0);
+  });
+
+  it("values convert as Model.update converts them; refusals and errors change nothing", async () => {
+    const s = await usersSession();
+    const before = await User.query(s).orderBy("id").all();
+    const n = s.recordedQueries().length;
+    assert.equal(await User.query(s).filterBy({ id: 1n }).update({ age: "37" }), 1);
+    assert.deepEqual(s.recordedQueries().at(-1).params, [37, 1], "an integer string into an INT32 column");
+    assert.equal((await User.get(s, 1)).age, 37);
+    assert.equal(await User.query(s).filterBy({ id: 1 }).update({ age: 36n }), 1);
+    const refused = [
+      [User.query(s).limit(1).delete(), /users.query\(\).delete\(\) cannot be combined with limit\(\), offset\(\) or orderBy\(\) \(this query has limit\(\)\)/],
+      [User.query(s).orderBy("-id").update({ name: "x" }), /this query has orderBy\(\)\): .*filter\("id", "in", keys\)/],
+      [User.query(s).offset(2).delete(), /this query has offset\(\)/],
+      [User.query(s).update({ id: 9 }), /users.query\(\).update: the primary key id cannot be changed/],
+      [User.query(s).update({ name: null }), /users.query\(\).update: name is NOT NULL/],
+      [User.query(s).update({ admin: true }), /users has no column "admin"; its columns are id, name, email, age/],
+      [User.query(s).update(null), /expected an object of column name → value, got null/],
+      [User.query(s).update({ age: "abc" }), /SQL error/],
+      [User.query(s).update({ name: { nested: 1 } }), /the value of name is of type object/],
+    ];
+    for (const [promise, message] of refused) {
+      await assert.rejects(promise, (err) => {
+        assert.ok(err instanceof SqlError, err.message);
+        assert.match(err.message, message);
+        return true;
+      });
+    }
+    // Two rows set to one unique value: UniqueError, and neither row changed.
+    await assert.rejects(User.query(s).filter("id", "in", [1, 2]).update({ name: "x", email: "same@x" }), (err) => {
+      assert.ok(err instanceof UniqueError);
+      assert.equal(err.column, "email");
+      return true;
+    });
+    await assert.rejects(User.query(s).filterBy({ id: 1 }).update({ email: "bob@example.com" }), UniqueError);
+    assert.deepEqual(await User.query(s).orderBy("id").all(), before);
+    assert.equal(sqlOf(s).slice(n).filter((q) => q.startsWith("DELETE")).length, 0);
+    // A row's own unique value is no violation.
+    assert.equal(await User.query(s).filterBy({ id: 1 }).update({ email: "ada@example.com", name: "Ada L" }), 1);
+  });
+
+  it("a bulk delete and an update of its rows in two sessions: the second commit is a ConflictError", async () => {
+    const database = db();
+    const a = database.openSession();
+    await createAll(a, [User]);
+    for (const [id, age] of [[1, 10], [2, 40]]) await User.insert(a, { id, name: `u${id}`, email: `${id}@x`, age });
+    await a.commit();
+    const b = database.openSession();
+    assert.equal(await User.query(a).filter("age", "lt", 18).delete(), 1);
+    await User.update(b, 1, { name: "kept?" });
+    await a.commit();
+    await assert.rejects(b.commit(), (err) => err instanceof ConflictError && err.code === "CONFLICT");
+    assert.equal(await User.get(database.openSession(), 1), null);
   });
 });
 

@@ -146,6 +146,54 @@ describe("the unit of work", () => {
     s.close();
   });
 
+  it("bulk verbs flush pending objects first and keep tracked objects in step", async () => {
+    for (const autoflush of [true, false]) {
+      const db = await seeded({ autoflush });
+      const s = db.openSession();
+      const ada = await s.get(User, 1);
+      const cy = await s.get(User, 3);
+      const dee = s.add(User, { id: 4, name: "Dee", email: "dee@x", age: 10 }); // a pending insert
+      ada.name = "Ada L"; // a pending change
+      const minors = User.query(s).filter("age", "lt", 18);
+      assert.equal(await minors.update({ age: null, name: "minor" }), 2, `autoflush ${autoflush}`);
+      assert.deepEqual({ ...cy }, { id: 3, name: "minor", email: "cy@x", age: null }, "the tracked object itself");
+      assert.deepEqual({ ...dee }, { id: 4, name: "minor", email: "dee@x", age: null });
+      assert.equal(await s.get(User, 3), cy);
+      let n = s.recordedQueries().length;
+      await s.flush();
+      assert.deepEqual(sqlSince(s, n), [], "refreshed values are not written again");
+      cy.age = 18; // changed afterwards: written as any change
+      await s.flush();
+      assert.deepEqual(sqlSince(s, n), ['UPDATE "users" SET "age" = $1 WHERE "id" = $2']);
+      // A delete: the tracked objects of its rows are no longer tracked.
+      assert.equal(await User.query(s).filterBy({ name: "minor" }).delete(), 2);
+      assert.equal(await s.get(User, 3), null);
+      cy.name = "ghost"; // detached: never written
+      n = s.recordedQueries().length;
+      await s.flush();
+      assert.deepEqual(sqlSince(s, n), []);
+      assert.equal(await s.get(User, 1), ada);
+      await s.commit();
+      const rows = await User.query(db.openSession()).orderBy("id").all();
+      assert.deepEqual(rows.map((r) => [r.id, r.name]), [[1, "Ada L"], [2, "Bob"]]);
+      s.close();
+    }
+  });
+
+  it("bulk verbs of a bind's model run on the bind", async () => {
+    const db = await seeded();
+    const s = db.openSession();
+    await Hit.insert(s, { path: "/a", count: 1 });
+    await Hit.insert(s, { path: "/b", count: 2 });
+    const tracked = await s.get(Hit, "/a");
+    assert.equal(await Hit.query(s).filter("count", "lt", 5).update({ count: 5 }), 2);
+    assert.equal(tracked.count, 5);
+    assert.equal(await Hit.query(s).filterBy({ path: "/b" }).delete(), 1);
+    await s.commit();
+    assert.deepEqual(await Hit.query(db.openSession()).all(), [{ path: "/a", count: 5 }]);
+    s.close();
+  });
+
   it("tracked objects of a bind's model write to the bind", async () => {
     const db = await seeded();
     const s = db.openSession();

@@ -93,6 +93,31 @@ impl IntoColumnValue<Vec<u8>> for &[u8] {
     }
 }
 
+/// A value for a NULL-able column ([`Column::set`] on an `Option<T>` field): `Some` of it.
+impl<V> IntoColumnValue<Option<V>> for V {
+    fn into_column_value(self) -> Option<V> {
+        Some(self)
+    }
+}
+
+impl IntoColumnValue<Option<String>> for &str {
+    fn into_column_value(self) -> Option<String> {
+        Some(self.to_owned())
+    }
+}
+
+impl IntoColumnValue<Option<String>> for &String {
+    fn into_column_value(self) -> Option<String> {
+        Some(self.clone())
+    }
+}
+
+impl IntoColumnValue<Option<Vec<u8>>> for &[u8] {
+    fn into_column_value(self) -> Option<Vec<u8>> {
+        Some(self.to_vec())
+    }
+}
+
 /// A column of model `M` whose field has type `T`; the derive makes one per field
 /// (`User::EMAIL`). Its methods build [`Filter`]s and [`Order`]s whose values are bound
 /// parameters.
@@ -238,6 +263,18 @@ impl<M, T: ColumnType> Column<M, T> {
         Filter::new(Expr::In(self.col(), values))
     }
 
+    /// `column = value`, for a bulk update ([`crate::model::Query::update`]):
+    /// `User::NAME.set("Ada")`. The value has the field's type, so an `Option` field's column
+    /// takes a value or `None` (NULL), and a NOT NULL column never gets NULL; it is bound as a
+    /// parameter.
+    pub fn set(self, value: impl IntoColumnValue<T>) -> Assignment<M> {
+        Assignment {
+            column: self.name,
+            value: value.into_column_value().to_param(),
+            _model: PhantomData,
+        }
+    }
+
     /// Ascending order on this column, for [`crate::model::Query::order_by`].
     pub fn asc(self) -> Order<M> {
         Order::new(self.name, false)
@@ -368,5 +405,38 @@ impl<M> fmt::Debug for Order<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let dir = if self.descending { "DESC" } else { "ASC" };
         write!(f, "Order({} {dir})", self.column)
+    }
+}
+
+/// One `column = value` of a bulk update: what [`Column::set`] builds for
+/// [`crate::model::Query::update`] (`User::NAME.set("Ada")`). The value is a bound parameter.
+#[must_use = "an assignment does nothing until passed to Query::update"]
+pub struct Assignment<M> {
+    pub(crate) column: &'static str,
+    pub(crate) value: ParamLiteral,
+    _model: PhantomData<fn() -> M>,
+}
+
+impl<M> Assignment<M> {
+    /// The column it sets.
+    #[must_use]
+    pub const fn column(&self) -> &'static str {
+        self.column
+    }
+}
+
+impl<M> Clone for Assignment<M> {
+    fn clone(&self) -> Self {
+        Self {
+            column: self.column,
+            value: self.value.clone(),
+            _model: PhantomData,
+        }
+    }
+}
+
+impl<M> fmt::Debug for Assignment<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Assignment({} = {:?})", self.column, self.value)
     }
 }

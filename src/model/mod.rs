@@ -61,6 +61,7 @@
 // package's bindings (wasm32, feature `js`) and the shared fixture tests, dead code elsewhere.
 #[cfg_attr(not(all(target_arch = "wasm32", feature = "js")), allow(dead_code))]
 pub(crate) mod arg;
+mod bulk;
 mod column;
 #[cfg_attr(not(all(target_arch = "wasm32", feature = "js")), allow(dead_code))]
 pub(crate) mod dynamic;
@@ -71,7 +72,7 @@ pub(crate) mod select;
 mod sql;
 mod unit;
 
-pub use column::{Column, ColumnType, Filter, IntoColumnValue, Order};
+pub use column::{Assignment, Column, ColumnType, Filter, IntoColumnValue, Order};
 pub use meta::{ColumnMeta, ModelMeta};
 pub use paginate::{Paginate, Pagination};
 pub use query::Query;

@@ -3,14 +3,16 @@
 
 use super::{
     arg::Arg,
-    column::{Filter, IntoColumnValue, Order},
+    bulk::BulkNames,
+    column::{Assignment, Filter, IntoColumnValue, Order},
     meta::MetaRef,
     paginate::Paginate,
     select::Select,
+    unit::{refresh_typed, ModelId},
     Column, ColumnType, Model,
 };
-use crate::{Result, Rows, Session};
-use std::{fmt, marker::PhantomData};
+use crate::{Error, Result, Rows, Session};
+use std::{any::TypeId, fmt, marker::PhantomData};
 
 /// A query over model `M`'s table: filters (ANDed), order, limit and offset, run by its
 /// async methods (`all`, `first`, `one`, `get`, `count`, `paginate`, ...). Build it with
@@ -209,6 +211,111 @@ impl<M: Model> Query<M> {
         self.select.count().await
     }
 
+    /// Deletes every row the query's filters match — all of the table's rows without
+    /// filters — in the query's session (SQLAlchemy's `query.delete()`), and returns how many
+    /// it deleted. One `DELETE FROM t WHERE <filters>` with bound parameters: like any write,
+    /// it is part of the session (read back by its queries) until `commit()` makes it
+    /// visible to others or `rollback()` undoes it.
+    ///
+    /// The unit of work is flushed first (even with autoflush off), and the objects the
+    /// session tracks whose rows are deleted are no longer tracked: [`Session::get`] gives
+    /// `None` for them, and changes made through their old handles are not written
+    /// (SQLAlchemy's `synchronize_session="fetch"`).
+    ///
+    /// ```
+    /// # pollster::block_on(async {
+    /// # use gluebind::{model::Model, Engine, SessionFactory};
+    /// # #[derive(gluebind::Model)]
+    /// # struct Note { #[gluebind(primary_key)] id: i64, owner: i64, text: String }
+    /// # let session = SessionFactory::builder().bind(Engine::from_url("memory://")?).build()?.open();
+    /// # gluebind::model::create_all(&session, &[Note::META]).await?;
+    /// # for (id, owner) in [(1, 7), (2, 7), (3, 8)] { Note { id, owner, text: "x".into() }.insert(&session).await?; }
+    /// let deleted = Note::query(&session).filter_by(Note::OWNER, 7).delete().await?;
+    /// assert_eq!(deleted, 2);
+    /// assert_eq!(Note::query(&session).count().await?, 1);
+    /// session.commit().await?;
+    /// # Ok::<(), gluebind::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Sql`] when the query has an order, a limit or an offset (GlueSQL's `DELETE`
+    /// has none: filter on the rows instead, e.g. on their keys with
+    /// [`Column::is_in`]); the flush's errors (see [`Session::flush`]); the session's errors.
+    /// Nothing is deleted when it fails.
+    pub async fn delete(&self) -> Result<u64> {
+        self.select.check_bulk(&bulk_names::<M>("delete"))?;
+        self.select
+            .bulk_delete(ModelId::Type(TypeId::of::<M>()))
+            .await
+    }
+
+    /// Sets columns of every row the query's filters match — all of the table's rows without
+    /// filters — in the query's session (SQLAlchemy's `query.update({...})`), and returns how
+    /// many rows matched. `changes` are [`Assignment`]s from the columns' [`Column::set`]:
+    /// `[User::NAME.set("Ada"), User::BIO.set(None)]`, each value of its column's type and
+    /// bound as a parameter. One `UPDATE t SET ... WHERE <filters>`: like any write, it is
+    /// part of the session until `commit()` or `rollback()`. No changes: nothing is written,
+    /// and the matching rows are counted.
+    ///
+    /// The unit of work is flushed first (even with autoflush off), and the objects the
+    /// session tracks whose rows are updated take the new values of the columns set
+    /// (SQLAlchemy's `synchronize_session="fetch"`): a handle read before shows them, and the
+    /// next flush does not write them back.
+    ///
+    /// ```
+    /// # pollster::block_on(async {
+    /// # use gluebind::{model::Model, Engine, SessionFactory};
+    /// # #[derive(gluebind::Model)]
+    /// # struct User { #[gluebind(primary_key)] id: i64, name: String, bio: Option<String>, age: Option<i32> }
+    /// # let session = SessionFactory::builder().bind(Engine::from_url("memory://")?).build()?.open();
+    /// # gluebind::model::create_all(&session, &[User::META]).await?;
+    /// # for (id, age) in [(1, 15), (2, 16), (3, 40)] { User { id, name: "x".into(), bio: None, age: Some(age) }.insert(&session).await?; }
+    /// let minors = User::query(&session).filter(User::AGE.lt(18));
+    /// let updated = minors.update([User::BIO.set("minor"), User::AGE.set(None)]).await?;
+    /// assert_eq!(updated, 2);
+    /// assert_eq!(User::query(&session).filter(User::AGE.is_null()).count().await?, 2);
+    /// session.commit().await?;
+    /// # Ok::<(), gluebind::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Sql`] when the query has an order, a limit or an offset, when a change sets
+    /// the primary key (every matched row would get the same key), or sets a column twice;
+    /// [`Error::Unique`] when the new values would repeat a unique value (several rows set to
+    /// one value, or a value another row holds); the flush's errors (see [`Session::flush`]);
+    /// the session's errors. Nothing is changed when it fails.
+    pub async fn update(&self, changes: impl IntoIterator<Item = Assignment<M>>) -> Result<u64> {
+        self.select.check_bulk(&bulk_names::<M>("update"))?;
+        let meta = M::META;
+        let mut sets: Vec<(usize, Arg)> = Vec::new();
+        for change in changes {
+            let Some((index, _)) = meta.column(change.column) else {
+                continue; // (a column handle of M names one of M's columns)
+            };
+            if index == meta.primary_key_index() {
+                return Err(Error::sql(format!(
+                    "Query::update() cannot set the primary key {} of {}: every matched row \
+                     would get the same key; delete the rows and insert new ones instead",
+                    change.column,
+                    meta.table()
+                )));
+            }
+            if sets.iter().any(|(i, _)| *i == index) {
+                return Err(Error::sql(format!(
+                    "Query::update() sets {}.{} twice: set each column once",
+                    meta.table(),
+                    change.column
+                )));
+            }
+            sets.push((index, Arg::Typed(change.value)));
+        }
+        self.select
+            .bulk_update(ModelId::Type(TypeId::of::<M>()), sets, &refresh_typed::<M>)
+            .await
+    }
+
     /// Page `page` of `per_page` rows, with the total count: `.paginate(1, 20).await?`. The
     /// [`Paginate`] builder sets `max_per_page` and `error_out` first; see it for
     /// Flask-SQLAlchemy's rules on bad and out-of-range values. Order the query (e.g. by
@@ -223,5 +330,22 @@ impl<M: Model> Query<M> {
     /// ([`crate::Error::NotFound`]) or, with `error_out(false)`, the default.
     pub fn paginate_args(self, page: Option<&str>, per_page: Option<&str>) -> Paginate<M> {
         Paginate::from_args(self, page, per_page)
+    }
+}
+
+/// How the typed API names bulk verb `verb` (`delete`, `update`) of `M`'s queries in
+/// messages.
+fn bulk_names<M: Model>(verb: &str) -> BulkNames {
+    let model = std::any::type_name::<M>()
+        .rsplit("::")
+        .next()
+        .unwrap_or("Model");
+    BulkNames {
+        verb: format!("Query::{verb}()"),
+        order_by: "order_by()",
+        by_keys: format!(
+            ".filter({model}::{}.is_in(keys))",
+            M::META.primary_key().name().to_uppercase()
+        ),
     }
 }

@@ -270,10 +270,43 @@ impl Statement {
         }
         s.sql.push_str(" FROM ");
         ident(&mut s.sql, meta.table());
+        s.where_clause(filters);
+        s
+    }
+
+    /// ` WHERE ...` of `filters`, ANDed (nothing for no filters).
+    fn where_clause(&mut self, filters: &[Expr]) {
         if !filters.is_empty() {
-            s.sql.push_str(" WHERE ");
-            s.join(filters, true, true);
+            self.sql.push_str(" WHERE ");
+            self.join(filters, true, true);
         }
+    }
+
+    /// `DELETE FROM "t" [WHERE ...]`: a bulk delete of the rows `filters` match.
+    pub(crate) fn delete(meta: &ModelMeta, filters: &[Expr]) -> Self {
+        let mut s = Self::default();
+        s.sql.push_str("DELETE FROM ");
+        ident(&mut s.sql, meta.table());
+        s.where_clause(filters);
+        s
+    }
+
+    /// `UPDATE "t" SET "a" = $1, ... [WHERE ...]`: a bulk update of the rows `filters` match,
+    /// setting the columns at the indices of `sets` (column order) to their values.
+    pub(crate) fn update(meta: &ModelMeta, sets: &[(usize, Arg)], filters: &[Expr]) -> Self {
+        let mut s = Self::default();
+        s.sql.push_str("UPDATE ");
+        ident(&mut s.sql, meta.table());
+        s.sql.push_str(" SET ");
+        for (n, (index, value)) in sets.iter().enumerate() {
+            if n > 0 {
+                s.sql.push_str(", ");
+            }
+            ident(&mut s.sql, meta.columns()[*index].name());
+            s.sql.push_str(" = ");
+            s.param(value.clone());
+        }
+        s.where_clause(filters);
         s
     }
 
@@ -382,6 +415,32 @@ mod tests {
         let (sql, n) = render(&[Order::ID.is_in([1, 2]), !Order::ID.is_in(Vec::<i64>::new())]);
         assert!(sql.ends_with("WHERE \"id\" IN ($1, $2) AND TRUE"), "{sql}");
         assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn bulk_statements_bind_set_values_before_filter_values() {
+        let exprs = |filters: &[crate::model::Filter<Order>]| -> Vec<Expr> {
+            filters.iter().map(|f| f.expr.clone()).collect()
+        };
+        let all = Statement::delete(meta(), &[]);
+        assert_eq!(all.sql, "DELETE FROM \"order\"");
+        let some = Statement::delete(meta(), &exprs(&[Order::NOTE.eq("x"), Order::ID.gt(2)]));
+        assert_eq!(
+            some.sql,
+            "DELETE FROM \"order\" WHERE COALESCE(\"note\" = $1, FALSE) AND \"id\" > $2"
+        );
+        assert_eq!(some.params.len(), 2);
+        let sets = [
+            (2, Arg::Typed("y'--".into_param_literal())),
+            (1, Arg::null()),
+        ];
+        let update = Statement::update(meta(), &sets, &exprs(&[Order::ID.is_in([1, 2])]));
+        assert_eq!(
+            update.sql,
+            "UPDATE \"order\" SET \"note\" = $1, \"code\" = $2 WHERE \"id\" IN ($3, $4)"
+        );
+        assert_eq!(update.params.len(), 4);
+        assert_eq!(update.params[0].json(), "y'--");
     }
 
     #[test]

@@ -214,10 +214,19 @@ async function models(session: Session): Promise<Response> {
   // @ts-expect-error: a text key for an INTEGER primary key
   await UserModel.get(session, "1");
   await UserModel.delete(session, 1);
+  // Bulk verbs of a query: how many rows they deleted / matched.
+  const renamed: number = await UserModel.query(session).filterBy({ bio: null }).update({ name: "x", bio: null });
+  const deleted: number = await UserModel.query(session).filter("id", "in", [1, 2]).delete();
+  // @ts-expect-error: a bulk update cannot set the primary key
+  await UserModel.query(session).update({ id: 2 });
+  // @ts-expect-error: a NOT NULL column cannot be set to null
+  await UserModel.query(session).update({ name: null });
+  // @ts-expect-error: no such column
+  await UserModel.query(session).update({ nope: 1 });
   const entry = await Cache.getOr404(session, "k");
   const data: Uint8Array = entry.data;
   await dropAll(session, [UserModel, Cache]);
-  return Response.json({ bio, joined, id: String(id), all, first, one, n, got, maybe, page, nums, next, updated, data });
+  return Response.json({ bio, joined, id: String(id), all, first, one, n, got, maybe, page, nums, next, updated, renamed, deleted, data });
 }
 
 // @ts-expect-error: unknown column type

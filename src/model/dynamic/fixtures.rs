@@ -69,17 +69,6 @@ impl Json {
     fn str(&self, key: &str) -> Option<String> {
         self.get(key).as_str()
     }
-
-    /// Sets property `key`, as JavaScript code changes a tracked object.
-    fn set(&self, key: &str, value: Self) {
-        if let Self::Object(o) = self {
-            let mut o = o.borrow_mut();
-            match o.iter_mut().find(|(k, _)| k == key) {
-                Some(slot) => slot.1 = value,
-                None => o.push((key.to_owned(), value)),
-            }
-        }
-    }
 }
 
 impl<'de> Deserialize<'de> for Json {
@@ -184,6 +173,16 @@ impl DynValue for Json {
                 .find(|(k, _)| k == key)
                 .map_or(Self::Undefined, |(_, v)| v.clone()),
             _ => Self::Undefined,
+        }
+    }
+    /// As JavaScript code changes a tracked object.
+    fn set(&self, key: &str, value: Self) {
+        if let Self::Object(o) = self {
+            let mut o = o.borrow_mut();
+            match o.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value,
+                None => o.push((key.to_owned(), value)),
+            }
         }
     }
     fn described(&self) -> String {
@@ -369,6 +368,18 @@ impl Runner {
             "delete" => {
                 write::delete(self.model(step), &self.session, &step.get("key")).await?;
                 Outcome::None
+            }
+            "bulkDelete" => {
+                let select = self.query(step)?;
+                Outcome::Count(write::bulk_delete(self.model(step), &select).await?)
+            }
+            "bulkUpdate" => {
+                let select = self.query(step)?;
+                let to_object = |rows: &Rows| Ok(Json::from_serde(rows_json(rows)[0].clone()));
+                let n =
+                    write::bulk_update(self.model(step), &select, &step.get("changes"), to_object)
+                        .await?;
+                Outcome::Count(n)
             }
             "query" => {
                 let select = self.query(step)?;

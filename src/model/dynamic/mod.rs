@@ -52,6 +52,9 @@ pub(crate) trait DynValue: Clone + 'static {
     fn entries(&self) -> Option<Vec<(String, Self)>>;
     /// Property `key` (`undefined` when absent).
     fn get(&self, key: &str) -> Self;
+    /// Sets property `key` (of an object; nothing for other values), as application code
+    /// would: how a bulk update refreshes a tracked object.
+    fn set(&self, key: &str, value: Self);
     /// What the value is, for messages: `null`, `an array`, or its `typeof`.
     fn described(&self) -> String;
     /// The value for messages, as `JSON.stringify` shows it (a bigint as its digits).
@@ -138,6 +141,23 @@ fn arg<V: DynValue>(meta: &ModelMeta, index: usize, value: &V, place: &str) -> R
         .to_param()
         .map_err(|why| Error::sql(format!("{place}: the value of {} {why}", column.name())))?;
     Ok(super::arg::coerce(param, column))
+}
+
+/// The value of a change to column `index` of `meta` (`Model.update`, and a bulk update):
+/// `null` is NULL, anything else converts to the column's type as a row's values do.
+///
+/// # Errors
+/// [`Error::Sql`] for a value that is no parameter.
+pub(crate) fn change<V: DynValue>(
+    meta: &ModelMeta,
+    index: usize,
+    value: &V,
+    place: &str,
+) -> Result<Arg> {
+    if value.is_null() {
+        return Ok(Arg::null());
+    }
+    arg(meta, index, value, place)
 }
 
 /// The primary key `key` as a parameter.

@@ -1,12 +1,22 @@
 //! The row verbs of models defined at run time — `Model.insert`, `update`, `delete` by
-//! primary key — and `createAll` / `dropAll` of one model: each one statement from
+//! primary key — the bulk verbs of their queries (`query.delete()`, `query.update(changes)`,
+//! see `model::bulk`), and `createAll` / `dropAll` of one model: each one statement from
 //! `model::sql`, run on the model's bind after an autoflush.
 
-use super::{bind_session, check_columns, key, row_args, select, DefinedModel, DynValue};
+use super::{
+    bind_session, check_columns, key, object_of, row_args, select, DefinedModel, DynValue,
+};
 use crate::{
-    model::{arg::Arg, sql},
+    model::{
+        arg::Arg,
+        bulk::BulkNames,
+        select::Select,
+        sql,
+        unit::{ModelId, Refresh},
+    },
     Error, Result, Rows, Session, NO_PARAMS,
 };
+use std::{any::Any, rc::Rc};
 
 /// Runs a write of `model` after an autoflush of `session`'s pending model objects; the rows
 /// it wrote.
@@ -87,11 +97,7 @@ pub(crate) async fn update<V: DynValue, T>(
         let Some((index, column)) = meta.column(&name) else {
             continue; // (check_columns refused names that are not columns)
         };
-        let arg = if value.is_null() {
-            Arg::null()
-        } else {
-            super::arg(meta, index, &value, &place)?
-        };
+        let arg = super::change(meta, index, &value, &place)?;
         if arg.value().as_ref() == row.values().get(index) {
             continue;
         }
@@ -139,6 +145,89 @@ pub(crate) async fn delete<V: DynValue>(
         return Err(not_found(model, "delete", &key_value.shown()));
     }
     Ok(())
+}
+
+/// How the npm package names bulk verb `verb` (`delete`, `update`) of `model`'s queries in
+/// messages.
+fn bulk_names(model: &DefinedModel, verb: &str) -> BulkNames {
+    BulkNames {
+        verb: format!("{}.query().{verb}()", model.table()),
+        order_by: "orderBy()",
+        by_keys: format!(
+            "filter({}, \"in\", keys)",
+            super::quoted(model.meta.primary_key().name())
+        ),
+    }
+}
+
+/// `Model.query(session)…delete()`: deletes the rows `query` matches (see `model::bulk`);
+/// the number deleted.
+///
+/// # Errors
+/// [`Error::Sql`] for a query with an order, a limit or an offset; the flush's and the
+/// session's errors.
+pub(crate) async fn bulk_delete(model: &DefinedModel, query: &Select) -> Result<u64> {
+    query.check_bulk(&bulk_names(model, "delete"))?;
+    query.bulk_delete(ModelId::Defined(model.id)).await
+}
+
+/// `Model.query(session)…update(changes)`: SETs the columns of `changes` (undefined ones left
+/// out, values converted as `Model.update` converts them) on the rows `query` matches (see
+/// `model::bulk`); the number matched. Tracked objects of those rows take the new values as
+/// `to_object` (the application's object of a row) gives them.
+///
+/// # Errors
+/// [`Error::Sql`] for a query with an order, a limit or an offset, a field that is no column,
+/// a change of the primary key, a NULL in a NOT NULL column; [`Error::Unique`]; the flush's
+/// and the session's errors.
+pub(crate) async fn bulk_update<V: DynValue>(
+    model: &DefinedModel,
+    query: &Select,
+    changes: &V,
+    to_object: impl Fn(&Rows) -> Result<V>,
+) -> Result<u64> {
+    let meta = &model.meta;
+    query.check_bulk(&bulk_names(model, "update"))?;
+    let place = format!("{}.query().update", meta.table());
+    let mut sets = Vec::new();
+    for (name, value) in check_columns(meta, changes, &place)? {
+        if value.is_undefined() {
+            continue;
+        }
+        let Some((index, column)) = meta.column(&name) else {
+            continue; // (check_columns refused names that are not columns)
+        };
+        let arg = super::change(meta, index, &value, &place)?;
+        if index == meta.primary_key_index() {
+            return Err(Error::sql(format!(
+                "{place}: the primary key {name} cannot be changed (every matched row would \
+                 get the same key): leave it out of the changes"
+            )));
+        }
+        if arg.is_null() && !column.is_nullable() {
+            return Err(Error::sql(format!("{place}: {name} is NOT NULL")));
+        }
+        sets.push((index, arg));
+    }
+    let refresh = |any: &Rc<dyn Any>, rows: &Rows, columns: &[usize]| {
+        let Some(object) = object_of::<V>(any) else {
+            return Ok(Box::new(|| {}) as Box<dyn FnOnce()>);
+        };
+        let fresh = to_object(rows)?;
+        let names: Vec<String> = columns
+            .iter()
+            .map(|&i| meta.columns()[i].name().to_owned())
+            .collect();
+        Ok(Box::new(move || {
+            for name in names {
+                object.set(&name, fresh.get(&name));
+            }
+        }) as Box<dyn FnOnce()>)
+    };
+    let refresh: Refresh<'_> = &refresh;
+    query
+        .bulk_update(ModelId::Defined(model.id), sets, refresh)
+        .await
 }
 
 /// `createAll` of one model: `CREATE TABLE IF NOT EXISTS` on its bind.

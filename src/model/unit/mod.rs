@@ -8,7 +8,10 @@
 //! deleted one. Commit and rollback expire the map (SQLAlchemy's `expire_on_commit`): objects
 //! held across them are detached — get them again to keep working with them.
 
+mod bulk;
 mod verbs;
+
+pub(crate) use bulk::{refresh_typed, Refresh};
 
 use super::{arg::Arg, meta::MetaRef, sql, IntoColumnValue, Model, ModelMeta};
 use crate::{Error, ParamLiteral, Result, Session};

@@ -73,6 +73,13 @@ impl DynValue for JsValue {
         }
         Reflect::get(self, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
     }
+    fn set(&self, key: &str, value: Self) {
+        if self.is_object() {
+            // A property that cannot be set (a frozen object) keeps its value: the object is
+            // the application's.
+            let _ = Reflect::set(self, &JsValue::from_str(key), &value);
+        }
+    }
     fn described(&self) -> String {
         if JsValue::is_null(self) {
             "null".to_owned()
@@ -466,6 +473,37 @@ impl JsModel {
         promise(async move {
             error::js(write::delete(&model, &session, &key).await)?;
             Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// `query.delete()`: deletes the rows a query description matches (no order, limit or
+    /// offset); resolves to how many it deleted.
+    #[wasm_bindgen(js_name = bulkDelete)]
+    pub fn bulk_delete(&self, session: &JsSession, desc: JsValue) -> js_sys::Promise {
+        let model = Rc::clone(&self.model);
+        self.run(session, desc, move |q, _| async move {
+            let deleted = write::bulk_delete(&model, &q).await?;
+            #[allow(clippy::cast_precision_loss)] // row counts stay far below 2^53
+            Ok(JsValue::from_f64(deleted as f64))
+        })
+    }
+
+    /// `query.update(changes)`: SETs the columns of `changes` on the rows a query description
+    /// matches; resolves to how many matched. Tracked objects of those rows take the new
+    /// values.
+    #[wasm_bindgen(js_name = bulkUpdate)]
+    pub fn bulk_update(
+        &self,
+        session: &JsSession,
+        desc: JsValue,
+        changes: JsValue,
+    ) -> js_sys::Promise {
+        let model = Rc::clone(&self.model);
+        self.run(session, desc, move |q, out| async move {
+            let to_object = |rows: &Rows| convert::first_row_to_js(rows.clone(), &out);
+            let updated = write::bulk_update(&model, &q, &changes, to_object).await?;
+            #[allow(clippy::cast_precision_loss)] // row counts stay far below 2^53
+            Ok(JsValue::from_f64(updated as f64))
         })
     }
 

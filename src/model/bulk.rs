@@ -1,0 +1,183 @@
+//! Bulk verbs over a query's rows — `DELETE` / `UPDATE ... WHERE <the query's filters>` — for
+//! typed queries ([`super::Query::delete`], [`super::Query::update`]) and the npm package's
+//! alike, with the session's unit of work around them:
+//!
+//! - the unit of work is flushed first (even with autoflush off, as a commit flushes it): the
+//!   statement writes rows that may have pending changes, which must not be written after it;
+//! - the objects it tracks stay in step with their rows, as SQLAlchemy's
+//!   `synchronize_session="fetch"` keeps them: before the statement, one `SELECT` finds which
+//!   tracked objects of the model it matches (none when the session tracks none); after a
+//!   delete they are no longer tracked, after an update the set columns are read back into
+//!   them.
+//!
+//! A bulk verb changes nothing when it fails (the statement is atomic, and a failed refresh of
+//! the tracked objects restores the session's data). Order, limit and offset are refused:
+//! GlueSQL's `DELETE` and `UPDATE` have neither, and applying them to a few rows chosen by a
+//! `SELECT` first would be a different statement than the one written (SQLAlchemy refuses
+//! them too).
+
+use super::{
+    arg::Arg,
+    column::{Col, Expr},
+    select::Select,
+    sql::Statement,
+    unit::{Identity, ModelId, Refresh},
+};
+use crate::{Error, Result, Rows, Session};
+
+/// How a language names a bulk verb and the builders it refuses, for messages.
+pub(crate) struct BulkNames {
+    /// The verb as called: `Query::delete()`, `users.query().delete()`.
+    pub(crate) verb: String,
+    /// The order builder: `order_by()`, `orderBy()`.
+    pub(crate) order_by: &'static str,
+    /// A filter on the rows' primary keys, as an example.
+    pub(crate) by_keys: String,
+}
+
+impl Select {
+    /// Refuses a bulk verb on a query with an order, a limit or an offset.
+    ///
+    /// # Errors
+    /// [`Error::Sql`] naming what the query has and what to do instead.
+    pub(crate) fn check_bulk(&self, names: &BulkNames) -> Result<()> {
+        let mut given = Vec::new();
+        if self.limit.is_some() {
+            given.push("limit()");
+        }
+        if self.offset.is_some() {
+            given.push("offset()");
+        }
+        if !self.orders.is_empty() {
+            given.push(names.order_by);
+        }
+        if given.is_empty() {
+            return Ok(());
+        }
+        Err(Error::sql(format!(
+            "{} cannot be combined with limit(), offset() or {} (this query has {}): a bulk \
+             statement applies to every row the filters match; choose the rows with filters \
+             instead, e.g. {}",
+            names.verb,
+            names.order_by,
+            given.join(", "),
+            names.by_keys
+        )))
+    }
+
+    /// The session that owns the unit of work, flushed; `None` for a bind's session (it
+    /// tracks no objects).
+    async fn flushed_owner(&self) -> Result<Option<Session>> {
+        if self.session.bind_key().is_some() {
+            return Ok(None);
+        }
+        let owner = self.session.unit_owner()?;
+        owner.flush().await?;
+        Ok(Some(owner))
+    }
+
+    /// The tracked objects of `model` whose rows match the filters: one `SELECT` restricted
+    /// to their keys (none when the session tracks no object of the model).
+    async fn tracked_matching(
+        &self,
+        owner: Option<&Session>,
+        model: ModelId,
+        bind: &Session,
+    ) -> Result<Vec<(Identity, Arg)>> {
+        let tracked = owner.map(|o| o.tracked_of(model)).unwrap_or_default();
+        if tracked.is_empty() {
+            return Ok(tracked);
+        }
+        let rows = self
+            .rows_by_key(
+                bind,
+                tracked.iter().map(|(_, key)| key.clone()).collect(),
+                true,
+            )
+            .await?;
+        let pk = self.meta.primary_key_index();
+        Ok(tracked
+            .into_iter()
+            .filter(|(_, key)| {
+                let key = key.value();
+                rows.iter().any(|row| key.as_ref() == row.values().get(pk))
+            })
+            .collect())
+    }
+
+    /// The rows with primary keys `keys` (and matching the filters, with `filtered`).
+    async fn rows_by_key(&self, bind: &Session, keys: Vec<Arg>, filtered: bool) -> Result<Rows> {
+        let column = Col {
+            name: self.meta.primary_key().name_cow(),
+            nullable: false,
+        };
+        let mut filters = vec![Expr::In(column, keys)];
+        if filtered {
+            filters.extend(self.filters.iter().cloned());
+        }
+        let statement = Statement::select(&self.meta, false, &filters);
+        bind.run_args(&statement.sql, &statement.params)
+            .await?
+            .into_rows()
+    }
+
+    /// `DELETE FROM t WHERE <filters>`, after a flush; the tracked objects of the deleted
+    /// rows are no longer tracked. `model` identifies the model in the identity map.
+    /// Returns the number of rows deleted.
+    pub(crate) async fn bulk_delete(&self, model: ModelId) -> Result<u64> {
+        let owner = self.flushed_owner().await?;
+        let bind = self.session.for_bind(self.meta.bind_key())?;
+        let matched = self.tracked_matching(owner.as_ref(), model, &bind).await?;
+        let statement = Statement::delete(&self.meta, &self.filters);
+        let deleted = bind
+            .run_args(&statement.sql, &statement.params)
+            .await?
+            .affected();
+        if let Some(owner) = owner {
+            let ids: Vec<Identity> = matched.into_iter().map(|(id, _)| id).collect();
+            owner.forget(&ids);
+        }
+        Ok(deleted as u64)
+    }
+
+    /// `UPDATE t SET <sets> WHERE <filters>`, after a flush (`sets`: column index and value,
+    /// each column once, the primary key not among them); the tracked objects of the updated
+    /// rows are refreshed with `refresh`. Returns the number of rows the filters matched.
+    /// Nothing to set: no statement, the number of matching rows.
+    pub(crate) async fn bulk_update(
+        &self,
+        model: ModelId,
+        sets: Vec<(usize, Arg)>,
+        refresh: Refresh<'_>,
+    ) -> Result<u64> {
+        let owner = self.flushed_owner().await?;
+        if sets.is_empty() {
+            return self.count_matching().await;
+        }
+        let bind = self.session.for_bind(self.meta.bind_key())?;
+        let matched = self.tracked_matching(owner.as_ref(), model, &bind).await?;
+        let saved = match (&owner, matched.is_empty()) {
+            (Some(owner), false) => Some(owner.save_all()?),
+            _ => None,
+        };
+        let statement = Statement::update(&self.meta, &sets, &self.filters);
+        let updated = bind
+            .run_args(&statement.sql, &statement.params)
+            .await?
+            .affected() as u64;
+        if let (Some(owner), Some(saved)) = (owner, saved) {
+            let keys = matched.iter().map(|(_, key)| key.clone()).collect();
+            let columns: Vec<usize> = sets.iter().map(|(i, _)| *i).collect();
+            let pk = self.meta.primary_key_index();
+            let outcome = match self.rows_by_key(&bind, keys, false).await {
+                Ok(rows) => owner.refresh_tracked(&matched, &rows, pk, &columns, refresh),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = outcome {
+                owner.restore_all(saved);
+                return Err(e);
+            }
+        }
+        Ok(updated)
+    }
+}
