@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds what `npm run bench` serves: the demo (scripts/build.sh → build/demo), the bench
-# workers (bare, session → build/bench/<name>), and the demo after wasm-opt -Oz
-# (build/bench/demo-opt, redone only when the demo changed).
+# workers (bare, session → build/bench/<name>), the demo after wasm-opt (build/bench/demo-opt,
+# redone only when the demo or the wasm-opt level changed: what `npm run deploy` ships), and the
+# npm package's optimized build (js/dist, for its size).
 # Usage: bench/build.sh [--no-opt]   (--no-opt leaves the wasm-opt copy alone)
 source "$(dirname "$0")/../scripts/lib.sh"
 cd "$ROOT"
@@ -40,16 +41,16 @@ rm -rf build/bench/demo-strip
 wasm-bindgen target/wasm32-unknown-unknown/release/gluebind_demo.wasm \
   --out-dir build/bench/demo-strip --out-name index --target module --remove-name-section
 
-# The demo after wasm-opt -Oz: the optimised wasm is cached beside the copy
-# (build/bench/demo-opt.wasm) and redone only when the demo's wasm changed (sha256 stamp); the
-# JS glue (index.js, snippets/, shim.mjs) is copied from build/demo every time.
+# The demo after wasm-opt: the optimised wasm is cached beside the copy
+# (build/bench/demo-opt.wasm) and redone only when the demo's wasm or the level changed (stamp);
+# the JS glue (index.js, snippets/, shim.mjs) is copied from build/demo every time.
 out=build/bench/demo-opt
 if [ "$opt" = 1 ]; then
-  sum=$(sha256sum build/demo/index_bg.wasm | cut -d' ' -f1)
+  sum="$(sha256sum build/demo/index_bg.wasm | cut -d' ' -f1) $WASM_OPT_LEVEL"
   if [ -f "$out.wasm" ] && [ -f "$out.sha256" ] && [ "$(cat "$out.sha256")" = "$sum" ]; then
-    step "wasm-opt -Oz (demo → $out): up to date"
+    step "wasm-opt $WASM_OPT_LEVEL (demo → $out): up to date"
   else
-    step "wasm-opt -Oz (demo → $out)"
+    step "wasm-opt $WASM_OPT_LEVEL (demo → $out)"
     rm -f "$out.sha256"
     wasm_opt build/demo/index_bg.wasm "$out.wasm"
     echo "$sum" > "$out.sha256"
@@ -59,8 +60,11 @@ if [ "$opt" = 1 ]; then
   cp "$out.wasm" "$out/index_bg.wasm"
 fi
 
+# The npm package as packed (its size is a bench figure: wasm_npm_gzip_bytes).
+[ "$opt" = 1 ] && bash scripts/build-js.sh --opt
+
 step "sizes"
-for f in build/demo/index_bg.wasm build/bench/*/index_bg.wasm; do
+for f in build/demo/index_bg.wasm build/bench/*/index_bg.wasm js/dist/gluebind_bg.wasm; do
   [ -f "$f" ] && printf '    %-36s %9d bytes raw, %8d bytes gzip -9\n' "$f" "$(wc -c < "$f")" "$(gzip -9 -c "$f" | wc -c)"
 done
 done_steps

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the npm package's wasm into js/dist/: the core with the `js` feature (wasm-bindgen
 # exports; no workers-rs), wasm-bindgen --target module, and a Node variant of the bindings.
-# Usage: scripts/build-js.sh [--opt]   (--opt runs wasm-opt -Oz from npm binaryen, ~1 min)
+# Usage: scripts/build-js.sh [--opt]   (--opt runs wasm-opt from npm binaryen, see lib.sh)
 #
 # js/dist/gluebind.js        bindings for Workers: `import source wasmModule from "./gluebind_bg.wasm"`
 #                            (wrangler uploads the wasm as a compiled module; no runtime compile)
@@ -29,7 +29,7 @@ wasm-bindgen "$wasm" --out-dir "$out.tmp" --out-name gluebind --target module
 # The package ships its own types (js/index.d.ts); drop wasm-bindgen's.
 rm -f "$out.tmp"/*.d.ts
 if [ "$opt" = 1 ]; then
-  step "wasm-opt -Oz"
+  step "wasm-opt $WASM_OPT_LEVEL"
   wasm_opt "$out.tmp/gluebind_bg.wasm" "$out.tmp/gluebind_bg.opt.wasm"
   mv "$out.tmp/gluebind_bg.opt.wasm" "$out.tmp/gluebind_bg.wasm"
 fi
@@ -54,5 +54,5 @@ mv "$out.tmp" "$out"
 step "size"
 raw=$(wc -c < "$out/gluebind_bg.wasm")
 gz=$(gzip -9 -c "$out/gluebind_bg.wasm" | wc -c)
-echo "    package wasm: $raw bytes raw, $gz bytes gzip -9$([ "$opt" = 1 ] && echo " (wasm-opt -Oz)")"
+echo "    package wasm: $raw bytes raw, $gz bytes gzip -9$([ "$opt" = 1 ] && echo " (wasm-opt $WASM_OPT_LEVEL)")"
 done_steps

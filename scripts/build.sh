@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Rust demo worker into build/demo/ (wasm-bindgen output plus a module shim that
-# wrangler serves). Usage: scripts/build.sh [--opt]   (--opt: no name section, then wasm-opt -Oz
+# wrangler serves). Usage: scripts/build.sh [--opt]   (--opt: no name section, then wasm-opt
 # from npm binaryen; what `npm run deploy` ships)
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -24,7 +24,7 @@ names=()
 [ "$opt" = 1 ] && names=(--remove-name-section)
 wasm-bindgen "$wasm" --out-dir "$out.tmp" --out-name index --target module "${names[@]}"
 if [ "$opt" = 1 ]; then
-  step "wasm-opt -Oz"
+  step "wasm-opt $WASM_OPT_LEVEL"
   wasm_opt "$out.tmp/index_bg.wasm" "$out.tmp/index_bg.opt.wasm"
   mv "$out.tmp/index_bg.opt.wasm" "$out.tmp/index_bg.wasm"
 fi

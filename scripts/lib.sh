@@ -26,8 +26,15 @@ _finish_step() {
 }
 done_steps() { _finish_step; }
 
-# wasm_opt IN OUT: wasm-opt -Oz (npm binaryen) with the wasm features rustc emits enabled.
+# The level of every wasm-opt run (what `npm run deploy` ships, what the npm package carries):
+# measured on the demo (2026-12-05), -O1 gives the smallest gzip — 1.160 MB, against 1.174 MB
+# without wasm-opt and 1.238 MB at -Oz, whose smaller raw output compresses worse — and keeps
+# wasm-opt's speed-up (bench rows c'/f', docs/benchmarks.md).
+WASM_OPT_LEVEL=-O1
+
+# wasm_opt IN OUT: wasm-opt at $WASM_OPT_LEVEL (npm binaryen) with the wasm features rustc emits
+# enabled.
 wasm_opt() {
-  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  wasm-opt "$WASM_OPT_LEVEL" --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue "$1" -o "$2"
 }

@@ -113,7 +113,7 @@ layer_e2e() {
 
 layer_js() {
   # Optimized, as packed: the unit tests, the package test and the JS demo run what users get.
-  step "build the npm package (js/dist, wasm-opt -Oz)"
+  step "build the npm package (js/dist, wasm-opt $WASM_OPT_LEVEL)"
   bash scripts/build-js.sh --opt
 
   bash scripts/check-npm-pack.sh

@@ -23,6 +23,20 @@ async function roundTrip(s, column, value, id) {
   return row[column];
 }
 
+describe("pattern matching (the package's GlueSQL runs on regex-lite)", () => {
+  it("LIKE and ILIKE match Unicode text; ~ takes regex-lite's ASCII classes and refuses \\p{..}", async () => {
+    const s = await session();
+    for (const [id, txt] of [[1, "Émile"], [2, "émile"], [3, "x_1"]]) await s.execute("INSERT INTO t (id, txt) VALUES ($1, $2)", [id, txt]);
+    const ids = async (where, pattern) => [...(await s.execute(`SELECT id FROM t WHERE ${where} ORDER BY id`, [pattern]))].map((r) => r.id);
+    assert.deepEqual(await ids("txt ILIKE $1", "ÉMILE"), [1, 2]);
+    assert.deepEqual(await ids("txt LIKE $1", "_mile"), [1, 2]);
+    assert.deepEqual(await ids("txt ~ $1", "^\\w+$"), [3], "\\w is ASCII");
+    assert.deepEqual(await ids("txt ~* $1", "^ÉMILE$"), [1], "~* folds ASCII case only");
+    await assert.rejects(ids("txt ~ $1", "\\p{Lu}"), (err) => err instanceof SqlError && /invalid regular expression/.test(err.message));
+    s.close();
+  });
+});
+
 describe("values in and out", () => {
   it("null, booleans, numbers, text", async () => {
     const s = await session();

@@ -500,7 +500,7 @@ impl JsModel {
     ) -> js_sys::Promise {
         let model = Rc::clone(&self.model);
         self.run(session, desc, move |q, out| async move {
-            let to_object = |rows: &Rows| convert::first_row_to_js(rows.clone(), &out);
+            let to_object = |rows: &Rows| out.first(rows.clone());
             let updated = write::bulk_update(&model, &q, &changes, to_object).await?;
             #[allow(clippy::cast_precision_loss)] // row counts stay far below 2^53
             Ok(JsValue::from_f64(updated as f64))
