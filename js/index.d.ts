@@ -418,18 +418,27 @@ export type ColumnType =
   | "UUID"
   | "INET";
 
-/** One column of `defineModel`: NOT NULL unless `nullable`. */
-export interface ColumnSpec {
-  type: ColumnType;
+/** The integer types whose values can pass `Number.MAX_SAFE_INTEGER` (see `ColumnSpec.bigint`). */
+export type WideIntegerType = "INTEGER" | "INT128" | "UINT64" | "UINT128";
+
+interface ColumnSpecBase {
   primaryKey?: boolean;
   unique?: boolean;
   nullable?: boolean;
-  /**
-   * INTEGER, INT128, UINT64 and UINT128 only: read the column as a `bigint` (default: a
-   * `number`, and an error naming this flag for a value beyond `Number.MAX_SAFE_INTEGER`).
-   */
-  bigint?: boolean;
 }
+
+/** One column of `defineModel`: NOT NULL unless `nullable`. */
+export type ColumnSpec =
+  | (ColumnSpecBase & {
+      type: WideIntegerType;
+      /**
+       * Read the column as a `bigint`, always. Default: a `number` — the column then holds safe
+       * integers only (a larger value is refused when written, and is an error naming this flag
+       * when SQL stored one).
+       */
+      bigint?: boolean;
+    })
+  | (ColumnSpecBase & { type: Exclude<ColumnType, WideIntegerType>; bigint?: false });
 
 /** Column name → spec. */
 export type ColumnSpecs = Record<string, ColumnSpec>;
@@ -654,9 +663,10 @@ export interface Model<C extends ColumnSpecs = ColumnSpecs, R = RowOf<C>> {
    * `session.nextId(table)`: the next value of the table's ID sequence, typed as the primary
    * key reads (a number; a bigint with `bigint: true`).
    */
-  nextId(session: Session): Promise<ValueOf<C[PrimaryKeyOf<C>]>>;
+  nextId(session: Session): Promise<C[PrimaryKeyOf<C>] extends { bigint: true } ? bigint : number>;
   /**
-   * Inserts a row; resolves to it with every column (values as given).
+   * Inserts a row; resolves to it with every column (values as given; a number column's as it
+   * reads: `{ id: 1n }` resolves to `{ id: 1 }` unless the column says `bigint: true`).
    * @throws UniqueError when the key or a unique value is taken.
    */
   insert(session: Session, row: InsertOf<C>): Promise<R>;

@@ -66,6 +66,15 @@ layer_lint() {
   step "cargo fmt --check"
   cargo fmt --all -- --check
 
+  # The workspace's [patch.crates-io] puts regex-lite in place of GlueSQL's regex (a fifth of
+  # the wasm): a dependency that Cargo could not patch would bring regex-automata back.
+  step "Cargo.lock: regex is the vendored regex-lite"
+  # (regex-syntax alone is proptest's, a dev-dependency.)
+  if grep -Eq '^name = "regex-automata"$' Cargo.lock; then
+    echo "Cargo.lock has the full regex crate again (regex-automata): see vendor/regex" >&2
+    exit 1
+  fi
+
   step "clippy, native (-D warnings)"
   cargo clippy --workspace --all-targets -- -D warnings
 

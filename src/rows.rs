@@ -83,6 +83,13 @@ impl Rows {
         Self { columns, rows }
     }
 
+    /// These rows and then `more`'s (the same columns).
+    pub(crate) fn joined(mut self, more: Rows) -> Self {
+        debug_assert_eq!(self.columns, more.columns);
+        self.rows.extend(more.rows);
+        self
+    }
+
     /// Row `index` alone, as rows of its own (none when absent).
     pub(crate) fn only(&self, index: usize) -> Self {
         Self {

@@ -94,7 +94,8 @@ class Model {
 
   /**
    * Inserts a row: every NOT NULL column needs a value; absent nullable ones are NULL. Resolves
-   * to the row as inserted (all columns, values as given).
+   * to the row as inserted (all columns, values as given; numbers and bigints as the column
+   * reads them).
    * @throws UniqueError when the key or a unique value is taken; SqlError for a bad row.
    */
   async insert(session, values) {

@@ -278,6 +278,27 @@ describe("integer columns: a number, or a bigint with bigint: true", () => {
     s.close();
   });
 
+  it("a number column refuses a value beyond 2^53 on every write, and writes resolve to the column's type", async () => {
+    const s = await sessionWith([Plain, Big]);
+    await Plain.insert(s, { id: 1, n: 5 });
+    const beyond = (err) =>
+      err instanceof SqlError && /1152921504606846976 for n is beyond Number\.MAX_SAFE_INTEGER/.test(err.message) && /bigint: true/.test(err.message);
+    await assert.rejects(Plain.insert(s, { id: 2, n: 2n ** 60n }), beyond);
+    await assert.rejects(Plain.update(s, 1, { n: 2n ** 60n }), beyond);
+    await assert.rejects(Plain.query(s).filterBy({ id: 1 }).update({ n: 2n ** 60n }), beyond);
+    s.add(Plain, { id: 3, n: 2n ** 60n });
+    await assert.rejects(s.flush(), beyond);
+    await s.rollback();
+    await Plain.insert(s, { id: 1, n: 5 });
+    assert.deepEqual((await Plain.query(s).all()).map((r) => ({ ...r })), [{ id: 1, n: 5 }], "nothing else was written");
+    // What insert and update resolve to has the row type's JavaScript types, whatever was passed.
+    assert.deepEqual({ ...(await Plain.insert(s, { id: 7n, n: "4" })) }, { id: 7, n: 4 });
+    assert.deepEqual({ ...(await Plain.update(s, 7, { n: 3n })) }, { id: 7, n: 3 });
+    assert.deepEqual({ ...(await Big.insert(s, { id: 8, n: 1 })) }, { id: 8n, n: 1n });
+    assert.deepEqual({ ...(await Big.update(s, 8, { n: 2 })) }, { id: 8n, n: 2n });
+    s.close();
+  });
+
   it("the registry's int64 option still applies to columns without the flag", async () => {
     for (const [int64, expected] of [["bigint", 3n], ["string", "3"]]) {
       const db = memoryDb({ int64 });

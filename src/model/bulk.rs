@@ -5,20 +5,21 @@
 //! - the unit of work is flushed first (even with autoflush off, as a commit flushes it): the
 //!   statement writes rows that may have pending changes, which must not be written after it;
 //! - the objects it tracks stay in step with their rows, as SQLAlchemy's
-//!   `synchronize_session="fetch"` keeps them: before the statement, one `SELECT` finds which
-//!   tracked objects of the model it matches (none when the session tracks none); after a
+//!   `synchronize_session="fetch"` keeps them: before the statement, a primary-key lookup per
+//!   tracked object of the model finds the ones it matches (none when the session tracks none;
+//!   never a scan, which would read the whole table); after a
 //!   delete they are no longer tracked, after an update the set columns are read back into
 //!   them.
 //!
-//! A bulk verb changes nothing when it fails (the statement is atomic, and a failed refresh of
-//! the tracked objects restores the session's data). Order, limit and offset are refused:
+//! A failed bulk statement changes no row (the statement is atomic, and a failed refresh of
+//! the tracked objects restores the session's data); the flush before it stands. Order, limit and offset are refused:
 //! GlueSQL's `DELETE` and `UPDATE` have neither, and applying them to a few rows chosen by a
 //! `SELECT` first would be a different statement than the one written (SQLAlchemy refuses
 //! them too).
 
 use super::{
     arg::Arg,
-    column::{Col, Expr},
+    column::{Col, Expr, Op},
     select::Select,
     sql::Statement,
     unit::{Identity, ModelId, Refresh},
@@ -65,19 +66,17 @@ impl Select {
         )))
     }
 
-    /// The session that owns the unit of work, flushed; `None` for a bind's session (it
-    /// tracks no objects).
+    /// The session that owns the unit of work, flushed. A query built from a bind's own
+    /// session gets the error that sends model verbs to the registry's session: a bulk verb
+    /// run beside the unit of work would leave its pending changes to overwrite the statement.
     async fn flushed_owner(&self) -> Result<Option<Session>> {
-        if self.session.bind_key().is_some() {
-            return Ok(None);
-        }
         let owner = self.session.unit_owner()?;
         owner.flush().await?;
         Ok(Some(owner))
     }
 
-    /// The tracked objects of `model` whose rows match the filters: one `SELECT` restricted
-    /// to their keys (none when the session tracks no object of the model).
+    /// The tracked objects of `model` whose rows match the filters: a lookup per tracked key
+    /// (none when the session tracks no object of the model).
     async fn tracked_matching(
         &self,
         owner: Option<&Session>,
@@ -105,20 +104,32 @@ impl Select {
             .collect())
     }
 
-    /// The rows with primary keys `keys` (and matching the filters, with `filtered`).
+    /// The rows with primary keys `keys` (and matching the filters, with `filtered`): one
+    /// primary-key lookup per key. GlueSQL scans the whole table for `pk IN (…)`, which would
+    /// read every row — on kv://, load them — and make a serializable commit conflict with any
+    /// write to the table.
     async fn rows_by_key(&self, bind: &Session, keys: Vec<Arg>, filtered: bool) -> Result<Rows> {
         let column = Col {
             name: self.meta.primary_key().name_cow(),
             nullable: false,
         };
-        let mut filters = vec![Expr::In(column, keys)];
-        if filtered {
-            filters.extend(self.filters.iter().cloned());
+        let mut found: Option<Rows> = None;
+        for key in keys {
+            let mut filters = vec![Expr::Compare(column.clone(), Op::Eq, key)];
+            if filtered {
+                filters.extend(self.filters.iter().cloned());
+            }
+            let statement = Statement::select(&self.meta, false, &filters);
+            let rows = bind
+                .run_args(&statement.sql, &statement.params)
+                .await?
+                .into_rows()?;
+            found = Some(match found {
+                None => rows,
+                Some(all) => all.joined(rows),
+            });
         }
-        let statement = Statement::select(&self.meta, false, &filters);
-        bind.run_args(&statement.sql, &statement.params)
-            .await?
-            .into_rows()
+        Ok(found.unwrap_or_else(|| Rows::new(Vec::new(), Vec::new())))
     }
 
     /// `DELETE FROM t WHERE <filters>`, after a flush; the tracked objects of the deleted
@@ -157,14 +168,26 @@ impl Select {
         let bind = self.session.for_bind(self.meta.bind_key())?;
         let matched = self.tracked_matching(owner.as_ref(), model, &bind).await?;
         let saved = match (&owner, matched.is_empty()) {
-            (Some(owner), false) => Some(owner.save_all()?),
+            (Some(owner), false) => {
+                owner.set_busy(true)?;
+                match owner.save_all() {
+                    Ok(saved) => Some(saved),
+                    Err(e) => {
+                        owner.set_busy(false)?;
+                        return Err(e);
+                    }
+                }
+            }
             _ => None,
         };
         let statement = Statement::update(&self.meta, &sets, &self.filters);
-        let updated = bind
-            .run_args(&statement.sql, &statement.params)
-            .await?
-            .affected() as u64;
+        let ran = bind.run_args(&statement.sql, &statement.params).await;
+        if let (Some(owner), Some(_)) = (&owner, &saved) {
+            if ran.is_err() {
+                owner.set_busy(false)?;
+            }
+        }
+        let updated = ran?.affected() as u64;
         if let (Some(owner), Some(saved)) = (owner, saved) {
             let keys = matched.iter().map(|(_, key)| key.clone()).collect();
             let columns: Vec<usize> = sets.iter().map(|(i, _)| *i).collect();
@@ -173,6 +196,7 @@ impl Select {
                 Ok(rows) => owner.refresh_tracked(&matched, &rows, pk, &columns, refresh),
                 Err(e) => Err(e),
             };
+            owner.set_busy(false)?;
             if let Err(e) = outcome {
                 owner.restore_all(saved);
                 return Err(e);

@@ -343,9 +343,12 @@ fn bulk_names<M: Model>(verb: &str) -> BulkNames {
     BulkNames {
         verb: format!("Query::{verb}()"),
         order_by: "order_by()",
+        // The derive names a column's constant after its field, which a `column = ".."`
+        // attribute may rename: the message says what the constant stands for.
         by_keys: format!(
-            ".filter({model}::{}.is_in(keys))",
-            M::META.primary_key().name().to_uppercase()
+            ".filter({model}::{key}.is_in(keys)) ({key}: the constant of the primary key's \
+             field)",
+            key = M::META.primary_key().name().to_uppercase()
         ),
     }
 }

@@ -85,8 +85,8 @@ impl Session {
         if let Some(key) = &self.inner.bind_key {
             return Err(Error::config(format!(
                 "model objects are tracked by the registry's session, not by the session of \
-                 bind {key:?}: call add/delete/get/flush on that one (it routes each model to \
-                 its bind)"
+                 bind {key:?}: call add/delete/get/flush, and build queries for a bulk \
+                 delete/update, on that one (it routes each model to its bind)"
             )));
         }
         if self.is_closed() {

@@ -173,6 +173,10 @@ async function models(session: Session): Promise<Response> {
   const nextBig: bigint = await Snowflake.nextId(session);
   // @ts-expect-error: a bigint column does not read as a number
   const notSmall: number = flake.id;
+  // @ts-expect-error: bigint: true is for INTEGER, INT128, UINT64 and UINT128 only
+  defineModel("narrow", { id: { type: "INTEGER", primaryKey: true }, n: { type: "INT32", bigint: true } });
+  const Tagged = defineModel("tags", { name: { type: "TEXT", primaryKey: true } });
+  const tagSeq: number = await Tagged.nextId(session);
   // @ts-expect-error: a NOT NULL column is required
   await UserModel.insert(session, { id: 1, name: "Ada", joined: "2024-01-02T03:04:05" });
   // @ts-expect-error: no such column

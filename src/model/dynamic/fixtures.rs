@@ -228,6 +228,21 @@ impl DynValue for Json {
 }
 
 /// Rows as JSON objects (what the npm package's rows serialize to).
+/// A written value as the npm package's `insert`/`update` resolve to it: a number column's as
+/// written (`"7"` → 7), any other as given.
+fn as_read(
+    column: &crate::model::ColumnMeta,
+    given: &Json,
+    written: &crate::model::arg::Arg,
+) -> serde_json::Value {
+    match written.value() {
+        Some(value) if super::spec::is_numeric(column.sql_type()) => {
+            crate::value::to_json(value).expect("numbers have JSON forms")
+        }
+        _ => given.to_serde(),
+    }
+}
+
 fn rows_json(rows: &Rows) -> serde_json::Value {
     rows.to_json().expect("fixture values have JSON forms")
 }
@@ -319,7 +334,7 @@ impl Runner {
                         .map(|(c, v)| {
                             (
                                 c.name().to_owned(),
-                                v.map_or(serde_json::Value::Null, |v| v.to_serde()),
+                                v.map_or(serde_json::Value::Null, |(v, a)| as_read(c, &v, &a)),
                             )
                         })
                         .collect(),
@@ -360,8 +375,9 @@ impl Runner {
                     |stored| Ok(rows_json(stored)[0].clone()),
                 )
                 .await?;
-                for (i, v) in changed {
-                    row[model.meta.columns()[i].name()] = v.to_serde();
+                for (i, v, a) in changed {
+                    let column = &model.meta.columns()[i];
+                    row[column.name()] = as_read(column, &v, &a);
                 }
                 Outcome::Row(row)
             }

@@ -147,7 +147,7 @@ fn arg<V: DynValue>(meta: &ModelMeta, index: usize, value: &V, place: &str) -> R
 /// `null` is NULL, anything else converts to the column's type as a row's values do.
 ///
 /// # Errors
-/// [`Error::Sql`] for a value that is no parameter.
+/// [`Error::Sql`] for a value that is no parameter, or that the column cannot hold.
 pub(crate) fn change<V: DynValue>(
     meta: &ModelMeta,
     index: usize,
@@ -157,7 +157,43 @@ pub(crate) fn change<V: DynValue>(
     if value.is_null() {
         return Ok(Arg::null());
     }
-    arg(meta, index, value, place)
+    written(meta, index, arg(meta, index, value, place)?, place)
+}
+
+/// The digits of `value` when it is an integer beyond `Number.MAX_SAFE_INTEGER` (2^53 - 1),
+/// which a JavaScript `number` cannot hold exactly.
+pub(crate) fn beyond_safe_integer(value: &crate::Value) -> Option<String> {
+    use crate::Value;
+    const MAX_SAFE_INTEGER: i128 = (1 << 53) - 1;
+    let v = match value {
+        Value::I64(v) => i128::from(*v),
+        Value::U64(v) => i128::from(*v),
+        Value::I128(v) => *v,
+        Value::U128(v) => match i128::try_from(*v) {
+            Ok(v) => v,
+            Err(_) => return Some(v.to_string()),
+        },
+        _ => return None,
+    };
+    (!(-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&v)).then(|| v.to_string())
+}
+
+/// `arg`, a value to write into column `index`: a 64- or 128-bit integer column without
+/// `bigint: true` is read as a JavaScript `number`, so it holds safe integers only — a larger
+/// value would be stored and then be unreadable by every model verb.
+fn written(meta: &ModelMeta, index: usize, arg: Arg, place: &str) -> Result<Arg> {
+    let column = &meta.columns()[index];
+    if column.is_bigint() || !spec::WIDE_INTEGERS.contains(&column.sql_type()) {
+        return Ok(arg);
+    }
+    match arg.value().as_ref().and_then(beyond_safe_integer) {
+        Some(digits) => Err(Error::sql(format!(
+            "{place}: {digits} for {} is beyond Number.MAX_SAFE_INTEGER, and the column reads \
+             as a number; declare it with bigint: true in defineModel to hold larger integers",
+            column.name()
+        ))),
+        None => Ok(arg),
+    }
 }
 
 /// The primary key `key` as a parameter.
@@ -244,7 +280,7 @@ pub(crate) fn row_args<V: DynValue>(meta: &ModelMeta, row: &V, place: &str) -> R
                     column.name()
                 )));
             }
-            arg(meta, i, &value, place)
+            written(meta, i, arg(meta, i, &value, place)?, place)
         })
         .collect()
 }

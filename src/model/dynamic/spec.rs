@@ -18,6 +18,11 @@ const SPEC_KEYS: [&str; 5] = ["type", "primaryKey", "unique", "nullable", "bigin
 /// the spec says `bigint: true`.
 pub(crate) const WIDE_INTEGERS: [&str; 4] = ["INTEGER", "INT128", "UINT64", "UINT128"];
 
+/// True for the column types read as a JavaScript number (or bigint): the integers and FLOAT.
+pub(crate) fn is_numeric(sql_type: &str) -> bool {
+    sql_type == "FLOAT" || sql_type.contains("INT")
+}
+
 /// `name` (`shown` in messages) when it is an identifier gluebind writes into SQL.
 fn check_ident(name: Option<String>, shown: &dyn Fn() -> String, what: &str) -> Result<String> {
     match name {

@@ -39,7 +39,8 @@ fn not_found(model: &DefinedModel, verb: &str, key: &str) -> Error {
 }
 
 /// `Model.insert(session, row)`: every NOT NULL column needs a value; absent nullable ones
-/// are NULL. Returns the row as inserted: per column, the value given (`None`: NULL).
+/// are NULL. Returns the row as inserted: per column, the value given and as written
+/// (`None`: NULL).
 ///
 /// # Errors
 /// [`Error::Sql`] for a field that is no column or a missing NOT NULL value;
@@ -48,7 +49,7 @@ pub(crate) async fn insert<V: DynValue>(
     model: &DefinedModel,
     session: &Session,
     values: &V,
-) -> Result<Vec<Option<V>>> {
+) -> Result<Vec<Option<(V, Arg)>>> {
     let meta = &model.meta;
     let place = format!("{}.insert", meta.table());
     check_columns(meta, values, &place)?;
@@ -57,9 +58,10 @@ pub(crate) async fn insert<V: DynValue>(
     Ok(meta
         .columns()
         .iter()
-        .map(|c| {
+        .zip(args)
+        .map(|(c, arg)| {
             let v = values.get(c.name());
-            (!(v.is_undefined() || v.is_null())).then_some(v)
+            (!(v.is_undefined() || v.is_null())).then_some((v, arg))
         })
         .collect())
 }
@@ -69,7 +71,7 @@ pub(crate) async fn insert<V: DynValue>(
 /// again, because GlueSQL 0.20 checks a UNIQUE column in SET against every stored row, the
 /// updated one included. Returns the stored row as `read` gives it (called before anything is
 /// written, so a row the caller cannot read changes nothing) and the changes made (column
-/// index, value).
+/// index, value given, value written).
 ///
 /// # Errors
 /// [`Error::NotFound`] when no row has the key; [`Error::Sql`] for a change of the primary
@@ -80,7 +82,7 @@ pub(crate) async fn update<V: DynValue, T>(
     key_value: &V,
     changes: &V,
     read: impl FnOnce(&Rows) -> Result<T>,
-) -> Result<(T, Vec<(usize, V)>)> {
+) -> Result<(T, Vec<(usize, V, Arg)>)> {
     let meta = &model.meta;
     let place = format!("{}.update", meta.table());
     let entries = check_columns(meta, changes, &place)?;
@@ -126,7 +128,7 @@ pub(crate) async fn update<V: DynValue, T>(
     }
     Ok((
         stored,
-        changed.into_iter().map(|(i, _, v)| (i, v)).collect(),
+        changed.into_iter().map(|(i, a, v)| (i, v, a)).collect(),
     ))
 }
 

@@ -164,21 +164,6 @@ pub(crate) fn beyond_safe(v: impl std::fmt::Display) -> String {
     format!("holds {v}, beyond Number.MAX_SAFE_INTEGER")
 }
 
-/// The digits of `value` when it is an integer beyond `Number.MAX_SAFE_INTEGER`.
-pub(crate) fn unsafe_integer(value: &Value) -> Option<String> {
-    let v = match value {
-        Value::I64(v) => i128::from(*v),
-        Value::U64(v) => i128::from(*v),
-        Value::I128(v) => *v,
-        Value::U128(v) => match i128::try_from(*v) {
-            Ok(v) => v,
-            Err(_) => return Some(v.to_string()),
-        },
-        _ => return None,
-    };
-    (!(-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&v)).then(|| v.to_string())
-}
-
 fn uuid_string(v: u128) -> String {
     let hex = format!("{v:032x}");
     format!(
@@ -352,7 +337,7 @@ impl Serialize for RowValues<'_> {
             };
             let (name, out) = &model.columns[i];
             if out.int64 == Int64::Number {
-                if let Some(digits) = unsafe_integer(value) {
+                if let Some(digits) = crate::model::dynamic::beyond_safe_integer(value) {
                     return Err(S::Error::custom(format!(
                         "column {}.{name} {}; declare it with bigint: true in defineModel to \
                          read it as a bigint",
@@ -438,7 +423,7 @@ impl Encoding {
     }
 }
 
-fn serializer() -> serde_wasm_bindgen::Serializer {
+pub(crate) fn serializer() -> serde_wasm_bindgen::Serializer {
     serde_wasm_bindgen::Serializer::new()
         .serialize_missing_as_null(true)
         .serialize_maps_as_objects(true)

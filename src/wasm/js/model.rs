@@ -15,10 +15,11 @@ use super::{
 };
 use crate::{
     model::{
+        arg::Arg,
         dynamic::{self, query, spec, write, DefinedModel, DynValue},
         paginate::ITER_PAGES_DEFAULTS,
         select::Select,
-        Pagination,
+        ColumnMeta, Pagination,
     },
     DynParam, Rows,
 };
@@ -183,6 +184,29 @@ pub fn iter_pages(
         .into_iter()
         .map(|p| p.map_or(JsValue::NULL, |p| JsValue::from_f64(p as f64)))
         .collect()
+}
+
+/// A value written into `column` as the model reads it back: the value given, except that a
+/// number column's takes the column's JavaScript type (a `number`, or a `bigint` with
+/// `bigint: true`) whatever the caller passed (`1n`, `"4"`), as the row type says.
+fn as_read(
+    column: &ColumnMeta,
+    given: JsValue,
+    written: &Arg,
+    out: &Output,
+) -> Result<JsValue, JsValue> {
+    if !spec::is_numeric(column.sql_type()) {
+        return Ok(given);
+    }
+    let Some(value) = written.value() else {
+        return Ok(given);
+    };
+    convert::Cell {
+        value: &value,
+        out: &convert::column_output(out, Some(column)),
+    }
+    .serialize(&convert::serializer())
+    .map_err(|e| JsValue::from_str(&e.to_string()))
 }
 
 /// A model's rows as JavaScript objects: its integer columns as `number`s, or `bigint`s with
@@ -432,12 +456,16 @@ impl JsModel {
     /// nullable columns).
     pub fn insert(&self, session: &JsSession, values: JsValue) -> js_sys::Promise {
         let model = Rc::clone(&self.model);
+        let out = session.out;
         let session = session.session.clone();
         promise(async move {
             let row = error::js(write::insert(&model, &session, &values).await)?;
             let o = Object::new();
             for (column, value) in model.meta.columns().iter().zip(row) {
-                set(&o, column.name(), value.unwrap_or(JsValue::NULL));
+                let value = value.map_or(Ok(JsValue::NULL), |(given, written)| {
+                    as_read(column, given, &written, &out)
+                })?;
+                set(&o, column.name(), value);
             }
             Ok(o.into())
         })
@@ -455,12 +483,10 @@ impl JsModel {
             let read = |stored: &Rows| out.first(stored.clone());
             let (row, changed) =
                 error::js(write::update(&model, &session, &key, &changes, read).await)?;
-            for (index, value) in changed {
-                set(
-                    row.unchecked_ref(),
-                    model.meta.columns()[index].name(),
-                    value,
-                );
+            for (index, given, written) in changed {
+                let column = &model.meta.columns()[index];
+                let value = as_read(column, given, &written, &out.out)?;
+                set(row.unchecked_ref(), column.name(), value);
             }
             Ok(row)
         })
@@ -541,9 +567,9 @@ impl JsModel {
         Ok(super::promise(async move {
             let id = crate::Value::I64(error::js(bind.next_id(&table).await)?);
             if let Some(digits) =
-                convert::unsafe_integer(&id).filter(|_| out.int64 == Int64::Number)
+                dynamic::beyond_safe_integer(&id).filter(|_| out.int64 == Int64::Number)
             {
-                return Err(error::to_js(&crate::Error::Storage {
+                return Err(error::to_js(&crate::Error::Sql {
                     message: format!(
                         "the ID sequence {table:?} {}; declare the primary key with bigint: \
                          true in defineModel to read it as a bigint",
