@@ -421,7 +421,8 @@ export type ColumnType =
 /** The integer types whose values can pass `Number.MAX_SAFE_INTEGER` (see `ColumnSpec.bigint`). */
 export type WideIntegerType = "INTEGER" | "INT128" | "UINT64" | "UINT128";
 
-interface ColumnSpecBase {
+/** The flags every column spec may have (`ColumnSpec` adds its type, and `bigint` for wide integers). */
+export interface ColumnSpecBase {
   primaryKey?: boolean;
   unique?: boolean;
   nullable?: boolean;
@@ -666,7 +667,8 @@ export interface Model<C extends ColumnSpecs = ColumnSpecs, R = RowOf<C>> {
   nextId(session: Session): Promise<C[PrimaryKeyOf<C>] extends { bigint: true } ? bigint : number>;
   /**
    * Inserts a row; resolves to it with every column (values as given; a number column's as it
-   * reads: `{ id: 1n }` resolves to `{ id: 1 }` unless the column says `bigint: true`).
+   * reads: under the default `int64`, `{ id: 1n }` resolves to `{ id: 1 }` unless the column
+   * says `bigint: true`).
    * @throws UniqueError when the key or a unique value is taken.
    */
   insert(session: Session, row: InsertOf<C>): Promise<R>;

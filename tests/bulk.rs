@@ -427,20 +427,34 @@ fn tracked_objects_follow_their_rows() {
         assert_eq!(cy.borrow().age, None);
         assert_eq!(abe.borrow().name, "minor");
         assert_eq!(ada.cloned(), user(1, "Ada", Some(36)));
-        // A primary-key lookup (with the filters) per tracked object, the UPDATE, a lookup
-        // per matched object after: never a scan (`IN` would be one).
+        // The filters name no key, so the UPDATE reads the table: one SELECT of the tracked
+        // rows it matches (a scan too), the UPDATE, a lookup per matched object after.
         let ran = sql_since(&s, before);
-        assert_eq!(ran.len(), 6, "{ran:?}");
-        for lookup in &ran[..3] {
-            assert!(
-                lookup.ends_with("WHERE \"id\" = $1 AND COALESCE(\"age\" < $2, FALSE)"),
-                "{ran:?}"
-            );
-        }
-        assert!(ran[3].starts_with("UPDATE"), "{ran:?}");
-        for lookup in &ran[4..] {
+        assert_eq!(ran.len(), 4, "{ran:?}");
+        assert!(
+            ran[0].contains("WHERE \"id\" IN ($1, $2, $3) AND COALESCE(\"age\" < $4, FALSE)"),
+            "{ran:?}"
+        );
+        assert!(ran[1].starts_with("UPDATE"), "{ran:?}");
+        for lookup in &ran[2..] {
             assert!(lookup.ends_with("WHERE \"id\" = $1"), "{ran:?}");
         }
+        // Filters on keys: a lookup per tracked object among those keys, no other.
+        let before = s.recorded_queries().len();
+        User::query(&s)
+            .filter(User::ID.is_in([3, 4]))
+            .update([User::AGE.set(17)])
+            .await
+            .unwrap();
+        let ran = sql_since(&s, before);
+        assert_eq!(ran.len(), 3, "{ran:?}");
+        assert!(
+            ran[0].contains("WHERE \"id\" = $1 AND \"id\" IN ($2, $3)"),
+            "{ran:?}"
+        );
+        assert!(ran[1].starts_with("UPDATE"), "{ran:?}");
+        assert_eq!(cy.borrow().age, Some(17));
+        assert_eq!(abe.borrow().age, None);
         // The identity map still gives the same objects, and a flush has nothing to write.
         assert!(s.get::<User>(3).await.unwrap().unwrap().ptr_eq(&cy));
         let before = s.recorded_queries().len();

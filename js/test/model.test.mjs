@@ -306,6 +306,13 @@ describe("integer columns: a number, or a bigint with bigint: true", () => {
       await createAll(s, [Plain]);
       await Plain.insert(s, { id: 3, n: null });
       assert.deepEqual({ ...(await Plain.get(s, 3)) }, { id: expected, n: null }, int64);
+      // The column reads as a bigint or a string here, so a value beyond 2^53 is written.
+      const big = int64 === "bigint" ? 2n ** 60n : String(2n ** 60n);
+      assert.deepEqual({ ...(await Plain.insert(s, { id: 4, n: 2n ** 60n })) }, { id: int64 === "bigint" ? 4n : "4", n: big }, int64);
+      await Plain.update(s, 3, { n: 2n ** 61n });
+      s.add(Plain, { id: 5, n: 2n ** 62n });
+      await s.flush();
+      assert.equal((await Plain.query(s).count()), 3, int64);
       s.close();
     }
   });

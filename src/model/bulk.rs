@@ -5,9 +5,10 @@
 //! - the unit of work is flushed first (even with autoflush off, as a commit flushes it): the
 //!   statement writes rows that may have pending changes, which must not be written after it;
 //! - the objects it tracks stay in step with their rows, as SQLAlchemy's
-//!   `synchronize_session="fetch"` keeps them: before the statement, a primary-key lookup per
-//!   tracked object of the model finds the ones it matches (none when the session tracks none;
-//!   never a scan, which would read the whole table); after a
+//!   `synchronize_session="fetch"` keeps them: before the statement, the tracked objects of the
+//!   model it matches are found — a primary-key lookup each when the filters name keys (a
+//!   scan would add a whole-table read to a statement that reads only those rows), else one
+//!   `SELECT` (the statement reads the table anyway); after a
 //!   delete they are no longer tracked, after an update the set columns are read back into
 //!   them.
 //!
@@ -75,25 +76,39 @@ impl Select {
         Ok(Some(owner))
     }
 
-    /// The tracked objects of `model` whose rows match the filters: a lookup per tracked key
-    /// (none when the session tracks no object of the model).
+    /// The tracked objects of `model` whose rows match the filters (none read when the session
+    /// tracks no object of the model).
     async fn tracked_matching(
         &self,
         owner: Option<&Session>,
         model: ModelId,
         bind: &Session,
     ) -> Result<Vec<(Identity, Arg)>> {
-        let tracked = owner.map(|o| o.tracked_of(model)).unwrap_or_default();
+        let mut tracked = owner.map(|o| o.tracked_of(model)).unwrap_or_default();
+        // Keys of exactly the tracked keys' type only: `1` as another integer type still
+        // matches the row in SQL, but not a tracked key by value.
+        let key_type = tracked
+            .first()
+            .and_then(|(_, key)| key.value())
+            .and_then(|k| k.get_type());
+        let keyed = self
+            .keys_filtered()
+            .filter(|keys| keys.iter().all(|k| k.get_type() == key_type));
+        if let Some(keys) = &keyed {
+            // Only those keys can match: no lookup for the other tracked objects.
+            tracked.retain(|(_, key)| key.value().is_some_and(|k| keys.contains(&k)));
+        }
         if tracked.is_empty() {
             return Ok(tracked);
         }
-        let rows = self
-            .rows_by_key(
-                bind,
-                tracked.iter().map(|(_, key)| key.clone()).collect(),
-                true,
-            )
-            .await?;
+        let keys = tracked.iter().map(|(_, key)| key.clone()).collect();
+        let rows = if keyed.is_some() {
+            self.rows_by_key(bind, keys, true).await?
+        } else {
+            // The statement reads the whole table anyway (its filters name no keys): one
+            // query for every tracked object adds no read.
+            self.rows_in(bind, keys).await?
+        };
         let pk = self.meta.primary_key_index();
         Ok(tracked
             .into_iter()
@@ -102,6 +117,35 @@ impl Select {
                 rows.iter().any(|row| key.as_ref() == row.values().get(pk))
             })
             .collect())
+    }
+
+    /// The primary keys the filters allow, when a top-level filter is `key = v` or
+    /// `key IN (…)` (the statement then reads only those rows: see `session::narrow`).
+    fn keys_filtered(&self) -> Option<Vec<crate::Value>> {
+        let pk = self.meta.primary_key().name();
+        self.filters.iter().find_map(|filter| {
+            let args: Vec<&Arg> = match filter {
+                Expr::Compare(column, Op::Eq, arg) if column.name == pk => vec![arg],
+                Expr::In(column, args) if column.name == pk => args.iter().collect(),
+                _ => return None,
+            };
+            args.into_iter().map(Arg::value).collect()
+        })
+    }
+
+    /// The rows with primary keys `keys` that match the filters, in one query (`key IN (…)`,
+    /// which GlueSQL answers with a scan).
+    async fn rows_in(&self, bind: &Session, keys: Vec<Arg>) -> Result<Rows> {
+        let column = Col {
+            name: self.meta.primary_key().name_cow(),
+            nullable: false,
+        };
+        let mut filters = vec![Expr::In(column, keys)];
+        filters.extend(self.filters.iter().cloned());
+        let statement = Statement::select(&self.meta, false, &filters);
+        bind.run_args(&statement.sql, &statement.params)
+            .await?
+            .into_rows()
     }
 
     /// The rows with primary keys `keys` (and matching the filters, with `filtered`): one

@@ -14,6 +14,10 @@ use crate::{
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::{cell::RefCell, collections::BTreeMap, fmt, path::Path, rc::Rc};
 
+/// The fixtures run as the npm package does with its default options (`int64: "auto"`): a
+/// wide integer column without `bigint: true` holds safe integers.
+const NUMBERS: bool = true;
+
 /// JSON as JavaScript sees it: object properties keep their order (column specs are ordered),
 /// objects are shared and mutable (tracked objects change in place), and `undefined` exists.
 #[derive(Clone)]
@@ -227,7 +231,6 @@ impl DynValue for Json {
     }
 }
 
-/// Rows as JSON objects (what the npm package's rows serialize to).
 /// A written value as the npm package's `insert`/`update` resolve to it: a number column's as
 /// written (`"7"` → 7), any other as given.
 fn as_read(
@@ -243,6 +246,7 @@ fn as_read(
     }
 }
 
+/// Rows as JSON objects (what the npm package's rows serialize to).
 fn rows_json(rows: &Rows) -> serde_json::Value {
     rows.to_json().expect("fixture values have JSON forms")
 }
@@ -322,8 +326,13 @@ impl Runner {
                 Outcome::None
             }
             "insert" => {
-                let row =
-                    write::insert(self.model(step), &self.session, &step.get("values")).await?;
+                let row = write::insert(
+                    self.model(step),
+                    &self.session,
+                    &step.get("values"),
+                    NUMBERS,
+                )
+                .await?;
                 let model = self.model(step);
                 Outcome::Row(serde_json::Value::Object(
                     model
@@ -361,7 +370,7 @@ impl Runner {
                         };
                         entries.push((k, v));
                     }
-                    write::insert(model, &self.session, &Json::object(entries)).await?;
+                    write::insert(model, &self.session, &Json::object(entries), NUMBERS).await?;
                 }
                 Outcome::None
             }
@@ -373,6 +382,7 @@ impl Runner {
                     &step.get("key"),
                     &step.get("changes"),
                     |stored| Ok(rows_json(stored)[0].clone()),
+                    NUMBERS,
                 )
                 .await?;
                 for (i, v, a) in changed {
@@ -392,9 +402,14 @@ impl Runner {
             "bulkUpdate" => {
                 let select = self.query(step)?;
                 let to_object = |rows: &Rows| Ok(Json::from_serde(rows_json(rows)[0].clone()));
-                let n =
-                    write::bulk_update(self.model(step), &select, &step.get("changes"), to_object)
-                        .await?;
+                let n = write::bulk_update(
+                    self.model(step),
+                    &select,
+                    &step.get("changes"),
+                    to_object,
+                    NUMBERS,
+                )
+                .await?;
                 Outcome::Count(n)
             }
             "query" => {
@@ -452,7 +467,7 @@ impl Runner {
             }
             "add" => {
                 let object = Json::from_serde(step.get("object").to_serde());
-                super::add(self.model(step), &self.session, object.clone())?;
+                super::add(self.model(step), &self.session, object.clone(), NUMBERS)?;
                 if let Some(name) = step.str("as") {
                     self.objects.insert(name, object);
                 }
@@ -460,10 +475,9 @@ impl Runner {
             }
             "get" => {
                 let model = self.model(step);
-                let found = super::get(model, &self.session, &step.get("key"), |rows| {
-                    Ok(Json::from_serde(rows_json(rows)[0].clone()))
-                })
-                .await?;
+                let to_object = |rows: &Rows| Ok(Json::from_serde(rows_json(rows)[0].clone()));
+                let found =
+                    super::get(model, &self.session, &step.get("key"), to_object, NUMBERS).await?;
                 let out = found
                     .as_ref()
                     .map_or(serde_json::Value::Null, Json::to_serde);

@@ -145,6 +145,7 @@ fn arg<V: DynValue>(meta: &ModelMeta, index: usize, value: &V, place: &str) -> R
 
 /// The value of a change to column `index` of `meta` (`Model.update`, and a bulk update):
 /// `null` is NULL, anything else converts to the column's type as a row's values do.
+/// `numbers`: see [`written`].
 ///
 /// # Errors
 /// [`Error::Sql`] for a value that is no parameter, or that the column cannot hold.
@@ -153,11 +154,12 @@ pub(crate) fn change<V: DynValue>(
     index: usize,
     value: &V,
     place: &str,
+    numbers: bool,
 ) -> Result<Arg> {
     if value.is_null() {
         return Ok(Arg::null());
     }
-    written(meta, index, arg(meta, index, value, place)?, place)
+    written(meta, index, arg(meta, index, value, place)?, place, numbers)
 }
 
 /// The digits of `value` when it is an integer beyond `Number.MAX_SAFE_INTEGER` (2^53 - 1),
@@ -178,12 +180,14 @@ pub(crate) fn beyond_safe_integer(value: &crate::Value) -> Option<String> {
     (!(-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&v)).then(|| v.to_string())
 }
 
-/// `arg`, a value to write into column `index`: a 64- or 128-bit integer column without
-/// `bigint: true` is read as a JavaScript `number`, so it holds safe integers only — a larger
-/// value would be stored and then be unreadable by every model verb.
-fn written(meta: &ModelMeta, index: usize, arg: Arg, place: &str) -> Result<Arg> {
+/// `arg`, a value to write into column `index`. With `numbers` (the npm package's default
+/// `int64: "auto"`), a 64- or 128-bit integer column without `bigint: true` reads as a
+/// JavaScript `number`, so it holds safe integers only — a larger value would be stored and
+/// then be unreadable by every model verb. (Under `int64: "bigint"` or `"string"` such a
+/// column reads as a bigint or a string, and any value is written.)
+fn written(meta: &ModelMeta, index: usize, arg: Arg, place: &str, numbers: bool) -> Result<Arg> {
     let column = &meta.columns()[index];
-    if column.is_bigint() || !spec::WIDE_INTEGERS.contains(&column.sql_type()) {
+    if !numbers || column.is_bigint() || !spec::WIDE_INTEGERS.contains(&column.sql_type()) {
         return Ok(arg);
     }
     match arg.value().as_ref().and_then(beyond_safe_integer) {
@@ -255,8 +259,13 @@ pub(crate) fn column<'m>(
 ///
 /// # Errors
 /// [`Error::Sql`] for a missing NOT NULL value (with a hint for the primary key), or a value
-/// that is no parameter.
-pub(crate) fn row_args<V: DynValue>(meta: &ModelMeta, row: &V, place: &str) -> Result<Vec<Arg>> {
+/// that is no parameter, or that the column cannot hold (`numbers`: see [`written`]).
+pub(crate) fn row_args<V: DynValue>(
+    meta: &ModelMeta,
+    row: &V,
+    place: &str,
+    numbers: bool,
+) -> Result<Vec<Arg>> {
     meta.columns()
         .iter()
         .enumerate()
@@ -280,7 +289,7 @@ pub(crate) fn row_args<V: DynValue>(meta: &ModelMeta, row: &V, place: &str) -> R
                     column.name()
                 )));
             }
-            written(meta, i, arg(meta, i, &value, place)?, place)
+            written(meta, i, arg(meta, i, &value, place)?, place, numbers)
         })
         .collect()
 }
@@ -290,6 +299,8 @@ pub(crate) fn row_args<V: DynValue>(meta: &ModelMeta, row: &V, place: &str) -> R
 pub(crate) struct DynObject<V> {
     pub(crate) object: V,
     model: MetaRef,
+    /// Integer columns without `bigint: true` hold safe integers (see [`written`]).
+    numbers: bool,
 }
 
 impl<V: DynValue> unit::Object for DynObject<V> {
@@ -302,6 +313,7 @@ impl<V: DynValue> unit::Object for DynObject<V> {
             &self.model,
             &self.object,
             &format!("flush of {}", self.model.table()),
+            self.numbers,
         )
     }
 }
@@ -312,19 +324,25 @@ impl<V: DynValue> unit::Object for DynObject<V> {
 /// # Errors
 /// [`Error::Sql`] for an object with a field that is no column, or without a primary key;
 /// [`Error::Unique`] when the session tracks an object with this key already.
-pub(crate) fn add<V: DynValue>(model: &DefinedModel, session: &Session, object: V) -> Result<V> {
+pub(crate) fn add<V: DynValue>(
+    model: &DefinedModel,
+    session: &Session,
+    object: V,
+    numbers: bool,
+) -> Result<V> {
     let meta = &model.meta;
     let place = format!("session.add({})", meta.table());
     check_columns(meta, &object, &place)?;
     let key_value = object.get(meta.primary_key().name());
     if key_value.is_undefined() || key_value.is_null() {
         // The same message as at a flush, with its hint.
-        row_args(meta, &object, &place)?;
+        row_args(meta, &object, &place, numbers)?;
     }
     let key = key(meta, &key_value, &place)?;
     let tracked = Rc::new(DynObject {
         object: object.clone(),
         model: model.meta_ref(),
+        numbers,
     });
     session.add_object(model.identity(&key), key, tracked.clone(), tracked)?;
     Ok(object)
@@ -372,6 +390,7 @@ pub(crate) async fn get<V: DynValue>(
     session: &Session,
     key_value: &V,
     to_object: impl FnOnce(&Rows) -> Result<V>,
+    numbers: bool,
 ) -> Result<Option<V>> {
     let meta = &model.meta;
     let key = key(meta, key_value, &format!("session.get({})", meta.table()))?;
@@ -390,6 +409,7 @@ pub(crate) async fn get<V: DynValue>(
         let tracked = Rc::new(DynObject {
             object,
             model: model_ref,
+            numbers,
         });
         (tracked.clone(), tracked)
     })?;

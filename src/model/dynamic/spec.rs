@@ -20,7 +20,20 @@ pub(crate) const WIDE_INTEGERS: [&str; 4] = ["INTEGER", "INT128", "UINT64", "UIN
 
 /// True for the column types read as a JavaScript number (or bigint): the integers and FLOAT.
 pub(crate) fn is_numeric(sql_type: &str) -> bool {
-    sql_type == "FLOAT" || sql_type.contains("INT")
+    matches!(
+        sql_type,
+        "INTEGER"
+            | "INT8"
+            | "INT16"
+            | "INT32"
+            | "INT128"
+            | "UINT8"
+            | "UINT16"
+            | "UINT32"
+            | "UINT64"
+            | "UINT128"
+            | "FLOAT"
+    )
 }
 
 /// `name` (`shown` in messages) when it is an identifier gluebind writes into SQL.

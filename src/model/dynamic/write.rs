@@ -49,11 +49,12 @@ pub(crate) async fn insert<V: DynValue>(
     model: &DefinedModel,
     session: &Session,
     values: &V,
+    numbers: bool,
 ) -> Result<Vec<Option<(V, Arg)>>> {
     let meta = &model.meta;
     let place = format!("{}.insert", meta.table());
     check_columns(meta, values, &place)?;
-    let args = row_args(meta, values, &place)?;
+    let args = row_args(meta, values, &place, numbers)?;
     write(model, session, &sql::insert(meta), &args).await?;
     Ok(meta
         .columns()
@@ -82,6 +83,7 @@ pub(crate) async fn update<V: DynValue, T>(
     key_value: &V,
     changes: &V,
     read: impl FnOnce(&Rows) -> Result<T>,
+    numbers: bool,
 ) -> Result<(T, Vec<(usize, V, Arg)>)> {
     let meta = &model.meta;
     let place = format!("{}.update", meta.table());
@@ -99,7 +101,7 @@ pub(crate) async fn update<V: DynValue, T>(
         let Some((index, column)) = meta.column(&name) else {
             continue; // (check_columns refused names that are not columns)
         };
-        let arg = super::change(meta, index, &value, &place)?;
+        let arg = super::change(meta, index, &value, &place, numbers)?;
         if arg.value().as_ref() == row.values().get(index) {
             continue;
         }
@@ -187,6 +189,7 @@ pub(crate) async fn bulk_update<V: DynValue>(
     query: &Select,
     changes: &V,
     to_object: impl Fn(&Rows) -> Result<V>,
+    numbers: bool,
 ) -> Result<u64> {
     let meta = &model.meta;
     query.check_bulk(&bulk_names(model, "update"))?;
@@ -199,7 +202,7 @@ pub(crate) async fn bulk_update<V: DynValue>(
         let Some((index, column)) = meta.column(&name) else {
             continue; // (check_columns refused names that are not columns)
         };
-        let arg = super::change(meta, index, &value, &place)?;
+        let arg = super::change(meta, index, &value, &place, numbers)?;
         if index == meta.primary_key_index() {
             return Err(Error::sql(format!(
                 "{place}: the primary key {name} cannot be changed (every matched row would \

@@ -186,6 +186,12 @@ pub fn iter_pages(
         .collect()
 }
 
+/// True when a model's integer columns without `bigint: true` read as numbers (the registry's
+/// default `int64: "auto"`): they then hold safe integers only.
+fn safe_numbers(out: &Output) -> bool {
+    out.int64 == Int64::Auto
+}
+
 /// A value written into `column` as the model reads it back: the value given, except that a
 /// number column's takes the column's JavaScript type (a `number`, or a `bigint` with
 /// `bigint: true`) whatever the caller passed (`1n`, `"4"`), as the row type says.
@@ -459,7 +465,8 @@ impl JsModel {
         let out = session.out;
         let session = session.session.clone();
         promise(async move {
-            let row = error::js(write::insert(&model, &session, &values).await)?;
+            let row =
+                error::js(write::insert(&model, &session, &values, safe_numbers(&out)).await)?;
             let o = Object::new();
             for (column, value) in model.meta.columns().iter().zip(row) {
                 let value = value.map_or(Ok(JsValue::NULL), |(given, written)| {
@@ -481,8 +488,17 @@ impl JsModel {
         let session = session.session.clone();
         promise(async move {
             let read = |stored: &Rows| out.first(stored.clone());
-            let (row, changed) =
-                error::js(write::update(&model, &session, &key, &changes, read).await)?;
+            let (row, changed) = error::js(
+                write::update(
+                    &model,
+                    &session,
+                    &key,
+                    &changes,
+                    read,
+                    safe_numbers(&out.out),
+                )
+                .await,
+            )?;
             for (index, given, written) in changed {
                 let column = &model.meta.columns()[index];
                 let value = as_read(column, given, &written, &out.out)?;
@@ -527,7 +543,8 @@ impl JsModel {
         let model = Rc::clone(&self.model);
         self.run(session, desc, move |q, out| async move {
             let to_object = |rows: &Rows| out.first(rows.clone());
-            let updated = write::bulk_update(&model, &q, &changes, to_object).await?;
+            let numbers = safe_numbers(&out.out);
+            let updated = write::bulk_update(&model, &q, &changes, to_object, numbers).await?;
             #[allow(clippy::cast_precision_loss)] // row counts stay far below 2^53
             Ok(JsValue::from_f64(updated as f64))
         })
@@ -598,7 +615,12 @@ impl JsSession {
     /// session tracks an object with this key already.
     #[wasm_bindgen(js_name = addObject)]
     pub fn add_object(&self, model: &JsModel, object: JsValue) -> Result<JsValue, JsValue> {
-        error::js(dynamic::add(&model.model, &self.session, object))
+        error::js(dynamic::add(
+            &model.model,
+            &self.session,
+            object,
+            safe_numbers(&self.out),
+        ))
     }
 
     /// Deletes the row of `object` (any object with the model's primary key) at the next
@@ -623,7 +645,8 @@ impl JsSession {
         };
         promise(async move {
             let to_object = |rows: &Rows| out.first(rows.clone());
-            let found = error::js(dynamic::get(&model, &session, &key, to_object).await)?;
+            let numbers = safe_numbers(&out.out);
+            let found = error::js(dynamic::get(&model, &session, &key, to_object, numbers).await)?;
             Ok(found.unwrap_or(JsValue::NULL))
         })
     }
