@@ -3,6 +3,7 @@
 //! a savepoint (`Transaction::begin`).
 
 use super::*;
+use gluesql_core::{ast::IndexOperator, plan::StatementPlan};
 
 impl Store for SessionStore {
     fn fetch_schema(&self, table_name: &str) -> GlueResult<Option<Schema>> {
@@ -281,9 +282,25 @@ impl AlterTable for SessionStore {
     }
 }
 
-impl Index for SessionStore {}
+impl Index for SessionStore {
+    fn scan_indexed_data<'a>(
+        &'a self,
+        table_name: &str,
+        index_name: &str,
+        asc: Option<bool>,
+        cmp_value: Option<(&IndexOperator, Value)>,
+    ) -> GlueResult<RowIter<'a>> {
+        self.scan_in_key_order(table_name, index_name, asc, cmp_value.is_some())
+    }
+}
+
 impl IndexMut for SessionStore {}
 impl Metadata for SessionStore {}
 impl CustomFunction for SessionStore {}
 impl CustomFunctionMut for SessionStore {}
-impl Planner for SessionStore {}
+
+impl Planner for SessionStore {
+    fn plan(&self, statement: StatementPlan) -> GlueResult<StatementPlan> {
+        super::ordered::plan(self, statement)
+    }
+}

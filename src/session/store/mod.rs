@@ -15,6 +15,7 @@
 //!   unique index: a point lookup per value.
 
 mod gluesql;
+mod ordered;
 
 use crate::{
     session::narrow::Narrow,
