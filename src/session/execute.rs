@@ -336,6 +336,9 @@ impl Session {
         let ws = slot.as_mut().ok_or_else(|| self.closed())?;
         let saved = ws.save();
         let outcome = ws.plan(statement.clone()).and_then(|plan| {
+            if let Some(counted) = ws.counted(&plan)? {
+                return Ok(counted);
+            }
             ws.narrow = super::narrow::narrow(&plan, &ws.db);
             let done = execute(ws, &plan);
             ws.narrow = None;

@@ -14,6 +14,7 @@
 //!   non-primary-key UNIQUE flags from GlueSQL and enforces them itself through the table's
 //!   unique index: a point lookup per value.
 
+mod count;
 mod gluesql;
 mod ordered;
 
