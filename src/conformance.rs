@@ -55,8 +55,10 @@ use crate::{
     },
 };
 use gluesql_core::{
+    ast::IndexOperator,
     data::{Key, Schema, Value},
     error::{Error as GlueError, Result},
+    plan::StatementPlan,
     prelude::Glue,
     store::{
         AlterTable, CustomFunction, CustomFunctionMut, Index, IndexMut, Metadata, Planner, RowIter,
@@ -465,14 +467,33 @@ impl AlterTable for Autocommit {
     }
 }
 
-// As the session store: no secondary indexes, metadata or custom functions (the traits' defaults
-// refuse them), and GlueSQL's default planner (over the loading `Store` above).
-impl Index for Autocommit {}
+// As the session store: its planner (the primary key read in key order for ordered queries)
+// and that read; no secondary indexes, metadata or custom functions (the traits' defaults
+// refuse them).
+impl Index for Autocommit {
+    fn scan_indexed_data<'a>(
+        &'a self,
+        table_name: &str,
+        index_name: &str,
+        asc: Option<bool>,
+        cmp_value: Option<(&IndexOperator, Value)>,
+    ) -> Result<RowIter<'a>> {
+        let rows = self.read(|ws| {
+            ws.scan_indexed_data(table_name, index_name, asc, cmp_value.clone())?
+                .collect::<Result<Vec<_>>>()
+        })?;
+        Ok(Box::new(rows.into_iter().map(Ok)))
+    }
+}
 impl IndexMut for Autocommit {}
 impl Metadata for Autocommit {}
 impl CustomFunction for Autocommit {}
 impl CustomFunctionMut for Autocommit {}
-impl Planner for Autocommit {}
+impl Planner for Autocommit {
+    fn plan(&self, statement: StatementPlan) -> Result<StatementPlan> {
+        self.read(|ws| ws.plan(statement.clone()))
+    }
+}
 
 /// The suite's handle: a fresh `memory://` engine per test case.
 struct MemoryEngine {

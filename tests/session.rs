@@ -501,3 +501,27 @@ fn updating_a_unique_column_to_its_own_value_is_not_a_duplicate() {
         assert_eq!(name_of(&t, 1).await.as_deref(), Some("a2"));
     });
 }
+
+#[test]
+fn adding_a_primary_key_column_is_refused_and_changes_nothing() {
+    let f = factory();
+    block_on(async {
+        let s = f.open();
+        s.execute_batch("CREATE TABLE nokey (a INTEGER); INSERT INTO nokey VALUES (1), (2)")
+            .await
+            .unwrap();
+        let err = s
+            .execute_batch("ALTER TABLE nokey ADD COLUMN k INTEGER PRIMARY KEY DEFAULT 5")
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("PRIMARY KEY is not supported"),
+            "{err}"
+        );
+        assert_eq!(count_in(&s, "nokey").await, 2);
+        assert!(
+            s.execute_batch("SELECT k FROM nokey").await.is_err(),
+            "no column k"
+        );
+    });
+}

@@ -267,6 +267,15 @@ impl AlterTable for SessionStore {
     }
 
     fn add_column(&mut self, table_name: &str, column_def: &ColumnDef) -> GlueResult<()> {
+        // Rows are keyed by the primary key from the table's creation on: a key added later
+        // would leave the existing rows keyed by their row ids (lookups and key order wrong).
+        if column_def.unique == Some(ColumnUniqueOption { is_primary: true }) {
+            return Err(GlueError::StorageMsg(format!(
+                "ALTER TABLE {table_name} ADD COLUMN {} PRIMARY KEY is not supported: a table's \
+                 primary key is set by CREATE TABLE (create a new table and copy the rows)",
+                column_def.name
+            )));
+        }
         self.complete_table(table_name)?;
         RealSchemas(self).add_column(table_name, column_def)
     }

@@ -1,83 +1,155 @@
-//! Reads in primary-key order: the primary key offered to GlueSQL's planner as an index, so
-//! that `ORDER BY <key> [DESC] [LIMIT n] [OFFSET m]` walks the table's rows lazily in key order
-//! instead of collecting and sorting all of them — with a limit, GlueSQL pulls only the
-//! `m + n` rows it returns or skips.
+//! Reads in primary-key order: a query over one table ordered by its primary key alone
+//! (`SELECT … FROM t [WHERE …] ORDER BY id [DESC] [LIMIT n] [OFFSET m]`) walks the table's rows
+//! lazily in key order instead of collecting and sorting all of them — with a limit, GlueSQL
+//! pulls rows only until it has the ones it returns (and, without a filter, exactly `m + n`).
 //!
-//! GlueSQL 0.20's default planner never plans indexes; this one runs its passes with
-//! `plan_index` added, over a schema map in which every table has a `PRIMARY` index on its key
-//! (the planner's copy only: stored schemas, `SHOW INDEXES` and ALTER never see it). Only an
-//! ORDER BY may use it: a plan where the index would also answer a `WHERE` comparison (GlueSQL
-//! then drops the comparison from the filter and hands its value over uncast, e.g. `id > '5'`
-//! as text) falls back to the plan without indexes, which evaluates it as GlueSQL always did.
-//! The rows read are the whole table's, as for a scan (the read set and, on kv:// and do://, the
-//! load of an incomplete table are unchanged).
+//! GlueSQL 0.20's default planner plans no index; its `plan_index` would, given an index, but
+//! also for joins (on the first table, while a bare `id` names the joined table's column),
+//! aggregates (whose groups keep their first row in scan order) and subqueries. So the planner
+//! here runs GlueSQL's passes and then rewrites only the top-level query, only when it is that
+//! plain shape: one table read by a full scan (under a filter or not), no column aliases on
+//! it, no aggregate, and one ORDER BY key that is exactly the primary key's name. The table is
+//! then read through the index `PRIMARY` (a name only this planner uses) and the sort is gone.
+//! The rows read are the whole table's, as for a scan (the read set and, on kv:// and do://,
+//! the load of an incomplete table are unchanged). As for any LIMIT in GlueSQL, rows past the
+//! limit are not evaluated.
 
 use super::{Miss, SessionStore};
 use gluesql_core::{
-    ast::{ColumnUniqueOption, Expr},
-    chrono::NaiveDateTime,
-    data::{SchemaIndex, SchemaIndexOrd},
+    ast::ColumnUniqueOption,
+    data::Schema,
     error::{Error as GlueError, Result as GlueResult},
-    plan::{LimitInputPlan, OffsetInputPlan, QueryPlan, StatementPlan},
+    plan::{
+        ExprPlan, FilterInputPlan, LimitInputPlan, LimitPlan, OffsetInputPlan, OffsetPlan,
+        ProjectInputPlan, ProjectPlan, QueryPlan, SelectOrderByPlan, SourcePlan, StatementPlan,
+        TableAccessPlan, TableSourcePlan,
+    },
     planner::{
-        fetch_schema_map, plan_aggregate, plan_hash_join, plan_index, plan_primary_key,
-        plan_schemaless, validate,
+        fetch_schema_map, plan_aggregate, plan_hash_join, plan_primary_key, plan_schemaless,
+        validate,
     },
     store::RowIter,
 };
+use std::collections::HashMap;
 
-/// The name of the primary key's index (the planner's only).
+/// The name of the primary key's index (this planner's only).
 pub(super) const PRIMARY: &str = "PRIMARY";
 
-/// True for a query whose rows are ordered (`ORDER BY`, under a `LIMIT` or `OFFSET` or not).
-fn ordered(statement: &StatementPlan) -> bool {
-    match statement {
-        StatementPlan::Query(QueryPlan::SelectOrderBy(_)) => true,
-        StatementPlan::Query(QueryPlan::Limit(limit)) => match &limit.input {
-            LimitInputPlan::SelectOrderBy(_) => true,
-            LimitInputPlan::Offset(offset) => {
-                matches!(offset.input, OffsetInputPlan::SelectOrderBy(_))
-            }
-            _ => false,
+/// GlueSQL's planner passes, then the top-level query read in key order when it can be.
+pub(super) fn plan(store: &SessionStore, statement: StatementPlan) -> GlueResult<StatementPlan> {
+    let schema_map = fetch_schema_map(store, &statement)?;
+    validate(&schema_map, &statement)?;
+    let statement = plan_schemaless(&schema_map, statement)?;
+    let statement = plan_primary_key(&schema_map, statement);
+    let statement = plan_hash_join(&schema_map, statement);
+    let statement = plan_aggregate(statement);
+    let StatementPlan::Query(query) = statement else {
+        return Ok(statement);
+    };
+    Ok(StatementPlan::Query(in_key_order(&schema_map, query)))
+}
+
+/// `query` with its sort replaced by a read in key order, when it is the plain shape.
+fn in_key_order(schemas: &HashMap<String, Schema>, query: QueryPlan) -> QueryPlan {
+    match query {
+        QueryPlan::SelectOrderBy(sorted) => match by_key(schemas, sorted) {
+            Ordered::InKeyOrder(project) => QueryPlan::Project(project),
+            Ordered::Sorted(sorted) => QueryPlan::SelectOrderBy(sorted),
         },
-        StatementPlan::Query(QueryPlan::Offset(offset)) => {
-            matches!(offset.input, OffsetInputPlan::SelectOrderBy(_))
+        QueryPlan::Offset(OffsetPlan { input, count }) => QueryPlan::Offset(OffsetPlan {
+            input: offset_input(schemas, input),
+            count,
+        }),
+        QueryPlan::Limit(LimitPlan { input, count }) => {
+            let input = match input {
+                LimitInputPlan::SelectOrderBy(sorted) => match by_key(schemas, sorted) {
+                    Ordered::InKeyOrder(project) => LimitInputPlan::Project(project),
+                    Ordered::Sorted(sorted) => LimitInputPlan::SelectOrderBy(sorted),
+                },
+                LimitInputPlan::Offset(OffsetPlan { input, count }) => {
+                    LimitInputPlan::Offset(OffsetPlan {
+                        input: offset_input(schemas, input),
+                        count,
+                    })
+                }
+                other => other,
+            };
+            QueryPlan::Limit(LimitPlan { input, count })
         }
-        _ => false,
+        other => other,
     }
 }
 
-/// GlueSQL's planner passes, with the primary key planned as an index for an ordered query.
-pub(super) fn plan(store: &SessionStore, statement: StatementPlan) -> GlueResult<StatementPlan> {
-    let mut schema_map = fetch_schema_map(store, &statement)?;
-    validate(&schema_map, &statement)?;
-    let statement = plan_schemaless(&schema_map, statement)?;
-    let mut statement = plan_primary_key(&schema_map, statement);
-    if ordered(&statement) {
-        for schema in schema_map.values_mut() {
-            let key = schema
-                .column_defs
-                .iter()
-                .flatten()
-                .find(|c| c.unique == Some(ColumnUniqueOption { is_primary: true }));
-            if let Some(key) = key {
-                schema.indexes.push(SchemaIndex {
-                    name: PRIMARY.to_owned(),
-                    expr: Expr::Identifier(key.name.clone()),
-                    order: SchemaIndexOrd::Both,
-                    created: NaiveDateTime::default(),
-                });
-            }
-        }
-        let indexed = plan_index(&schema_map, statement.clone());
-        // Conservative: any predicate handed to an index (a string literal spelling this only
-        // costs the ordered read).
-        if !format!("{indexed:?}").contains("predicate: Some(") {
-            statement = indexed;
-        }
+fn offset_input(schemas: &HashMap<String, Schema>, input: OffsetInputPlan) -> OffsetInputPlan {
+    match input {
+        OffsetInputPlan::SelectOrderBy(sorted) => match by_key(schemas, sorted) {
+            Ordered::InKeyOrder(project) => OffsetInputPlan::Project(project),
+            Ordered::Sorted(sorted) => OffsetInputPlan::SelectOrderBy(sorted),
+        },
+        other => other,
     }
-    let statement = plan_hash_join(&schema_map, statement);
-    Ok(plan_aggregate(statement))
+}
+
+/// The table a projection reads by itself (under a filter or not).
+fn lone_table(input: &mut ProjectInputPlan) -> Option<&mut TableSourcePlan> {
+    match input {
+        ProjectInputPlan::Source(SourcePlan::Table(table)) => Some(table),
+        ProjectInputPlan::Filter(filter) => match &mut filter.input {
+            FilterInputPlan::Source(SourcePlan::Table(table)) => Some(table),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The primary key's name of table `name`.
+fn key_of<'a>(schemas: &'a HashMap<String, Schema>, name: &str) -> Option<&'a str> {
+    schemas
+        .get(name)?
+        .column_defs
+        .as_ref()?
+        .iter()
+        .find(|c| c.unique == Some(ColumnUniqueOption { is_primary: true }))
+        .map(|c| c.name.as_str())
+}
+
+/// What [`by_key`] makes of an ordered query.
+enum Ordered {
+    /// The projection, reading its table in key order: no sort left.
+    InKeyOrder(ProjectPlan),
+    /// The query unchanged: not one table ordered by its primary key alone.
+    Sorted(SelectOrderByPlan),
+}
+
+/// `sorted` read in key order when it is one table ordered by its primary key alone.
+fn by_key(schemas: &HashMap<String, Schema>, mut sorted: SelectOrderByPlan) -> Ordered {
+    let order = match &sorted.exprs[..] {
+        [order] => match &order.expr {
+            ExprPlan::Identifier(name) => Some((name.clone(), order.asc)),
+            _ => None,
+        },
+        _ => None,
+    };
+    // An aggregate anywhere in the projection makes groups, whose rows depend on scan order.
+    let aggregated = format!("{:?}", sorted.input.projection).contains("Aggregate");
+    let Some((name, asc)) = order.filter(|_| !aggregated) else {
+        return Ordered::Sorted(sorted);
+    };
+    let Some(table) = lone_table(&mut sorted.input.input) else {
+        return Ordered::Sorted(sorted);
+    };
+    let plain = table.access == TableAccessPlan::FullScan
+        && table.alias.as_ref().is_none_or(|a| a.columns.is_empty())
+        && key_of(schemas, &table.name) == Some(name.as_str());
+    if !plain {
+        return Ordered::Sorted(sorted);
+    }
+    table.access = TableAccessPlan::Index {
+        name: PRIMARY.to_owned(),
+        asc,
+        predicate: None,
+    };
+    Ordered::InKeyOrder(sorted.input)
 }
 
 impl SessionStore {
@@ -132,7 +204,21 @@ mod tests {
         execute(store, &plan).unwrap()
     }
 
-    /// A store with table `t` holding ids 1..=20 (inserted out of order).
+    /// `sql` as GlueSQL's default planner plans and runs it (no index), or its error.
+    fn as_glue_sql_runs_it(store: &mut SessionStore, sql: &str) -> Result<Payload, String> {
+        let statement = statement(sql);
+        let schema_map = fetch_schema_map(&*store, &statement).map_err(|e| e.to_string())?;
+        validate(&schema_map, &statement).map_err(|e| e.to_string())?;
+        let plan = plan_schemaless(&schema_map, statement).map_err(|e| e.to_string())?;
+        let plan = plan_aggregate(plan_hash_join(
+            &schema_map,
+            plan_primary_key(&schema_map, plan),
+        ));
+        execute(store, &plan).map_err(|e| e.to_string())
+    }
+
+    /// Tables `t` (ids 1..=20 inserted out of order, `n` = id % 3) and `c` (rows pointing at
+    /// `t` in another order).
     fn store() -> SessionStore {
         let mut store = SessionStore::new(Database::default(), Rc::new(Cell::new(0)), 0);
         run(
@@ -144,6 +230,13 @@ mod tests {
                 &mut store,
                 &format!("INSERT INTO t VALUES ({id}, {})", id % 3),
             );
+        }
+        run(
+            &mut store,
+            "CREATE TABLE c (id INTEGER PRIMARY KEY, t_id INTEGER)",
+        );
+        for (id, t_id) in [(10, 3), (11, 1), (12, 2), (13, 4)] {
+            run(&mut store, &format!("INSERT INTO c VALUES ({id}, {t_id})"));
         }
         store
     }
@@ -165,31 +258,72 @@ mod tests {
     }
 
     #[test]
-    fn an_order_by_the_key_reads_in_key_order_without_sorting() {
+    fn only_one_table_ordered_by_its_key_alone_is_read_in_key_order() {
         let s = store();
         for sql in [
             "SELECT id FROM t ORDER BY id",
             "SELECT id FROM t ORDER BY id DESC LIMIT 3",
             "SELECT id FROM t ORDER BY id LIMIT 5 OFFSET 10",
+            "SELECT id FROM t ORDER BY id OFFSET 10",
             "SELECT id FROM t WHERE n = 1 ORDER BY id LIMIT 2",
             "SELECT id FROM t WHERE id > 5 ORDER BY id LIMIT 2",
+            "SELECT id FROM t AS x ORDER BY id",
         ] {
             assert!(uses_index(&s, sql), "{sql}");
         }
         for sql in [
-            // No order, or an order on another column, or a comparison the index would
-            // answer: GlueSQL's plan as before.
             "SELECT id FROM t",
             "SELECT id FROM t WHERE id > 5",
             "SELECT id FROM t ORDER BY id, n",
+            "SELECT id FROM t ORDER BY n, id",
             "SELECT id FROM t WHERE id = 3 ORDER BY id",
+            "SELECT t.id FROM t JOIN c ON c.t_id = t.id ORDER BY id",
+            "SELECT n, COUNT(*) FROM t GROUP BY n ORDER BY id DESC",
+            "SELECT id, COUNT(*) FROM t ORDER BY id DESC",
+            "SELECT * FROM t AS x(n, id) ORDER BY id",
+            "SELECT id FROM t WHERE n IN (SELECT n FROM t ORDER BY id DESC LIMIT 1)",
         ] {
             assert!(!uses_index(&s, sql), "{sql}");
         }
     }
 
     #[test]
-    fn ordered_reads_return_what_a_sort_returns() {
+    fn results_are_glue_sqls_own() {
+        let mut s = store();
+        // Each query as this planner runs it and as GlueSQL's default planner does.
+        for sql in [
+            "SELECT id FROM t ORDER BY id",
+            "SELECT id FROM t ORDER BY id DESC LIMIT 3",
+            "SELECT id FROM t ORDER BY id ASC LIMIT 5 OFFSET 10",
+            "SELECT id FROM t ORDER BY id LIMIT 2 OFFSET 30",
+            "SELECT id FROM t WHERE n = 1 ORDER BY id LIMIT 3",
+            "SELECT id FROM t WHERE id > 17 ORDER BY id DESC",
+            "SELECT id FROM t WHERE id >= '18' ORDER BY id",
+            "SELECT id FROM t ORDER BY n DESC, id LIMIT 4",
+            "SELECT n AS id FROM t ORDER BY id",
+            "SELECT c.id FROM t JOIN c ON c.t_id = t.id ORDER BY id",
+            "SELECT c.id FROM t JOIN c ON c.t_id = t.id ORDER BY id DESC LIMIT 2",
+            "SELECT c.id FROM t LEFT JOIN c ON c.t_id = t.id WHERE c.id IS NOT NULL ORDER BY id",
+            "SELECT COUNT(*) FROM t ORDER BY id DESC",
+            "SELECT n FROM t GROUP BY n ORDER BY id DESC",
+            "SELECT id FROM t WHERE n IN (SELECT n FROM t GROUP BY n ORDER BY id DESC LIMIT 1) ORDER BY id",
+            "SELECT * FROM t AS x(n, id) ORDER BY id",
+            "SELECT * FROM t AS x(k) ORDER BY id",
+        ] {
+            let ours = store_plan_run(&mut s, sql);
+            assert_eq!(ours, as_glue_sql_runs_it(&mut s, sql), "{sql}");
+        }
+        // The read is the whole table's, as a scan's.
+        assert!(s.reads.borrow().tables.contains("t"));
+    }
+
+    fn store_plan_run(store: &mut SessionStore, sql: &str) -> Result<Payload, String> {
+        let plan = store.plan(statement(sql)).map_err(|e| e.to_string())?;
+        execute(store, &plan).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn ordered_reads_return_rows_in_key_order() {
         let mut s = store();
         let all: Vec<i64> = (1..=20).collect();
         assert_eq!(ids(run(&mut s, "SELECT id FROM t ORDER BY id")), all);
@@ -200,7 +334,7 @@ mod tests {
         assert_eq!(
             ids(run(
                 &mut s,
-                "SELECT id FROM t ORDER BY id ASC LIMIT 5 OFFSET 10"
+                "SELECT id FROM t ORDER BY id LIMIT 5 OFFSET 10"
             )),
             [11, 12, 13, 14, 15]
         );
@@ -211,31 +345,5 @@ mod tests {
             )),
             [1, 4, 7]
         );
-        assert_eq!(
-            ids(run(
-                &mut s,
-                "SELECT id FROM t WHERE id > 17 ORDER BY id DESC"
-            )),
-            [20, 19, 18]
-        );
-        assert_eq!(
-            ids(run(&mut s, "SELECT id FROM t WHERE id >= '18' ORDER BY id")),
-            ids(run(&mut s, "SELECT id FROM t WHERE id >= '18'")),
-            "a text literal compares as GlueSQL compares it"
-        );
-        assert_eq!(
-            ids(run(&mut s, "SELECT id FROM t ORDER BY n DESC, id LIMIT 4")),
-            [2, 5, 8, 11],
-            "the last key read in order, the others sorted (stably) after"
-        );
-        assert_eq!(
-            ids(run(
-                &mut s,
-                "SELECT id FROM t ORDER BY id LIMIT 2 OFFSET 30"
-            )),
-            Vec::<i64>::new()
-        );
-        // The read is the whole table's, as a scan's.
-        assert!(s.reads.borrow().tables.contains("t"));
     }
 }
