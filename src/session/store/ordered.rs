@@ -11,8 +11,10 @@
 //! it, no aggregate, and one ORDER BY key that is exactly the primary key's name. The table is
 //! then read through the index `PRIMARY` (a name only this planner uses) and the sort is gone.
 //! The rows read are the whole table's, as for a scan (the read set and, on kv:// and do://,
-//! the load of an incomplete table are unchanged). As for any LIMIT in GlueSQL, rows past the
-//! limit are not evaluated.
+//! the load of an incomplete table are unchanged). One difference from GlueSQL's sort, by
+//! design: rows past the limit are not evaluated, so an error one of them would raise (a
+//! division by zero in a projected expression, say) is not raised — as with an unordered LIMIT
+//! in GlueSQL, or an index scan in PostgreSQL.
 
 use super::{Miss, SessionStore};
 use gluesql_core::{
