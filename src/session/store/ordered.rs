@@ -317,6 +317,16 @@ mod tests {
         }
         // The read is the whole table's, as a scan's.
         assert!(s.reads.borrow().tables.contains("t"));
+        // The one difference, by design: rows past the limit are not evaluated.
+        let past = "SELECT id, 10 / (20 - id) FROM t ORDER BY id LIMIT 1";
+        assert!(
+            as_glue_sql_runs_it(&mut s, past).is_err(),
+            "GlueSQL's sort evaluates id 20"
+        );
+        assert!(
+            store_plan_run(&mut s, past).is_ok(),
+            "read in key order, it stops at id 1"
+        );
     }
 
     fn store_plan_run(store: &mut SessionStore, sql: &str) -> Result<Payload, String> {
