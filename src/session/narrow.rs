@@ -127,6 +127,12 @@ fn keys_in(expr: &ExprPlan, pk: &ColumnDef) -> Option<BTreeSet<Key>> {
 /// The key a value expression names in a key column of type `data_type`, when the value's
 /// type is exactly that (so that GlueSQL's comparison and the key lookup agree).
 fn key_of(value: &ExprPlan, data_type: &DataType) -> Option<Key> {
+    Key::try_from(value_of(value, data_type)?).ok()
+}
+
+/// The value a value expression gives, when it is a constant of exactly type `data_type`
+/// (a number literal becomes an integer of that type).
+pub(crate) fn value_of(value: &ExprPlan, data_type: &DataType) -> Option<Value> {
     let value = match value {
         ExprPlan::Value(v) => v.clone(),
         ExprPlan::Literal(Literal::QuotedString(s)) if *data_type == DataType::Text => {
@@ -137,8 +143,5 @@ fn key_of(value: &ExprPlan, data_type: &DataType) -> Option<Key> {
         }
         _ => return None,
     };
-    if value.get_type().as_ref() != Some(data_type) {
-        return None;
-    }
-    Key::try_from(value).ok()
+    (value.get_type().as_ref() == Some(data_type)).then_some(value)
 }

@@ -299,7 +299,7 @@ impl Index for SessionStore {
         asc: Option<bool>,
         cmp_value: Option<(&IndexOperator, Value)>,
     ) -> GlueResult<RowIter<'a>> {
-        self.scan_in_key_order(table_name, index_name, asc, cmp_value.is_some())
+        self.scan_in_key_order(table_name, index_name, asc, cmp_value)
     }
 }
 

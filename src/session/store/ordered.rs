@@ -9,7 +9,9 @@
 //! here runs GlueSQL's passes and then rewrites only the top-level query, only when it is that
 //! plain shape: one table read by a full scan (under a filter or not), no column aliases on
 //! it, no aggregate, and one ORDER BY key that is exactly the primary key's name. The table is
-//! then read through the index `PRIMARY` (a name only this planner uses) and the sort is gone.
+//! then read through the index `PRIMARY` (a name only this planner uses) and the sort is gone;
+//! a `WHERE` conjunct bounding the key (`id > $1`: a keyset page) also gives the read its start
+//! (or end), the filter keeping the conjunct.
 //! The rows read are the whole table's, as for a scan (the read set and, on kv:// and do://,
 //! the load of an incomplete table are unchanged). One difference from GlueSQL's sort, by
 //! design: rows past the limit are not evaluated, so an error one of them would raise (a
@@ -17,22 +19,27 @@
 //! in GlueSQL, or an index scan in PostgreSQL.
 
 use super::{Miss, SessionStore};
+use crate::session::narrow::value_of;
 use gluesql_core::{
-    ast::ColumnUniqueOption,
+    ast::{BinaryOperator, ColumnDef, ColumnUniqueOption, IndexOperator},
     data::Schema,
     error::{Error as GlueError, Result as GlueResult},
     plan::{
-        ExprPlan, FilterInputPlan, LimitInputPlan, LimitPlan, OffsetInputPlan, OffsetPlan,
-        ProjectInputPlan, ProjectPlan, QueryPlan, SelectOrderByPlan, SourcePlan, StatementPlan,
-        TableAccessPlan, TableSourcePlan,
+        ExprPlan, FilterInputPlan, IndexPredicatePlan, LimitInputPlan, LimitPlan, OffsetInputPlan,
+        OffsetPlan, ProjectInputPlan, ProjectPlan, QueryPlan, SelectOrderByPlan, SourcePlan,
+        StatementPlan, TableAccessPlan, TableSourcePlan,
     },
     planner::{
         fetch_schema_map, plan_aggregate, plan_hash_join, plan_primary_key, plan_schemaless,
         validate,
     },
+    prelude::{Key, Value},
     store::RowIter,
 };
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    ops::Bound::{Included, Unbounded},
+};
 
 /// The name of the primary key's index (this planner's only).
 pub(super) const PRIMARY: &str = "PRIMARY";
@@ -104,15 +111,43 @@ fn lone_table(input: &mut ProjectInputPlan) -> Option<&mut TableSourcePlan> {
     }
 }
 
-/// The primary key's name of table `name`.
-fn key_of<'a>(schemas: &'a HashMap<String, Schema>, name: &str) -> Option<&'a str> {
+/// The primary key column of table `name`.
+fn key_of<'a>(schemas: &'a HashMap<String, Schema>, name: &str) -> Option<&'a ColumnDef> {
     schemas
         .get(name)?
         .column_defs
         .as_ref()?
         .iter()
         .find(|c| c.unique == Some(ColumnUniqueOption { is_primary: true }))
-        .map(|c| c.name.as_str())
+}
+
+/// A bound on the key from a top-level conjunct of `filter` (`key > v`, `v <= key`, …, with `v`
+/// a constant of exactly the key's type): where the read in key order may start (or stop).
+/// The filter keeps the conjunct, so the bound only has to include every row it admits.
+fn bound(filter: &ExprPlan, key: &ColumnDef) -> Option<IndexPredicatePlan> {
+    let ExprPlan::BinaryOp { left, op, right } = filter else {
+        return None;
+    };
+    if *op == BinaryOperator::And {
+        return bound(left, key).or_else(|| bound(right, key));
+    }
+    let operator = match op {
+        BinaryOperator::Gt => IndexOperator::Gt,
+        BinaryOperator::GtEq => IndexOperator::GtEq,
+        BinaryOperator::Lt => IndexOperator::Lt,
+        BinaryOperator::LtEq => IndexOperator::LtEq,
+        _ => return None,
+    };
+    let (operator, value) = match (left.as_ref(), right.as_ref()) {
+        (ExprPlan::Identifier(name), value) if *name == key.name => (operator, value),
+        (value, ExprPlan::Identifier(name)) if *name == key.name => (operator.reverse(), value),
+        _ => return None,
+    };
+    let value = value_of(value, &key.data_type)?;
+    Some(IndexPredicatePlan {
+        operator,
+        expr: ExprPlan::Value(value),
+    })
 }
 
 /// What [`by_key`] makes of an ordered query.
@@ -137,36 +172,41 @@ fn by_key(schemas: &HashMap<String, Schema>, mut sorted: SelectOrderByPlan) -> O
     let Some((name, asc)) = order.filter(|_| !aggregated) else {
         return Ordered::Sorted(sorted);
     };
+    let filter = match &sorted.input.input {
+        ProjectInputPlan::Filter(filter) => Some(filter.expr.clone()),
+        _ => None,
+    };
     let Some(table) = lone_table(&mut sorted.input.input) else {
         return Ordered::Sorted(sorted);
     };
+    let key = key_of(schemas, &table.name).filter(|key| key.name == name);
     let plain = table.access == TableAccessPlan::FullScan
-        && table.alias.as_ref().is_none_or(|a| a.columns.is_empty())
-        && key_of(schemas, &table.name) == Some(name.as_str());
-    if !plain {
+        && table.alias.as_ref().is_none_or(|a| a.columns.is_empty());
+    let Some(key) = key.filter(|_| plain) else {
         return Ordered::Sorted(sorted);
-    }
+    };
     table.access = TableAccessPlan::Index {
         name: PRIMARY.to_owned(),
         asc,
-        predicate: None,
+        predicate: filter.and_then(|filter| bound(&filter, key)),
     };
     Ordered::InKeyOrder(sorted.input)
 }
 
 impl SessionStore {
-    /// The rows of `table` in primary-key order (`asc` `Some(false)`: descending), lazily.
+    /// The rows of `table` in primary-key order (`asc` `Some(false)`: descending), lazily, from
+    /// the bound `cmp` when it is given (see [`bound`]).
     pub(super) fn scan_in_key_order<'a>(
         &'a self,
         table_name: &str,
         index_name: &str,
         asc: Option<bool>,
-        has_predicate: bool,
+        cmp: Option<(&IndexOperator, Value)>,
     ) -> GlueResult<RowIter<'a>> {
-        if index_name != PRIMARY || has_predicate {
-            // Only `plan` above names an index, and never with a predicate.
+        if index_name != PRIMARY {
+            // Only `plan` above names an index.
             return Err(GlueError::StorageMsg(format!(
-                "gluebind has no index {index_name:?} with a predicate on table {table_name:?}"
+                "gluebind has no index {index_name:?} on table {table_name:?}"
             )));
         }
         let Some(table) = self.table(table_name)? else {
@@ -176,9 +216,22 @@ impl SessionStore {
             return self.miss(Miss::Table(table_name.to_owned()));
         }
         self.read_table(table_name);
+        // A bound of another kind of key than the table's would cut the wrong range: then
+        // every row, which the filter narrows as before.
+        let first = table.rows.keys().next().map(std::mem::discriminant);
+        let range = match cmp.and_then(|(op, v)| Some((op, Key::try_from(v).ok()?))) {
+            Some((op, key)) if first.is_none_or(|d| d == std::mem::discriminant(&key)) => {
+                match op {
+                    IndexOperator::Gt | IndexOperator::GtEq => (Included(key), Unbounded),
+                    IndexOperator::Lt | IndexOperator::LtEq => (Unbounded, Included(key)),
+                    IndexOperator::Eq => (Included(key.clone()), Included(key)),
+                }
+            }
+            _ => (Unbounded, Unbounded),
+        };
         let rows = table
             .rows
-            .iter()
+            .range(range)
             .map(|(k, r)| Ok((k.clone(), r.values.as_ref().clone())));
         Ok(if asc == Some(false) {
             Box::new(rows.rev())
@@ -273,6 +326,24 @@ mod tests {
         ] {
             assert!(uses_index(&s, sql), "{sql}");
         }
+        // Keyset pages start the read at their bound: a constant of exactly the key's type.
+        let bounded = |sql: &str| {
+            format!("{:?}", s.plan(statement(sql)).unwrap()).contains("predicate: Some(")
+        };
+        for sql in [
+            "SELECT id FROM t WHERE id > 15 ORDER BY id LIMIT 3",
+            "SELECT id FROM t WHERE n = 1 AND 15 >= id ORDER BY id DESC LIMIT 3",
+        ] {
+            assert!(bounded(sql), "{sql}");
+        }
+        for sql in [
+            "SELECT id FROM t WHERE id > 15.5 ORDER BY id",
+            "SELECT id FROM t WHERE id > '15' ORDER BY id",
+            "SELECT id FROM t WHERE id > 5 OR n = 1 ORDER BY id",
+            "SELECT id FROM t WHERE id <> 5 ORDER BY id",
+        ] {
+            assert!(uses_index(&s, sql) && !bounded(sql), "{sql}");
+        }
         for sql in [
             "SELECT id FROM t",
             "SELECT id FROM t WHERE id > 5",
@@ -311,6 +382,18 @@ mod tests {
             "SELECT id FROM t WHERE n IN (SELECT n FROM t GROUP BY n ORDER BY id DESC LIMIT 1) ORDER BY id",
             "SELECT * FROM t AS x(n, id) ORDER BY id",
             "SELECT * FROM t AS x(k) ORDER BY id",
+            "SELECT id FROM t WHERE id > 15 ORDER BY id LIMIT 3",
+            "SELECT id FROM t WHERE id >= 15 ORDER BY id DESC",
+            "SELECT id FROM t WHERE id < 5 ORDER BY id DESC LIMIT 2",
+            "SELECT id FROM t WHERE id <= 5 ORDER BY id",
+            "SELECT id FROM t WHERE 15 < id ORDER BY id",
+            "SELECT id FROM t WHERE id > 5 AND n = 1 ORDER BY id LIMIT 2",
+            "SELECT id FROM t WHERE id > 5 AND id < 9 ORDER BY id DESC",
+            "SELECT id FROM t WHERE id > 15.5 ORDER BY id",
+            "SELECT id FROM t WHERE id > '15' ORDER BY id",
+            "SELECT id FROM t WHERE id > 5 OR n = 1 ORDER BY id",
+            "SELECT id FROM t WHERE id > 99 ORDER BY id",
+            "SELECT id FROM t WHERE id < -1 ORDER BY id DESC",
         ] {
             let ours = store_plan_run(&mut s, sql);
             assert_eq!(ours, as_glue_sql_runs_it(&mut s, sql), "{sql}");
@@ -356,6 +439,20 @@ mod tests {
                 "SELECT id FROM t WHERE n = 1 ORDER BY id LIMIT 3"
             )),
             [1, 4, 7]
+        );
+        assert_eq!(
+            ids(run(
+                &mut s,
+                "SELECT id FROM t WHERE id > 15 ORDER BY id LIMIT 3"
+            )),
+            [16, 17, 18]
+        );
+        assert_eq!(
+            ids(run(
+                &mut s,
+                "SELECT id FROM t WHERE id <= 5 ORDER BY id DESC LIMIT 2"
+            )),
+            [5, 4]
         );
     }
 }
