@@ -162,11 +162,18 @@ pub(crate) fn change<V: DynValue>(
     written(meta, index, arg(meta, index, value, place)?, place, numbers)
 }
 
+/// The largest integer a JavaScript `number` holds exactly (`Number.MAX_SAFE_INTEGER`).
+pub(crate) const MAX_SAFE_INTEGER: i128 = (1 << 53) - 1;
+
+/// True for an integer a JavaScript `number` holds exactly.
+pub(crate) fn is_safe_integer(v: i128) -> bool {
+    (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&v)
+}
+
 /// The digits of `value` when it is an integer beyond `Number.MAX_SAFE_INTEGER` (2^53 - 1),
 /// which a JavaScript `number` cannot hold exactly.
 pub(crate) fn beyond_safe_integer(value: &crate::Value) -> Option<String> {
     use crate::Value;
-    const MAX_SAFE_INTEGER: i128 = (1 << 53) - 1;
     let v = match value {
         Value::I64(v) => i128::from(*v),
         Value::U64(v) => i128::from(*v),
@@ -177,7 +184,7 @@ pub(crate) fn beyond_safe_integer(value: &crate::Value) -> Option<String> {
         },
         _ => return None,
     };
-    (!(-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&v)).then(|| v.to_string())
+    (!is_safe_integer(v)).then(|| v.to_string())
 }
 
 /// `arg`, a value to write into column `index`. With `numbers` (the npm package's default

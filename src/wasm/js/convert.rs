@@ -26,9 +26,6 @@ use serde::{
 use std::fmt::Write as _;
 use wasm_bindgen::{prelude::*, JsCast};
 
-/// Largest integer a JavaScript number holds exactly (`Number.MAX_SAFE_INTEGER`).
-const MAX_SAFE_INTEGER: i128 = (1 << 53) - 1;
-
 /// How 64- and 128-bit integers come out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -64,6 +61,14 @@ pub(crate) struct Output {
     pub timestamps: Timestamps,
     /// Serializing for JSON text (the benchmark's JSON encoding): no `Date`, no `bigint`.
     pub json: bool,
+}
+
+impl Output {
+    /// True when a model's 64- and 128-bit integer columns without `bigint: true` read as
+    /// `number`s (the default `int64: "auto"`): they then hold safe integers only.
+    pub(crate) fn model_numbers(&self) -> bool {
+        self.int64 == Int64::Auto
+    }
 }
 
 fn param_error(index: usize, what: &str) -> Error {
@@ -149,7 +154,7 @@ pub(crate) struct Cell<'a> {
 }
 
 fn int<S: Serializer>(s: S, v: i128, out: &Output) -> Result<S::Ok, S::Error> {
-    let safe = (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&v);
+    let safe = crate::model::dynamic::is_safe_integer(v);
     match out.int64 {
         #[allow(clippy::cast_precision_loss)] // exact: |v| ≤ 2^53 - 1
         Int64::Auto | Int64::Number if safe => s.serialize_f64(v as f64),
@@ -365,7 +370,7 @@ pub(crate) struct ModelColumns {
 pub(crate) fn column_output(out: &Output, column: Option<&ColumnMeta>) -> Output {
     let int64 = match column {
         Some(c) if c.is_bigint() => Int64::Bigint,
-        Some(_) if out.int64 == Int64::Auto => Int64::Number,
+        Some(_) if out.model_numbers() => Int64::Number,
         _ => out.int64,
     };
     Output { int64, ..*out }

@@ -36,8 +36,7 @@ fn plain_value(text: &str) -> JsValue {
         _ => {}
     }
     if let Ok(n) = text.parse::<i128>() {
-        const SAFE: i128 = (1 << 53) - 1;
-        return if (-SAFE..=SAFE).contains(&n) {
+        return if crate::model::dynamic::is_safe_integer(n) {
             JsValue::from_f64(n as f64)
         } else {
             js_sys::BigInt::new(&JsValue::from_str(text))

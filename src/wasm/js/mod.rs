@@ -117,13 +117,14 @@ fn commit_info(info: &crate::CommitInfo) -> Object {
 /// `int64: "auto"` option gives it in rows).
 fn json_to_js(value: &serde_json::Value) -> JsValue {
     use serde_json::Value as J;
-    const MAX_SAFE: u64 = (1 << 53) - 1;
     match value {
         J::Null => JsValue::NULL,
         J::Bool(b) => (*b).into(),
         J::Number(n) => match (n.as_i64(), n.as_u64()) {
             #[allow(clippy::cast_precision_loss)] // exact: within ±2^53
-            (Some(i), _) if i.unsigned_abs() <= MAX_SAFE => JsValue::from_f64(i as f64),
+            (Some(i), _) if crate::model::dynamic::is_safe_integer(i128::from(i)) => {
+                JsValue::from_f64(i as f64)
+            }
             (Some(i), _) => js_sys::BigInt::from(i).into(),
             (None, Some(u)) => js_sys::BigInt::from(u).into(),
             (None, None) => JsValue::from_f64(n.as_f64().unwrap_or(f64::NAN)),

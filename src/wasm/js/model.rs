@@ -186,12 +186,6 @@ pub fn iter_pages(
         .collect()
 }
 
-/// True when a model's integer columns without `bigint: true` read as numbers (the registry's
-/// default `int64: "auto"`): they then hold safe integers only.
-fn safe_numbers(out: &Output) -> bool {
-    out.int64 == Int64::Auto
-}
-
 /// A value written into `column` as the model reads it back: the value given, except that a
 /// number column's takes the column's JavaScript type (a `number`, or a `bigint` with
 /// `bigint: true`) whatever the caller passed (`1n`, `"4"`), as the row type says.
@@ -223,6 +217,13 @@ struct RowsOut {
 }
 
 impl RowsOut {
+    fn new(out: Output, model: &Rc<DefinedModel>) -> Self {
+        Self {
+            out,
+            model: Rc::clone(model),
+        }
+    }
+
     fn rows(&self, rows: Rows) -> crate::Result<JsValue> {
         convert::model_rows_to_js(rows, &self.out, &self.model.meta)
     }
@@ -244,10 +245,7 @@ impl JsModel {
         Fut: std::future::Future<Output = crate::Result<JsValue>> + 'static,
     {
         let model = Rc::clone(&self.model);
-        let out = RowsOut {
-            out: session.out,
-            model: Rc::clone(&model),
-        };
+        let out = RowsOut::new(session.out, &model);
         let session = session.session.clone();
         promise(async move {
             let select = error::js(query::describe(&model, &session, &desc))?;
@@ -466,7 +464,7 @@ impl JsModel {
         let session = session.session.clone();
         promise(async move {
             let row =
-                error::js(write::insert(&model, &session, &values, safe_numbers(&out)).await)?;
+                error::js(write::insert(&model, &session, &values, out.model_numbers()).await)?;
             let o = Object::new();
             for (column, value) in model.meta.columns().iter().zip(row) {
                 let value = value.map_or(Ok(JsValue::NULL), |(given, written)| {
@@ -481,10 +479,7 @@ impl JsModel {
     /// `Model.update`: SETs the changed columns; resolves to the row after the change.
     pub fn update(&self, session: &JsSession, key: JsValue, changes: JsValue) -> js_sys::Promise {
         let model = Rc::clone(&self.model);
-        let out = RowsOut {
-            out: session.out,
-            model: Rc::clone(&model),
-        };
+        let out = RowsOut::new(session.out, &model);
         let session = session.session.clone();
         promise(async move {
             let read = |stored: &Rows| out.first(stored.clone());
@@ -495,7 +490,7 @@ impl JsModel {
                     &key,
                     &changes,
                     read,
-                    safe_numbers(&out.out),
+                    out.out.model_numbers(),
                 )
                 .await,
             )?;
@@ -543,7 +538,7 @@ impl JsModel {
         let model = Rc::clone(&self.model);
         self.run(session, desc, move |q, out| async move {
             let to_object = |rows: &Rows| out.first(rows.clone());
-            let numbers = safe_numbers(&out.out);
+            let numbers = out.out.model_numbers();
             let updated = write::bulk_update(&model, &q, &changes, to_object, numbers).await?;
             #[allow(clippy::cast_precision_loss)] // row counts stay far below 2^53
             Ok(JsValue::from_f64(updated as f64))
@@ -619,7 +614,7 @@ impl JsSession {
             &model.model,
             &self.session,
             object,
-            safe_numbers(&self.out),
+            self.out.model_numbers(),
         ))
     }
 
@@ -639,13 +634,10 @@ impl JsSession {
     pub fn get_object(&self, model: &JsModel, key: JsValue) -> js_sys::Promise {
         let model = Rc::clone(&model.model);
         let session = self.session.clone();
-        let out = RowsOut {
-            out: self.out,
-            model: Rc::clone(&model),
-        };
+        let out = RowsOut::new(self.out, &model);
         promise(async move {
             let to_object = |rows: &Rows| out.first(rows.clone());
-            let numbers = safe_numbers(&out.out);
+            let numbers = out.out.model_numbers();
             let found = error::js(dynamic::get(&model, &session, &key, to_object, numbers).await)?;
             Ok(found.unwrap_or(JsValue::NULL))
         })
