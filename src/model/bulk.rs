@@ -70,21 +70,21 @@ impl Select {
     /// The session that owns the unit of work, flushed. A query built from a bind's own
     /// session gets the error that sends model verbs to the registry's session: a bulk verb
     /// run beside the unit of work would leave its pending changes to overwrite the statement.
-    async fn flushed_owner(&self) -> Result<Option<Session>> {
+    async fn flushed_owner(&self) -> Result<Session> {
         let owner = self.session.unit_owner()?;
         owner.flush().await?;
-        Ok(Some(owner))
+        Ok(owner)
     }
 
     /// The tracked objects of `model` whose rows match the filters (none read when the session
     /// tracks no object of the model).
     async fn tracked_matching(
         &self,
-        owner: Option<&Session>,
+        owner: &Session,
         model: ModelId,
         bind: &Session,
     ) -> Result<Vec<(Identity, Arg)>> {
-        let mut tracked = owner.map(|o| o.tracked_of(model)).unwrap_or_default();
+        let mut tracked = owner.tracked_of(model);
         // Keys of exactly the tracked keys' type only: `1` as another integer type still
         // matches the row in SQL, but not a tracked key by value.
         let key_type = tracked
@@ -106,8 +106,9 @@ impl Select {
             self.rows_by_key(bind, keys, true).await?
         } else {
             // The statement reads the whole table anyway (its filters name no keys): one
-            // query for every tracked object adds no read.
-            self.rows_in(bind, keys).await?
+            // query for every tracked object adds no read. (GlueSQL scans for `key IN (…)`.)
+            self.rows_where(bind, Expr::In(self.key_column(), keys), true)
+                .await?
         };
         let pk = self.meta.primary_key_index();
         Ok(tracked
@@ -133,15 +134,20 @@ impl Select {
         })
     }
 
-    /// The rows with primary keys `keys` that match the filters, in one query (`key IN (…)`,
-    /// which GlueSQL answers with a scan).
-    async fn rows_in(&self, bind: &Session, keys: Vec<Arg>) -> Result<Rows> {
-        let column = Col {
+    /// The model's primary key column, for filters.
+    fn key_column(&self) -> Col {
+        Col {
             name: self.meta.primary_key().name_cow(),
             nullable: false,
-        };
-        let mut filters = vec![Expr::In(column, keys)];
-        filters.extend(self.filters.iter().cloned());
+        }
+    }
+
+    /// The rows `condition` selects (and the query's filters, with `filtered`).
+    async fn rows_where(&self, bind: &Session, condition: Expr, filtered: bool) -> Result<Rows> {
+        let mut filters = vec![condition];
+        if filtered {
+            filters.extend(self.filters.iter().cloned());
+        }
         let statement = Statement::select(&self.meta, false, &filters);
         bind.run_args(&statement.sql, &statement.params)
             .await?
@@ -153,21 +159,10 @@ impl Select {
     /// read every row — on kv://, load them — and make a serializable commit conflict with any
     /// write to the table.
     async fn rows_by_key(&self, bind: &Session, keys: Vec<Arg>, filtered: bool) -> Result<Rows> {
-        let column = Col {
-            name: self.meta.primary_key().name_cow(),
-            nullable: false,
-        };
         let mut found: Option<Rows> = None;
         for key in keys {
-            let mut filters = vec![Expr::Compare(column.clone(), Op::Eq, key)];
-            if filtered {
-                filters.extend(self.filters.iter().cloned());
-            }
-            let statement = Statement::select(&self.meta, false, &filters);
-            let rows = bind
-                .run_args(&statement.sql, &statement.params)
-                .await?
-                .into_rows()?;
+            let by_key = Expr::Compare(self.key_column(), Op::Eq, key);
+            let rows = self.rows_where(bind, by_key, filtered).await?;
             found = Some(match found {
                 None => rows,
                 Some(all) => all.joined(rows),
@@ -182,16 +177,14 @@ impl Select {
     pub(crate) async fn bulk_delete(&self, model: ModelId) -> Result<u64> {
         let owner = self.flushed_owner().await?;
         let bind = self.session.for_bind(self.meta.bind_key())?;
-        let matched = self.tracked_matching(owner.as_ref(), model, &bind).await?;
+        let matched = self.tracked_matching(&owner, model, &bind).await?;
         let statement = Statement::delete(&self.meta, &self.filters);
         let deleted = bind
             .run_args(&statement.sql, &statement.params)
             .await?
             .affected();
-        if let Some(owner) = owner {
-            let ids: Vec<Identity> = matched.into_iter().map(|(id, _)| id).collect();
-            owner.forget(&ids);
-        }
+        let ids: Vec<Identity> = matched.into_iter().map(|(id, _)| id).collect();
+        owner.forget(&ids);
         Ok(deleted as u64)
     }
 
@@ -210,41 +203,30 @@ impl Select {
             return self.count_matching().await;
         }
         let bind = self.session.for_bind(self.meta.bind_key())?;
-        let matched = self.tracked_matching(owner.as_ref(), model, &bind).await?;
-        let saved = match (&owner, matched.is_empty()) {
-            (Some(owner), false) => {
-                owner.set_busy(true)?;
-                match owner.save_all() {
-                    Ok(saved) => Some(saved),
-                    Err(e) => {
-                        owner.set_busy(false)?;
-                        return Err(e);
-                    }
-                }
-            }
-            _ => None,
-        };
+        let matched = self.tracked_matching(&owner, model, &bind).await?;
         let statement = Statement::update(&self.meta, &sets, &self.filters);
-        let ran = bind.run_args(&statement.sql, &statement.params).await;
-        if let (Some(owner), Some(_)) = (&owner, &saved) {
-            if ran.is_err() {
-                owner.set_busy(false)?;
-            }
+        if matched.is_empty() {
+            let ran = bind.run_args(&statement.sql, &statement.params).await?;
+            return Ok(ran.affected() as u64);
         }
-        let updated = ran?.affected() as u64;
-        if let (Some(owner), Some(saved)) = (owner, saved) {
-            let keys = matched.iter().map(|(_, key)| key.clone()).collect();
-            let columns: Vec<usize> = sets.iter().map(|(i, _)| *i).collect();
-            let pk = self.meta.primary_key_index();
-            let outcome = match self.rows_by_key(&bind, keys, false).await {
-                Ok(rows) => owner.refresh_tracked(&matched, &rows, pk, &columns, refresh),
-                Err(e) => Err(e),
-            };
-            owner.set_busy(false)?;
-            if let Err(e) = outcome {
-                owner.restore_all(saved);
-                return Err(e);
-            }
+        // A refresh that fails restores the session's data: no flush meanwhile.
+        let busy = owner.busy()?;
+        let saved = owner.save_all()?;
+        let updated = bind
+            .run_args(&statement.sql, &statement.params)
+            .await?
+            .affected() as u64;
+        let keys = matched.iter().map(|(_, key)| key.clone()).collect();
+        let columns: Vec<usize> = sets.iter().map(|(i, _)| *i).collect();
+        let pk = self.meta.primary_key_index();
+        let outcome = match self.rows_by_key(&bind, keys, false).await {
+            Ok(rows) => owner.refresh_tracked(&matched, &rows, pk, &columns, refresh),
+            Err(e) => Err(e),
+        };
+        drop(busy);
+        if let Err(e) = outcome {
+            owner.restore_all(saved);
+            return Err(e);
         }
         Ok(updated)
     }

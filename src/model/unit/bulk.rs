@@ -14,24 +14,6 @@ pub(crate) type Refresh<'a> =
     &'a dyn Fn(&Rc<dyn Any>, &Rows, &[usize]) -> Result<Box<dyn FnOnce()>>;
 
 impl Session {
-    /// Marks the unit of work busy (`true`) or done (`false`) around a bulk update that may
-    /// restore the session's data, as a flush marks it: a flush from another task of the event
-    /// meanwhile fails at once, rather than write rows the restore would undo.
-    ///
-    /// # Errors
-    /// [`Error::Sql`] when a flush or another such update is running.
-    pub(crate) fn set_busy(&self, busy: bool) -> Result<()> {
-        let mut unit = self.unit().borrow_mut();
-        if busy && unit.flushing {
-            return Err(Error::sql(
-                "a flush of this session is already running (in another task of the same \
-                 event): await it before running more statements",
-            ));
-        }
-        unit.flushing = busy;
-        Ok(())
-    }
-
     /// The persistent objects of `model` this session tracks, in tracking order: their
     /// identities and primary keys.
     pub(crate) fn tracked_of(&self, model: ModelId) -> Vec<(Identity, Arg)> {

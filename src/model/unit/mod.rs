@@ -206,8 +206,42 @@ pub(crate) struct Unit {
     /// Flushed since the last commit or rollback, for commit hooks.
     changes: Vec<Change>,
     next_seq: u64,
-    /// True while a flush awaits its statements.
+    /// True while a flush awaits its statements (or a bulk update that may restore the
+    /// session's data): see [`Busy`].
     flushing: bool,
+}
+
+/// The unit of work marked busy — by a flush awaiting its statements, or a bulk update that may
+/// restore the session's data — until this is dropped: another flush (from another task of
+/// the same event) meanwhile fails at once, rather than write rows a restore would undo.
+pub(crate) struct Busy<'a>(&'a Session);
+
+impl Session {
+    /// Marks the unit of work of this (owning) session busy until the guard is dropped.
+    ///
+    /// # Errors
+    /// [`Error::Sql`] when a flush or a bulk update of the session is running.
+    pub(crate) fn busy(&self) -> Result<Busy<'_>> {
+        let mut unit = self.unit().borrow_mut();
+        if unit.flushing {
+            return Err(Error::sql(
+                "a flush of this session is already running (in another task of the same \
+                 event): await it before running more statements",
+            ));
+        }
+        unit.flushing = true;
+        Ok(Busy(self))
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        // Never while the unit is borrowed (no borrow is held across an await), but a drop
+        // must not panic.
+        if let Ok(mut unit) = self.0.unit().try_borrow_mut() {
+            unit.flushing = false;
+        }
+    }
 }
 
 fn borrowed(meta: &ModelMeta) -> Error {

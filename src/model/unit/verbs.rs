@@ -119,16 +119,8 @@ impl Session {
     /// session's errors.
     pub async fn flush(&self) -> Result<()> {
         let root = self.unit_owner()?;
-        let writes = {
-            let unit = root.unit().borrow();
-            if unit.flushing {
-                return Err(Error::sql(
-                    "a flush of this session is already running (in another task of the same \
-                     event): await it before running more statements",
-                ));
-            }
-            unit.plan()?
-        };
+        let busy = root.busy()?;
+        let writes = root.unit().borrow().plan()?;
         if writes.is_empty() {
             return Ok(());
         }
@@ -140,7 +132,6 @@ impl Session {
         let saved = root.save_all()?;
         let taken = {
             let mut unit = root.unit().borrow_mut();
-            unit.flushing = true;
             for entry in unit.entries.values_mut() {
                 if entry.state == State::New {
                     entry.state = State::Inserting;
@@ -149,8 +140,8 @@ impl Session {
             std::mem::take(&mut unit.ops)
         };
         let outcome = run_writes(&writes, &sessions).await;
+        drop(busy);
         let mut unit = root.unit().borrow_mut();
-        unit.flushing = false;
         if let Err(e) = outcome {
             // Ops queued while the flush awaited come after the ones it took.
             let later = std::mem::replace(&mut unit.ops, taken);
