@@ -18,7 +18,7 @@
 use crate::snapshot::Database;
 use gluesql_core::{
     ast::{BinaryOperator, ColumnDef, ColumnUniqueOption, DataType, Literal},
-    data::{Key, Value},
+    data::{Key, Schema, Value},
     plan::{ExprPlan, StatementPlan},
 };
 use std::collections::BTreeSet;
@@ -74,9 +74,12 @@ fn mentions_subquery(debug: &str) -> bool {
 }
 
 fn primary_key<'a>(db: &'a Database, table: &str) -> Option<&'a ColumnDef> {
-    let table = db.tables.get(table)?;
-    table
-        .schema
+    primary_key_column(&db.tables.get(table)?.schema)
+}
+
+/// The primary key column of a table's schema (`None` for a schemaless table or none).
+pub(crate) fn primary_key_column(schema: &Schema) -> Option<&ColumnDef> {
+    schema
         .column_defs
         .as_ref()?
         .iter()

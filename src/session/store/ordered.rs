@@ -19,9 +19,9 @@
 //! in GlueSQL, or an index scan in PostgreSQL.
 
 use super::{Miss, SessionStore};
-use crate::session::narrow::value_of;
+use crate::session::narrow::{primary_key_column, value_of};
 use gluesql_core::{
-    ast::{BinaryOperator, ColumnDef, ColumnUniqueOption, IndexOperator},
+    ast::{BinaryOperator, ColumnDef, IndexOperator},
     data::Schema,
     error::{Error as GlueError, Result as GlueResult},
     plan::{
@@ -113,12 +113,7 @@ fn lone_table(input: &mut ProjectInputPlan) -> Option<&mut TableSourcePlan> {
 
 /// The primary key column of table `name`.
 fn key_of<'a>(schemas: &'a HashMap<String, Schema>, name: &str) -> Option<&'a ColumnDef> {
-    schemas
-        .get(name)?
-        .column_defs
-        .as_ref()?
-        .iter()
-        .find(|c| c.unique == Some(ColumnUniqueOption { is_primary: true }))
+    primary_key_column(schemas.get(name)?)
 }
 
 /// A bound on the key from a top-level conjunct of `filter` (`key > v`, `v <= key`, …, with `v`
