@@ -745,3 +745,28 @@ fn bulk_verbs_on_a_binds_own_session_are_refused() {
         );
     });
 }
+
+#[test]
+fn the_flush_before_a_failed_bulk_statement_stands() {
+    // As docs/models.md says: the statement changes no row, the flush before it is kept.
+    let f = seeded_on(Engine::from_url("memory://").unwrap(), false);
+    block_on(async {
+        let s = f.open();
+        s.add(user(7, "Gil", None)).unwrap();
+        let err = User::query(&s)
+            .filter(User::ID.is_in([1, 2]))
+            .update([User::EMAIL.set("same@example.com")])
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "UNIQUE", "{err}");
+        let mut expected = seed();
+        expected.push(user(7, "Gil", None));
+        assert_eq!(
+            users(&s).await,
+            expected,
+            "Gil written, rows 1 and 2 unchanged"
+        );
+        s.flush().await.unwrap();
+        assert_eq!(users(&s).await, expected, "nothing left pending");
+    });
+}
