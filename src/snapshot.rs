@@ -8,8 +8,12 @@
 //! so each table says which of its parts are complete, and which keys are known to be absent.
 //! On `memory://` everything is always complete.
 
-use gluesql_core::{ast::ColumnUniqueOption, data::Schema, prelude::Key, prelude::Value};
-use std::sync::Arc;
+use gluesql_core::{
+    ast::{ColumnUniqueOption, DataType, Expr},
+    data::Schema,
+    prelude::{Key, Value},
+};
+use std::{ops::RangeBounds, sync::Arc};
 
 /// Commit stamp that last wrote a row or table. `0` means "written by this session, not yet
 /// committed".
@@ -43,6 +47,87 @@ pub(crate) struct Table {
     pub unique_complete: bool,
     /// Unique values known to be free (while `unique_complete` is false).
     pub unique_absent: im::OrdSet<(usize, Key)>,
+    /// The secondary indexes (`CREATE INDEX`) over the rows loaded, kept in step with `rows`
+    /// by [`Table::put_row`] and [`Table::remove_row`].
+    indexes: Indexes,
+}
+
+/// A table's secondary indexes: for each, the keys of the rows in `rows` by the value they
+/// hold, in value order. NULLs and values that cannot be keys are left out (no comparison with a
+/// constant admits them).
+#[derive(Debug, Clone, Default)]
+struct Indexes {
+    /// Name and column position of each index the schema declares on one plain column.
+    defs: Arc<Vec<(String, usize)>>,
+    /// Entries of each index, parallel to `defs`: value → keys of the rows holding it.
+    entries: Vec<im::OrdMap<Key, im::OrdSet<Key>>>,
+}
+
+impl Indexes {
+    fn of(schema: &Schema) -> Self {
+        let columns = schema.column_defs.as_deref().unwrap_or_default();
+        let defs: Vec<(String, usize)> = schema
+            .indexes
+            .iter()
+            .filter_map(|index| {
+                let Expr::Identifier(column) = &index.expr else {
+                    return None;
+                };
+                let pos = columns.iter().position(|c| &c.name == column)?;
+                Some((index.name.clone(), pos))
+            })
+            .collect();
+        Self {
+            entries: vec![im::OrdMap::new(); defs.len()],
+            defs: Arc::new(defs),
+        }
+    }
+
+    fn add(&mut self, key: &Key, values: &[Value]) {
+        for ((_, pos), entries) in self.defs.iter().zip(&mut self.entries) {
+            if let Some(v) = values.get(*pos).and_then(unique_key) {
+                entries.entry(v).or_default().insert(key.clone());
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &Key, values: &[Value]) {
+        for ((_, pos), entries) in self.defs.iter().zip(&mut self.entries) {
+            if let Some(v) = values.get(*pos).and_then(unique_key) {
+                if let Some(keys) = entries.get_mut(&v) {
+                    keys.remove(key);
+                    if keys.is_empty() {
+                        entries.remove(&v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether an index over a column of this type may answer comparisons with a constant of the
+/// same type: the key order must be SQL's (floats are not: `-0.0 = 0.0` in SQL, not as keys).
+pub(crate) fn indexable(data_type: &DataType) -> bool {
+    use DataType::*;
+    matches!(
+        data_type,
+        Int8 | Int16
+            | Int32
+            | Int
+            | Int128
+            | Uint8
+            | Uint16
+            | Uint32
+            | Uint64
+            | Uint128
+            | Text
+            | Boolean
+            | Date
+            | Timestamp
+            | Time
+            | Uuid
+            | Decimal
+    )
 }
 
 /// Where a unique value stands in a possibly partial index.
@@ -56,6 +141,7 @@ impl Table {
     /// A new, empty table: complete, since it has no rows anywhere yet.
     pub fn new(schema: Schema) -> Self {
         Self {
+            indexes: Indexes::of(&schema),
             schema: Arc::new(schema),
             schema_version: 0,
             version: 0,
@@ -77,6 +163,61 @@ impl Table {
             unique_complete: false,
             ..Self::new(schema)
         }
+    }
+
+    /// Writes row `key` (replacing the row it had), keeping the secondary indexes in step.
+    pub fn put_row(&mut self, key: Key, row: StoredRow) {
+        if let Some(old) = self.rows.get(&key) {
+            self.indexes.remove(&key, &old.values);
+        }
+        self.indexes.add(&key, &row.values);
+        self.rows.insert(key, row);
+    }
+
+    /// Removes row `key`, keeping the secondary indexes in step.
+    pub fn remove_row(&mut self, key: &Key) -> Option<StoredRow> {
+        let old = self.rows.remove(key)?;
+        self.indexes.remove(key, &old.values);
+        Some(old)
+    }
+
+    /// Replaces the schema; the secondary indexes are rebuilt when their definitions change.
+    pub fn set_schema(&mut self, schema: Arc<Schema>) {
+        let indexes = Indexes::of(&schema);
+        if indexes.defs != self.indexes.defs {
+            self.indexes = indexes;
+            for (key, row) in &self.rows {
+                self.indexes.add(key, &row.values);
+            }
+        }
+        self.schema = schema;
+    }
+
+    /// The keys of the loaded rows whose column under index `name` holds a value in `range`;
+    /// `None` when the table has no such index.
+    pub fn index_lookup(
+        &self,
+        name: &str,
+        range: impl RangeBounds<Key>,
+    ) -> Option<std::collections::BTreeSet<Key>> {
+        let at = self.indexes.defs.iter().position(|(n, _)| n == name)?;
+        Some(
+            self.indexes.entries[at]
+                .range(range)
+                .flat_map(|(_, keys)| keys.iter().cloned())
+                .collect(),
+        )
+    }
+
+    /// True when the secondary indexes are exactly those of the schema over `rows` (what
+    /// [`Table::put_row`], [`Table::remove_row`] and [`Table::set_schema`] maintain).
+    #[cfg(test)]
+    pub fn indexes_in_step(&self) -> bool {
+        let mut rebuilt = Indexes::of(&self.schema);
+        for (key, row) in &self.rows {
+            rebuilt.add(key, &row.values);
+        }
+        rebuilt.defs == self.indexes.defs && rebuilt.entries == self.indexes.entries
     }
 
     /// Positions and names of the non-primary-key UNIQUE columns.

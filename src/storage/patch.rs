@@ -72,7 +72,7 @@ impl Patch {
             }
             match row {
                 Some(row) => {
-                    table.rows.insert(key.clone(), row.clone());
+                    table.put_row(key.clone(), row.clone());
                 }
                 None => {
                     table.absent.insert(key.clone());
@@ -97,13 +97,13 @@ impl Patch {
                 .cloned()
                 .collect();
             for key in stale {
-                table.rows.remove(&key);
+                table.remove_row(&key);
             }
             for (key, row) in rows {
                 if table.rows.contains_key(key) || is_own(key) {
                     continue;
                 }
-                table.rows.insert(key.clone(), row.clone());
+                table.put_row(key.clone(), row.clone());
             }
             table.complete = true;
             table.absent = im::OrdSet::new();

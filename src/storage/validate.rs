@@ -195,7 +195,7 @@ impl Committed {
                             table.set_unique(*pos, v, Some(key.clone()));
                         }
                         table.absent.remove(key);
-                        table.rows.insert(
+                        table.put_row(
                             key.clone(),
                             StoredRow {
                                 values: Arc::clone(&row.values),
@@ -204,7 +204,7 @@ impl Committed {
                         );
                     }
                     None => {
-                        table.rows.remove(key);
+                        table.remove_row(key);
                         if !table.complete {
                             table.absent.insert(key.clone());
                         }

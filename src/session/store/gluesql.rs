@@ -3,7 +3,10 @@
 //! a savepoint (`Transaction::begin`).
 
 use super::*;
-use gluesql_core::{ast::IndexOperator, plan::StatementPlan};
+use gluesql_core::{
+    ast::{IndexOperator, OrderByExpr},
+    plan::StatementPlan,
+};
 
 impl Store for SessionStore {
     fn fetch_schema(&self, table_name: &str) -> GlueResult<Option<Schema>> {
@@ -90,7 +93,8 @@ impl StoreMut for SessionStore {
             Some(_) => {
                 // A schema change on an existing table (ALTER): every row is rewritten.
                 self.complete_table(&name)?;
-                self.existing_mut(&name)?.schema = Arc::new(schema.clone());
+                self.existing_mut(&name)?
+                    .set_schema(Arc::new(schema.clone()));
                 self.reindex(&name)?;
             }
             None => {
@@ -160,7 +164,7 @@ impl StoreMut for SessionStore {
         let columns = table.unique_columns();
         let table = self.existing_mut(table_name)?;
         for key in &keys {
-            if let Some(old) = table.rows.remove(key) {
+            if let Some(old) = table.remove_row(key) {
                 for (pos, _) in &columns {
                     if let Some(v) = old.values.get(*pos).and_then(unique_key) {
                         if matches!(table.unique_lookup(*pos, &v), UniqueLookup::Owner(ref o) if o == key)
@@ -263,7 +267,8 @@ impl AlterTable for SessionStore {
     }
 
     fn rename_column(&mut self, table_name: &str, old: &str, new: &str) -> GlueResult<()> {
-        RealSchemas(self).rename_column(table_name, old, new)
+        RealSchemas(self).rename_column(table_name, old, new)?;
+        self.rename_indexed_column(table_name, old, new)
     }
 
     fn add_column(&mut self, table_name: &str, column_def: &ColumnDef) -> GlueResult<()> {
@@ -299,11 +304,28 @@ impl Index for SessionStore {
         asc: Option<bool>,
         cmp_value: Option<(&IndexOperator, Value)>,
     ) -> GlueResult<RowIter<'a>> {
-        self.scan_in_key_order(table_name, index_name, asc, cmp_value)
+        if index_name == super::ordered::PRIMARY {
+            self.scan_in_key_order(table_name, asc, cmp_value)
+        } else {
+            self.scan_index(table_name, index_name, cmp_value)
+        }
     }
 }
 
-impl IndexMut for SessionStore {}
+impl IndexMut for SessionStore {
+    fn create_index(
+        &mut self,
+        table_name: &str,
+        index_name: &str,
+        column: &OrderByExpr,
+    ) -> GlueResult<()> {
+        self.add_index(table_name, index_name, column)
+    }
+
+    fn drop_index(&mut self, table_name: &str, index_name: &str) -> GlueResult<()> {
+        self.remove_index(table_name, index_name)
+    }
+}
 impl Metadata for SessionStore {}
 impl CustomFunction for SessionStore {}
 impl CustomFunctionMut for SessionStore {}

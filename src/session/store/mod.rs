@@ -16,7 +16,10 @@
 
 mod count;
 mod gluesql;
+mod indexed;
 mod ordered;
+#[cfg(test)]
+mod plan_tests;
 
 use crate::{
     session::narrow::Narrow,
@@ -329,7 +332,7 @@ impl SessionStore {
         let mut written = Vec::with_capacity(rows.len());
         for (key, values) in rows {
             table.absent.remove(&key);
-            table.rows.insert(
+            table.put_row(
                 key.clone(),
                 StoredRow {
                     values: Arc::new(values),

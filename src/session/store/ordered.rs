@@ -18,12 +18,12 @@
 //! division by zero in a projected expression, say) is not raised — as with an unordered LIMIT
 //! in GlueSQL, or an index scan in PostgreSQL.
 
-use super::{Miss, SessionStore};
+use super::{indexed, Miss, SessionStore};
 use crate::session::narrow::{primary_key_column, value_of};
 use gluesql_core::{
     ast::{BinaryOperator, ColumnDef, IndexOperator},
     data::Schema,
-    error::{Error as GlueError, Result as GlueResult},
+    error::Result as GlueResult,
     plan::{
         ExprPlan, FilterInputPlan, IndexPredicatePlan, LimitInputPlan, LimitPlan, OffsetInputPlan,
         OffsetPlan, ProjectInputPlan, ProjectPlan, QueryPlan, SelectOrderByPlan, SourcePlan,
@@ -55,12 +55,22 @@ pub(super) fn plan(store: &SessionStore, statement: StatementPlan) -> GlueResult
     let StatementPlan::Query(query) = statement else {
         return Ok(statement);
     };
-    Ok(StatementPlan::Query(in_key_order(&schema_map, query)))
+    // The schemas as stored: GlueSQL's view hides the UNIQUE flags (see `for_gluesql`),
+    // which name indexes here.
+    let mut schemas = HashMap::with_capacity(schema_map.len());
+    for name in schema_map.keys() {
+        if let Some(schema) = store.real_schema(name)? {
+            schemas.insert(name.clone(), schema);
+        }
+    }
+    Ok(StatementPlan::Query(in_key_order(&schemas, query)))
 }
 
-/// `query` with its sort replaced by a read in key order, when it is the plain shape.
+/// `query` with its sort replaced by a read in key order, or its scan by an index read
+/// (`indexed.rs`), when it is the plain shape.
 fn in_key_order(schemas: &HashMap<String, Schema>, query: QueryPlan) -> QueryPlan {
     match query {
+        QueryPlan::Project(project) => QueryPlan::Project(unsorted(schemas, project)),
         QueryPlan::SelectOrderBy(sorted) => match by_key(schemas, sorted) {
             Ordered::InKeyOrder(project) => QueryPlan::Project(project),
             Ordered::Sorted(sorted) => QueryPlan::SelectOrderBy(sorted),
@@ -71,6 +81,9 @@ fn in_key_order(schemas: &HashMap<String, Schema>, query: QueryPlan) -> QueryPla
         }),
         QueryPlan::Limit(LimitPlan { input, count }) => {
             let input = match input {
+                LimitInputPlan::Project(project) => {
+                    LimitInputPlan::Project(unsorted(schemas, project))
+                }
                 LimitInputPlan::SelectOrderBy(sorted) => match by_key(schemas, sorted) {
                     Ordered::InKeyOrder(project) => LimitInputPlan::Project(project),
                     Ordered::Sorted(sorted) => LimitInputPlan::SelectOrderBy(sorted),
@@ -91,12 +104,43 @@ fn in_key_order(schemas: &HashMap<String, Schema>, query: QueryPlan) -> QueryPla
 
 fn offset_input(schemas: &HashMap<String, Schema>, input: OffsetInputPlan) -> OffsetInputPlan {
     match input {
+        OffsetInputPlan::Project(project) => OffsetInputPlan::Project(unsorted(schemas, project)),
         OffsetInputPlan::SelectOrderBy(sorted) => match by_key(schemas, sorted) {
             Ordered::InKeyOrder(project) => OffsetInputPlan::Project(project),
             Ordered::Sorted(sorted) => OffsetInputPlan::SelectOrderBy(sorted),
         },
         other => other,
     }
+}
+
+/// The table a plain projection reads by a full scan, with its filter and schema: one table,
+/// no column aliases on it, no aggregate (whose groups depend on scan order).
+fn plain_scan<'a, 'p>(
+    schemas: &'a HashMap<String, Schema>,
+    project: &'p mut ProjectPlan,
+) -> Option<(&'p mut TableSourcePlan, Option<ExprPlan>, &'a Schema)> {
+    if format!("{:?}", project.projection).contains("Aggregate") {
+        return None;
+    }
+    let filter = match &project.input {
+        ProjectInputPlan::Filter(filter) => Some(filter.expr.clone()),
+        _ => None,
+    };
+    let table = lone_table(&mut project.input)?;
+    let plain = table.access == TableAccessPlan::FullScan
+        && table.alias.as_ref().is_none_or(|a| a.columns.is_empty());
+    let schema = schemas.get(&table.name).filter(|_| plain)?;
+    Some((table, filter, schema))
+}
+
+/// An unordered projection, its scan replaced by an index read when one applies.
+fn unsorted(schemas: &HashMap<String, Schema>, mut project: ProjectPlan) -> ProjectPlan {
+    if let Some((table, Some(filter), schema)) = plain_scan(schemas, &mut project) {
+        if let Some(access) = indexed::access(schema, &filter, false) {
+            table.access = access;
+        }
+    }
+    project
 }
 
 /// The table a projection reads by itself (under a filter or not).
@@ -109,11 +153,6 @@ fn lone_table(input: &mut ProjectInputPlan) -> Option<&mut TableSourcePlan> {
         },
         _ => None,
     }
-}
-
-/// The primary key column of table `name`.
-fn key_of<'a>(schemas: &'a HashMap<String, Schema>, name: &str) -> Option<&'a ColumnDef> {
-    primary_key_column(schemas.get(name)?)
 }
 
 /// A bound on the key from a top-level conjunct of `filter` (`key > v`, `v <= key`, …, with `v`
@@ -153,7 +192,9 @@ enum Ordered {
     Sorted(SelectOrderByPlan),
 }
 
-/// `sorted` read in key order when it is one table ordered by its primary key alone.
+/// `sorted` read in key order when it is one table ordered by its primary key alone; else
+/// (or before that, for an equality on an indexed column, which names few rows) its scan
+/// replaced by an index read when one applies, the sort kept.
 fn by_key(schemas: &HashMap<String, Schema>, mut sorted: SelectOrderByPlan) -> Ordered {
     let order = match &sorted.exprs[..] {
         [order] => match &order.expr {
@@ -162,22 +203,25 @@ fn by_key(schemas: &HashMap<String, Schema>, mut sorted: SelectOrderByPlan) -> O
         },
         _ => None,
     };
-    // An aggregate anywhere in the projection makes groups, whose rows depend on scan order.
-    let aggregated = format!("{:?}", sorted.input.projection).contains("Aggregate");
-    let Some((name, asc)) = order.filter(|_| !aggregated) else {
+    let Some((table, filter, schema)) = plain_scan(schemas, &mut sorted.input) else {
         return Ordered::Sorted(sorted);
     };
-    let filter = match &sorted.input.input {
-        ProjectInputPlan::Filter(filter) => Some(filter.expr.clone()),
-        _ => None,
+    let by_index = |equality_only| {
+        filter
+            .as_ref()
+            .and_then(|filter| indexed::access(schema, filter, equality_only))
     };
-    let Some(table) = lone_table(&mut sorted.input.input) else {
+    if let Some(access) = by_index(true) {
+        table.access = access;
         return Ordered::Sorted(sorted);
-    };
-    let key = key_of(schemas, &table.name).filter(|key| key.name == name);
-    let plain = table.access == TableAccessPlan::FullScan
-        && table.alias.as_ref().is_none_or(|a| a.columns.is_empty());
-    let Some(key) = key.filter(|_| plain) else {
+    }
+    let key = primary_key_column(schema);
+    let Some((key, asc)) =
+        order.and_then(|(name, asc)| Some((key.filter(|k| k.name == name)?, asc)))
+    else {
+        if let Some(access) = by_index(false) {
+            table.access = access;
+        }
         return Ordered::Sorted(sorted);
     };
     table.access = TableAccessPlan::Index {
@@ -194,16 +238,9 @@ impl SessionStore {
     pub(super) fn scan_in_key_order<'a>(
         &'a self,
         table_name: &str,
-        index_name: &str,
         asc: Option<bool>,
         cmp: Option<(&IndexOperator, Value)>,
     ) -> GlueResult<RowIter<'a>> {
-        if index_name != PRIMARY {
-            // Only `plan` above names an index.
-            return Err(GlueError::StorageMsg(format!(
-                "gluebind has no index {index_name:?} on table {table_name:?}"
-            )));
-        }
         let Some(table) = self.table(table_name)? else {
             return Ok(Box::new(std::iter::empty()));
         };
@@ -238,39 +275,14 @@ impl SessionStore {
 
 #[cfg(test)]
 mod tests {
+    use super::super::plan_tests::*;
     use super::*;
-    use crate::snapshot::Database;
-    use gluesql_core::{
-        executor::execute, parse_sql::parse, prelude::Payload, store::Planner, translate::translate,
-    };
-    use std::{cell::Cell, rc::Rc};
-
-    fn statement(sql: &str) -> StatementPlan {
-        translate(&parse(sql).unwrap()[0]).unwrap().into()
-    }
-
-    fn run(store: &mut SessionStore, sql: &str) -> Payload {
-        let plan = store.plan(statement(sql)).unwrap();
-        execute(store, &plan).unwrap()
-    }
-
-    /// `sql` as GlueSQL's default planner plans and runs it (no index), or its error.
-    fn as_glue_sql_runs_it(store: &mut SessionStore, sql: &str) -> Result<Payload, String> {
-        let statement = statement(sql);
-        let schema_map = fetch_schema_map(&*store, &statement).map_err(|e| e.to_string())?;
-        validate(&schema_map, &statement).map_err(|e| e.to_string())?;
-        let plan = plan_schemaless(&schema_map, statement).map_err(|e| e.to_string())?;
-        let plan = plan_aggregate(plan_hash_join(
-            &schema_map,
-            plan_primary_key(&schema_map, plan),
-        ));
-        execute(store, &plan).map_err(|e| e.to_string())
-    }
+    use gluesql_core::store::Planner;
 
     /// Tables `t` (ids 1..=20 inserted out of order, `n` = id % 3) and `c` (rows pointing at
     /// `t` in another order).
     fn store() -> SessionStore {
-        let mut store = SessionStore::new(Database::default(), Rc::new(Cell::new(0)), 0);
+        let mut store = empty();
         run(
             &mut store,
             "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NULL)",
@@ -289,18 +301,6 @@ mod tests {
             run(&mut store, &format!("INSERT INTO c VALUES ({id}, {t_id})"));
         }
         store
-    }
-
-    fn ids(payload: Payload) -> Vec<i64> {
-        let Payload::Select { rows, .. } = payload else {
-            panic!("not a select: {payload:?}")
-        };
-        rows.into_iter()
-            .map(|r| match r[0] {
-                gluesql_core::prelude::Value::I64(id) => id,
-                ref v => panic!("{v:?}"),
-            })
-            .collect()
     }
 
     fn uses_index(store: &SessionStore, sql: &str) -> bool {
@@ -405,11 +405,6 @@ mod tests {
             store_plan_run(&mut s, past).is_ok(),
             "read in key order, it stops at id 1"
         );
-    }
-
-    fn store_plan_run(store: &mut SessionStore, sql: &str) -> Result<Payload, String> {
-        let plan = store.plan(statement(sql)).map_err(|e| e.to_string())?;
-        execute(store, &plan).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -224,7 +224,7 @@ fn set_row(
                 }
             }
             table.absent.remove(key);
-            table.rows.insert(
+            table.put_row(
                 key.clone(),
                 StoredRow {
                     values: Arc::new(values.clone()),
@@ -233,7 +233,7 @@ fn set_row(
             );
         }
         None => {
-            table.rows.remove(key);
+            table.remove_row(key);
             if !table.complete {
                 table.absent.insert(key.clone());
             }

@@ -112,7 +112,7 @@ fn stored_table(schema: &SchemaWire, rows: Vec<KeyedRow>) -> Table {
     t.schema_version = schema.schema_version;
     t.version = schema.version;
     for (key, values, version) in rows {
-        t.rows.insert(
+        t.put_row(
             key,
             StoredRow {
                 values: Arc::new(values),

@@ -418,7 +418,7 @@ fn table(w: TableWire) -> Table {
     for (key, row) in w.rows {
         match row {
             Some((values, version)) => {
-                t.rows.insert(
+                t.put_row(
                     key,
                     StoredRow {
                         values: Arc::new(values),

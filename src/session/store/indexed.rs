@@ -1,0 +1,486 @@
+//! Reads through a secondary index: a query over one table whose `WHERE` has a top-level
+//! conjunct comparing an indexed column with a constant (`email = $1`, `created > $2`) reads
+//! only the rows the index names for that value or range, instead of every row.
+//!
+//! Two kinds of index serve it:
+//! - **UNIQUE columns** (`unique:{column}`, a name only this planner uses), for equality: the
+//!   session store's unique index already maps each value to its row. On `kv://` and
+//!   `do://` this works on a table not loaded yet: the owner of the value loads by itself
+//!   (one point read), then the row (another), instead of the whole table.
+//! - **`CREATE INDEX name ON t (column)`** (one plain column), for equality and ranges, kept
+//!   by every commit in each table's snapshot (see `crate::snapshot`). It answers from a table
+//!   whose rows are loaded (on `kv://` and `do://` a first read loads the table, as a scan).
+//!
+//! The constant must be of exactly the column's type, and the type one whose key order is
+//! SQL's (integers, text, booleans, dates and times, UUIDs, decimals: not floats), so that the
+//! index finds exactly the rows the comparison admits; the filter keeps the conjunct anyway.
+//! Rows come back in primary-key order, as a full scan returns them, so results are GlueSQL's
+//! own; the read recorded is the whole table's, as for a scan (a serializable session then
+//! also conflicts with rows inserted into the range: no phantoms).
+
+use super::{Miss, SessionStore};
+use crate::{
+    session::narrow::value_of,
+    snapshot::{indexable, unique_columns, UniqueLookup},
+};
+use gluesql_core::{
+    ast::{BinaryOperator, ColumnUniqueOption, Expr, IndexOperator, OrderByExpr},
+    chrono::{DateTime, NaiveDateTime},
+    data::{Schema, SchemaIndex, SchemaIndexOrd},
+    error::{Error as GlueError, Result as GlueResult},
+    plan::{ExprPlan, IndexPredicatePlan, TableAccessPlan},
+    prelude::{Key, Value},
+    store::{IndexError, RowIter, StoreMut},
+};
+use std::ops::Bound::{Excluded, Included, Unbounded};
+
+/// Prefix of the names of the implicit indexes of UNIQUE columns.
+const UNIQUE: &str = "unique:";
+
+/// A top-level conjunct `column op constant` (either way round) of `filter`, for `column`.
+fn comparisons<'a>(filter: &'a ExprPlan, out: &mut Vec<(&'a str, IndexOperator, &'a ExprPlan)>) {
+    let ExprPlan::BinaryOp { left, op, right } = filter else {
+        if let ExprPlan::Nested(inner) = filter {
+            comparisons(inner, out);
+        }
+        return;
+    };
+    if *op == BinaryOperator::And {
+        comparisons(left, out);
+        comparisons(right, out);
+        return;
+    }
+    let operator = match op {
+        BinaryOperator::Eq => IndexOperator::Eq,
+        BinaryOperator::Gt => IndexOperator::Gt,
+        BinaryOperator::GtEq => IndexOperator::GtEq,
+        BinaryOperator::Lt => IndexOperator::Lt,
+        BinaryOperator::LtEq => IndexOperator::LtEq,
+        _ => return,
+    };
+    match (left.as_ref(), right.as_ref()) {
+        (ExprPlan::Identifier(name), value) => out.push((name, operator, value)),
+        (value, ExprPlan::Identifier(name)) => out.push((name, operator.reverse(), value)),
+        _ => {}
+    }
+}
+
+/// The index read for a scan of the table `schema` filtered by `filter`: an equality on an
+/// indexed or UNIQUE column first, else (unless `equality_only`) a range on an indexed column.
+pub(super) fn access(
+    schema: &Schema,
+    filter: &ExprPlan,
+    equality_only: bool,
+) -> Option<TableAccessPlan> {
+    let columns = schema.column_defs.as_deref()?;
+    let mut found = Vec::new();
+    comparisons(filter, &mut found);
+    let candidates = found.into_iter().filter_map(|(name, operator, value)| {
+        let column = columns.iter().find(|c| c.name == name)?;
+        if !indexable(&column.data_type) {
+            return None;
+        }
+        let value = value_of(value, &column.data_type)?;
+        let declared = schema.indexes.iter().find(|index| {
+            matches!(&index.expr, Expr::Identifier(c) if *c == column.name)
+                && index.name != super::ordered::PRIMARY
+                && !index.name.starts_with(UNIQUE)
+        });
+        let index = match (declared, &column.unique, &operator) {
+            (Some(index), _, _) => index.name.clone(),
+            (None, Some(ColumnUniqueOption { is_primary: false }), IndexOperator::Eq) => {
+                format!("{UNIQUE}{}", column.name)
+            }
+            _ => return None,
+        };
+        Some((index, operator, value))
+    });
+    let (eq, ranges): (Vec<_>, Vec<_>) =
+        candidates.partition(|(_, operator, _)| *operator == IndexOperator::Eq);
+    let (name, operator, value) = eq.into_iter().next().or_else(|| {
+        (!equality_only)
+            .then(|| ranges.into_iter().next())
+            .flatten()
+    })?;
+    Some(TableAccessPlan::Index {
+        name,
+        asc: None,
+        predicate: Some(IndexPredicatePlan {
+            operator,
+            expr: ExprPlan::Value(value),
+        }),
+    })
+}
+
+impl SessionStore {
+    /// The rows of `table_name` that index `index_name` names for `cmp`, in primary-key order.
+    pub(super) fn scan_index<'a>(
+        &'a self,
+        table_name: &str,
+        index_name: &str,
+        cmp: Option<(&IndexOperator, Value)>,
+    ) -> GlueResult<RowIter<'a>> {
+        let Some(table) = self.table(table_name)? else {
+            return Ok(Box::new(std::iter::empty()));
+        };
+        let no_index = || {
+            GlueError::StorageMsg(format!(
+                "gluebind has no index {index_name:?} on table {table_name:?}"
+            ))
+        };
+        let Some((operator, value)) =
+            cmp.and_then(|(op, v)| Some((op.clone(), Key::try_from(v).ok()?)))
+        else {
+            // Only `access` above plans these reads, always with a constant key.
+            return Err(no_index());
+        };
+        if let Some(column) = index_name.strip_prefix(UNIQUE) {
+            let pos = unique_columns(&table.schema)
+                .into_iter()
+                .find(|(_, c)| c == column)
+                .map(|(pos, _)| pos)
+                .filter(|_| operator == IndexOperator::Eq)
+                .ok_or_else(no_index)?;
+            let owner = match table.unique_lookup(pos, &value) {
+                UniqueLookup::Owner(owner) => owner,
+                UniqueLookup::Free => {
+                    self.read_table(table_name);
+                    return Ok(Box::new(std::iter::empty()));
+                }
+                UniqueLookup::Unknown => {
+                    return self.miss(Miss::Unique {
+                        table: table_name.to_owned(),
+                        pos,
+                        column: column.to_owned(),
+                        value,
+                    })
+                }
+            };
+            let row = match table.lookup(&owner) {
+                Some(row) => row.map(|r| (owner, r.values.as_ref().clone())),
+                None => return self.miss(Miss::Row(table_name.to_owned(), owner)),
+            };
+            self.read_table(table_name);
+            return Ok(Box::new(row.into_iter().map(Ok)));
+        }
+        if !table.complete {
+            return self.miss(Miss::Table(table_name.to_owned()));
+        }
+        let range = match operator {
+            IndexOperator::Eq => (Included(value.clone()), Included(value)),
+            IndexOperator::Gt => (Excluded(value), Unbounded),
+            IndexOperator::GtEq => (Included(value), Unbounded),
+            IndexOperator::Lt => (Unbounded, Excluded(value)),
+            IndexOperator::LtEq => (Unbounded, Included(value)),
+        };
+        let keys = table.index_lookup(index_name, range).ok_or_else(no_index)?;
+        self.read_table(table_name);
+        let mut rows = Vec::with_capacity(keys.len());
+        for key in keys {
+            match table.rows.get(&key) {
+                Some(row) => rows.push(Ok((key, row.values.as_ref().clone()))),
+                // The index names only rows of `rows` (snapshot.rs keeps them in step).
+                None => {
+                    return Err(GlueError::StorageMsg(format!(
+                        "gluebind: index {index_name:?} of table {table_name:?} names a row \
+                         the table does not hold (a bug: please report it)"
+                    )))
+                }
+            }
+        }
+        Ok(Box::new(rows.into_iter()))
+    }
+}
+
+impl SessionStore {
+    /// `CREATE INDEX index_name ON table_name (column)`: recorded in the schema (a schema
+    /// change, committed as one), built from the table's rows.
+    pub(super) fn add_index(
+        &mut self,
+        table_name: &str,
+        index_name: &str,
+        column: &OrderByExpr,
+    ) -> GlueResult<()> {
+        let mut schema = self
+            .real_schema(table_name)?
+            .ok_or_else(|| IndexError::TableNotFound(table_name.to_owned()))?;
+        let Expr::Identifier(name) = &column.expr else {
+            return Err(GlueError::StorageMsg(format!(
+                "CREATE INDEX {index_name}: gluebind indexes one column, named as is \
+                 (CREATE INDEX {index_name} ON {table_name} (column)); not an expression"
+            )));
+        };
+        if index_name == super::ordered::PRIMARY || index_name.starts_with(UNIQUE) {
+            return Err(GlueError::StorageMsg(format!(
+                "CREATE INDEX {index_name}: the name is reserved; choose another \
+                 (for example ix_{table_name}_{name})"
+            )));
+        }
+        if schema.indexes.iter().any(|index| index.name == index_name) {
+            return Err(IndexError::IndexNameAlreadyExists(index_name.to_owned()).into());
+        }
+        // Schema changes rewrite the table: every row must be loaded (as for ALTER TABLE).
+        self.complete_table(table_name)?;
+        schema.indexes.push(SchemaIndex {
+            name: index_name.to_owned(),
+            expr: column.expr.clone(),
+            order: match column.asc {
+                Some(false) => SchemaIndexOrd::Desc,
+                Some(true) => SchemaIndexOrd::Asc,
+                None => SchemaIndexOrd::Both,
+            },
+            created: created_now(),
+        });
+        self.insert_schema(&schema)
+    }
+
+    /// `DROP INDEX table_name.index_name`.
+    pub(super) fn remove_index(&mut self, table_name: &str, index_name: &str) -> GlueResult<()> {
+        let mut schema = self
+            .real_schema(table_name)?
+            .ok_or_else(|| IndexError::TableNotFound(table_name.to_owned()))?;
+        let before = schema.indexes.len();
+        schema.indexes.retain(|index| index.name != index_name);
+        if schema.indexes.len() == before {
+            return Err(IndexError::IndexNameDoesNotExist(index_name.to_owned()).into());
+        }
+        self.complete_table(table_name)?;
+        self.insert_schema(&schema)
+    }
+
+    /// After `ALTER TABLE … RENAME COLUMN old TO new`: the indexes on `old` follow it (GlueSQL
+    /// renames the column only).
+    pub(super) fn rename_indexed_column(
+        &mut self,
+        table_name: &str,
+        old: &str,
+        new: &str,
+    ) -> GlueResult<()> {
+        let Some(mut schema) = self.real_schema(table_name)? else {
+            return Ok(());
+        };
+        let mut renamed = false;
+        for index in &mut schema.indexes {
+            if matches!(&index.expr, Expr::Identifier(c) if c == old) {
+                index.expr = Expr::Identifier(new.to_owned());
+                renamed = true;
+            }
+        }
+        if renamed {
+            self.insert_schema(&schema)?;
+        }
+        Ok(())
+    }
+}
+
+/// When an index was created, as GlueSQL records it (shown by `GLUE_INDEXES`).
+fn created_now() -> NaiveDateTime {
+    #[cfg(target_arch = "wasm32")]
+    let ms = js_sys::Date::now();
+    #[cfg(not(target_arch = "wasm32"))]
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_millis() as f64);
+    DateTime::from_timestamp_millis(ms as i64)
+        .map(|t| t.naive_utc())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::plan_tests::*;
+
+    /// Table `p`: 30 rows inserted out of order, `age` = id % 7 * 10 (NULL when id % 5 = 0),
+    /// `city` one of three, `email` UNIQUE; indexes on `age` and `city`.
+    fn store() -> super::SessionStore {
+        let mut store = empty();
+        run(
+            &mut store,
+            "CREATE TABLE p (id INTEGER PRIMARY KEY, email TEXT UNIQUE, note TEXT NULL, \
+             age INTEGER NULL, city TEXT NULL, score FLOAT NULL)",
+        );
+        for id in (1..=30).rev() {
+            let age = if id % 5 == 0 {
+                "NULL".to_owned()
+            } else {
+                (id % 7 * 10).to_string()
+            };
+            let city = ["'Oslo'", "'Lima'", "NULL"][id % 3];
+            run(
+                &mut store,
+                &format!(
+                    "INSERT INTO p VALUES ({id}, 'u{id}@x', 'n', {age}, {city}, {}.5)",
+                    id % 4
+                ),
+            );
+        }
+        run(&mut store, "CREATE INDEX ix_p_age ON p (age)");
+        run(&mut store, "CREATE INDEX ix_p_city ON p (city DESC)");
+        store
+    }
+
+    /// The index a query reads through, if any.
+    fn index_of(store: &super::SessionStore, sql: &str) -> Option<String> {
+        let plan = plan_text(store, sql);
+        let at = plan.find("Index { name: \"")? + "Index { name: \"".len();
+        Some(plan[at..].split('"').next()?.to_owned())
+    }
+
+    /// Queries over `p`, each compared with GlueSQL's full scan.
+    const QUERIES: &[&str] = &[
+        "SELECT id FROM p WHERE age = 30",
+        "SELECT id FROM p WHERE 30 = age",
+        "SELECT id FROM p WHERE age > 30",
+        "SELECT id FROM p WHERE age >= 30 AND age < 50",
+        "SELECT id FROM p WHERE age <= 20 ORDER BY id DESC",
+        "SELECT id FROM p WHERE age < 20 ORDER BY age, id",
+        "SELECT id FROM p WHERE age = 10 AND city = 'Lima'",
+        "SELECT id FROM p WHERE city = 'Oslo' ORDER BY id LIMIT 3",
+        "SELECT id FROM p WHERE city = 'Oslo' ORDER BY id DESC LIMIT 2 OFFSET 1",
+        "SELECT id FROM p WHERE city > 'Lima' LIMIT 4",
+        "SELECT id FROM p WHERE email = 'u7@x'",
+        "SELECT id FROM p WHERE email = 'nobody@x'",
+        "SELECT id FROM p WHERE email = 'u7@x' AND age = 0",
+        "SELECT id FROM p WHERE age = 60 OR city = 'Lima'",
+        "SELECT id FROM p WHERE age IS NULL",
+        "SELECT id FROM p WHERE age > '30'",
+        "SELECT id FROM p WHERE score = 1.5",
+        "SELECT id FROM p WHERE age = 99",
+        "SELECT COUNT(*) FROM p WHERE age = 30",
+        "SELECT a.id FROM p AS a JOIN p AS b ON a.id = b.id WHERE a.age = 30",
+        "SELECT id FROM p WHERE id IN (SELECT id FROM p WHERE age = 40)",
+    ];
+
+    fn same_as_glue_sql(store: &mut super::SessionStore) {
+        for sql in QUERIES {
+            let ours = store_plan_run(store, sql);
+            assert!(ours.is_ok(), "{sql}: {ours:?}");
+            assert_eq!(ours, as_glue_sql_runs_it(store, sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn equalities_and_ranges_on_indexed_columns_read_the_index() {
+        let s = store();
+        for (sql, index) in [
+            ("SELECT id FROM p WHERE age = 30", Some("ix_p_age")),
+            ("SELECT * FROM p WHERE age > 30 LIMIT 2", Some("ix_p_age")),
+            (
+                "SELECT id FROM p WHERE 30 <= age ORDER BY age",
+                Some("ix_p_age"),
+            ),
+            (
+                "SELECT id FROM p WHERE age > 10 AND city = 'Oslo'",
+                Some("ix_p_city"),
+            ),
+            (
+                "SELECT id FROM p WHERE city = 'Oslo' ORDER BY id",
+                Some("ix_p_city"),
+            ),
+            (
+                "SELECT id FROM p WHERE email = 'u3@x'",
+                Some("unique:email"),
+            ),
+            ("SELECT id FROM p WHERE email = $1", None), // a parameter: planned per value
+            // A range on an index gives way to the read in key order of a page.
+            (
+                "SELECT id FROM p WHERE age > 10 ORDER BY id LIMIT 5",
+                Some("PRIMARY"),
+            ),
+            ("SELECT id FROM p WHERE email > 'u3@x'", None), // UNIQUE serves equality only
+            ("SELECT id FROM p WHERE age > '30'", None),     // not the column's type
+            ("SELECT id FROM p WHERE score = 1.5", None),    // floats are not indexable
+            ("SELECT id FROM p WHERE note = 'n'", None),     // not indexed
+            ("SELECT id FROM p WHERE age = 60 OR city = 'Lima'", None),
+            ("SELECT COUNT(*) FROM p WHERE age = 30", None),
+            ("SELECT id FROM p AS x(a, b) WHERE age = 30", None),
+            (
+                "SELECT a.id FROM p AS a JOIN p AS b ON a.id = b.id WHERE a.age = 30",
+                None,
+            ),
+        ] {
+            if sql.contains("$1") {
+                continue; // parameters are bound before planning (see Session::execute)
+            }
+            assert_eq!(index_of(&s, sql).as_deref(), index, "{sql}");
+        }
+    }
+
+    #[test]
+    fn results_are_glue_sqls_own_as_the_rows_change() {
+        let mut s = store();
+        same_as_glue_sql(&mut s);
+        assert_eq!(
+            ids(run(&mut s, "SELECT id FROM p WHERE age = 30")),
+            [3, 17, 24],
+            "in primary-key order"
+        );
+        for change in [
+            "UPDATE p SET age = 30 WHERE id = 1",
+            "UPDATE p SET age = NULL WHERE id = 3",
+            "UPDATE p SET city = 'Lima' WHERE age = 40",
+            "DELETE FROM p WHERE age = 20",
+            "INSERT INTO p VALUES (40, 'u40@x', 'n', 30, 'Oslo', 0.5)",
+            "DELETE FROM p WHERE id = 40",
+            "INSERT INTO p VALUES (41, 'u41@x', 'n', 30, 'Oslo', 0.5)",
+            "UPDATE p SET email = 'moved@x' WHERE id = 7",
+            "ALTER TABLE p ADD COLUMN extra INTEGER DEFAULT 1",
+            "ALTER TABLE p DROP COLUMN note",
+        ] {
+            run(&mut s, change);
+            same_as_glue_sql(&mut s);
+        }
+        assert_eq!(
+            ids(run(&mut s, "SELECT id FROM p WHERE age = 30")),
+            [1, 17, 24, 41]
+        );
+        assert_eq!(
+            ids(run(&mut s, "SELECT id FROM p WHERE email = 'moved@x'")),
+            [7]
+        );
+        assert!(ids(run(&mut s, "SELECT id FROM p WHERE email = 'u7@x'")).is_empty());
+        // The index follows a renamed column, and goes with a dropped one.
+        run(&mut s, "ALTER TABLE p RENAME COLUMN age TO years");
+        assert_eq!(
+            index_of(&s, "SELECT id FROM p WHERE years = 30").as_deref(),
+            Some("ix_p_age")
+        );
+        assert_eq!(
+            ids(run(&mut s, "SELECT id FROM p WHERE years = 30")),
+            [1, 17, 24, 41]
+        );
+        run(&mut s, "ALTER TABLE p DROP COLUMN years");
+        assert_eq!(
+            index_of(&s, "SELECT id FROM p WHERE city = 'Lima'").as_deref(),
+            Some("ix_p_city")
+        );
+        assert!(!plan_text(&s, "SELECT id FROM p").contains("ix_p_age"));
+        run(&mut s, "DROP INDEX p.ix_p_city");
+        assert_eq!(index_of(&s, "SELECT id FROM p WHERE city = 'Lima'"), None);
+        assert_eq!(
+            store_plan_run(&mut s, "SELECT id FROM p WHERE city = 'Lima'"),
+            as_glue_sql_runs_it(&mut s, "SELECT id FROM p WHERE city = 'Lima'")
+        );
+    }
+
+    #[test]
+    fn bad_index_statements_are_refused_and_change_nothing() {
+        let mut s = store();
+        for (sql, error) in [
+            ("CREATE INDEX ix_sum ON p (age + 1)", "indexes one column"),
+            ("CREATE INDEX \"unique:email\" ON p (age)", "reserved"),
+            ("CREATE INDEX ix_p_age ON p (city)", "already exists"),
+            ("CREATE INDEX ix_q ON q (age)", "does not exist"),
+            ("CREATE INDEX ix_q ON p (nope)", "nsupported"),
+            ("DROP INDEX p.ix_nope", "does not exist"),
+        ] {
+            let err = store_plan_run(&mut s, sql).unwrap_err();
+            assert!(err.contains(error), "{sql}: {err}");
+        }
+        same_as_glue_sql(&mut s);
+        assert_eq!(
+            index_of(&s, "SELECT id FROM p WHERE city = 'Oslo'").as_deref(),
+            Some("ix_p_city")
+        );
+    }
+}
