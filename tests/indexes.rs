@@ -259,3 +259,146 @@ fn on_kv_an_equality_on_a_unique_column_loads_two_keys_not_the_table() {
         );
     });
 }
+
+#[test]
+fn creating_an_index_stores_the_schema_alone_whatever_the_table_size() {
+    let kv = Rc::new(CountingKv::new(MemoryKv::new()));
+    let isolate = || {
+        SessionFactory::builder()
+            .bind(Engine::with_kv("kv://GLUEBIND_KV", kv.clone()).unwrap())
+            .build()
+            .unwrap()
+    };
+    let a = isolate();
+    block_on(async {
+        let s = a.open();
+        s.execute_batch("CREATE TABLE big (id INTEGER PRIMARY KEY, n INTEGER)")
+            .await
+            .unwrap();
+        s.commit().await.unwrap();
+        // 3 000 rows: a rewrite would need 3 000 puts, beyond a session's 900 operations.
+        for chunk in 0..5i64 {
+            let s = a.open();
+            let values: Vec<String> = (1..=600)
+                .map(|i| format!("({}, {})", chunk * 600 + i, i % 10))
+                .collect();
+            s.execute_batch(&format!("INSERT INTO big VALUES {}", values.join(",")))
+                .await
+                .unwrap();
+            s.commit().await.unwrap();
+        }
+        kv.reset();
+        let s = a.open();
+        s.execute_batch("CREATE INDEX ix_big_n ON big (n)")
+            .await
+            .unwrap();
+        s.commit().await.unwrap();
+        let ops = kv.ops();
+        assert!(ops.lists <= 1, "the journal only: {ops:?}");
+        assert_eq!(ops.puts, 2, "the commit record and the schema: {ops:?}");
+        // Every isolate answers through it (a cold one loads the table once, as a scan).
+        for f in [&a, &isolate()] {
+            let s = f.open();
+            let rows = s
+                .execute("SELECT id FROM big WHERE n = $1", params![7i64])
+                .await
+                .unwrap()
+                .into_rows()
+                .unwrap();
+            assert_eq!(rows.len(), 300);
+        }
+    });
+}
+
+#[test]
+fn an_index_created_while_rows_change_conflicts_or_follows_them() {
+    for engine in ENGINES {
+        let [a, b] = seeded(engine, Isolation::Snapshot);
+        block_on(async {
+            // A row written, then an index created by a session opened before: on memory://
+            // and do:// the index is built over the rows as committed; on kv:// the row's
+            // commit relied on the schema, so the index's commit conflicts once (either way,
+            // the retry or the index itself holds the written row).
+            let writer = a.open();
+            writer
+                .execute_batch("UPDATE p SET age = 99 WHERE id = 1")
+                .await
+                .unwrap();
+            let indexer = b.open();
+            indexer
+                .execute_batch("CREATE INDEX ix_p_name ON p (email)")
+                .await
+                .unwrap();
+            writer.commit().await.unwrap();
+            match indexer.commit().await {
+                Ok(_) => assert_ne!(engine, "kv"),
+                Err(Error::Conflict { .. }) if engine == "kv" => {
+                    let retry = b.open();
+                    retry
+                        .execute_batch("CREATE INDEX ix_p_name ON p (email)")
+                        .await
+                        .unwrap();
+                    retry.commit().await.unwrap();
+                }
+                Err(e) => panic!("{engine}: {e}"),
+            }
+            let s = b.open();
+            assert_eq!(ids(&s, "SELECT id FROM p WHERE age = $1", 99).await, [1]);
+            same_as_a_scan(&s, engine).await;
+            s.execute_batch("DROP INDEX p.ix_p_name").await.unwrap();
+            s.commit().await.unwrap();
+            // The other way round: the index first, then a write from a session opened before
+            // conflicts (the table's schema changed under it), and its retry lands.
+            let writer = a.open();
+            writer
+                .execute_batch("UPDATE p SET age = 98 WHERE id = 2")
+                .await
+                .unwrap();
+            let indexer = b.open();
+            indexer
+                .execute_batch("CREATE INDEX ix_p_email ON p (email)")
+                .await
+                .unwrap();
+            indexer.commit().await.unwrap();
+            let outcome = writer.commit().await;
+            assert!(
+                matches!(outcome, Err(Error::Conflict { .. })),
+                "{engine}: {outcome:?}"
+            );
+            // Retried, the write lands and both indexes answer for it (in the isolate that
+            // committed it: another do:// isolate's cache may be older, up to its lifetime).
+            let mut landed = None;
+            for f in [&a, &b] {
+                let s = f.open();
+                s.execute_batch("UPDATE p SET age = 97 WHERE id = 2")
+                    .await
+                    .unwrap();
+                if s.commit().await.is_ok() {
+                    landed = Some(f);
+                    break;
+                }
+            }
+            let landed = landed.expect("the retry commits");
+            for f in [&a, &b] {
+                let s = f.open();
+                same_as_a_scan(&s, engine).await;
+            }
+            {
+                let s = landed.open();
+                assert_eq!(
+                    ids(&s, "SELECT id FROM p WHERE age = $1", 97).await,
+                    [2],
+                    "{engine}"
+                );
+                let rows = s
+                    .execute("SELECT id FROM p WHERE email = $1", params!["u2@x"])
+                    .await
+                    .unwrap()
+                    .into_rows()
+                    .unwrap();
+                assert_eq!(rows.len(), 1, "{engine}");
+                same_as_a_scan(&s, engine).await;
+            }
+        });
+    }
+}

@@ -215,6 +215,33 @@ impl Committed {
             table.version = stamp;
             next.db.tables.insert(name.clone(), table);
         }
+
+        // Index definitions created or dropped (the rows stay): the schema must be the one the
+        // session saw; the indexes are then built over the rows as committed.
+        for name in ws.writes.indexes_only() {
+            let changed = || Error::Conflict {
+                table: name.clone(),
+                detail: "the table's schema".to_owned(),
+            };
+            let base = ws.base.tables.get(name).ok_or_else(changed)?;
+            let mine = ws.db.tables.get(name).ok_or_else(changed)?;
+            match next.db.lookup(name) {
+                Some(Some(_)) => {}
+                Some(None) => return Err(changed()),
+                // Not in a partial cache: the storage checks the schema's version.
+                None => {
+                    applied.tables_changed += 1;
+                    continue;
+                }
+            }
+            let table = next.db.tables.get_mut(name).ok_or_else(changed)?;
+            if table.schema_version != base.schema_version {
+                return Err(changed());
+            }
+            table.set_schema(Arc::clone(&mine.schema));
+            table.schema_version = stamp;
+            applied.tables_changed += 1;
+        }
         // After the writes: a UNIQUE violation or a lost update says more than a read that
         // changed (and is not cured by a retry).
         if reads != ReadCheck::Skip {

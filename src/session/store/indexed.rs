@@ -30,9 +30,12 @@ use gluesql_core::{
     error::{Error as GlueError, Result as GlueResult},
     plan::{ExprPlan, IndexPredicatePlan, TableAccessPlan},
     prelude::{Key, Value},
-    store::{IndexError, RowIter, StoreMut},
+    store::{IndexError, RowIter},
 };
-use std::ops::Bound::{Excluded, Included, Unbounded};
+use std::{
+    ops::Bound::{Excluded, Included, Unbounded},
+    sync::Arc,
+};
 
 /// Prefix of the names of the implicit indexes of UNIQUE columns.
 const UNIQUE: &str = "unique:";
@@ -219,8 +222,6 @@ impl SessionStore {
         if schema.indexes.iter().any(|index| index.name == index_name) {
             return Err(IndexError::IndexNameAlreadyExists(index_name.to_owned()).into());
         }
-        // Schema changes rewrite the table: every row must be loaded (as for ALTER TABLE).
-        self.complete_table(table_name)?;
         schema.indexes.push(SchemaIndex {
             name: index_name.to_owned(),
             expr: column.expr.clone(),
@@ -231,7 +232,7 @@ impl SessionStore {
             },
             created: created_now(),
         });
-        self.insert_schema(&schema)
+        self.set_indexes(table_name, schema)
     }
 
     /// `DROP INDEX table_name.index_name`.
@@ -244,8 +245,16 @@ impl SessionStore {
         if schema.indexes.len() == before {
             return Err(IndexError::IndexNameDoesNotExist(index_name.to_owned()).into());
         }
-        self.complete_table(table_name)?;
-        self.insert_schema(&schema)
+        self.set_indexes(table_name, schema)
+    }
+
+    /// Takes `schema`, which differs from the table's in its indexes only: the rows stay as
+    /// they are (a table not loaded whole need not be), and the commit stores the schema
+    /// alone (see `WriteSet::indexes`).
+    fn set_indexes(&mut self, table_name: &str, schema: Schema) -> GlueResult<()> {
+        self.existing_mut(table_name)?.set_schema(Arc::new(schema));
+        self.writes.indexes.insert(table_name.to_owned());
+        Ok(())
     }
 
     /// After `ALTER TABLE … RENAME COLUMN old TO new`: the indexes on `old` follow it (GlueSQL
@@ -267,7 +276,7 @@ impl SessionStore {
             }
         }
         if renamed {
-            self.insert_schema(&schema)?;
+            self.set_indexes(table_name, schema)?;
         }
         Ok(())
     }

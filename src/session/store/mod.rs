@@ -74,11 +74,20 @@ pub(crate) struct WriteSet {
     pub rows: im::OrdMap<String, im::OrdSet<Key>>,
     /// Tables created, altered or dropped.
     pub tables: im::OrdSet<String>,
+    /// Tables whose secondary indexes were created or dropped, their columns and rows left as
+    /// they were: a commit stores the new schema alone (no rewrite of the rows). A table also
+    /// in `tables` is committed as a whole instead.
+    pub indexes: im::OrdSet<String>,
 }
 
 impl WriteSet {
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.tables.is_empty()
+        self.rows.is_empty() && self.tables.is_empty() && self.indexes.is_empty()
+    }
+
+    /// Tables whose index definitions changed and nothing else of their schema.
+    pub fn indexes_only(&self) -> impl Iterator<Item = &String> {
+        self.indexes.iter().filter(|t| !self.tables.contains(*t))
     }
 }
 

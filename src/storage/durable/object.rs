@@ -362,6 +362,14 @@ impl<P: Persistence> DatabaseObject<P> {
                 None => batch.schemas.push((name.clone(), None)),
             }
         }
+        // Index definitions alone: the schema is stored, the rows stay; caches drop the
+        // table (its next read loads it with the new schema).
+        for name in ws.writes.indexes_only() {
+            if let Some(t) = next.db.tables.get(name) {
+                changes.push(Change::Table(name.clone()));
+                batch.schemas.push((name.clone(), Some(schema_wire(t))));
+            }
+        }
         for (name, keys) in &ws.writes.rows {
             if ws.writes.tables.contains(name) {
                 continue;

@@ -97,6 +97,9 @@ pub struct Delta {
     /// Keys written, per table; tables created, altered or dropped.
     pub wrote: Vec<(String, Vec<Key>)>,
     pub ddl: Vec<String>,
+    /// Tables whose index definitions alone changed (their schema is in `tables`).
+    #[serde(default)]
+    pub indexed: Vec<String>,
     /// Keys read by primary key, per table; tables scanned.
     pub read: Vec<(String, Vec<Key>)>,
     pub scanned: Vec<String>,
@@ -305,6 +308,7 @@ impl Delta {
     pub fn of(ws: &SessionStore) -> Result<Self> {
         let reads = ws.reads.borrow();
         let mut names: std::collections::BTreeSet<&String> = ws.writes.tables.iter().collect();
+        names.extend(ws.writes.indexes_only());
         names.extend(ws.writes.rows.keys());
         names.extend(reads.rows.keys());
         names.extend(reads.tables.iter());
@@ -348,6 +352,7 @@ impl Delta {
                 .map(|(t, keys)| (t.clone(), keys.iter().cloned().collect()))
                 .collect(),
             ddl: ws.writes.tables.iter().cloned().collect(),
+            indexed: ws.writes.indexes_only().cloned().collect(),
             read: reads
                 .rows
                 .iter()
@@ -392,6 +397,7 @@ impl Delta {
                 .map(|(t, keys)| (t, keys.into_iter().collect::<im::OrdSet<Key>>()))
                 .collect(),
             tables: self.ddl.into_iter().collect(),
+            indexes: self.indexed.into_iter().collect(),
         };
         for name in ws.writes.rows.keys() {
             if !ws.db.tables.contains_key(name) && !ws.writes.tables.contains(name) {

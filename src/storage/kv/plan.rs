@@ -270,6 +270,30 @@ impl KvStorage {
             }
         }
 
+        // Index definitions created or dropped: the schema record alone (the rows stay), if
+        // it still has the version the session saw.
+        for name in ws.writes.indexes_only() {
+            let (Some(before), Some(after)) = (ws.base.tables.get(name), ws.db.tables.get(name))
+            else {
+                return Err(Error::Conflict {
+                    table: name.clone(),
+                    detail: "the table's schema".to_owned(),
+                });
+            };
+            let key = self.layout.schema_key(name)?;
+            planned.footprint.tables.insert(name.clone());
+            planned.expect.insert(
+                key.clone(),
+                (name.clone(), Expect::Version(Some(before.schema_version))),
+            );
+            push(
+                &mut planned,
+                key,
+                Some(schema_entry(before, before.schema_version)?),
+                Some(schema_entry(after, stamp)?),
+            );
+        }
+
         for (name, keys) in &ws.writes.rows {
             if ws.writes.tables.contains(name) {
                 continue;
