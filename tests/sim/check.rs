@@ -2,7 +2,7 @@
 //! against what every session was told and what KV finally holds.
 
 use super::workload::{self, Records, Run, Told, Transfer, ACCOUNTS, BALANCE};
-use gluebind::{kv::format::layout, Engine, SessionFactory, Value};
+use gluebind::{kv::format::layout, params, Engine, SessionFactory, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What a run found.
@@ -29,8 +29,10 @@ pub struct Report {
 pub struct Final {
     pub accounts: BTreeMap<i64, (i64, i64)>,
     pub users: BTreeMap<i64, String>,
-    /// Slots taken per owner.
+    /// Slots taken per owner (a scan of the table).
     pub slots: BTreeMap<i64, i64>,
+    /// Slots taken per owner, counted through the index on `slots.owner`.
+    pub slots_indexed: BTreeMap<i64, i64>,
     pub scratch: Option<Result<Vec<Vec<Value>>, String>>,
     pub journal: Vec<String>,
     pub kv: BTreeMap<String, gluebind::kv::KvEntry>,
@@ -127,6 +129,24 @@ async fn read_final(run: &Run, s: gluebind::Session, journal: Vec<String>) -> Fi
             row.get::<i64>("n").unwrap(),
         );
     }
+    let mut slots_indexed = BTreeMap::new();
+    for owner in 1..=crate::workload::OWNERS {
+        let n = s
+            .execute(
+                "SELECT COUNT(*) AS n FROM slots WHERE owner = $1",
+                params![owner],
+            )
+            .await
+            .expect("slots readable through their index")
+            .into_rows()
+            .expect("rows")
+            .get(0)
+            .and_then(|r| r.get::<i64>("n").ok())
+            .unwrap_or(0);
+        if n > 0 {
+            slots_indexed.insert(owner, n);
+        }
+    }
     let scratch = match s.execute_batch("SELECT * FROM scratch").await {
         Ok(mut r) => Some(Ok(r.remove(0).into_rows().expect("rows").into_values())),
         Err(e) if e.to_string().contains("table not found") => None,
@@ -136,6 +156,7 @@ async fn read_final(run: &Run, s: gluebind::Session, journal: Vec<String>) -> Fi
         accounts,
         users,
         slots,
+        slots_indexed,
         scratch,
         journal,
         kv: run.world.truth(),
@@ -515,6 +536,13 @@ pub fn check(run: &Run, end: &Final, hung: &[String]) -> Report {
                 }
             }
         }
+    }
+    // Every commit path keeps secondary indexes in step with the rows.
+    if end.slots_indexed != end.slots {
+        violation(format!(
+            "the index on slots.owner agrees with a scan: {:?} through it, {:?} scanned",
+            end.slots_indexed, end.slots
+        ));
     }
     // A rule over several rows (serializable isolation): exact within one isolate; across
     // isolates a scan is checked only against commits still in the journal (documented).

@@ -238,7 +238,8 @@ impl Run {
              ver INTEGER NOT NULL); \
              CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, \
              tok INTEGER NOT NULL); \
-             CREATE TABLE slots (id INTEGER PRIMARY KEY, owner INTEGER NOT NULL)",
+             CREATE TABLE slots (id INTEGER PRIMARY KEY, owner INTEGER NOT NULL); \
+             CREATE INDEX ix_slots_owner ON slots (owner)",
         )
         .await
         .expect("schema");

@@ -356,6 +356,10 @@ mod tests {
         "SELECT id FROM p WHERE score = 1.5",
         "SELECT id FROM p WHERE age = 99",
         "SELECT COUNT(*) FROM p WHERE age = 30",
+        "SELECT COUNT(*) AS n, SUM(id) FROM p WHERE email = 'u9@x'",
+        "SELECT city, COUNT(*), MIN(id) FROM p WHERE age > 10 GROUP BY city",
+        "SELECT city, COUNT(*) FROM p WHERE age >= 20 GROUP BY city ORDER BY city DESC",
+        "SELECT age, MAX(id) FROM p WHERE age < 40 GROUP BY age HAVING COUNT(*) > 1",
         "SELECT a.id FROM p AS a JOIN p AS b ON a.id = b.id WHERE a.age = 30",
         "SELECT id FROM p WHERE id IN (SELECT id FROM p WHERE age = 40)",
     ];
@@ -401,7 +405,13 @@ mod tests {
             ("SELECT id FROM p WHERE score = 1.5", None),    // floats are not indexable
             ("SELECT id FROM p WHERE note = 'n'", None),     // not indexed
             ("SELECT id FROM p WHERE age = 60 OR city = 'Lima'", None),
-            ("SELECT COUNT(*) FROM p WHERE age = 30", None),
+            ("SELECT COUNT(*) FROM p WHERE age = 30", Some("ix_p_age")),
+            ("SELECT city, COUNT(*) FROM p WHERE age > 10 GROUP BY city", Some("ix_p_age")),
+            (
+                "SELECT city, COUNT(*) FROM p WHERE age > 10 GROUP BY city ORDER BY city",
+                Some("ix_p_age"),
+            ),
+            ("SELECT COUNT(*) FROM p", None),
             ("SELECT id FROM p AS x(a, b) WHERE age = 30", None),
             (
                 "SELECT a.id FROM p AS a JOIN p AS b ON a.id = b.id WHERE a.age = 30",

@@ -25,7 +25,7 @@ use gluesql_core::{
     data::Schema,
     error::Result as GlueResult,
     plan::{
-        ExprPlan, FilterInputPlan, IndexPredicatePlan, LimitInputPlan, LimitPlan, OffsetInputPlan,
+        AggregationInputPlan, ExprPlan, FilterInputPlan, IndexPredicatePlan, LimitInputPlan, LimitPlan, OffsetInputPlan,
         OffsetPlan, ProjectInputPlan, ProjectPlan, QueryPlan, SelectOrderByPlan, SourcePlan,
         StatementPlan, TableAccessPlan, TableSourcePlan,
     },
@@ -133,13 +133,45 @@ fn plain_scan<'a, 'p>(
     Some((table, filter, schema))
 }
 
-/// An unordered projection, its scan replaced by an index read when one applies.
-fn unsorted(schemas: &HashMap<String, Schema>, mut project: ProjectPlan) -> ProjectPlan {
-    if let Some((table, Some(filter), schema)) = plain_scan(schemas, &mut project) {
-        if let Some(access) = indexed::access(schema, &filter, false) {
+/// The table an aggregating projection reads by a full scan under a filter (`SELECT COUNT(*)
+/// FROM t WHERE …`, grouped or not), with the filter and schema. An index read returns rows in
+/// the scan's order (primary-key order), so groups come out the same.
+fn aggregated_scan<'a, 'p>(
+    schemas: &'a HashMap<String, Schema>,
+    project: &'p mut ProjectPlan,
+) -> Option<(&'p mut TableSourcePlan, ExprPlan, &'a Schema)> {
+    let ProjectInputPlan::Aggregation(aggregation) = &mut project.input else {
+        return None;
+    };
+    let AggregationInputPlan::Filter(filter) = &mut aggregation.input else {
+        return None;
+    };
+    let FilterInputPlan::Source(SourcePlan::Table(table)) = &mut filter.input else {
+        return None;
+    };
+    let plain = table.access == TableAccessPlan::FullScan
+        && table.alias.as_ref().is_none_or(|a| a.columns.is_empty());
+    let schema = schemas.get(&table.name).filter(|_| plain)?;
+    Some((table, filter.expr.clone(), schema))
+}
+
+/// A projection's scan replaced by an index read when one applies (`equality_only`: only an
+/// equality, which names few rows).
+fn by_index(schemas: &HashMap<String, Schema>, project: &mut ProjectPlan, equality_only: bool) {
+    let found = match aggregated_scan(schemas, project) {
+        Some((table, filter, schema)) => Some((table, Some(filter), schema)),
+        None => plain_scan(schemas, project),
+    };
+    if let Some((table, Some(filter), schema)) = found {
+        if let Some(access) = indexed::access(schema, &filter, equality_only) {
             table.access = access;
         }
     }
+}
+
+/// An unordered projection, its scan replaced by an index read when one applies.
+fn unsorted(schemas: &HashMap<String, Schema>, mut project: ProjectPlan) -> ProjectPlan {
+    by_index(schemas, &mut project, false);
     project
 }
 
@@ -204,6 +236,8 @@ fn by_key(schemas: &HashMap<String, Schema>, mut sorted: SelectOrderByPlan) -> O
         _ => None,
     };
     let Some((table, filter, schema)) = plain_scan(schemas, &mut sorted.input) else {
+        // Aggregates keep their sort (groups depend on scan order): an index read at most.
+        by_index(schemas, &mut sorted.input, false);
         return Ordered::Sorted(sorted);
     };
     let by_index = |equality_only| {
