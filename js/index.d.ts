@@ -425,6 +425,12 @@ export type WideIntegerType = "INTEGER" | "INT128" | "UINT64" | "UINT128";
 export interface ColumnSpecBase {
   primaryKey?: boolean;
   unique?: boolean;
+  /**
+   * A secondary index `ix_{table}_{column}` (created by `createAll`, also on a table that
+   * exists): equality and range filters on the column read only the rows they match. For
+   * integer, BOOLEAN, TEXT, DATE, TIME, TIMESTAMP and UUID columns; not the primary key.
+   */
+  index?: boolean;
   nullable?: boolean;
 }
 

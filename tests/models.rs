@@ -796,3 +796,69 @@ fn huge_limits_offsets_and_pages_are_empty_pages_not_errors() {
         assert_eq!(page.total, 5);
     });
 }
+
+/// `User` a release later: its `age` gained `#[gluebind(index)]`.
+#[derive(Debug, Clone, PartialEq, Model)]
+#[gluebind(table = "users")]
+struct IndexedUser {
+    #[gluebind(primary_key)]
+    id: i64,
+    #[gluebind(index)]
+    name: String,
+    #[gluebind(unique)]
+    email: String,
+    #[gluebind(index)]
+    age: Option<i32>,
+}
+
+#[test]
+fn create_all_adds_the_indexes_a_table_lacks_and_filters_read_them() {
+    let f = factory();
+    block_on(async {
+        let s = f.open();
+        model::create_all(&s, &[User::META]).await.unwrap();
+        for (id, name, age) in [(1, "ada", Some(36)), (2, "bob", None), (3, "ada", Some(17))] {
+            let mut u = user(id, name, age);
+            u.email = format!("{id}@x");
+            u.insert(&s).await.unwrap();
+        }
+        s.commit().await.unwrap();
+        assert!(IndexedUser::META.columns()[3].is_indexed());
+        assert!(!User::META.columns()[3].is_indexed());
+
+        // The table exists: the new model's create_all adds its two indexes, once.
+        let s = f.open();
+        model::create_all(&s, &[IndexedUser::META]).await.unwrap();
+        model::create_all(&s, &[IndexedUser::META]).await.unwrap();
+        s.commit().await.unwrap();
+        let s = f.open();
+        let indexes = s
+            .execute_batch(
+                "SELECT INDEX_NAME FROM GLUE_INDEXES WHERE TABLE_NAME = 'users' \
+                 AND INDEX_NAME LIKE 'ix_%' ORDER BY INDEX_NAME",
+            )
+            .await
+            .unwrap()
+            .remove(0)
+            .into_rows()
+            .unwrap();
+        let names: Vec<String> = indexes
+            .iter()
+            .map(|r| r.get::<String>("INDEX_NAME").unwrap())
+            .collect();
+        assert_eq!(names, ["ix_users_age", "ix_users_name"]);
+
+        let adults = IndexedUser::query(&s)
+            .filter(IndexedUser::AGE.ge(18))
+            .all()
+            .await
+            .unwrap();
+        assert_eq!(adults.iter().map(|u| u.id).collect::<Vec<_>>(), [1]);
+        let adas = IndexedUser::query(&s)
+            .filter_by(IndexedUser::NAME, "ada")
+            .count()
+            .await
+            .unwrap();
+        assert_eq!(adas, 2);
+    });
+}

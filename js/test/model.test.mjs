@@ -103,7 +103,7 @@ describe("defineModel", () => {
       [{ a: { type: "INTEGER", primaryKey: true, nullable: true } }, /primary key a cannot be nullable/],
       [{ a: { type: "VARCHAR", primaryKey: true } }, /type "VARCHAR" is not one of INTEGER, .*TIMESTAMP/],
       [{ a: { type: "integer", primaryKey: true } }, /type "integer" is not one of/],
-      [{ a: { type: "INTEGER", primary_key: true } }, /unknown key "primary_key"; keys are type, primaryKey, unique, nullable, bigint/],
+      [{ a: { type: "INTEGER", primary_key: true } }, /unknown key "primary_key"; keys are type, primaryKey, unique, index, nullable, bigint/],
       [{ a: { type: "INTEGER", primaryKey: "yes" } }, /primaryKey must be true or false/],
       [{ a: { type: "FLOAT", primaryKey: true } }, /FLOAT primary key or unique/],
       [{ a: "INTEGER" }, /expected \{ type, … \}, got string/],

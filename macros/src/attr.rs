@@ -9,12 +9,13 @@ pub struct ModelAttrs {
     pub bind_key: Option<LitStr>,
 }
 
-/// Field attributes: `#[gluebind(primary_key)]`, `#[gluebind(unique)]`,
+/// Field attributes: `#[gluebind(primary_key)]`, `#[gluebind(unique)]`, `#[gluebind(index)]`,
 /// `#[gluebind(column = "e_mail")]`.
 #[derive(Default)]
 pub struct FieldAttrs {
     pub primary_key: Option<proc_macro2::Span>,
     pub unique: bool,
+    pub index: Option<proc_macro2::Span>,
     pub column: Option<LitStr>,
 }
 
@@ -47,7 +48,7 @@ pub fn model(attrs: &[Attribute]) -> syn::Result<ModelAttrs> {
             } else {
                 Err(meta.error(format!(
                     "unknown gluebind attribute `{}` on a model; expected `table = \"...\"` or \
-                     `bind_key = \"...\"` (field attributes: primary_key, unique, column)",
+                     `bind_key = \"...\"` (field attributes: primary_key, unique, index, column)",
                     path_text(&meta.path)
                 )))
             }
@@ -66,12 +67,14 @@ pub fn field(attrs: &[Attribute]) -> syn::Result<FieldAttrs> {
             } else if meta.path.is_ident("unique") {
                 out.unique = true;
                 Ok(())
+            } else if meta.path.is_ident("index") {
+                set_once(&mut out.index, span, "index", span)
             } else if meta.path.is_ident("column") {
                 set_once(&mut out.column, meta.value()?.parse()?, "column", span)
             } else {
                 Err(meta.error(format!(
                     "unknown gluebind attribute `{}` on a field; expected `primary_key`, \
-                     `unique` or `column = \"...\"` (model attributes: table, bind_key)",
+                     `unique`, `index` or `column = \"...\"` (model attributes: table, bind_key)",
                     path_text(&meta.path)
                 )))
             }

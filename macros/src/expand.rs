@@ -12,6 +12,7 @@ struct Column<'a> {
     sql_type: sql_type::SqlType,
     primary_key: bool,
     unique: bool,
+    index: bool,
 }
 
 fn checked_ident(lit: &LitStr, what: &str) -> syn::Result<String> {
@@ -126,6 +127,15 @@ pub fn model(input: &DeriveInput) -> syn::Result<TokenStream> {
                 ),
             ));
         };
+        if let (Some(span), Some(_)) = (field_attrs.index, field_attrs.primary_key) {
+            return Err(syn::Error::new(
+                span,
+                format!(
+                    "`{name}` is the primary key, already read in key order and by key: drop \
+                     #[gluebind(index)]"
+                ),
+            ));
+        }
         if let Some(span) = field_attrs.primary_key {
             if let Some(first) = columns.iter().find(|c| c.primary_key) {
                 return Err(syn::Error::new(
@@ -152,6 +162,7 @@ pub fn model(input: &DeriveInput) -> syn::Result<TokenStream> {
             sql_type,
             primary_key: field_attrs.primary_key.is_some(),
             unique: field_attrs.unique,
+            index: field_attrs.index.is_some(),
         });
     }
     let Some(key) = columns.iter().find(|c| c.primary_key) else {
@@ -185,7 +196,12 @@ fn generate(
     let metas = columns.iter().map(|c| {
         let (name, sql, nullable, unique) =
             (&c.name, c.sql_type.name, c.sql_type.nullable, c.unique);
-        quote!(#m::ColumnMeta::__new(#name, #sql, #nullable, #unique))
+        let meta = quote!(#m::ColumnMeta::__new(#name, #sql, #nullable, #unique));
+        if c.index {
+            quote!(#meta.__indexed())
+        } else {
+            meta
+        }
     });
     let reads = columns.iter().map(|c| {
         let (field, name, fty) = (&c.field.ident, &c.name, &c.field.ty);

@@ -49,6 +49,47 @@ pub(crate) const SQL_TYPES: &[&str] = &[
     "INET",
 ];
 
+/// The types of [`SQL_TYPES`] an index can serve: those whose order as keys is SQL's (not
+/// FLOAT: `-0.0 = 0.0` in SQL; not BYTEA or INET).
+pub(crate) const INDEXABLE_TYPES: &[&str] = &[
+    "INTEGER",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT128",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "UINT128",
+    "BOOLEAN",
+    "TEXT",
+    "DATE",
+    "TIME",
+    "TIMESTAMP",
+    "UUID",
+];
+
+/// True when `sql_type` is one of [`INDEXABLE_TYPES`] (a `const fn`: the derive's check
+/// runs at compile time).
+pub(crate) const fn indexable_type(sql_type: &str) -> bool {
+    let mut i = 0;
+    while i < INDEXABLE_TYPES.len() {
+        let (a, b) = (INDEXABLE_TYPES[i].as_bytes(), sql_type.as_bytes());
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return true;
+            }
+        }
+        i += 1;
+    }
+    false
+}
+
 /// `name` as one of [`SQL_TYPES`] (a `'static` string), if it is one.
 pub(crate) fn sql_type(name: &str) -> Option<&'static str> {
     SQL_TYPES.iter().copied().find(|t| *t == name)
@@ -61,6 +102,8 @@ pub struct ColumnMeta {
     sql_type: &'static str,
     nullable: bool,
     unique: bool,
+    /// A secondary index on the column (`#[gluebind(index)]`, `index: true`).
+    index: bool,
     /// JavaScript models: read as a `bigint` (else a `number`).
     bigint: bool,
 }
@@ -87,6 +130,7 @@ impl ColumnMeta {
             sql_type,
             nullable,
             unique,
+            index: false,
             bigint: false,
         }
     }
@@ -105,8 +149,30 @@ impl ColumnMeta {
             sql_type,
             nullable,
             unique,
+            index: false,
             bigint: false,
         }
+    }
+
+    /// Used by the derive for `#[gluebind(index)]` fields.
+    ///
+    /// # Panics
+    /// (At compile time, in a `const`.) When the column's type cannot be indexed.
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __indexed(mut self) -> Self {
+        assert!(
+            indexable_type(self.sql_type),
+            "gluebind: #[gluebind(index)] is for integer, bool, String, date, time, timestamp \
+             and UUID fields (not f64, Vec<u8> or IpAddr: their order as keys differs from SQL's)"
+        );
+        self.index = true;
+        self
+    }
+
+    /// The column with a secondary index (`defineModel`'s `index: true`).
+    pub(crate) fn with_index(self, index: bool) -> Self {
+        Self { index, ..self }
     }
 
     /// The column read as a JavaScript `bigint` (`defineModel`'s `bigint: true`).
@@ -148,6 +214,13 @@ impl ColumnMeta {
     #[must_use]
     pub const fn is_unique(&self) -> bool {
         self.unique
+    }
+
+    /// True for `#[gluebind(index)]` fields: [`create_all`](crate::model::create_all) creates
+    /// the index `ix_{table}_{column}`, which equality and range filters on the column read.
+    #[must_use]
+    pub const fn is_indexed(&self) -> bool {
+        self.index
     }
 }
 

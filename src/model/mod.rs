@@ -194,8 +194,9 @@ fn expect_row<M: Model>(affected: usize, verb: &str) -> Result<()> {
     Ok(())
 }
 
-/// Creates the tables of `models` that do not exist yet (`db.create_all()`): running it again
-/// changes nothing. It runs in `session`; commit to make the tables visible to other
+/// Creates the tables of `models` that do not exist yet (`db.create_all()`), and the indexes
+/// of their `#[gluebind(index)]` columns that do not exist yet (also on a table created
+/// before the index was declared): running it again changes nothing. It runs in `session`; commit to make the tables visible to other
 /// sessions.
 ///
 /// Each table is created on its model's bind (the factory's engine for its `bind_key`, see
@@ -210,13 +211,31 @@ fn expect_row<M: Model>(affected: usize, verb: &str) -> Result<()> {
 /// columns differ); [`Error::Config`] for a bind key the factory has no engine for.
 pub async fn create_all(session: &Session, models: &[&ModelMeta]) -> Result<()> {
     for meta in models {
-        session
-            .for_bind(meta.bind_key())?
-            .execute(&sql::create_table(meta), crate::NO_PARAMS)
-            .await?;
+        create(&session.for_bind(meta.bind_key())?, meta).await?;
     }
     Ok(())
 }
+
+/// One model's table if it is missing, then its indexes that are missing (also one added to
+/// the model after the table was created), in `session` (the model's bind's).
+pub(crate) async fn create(session: &Session, meta: &ModelMeta) -> Result<()> {
+    session
+        .execute(&sql::create_table(meta), crate::NO_PARAMS)
+        .await?;
+    // GlueSQL has no CREATE INDEX IF NOT EXISTS: an existing index is the error it raises.
+    for statement in sql::create_indexes(meta) {
+        match session.execute(&statement, crate::NO_PARAMS).await {
+            Err(Error::Sql { message }) if message.contains(INDEX_EXISTS) => {}
+            outcome => {
+                outcome?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What GlueSQL says of a `CREATE INDEX` whose name the table has.
+const INDEX_EXISTS: &str = "index name already exists";
 
 /// The models of `models` with bind key `bind_key` (`None`: without one).
 fn of_bind<'a>(models: &[&'a ModelMeta], bind_key: Option<&str>) -> Vec<&'a ModelMeta> {

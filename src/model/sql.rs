@@ -55,6 +55,30 @@ pub(crate) fn create_table(meta: &ModelMeta) -> String {
     sql
 }
 
+/// The name of the index `#[gluebind(index)]` / `index: true` gives a column (SQLAlchemy's
+/// `ix_%(table)s_%(column)s`).
+pub(crate) fn index_name(meta: &ModelMeta, column: &str) -> String {
+    format!("ix_{}_{column}", meta.table())
+}
+
+/// `CREATE INDEX "ix_t_c" ON "t" ("c")` for each indexed column.
+pub(crate) fn create_indexes(meta: &ModelMeta) -> Vec<String> {
+    meta.columns()
+        .iter()
+        .filter(|c| c.is_indexed())
+        .map(|c| {
+            let mut sql = String::from("CREATE INDEX ");
+            ident(&mut sql, &index_name(meta, c.name()));
+            sql.push_str(" ON ");
+            ident(&mut sql, meta.table());
+            sql.push_str(" (");
+            ident(&mut sql, c.name());
+            sql.push(')');
+            sql
+        })
+        .collect()
+}
+
 /// `DROP TABLE IF EXISTS "t"`.
 pub(crate) fn drop_table(meta: &ModelMeta) -> String {
     let mut sql = String::from("DROP TABLE IF EXISTS ");

@@ -5,14 +5,21 @@
 use super::{quoted, DynValue};
 use crate::{
     model::{
-        meta::{sql_type, valid_ident, SQL_TYPES},
+        meta::{indexable_type, sql_type, valid_ident, INDEXABLE_TYPES, SQL_TYPES},
         ColumnMeta, ModelMeta,
     },
     Error, Result,
 };
 
 /// The keys of a column spec.
-const SPEC_KEYS: [&str; 5] = ["type", "primaryKey", "unique", "nullable", "bigint"];
+const SPEC_KEYS: [&str; 6] = [
+    "type",
+    "primaryKey",
+    "unique",
+    "index",
+    "nullable",
+    "bigint",
+];
 
 /// The column types whose values can pass `Number.MAX_SAFE_INTEGER`: read as `number` unless
 /// the spec says `bigint: true`.
@@ -49,7 +56,7 @@ fn check_ident(name: Option<String>, shown: &dyn Fn() -> String, what: &str) -> 
     }
 }
 
-/// `{ type, primaryKey?, unique?, nullable?, bigint? }` → (column, primary key).
+/// `{ type, primaryKey?, unique?, index?, nullable?, bigint? }` → (column, primary key).
 fn column<V: DynValue>(name: String, spec: &V, place: &str) -> Result<(ColumnMeta, bool)> {
     let Some(entries) = spec.entries() else {
         return Err(Error::config(format!(
@@ -84,7 +91,19 @@ fn column<V: DynValue>(name: String, spec: &V, place: &str) -> Result<(ColumnMet
             .ok_or_else(|| Error::config(format!("{place}: {key} must be true or false")))
     };
     let (primary_key, unique, nullable) = (flag("primaryKey")?, flag("unique")?, flag("nullable")?);
-    let bigint = flag("bigint")?;
+    let (bigint, index) = (flag("bigint")?, flag("index")?);
+    if index && primary_key {
+        return Err(Error::config(format!(
+            "{place}: the primary key is already read in key order and by key: drop index: true"
+        )));
+    }
+    if index && !indexable_type(ty) {
+        return Err(Error::config(format!(
+            "{place}: index: true is for {} columns, not {ty} (its order as keys differs from \
+             SQL's)",
+            INDEXABLE_TYPES.join(", ")
+        )));
+    }
     if bigint && !WIDE_INTEGERS.contains(&ty) {
         return Err(Error::config(format!(
             "{place}: bigint: true is for the integer types that can pass \
@@ -98,7 +117,9 @@ fn column<V: DynValue>(name: String, spec: &V, place: &str) -> Result<(ColumnMet
             "{place}: GlueSQL 0.20 does not support a FLOAT primary key or unique column"
         )));
     }
-    let meta = ColumnMeta::owned(name, ty, nullable, unique).with_bigint(bigint);
+    let meta = ColumnMeta::owned(name, ty, nullable, unique)
+        .with_bigint(bigint)
+        .with_index(index);
     Ok((meta, primary_key))
 }
 

@@ -235,15 +235,13 @@ pub(crate) async fn bulk_update<V: DynValue>(
         .await
 }
 
-/// `createAll` of one model: `CREATE TABLE IF NOT EXISTS` on its bind.
+/// `createAll` of one model: `CREATE TABLE IF NOT EXISTS` and its missing indexes, on its
+/// bind.
 ///
 /// # Errors
 /// The session's errors; [`Error::Config`] for a bind without an engine.
 pub(crate) async fn create(model: &DefinedModel, session: &Session) -> Result<()> {
-    bind_session(&model.meta, session)?
-        .execute(&sql::create_table(&model.meta), NO_PARAMS)
-        .await
-        .map(|_| ())
+    crate::model::create(&bind_session(&model.meta, session)?, &model.meta).await
 }
 
 /// `dropAll` of one model: `DROP TABLE IF EXISTS` on its bind.

@@ -28,7 +28,7 @@ use gluesql_core::{
     chrono::{DateTime, NaiveDateTime},
     data::{Schema, SchemaIndex, SchemaIndexOrd},
     error::{Error as GlueError, Result as GlueResult},
-    plan::{ExprPlan, IndexPredicatePlan, TableAccessPlan},
+    plan::{ExprPlan, FunctionExprPlan, IndexPredicatePlan, TableAccessPlan},
     prelude::{Key, Value},
     store::{IndexError, RowIter},
 };
@@ -43,8 +43,21 @@ const UNIQUE: &str = "unique:";
 /// A top-level conjunct `column op constant` (either way round) of `filter`, for `column`.
 fn comparisons<'a>(filter: &'a ExprPlan, out: &mut Vec<(&'a str, IndexOperator, &'a ExprPlan)>) {
     let ExprPlan::BinaryOp { left, op, right } = filter else {
-        if let ExprPlan::Nested(inner) = filter {
-            comparisons(inner, out);
+        match filter {
+            ExprPlan::Nested(inner) => comparisons(inner, out),
+            // `COALESCE(cmp, FALSE)` (the model layer's form of a comparison on a NULL-able
+            // column) holds exactly where `cmp` does.
+            ExprPlan::Function(function) => {
+                if let FunctionExprPlan::Coalesce(args) = function.as_ref() {
+                    if let [inner, ExprPlan::Value(Value::Bool(false))] = &args[..] {
+                        if matches!(inner, ExprPlan::BinaryOp { op, .. } if *op != BinaryOperator::And)
+                        {
+                            comparisons(inner, out);
+                        }
+                    }
+                }
+            }
+            _ => {}
         }
         return;
     };
@@ -219,6 +232,18 @@ impl SessionStore {
                  (for example ix_{table_name}_{name})"
             )));
         }
+        let column_type = schema
+            .column_defs
+            .iter()
+            .flatten()
+            .find(|c| &c.name == name)
+            .map(|c| c.data_type.clone());
+        if let Some(data_type) = column_type.filter(|t| !indexable(t)) {
+            return Err(GlueError::StorageMsg(format!(
+                "CREATE INDEX {index_name}: gluebind does not index {data_type} columns ({name}): \
+                 their order as keys differs from SQL's comparisons"
+            )));
+        }
         if schema.indexes.iter().any(|index| index.name == index_name) {
             return Err(IndexError::IndexNameAlreadyExists(index_name.to_owned()).into());
         }
@@ -351,6 +376,9 @@ mod tests {
         "SELECT id FROM p WHERE email = 'nobody@x'",
         "SELECT id FROM p WHERE email = 'u7@x' AND age = 0",
         "SELECT id FROM p WHERE age = 60 OR city = 'Lima'",
+        "SELECT id FROM p WHERE COALESCE(age >= 30, FALSE) AND COALESCE(city = 'Oslo', FALSE)",
+        "SELECT id FROM p WHERE COALESCE(age >= 30, TRUE)",
+        "SELECT id FROM p WHERE COALESCE(NOT (age >= 30), FALSE)",
         "SELECT id FROM p WHERE age IS NULL",
         "SELECT id FROM p WHERE age > '30'",
         "SELECT id FROM p WHERE score = 1.5",
@@ -405,8 +433,21 @@ mod tests {
             ("SELECT id FROM p WHERE score = 1.5", None),    // floats are not indexable
             ("SELECT id FROM p WHERE note = 'n'", None),     // not indexed
             ("SELECT id FROM p WHERE age = 60 OR city = 'Lima'", None),
+            // The model layer's comparison on a NULL-able column.
+            (
+                "SELECT id FROM p WHERE COALESCE(age >= 30, FALSE)",
+                Some("ix_p_age"),
+            ),
+            (
+                "SELECT id FROM p WHERE COALESCE(NOT (age >= 30), FALSE)",
+                None,
+            ),
+            ("SELECT id FROM p WHERE COALESCE(age >= 30, TRUE)", None),
             ("SELECT COUNT(*) FROM p WHERE age = 30", Some("ix_p_age")),
-            ("SELECT city, COUNT(*) FROM p WHERE age > 10 GROUP BY city", Some("ix_p_age")),
+            (
+                "SELECT city, COUNT(*) FROM p WHERE age > 10 GROUP BY city",
+                Some("ix_p_age"),
+            ),
             (
                 "SELECT city, COUNT(*) FROM p WHERE age > 10 GROUP BY city ORDER BY city",
                 Some("ix_p_age"),
@@ -491,6 +532,10 @@ mod tests {
             ("CREATE INDEX ix_p_age ON p (city)", "already exists"),
             ("CREATE INDEX ix_q ON q (age)", "does not exist"),
             ("CREATE INDEX ix_q ON p (nope)", "nsupported"),
+            (
+                "CREATE INDEX ix_q ON p (score)",
+                "does not index FLOAT columns (score)",
+            ),
             ("DROP INDEX p.ix_nope", "does not exist"),
         ] {
             let err = store_plan_run(&mut s, sql).unwrap_err();

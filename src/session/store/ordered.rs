@@ -25,9 +25,9 @@ use gluesql_core::{
     data::Schema,
     error::Result as GlueResult,
     plan::{
-        AggregationInputPlan, ExprPlan, FilterInputPlan, IndexPredicatePlan, LimitInputPlan, LimitPlan, OffsetInputPlan,
-        OffsetPlan, ProjectInputPlan, ProjectPlan, QueryPlan, SelectOrderByPlan, SourcePlan,
-        StatementPlan, TableAccessPlan, TableSourcePlan,
+        AggregationInputPlan, ExprPlan, FilterInputPlan, IndexPredicatePlan, LimitInputPlan,
+        LimitPlan, OffsetInputPlan, OffsetPlan, ProjectInputPlan, ProjectPlan, QueryPlan,
+        SelectOrderByPlan, SourcePlan, StatementPlan, TableAccessPlan, TableSourcePlan,
     },
     planner::{
         fetch_schema_map, plan_aggregate, plan_hash_join, plan_primary_key, plan_schemaless,
