@@ -144,7 +144,7 @@ const chained = new Hono().use(gluebind(db)).get("/", (c) => c.text(c.var.sessio
 // Models: the row type is inferred from the columns.
 const UserModel = defineModel("users", {
   id: { type: "INTEGER", primaryKey: true },
-  name: { type: "TEXT" },
+  name: { type: "TEXT", index: true },
   email: { type: "TEXT", unique: true },
   bio: { type: "TEXT", nullable: true },
   joined: { type: "TIMESTAMP" },
