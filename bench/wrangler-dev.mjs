@@ -33,7 +33,7 @@ const killGroup = (pgid, signal) => {
 };
 const stopAll = () => {
   for (const pgid of running.keys()) killGroup(pgid, "SIGKILL");
-  for (const dir of running.values()) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  for (const dir of running.values()) if (dir) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
   running.clear();
 };
 process.on("exit", stopAll);
@@ -56,13 +56,15 @@ function freePort() {
 }
 
 /**
- * Serve `config` (relative to the repo root) with `vars` overriding its [vars]; resolves once it
- * answers HTTP. @returns {Promise<{url: string, port: number, pid: number, stop: () => Promise<void>}>}
+ * Serve `config` (relative to the repo root) with `vars` overriding its [vars] (and the local
+ * state in `persistTo` when given); resolves once it answers HTTP. @returns {Promise<{url: string, port: number, pid: number, stop: () => Promise<void>}>}
  * `pid` is the process group's id.
  */
-export async function startWorker({ config = "wrangler.toml", vars = {} } = {}) {
+export async function startWorker({ config = "wrangler.toml", vars = {}, persistTo: given } = {}) {
   const port = await freePort();
-  const persistTo = mkdtempSync(path.join(os.tmpdir(), "gluebind-bench-"));
+  // A directory given by the caller is the caller's (kept on stop: another worker may serve
+  // the same local state next); else a temporary one, removed on stop.
+  const persistTo = given ?? mkdtempSync(path.join(os.tmpdir(), "gluebind-bench-"));
   const args = ["dev", "--config", path.resolve(REPO_ROOT, config), "--port", String(port), "--ip", "127.0.0.1"];
   args.push("--inspector-port", String(await freePort()), "--log-level", "warn", "--persist-to", persistTo);
   args.push("--show-interactive-dev-session=false");
@@ -81,7 +83,7 @@ export async function startWorker({ config = "wrangler.toml", vars = {} } = {}) 
     },
   });
   const pid = child.pid;
-  running.set(pid, persistTo);
+  running.set(pid, given ? null : persistTo);
   let output = "";
   const collect = (chunk) => {
     output = (output + chunk).slice(-16_384);
@@ -98,7 +100,7 @@ export async function startWorker({ config = "wrangler.toml", vars = {} } = {}) 
     for (let i = 0; i < 50 && killGroup(pid, 0); i++) await sleep(100);
     killGroup(pid, "SIGKILL");
     for (let i = 0; i < 50 && killGroup(pid, 0); i++) await sleep(100);
-    rmSync(persistTo, { recursive: true, force: true, maxRetries: 3 });
+    if (!given) rmSync(persistTo, { recursive: true, force: true, maxRetries: 3 });
     running.delete(pid);
   };
   const deadline = Date.now() + START_TIMEOUT_MS;

@@ -13,7 +13,8 @@
 #   js           the npm package (js/): its build, npm pack --dry-run, JS unit tests under Node,
 #                tsc over a typed example, npm pack → install → serve (tests/package), and the
 #                end-to-end tests against the JS demo (examples/js-demo) on memory://, kv:// and do://
-#   bench-smoke  a short run of the benchmark (bench/run.mjs --quick; asserts nothing about speed)
+#   bench-smoke  short runs of the benchmarks (bench/run.mjs --quick, bench/scale.mjs --quick;
+#                asserts nothing about speed)
 #   soak-small   scripts/soak.mjs, 1 000 requests at 32 connections per engine
 #
 # Workers are served by wrangler on free loopback ports and stopped by the tests themselves.
@@ -152,6 +153,8 @@ layer_bench_smoke() {
   bash bench/build.sh --no-opt >"$logs/bench-build.log" 2>&1 || { cat "$logs/bench-build.log"; exit 1; }
   demo_built=1 # bench/build.sh builds the demo too
   node bench/run.mjs --quick 2>&1 | tee "$logs/bench-smoke.log"
+  step "scaling benchmark smoke run (bench/scale.mjs --quick: 50 and 200 rows, every engine)"
+  node bench/scale.mjs --quick 2>&1 | tee -a "$logs/bench-smoke.log"
 }
 
 layer_soak_small() {

@@ -226,6 +226,24 @@ describe("GET /users (list and paging)", () => {
     }
   });
 
+  it("?email= narrows the list to that user (a UNIQUE column: an index read)", async () => {
+    const email = uniqueEmail("find+me");
+    const user = await createUser(url, { name: "Findable", email });
+    const path = `/users?email=${encodeURIComponent(email)}&per_page=5`;
+    const res = await json(url, path);
+    assertOk(res, 200, `GET ${path}`);
+    assert.deepEqual(res.body, { items: [user], page: 1, per_page: 5, total: 1 }, describeRes(path, res));
+    const none = await json(url, `/users?email=${encodeURIComponent(uniqueEmail("nobody"))}`);
+    assertOk(none, 200, "GET /users?email=<unknown>");
+    assert.deepEqual(none.body, { items: [], page: 1, per_page: 20, total: 0 });
+    // Exact, not a pattern: another case or a prefix matches nobody.
+    for (const other of [email.toUpperCase(), email.slice(0, -1), "%"]) {
+      const res = await json(url, `/users?email=${encodeURIComponent(other)}`);
+      assertOk(res, 200, `GET /users?email=${other}`);
+      assert.equal(res.body.total, 0, `${other} matched ${JSON.stringify(res.body.items)}`);
+    }
+  });
+
   for (const query of [
     "per_page=101",
     "per_page=0",

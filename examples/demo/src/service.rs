@@ -49,6 +49,40 @@ pub async fn create_user(session: &Session, new: NewUser) -> Result<User, ApiErr
     Ok(user)
 }
 
+/// `POST /__gluebind/seed` (debug only): how many users to add.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Seed {
+    /// 1–2000 (on kv:// at most about 400 fit a session's KV operations).
+    pub count: u32,
+}
+
+/// Adds `seed.count` users (`seed {id}`, `seed-{id}@seed.test`) with fresh ids in one commit;
+/// returns their ids.
+///
+/// # Errors
+/// 400 for a count outside 1–2000; the commit's errors.
+pub async fn seed_users(session: &Session, seed: Seed) -> Result<Vec<i64>, ApiError> {
+    if !(1..=2000).contains(&seed.count) {
+        return Err(ApiError::bad_request(format!(
+            "count must be between 1 and 2000, got {}",
+            seed.count
+        )));
+    }
+    let mut ids = Vec::with_capacity(seed.count as usize);
+    for _ in 0..seed.count {
+        let id = User::next_id(session).await?;
+        session.add(User {
+            id,
+            name: format!("seed {id}"),
+            email: format!("seed-{id}@seed.test"),
+        })?;
+        ids.push(id);
+    }
+    session.commit().await?;
+    Ok(ids)
+}
+
 /// Reads one user.
 ///
 /// # Errors
@@ -69,12 +103,21 @@ pub async fn page<M: Model>(query: Query<M>, paging: Paging) -> Result<Paginatio
         .await?)
 }
 
-/// One page of users ordered by id, with the total count.
+/// One page of users ordered by id, with the total count; with `email`, only the user who has
+/// it (the column is UNIQUE: an index read, which on kv:// loads that user alone).
 ///
 /// # Errors
 /// 500 only if the engine fails.
-pub async fn list_users(session: &Session, paging: Paging) -> Result<Pagination<User>, ApiError> {
-    page(User::query(session).order_by(User::ID.asc()), paging).await
+pub async fn list_users(
+    session: &Session,
+    paging: Paging,
+    email: Option<&str>,
+) -> Result<Pagination<User>, ApiError> {
+    let mut query = User::query(session).order_by(User::ID.asc());
+    if let Some(email) = email {
+        query = query.filter_by(User::EMAIL, email);
+    }
+    page(query, paging).await
 }
 
 /// Changes the given fields and commits. With `if_match` (the request's `If-Match` header),

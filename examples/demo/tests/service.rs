@@ -90,10 +90,20 @@ fn duplicate_email_is_409_and_stores_nothing() {
             (err.status, err.message.as_str()),
             (409, "email already registered")
         );
-        let page = service::list_users(&f.open(), Paging::parse(None).unwrap())
+        let page = service::list_users(&f.open(), Paging::parse(None).unwrap(), None)
             .await
             .unwrap();
         assert_eq!(page.total, 1);
+        // The email filter finds the one owner, and nobody for another email.
+        let s = f.open();
+        let found = service::list_users(&s, Paging::parse(None).unwrap(), Some("same@x"))
+            .await
+            .unwrap();
+        assert_eq!((found.total, found.items[0].name.as_str()), (1, "A"));
+        let none = service::list_users(&s, Paging::parse(None).unwrap(), Some("SAME@x"))
+            .await
+            .unwrap();
+        assert_eq!((none.total, none.items.len()), (0, 0));
     });
 }
 
@@ -122,7 +132,7 @@ fn invalid_input_is_400_and_stores_nothing() {
                 .unwrap_err();
             assert_eq!(err.status, 400, "{name:?} {email:?}");
         }
-        let page = service::list_users(&s, Paging::parse(None).unwrap())
+        let page = service::list_users(&s, Paging::parse(None).unwrap(), None)
             .await
             .unwrap();
         assert_eq!(page.total, 0);
@@ -140,11 +150,11 @@ fn pages_are_ordered_by_id() {
                 .unwrap();
         }
         let paging = Paging::parse(Some("page=2&per_page=2")).unwrap();
-        let page = service::list_users(&s, paging).await.unwrap();
+        let page = service::list_users(&s, paging, None).await.unwrap();
         assert_eq!(page.total, 5);
         assert_eq!(page.items.iter().map(|u| u.id).collect::<Vec<_>>(), [3, 4]);
         let past = Paging::parse(Some("page=9&per_page=2")).unwrap();
-        assert!(service::list_users(&s, past)
+        assert!(service::list_users(&s, past, None)
             .await
             .unwrap()
             .items

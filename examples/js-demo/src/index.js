@@ -128,7 +128,7 @@ const listJson = (c, { items, page, perPage, total }) => c.json({ items, page, p
 /** The paging of a list request (400 for bad page or per_page). */
 const paging = (c) => parsePaging(new URL(c.req.url).search);
 
-app.get("/users", async (c) => listJson(c, await listUsers(c.var.session, paging(c))));
+app.get("/users", async (c) => listJson(c, await listUsers(c.var.session, paging(c), c.req.query("email"))));
 
 app.all("/users", () => {
   throw methodNotAllowed("GET, POST");

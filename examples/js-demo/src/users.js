@@ -144,8 +144,11 @@ export function getUser(session, id) {
   return found(User.getOr404(session, id), id);
 }
 
-export function listUsers(session, paging) {
-  return pageById(session, User, paging);
+/** One page of users ordered by id; with `email`, only the user who has it (the column is
+ * UNIQUE: an index read, which on kv:// loads that user alone). */
+export function listUsers(session, paging, email) {
+  if (email === undefined) return pageById(session, User, paging);
+  return User.query(session).filterBy({ email }).orderBy("id").paginate({ ...paging, errorOut: false });
 }
 
 /** Changes the given fields and commits; with `ifMatch` (the If-Match header), only if the

@@ -28,6 +28,17 @@ fn paging(req: &Request) -> std::result::Result<Paging, ApiError> {
     Paging::parse(url.query())
 }
 
+/// The (percent-decoded) value of `key` in the query string, if given.
+fn query_value(req: &Request, key: &str) -> std::result::Result<Option<String>, ApiError> {
+    let url = req
+        .url()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(url
+        .query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned()))
+}
+
 /// The API's page: `{"items", "page", "per_page", "total"}` of a pagination.
 fn page_json<T: serde::Serialize>(page: &Pagination<T>) -> Result<Response> {
     json(
@@ -151,7 +162,8 @@ async fn route(
             ok(user_json(&user, 201))
         }
         (["users"], Method::Get) => {
-            let page = service::list_users(&session, paging(req)?).await?;
+            let email = query_value(req, "email")?;
+            let page = service::list_users(&session, paging(req)?, email.as_deref()).await?;
             ok(page_json(&page))
         }
         (["users"], _) => Err(method_not_allowed("GET, POST")),
@@ -198,6 +210,12 @@ async fn route(
                 &serde_json::json!({ "first": first, "second": second }),
                 200,
             ))
+        }
+        (["__gluebind", "seed"], Method::Post) if debug => {
+            // `npm run bench:scale` fills the table: `{"count": n}` users in one commit.
+            let seed: service::Seed = decode(&body(req).await?)?;
+            let ids = service::seed_users(&session, seed).await?;
+            ok(json(&serde_json::json!({ "ids": ids }), 201))
         }
         (["__gluebind", "panic"], Method::Post) if debug => {
             // Measures panic recovery (tests/e2e/panic.test.mjs): workers-rs schedules a reset

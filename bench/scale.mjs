@@ -1,0 +1,221 @@
+// `npm run bench:scale`: what a query costs as the table grows. The Rust demo under
+// `wrangler dev` (one process group per engine, bench/wrangler-dev.mjs), its users table filled
+// to each size through the debug route POST /__gluebind/seed, then four queries measured at
+// each size, each for a few seconds with autocannon against the inner workerd socket:
+//
+//   first_page      GET /users?page=1&per_page=20          (ORDER BY id LIMIT 20 + COUNT(*))
+//   deep_page       GET /users?page={middle}&per_page=20   (OFFSET n/2)
+//   indexed_lookup  GET /users?email={a random user's}     (the UNIQUE column's index)
+//   by_id           GET /users/{a random id}               (primary key)
+//
+// Engines: memory, kv_warm (kv://, cache_ttl=3600: the isolate cache serves reads), kv_cold
+// (the same KV data, cache_ttl=0: every request reads KV), do (do://, cache_ttl=3600).
+// Figures: requests per second and the inner workerd's CPU per request; ratio = rps at the
+// smallest size / rps at the largest (the issue's target: ≤ 2 for first_page and
+// indexed_lookup, by_id flat). Nothing here asserts a timing.
+//
+//   node bench/scale.mjs [--sizes 1000,10000,100000] [--duration S] [--engines memory,kv,do]
+//                        [--quick]
+//
+// --quick (run by `npm test`'s bench smoke): sizes 50,200, 1 s, no results file.
+// Results: bench/results/scale-latest.json ({"engines": {engine: {query: {size: rps}}}}, plus
+// "cpu_us" and "meta") and scale-latest.md.
+
+import autocannon from "autocannon";
+import { execFileSync, execSync } from "node:child_process";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { REPO_ROOT } from "../tests/e2e/harness.mjs";
+import { startWorker } from "./wrangler-dev.mjs";
+
+const argv = process.argv.slice(2);
+const option = (name, fallback) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : fallback;
+};
+const QUICK = argv.includes("--quick");
+const SIZES = option("--sizes", QUICK ? "50,200" : "1000,10000,100000").split(",").map(Number);
+const DURATION = Number(option("--duration", QUICK ? 1 : 4));
+const ENGINES = option("--engines", "memory,kv,do").split(",");
+const CONNECTIONS = 4;
+const QUERIES = ["first_page", "deep_page", "indexed_lookup", "by_id"];
+const log = (...a) => console.log(...a);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const CLK_TCK = Number(execSync("getconf CLK_TCK").toString().trim()) || 100;
+function groupPids(pgid) {
+  try {
+    return execFileSync("ps", ["-o", "pid=,comm=", "-g", String(pgid)])
+      .toString()
+      .trim()
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/))
+      .map(([pid, comm]) => ({ pid: Number(pid), comm }));
+  } catch {
+    return [];
+  }
+}
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+/** The inner workerd's entry socket (what the worker itself costs, without wrangler's proxy). */
+async function direct(worker) {
+  const pids = groupPids(worker.pid).filter((p) => p.comm === "workerd").map((p) => p.pid);
+  const lines = execFileSync("ss", ["-ltnpH"]).toString().split("\n");
+  for (const line of lines) {
+    const pid = pids.find((p) => line.includes(`pid=${p},`));
+    if (!pid) continue;
+    const port = Number(line.split(/\s+/)[3].split(":").pop());
+    if (port === worker.port) continue;
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/users?per_page=1`, { signal: AbortSignal.timeout(5000) });
+      if (res.status === 200 && (await res.text()).startsWith('{"items"')) return { url: `http://127.0.0.1:${port}`, pid };
+    } catch {}
+  }
+  throw new Error("no direct workerd socket found");
+}
+
+async function serve(url, persistTo) {
+  const worker = await startWorker({ vars: { DATABASE_URL: url, GLUEBIND_DEBUG: "1" }, persistTo });
+  for (let t0 = Date.now(); ; await sleep(100)) {
+    const res = await fetch(worker.url + "/users?per_page=1");
+    await res.arrayBuffer();
+    if (res.status === 200) break;
+    if (Date.now() - t0 > 60_000) throw new Error(`${url}: no 200 on /users`);
+  }
+  return { ...worker, inner: await direct(worker) };
+}
+
+/** Adds users until the table holds `size` (their ids appended to `ids`). */
+async function fill(worker, ids, size, chunk) {
+  while (ids.length < size) {
+    const count = Math.min(chunk, size - ids.length);
+    const res = await fetch(worker.inner.url + "/__gluebind/seed", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ count }),
+    });
+    const body = await res.json();
+    if (res.status !== 201) throw new Error(`seed: ${res.status} ${JSON.stringify(body)}`);
+    ids.push(...body.ids);
+  }
+  return ids;
+}
+
+function requests(query, ids, size) {
+  let i = 0;
+  const pick = () => ids[Math.floor(Math.random() * ids.length)];
+  const middle = Math.max(1, Math.floor(size / 20 / 2));
+  return (req) => {
+    i++;
+    switch (query) {
+      case "first_page":
+        req.path = "/users?page=1&per_page=20";
+        break;
+      case "deep_page":
+        req.path = `/users?page=${middle}&per_page=20`;
+        break;
+      case "indexed_lookup":
+        req.path = `/users?email=${encodeURIComponent(`seed-${pick()}@seed.test`)}`;
+        break;
+      default:
+        req.path = `/users/${pick()}`;
+    }
+    return req;
+  };
+}
+
+async function measure(worker, query, ids, size) {
+  const inner0 = cpuSeconds(worker.inner.pid);
+  const result = await autocannon({
+    url: worker.inner.url,
+    connections: CONNECTIONS,
+    duration: DURATION,
+    timeout: 120,
+    requests: [{ setupRequest: requests(query, ids, size) }],
+  });
+  const inner = cpuSeconds(worker.inner.pid) - inner0;
+  const total = result.requests.total;
+  if (result.non2xx || result.errors || result.timeouts) {
+    throw new Error(`${query} at ${size}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`);
+  }
+  return {
+    rps: Math.round((result["2xx"] / result.duration) * 10) / 10,
+    cpuUs: total ? Math.round((inner / total) * 1e6) : null,
+  };
+}
+
+const results = { engines: {}, cpu_us: {}, meta: {} };
+const record = (engine, query, size, m) => {
+  ((results.engines[engine] ??= {})[query] ??= {})[size] = m.rps;
+  ((results.cpu_us[engine] ??= {})[query] ??= {})[size] = m.cpuUs;
+  log(`  ${engine.padEnd(8)} ${query.padEnd(15)} ${String(size).padStart(7)} rows: ${String(m.rps).padStart(8)} rps, ${m.cpuUs} µs CPU/request`);
+};
+
+const started = Date.now();
+for (const engine of ENGINES) {
+  const url = { memory: "memory://", kv: "kv://GLUEBIND_KV?cache_ttl=3600", do: "do://GLUEBIND_DB?cache_ttl=3600" }[engine];
+  if (!url) throw new Error(`--engines: no engine ${engine} (memory, kv, do)`);
+  const chunk = engine === "kv" ? 400 : 2000;
+  const persistTo = engine === "kv" ? path.join(os.tmpdir(), `gluebind-scale-${process.pid}`) : undefined;
+  let worker = await serve(url, persistTo);
+  const ids = [];
+  try {
+    for (const size of SIZES) {
+      const t0 = Date.now();
+      await fill(worker, ids, size, chunk);
+      log(`${engine}: ${size} users (seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      const name = engine === "kv" ? "kv_warm" : engine;
+      for (const query of QUERIES) record(name, query, size, await measure(worker, query, ids, size));
+      if (engine === "kv") {
+        // The same KV data, no isolate cache: a second worker over the same local state.
+        await worker.stop();
+        const cold = await serve("kv://GLUEBIND_KV?cache_ttl=0", persistTo);
+        try {
+          for (const query of QUERIES) record("kv_cold", query, size, await measure(cold, query, ids, size));
+        } finally {
+          await cold.stop();
+        }
+        worker = await serve(url, persistTo);
+      }
+    }
+  } finally {
+    await worker.stop();
+    if (persistTo) rmSync(persistTo, { recursive: true, force: true, maxRetries: 3 });
+  }
+}
+
+const smallest = SIZES[0];
+const largest = SIZES[SIZES.length - 1];
+const lines = [
+  `# Scaling benchmark (${new Date().toISOString().slice(0, 16)} UTC, ${os.cpus().length} cores)`,
+  "",
+  `\`npm run bench:scale\`: requests per second of the Rust demo under \`wrangler dev\` (inner workerd socket, ${CONNECTIONS} connections, ${DURATION} s per cell) and its CPU per request, by table size. Ratio: rps at ${smallest} rows / rps at ${largest} (target ≤ 2 for first_page and indexed_lookup; by_id flat).`,
+  "",
+  `| engine | query | ${SIZES.map((s) => `${s} rows`).join(" | ")} | ratio |`,
+  `|---|---|${SIZES.map(() => "---:").join("|")}|---:|`,
+];
+for (const [engine, queries] of Object.entries(results.engines)) {
+  for (const [query, bySize] of Object.entries(queries)) {
+    const cells = SIZES.map((s) => `${bySize[s]} rps, ${results.cpu_us[engine][query][s]} µs`);
+    const ratio = bySize[largest] ? (bySize[smallest] / bySize[largest]).toFixed(2) : "–";
+    lines.push(`| ${engine} | ${query} | ${cells.join(" | ")} | ${ratio} |`);
+  }
+}
+const table = lines.join("\n") + "\n";
+log("\n" + table);
+results.meta = { at: new Date().toISOString(), cores: os.cpus().length, sizes: SIZES, duration_s: DURATION, connections: CONNECTIONS, seconds: Math.round((Date.now() - started) / 1000) };
+if (!QUICK) {
+  const dir = path.join(REPO_ROOT, "bench", "results");
+  writeFileSync(path.join(dir, "scale-latest.json"), JSON.stringify(results, null, 2) + "\n");
+  writeFileSync(path.join(dir, "scale-latest.md"), table);
+  log("wrote bench/results/scale-latest.json and scale-latest.md");
+}
