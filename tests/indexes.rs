@@ -402,3 +402,95 @@ fn an_index_created_while_rows_change_conflicts_or_follows_them() {
         });
     }
 }
+
+#[test]
+fn a_schema_change_and_a_concurrent_index_change_conflict_on_every_engine() {
+    for engine in ENGINES {
+        for change in [
+            "CREATE INDEX ix_p_email ON p (email)",
+            "DROP INDEX p.ix_p_age",
+        ] {
+            let [a, b] = seeded(engine, Isolation::Snapshot);
+            block_on(async {
+                let alter = a.open();
+                alter
+                    .execute_batch("ALTER TABLE p ADD COLUMN x INTEGER NULL")
+                    .await
+                    .unwrap();
+                let index = b.open();
+                index.execute_batch(change).await.unwrap();
+                index.commit().await.unwrap();
+                // The ALTER would store the schema it read, without the index change.
+                let outcome = alter.commit().await;
+                assert!(
+                    matches!(outcome, Err(Error::Conflict { .. })),
+                    "{engine}, {change}: {outcome:?}"
+                );
+                let s = b.open();
+                let names = s
+                    .execute_batch(
+                        "SELECT INDEX_NAME FROM GLUE_INDEXES WHERE INDEX_NAME LIKE 'ix_%'",
+                    )
+                    .await
+                    .unwrap()
+                    .remove(0)
+                    .into_rows()
+                    .unwrap()
+                    .len();
+                let expected = if change.starts_with("CREATE") { 2 } else { 0 };
+                assert_eq!(names, expected, "{engine}, {change}");
+            });
+        }
+    }
+}
+
+#[test]
+fn a_column_added_with_a_default_is_indexed_in_its_type() {
+    for engine in ENGINES {
+        let [a, _] = pair(engine, Isolation::Snapshot);
+        block_on(async {
+            let s = a.open();
+            s.execute_batch(
+                "CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1), (2); \
+                 ALTER TABLE t ADD COLUMN x INT8 DEFAULT 1; INSERT INTO t VALUES (3, 1); \
+                 CREATE INDEX ix_t_x ON t (x)",
+            )
+            .await
+            .unwrap();
+            s.commit().await.unwrap();
+            let s = a.open();
+            for sql in [
+                "SELECT id FROM t WHERE x = 1",
+                "SELECT id FROM t WHERE x >= 1",
+            ] {
+                let rows = s.execute_batch(sql).await.unwrap().remove(0);
+                assert_eq!(rows.into_rows().unwrap().len(), 3, "{engine}: {sql}");
+            }
+            // The same for a UNIQUE column's own index.
+            s.execute_batch(
+                "CREATE TABLE u (id INTEGER PRIMARY KEY); INSERT INTO u VALUES (1); \
+                 ALTER TABLE u ADD COLUMN k INT8 UNIQUE DEFAULT 7",
+            )
+            .await
+            .unwrap();
+            s.commit().await.unwrap();
+            let s = a.open();
+            let found = s
+                .execute_batch("SELECT id FROM u WHERE k = 7")
+                .await
+                .unwrap()
+                .remove(0);
+            assert_eq!(found.into_rows().unwrap().len(), 1, "{engine}");
+            let taken = s.execute_batch("INSERT INTO u VALUES (2, 7)").await;
+            assert!(
+                matches!(taken, Err(Error::Unique { .. })),
+                "{engine}: {taken:?}"
+            );
+            // A default the type cannot hold fails the statement, as an INSERT would.
+            let err = s
+                .execute_batch("ALTER TABLE t ADD COLUMN y INT8 DEFAULT 300")
+                .await;
+            assert!(err.is_err(), "{engine}: {err:?}");
+        });
+    }
+}

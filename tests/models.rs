@@ -862,3 +862,37 @@ fn create_all_adds_the_indexes_a_table_lacks_and_filters_read_them() {
         assert_eq!(adas, 2);
     });
 }
+
+/// `User` with a new indexed column that the stored table does not have.
+#[derive(Debug, Clone, PartialEq, Model)]
+#[gluebind(table = "users")]
+struct UserWithCity {
+    #[gluebind(primary_key)]
+    id: i64,
+    name: String,
+    #[gluebind(unique)]
+    email: String,
+    age: Option<i32>,
+    #[gluebind(index)]
+    city: Option<String>,
+}
+
+#[test]
+fn create_all_names_an_indexed_column_the_table_lacks() {
+    let f = factory();
+    block_on(async {
+        let s = f.open();
+        model::create_all(&s, &[User::META]).await.unwrap();
+        s.commit().await.unwrap();
+        let s = f.open();
+        let err = model::create_all(&s, &[UserWithCity::META])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("table users has no column city to index")
+                && err.contains("ALTER TABLE users ADD COLUMN"),
+            "{err}"
+        );
+    });
+}

@@ -223,9 +223,23 @@ pub(crate) async fn create(session: &Session, meta: &ModelMeta) -> Result<()> {
         .execute(&sql::create_table(meta), crate::NO_PARAMS)
         .await?;
     // GlueSQL has no CREATE INDEX IF NOT EXISTS: an existing index is the error it raises.
-    for statement in sql::create_indexes(meta) {
+    let indexed = meta.columns().iter().filter(|c| c.is_indexed());
+    for (statement, column) in sql::create_indexes(meta).into_iter().zip(indexed) {
         match session.execute(&statement, crate::NO_PARAMS).await {
             Err(Error::Sql { message }) if message.contains(INDEX_EXISTS) => {}
+            // The column is not in the stored table: the model changed since it was created.
+            Err(Error::Sql { message }) if message.contains(NO_SUCH_COLUMN) => {
+                return Err(Error::Sql {
+                    message: format!(
+                        "create_all: table {} has no column {} to index: the model gained the \
+                         column after the table was created, and create_all does not alter \
+                         tables (add the column with ALTER TABLE {} ADD COLUMN first)",
+                        meta.table(),
+                        column.name(),
+                        meta.table()
+                    ),
+                });
+            }
             outcome => {
                 outcome?;
             }
@@ -236,6 +250,8 @@ pub(crate) async fn create(session: &Session, meta: &ModelMeta) -> Result<()> {
 
 /// What GlueSQL says of a `CREATE INDEX` whose name the table has.
 const INDEX_EXISTS: &str = "index name already exists";
+/// What GlueSQL says of a `CREATE INDEX` on a column the table does not have.
+const NO_SUCH_COLUMN: &str = "unsupported index expression";
 
 /// The models of `models` with bind key `bind_key` (`None`: without one).
 fn of_bind<'a>(models: &[&'a ModelMeta], bind_key: Option<&str>) -> Vec<&'a ModelMeta> {

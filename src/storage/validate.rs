@@ -86,10 +86,16 @@ impl Committed {
 
         // Whole-table changes (DDL): the table must not have changed meanwhile.
         for name in &ws.writes.tables {
-            let seen = ws.base.tables.get(name).map(|t| t.version);
+            // The schema's version too: an index created or dropped meanwhile changes the
+            // schema alone (see `WriteSet::indexes`), which this commit would overwrite.
+            let seen = ws
+                .base
+                .tables
+                .get(name)
+                .map(|t| (t.version, t.schema_version));
             // Unknown to a partial cache: the storage checks it instead.
             let now = match self.db.lookup(name) {
-                Some(table) => table.map(|t| t.version),
+                Some(table) => table.map(|t| (t.version, t.schema_version)),
                 None => seen,
             };
             if seen != now {

@@ -282,7 +282,8 @@ impl AlterTable for SessionStore {
             )));
         }
         self.complete_table(table_name)?;
-        RealSchemas(self).add_column(table_name, column_def)
+        RealSchemas(self).add_column(table_name, column_def)?;
+        self.cast_added_column(table_name, column_def)
     }
 
     fn drop_column(

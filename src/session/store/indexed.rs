@@ -232,12 +232,18 @@ impl SessionStore {
                  (for example ix_{table_name}_{name})"
             )));
         }
-        let column_type = schema
+        let def = schema
             .column_defs
             .iter()
             .flatten()
-            .find(|c| &c.name == name)
-            .map(|c| c.data_type.clone());
+            .find(|c| &c.name == name);
+        if def.is_some_and(|c| c.unique == Some(ColumnUniqueOption { is_primary: true })) {
+            return Err(GlueError::StorageMsg(format!(
+                "CREATE INDEX {index_name}: {name} is the primary key of {table_name}, already \
+                 read by key and in key order"
+            )));
+        }
+        let column_type = def.map(|c| c.data_type.clone());
         if let Some(data_type) = column_type.filter(|t| !indexable(t)) {
             return Err(GlueError::StorageMsg(format!(
                 "CREATE INDEX {index_name}: gluebind does not index {data_type} columns ({name}): \
@@ -536,6 +542,7 @@ mod tests {
                 "CREATE INDEX ix_q ON p (score)",
                 "does not index FLOAT columns (score)",
             ),
+            ("CREATE INDEX ix_q ON p (id)", "id is the primary key of p"),
             ("DROP INDEX p.ix_nope", "does not exist"),
         ] {
             let err = store_plan_run(&mut s, sql).unwrap_err();

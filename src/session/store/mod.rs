@@ -356,6 +356,40 @@ impl SessionStore {
         Ok(())
     }
 
+    /// After GlueSQL's `ADD COLUMN`: the default it gave every existing row is cast to the
+    /// column's type (GlueSQL stores it as evaluated: `DEFAULT 1` on an INT8 column as an
+    /// INTEGER), as an INSERT's value is, so that keys of the value — unique and secondary
+    /// indexes — are those of the type.
+    fn cast_added_column(&mut self, table_name: &str, column: &ColumnDef) -> GlueResult<()> {
+        let Some(table) = self.table(table_name)? else {
+            return Ok(());
+        };
+        let Some(pos) = table
+            .schema
+            .column_defs
+            .iter()
+            .flatten()
+            .position(|c| c.name == column.name)
+        else {
+            return Ok(());
+        };
+        let mut cast = Vec::new();
+        for (key, row) in &table.rows {
+            let Some(value) = row.values.get(pos) else {
+                continue;
+            };
+            if value.get_type().is_some_and(|t| t != column.data_type) {
+                let mut values = row.values.as_ref().clone();
+                values[pos] = value.cast(&column.data_type)?;
+                cast.push((key.clone(), values));
+            }
+        }
+        if cast.is_empty() {
+            return Ok(());
+        }
+        self.put_rows(table_name, cast)
+    }
+
     /// Rebuilds a table's unique index from its rows (after a schema change).
     fn reindex(&mut self, name: &str) -> GlueResult<()> {
         let table = self.existing_mut(name)?;
