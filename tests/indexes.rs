@@ -229,6 +229,23 @@ fn on_kv_an_equality_on_a_unique_column_loads_two_keys_not_the_table() {
             .unwrap();
         s.commit().await.unwrap();
 
+        // A cold isolate answering the demo's GET /users?email=: the page and its count.
+        kv.reset();
+        let s = isolate().open();
+        for sql in [
+            "SELECT * FROM users WHERE email = $1 ORDER BY id LIMIT 20",
+            "SELECT COUNT(*) FROM users WHERE email = $1",
+        ] {
+            let rows = s.execute(sql, params!["u7@x"]).await.unwrap();
+            assert_eq!(rows.into_rows().unwrap().len(), 1, "{sql}");
+        }
+        let ops = kv.ops();
+        assert_eq!(
+            (ops.gets + ops.bulk_gets, ops.lists),
+            (3, 1),
+            "the schema, the value's unique entry, its row; the journal's list: {ops:?}"
+        );
+
         let b = isolate();
         // The schema and the journal first, so that what follows is the lookup alone.
         b.open()
@@ -486,11 +503,44 @@ fn a_column_added_with_a_default_is_indexed_in_its_type() {
                 matches!(taken, Err(Error::Unique { .. })),
                 "{engine}: {taken:?}"
             );
-            // A default the type cannot hold fails the statement, as an INSERT would.
-            let err = s
-                .execute_batch("ALTER TABLE t ADD COLUMN y INT8 DEFAULT 300")
-                .await;
-            assert!(err.is_err(), "{engine}: {err:?}");
+            // A default an INSERT would refuse fails the statement, with rows or without.
+            s.execute_batch("CREATE TABLE e (id INTEGER PRIMARY KEY)")
+                .await
+                .unwrap();
+            for table in ["t", "e"] {
+                for column in [
+                    "y INT8 DEFAULT 300",
+                    "y INTEGER DEFAULT 1.5",
+                    "y TEXT DEFAULT 1",
+                    "y INT8 DEFAULT '1'",
+                ] {
+                    let sql = format!("ALTER TABLE {table} ADD COLUMN {column}");
+                    let err = s.execute_batch(&sql).await;
+                    assert!(err.is_err(), "{engine}: {sql}: {err:?}");
+                }
+            }
+            // Old rows and new rows hold the same value: a DECIMAL default is exact.
+            s.execute_batch(
+                "ALTER TABLE t ADD COLUMN d DECIMAL DEFAULT 12345678.123456789; \
+                 INSERT INTO t (id, x) VALUES (4, 2)",
+            )
+            .await
+            .unwrap();
+            let values: std::collections::BTreeSet<String> = s
+                .execute_batch("SELECT CAST(d AS TEXT) AS d FROM t")
+                .await
+                .unwrap()
+                .remove(0)
+                .into_rows()
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<String>("d").unwrap())
+                .collect();
+            assert_eq!(
+                values.into_iter().collect::<Vec<_>>(),
+                ["12345678.123456789"],
+                "{engine}"
+            );
         });
     }
 }

@@ -318,3 +318,33 @@ fn concurrent_notes_keep_the_limit() {
     let stored = pollster::block_on(notes::list(&f.open(), ada.id)).unwrap();
     assert_eq!(stored.len() as i64, MAX_NOTES);
 }
+
+#[test]
+fn seeding_adds_count_users_in_one_commit_and_refuses_bad_counts() {
+    let f = factory();
+    pollster::block_on(async {
+        for count in [0, 2001] {
+            let err = service::seed_users(&f.open(), service::Seed { count })
+                .await
+                .unwrap_err();
+            assert_eq!(err.status, 400, "{count}");
+        }
+        let ids = service::seed_users(&f.open(), service::Seed { count: 3 })
+            .await
+            .unwrap();
+        assert_eq!(ids.len(), 3);
+        let s = f.open();
+        let page = service::list_users(&s, Paging::parse(None).unwrap(), None)
+            .await
+            .unwrap();
+        assert_eq!(page.total, 3, "committed");
+        let found = service::list_users(
+            &s,
+            Paging::parse(None).unwrap(),
+            Some(&format!("seed-{}@seed.test", ids[1])),
+        )
+        .await
+        .unwrap();
+        assert_eq!(found.items[0].id, ids[1]);
+    });
+}

@@ -281,9 +281,14 @@ impl AlterTable for SessionStore {
                 column_def.name
             )));
         }
+        // Checked first, so a default an INSERT would refuse fails on an empty table too.
+        let default = Self::added_default(column_def)?;
         self.complete_table(table_name)?;
         RealSchemas(self).add_column(table_name, column_def)?;
-        self.cast_added_column(table_name, column_def)
+        match default {
+            Some(default) => self.set_added_column(table_name, column_def, default),
+            None => Ok(()),
+        }
     }
 
     fn drop_column(

@@ -356,11 +356,30 @@ impl SessionStore {
         Ok(())
     }
 
-    /// After GlueSQL's `ADD COLUMN`: the default it gave every existing row is cast to the
-    /// column's type (GlueSQL stores it as evaluated: `DEFAULT 1` on an INT8 column as an
-    /// INTEGER), as an INSERT's value is, so that keys of the value — unique and secondary
-    /// indexes — are those of the type.
-    fn cast_added_column(&mut self, table_name: &str, column: &ColumnDef) -> GlueResult<()> {
+    /// The value `ADD COLUMN column` gives existing rows: its default as an INSERT evaluates
+    /// it, in the column's type (an error where an INSERT relying on the default would fail:
+    /// `DEFAULT 300` on an INT8 column, `DEFAULT 1.5` on an INTEGER one), or `None` without a
+    /// default. GlueSQL's own `ADD COLUMN` stores the default as evaluated, untyped (`DEFAULT
+    /// 1` on an INT8 column as an INTEGER), which keys — unique and secondary indexes — of the
+    /// typed value then miss.
+    fn added_default(column: &ColumnDef) -> GlueResult<Option<Value>> {
+        let Some(default) = &column.default else {
+            return Ok(None);
+        };
+        let default = gluesql_core::plan::plan_scalar_expr(default.clone());
+        gluesql_core::executor::evaluate_stateless(None, &default)?
+            .try_into_value(&column.data_type, column.nullable)
+            .map(Some)
+    }
+
+    /// After GlueSQL's `ADD COLUMN`: every existing row holds `default` (see
+    /// [`SessionStore::added_default`]) in the new column.
+    fn set_added_column(
+        &mut self,
+        table_name: &str,
+        column: &ColumnDef,
+        default: Value,
+    ) -> GlueResult<()> {
         let Some(table) = self.table(table_name)? else {
             return Ok(());
         };
@@ -373,21 +392,21 @@ impl SessionStore {
         else {
             return Ok(());
         };
-        let mut cast = Vec::new();
-        for (key, row) in &table.rows {
-            let Some(value) = row.values.get(pos) else {
-                continue;
-            };
-            if value.get_type().is_some_and(|t| t != column.data_type) {
+        let rows: Vec<(Key, Vec<Value>)> = table
+            .rows
+            .iter()
+            .map(|(key, row)| {
                 let mut values = row.values.as_ref().clone();
-                values[pos] = value.cast(&column.data_type)?;
-                cast.push((key.clone(), values));
-            }
-        }
-        if cast.is_empty() {
+                if let Some(value) = values.get_mut(pos) {
+                    *value = default.clone();
+                }
+                (key.clone(), values)
+            })
+            .collect();
+        if rows.is_empty() {
             return Ok(());
         }
-        self.put_rows(table_name, cast)
+        self.put_rows(table_name, rows)
     }
 
     /// Rebuilds a table's unique index from its rows (after a schema change).
