@@ -14,12 +14,13 @@
 // that its CPU can be read from /proc; stopped by the group's id.
 
 import autocannon from "autocannon";
-import { execFileSync, execSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { REPO_ROOT } from "../tests/e2e/harness.mjs";
+import { cpuSeconds, groupPids } from "./proc.mjs";
 import { startWorker } from "./wrangler-dev.mjs";
 
 // ---------------------------------------------------------------- options
@@ -122,30 +123,6 @@ const median = (xs) => {
 };
 const log = (...a) => console.log(...a);
 
-function groupPids(pgid) {
-  try {
-    return execFileSync("ps", ["-o", "pid=,comm=", "-g", String(pgid)])
-      .toString()
-      .trim()
-      .split("\n")
-      .map((l) => l.trim().split(/\s+/))
-      .map(([pid, comm]) => ({ pid: Number(pid), comm }));
-  } catch {
-    return [];
-  }
-}
-
-/** CPU seconds (user + system) a process has used, from /proc. */
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-}
-const CLK_TCK = Number(execSync("getconf CLK_TCK").toString().trim()) || 100;
 
 /** The inner workerd's entry socket: a loopback port of the group that answers like the proxy. */
 async function findDirectPort(inst) {

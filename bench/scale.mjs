@@ -22,11 +22,12 @@
 // "cpu_us" and "meta") and scale-latest.md.
 
 import autocannon from "autocannon";
-import { execFileSync, execSync } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { REPO_ROOT } from "../tests/e2e/harness.mjs";
+import { cpuSeconds, groupPids } from "./proc.mjs";
 import { startWorker } from "./wrangler-dev.mjs";
 
 const argv = process.argv.slice(2);
@@ -43,28 +44,6 @@ const QUERIES = ["first_page", "deep_page", "indexed_lookup", "by_id"];
 const log = (...a) => console.log(...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const CLK_TCK = Number(execSync("getconf CLK_TCK").toString().trim()) || 100;
-function groupPids(pgid) {
-  try {
-    return execFileSync("ps", ["-o", "pid=,comm=", "-g", String(pgid)])
-      .toString()
-      .trim()
-      .split("\n")
-      .map((l) => l.trim().split(/\s+/))
-      .map(([pid, comm]) => ({ pid: Number(pid), comm }));
-  } catch {
-    return [];
-  }
-}
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-}
 
 /** The inner workerd's entry socket (what the worker itself costs, without wrangler's proxy). */
 async function direct(worker) {

@@ -211,12 +211,7 @@ fn index_statements_commit_as_schema_changes_and_errors_change_nothing() {
 #[test]
 fn on_kv_an_equality_on_a_unique_column_loads_two_keys_not_the_table() {
     let kv = Rc::new(CountingKv::new(MemoryKv::new()));
-    let isolate = || {
-        SessionFactory::builder()
-            .bind(Engine::with_kv("kv://GLUEBIND_KV", kv.clone()).unwrap())
-            .build()
-            .unwrap()
-    };
+    let isolate = || common::isolate(&kv, "kv://GLUEBIND_KV");
     let a = isolate();
     block_on(async {
         let s = a.open();
@@ -280,12 +275,7 @@ fn on_kv_an_equality_on_a_unique_column_loads_two_keys_not_the_table() {
 #[test]
 fn creating_an_index_stores_the_schema_alone_whatever_the_table_size() {
     let kv = Rc::new(CountingKv::new(MemoryKv::new()));
-    let isolate = || {
-        SessionFactory::builder()
-            .bind(Engine::with_kv("kv://GLUEBIND_KV", kv.clone()).unwrap())
-            .build()
-            .unwrap()
-    };
+    let isolate = || common::isolate(&kv, "kv://GLUEBIND_KV");
     let a = isolate();
     block_on(async {
         let s = a.open();

@@ -49,45 +49,51 @@ pub(crate) const SQL_TYPES: &[&str] = &[
     "INET",
 ];
 
-/// The types of [`SQL_TYPES`] an index can serve: those whose order as keys is SQL's (not
-/// FLOAT: `-0.0 = 0.0` in SQL; not BYTEA or INET).
-pub(crate) const INDEXABLE_TYPES: &[&str] = &[
-    "INTEGER",
-    "INT8",
-    "INT16",
-    "INT32",
-    "INT128",
-    "UINT8",
-    "UINT16",
-    "UINT32",
-    "UINT64",
-    "UINT128",
-    "BOOLEAN",
-    "TEXT",
-    "DATE",
-    "TIME",
-    "TIMESTAMP",
-    "UUID",
-];
+/// The types of [`SQL_TYPES`] an index cannot serve: their order as keys is not SQL's (FLOAT:
+/// `-0.0 = 0.0` in SQL; BYTEA, INET).
+const NOT_INDEXABLE: &[&str] = &["FLOAT", "BYTEA", "INET"];
 
-/// True when `sql_type` is one of [`INDEXABLE_TYPES`] (a `const fn`: the derive's check
-/// runs at compile time).
-pub(crate) const fn indexable_type(sql_type: &str) -> bool {
+/// True when `a` and `b` are the same string (a `const fn`).
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
     let mut i = 0;
-    while i < INDEXABLE_TYPES.len() {
-        let (a, b) = (INDEXABLE_TYPES[i].as_bytes(), sql_type.as_bytes());
-        if a.len() == b.len() {
-            let mut j = 0;
-            while j < a.len() && a[j] == b[j] {
-                j += 1;
-            }
-            if j == a.len() {
-                return true;
-            }
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// True when `list` holds `name` (a `const fn`).
+const fn listed(list: &[&str], name: &str) -> bool {
+    let mut i = 0;
+    while i < list.len() {
+        if same(list[i], name) {
+            return true;
         }
         i += 1;
     }
     false
+}
+
+/// True when `sql_type` is one of [`SQL_TYPES`] an index can serve (a `const fn`: the
+/// derive's check runs at compile time).
+pub(crate) const fn indexable_type(sql_type: &str) -> bool {
+    listed(SQL_TYPES, sql_type) && !listed(NOT_INDEXABLE, sql_type)
+}
+
+/// The types of [`SQL_TYPES`] an index can serve, for messages.
+pub(crate) fn indexable_types() -> Vec<&'static str> {
+    SQL_TYPES
+        .iter()
+        .copied()
+        .filter(|t| indexable_type(t))
+        .collect()
 }
 
 /// `name` as one of [`SQL_TYPES`] (a `'static` string), if it is one.
@@ -363,6 +369,25 @@ impl fmt::Debug for MetaRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_model_types_an_index_can_serve_are_the_planners() {
+        use gluesql_core::{ast::Statement, parse_sql::parse, translate::translate};
+        for name in SQL_TYPES {
+            let sql = format!("CREATE TABLE t (c {name})");
+            let Statement::CreateTable { columns, .. } =
+                translate(&parse(&sql).unwrap()[0]).unwrap()
+            else {
+                panic!("{sql}")
+            };
+            let data_type = &columns.unwrap()[0].data_type;
+            assert_eq!(
+                indexable_type(name),
+                crate::snapshot::indexable(data_type),
+                "{name}"
+            );
+        }
+    }
 
     #[test]
     fn identifiers() {

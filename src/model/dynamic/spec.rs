@@ -5,7 +5,7 @@
 use super::{quoted, DynValue};
 use crate::{
     model::{
-        meta::{indexable_type, sql_type, valid_ident, INDEXABLE_TYPES, SQL_TYPES},
+        meta::{indexable_type, indexable_types, sql_type, valid_ident, SQL_TYPES},
         ColumnMeta, ModelMeta,
     },
     Error, Result,
@@ -101,7 +101,7 @@ fn column<V: DynValue>(name: String, spec: &V, place: &str) -> Result<(ColumnMet
         return Err(Error::config(format!(
             "{place}: index: true is for {} columns, not {ty} (its order as keys differs from \
              SQL's)",
-            INDEXABLE_TYPES.join(", ")
+            indexable_types().join(", ")
         )));
     }
     if bigint && !WIDE_INTEGERS.contains(&ty) {
