@@ -169,8 +169,8 @@ impl ColumnMeta {
     pub const fn __indexed(mut self) -> Self {
         assert!(
             indexable_type(self.sql_type),
-            "gluebind: #[gluebind(index)] is for integer, bool, String, date, time, timestamp \
-             and UUID fields (not f64, Vec<u8> or IpAddr: their order as keys differs from SQL's)"
+            "gluebind: #[gluebind(index)] is for integer, bool and String fields (not f64 or \
+             Vec<u8>: their order as keys differs from SQL's)"
         );
         self.index = true;
         self
