@@ -244,6 +244,45 @@ describe("GET /users (list and paging)", () => {
     }
   });
 
+  it("?after= pages by key: {items, per_page, next}, every user once, in id order", async () => {
+    const made = [];
+    for (let i = 0; i < 5; i++) made.push(await createUser(url, { name: `Keyset ${i}`, email: uniqueEmail("keyset") }));
+    const seen = [];
+    let after = 0;
+    for (let guard = 0; guard < 10_000; guard++) {
+      const path = `/users?after=${after}&per_page=7`;
+      const res = await json(url, path);
+      assertOk(res, 200, `GET ${path}`);
+      assert.deepEqual(Object.keys(res.body).sort(), ["items", "next", "per_page"], describeRes(path, res));
+      assert.equal(res.body.per_page, 7);
+      assert.ok(res.body.items.length <= 7);
+      seen.push(...res.body.items);
+      if (res.body.next === null) break;
+      assert.equal(res.body.next, res.body.items.at(-1).id, describeRes(path, res));
+      after = res.body.next;
+    }
+    const ids = seen.map((u) => u.id);
+    assert.deepEqual(ids, [...ids].sort((a, b) => a - b), "keyset pages are not in id order");
+    assert.equal(new Set(ids).size, ids.length, "keyset pages repeat an id");
+    const byId = new Map(seen.map((u) => [u.id, u]));
+    for (const u of made) assert.deepEqual(byId.get(u.id), u, `user ${u.id} missing from the keyset pages`);
+    // Past the last user: an empty page; with an email: that user, if above `after`.
+    const last = ids.at(-1);
+    const end = await json(url, `/users?after=${last}`);
+    assert.deepEqual(end.body, { items: [], per_page: 20, next: null });
+    const one = made[2];
+    const path = `/users?after=${one.id - 1}&email=${encodeURIComponent(one.email)}`;
+    const found = await json(url, path);
+    assert.deepEqual(found.body, { items: [one], per_page: 20, next: null }, describeRes(path, found));
+  });
+
+  for (const query of ["after=abc", "after=1.5", "after=", "after=1&page=2", "after=1&per_page=0", "after=99999999999999999999"]) {
+    it(`400 for ${query}`, async () => {
+      const res = await json(url, `/users?${query}`);
+      assertError(res, 400, `GET /users?${query}`);
+    });
+  }
+
   for (const query of [
     "per_page=101",
     "per_page=0",

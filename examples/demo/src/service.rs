@@ -120,6 +120,36 @@ pub async fn list_users(
     page(query, paging).await
 }
 
+/// A keyset page: at most `per_page` users with an id above `after`, in id order, and the id
+/// to continue after when there are more (`WHERE id > $1 ORDER BY id LIMIT n`: the read starts
+/// at `after`, so its cost does not grow with how far into the list it is).
+///
+/// # Errors
+/// 500 only if the engine fails.
+pub async fn users_after(
+    session: &Session,
+    after: i64,
+    per_page: i64,
+    email: Option<&str>,
+) -> Result<(Vec<User>, Option<i64>), ApiError> {
+    let per_page = usize::try_from(per_page).unwrap_or(0);
+    let mut query = User::query(session)
+        .filter(User::ID.gt(after))
+        .order_by(User::ID.asc())
+        .limit(per_page as u64 + 1);
+    if let Some(email) = email {
+        query = query.filter_by(User::EMAIL, email);
+    }
+    let mut users = query.all().await?;
+    let next = if users.len() > per_page {
+        users.truncate(per_page);
+        users.last().map(|u| u.id)
+    } else {
+        None
+    };
+    Ok((users, next))
+}
+
 /// Changes the given fields and commits. With `if_match` (the request's `If-Match` header),
 /// only if the user's current [`etag`](crate::etag) satisfies it.
 ///

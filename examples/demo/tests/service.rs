@@ -348,3 +348,32 @@ fn seeding_adds_count_users_in_one_commit_and_refuses_bad_counts() {
         assert_eq!(found.items[0].id, ids[1]);
     });
 }
+
+#[test]
+fn keyset_pages_walk_every_user_once_in_id_order() {
+    let f = factory();
+    pollster::block_on(async {
+        let ids = service::seed_users(&f.open(), service::Seed { count: 7 })
+            .await
+            .unwrap();
+        let s = f.open();
+        let (mut seen, mut after) = (Vec::new(), 0);
+        loop {
+            let (items, next) = service::users_after(&s, after, 3, None).await.unwrap();
+            assert!(items.len() <= 3);
+            seen.extend(items.iter().map(|u| u.id));
+            match next {
+                Some(next) => {
+                    assert_eq!(Some(next), items.last().map(|u| u.id));
+                    after = next;
+                }
+                None => break,
+            }
+        }
+        assert_eq!(seen, ids);
+        let (none, next) = service::users_after(&s, *ids.last().unwrap(), 3, None)
+            .await
+            .unwrap();
+        assert!(none.is_empty() && next.is_none());
+    });
+}

@@ -15,9 +15,11 @@ import {
   deleteUser,
   getUser,
   listUsers,
+  parseI64,
   parsePaging,
   updateUser,
   userId,
+  usersAfter,
 } from "./users.js";
 
 /** Largest accepted request body (bytes); larger bodies get 413. */
@@ -128,7 +130,21 @@ const listJson = (c, { items, page, perPage, total }) => c.json({ items, page, p
 /** The paging of a list request (400 for bad page or per_page). */
 const paging = (c) => parsePaging(new URL(c.req.url).search);
 
-app.get("/users", async (c) => listJson(c, await listUsers(c.var.session, paging(c), c.req.query("email"))));
+app.get("/users", async (c) => {
+  const query = new URL(c.req.url).searchParams;
+  const email = c.req.query("email");
+  const { perPage } = paging(c);
+  if (query.has("after")) {
+    // A keyset page: {"items", "per_page", "next"}, no total (see docs/demo.md).
+    if (query.has("page")) throw new ApiError(400, "page and after exclude each other: page through with after=<next>");
+    const raw = query.get("after");
+    const after = parseI64(raw);
+    if (after === null) throw new ApiError(400, `after must be an integer, got ${JSON.stringify(raw)}`);
+    const { items, next } = await usersAfter(c.var.session, after, perPage, email);
+    return c.json({ items, per_page: perPage, next });
+  }
+  return listJson(c, await listUsers(c.var.session, paging(c), email));
+});
 
 app.all("/users", () => {
   throw methodNotAllowed("GET, POST");

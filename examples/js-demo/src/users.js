@@ -144,6 +144,23 @@ export function getUser(session, id) {
   return found(User.getOr404(session, id), id);
 }
 
+/**
+ * A keyset page: at most `perPage` users with an id above `after`, in id order, and the id to
+ * continue after when there are more (`WHERE id > $1 ORDER BY id LIMIT n`: the read starts at
+ * `after`). `after` is a parsed bigint; ids are safe integers, so one beyond them bounds nothing
+ * more.
+ */
+export async function usersAfter(session, after, perPage, email) {
+  if (after >= BigInt(Number.MAX_SAFE_INTEGER)) return { items: [], next: null };
+  const from = after <= BigInt(Number.MIN_SAFE_INTEGER) ? Number.MIN_SAFE_INTEGER : Number(after);
+  let query = User.query(session).filter(User.c.id.gt(from)).orderBy("id").limit(perPage + 1);
+  if (email !== undefined) query = query.filterBy({ email });
+  const users = await query.all();
+  const more = users.length > perPage;
+  const items = more ? users.slice(0, perPage) : users;
+  return { items, next: more ? items[items.length - 1].id : null };
+}
+
 /** One page of users ordered by id; with `email`, only the user who has it (the column is
  * UNIQUE: an index read, which on kv:// loads that user alone). */
 export function listUsers(session, paging, email) {

@@ -163,7 +163,26 @@ async fn route(
         }
         (["users"], Method::Get) => {
             let email = query_value(req, "email")?;
-            let page = service::list_users(&session, paging(req)?, email.as_deref()).await?;
+            let paging = paging(req)?;
+            if let Some(after) = query_value(req, "after")? {
+                // A keyset page: `{"items", "per_page", "next"}`, no total (see docs/demo.md).
+                if query_value(req, "page")?.is_some() {
+                    return Err(ApiError::bad_request(
+                        "page and after exclude each other: page through with after=<next>",
+                    ));
+                }
+                let after = after.parse::<i64>().map_err(|_| {
+                    ApiError::bad_request(format!("after must be an integer, got {after:?}"))
+                })?;
+                let (items, next) =
+                    service::users_after(&session, after, paging.per_page, email.as_deref())
+                        .await?;
+                return ok(json(
+                    &serde_json::json!({ "items": items, "per_page": paging.per_page, "next": next }),
+                    200,
+                ));
+            }
+            let page = service::list_users(&session, paging, email.as_deref()).await?;
             ok(page_json(&page))
         }
         (["users"], _) => Err(method_not_allowed("GET, POST")),
