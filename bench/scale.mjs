@@ -5,6 +5,7 @@
 //
 //   first_page      GET /users?page=1&per_page=20          (ORDER BY id LIMIT 20 + COUNT(*))
 //   deep_page       GET /users?page={middle}&per_page=20   (OFFSET n/2)
+//   keyset_page     GET /users?after={middle id}&per_page=20 (WHERE id > $1 ORDER BY id)
 //   indexed_lookup  GET /users?email={a random user's}     (the UNIQUE column's index)
 //   by_id           GET /users/{a random id}               (primary key)
 //
@@ -40,7 +41,7 @@ const SIZES = option("--sizes", QUICK ? "50,200" : "1000,10000,100000").split(",
 const DURATION = Number(option("--duration", QUICK ? 1 : 4));
 const ENGINES = option("--engines", "memory,kv,do").split(",");
 const CONNECTIONS = 4;
-const QUERIES = ["first_page", "deep_page", "indexed_lookup", "by_id"];
+const QUERIES = ["first_page", "deep_page", "keyset_page", "indexed_lookup", "by_id"];
 const log = (...a) => console.log(...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -90,17 +91,20 @@ async function fill(worker, ids, size, chunk) {
 }
 
 function requests(query, ids, size) {
-  let i = 0;
   const pick = () => ids[Math.floor(Math.random() * ids.length)];
   const middle = Math.max(1, Math.floor(size / 20 / 2));
+  // The same depth as deep_page: the id halfway through the table, in id order.
+  const middleId = query === "keyset_page" ? [...ids].sort((a, b) => a - b)[Math.floor(ids.length / 2)] : 0;
   return (req) => {
-    i++;
     switch (query) {
       case "first_page":
         req.path = "/users?page=1&per_page=20";
         break;
       case "deep_page":
         req.path = `/users?page=${middle}&per_page=20`;
+        break;
+      case "keyset_page":
+        req.path = `/users?after=${middleId}&per_page=20`;
         break;
       case "indexed_lookup":
         req.path = `/users?email=${encodeURIComponent(`seed-${pick()}@seed.test`)}`;
