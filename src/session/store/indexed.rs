@@ -33,15 +33,19 @@ use gluesql_core::{
     store::{IndexError, RowIter},
 };
 use std::{
-    ops::Bound::{Excluded, Included, Unbounded},
+    ops::Bound::{self, Excluded, Included, Unbounded},
     sync::Arc,
 };
 
 /// Prefix of the names of the implicit indexes of UNIQUE columns.
 const UNIQUE: &str = "unique:";
 
-/// A top-level conjunct `column op constant` (either way round) of `filter`, for `column`.
-fn comparisons<'a>(filter: &'a ExprPlan, out: &mut Vec<(&'a str, IndexOperator, &'a ExprPlan)>) {
+/// The top-level conjuncts `column op value` (either way round) of `filter`, as `(column, op,
+/// value)`: the comparisons an index (or the primary key's order, `ordered.rs`) can answer.
+pub(super) fn comparisons<'a>(
+    filter: &'a ExprPlan,
+    out: &mut Vec<(&'a str, IndexOperator, &'a ExprPlan)>,
+) {
     let ExprPlan::BinaryOp { left, op, right } = filter else {
         match filter {
             ExprPlan::Nested(inner) => comparisons(inner, out),
@@ -128,6 +132,17 @@ pub(super) fn access(
     })
 }
 
+/// The keys `op value` admits, as a range (of an index's values, or of primary keys).
+pub(super) fn key_range(op: &IndexOperator, value: Key) -> (Bound<Key>, Bound<Key>) {
+    match op {
+        IndexOperator::Eq => (Included(value.clone()), Included(value)),
+        IndexOperator::Gt => (Excluded(value), Unbounded),
+        IndexOperator::GtEq => (Included(value), Unbounded),
+        IndexOperator::Lt => (Unbounded, Excluded(value)),
+        IndexOperator::LtEq => (Unbounded, Included(value)),
+    }
+}
+
 impl SessionStore {
     /// The rows of `table_name` that index `index_name` names for `cmp`, in primary-key order.
     pub(super) fn scan_index<'a>(
@@ -182,14 +197,9 @@ impl SessionStore {
         if !table.complete {
             return self.miss(Miss::Table(table_name.to_owned()));
         }
-        let range = match operator {
-            IndexOperator::Eq => (Included(value.clone()), Included(value)),
-            IndexOperator::Gt => (Excluded(value), Unbounded),
-            IndexOperator::GtEq => (Included(value), Unbounded),
-            IndexOperator::Lt => (Unbounded, Excluded(value)),
-            IndexOperator::LtEq => (Unbounded, Included(value)),
-        };
-        let keys = table.index_lookup(index_name, range).ok_or_else(no_index)?;
+        let keys = table
+            .index_lookup(index_name, key_range(&operator, value))
+            .ok_or_else(no_index)?;
         self.read_table(table_name);
         let mut rows = Vec::with_capacity(keys.len());
         for key in keys {

@@ -21,7 +21,7 @@
 use super::{indexed, Miss, SessionStore};
 use crate::session::narrow::{primary_key_column, value_of};
 use gluesql_core::{
-    ast::{BinaryOperator, ColumnDef, IndexOperator},
+    ast::{ColumnDef, IndexOperator},
     data::Schema,
     error::Result as GlueResult,
     plan::{
@@ -36,10 +36,7 @@ use gluesql_core::{
     prelude::{Key, Value},
     store::RowIter,
 };
-use std::{
-    collections::HashMap,
-    ops::Bound::{Included, Unbounded},
-};
+use std::{collections::HashMap, ops::Bound::Unbounded};
 
 /// The name of the primary key's index (this planner's only).
 pub(super) const PRIMARY: &str = "PRIMARY";
@@ -191,28 +188,15 @@ fn lone_table(input: &mut ProjectInputPlan) -> Option<&mut TableSourcePlan> {
 /// a constant of exactly the key's type): where the read in key order may start (or stop).
 /// The filter keeps the conjunct, so the bound only has to include every row it admits.
 fn bound(filter: &ExprPlan, key: &ColumnDef) -> Option<IndexPredicatePlan> {
-    let ExprPlan::BinaryOp { left, op, right } = filter else {
-        return None;
-    };
-    if *op == BinaryOperator::And {
-        return bound(left, key).or_else(|| bound(right, key));
-    }
-    let operator = match op {
-        BinaryOperator::Gt => IndexOperator::Gt,
-        BinaryOperator::GtEq => IndexOperator::GtEq,
-        BinaryOperator::Lt => IndexOperator::Lt,
-        BinaryOperator::LtEq => IndexOperator::LtEq,
-        _ => return None,
-    };
-    let (operator, value) = match (left.as_ref(), right.as_ref()) {
-        (ExprPlan::Identifier(name), value) if *name == key.name => (operator, value),
-        (value, ExprPlan::Identifier(name)) if *name == key.name => (operator.reverse(), value),
-        _ => return None,
-    };
-    let value = value_of(value, &key.data_type)?;
-    Some(IndexPredicatePlan {
-        operator,
-        expr: ExprPlan::Value(value),
+    let mut found = Vec::new();
+    indexed::comparisons(filter, &mut found);
+    found.into_iter().find_map(|(name, operator, value)| {
+        let range = !matches!(operator, IndexOperator::Eq);
+        let value = value_of(value, &key.data_type).filter(|_| range && name == key.name)?;
+        Some(IndexPredicatePlan {
+            operator,
+            expr: ExprPlan::Value(value),
+        })
     })
 }
 
@@ -287,11 +271,7 @@ impl SessionStore {
         let first = table.rows.keys().next().map(std::mem::discriminant);
         let range = match cmp.and_then(|(op, v)| Some((op, Key::try_from(v).ok()?))) {
             Some((op, key)) if first.is_none_or(|d| d == std::mem::discriminant(&key)) => {
-                match op {
-                    IndexOperator::Gt | IndexOperator::GtEq => (Included(key), Unbounded),
-                    IndexOperator::Lt | IndexOperator::LtEq => (Unbounded, Included(key)),
-                    IndexOperator::Eq => (Included(key.clone()), Included(key)),
-                }
+                indexed::key_range(op, key)
             }
             _ => (Unbounded, Unbounded),
         };
