@@ -30,3 +30,25 @@ export function cpuSeconds(pid) {
     return 0;
   }
 }
+
+/**
+ * The inner workerd's entry socket of `worker` (a bench/wrangler-dev.mjs worker): the loopback
+ * port of one of its group's workerd processes, other than the proxy's, whose answer to `path`
+ * `accepts(status, text)`. What the worker itself costs, without wrangler's proxy in front.
+ * @returns {Promise<{port: number, pid: number, url: string}>}
+ */
+export async function innerSocket(worker, path, accepts, timeoutMs) {
+  const pids = groupPids(worker.pid).filter((p) => p.comm === "workerd").map((p) => p.pid);
+  const lines = execFileSync("ss", ["-ltnpH"]).toString().split("\n");
+  for (const line of lines) {
+    const pid = pids.find((p) => line.includes(`pid=${p},`));
+    if (!pid) continue;
+    const port = Number(line.split(/\s+/)[3].split(":").pop());
+    if (port === worker.port) continue;
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(timeoutMs) });
+      if (accepts(res.status, await res.text())) return { port, pid, url: `http://127.0.0.1:${port}` };
+    } catch {}
+  }
+  throw new Error(`no direct workerd socket found (${path})`);
+}

@@ -20,7 +20,7 @@ import os from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { REPO_ROOT } from "../tests/e2e/harness.mjs";
-import { cpuSeconds, groupPids } from "./proc.mjs";
+import { cpuSeconds, groupPids, innerSocket } from "./proc.mjs";
 import { startWorker } from "./wrangler-dev.mjs";
 
 // ---------------------------------------------------------------- options
@@ -126,24 +126,15 @@ const log = (...a) => console.log(...a);
 
 /** The inner workerd's entry socket: a loopback port of the group that answers like the proxy. */
 async function findDirectPort(inst) {
-  const pids = groupPids(inst.worker.pid).filter((p) => p.comm === "workerd").map((p) => p.pid);
-  const lines = execFileSync("ss", ["-ltnpH"]).toString().split("\n");
   const expected = await fetch(inst.worker.url + inst.ready);
   const expectedText = await expected.text();
-  for (const line of lines) {
-    const pid = pids.find((p) => line.includes(`pid=${p},`));
-    if (!pid) continue;
-    const port = Number(line.split(/\s+/)[3].split(":").pop());
-    if (port === inst.worker.port) continue;
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}${inst.ready}`, { signal: AbortSignal.timeout(2000) });
-      const text = await res.text();
-      if (res.status === expected.status && (inst.seed ? text.startsWith("{\"items\"") : text === expectedText)) {
-        return { port, pid };
-      }
-    } catch {}
+  const accepts = (status, text) =>
+    status === expected.status && (inst.seed ? text.startsWith("{\"items\"") : text === expectedText);
+  try {
+    return await innerSocket(inst.worker, inst.ready, accepts, 2000);
+  } catch {
+    throw new Error(`no direct workerd socket found for ${inst.key}`);
   }
-  throw new Error(`no direct workerd socket found for ${inst.key}`);
 }
 
 async function start(inst) {

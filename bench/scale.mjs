@@ -23,12 +23,11 @@
 // "cpu_us" and "meta") and scale-latest.md.
 
 import autocannon from "autocannon";
-import { execFileSync } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { REPO_ROOT } from "../tests/e2e/harness.mjs";
-import { cpuSeconds, groupPids } from "./proc.mjs";
+import { cpuSeconds, innerSocket } from "./proc.mjs";
 import { startWorker } from "./wrangler-dev.mjs";
 
 const argv = process.argv.slice(2);
@@ -46,23 +45,6 @@ const log = (...a) => console.log(...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 
-/** The inner workerd's entry socket (what the worker itself costs, without wrangler's proxy). */
-async function direct(worker) {
-  const pids = groupPids(worker.pid).filter((p) => p.comm === "workerd").map((p) => p.pid);
-  const lines = execFileSync("ss", ["-ltnpH"]).toString().split("\n");
-  for (const line of lines) {
-    const pid = pids.find((p) => line.includes(`pid=${p},`));
-    if (!pid) continue;
-    const port = Number(line.split(/\s+/)[3].split(":").pop());
-    if (port === worker.port) continue;
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/users?per_page=1`, { signal: AbortSignal.timeout(5000) });
-      if (res.status === 200 && (await res.text()).startsWith('{"items"')) return { url: `http://127.0.0.1:${port}`, pid };
-    } catch {}
-  }
-  throw new Error("no direct workerd socket found");
-}
-
 async function serve(url, persistTo) {
   const worker = await startWorker({ vars: { DATABASE_URL: url, GLUEBIND_DEBUG: "1" }, persistTo });
   for (let t0 = Date.now(); ; await sleep(100)) {
@@ -71,7 +53,8 @@ async function serve(url, persistTo) {
     if (res.status === 200) break;
     if (Date.now() - t0 > 60_000) throw new Error(`${url}: no 200 on /users`);
   }
-  return { ...worker, inner: await direct(worker) };
+  const accepts = (status, text) => status === 200 && text.startsWith('{"items"');
+  return { ...worker, inner: await innerSocket(worker, "/users?per_page=1", accepts, 5000) };
 }
 
 /** Adds users until the table holds `size` (their ids appended to `ids`). */
