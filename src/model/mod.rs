@@ -196,8 +196,8 @@ fn expect_row<M: Model>(affected: usize, verb: &str) -> Result<()> {
 
 /// Creates the tables of `models` that do not exist yet (`db.create_all()`), and the indexes
 /// of their `#[gluebind(index)]` columns that do not exist yet (also on a table created
-/// before the index was declared): running it again changes nothing. It runs in `session`; commit to make the tables visible to other
-/// sessions.
+/// before the index was declared): running it again changes nothing. It runs in `session`;
+/// commit to make the tables visible to other sessions.
 ///
 /// Each table is created on its model's bind (the factory's engine for its `bind_key`, see
 /// [`Session::for_bind`]); use [`create_all_bind`] to select one bind.
@@ -223,8 +223,8 @@ pub(crate) async fn create(session: &Session, meta: &ModelMeta) -> Result<()> {
         .execute(&sql::create_table(meta), crate::NO_PARAMS)
         .await?;
     // GlueSQL has no CREATE INDEX IF NOT EXISTS: an existing index is the error it raises.
-    let indexed = meta.columns().iter().filter(|c| c.is_indexed());
-    for (statement, column) in sql::create_indexes(meta).into_iter().zip(indexed) {
+    for column in meta.columns().iter().filter(|c| c.is_indexed()) {
+        let statement = sql::create_index(meta, column.name());
         match session.execute(&statement, crate::NO_PARAMS).await {
             Err(Error::Sql { message }) if message.contains(INDEX_EXISTS) => {}
             // The column is not in the stored table: the model changed since it was created.

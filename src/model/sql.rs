@@ -61,22 +61,16 @@ pub(crate) fn index_name(meta: &ModelMeta, column: &str) -> String {
     format!("ix_{}_{column}", meta.table())
 }
 
-/// `CREATE INDEX "ix_t_c" ON "t" ("c")` for each indexed column.
-pub(crate) fn create_indexes(meta: &ModelMeta) -> Vec<String> {
-    meta.columns()
-        .iter()
-        .filter(|c| c.is_indexed())
-        .map(|c| {
-            let mut sql = String::from("CREATE INDEX ");
-            ident(&mut sql, &index_name(meta, c.name()));
-            sql.push_str(" ON ");
-            ident(&mut sql, meta.table());
-            sql.push_str(" (");
-            ident(&mut sql, c.name());
-            sql.push(')');
-            sql
-        })
-        .collect()
+/// `CREATE INDEX "ix_t_c" ON "t" ("c")`, the index of `column`.
+pub(crate) fn create_index(meta: &ModelMeta, column: &str) -> String {
+    let mut sql = String::from("CREATE INDEX ");
+    ident(&mut sql, &index_name(meta, column));
+    sql.push_str(" ON ");
+    ident(&mut sql, meta.table());
+    sql.push_str(" (");
+    ident(&mut sql, column);
+    sql.push(')');
+    sql
 }
 
 /// `DROP TABLE IF EXISTS "t"`.
