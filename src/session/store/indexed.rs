@@ -20,7 +20,7 @@
 
 use super::{Miss, SessionStore};
 use crate::{
-    session::narrow::value_of,
+    session::narrow::{primary_key_column, value_of},
     snapshot::{indexable, unique_columns, UniqueLookup},
 };
 use gluesql_core::{
@@ -242,19 +242,18 @@ impl SessionStore {
                  (for example ix_{table_name}_{name})"
             )));
         }
-        let def = schema
-            .column_defs
-            .iter()
-            .flatten()
-            .find(|c| &c.name == name);
-        if def.is_some_and(|c| c.unique == Some(ColumnUniqueOption { is_primary: true })) {
+        if primary_key_column(&schema).is_some_and(|key| &key.name == name) {
             return Err(GlueError::StorageMsg(format!(
                 "CREATE INDEX {index_name}: {name} is the primary key of {table_name}, already \
                  read by key and in key order"
             )));
         }
-        let column_type = def.map(|c| c.data_type.clone());
-        if let Some(data_type) = column_type.filter(|t| !indexable(t)) {
+        let def = schema
+            .column_defs
+            .iter()
+            .flatten()
+            .find(|c| &c.name == name);
+        if let Some(data_type) = def.map(|c| &c.data_type).filter(|t| !indexable(t)) {
             return Err(GlueError::StorageMsg(format!(
                 "CREATE INDEX {index_name}: gluebind does not index {data_type} columns ({name}): \
                  their order as keys differs from SQL's comparisons"
