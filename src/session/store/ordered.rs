@@ -110,6 +110,17 @@ fn offset_input(schemas: &HashMap<String, Schema>, input: OffsetInputPlan) -> Of
     }
 }
 
+/// The schema of `table` when it is read by a full scan and under its own column names (no
+/// `AS x(a, b)`): what an index read or a read in key order may replace.
+fn scanned_schema<'a>(
+    schemas: &'a HashMap<String, Schema>,
+    table: &TableSourcePlan,
+) -> Option<&'a Schema> {
+    let plain = table.access == TableAccessPlan::FullScan
+        && table.alias.as_ref().is_none_or(|a| a.columns.is_empty());
+    schemas.get(&table.name).filter(|_| plain)
+}
+
 /// The table a plain projection reads by a full scan, with its filter and schema: one table,
 /// no column aliases on it, no aggregate (whose groups depend on scan order).
 fn plain_scan<'a, 'p>(
@@ -124,9 +135,7 @@ fn plain_scan<'a, 'p>(
         _ => None,
     };
     let table = lone_table(&mut project.input)?;
-    let plain = table.access == TableAccessPlan::FullScan
-        && table.alias.as_ref().is_none_or(|a| a.columns.is_empty());
-    let schema = schemas.get(&table.name).filter(|_| plain)?;
+    let schema = scanned_schema(schemas, table)?;
     Some((table, filter, schema))
 }
 
@@ -146,9 +155,7 @@ fn aggregated_scan<'a, 'p>(
     let FilterInputPlan::Source(SourcePlan::Table(table)) = &mut filter.input else {
         return None;
     };
-    let plain = table.access == TableAccessPlan::FullScan
-        && table.alias.as_ref().is_none_or(|a| a.columns.is_empty());
-    let schema = schemas.get(&table.name).filter(|_| plain)?;
+    let schema = scanned_schema(schemas, table)?;
     Some((table, filter.expr.clone(), schema))
 }
 
