@@ -9,7 +9,7 @@ use crate::{
 };
 use futures_util::StreamExt;
 use gluebind::{model::Pagination, wasm::Event};
-use worker::{Method, Request, Response, Result};
+use worker::{Method, Request, Response, Result, Url};
 
 /// Builds the JSON error response for `error`.
 pub fn error_response(error: &ApiError) -> Result<Response> {
@@ -20,23 +20,21 @@ fn json<T: serde::Serialize>(value: &T, status: u16) -> Result<Response> {
     Ok(Response::from_json(value)?.with_status(status))
 }
 
+/// The request's URL (parsed once per route).
+fn url(req: &Request) -> std::result::Result<Url, ApiError> {
+    req.url().map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
 /// Paging parameters from the request's query string.
 fn paging(req: &Request) -> std::result::Result<Paging, ApiError> {
-    let url = req
-        .url()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Paging::parse(url.query())
+    Paging::parse(url(req)?.query())
 }
 
 /// The (percent-decoded) value of `key` in the query string, if given.
-fn query_value(req: &Request, key: &str) -> std::result::Result<Option<String>, ApiError> {
-    let url = req
-        .url()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(url
-        .query_pairs()
+fn query_value(url: &Url, key: &str) -> Option<String> {
+    url.query_pairs()
         .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned()))
+        .map(|(_, v)| v.into_owned())
 }
 
 /// The API's page: `{"items", "page", "per_page", "total"}` of a pagination.
@@ -162,11 +160,12 @@ async fn route(
             ok(user_json(&user, 201))
         }
         (["users"], Method::Get) => {
-            let email = query_value(req, "email")?;
-            let paging = paging(req)?;
-            if let Some(after) = query_value(req, "after")? {
+            let url = url(req)?;
+            let email = query_value(&url, "email");
+            let paging = Paging::parse(url.query())?;
+            if let Some(after) = query_value(&url, "after") {
                 // A keyset page: `{"items", "per_page", "next"}`, no total (see docs/demo.md).
-                if query_value(req, "page")?.is_some() {
+                if query_value(&url, "page").is_some() {
                     return Err(ApiError::bad_request(
                         "page and after exclude each other: page through with after=<next>",
                     ));
