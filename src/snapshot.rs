@@ -47,9 +47,23 @@ pub(crate) struct Table {
     pub unique_complete: bool,
     /// Unique values known to be free (while `unique_complete` is false).
     pub unique_absent: im::OrdSet<(usize, Key)>,
+    /// While `complete` is false: how far a listing from the table's first key has loaded
+    /// it (a first page on kv:// lists the rows it needs, not the table).
+    pub prefix: Option<Prefix>,
     /// The secondary indexes (`CREATE INDEX`) over the rows loaded, kept in step with `rows`
     /// by [`Table::put_row`] and [`Table::remove_row`].
     indexes: Indexes,
+}
+
+/// The first rows of a partial table in key order, as a listing from its first key brought
+/// them: every row whose key is at most `through` is in [`Table::rows`] (rows past it may be
+/// there too, loaded by key). Kept true by writes, which put and remove rows by key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Prefix {
+    /// The last key the listing saw.
+    pub through: Key,
+    /// How many listing pages it took (the next load asks for more).
+    pub pages: u32,
 }
 
 /// A table's secondary indexes: for each, the keys of the rows in `rows` by the value they
@@ -151,6 +165,7 @@ impl Table {
             unique: UniqueIndex::new(),
             unique_complete: true,
             unique_absent: im::OrdSet::new(),
+            prefix: None,
         }
     }
 

@@ -3,10 +3,13 @@
 
 use crate::{
     session::store::SessionStore,
-    snapshot::{unique_key, Database, StoredRow, Table, UniqueLookup, Version},
+    snapshot::{unique_key, Database, Prefix, StoredRow, Table, UniqueLookup, Version},
 };
 use gluesql_core::prelude::Key;
 use std::collections::BTreeSet;
+
+/// Rows of one table as loaded, in key order.
+pub(crate) type LoadedRows = Vec<(Key, StoredRow)>;
 
 /// What a load brought back, applied to the isolate cache and to the session.
 #[derive(Debug, Default)]
@@ -14,7 +17,9 @@ pub(crate) struct Patch {
     pub schemas: Vec<(String, Option<(gluesql_core::data::Schema, Version)>)>,
     pub all_schemas: bool,
     pub rows: Vec<(String, Key, Option<StoredRow>)>,
-    pub complete: Vec<(String, Vec<(Key, StoredRow)>)>,
+    pub complete: Vec<(String, LoadedRows)>,
+    /// The first rows of tables, each up to the last key its listing saw.
+    pub prefixes: Vec<(String, LoadedRows, Prefix)>,
     pub uniques: Vec<(String, usize, Key, Option<Key>)>,
     /// `do://`: the object version the load read as of.
     pub at: Option<Version>,
@@ -120,6 +125,52 @@ impl Patch {
             table.unique = index;
             table.unique_complete = true;
             table.unique_absent = im::OrdSet::new();
+        }
+        for (name, rows, prefix) in &self.prefixes {
+            let Some(table) = db.tables.get_mut(name) else {
+                continue;
+            };
+            if table.complete
+                || table
+                    .prefix
+                    .as_ref()
+                    .is_some_and(|p| p.through >= prefix.through)
+            {
+                continue; // knows as much already
+            }
+            let written = own.and_then(|ws| ws.writes.rows.get(name));
+            let is_own = |k: &Key| written.is_some_and(|w| w.contains(k));
+            let listed: BTreeSet<&Key> = rows.iter().map(|(k, _)| k).collect();
+            // As for a whole table, within the part listed.
+            let stale: Vec<Key> = table
+                .rows
+                .range(..=&prefix.through)
+                .map(|(k, _)| k)
+                .filter(|k| drop_unlisted && !listed.contains(k) && !is_own(k))
+                .cloned()
+                .collect();
+            let columns = table.unique_columns();
+            for key in stale {
+                let Some(row) = table.remove_row(&key) else {
+                    continue;
+                };
+                // Its unique entries are unknown again (the table's index is partial).
+                for (pos, _) in &columns {
+                    if let Some(v) = row.values.get(*pos).and_then(unique_key) {
+                        let entry = (*pos, v);
+                        if table.unique.get(&entry) == Some(&key) {
+                            table.unique.remove(&entry);
+                        }
+                    }
+                }
+            }
+            for (key, row) in rows {
+                if table.rows.contains_key(key) || is_own(key) {
+                    continue;
+                }
+                table.put_row(key.clone(), row.clone());
+            }
+            table.prefix = Some(prefix.clone());
         }
         for (name, pos, value, owner) in &self.uniques {
             let Some(table) = db.tables.get_mut(name) else {

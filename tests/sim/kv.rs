@@ -62,6 +62,9 @@ pub struct World {
     last_write: RefCell<HashMap<String, u64>>,
     /// Logs every call to the trace (a rerun of one seed).
     pub verbose: std::cell::Cell<bool>,
+    /// Most keys a `list` page holds: KV's 1 000, or in half the runs a handful, so that
+    /// loads of a table's first rows stop part-way (KV may return short pages, too).
+    list_page: usize,
 }
 
 impl World {
@@ -71,7 +74,13 @@ impl World {
         faults: Faults,
         locations: usize,
     ) -> Rc<Self> {
+        let list_page = if sim.chance(0.5) {
+            MAX_LIST
+        } else {
+            usize::try_from(sim.pick(1..6)).expect("small")
+        };
         Rc::new(Self {
+            list_page,
             sim,
             consistency,
             faults: std::cell::Cell::new(faults),
@@ -163,10 +172,10 @@ impl World {
                     metadata: entry.metadata.clone(),
                 })
             })
-            .take(MAX_LIST + 1)
+            .take(self.list_page + 1)
             .collect();
-        let cursor = if keys.len() > MAX_LIST {
-            keys.truncate(MAX_LIST);
+        let cursor = if keys.len() > self.list_page {
+            keys.truncate(self.list_page);
             keys.last().map(|k| k.name.clone())
         } else {
             None

@@ -132,6 +132,9 @@ pub struct UserWrite {
 pub struct Records {
     pub transfers: Vec<Transfer>,
     pub audits: Vec<Audit>,
+    /// Walks over the users in key order, page by page: (who, the ids walked, the ids a scan
+    /// of the same session then read).
+    pub walks: Vec<(Who, Vec<i64>, Vec<i64>)>,
     pub users: Vec<UserWrite>,
     pub commits: usize,
     pub conflicts: usize,
@@ -310,7 +313,8 @@ impl Run {
         let opened = self.sim.step();
         let outcome = match kind {
             0..=34 => self.transfer(&s, who).await,
-            35..=54 => self.audit(&s, who, opened, kind % 2 == 0).await,
+            35..=49 => self.audit(&s, who, opened, kind % 2 == 0).await,
+            50..=54 => self.walk_users(&s, who).await,
             55..=69 => self.sign_up(&s).await,
             70..=79 => self.change_email(&s).await,
             80..=87 => self.delete_user(&s).await,
@@ -413,6 +417,43 @@ impl Run {
             opened_step: opened,
             reads,
         });
+        line
+    }
+
+    /// Walks the users in id order two at a time (a keyset page: `id > $1 ORDER BY id LIMIT
+    /// 2`, loaded from the table's first key as far as it goes), then scans them in the same
+    /// session: one snapshot, so the same ids.
+    async fn walk_users(&self, s: &Session, who: Who) -> String {
+        let ids = |rows: gluebind::Rows| -> Vec<i64> {
+            rows.iter().map(|r| r.get("id").expect("id")).collect()
+        };
+        let mut walked = Vec::new();
+        let mut after = i64::MIN;
+        loop {
+            let page = match s
+                .execute(
+                    "SELECT id FROM users WHERE id > $1 ORDER BY id LIMIT 2",
+                    params![after],
+                )
+                .await
+            {
+                Ok(r) => ids(r.into_rows().expect("rows")),
+                Err(e) => return format!("walk: {e}"),
+            };
+            walked.extend(&page);
+            match page.last() {
+                Some(last) if page.len() == 2 => after = *last,
+                _ => break,
+            }
+            self.think().await;
+        }
+        let mut scanned = match s.execute_batch("SELECT id FROM users").await {
+            Ok(mut r) => ids(r.remove(0).into_rows().expect("rows")),
+            Err(e) => return format!("walk: scan: {e}"),
+        };
+        scanned.sort_unstable();
+        let line = format!("walk: {walked:?}, scan {scanned:?}");
+        self.records.borrow_mut().walks.push((who, walked, scanned));
         line
     }
 

@@ -126,6 +126,29 @@ fn key_segment(key: &Key) -> Result<String> {
     Ok(format!("h{}", hex(&Sha256::digest(&bytes))))
 }
 
+/// True when rows keyed like `key` list in key order: the types whose order-preserving bytes
+/// are short (never named by hash) and whose order is the bytes' order (integers, booleans,
+/// times of day, UUIDs; not dates, whose days before the era's start sort after it, nor text,
+/// decimals or floats).
+pub(crate) fn listed_in_key_order(key: &Key) -> bool {
+    matches!(
+        key,
+        Key::Bool(_)
+            | Key::I8(_)
+            | Key::I16(_)
+            | Key::I32(_)
+            | Key::I64(_)
+            | Key::I128(_)
+            | Key::U8(_)
+            | Key::U16(_)
+            | Key::U32(_)
+            | Key::U64(_)
+            | Key::U128(_)
+            | Key::Time(_)
+            | Key::Uuid(_)
+    )
+}
+
 fn check_key(key: String) -> Result<String> {
     if key.len() > MAX_KEY_BYTES {
         return Err(Error::Storage {

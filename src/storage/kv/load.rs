@@ -2,6 +2,7 @@
 //! how it fills the session (and the isolate cache).
 
 use super::{
+    backend::ListedKey,
     layout::{self, RowRecord, SchemaRecord, UniqueRecord},
     local::Lsn,
     store::{KvStorage, Listed},
@@ -9,7 +10,7 @@ use super::{
 use crate::{
     error::{Error, Result},
     session::store::Miss,
-    snapshot::{unique_key, StoredRow},
+    snapshot::{unique_key, Prefix, StoredRow},
     storage::patch::Patch,
 };
 use gluesql_core::prelude::Key;
@@ -76,8 +77,21 @@ impl KvStorage {
                     row_keys.push((table.clone(), key.clone(), self.layout.row_key(table, key)?));
                 }
                 Miss::Table(table) => {
-                    let rows = self.load_table(table, ops, as_of).await?;
+                    let (rows, _) = self.load_rows(table, ops, as_of, u32::MAX).await?;
                     patch.complete.push((table.clone(), rows));
+                }
+                Miss::Prefix { table, pages } => {
+                    match self.load_rows(table, ops, as_of, *pages).await? {
+                        (rows, None) => patch.complete.push((table.clone(), rows)),
+                        (rows, Some(through)) => patch.prefixes.push((
+                            table.clone(),
+                            rows,
+                            Prefix {
+                                through,
+                                pages: *pages,
+                            },
+                        )),
+                    }
                 }
                 Miss::Unique {
                     table,
@@ -163,16 +177,29 @@ impl KvStorage {
         Ok(patch)
     }
 
-    /// Every row of a table as of `as_of`: one `list` per 1000 rows, plus bulk gets for rows
-    /// too large to be inlined in metadata.
-    async fn load_table(
+    /// The rows of a table as of `as_of`, from its first key: one `list` per 1000 rows (at
+    /// most `pages` of them), plus bulk gets for rows too large to be inlined in metadata.
+    /// Also the last key listed when the listing stopped before the table's end, which it does
+    /// only at a key whose KV name sorts as the key does ([`layout::listed_in_key_order`]).
+    async fn load_rows(
         &self,
         table: &str,
         ops: &Cell<u64>,
         as_of: Lsn,
-    ) -> Result<Vec<(Key, StoredRow)>> {
+        pages: u32,
+    ) -> Result<(Vec<(Key, StoredRow)>, Option<Key>)> {
         let prefix = self.layout.rows_prefix(table);
-        let listed = self.list_as_of(ops, &prefix, as_of, false).await?;
+        // The key a listing may stop at: one whose KV name sorts as the key does.
+        let boundary = |last: &ListedKey| {
+            let record = layout::decode_metadata::<RowRecord>(&last.name, last.metadata.as_ref()?);
+            record.ok().map(|r| r.k).filter(layout::listed_in_key_order)
+        };
+        let (listed, last) = self
+            .list_first_as_of(ops, &prefix, as_of, false, &|listed, last| {
+                listed >= pages && boundary(last).is_some()
+            })
+            .await?;
+        let through = last.as_ref().and_then(boundary);
         let mut rows = Vec::with_capacity(listed.len());
         let mut large = Vec::new();
         for (name, listed) in listed {
@@ -196,6 +223,6 @@ impl KvStorage {
                 rows.push((k, stored(rec, name)?));
             }
         }
-        Ok(rows)
+        Ok((rows, through))
     }
 }

@@ -51,8 +51,7 @@ enum Settled {
 }
 
 impl KvStorage {
-    /// Settles this isolate's own commits that stopped half-way, then lists the journal (its
-    /// first 1000 records) and settles every record older than [`REPLAY_AFTER_MS`] that no
+    /// Settles this isolate's own commits that stopped half-way, then lists the journal and settles every record older than [`REPLAY_AFTER_MS`] that no
     /// commit of this isolate holds, within 3/4 of the session's
     /// budget (the rest is the session's own). Returns how many it settled. A corrupt record
     /// is skipped with a note, never retried by this isolate; a settlement that does not fit
@@ -70,17 +69,16 @@ impl KvStorage {
             }
         }
         let prefix = self.layout.journal_prefix();
-        let page = self
-            .call(ops, "list of the journal", || self.kv.list(&prefix, None))
-            .await?;
+        // The whole journal (as a commit's check lists it): a record on its first page may
+        // wait for one past it, which must be reached to be settled.
+        let journal = self.list_all(ops, &prefix).await?;
         let now = self.now_ms();
         let mut settled = 0;
         // Markers whose record is gone (its commit finished, or was settled while the
         // marker's put was still on its way): garbage, once old.
         let names: std::collections::BTreeSet<&str> =
-            page.keys.iter().map(|k| k.name.as_str()).collect();
-        let orphans: Vec<String> = page
-            .keys
+            journal.iter().map(|k| k.name.as_str()).collect();
+        let orphans: Vec<String> = journal
             .iter()
             .filter(|k| {
                 k.name
@@ -97,7 +95,7 @@ impl KvStorage {
             self.call(ops, "delete of a marker", || self.kv.delete(orphan))
                 .await?;
         }
-        for listed in page.keys {
+        for listed in journal {
             let Some(stamp) = stamp_of(&listed.name, &prefix) else {
                 continue;
             };

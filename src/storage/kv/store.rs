@@ -412,18 +412,33 @@ impl KvStorage {
 
     /// Every key under `prefix`, one `list` per 1000 keys.
     pub(super) async fn list_all(&self, ops: &Cell<u64>, prefix: &str) -> Result<Vec<ListedKey>> {
-        let mut keys = Vec::new();
+        Ok(self.list_until(ops, prefix, &|_, _| false).await?.0)
+    }
+
+    /// The keys under `prefix` from its first, page after page until `enough(pages listed,
+    /// last key listed)` says so, and whether the listing stopped before its end.
+    async fn list_until(
+        &self,
+        ops: &Cell<u64>,
+        prefix: &str,
+        enough: &dyn Fn(u32, &ListedKey) -> bool,
+    ) -> Result<(Vec<ListedKey>, bool)> {
+        let mut keys: Vec<ListedKey> = Vec::new();
         let mut cursor = None;
-        loop {
+        for pages in 1.. {
             let page = self
                 .call(ops, "list", || self.kv.list(prefix, cursor.clone()))
                 .await?;
             keys.extend(page.keys);
             match page.cursor {
                 Some(c) => cursor = Some(c),
-                None => return Ok(keys),
+                None => break,
+            }
+            if keys.last().is_some_and(|last| enough(pages, last)) {
+                return Ok((keys, true));
             }
         }
+        Ok((keys, false))
     }
 
     /// Every key under `prefix` as a session as of `as_of` should believe it, in key order:
@@ -436,7 +451,27 @@ impl KvStorage {
         as_of: Lsn,
         checking: bool,
     ) -> Result<Vec<(String, Listed)>> {
-        let listed = self.through_log(|| self.list_all(ops, prefix)).await?;
+        Ok(self
+            .list_first_as_of(ops, prefix, as_of, checking, &|_, _| false)
+            .await?
+            .0)
+    }
+
+    /// As [`KvStorage::list_as_of`], for the first keys under `prefix` only: the listing stops
+    /// where `enough` says (see [`KvStorage::list_until`]). When it stopped before its end,
+    /// also the last key it listed: what is believed is then exactly every key up to that one.
+    pub(super) async fn list_first_as_of(
+        &self,
+        ops: &Cell<u64>,
+        prefix: &str,
+        as_of: Lsn,
+        checking: bool,
+        enough: &dyn Fn(u32, &ListedKey) -> bool,
+    ) -> Result<(Vec<(String, Listed)>, Option<ListedKey>)> {
+        let (listed, cut) = self
+            .through_log(|| self.list_until(ops, prefix, enough))
+            .await?;
+        let last = if cut { listed.last().cloned() } else { None };
         self.covers(as_of)?;
         let log = self.log.borrow();
         let mut out: std::collections::BTreeMap<String, Listed> = std::collections::BTreeMap::new();
@@ -466,11 +501,14 @@ impl KvStorage {
             if seen.contains(&name) || checking {
                 continue; // a check believes what KV lists as absent (deleted elsewhere)
             }
+            if last.as_ref().is_some_and(|last| name > last.name) {
+                continue; // past where the listing stopped
+            }
             if let Belief::Local(Some(entry)) = log.belief(&name, None, as_of) {
                 out.insert(name, Listed::Local(entry));
             }
         }
-        Ok(out.into_iter().collect())
+        Ok((out.into_iter().collect(), last))
     }
 
     /// Deletes the records of this isolate's finished commits (at most
