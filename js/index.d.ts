@@ -531,6 +531,12 @@ export interface PageOptions {
    * NotFoundError (404). False: they become 1, the default size, and an empty page.
    */
   errorOut?: boolean;
+  /**
+   * True (default): count the matching rows for `total`. False (Flask-SQLAlchemy's
+   * `count=False`): `total` and `pages` are null and `hasNext` comes from reading one row past
+   * the page, so the page costs what it returns (on kv:// a count lists the whole table).
+   */
+  count?: boolean;
 }
 
 export interface PaginateOptions extends PageOptions {
@@ -632,9 +638,14 @@ export interface Query<C extends ColumnSpecs, R = RowOf<C>> {
   /** How many rows the query yields (limit and offset applied). */
   count(): Promise<number>;
   /** One page, with Flask-SQLAlchemy 3's rules. @throws NotFoundError (see PageOptions.errorOut). */
-  paginate(options?: PaginateOptions): Promise<Pagination<R>>;
+  paginate(options?: PaginateOptions & { count?: true }): Promise<Pagination<R>>;
+  /** An uncounted page: `total` and `pages` null (see PageOptions.count). */
+  paginate(options: PaginateOptions & { count: false }): Promise<Pagination<R, null>>;
+  paginate(options?: PaginateOptions): Promise<Pagination<R, number | null>>;
   /** `paginate` from the request arguments `page` and `per_page`. */
-  paginateArgs(args: PageArgs, options?: PageOptions): Promise<Pagination<R>>;
+  paginateArgs(args: PageArgs, options?: PageOptions & { count?: true }): Promise<Pagination<R>>;
+  paginateArgs(args: PageArgs, options: PageOptions & { count: false }): Promise<Pagination<R, null>>;
+  paginateArgs(args: PageArgs, options?: PageOptions): Promise<Pagination<R, number | null>>;
   /**
    * Deletes every row the filters match (every row without filters), in the session; resolves
    * to how many. Pending objects are flushed first; tracked objects of the deleted rows are no
@@ -712,20 +723,25 @@ export declare function createAll(session: Session, models: readonly Model<any, 
 /** Drops the tables that exist, with their rows (`DROP TABLE IF EXISTS`), in `session`. Idempotent. */
 export declare function dropAll(session: Session, models: readonly Model<any, any>[], options?: BindOptions): Promise<void>;
 
-/** One page of a query's rows and where it stands (Flask-SQLAlchemy's `Pagination`). */
-export declare class Pagination<T = Row> {
-  constructor(init: { items: T[]; page: number; perPage: number; total: number; maxPerPage?: number | null });
+/**
+ * One page of a query's rows and where it stands (Flask-SQLAlchemy's `Pagination`). `Total` is
+ * `null` for a page asked for with `count: false`.
+ */
+export declare class Pagination<T = Row, Total extends number | null = number> {
+  constructor(init: { items: T[]; page: number; perPage: number; total: Total; maxPerPage?: number | null; more?: boolean });
   /** The rows of this page. */
   items: T[];
   /** This page's number, from 1. */
   page: number;
   /** The page size (after `maxPerPage`). */
   perPage: number;
-  /** How many rows match the query, on all pages. */
-  total: number;
+  /** How many rows match the query, on all pages; null when not counted. */
+  total: Total;
   maxPerPage: number | null;
-  /** The number of pages (0 when there are no rows). */
-  readonly pages: number;
+  /** Uncounted: whether a row follows this page (what `hasNext` says then). */
+  more: boolean;
+  /** The number of pages (0 when there are no rows; null when not counted). */
+  readonly pages: Total;
   readonly hasPrev: boolean;
   readonly hasNext: boolean;
   readonly prevNum: number | null;
@@ -740,8 +756,8 @@ export declare class Pagination<T = Row> {
     items: T[];
     page: number;
     perPage: number;
-    total: number;
-    pages: number;
+    total: Total;
+    pages: Total;
     hasPrev: boolean;
     hasNext: boolean;
     prevNum: number | null;

@@ -83,6 +83,11 @@ impl Rows {
         Self { columns, rows }
     }
 
+    /// The first `len` rows (all when there are fewer).
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.rows.truncate(len);
+    }
+
     /// These rows and then `more`'s (the same columns).
     pub(crate) fn joined(mut self, more: Rows) -> Self {
         debug_assert_eq!(self.columns, more.columns);

@@ -7,6 +7,7 @@
 
 mod common;
 use common::{block_on, count_in, isolate};
+use gluebind::model::Model;
 use gluebind::{
     kv::{CountingKv, FaultyKv, KvOps, MemoryKv},
     Engine, Error, Isolation, Session, SessionFactory,
@@ -323,5 +324,56 @@ fn a_serializable_first_page_conflicts_with_a_row_inserted_past_it() {
             .unwrap();
         let err = reader.commit().await.unwrap_err();
         assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    });
+}
+
+#[derive(gluebind::Model, Debug)]
+#[gluebind(table = "items")]
+struct Item {
+    #[gluebind(primary_key)]
+    id: i64,
+    n: Option<i64>,
+}
+
+/// `paginate(...).count(false)` (Flask-SQLAlchemy's `count=False`): no total, `has_next` from
+/// one row past the page — on a cold kv:// isolate, one `list` instead of a listing of the
+/// table for the count.
+#[test]
+fn an_uncounted_page_costs_what_it_returns() {
+    let (kv, _a) = namespace(&dense(5_000));
+    block_on(async {
+        let b = cold(&kv).await;
+        let page = Item::query(&b.open())
+            .order_by(Item::ID.asc())
+            .paginate(1, 20)
+            .count(false)
+            .await
+            .unwrap();
+        let ids: Vec<i64> = page.items.iter().map(|i| i.id).collect();
+        assert_eq!(ids, (1..=20).collect::<Vec<_>>());
+        assert_eq!((page.total, page.pages(), page.has_next()), (None, 0, true));
+        assert_eq!(take(&kv).lists, 1);
+
+        let last = Item::query(&b.open())
+            .order_by(Item::ID.asc())
+            .filter(Item::ID.gt(4_990i64))
+            .paginate(1, 10)
+            .count(false)
+            .await
+            .unwrap();
+        assert_eq!((last.items.len(), last.has_next()), (10, false));
+
+        let c = cold(&kv).await;
+        let counted = Item::query(&c.open())
+            .order_by(Item::ID.asc())
+            .paginate(1, 20)
+            .await
+            .unwrap();
+        assert_eq!((counted.total, counted.has_next()), (Some(5_000), true));
+        assert_eq!(
+            take(&kv).lists,
+            1 + 5,
+            "the first rows, then the count's listing"
+        );
     });
 }

@@ -402,24 +402,26 @@ class Query {
  * numbers derived from `page`, `perPage`, `total` and the items are computed by the Rust core.
  */
 export class Pagination {
-  constructor({ items, page, perPage, total, maxPerPage = null }) {
+  constructor({ items, page, perPage, total, maxPerPage = null, more = false }) {
     /** The rows of this page. */
     this.items = items;
     /** This page's number, from 1. */
     this.page = page;
     /** The page size (after maxPerPage). */
     this.perPage = perPage;
-    /** How many rows match the query, on all pages. */
+    /** How many rows match the query, on all pages; null when not counted (`count: false`). */
     this.total = total;
     /** The cap on perPage the page was asked with, or null. */
     this.maxPerPage = maxPerPage;
+    /** Uncounted: whether a row follows this page (what hasNext says then). */
+    this.more = more;
   }
 
   #numbers() {
-    return wasm().paginationNumbers(this.page, this.perPage, this.total, this.items.length);
+    return wasm().paginationNumbers(this.page, this.perPage, this.total, this.items.length, this.more);
   }
 
-  /** The number of pages (0 when there are no rows). */
+  /** The number of pages (0 when there are no rows; null when not counted). */
   get pages() {
     return this.#numbers().pages;
   }

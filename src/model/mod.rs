@@ -27,7 +27,7 @@
 //! let found = User::query(&session).filter_by(User::EMAIL, "ada@x.org").one().await?;
 //! assert_eq!(found, ada);
 //! let page = User::query(&session).order_by(User::ID.asc()).paginate(1, 20).await?;
-//! assert_eq!((page.total, page.pages(), page.has_next()), (1, 1, false));
+//! assert_eq!((page.total, page.pages(), page.has_next()), (Some(1), 1, false));
 //! assert_eq!(User::get_or_404(&session, 42).await.unwrap_err().code(), "NOT_FOUND");
 //! # Ok::<(), gluebind::Error>(())
 //! # }).unwrap();

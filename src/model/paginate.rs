@@ -50,6 +50,8 @@ pub(crate) struct PageRequest {
     pub(crate) default_per_page: u64,
     pub(crate) max_per_page: Option<u64>,
     pub(crate) error_out: bool,
+    /// Whether to count the matching rows (Flask-SQLAlchemy's `count`, default true).
+    pub(crate) count: bool,
 }
 
 /// One page of rows, before they become a model's values (typed) or JavaScript objects.
@@ -57,7 +59,10 @@ pub(crate) struct Page {
     pub(crate) rows: Rows,
     pub(crate) page: u64,
     pub(crate) per_page: u64,
-    pub(crate) total: u64,
+    /// `None` when not counted.
+    pub(crate) total: Option<u64>,
+    /// Uncounted: whether a row follows this page.
+    pub(crate) more: bool,
     pub(crate) max_per_page: Option<u64>,
 }
 
@@ -69,6 +74,7 @@ impl PageRequest {
             default_per_page: DEFAULT_PER_PAGE,
             max_per_page: None,
             error_out: true,
+            count: true,
         }
     }
 
@@ -109,25 +115,35 @@ impl PageRequest {
         Ok((page, per_page))
     }
 
-    /// The page's rows and the total count.
+    /// The page's rows and the total count (or, uncounted, whether a row follows them).
     pub(crate) async fn fetch(&self, select: &Select) -> Result<Page> {
         let (page, per_page) = self.page_args(select)?;
         let mut paged = select.clone();
-        paged.limit = Some(per_page);
+        // Uncounted, one row more tells whether there is a next page.
+        paged.limit = Some(per_page.saturating_add(u64::from(!self.count)));
         paged.offset = Some((page - 1).saturating_mul(per_page));
-        let rows = paged.all().await?;
+        let mut rows = paged.all().await?;
+        let more = rows.len() as u64 > per_page;
+        if more {
+            rows.truncate(usize::try_from(per_page).unwrap_or(usize::MAX));
+        }
         if rows.is_empty() && page != 1 && self.error_out {
             return Err(select.not_found(format!(
                 "page {page} (of {per_page} rows each) is past the last page; ask for a page \
                  between 1 and the pagination's `pages`"
             )));
         }
-        let total = select.count_matching().await?;
+        let total = if self.count {
+            Some(select.count_matching().await?)
+        } else {
+            None
+        };
         Ok(Page {
             rows,
             page,
             per_page,
             total,
+            more,
             max_per_page: self.max_per_page,
         })
     }
@@ -201,6 +217,17 @@ impl<M: Model> Paginate<M> {
         self
     }
 
+    /// Whether to count the matching rows for [`Pagination::total`] (default `true`;
+    /// Flask-SQLAlchemy's `count`). Without the count, `total` is `None` and
+    /// [`Pagination::has_next`] comes from reading one row past the page: the page then
+    /// costs what it returns. On kv:// a count lists the whole table (KV cannot count), so
+    /// a first page of a large table is bounded only uncounted — or as a keyset page
+    /// (`filter(Model::ID.gt(after)).order_by(..).limit(n)`).
+    pub fn count(mut self, count: bool) -> Self {
+        self.request.count = count;
+        self
+    }
+
     async fn fetch(self) -> Result<Pagination<M>> {
         let page = self.request.fetch(&self.query.select).await?;
         let items = page
@@ -208,13 +235,13 @@ impl<M: Model> Paginate<M> {
             .iter()
             .map(|row| M::from_row(&row))
             .collect::<Result<Vec<M>>>()?;
-        Ok(Pagination {
+        Ok(Pagination::of(
             items,
-            page: page.page,
-            per_page: page.per_page,
-            total: page.total,
-            max_per_page: page.max_per_page,
-        })
+            (page.page, page.per_page),
+            page.total,
+            page.more,
+            page.max_per_page,
+        ))
     }
 }
 
@@ -241,20 +268,42 @@ pub struct Pagination<T> {
     pub page: u64,
     /// The page size (after `max_per_page`).
     pub per_page: u64,
-    /// How many rows match the query, on all pages.
-    pub total: u64,
+    /// How many rows match the query, on all pages; `None` when the page was asked for
+    /// uncounted ([`Paginate::count`]).
+    pub total: Option<u64>,
     /// The cap on `per_page` the page was asked with.
     pub max_per_page: Option<u64>,
+    /// Uncounted: whether a row follows this page.
+    more: bool,
 }
 
 impl<T> Pagination<T> {
-    /// The number of pages (0 when there are no rows, or no page size).
+    /// A page as fetched or as given (the npm package's `Pagination`): `more` matters only
+    /// uncounted.
+    pub(crate) fn of(
+        items: Vec<T>,
+        (page, per_page): (u64, u64),
+        total: Option<u64>,
+        more: bool,
+        max_per_page: Option<u64>,
+    ) -> Self {
+        Self {
+            items,
+            page,
+            per_page,
+            total,
+            max_per_page,
+            more,
+        }
+    }
+
+    /// The number of pages (0 when there are no rows, or no page size, or the rows were not
+    /// counted, as in Flask-SQLAlchemy).
     #[must_use]
     pub fn pages(&self) -> u64 {
-        if self.per_page == 0 {
-            0
-        } else {
-            self.total.div_ceil(self.per_page)
+        match self.total {
+            Some(total) if self.per_page > 0 => total.div_ceil(self.per_page),
+            _ => 0,
         }
     }
 
@@ -264,10 +313,14 @@ impl<T> Pagination<T> {
         self.page > 1
     }
 
-    /// True unless this is the last page (or past it).
+    /// True unless this is the last page (or past it). Uncounted, true when a row follows
+    /// this page (Flask-SQLAlchemy says false: it does not look).
     #[must_use]
     pub fn has_next(&self) -> bool {
-        self.page < self.pages()
+        match self.total {
+            Some(_) => self.page < self.pages(),
+            None => self.more,
+        }
     }
 
     /// The previous page's number, `None` on page 1.
@@ -377,6 +430,7 @@ impl<T> Pagination<T> {
             per_page: self.per_page,
             total: self.total,
             max_per_page: self.max_per_page,
+            more: self.more,
         }
     }
 }
@@ -389,7 +443,7 @@ impl<T: serde::Serialize> serde::Serialize for Pagination<T> {
         out.serialize_field("page", &self.page)?;
         out.serialize_field("per_page", &self.per_page)?;
         out.serialize_field("total", &self.total)?;
-        out.serialize_field("pages", &self.pages())?;
+        out.serialize_field("pages", &self.total.map(|_| self.pages()))?;
         out.serialize_field("has_prev", &self.has_prev())?;
         out.serialize_field("has_next", &self.has_next())?;
         out.serialize_field("prev_num", &self.prev_num())?;
@@ -405,19 +459,22 @@ mod tests {
     /// Flask-SQLAlchemy's `RangePagination`: `total` rows, page `page` of 10.
     fn range(total: u64, page: u64) -> Pagination<u64> {
         let first = (page - 1) * 10;
-        Pagination {
-            items: (first..total.min(first + 10)).collect(),
-            page,
-            per_page: 10,
-            total,
-            max_per_page: None,
-        }
+        Pagination::of(
+            (first..total.min(first + 10)).collect(),
+            (page, 10),
+            Some(total),
+            false,
+            None,
+        )
     }
 
     #[test]
     fn first_page() {
         let p = range(150, 1);
-        assert_eq!((p.page, p.per_page, p.total, p.pages()), (1, 10, 150, 15));
+        assert_eq!(
+            (p.page, p.per_page, p.total, p.pages()),
+            (1, 10, Some(150), 15)
+        );
         assert!(!p.has_prev());
         assert_eq!(p.prev_num(), None);
         assert!(p.has_next());
@@ -485,20 +542,34 @@ mod tests {
     #[test]
     fn numbers_built_by_hand_never_panic() {
         // The npm package's `new Pagination({ … })` may hold any numbers.
-        let odd = |page, per_page, total| Pagination {
-            items: vec![(); 3],
-            page,
-            per_page,
-            total,
-            max_per_page: None,
+        let odd = |page, per_page, total| {
+            Pagination::of(vec![(); 3], (page, per_page), total, false, None)
         };
-        let zero = odd(0, 0, 10);
+        let zero = odd(0, 0, Some(10));
         assert_eq!((zero.pages(), zero.first(), zero.prev_num()), (0, 1, None));
         assert!(zero.iter_pages().is_empty());
-        let huge = odd(u64::MAX, u64::MAX, u64::MAX);
+        let huge = odd(u64::MAX, u64::MAX, Some(u64::MAX));
         assert_eq!(huge.pages(), 1);
         assert_eq!(huge.last(), u64::MAX);
         assert_eq!(huge.iter_pages(), vec![Some(1)]);
+    }
+
+    #[test]
+    fn uncounted_pages_know_only_whether_one_follows() {
+        let page = |more| Pagination::of(vec![(); 10], (2, 10), None, more, None);
+        let p = page(true);
+        assert_eq!((p.pages(), p.has_next(), p.next_num()), (0, true, Some(3)));
+        assert_eq!(
+            (p.has_prev(), p.prev_num(), p.first(), p.last()),
+            (true, Some(1), 11, 20)
+        );
+        assert!(p.iter_pages().is_empty(), "no page count: no widget");
+        let last = page(false);
+        assert_eq!((last.has_next(), last.next_num()), (false, None));
+        let json = serde_json::to_value(p).unwrap();
+        assert_eq!(json["total"], serde_json::Value::Null);
+        assert_eq!(json["pages"], serde_json::Value::Null);
+        assert_eq!(json["has_next"], true);
     }
 
     #[test]

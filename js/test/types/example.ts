@@ -210,6 +210,14 @@ async function models(session: Session): Promise<Response> {
     .orderBy("id")
     .paginate({ page: 1, perPage: 20, maxPerPage: 100, errorOut: false });
   const fromArgs = await UserModel.query(session).paginateArgs(new URLSearchParams("page=2"), { maxPerPage: 100 });
+  const counted: number = page.total + fromArgs.total;
+  // Uncounted pages: no total, no page count; whether a row follows.
+  const uncounted: Pagination<UserRow, null> = await UserModel.query(session).orderBy("id").paginate({ count: false });
+  const noTotal: null = uncounted.total;
+  const more: boolean = uncounted.hasNext && uncounted.more;
+  const maybeCounted = await UserModel.query(session).paginate({ count: Math.random() > 0.5 });
+  // @ts-expect-error: a page that may be uncounted has a total that may be null
+  const sure: number = maybeCounted.total;
   const nums: (number | null)[] = page.iterPages({ leftEdge: 1 });
   const next: number | null = fromArgs.nextNum;
   const updated: UserRow = await UserModel.update(session, 1, { email: "b@x", bio: null });

@@ -257,7 +257,7 @@ fn page_json(page: &Pagination<()>) -> serde_json::Value {
         "page": page.page,
         "perPage": page.per_page,
         "total": page.total,
-        "pages": page.pages(),
+        "pages": page.total.map(|_| page.pages()),
         "hasPrev": page.has_prev(),
         "hasNext": page.has_next(),
         "prevNum": page.prev_num(),
@@ -455,13 +455,13 @@ impl Runner {
                     )?
                 };
                 let page = request.fetch(&select).await?;
-                let numbers = Pagination {
-                    items: vec![(); page.rows.len()],
-                    page: page.page,
-                    per_page: page.per_page,
-                    total: page.total,
-                    max_per_page: page.max_per_page,
-                };
+                let numbers = Pagination::of(
+                    vec![(); page.rows.len()],
+                    (page.page, page.per_page),
+                    page.total,
+                    page.more,
+                    page.max_per_page,
+                );
                 let key = self.model(step).meta.primary_key().name().to_owned();
                 Outcome::Page(rows_json(&page.rows), key, page_json(&numbers))
             }

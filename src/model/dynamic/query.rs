@@ -282,7 +282,7 @@ pub(crate) fn page_arg<V: DynValue>(value: &V) -> Result<PageArg> {
     )))
 }
 
-/// `paginate({ page, perPage, maxPerPage, defaultPerPage, errorOut })` (`args`: the page
+/// `paginate({ page, perPage, maxPerPage, defaultPerPage, errorOut, count })` (`args`: the page
 /// arguments are in the options) or `paginateArgs(args, options)` (`args` given: the
 /// request's `page` and `per_page`).
 ///
@@ -301,7 +301,7 @@ pub(crate) fn page_request<V: DynValue>(
             .ok_or_else(|| Error::config(format!("{place}: options must be an object")))?
     };
     let keys: &[&str] = if args.is_some() {
-        &["maxPerPage", "defaultPerPage", "errorOut"]
+        &["maxPerPage", "defaultPerPage", "errorOut", "count"]
     } else {
         &[
             "page",
@@ -309,6 +309,7 @@ pub(crate) fn page_request<V: DynValue>(
             "maxPerPage",
             "defaultPerPage",
             "errorOut",
+            "count",
         ]
     };
     for (key, _) in &entries {
@@ -352,6 +353,14 @@ pub(crate) fn page_request<V: DynValue>(
             .as_bool()
             .ok_or_else(|| Error::config(format!("{place}: errorOut must be true or false")))?
     };
+    let count = option("count");
+    let count = if count.is_undefined() {
+        true
+    } else {
+        count
+            .as_bool()
+            .ok_or_else(|| Error::config(format!("{place}: count must be true or false")))?
+    };
     let (page, per_page) = match args {
         Some((page, per_page)) => (page_arg(page)?, page_arg(per_page)?),
         None => (page_arg(&option("page"))?, page_arg(&option("perPage"))?),
@@ -360,5 +369,6 @@ pub(crate) fn page_request<V: DynValue>(
     request.default_per_page = default_per_page;
     request.max_per_page = max_per_page;
     request.error_out = error_out;
+    request.count = count;
     Ok(request)
 }

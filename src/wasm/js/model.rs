@@ -124,7 +124,7 @@ fn numbers(page: &Pagination<()>) -> Object {
     #[allow(clippy::cast_precision_loss)] // page numbers stay far below 2^53
     let n = |v: u64| JsValue::from_f64(v as f64);
     let opt = |v: Option<u64>| v.map_or(JsValue::NULL, n);
-    set(&o, "pages", n(page.pages()));
+    set(&o, "pages", opt(page.total.map(|_| page.pages())));
     set(&o, "hasPrev", page.has_prev());
     set(&o, "hasNext", page.has_next());
     set(&o, "prevNum", opt(page.prev_num()));
@@ -134,27 +134,41 @@ fn numbers(page: &Pagination<()>) -> Object {
     o
 }
 
-/// A `Pagination` of `count` items from JavaScript numbers (negative ones are 0).
-fn pagination(page: f64, per_page: f64, total: f64, count: f64) -> Pagination<()> {
+/// A `Pagination` of `count` items from JavaScript numbers (negative ones are 0; `total`
+/// null: uncounted, `more` saying whether a row follows).
+fn pagination(
+    page: f64,
+    per_page: f64,
+    total: Option<f64>,
+    count: f64,
+    more: bool,
+) -> Pagination<()> {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // saturating casts
     let n = |v: f64| v as u64;
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let items = vec![(); (count as usize).min(1 << 20)];
-    Pagination {
-        items,
-        page: n(page),
-        per_page: n(per_page),
-        total: n(total),
-        max_per_page: None,
-    }
+    Pagination::of(items, (n(page), n(per_page)), total.map(n), more, None)
 }
 
 /// Flask-SQLAlchemy's numbers of a page: `{ pages, hasPrev, hasNext, prevNum, nextNum, first,
-/// last }` for page `page` of `perPage` rows, `total` in all, `count` on this page.
+/// last }` for page `page` of `perPage` rows, `total` in all (null: uncounted, then `pages` is
+/// null and `more` says whether a row follows), `count` on this page.
 #[wasm_bindgen(js_name = paginationNumbers)]
 #[must_use]
-pub fn pagination_numbers(page: f64, per_page: f64, total: f64, count: f64) -> Object {
-    numbers(&pagination(page, per_page, total, count))
+pub fn pagination_numbers(
+    page: f64,
+    per_page: f64,
+    total: Option<f64>,
+    count: f64,
+    more: Option<bool>,
+) -> Object {
+    numbers(&pagination(
+        page,
+        per_page,
+        total,
+        count,
+        more.unwrap_or(false),
+    ))
 }
 
 /// Page numbers for a pagination widget, `null` marking a gap (Flask-SQLAlchemy's
@@ -164,7 +178,7 @@ pub fn pagination_numbers(page: f64, per_page: f64, total: f64, count: f64) -> O
 pub fn iter_pages(
     page: f64,
     per_page: f64,
-    total: f64,
+    total: Option<f64>,
     left_edge: Option<f64>,
     left_current: Option<f64>,
     right_current: Option<f64>,
@@ -173,7 +187,7 @@ pub fn iter_pages(
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let n = |v: Option<f64>, default: u64| v.map_or(default, |v| v as u64);
     let (le, lc, rc, re) = ITER_PAGES_DEFAULTS;
-    let pages = pagination(page, per_page, total, 0.0).iter_pages_with(
+    let pages = pagination(page, per_page, total, 0.0, false).iter_pages_with(
         n(left_edge, le),
         n(left_current, lc),
         n(right_current, rc),
@@ -414,7 +428,8 @@ impl JsModel {
         })
     }
 
-    /// One page: `{ items, page, perPage, total, maxPerPage }`. `args` undefined: `options`
+    /// One page: `{ items, page, perPage, total, more, maxPerPage }` (`total` null when
+    /// uncounted; `more`: whether a row follows the page, known uncounted). `args` undefined: `options`
     /// holds `page` and `perPage` (`paginate`); else `args` is `{ page, per_page }` from a
     /// request (`paginateArgs`).
     pub fn paginate(
@@ -443,7 +458,13 @@ impl JsModel {
             {
                 set(&o, "page", page.page as f64);
                 set(&o, "perPage", page.per_page as f64);
-                set(&o, "total", page.total as f64);
+                set(
+                    &o,
+                    "total",
+                    page.total
+                        .map_or(JsValue::NULL, |n| JsValue::from_f64(n as f64)),
+                );
+                set(&o, "more", page.more);
                 set(
                     &o,
                     "maxPerPage",
