@@ -208,6 +208,25 @@ impl Table {
         self.schema = schema;
     }
 
+    /// The keys of the loaded rows whose column under index `name` holds a value in `range`,
+    /// in the index's order (`asc` false: its values descending), rows holding one value in
+    /// primary-key order either way — as a stable sort of a scan orders them. `None` when the
+    /// table has no such index.
+    pub fn index_in_order(
+        &self,
+        name: &str,
+        range: (std::ops::Bound<Key>, std::ops::Bound<Key>),
+        asc: bool,
+    ) -> Option<Box<dyn Iterator<Item = &Key> + '_>> {
+        let at = self.indexes.defs.iter().position(|(n, _)| n == name)?;
+        let values = self.indexes.entries[at].range(range);
+        Some(if asc {
+            Box::new(values.flat_map(|(_, keys)| keys.iter()))
+        } else {
+            Box::new(values.rev().flat_map(|(_, keys)| keys.iter()))
+        })
+    }
+
     /// The keys of the loaded rows whose column under index `name` holds a value in `range`;
     /// `None` when the table has no such index.
     pub fn index_lookup(

@@ -118,6 +118,14 @@ impl PageRequest {
     /// The page's rows and the total count (or, uncounted, whether a row follows them).
     pub(crate) async fn fetch(&self, select: &Select) -> Result<Page> {
         let (page, per_page) = self.page_args(select)?;
+        // The count first (Flask-SQLAlchemy counts after): on kv:// it loads the whole table,
+        // which the page then reads, where the page first would list its rows once for itself
+        // and the count list them again. One snapshot either way: the same figures.
+        let total = if self.count {
+            Some(select.count_matching().await?)
+        } else {
+            None
+        };
         let mut paged = select.clone();
         // Uncounted, one row more tells whether there is a next page.
         paged.limit = Some(per_page.saturating_add(u64::from(!self.count)));
@@ -133,11 +141,6 @@ impl PageRequest {
                  between 1 and the pagination's `pages`"
             )));
         }
-        let total = if self.count {
-            Some(select.count_matching().await?)
-        } else {
-            None
-        };
         Ok(Page {
             rows,
             page,

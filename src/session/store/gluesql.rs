@@ -312,6 +312,8 @@ impl Index for SessionStore {
     ) -> GlueResult<RowIter<'a>> {
         if index_name == super::ordered::PRIMARY {
             self.scan_in_key_order(table_name, asc, cmp_value)
+        } else if let Some(asc) = asc {
+            self.scan_index_in_order(table_name, index_name, asc, cmp_value)
         } else {
             self.scan_index(table_name, index_name, cmp_value)
         }

@@ -132,6 +132,33 @@ pub(super) fn access(
     })
 }
 
+/// The read of a query ordered by `column` alone through an index on it (`CREATE INDEX`, a
+/// NOT NULL column: the index holds every row), in `asc`'s order, from a bound on the column
+/// in `filter` when it has one; `None` when no such index exists.
+pub(super) fn in_order(
+    schema: &Schema,
+    column: &str,
+    asc: Option<bool>,
+    filter: Option<&ExprPlan>,
+) -> Option<TableAccessPlan> {
+    let def = schema
+        .column_defs
+        .as_deref()?
+        .iter()
+        .find(|c| c.name == column && !c.nullable && indexable(&c.data_type))?;
+    let index = schema.indexes.iter().find(|index| {
+        matches!(&index.expr, Expr::Identifier(c) if *c == def.name)
+            && index.name != super::ordered::PRIMARY
+            && !index.name.starts_with(UNIQUE)
+    })?;
+    Some(TableAccessPlan::Index {
+        name: index.name.clone(),
+        // Always `Some`: a read in the index's order, where `None` is a lookup (`access`).
+        asc: Some(asc.unwrap_or(true)),
+        predicate: filter.and_then(|filter| super::ordered::bound(filter, def)),
+    })
+}
+
 /// The keys `op value` admits, as a range (of an index's values, or of primary keys).
 pub(super) fn key_range(op: &IndexOperator, value: Key) -> (Bound<Key>, Bound<Key>) {
     match op {
@@ -144,6 +171,44 @@ pub(super) fn key_range(op: &IndexOperator, value: Key) -> (Bound<Key>, Bound<Ke
 }
 
 impl SessionStore {
+    /// The rows of `table_name` in the order of index `index_name` (see [`in_order`]),
+    /// lazily, from the bound `cmp` when it is given.
+    pub(super) fn scan_index_in_order<'a>(
+        &'a self,
+        table_name: &str,
+        index_name: &str,
+        asc: bool,
+        cmp: Option<(&IndexOperator, Value)>,
+    ) -> GlueResult<RowIter<'a>> {
+        let Some(table) = self.table(table_name)? else {
+            return Ok(Box::new(std::iter::empty()));
+        };
+        if !table.complete {
+            return self.miss(Miss::Table(table_name.to_owned()));
+        }
+        let range = match cmp.and_then(|(op, v)| Some((op, Key::try_from(v).ok()?))) {
+            Some((op, value)) => key_range(op, value),
+            None => (Bound::Unbounded, Bound::Unbounded),
+        };
+        let keys = table
+            .index_in_order(index_name, range, asc)
+            .ok_or_else(|| {
+                GlueError::StorageMsg(format!(
+                    "gluebind has no index {index_name:?} on table {table_name:?}"
+                ))
+            })?;
+        self.read_table(table_name);
+        let (table_name, index_name) = (table_name.to_owned(), index_name.to_owned());
+        Ok(Box::new(keys.map(move |key| match table.rows.get(key) {
+            Some(row) => Ok((key.clone(), row.values.as_ref().clone())),
+            // The index names only rows of `rows` (snapshot.rs keeps them in step).
+            None => Err(GlueError::StorageMsg(format!(
+                "gluebind: index {index_name:?} of table {table_name:?} names a row the \
+                 table does not hold (a bug: please report it)"
+            ))),
+        })))
+    }
+
     /// The rows of `table_name` that index `index_name` names for `cmp`, in primary-key order.
     pub(super) fn scan_index<'a>(
         &'a self,
