@@ -62,8 +62,8 @@ pub(crate) struct Table {
 pub(crate) struct Prefix {
     /// The last key the listing saw.
     pub through: Key,
-    /// How many listing pages it took (the next load asks for more).
-    pub pages: u32,
+    /// How many rows it asked for (the next load asks for more).
+    pub rows: u32,
 }
 
 /// A table's secondary indexes: for each, the keys of the rows in `rows` by the value they

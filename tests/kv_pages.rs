@@ -1,6 +1,6 @@
 //! kv:// reads in key order load a table from its first key as far as they go, not the whole
-//! table: a cold first page costs one `list` call (1 000 rows) however large the table is; a
-//! read past what is loaded lists four times as many pages each time; what is returned equals what a
+//! table: a cold first page costs one `list` call (of 128 keys) however large the table is; a
+//! read past what is loaded lists four times as many rows each time; what is returned equals what a
 //! full load returns (a differential test against memory://), the isolate's own commits
 //! included while KV's listing lags behind them. Keys whose KV names do not sort as the keys
 //! (text) load whole, as before.
@@ -78,54 +78,62 @@ async fn cold(kv: &Kv) -> SessionFactory {
 }
 
 #[test]
-fn a_cold_first_page_lists_the_first_thousand_rows_not_the_table() {
+fn a_cold_first_page_lists_its_first_rows_not_the_table() {
     let (kv, _a) = namespace(&dense(10_000));
     block_on(async {
         let b = cold(&kv).await;
         let page = ids(&b.open(), "SELECT id FROM items ORDER BY id LIMIT 20").await;
         assert_eq!(page, (1..=20).collect::<Vec<_>>());
         let ops = take(&kv);
-        assert_eq!((ops.lists, ops.total()), (1, 1), "one list: {ops:?}");
+        assert_eq!(
+            (ops.lists, ops.total(), ops.listed_keys),
+            (1, 1, 128),
+            "one list, of the first 128 keys: {ops:?}"
+        );
 
-        // The isolate cache holds the first 1 000 rows: pages within them cost nothing.
+        // The isolate cache holds the first 128 rows: pages within them cost nothing.
         let page = ids(
             &b.open(),
-            "SELECT id FROM items WHERE id > 980 ORDER BY id LIMIT 20",
+            "SELECT id FROM items WHERE id > 100 ORDER BY id LIMIT 20",
         )
         .await;
-        assert_eq!(page, (981..=1000).collect::<Vec<_>>());
+        assert_eq!(page, (101..=120).collect::<Vec<_>>());
         assert_eq!(take(&kv).total(), 0);
         // A range that ends within them needs nothing more either.
         let page = ids(
             &b.open(),
-            "SELECT id FROM items WHERE id <= 1000 ORDER BY id",
+            "SELECT id FROM items WHERE id <= 128 ORDER BY id",
         )
         .await;
-        assert_eq!(page.len(), 1000);
+        assert_eq!(page.len(), 128);
         assert_eq!(take(&kv).total(), 0);
 
-        // Past them: four listing pages (the first three again), then all ten.
+        // Past them: four times as many rows (one list), and so on until the table's end.
         let page = ids(
             &b.open(),
-            "SELECT id FROM items WHERE id > 1000 ORDER BY id LIMIT 20",
+            "SELECT id FROM items WHERE id > 128 ORDER BY id LIMIT 20",
         )
         .await;
-        assert_eq!(page, (1001..=1020).collect::<Vec<_>>());
-        assert_eq!(take(&kv).lists, 4);
+        assert_eq!(page, (129..=148).collect::<Vec<_>>());
+        assert_eq!(take(&kv).lists, 1, "512 rows");
         let page = ids(
             &b.open(),
             "SELECT id FROM items ORDER BY id LIMIT 3 OFFSET 9000",
         )
         .await;
         assert_eq!(page, [9001, 9002, 9003]);
-        assert_eq!(take(&kv).lists, 10, "the table, complete in the cache now");
+        assert_eq!(
+            take(&kv).lists,
+            3 + 9 + 10,
+            "2 048, 8 192, then 32 768 rows: the table, complete in the cache now"
+        );
         assert_eq!(count_in(&b.open(), "items").await, 10_000);
         assert_eq!(take(&kv).total(), 0);
     });
 }
 
 #[test]
-fn a_deep_page_lists_four_times_as_many_pages_each_time() {
+fn a_deep_page_lists_four_times_as_many_rows_each_time() {
     let (kv, _a) = namespace(&dense(10_000));
     block_on(async {
         let b = cold(&kv).await;
@@ -136,8 +144,8 @@ fn a_deep_page_lists_four_times_as_many_pages_each_time() {
         .await;
         assert_eq!(page, (5001..=5020).collect::<Vec<_>>());
         let ops = take(&kv);
-        // 1, then 4, then 16 pages (the table's 10 end the listing).
-        assert_eq!(ops.lists, 1 + 4 + 10, "{ops:?}");
+        // 128, 512, 2 048 and 8 192 rows: 1 + 1 + 3 + 9 lists.
+        assert_eq!(ops.lists, 1 + 1 + 3 + 9, "{ops:?}");
     });
 }
 

@@ -1,7 +1,7 @@
 //! `WorkersKv`: the real Workers KV binding behind gluebind's [`KvBackend`] interface.
 
 use crate::storage::kv::backend::{
-    BoxFuture, KvBackend, KvEntry, KvFailure, KvResult, ListPage, ListedKey,
+    BoxFuture, KvBackend, KvEntry, KvFailure, KvResult, ListPage, ListedKey, MAX_LIST,
 };
 use std::time::Duration;
 use worker::{kv::KvStore, Delay, KvError};
@@ -98,9 +98,14 @@ impl KvBackend for WorkersKv {
         &'a self,
         prefix: &'a str,
         cursor: Option<String>,
+        limit: usize,
     ) -> BoxFuture<'a, KvResult<ListPage>> {
         Box::pin(async move {
-            let mut list = self.store.list().prefix(prefix.to_owned());
+            let mut list = self
+                .store
+                .list()
+                .prefix(prefix.to_owned())
+                .limit(limit.clamp(1, MAX_LIST) as u64);
             if let Some(cursor) = cursor {
                 list = list.cursor(cursor);
             }

@@ -154,7 +154,14 @@ impl World {
         self.last_write.borrow_mut().insert(key.to_owned(), now);
     }
 
-    fn list(&self, prefix: &str, cursor: Option<String>, location: usize) -> ListPage {
+    fn list(
+        &self,
+        prefix: &str,
+        cursor: Option<String>,
+        location: usize,
+        limit: usize,
+    ) -> ListPage {
+        let page_size = self.list_page.min(limit.clamp(1, MAX_LIST));
         let history = self.history.borrow();
         let now = self.sim.now();
         let mut keys: Vec<ListedKey> = history
@@ -172,10 +179,10 @@ impl World {
                     metadata: entry.metadata.clone(),
                 })
             })
-            .take(self.list_page + 1)
+            .take(page_size + 1)
             .collect();
-        let cursor = if keys.len() > self.list_page {
-            keys.truncate(self.list_page);
+        let cursor = if keys.len() > page_size {
+            keys.truncate(page_size);
             keys.last().map(|k| k.name.clone())
         } else {
             None
@@ -341,10 +348,11 @@ impl KvBackend for SimKv {
         &'a self,
         prefix: &'a str,
         cursor: Option<String>,
+        limit: usize,
     ) -> BoxFuture<'a, KvResult<ListPage>> {
         let (prefix, l) = (prefix.to_owned(), self.location);
         self.op(format!("list {prefix}"), None, move |w| {
-            w.list(&prefix, cursor, l)
+            w.list(&prefix, cursor, l, limit)
         })
     }
 

@@ -53,9 +53,8 @@ pub(crate) enum Miss {
     Row(String, Key),
     /// Every row of a table.
     Table(String),
-    /// The first rows of a table in key order: at least `pages` listing pages of them (on
-    /// kv://, 1 000 rows a page), or every row.
-    Prefix { table: String, pages: u32 },
+    /// The first rows of a table in key order: at least `rows` of them, or every row.
+    Prefix { table: String, rows: u32 },
     /// The owner of a unique value (or that it is free).
     Unique {
         table: String,

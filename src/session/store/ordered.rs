@@ -46,6 +46,11 @@ use std::{
     ops::Bound::{self, Excluded, Included, Unbounded},
 };
 
+/// How many rows the first load of a partial table's first rows asks for: a few pages' worth
+/// (a first page of 20 to 100, or the next ones of a keyset walk), not a listing page of 1 000
+/// (on kv://, listing a key costs decoding it).
+const FIRST_ROWS: u32 = 128;
+
 /// The name of the primary key's index (this planner's only).
 pub(super) const PRIMARY: &str = "PRIMARY";
 
@@ -314,24 +319,24 @@ impl SessionStore {
     }
 
     /// The rows in `range` of a partial table, in key order, as far as its loaded first rows
-    /// ([`Prefix`]) reach: a read that goes further fails with a miss for more of them (four
-    /// times as many listing pages each time: few round trips, and a read reaching row r
-    /// costs at most about 5 × ceil(r / 1 000) lists on kv://, and never more than 2⅓
-    /// listings of the whole table).
+    /// ([`Prefix`]) reach: a read that goes further fails with a miss for more of them
+    /// ([`FIRST_ROWS`] first, then four times as many each time: few round trips; on kv://
+    /// a read reaching row r lists at most about 5·r keys in about 5·ceil(r / 1 000) calls, and
+    /// never more than 2⅓ listings of the whole table).
     fn scan_prefix<'a>(
         &'a self,
         table_name: &str,
         table: &'a Table,
         range: (Bound<Key>, Bound<Key>),
     ) -> GlueResult<RowIter<'a>> {
-        let more = |pages: u32| Miss::Prefix {
+        let more = |rows: u32| Miss::Prefix {
             table: table_name.to_owned(),
-            pages,
+            rows,
         };
-        let Some(Prefix { through, pages }) = table.prefix.clone() else {
-            return self.miss(more(1));
+        let Some(Prefix { through, rows }) = table.prefix.clone() else {
+            return self.miss(more(FIRST_ROWS));
         };
-        let more = more(pages.saturating_mul(4));
+        let more = more(rows.saturating_mul(4));
         // A range that ends within the loaded rows needs no more of them.
         let ends_within = match &range.1 {
             Included(end) | Excluded(end) => *end <= through,

@@ -109,11 +109,13 @@ pub trait KvBackend {
     ) -> BoxFuture<'a, KvResult<()>>;
     /// Deletes one key (deleting a missing key succeeds).
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, KvResult<()>>;
-    /// Lists keys with `prefix` in key order, up to [`MAX_LIST`] per page, with metadata.
+    /// Lists keys with `prefix` in key order, with metadata: at most `limit` per page (1 to
+    /// [`MAX_LIST`]; a page may hold fewer, as KV's may).
     fn list<'a>(
         &'a self,
         prefix: &'a str,
         cursor: Option<String>,
+        limit: usize,
     ) -> BoxFuture<'a, KvResult<ListPage>>;
     /// Milliseconds since the Unix epoch (the isolate cache's clock).
     fn now_ms(&self) -> u64;
@@ -149,8 +151,9 @@ impl<T: KvBackend + ?Sized> KvBackend for std::rc::Rc<T> {
         &'a self,
         prefix: &'a str,
         cursor: Option<String>,
+        limit: usize,
     ) -> BoxFuture<'a, KvResult<ListPage>> {
-        (**self).list(prefix, cursor)
+        (**self).list(prefix, cursor, limit)
     }
     fn now_ms(&self) -> u64 {
         (**self).now_ms()

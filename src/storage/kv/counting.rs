@@ -18,6 +18,8 @@ pub struct KvOps {
     pub deletes: u64,
     /// List pages.
     pub lists: u64,
+    /// Keys the list pages returned (not operations: what a listing costs to read).
+    pub listed_keys: u64,
 }
 
 impl KvOps {
@@ -94,9 +96,14 @@ impl<B: KvBackend> KvBackend for CountingKv<B> {
         &'a self,
         prefix: &'a str,
         cursor: Option<String>,
+        limit: usize,
     ) -> BoxFuture<'a, KvResult<ListPage>> {
         self.count(|o| o.lists += 1);
-        self.inner.list(prefix, cursor)
+        Box::pin(async move {
+            let page = self.inner.list(prefix, cursor, limit).await?;
+            self.count(|o| o.listed_keys += page.keys.len() as u64);
+            Ok(page)
+        })
     }
     fn random_u64(&self) -> Option<u64> {
         self.inner.random_u64()

@@ -474,10 +474,11 @@ impl<B: KvBackend> KvBackend for FaultyKv<B> {
         &'a self,
         prefix: &'a str,
         cursor: Option<String>,
+        limit: usize,
     ) -> BoxFuture<'a, KvResult<ListPage>> {
         Box::pin(async move {
             let n = self.enter(CallKind::List).await?;
-            let mut page = self.inner.list(prefix, cursor.clone()).await?;
+            let mut page = self.inner.list(prefix, cursor.clone(), limit).await?;
             if self.stale_calls.borrow().contains(&n) {
                 // Written keys of this page show their previous state (or are left out).
                 let previous = self.previous.borrow();
@@ -548,7 +549,7 @@ impl<B: KvBackend> KvBackend for FaultyKv<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::kv::memory_kv::MemoryKv;
+    use crate::storage::kv::{backend::MAX_LIST, memory_kv::MemoryKv};
 
     fn entry(v: &str) -> KvEntry {
         KvEntry {
@@ -574,7 +575,7 @@ mod tests {
             );
             kv.fail_from(6, KvFailure::Transient("cut".into()));
             assert!(kv.delete("a").await.is_err());
-            assert!(kv.list("", None).await.is_err());
+            assert!(kv.list("", None, MAX_LIST).await.is_err());
             kv.heal();
             assert_eq!(kv.get("a").await.unwrap().unwrap().value, "1");
             kv.hang_from(kv.calls() + 2);
@@ -613,11 +614,17 @@ mod tests {
                 .unwrap();
             assert_eq!(many, vec![Some(entry("old")), None, Some(entry("c"))]);
             let names = |page: ListPage| page.keys.into_iter().map(|k| k.name).collect::<Vec<_>>();
-            assert_eq!(names(kv.list("p/", None).await.unwrap()), ["p/a", "p/c"]);
+            assert_eq!(
+                names(kv.list("p/", None, MAX_LIST).await.unwrap()),
+                ["p/a", "p/c"]
+            );
             assert_eq!(kv.inner().keys(), ["p/a", "p/b"], "applied underneath");
             kv.inner().advance(1000);
             assert_eq!(kv.get("p/a").await.unwrap().unwrap().value, "new");
-            assert_eq!(names(kv.list("p/", None).await.unwrap()), ["p/a", "p/b"]);
+            assert_eq!(
+                names(kv.list("p/", None, MAX_LIST).await.unwrap()),
+                ["p/a", "p/b"]
+            );
             kv.put("p/a", "newer".into(), None).await.unwrap();
             kv.publish();
             assert_eq!(kv.get("p/a").await.unwrap().unwrap().value, "newer");

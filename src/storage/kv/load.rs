@@ -5,7 +5,7 @@ use super::{
     backend::ListedKey,
     layout::{self, RowRecord, SchemaRecord, UniqueRecord},
     local::Lsn,
-    store::{KvStorage, Listed},
+    store::{KvStorage, Listed, Stop},
 };
 use crate::{
     error::{Error, Result},
@@ -77,18 +77,19 @@ impl KvStorage {
                     row_keys.push((table.clone(), key.clone(), self.layout.row_key(table, key)?));
                 }
                 Miss::Table(table) => {
-                    let (rows, _) = self.load_rows(table, ops, as_of, u32::MAX).await?;
+                    let (rows, _) = self.load_rows(table, ops, as_of, usize::MAX).await?;
                     patch.complete.push((table.clone(), rows));
                 }
-                Miss::Prefix { table, pages } => {
-                    match self.load_rows(table, ops, as_of, *pages).await? {
+                Miss::Prefix { table, rows: want } => {
+                    let wanted = usize::try_from(*want).unwrap_or(usize::MAX);
+                    match self.load_rows(table, ops, as_of, wanted).await? {
                         (rows, None) => patch.complete.push((table.clone(), rows)),
                         (rows, Some(through)) => patch.prefixes.push((
                             table.clone(),
                             rows,
                             Prefix {
                                 through,
-                                pages: *pages,
+                                rows: *want,
                             },
                         )),
                     }
@@ -178,7 +179,7 @@ impl KvStorage {
     }
 
     /// The rows of a table as of `as_of`, from its first key: one `list` per 1000 rows (at
-    /// most `pages` of them), plus bulk gets for rows too large to be inlined in metadata.
+    /// least `want` rows, or all), plus bulk gets for rows too large to be inlined in metadata.
     /// Also the last key listed when the listing stopped before the table's end, which it does
     /// only at a key whose KV name sorts as the key does ([`layout::listed_in_key_order`]).
     async fn load_rows(
@@ -186,7 +187,7 @@ impl KvStorage {
         table: &str,
         ops: &Cell<u64>,
         as_of: Lsn,
-        pages: u32,
+        want: usize,
     ) -> Result<(Vec<(Key, StoredRow)>, Option<Key>)> {
         let prefix = self.layout.rows_prefix(table);
         // The key a listing may stop at: one whose KV name sorts as the key does.
@@ -194,10 +195,16 @@ impl KvStorage {
             let record = layout::decode_metadata::<RowRecord>(&last.name, last.metadata.as_ref()?);
             record.ok().map(|r| r.k).filter(layout::listed_in_key_order)
         };
+        let stop = if want == usize::MAX {
+            Stop::Never
+        } else {
+            Stop::After {
+                keys: want,
+                at: &|last| boundary(last).is_some(),
+            }
+        };
         let (listed, last) = self
-            .list_first_as_of(ops, &prefix, as_of, false, &|listed, last| {
-                listed >= pages && boundary(last).is_some()
-            })
+            .list_first_as_of(ops, &prefix, as_of, false, &stop)
             .await?;
         let through = last.as_ref().and_then(boundary);
         let mut rows = Vec::with_capacity(listed.len());

@@ -104,7 +104,9 @@ impl KvBackend for MemoryKv {
         &'a self,
         prefix: &'a str,
         cursor: Option<String>,
+        limit: usize,
     ) -> BoxFuture<'a, KvResult<ListPage>> {
+        let limit = limit.clamp(1, MAX_LIST);
         let data = self.data.borrow();
         // Pages continue strictly after the cursor (the last key of the previous page).
         let lower = match cursor {
@@ -114,14 +116,14 @@ impl KvBackend for MemoryKv {
         let mut keys: Vec<ListedKey> = data
             .range((lower, Bound::Unbounded))
             .take_while(|(k, _)| k.starts_with(prefix))
-            .take(MAX_LIST + 1)
+            .take(limit + 1)
             .map(|(k, e)| ListedKey {
                 name: k.clone(),
                 metadata: e.metadata.clone(),
             })
             .collect();
-        let cursor = if keys.len() > MAX_LIST {
-            keys.truncate(MAX_LIST);
+        let cursor = if keys.len() > limit {
+            keys.truncate(limit);
             keys.last().map(|k| k.name.clone())
         } else {
             None

@@ -7,7 +7,7 @@
 //! `write.rs` (the writes and their undo), `recover.rs` (settling commits that were cut off).
 
 use super::{
-    backend::{KvBackend, KvEntry, KvFailure, KvResult, ListedKey, MAX_BULK_GET},
+    backend::{KvBackend, KvEntry, KvFailure, KvResult, ListedKey, MAX_BULK_GET, MAX_LIST},
     journal,
     layout::Layout,
     local::{Belief, LocalLog, Lsn},
@@ -67,6 +67,17 @@ impl std::fmt::Debug for KvStorage {
             .field("max_ops", &self.max_ops)
             .finish_non_exhaustive()
     }
+}
+
+/// Where a listing from a prefix's first key may stop.
+pub(super) enum Stop<'a> {
+    /// At the end.
+    Never,
+    /// Once it has `keys` keys (or more) and `at` accepts the last one.
+    After {
+        keys: usize,
+        at: &'a dyn Fn(&ListedKey) -> bool,
+    },
 }
 
 /// What a listing shows of one key, as a session should believe it.
@@ -412,33 +423,44 @@ impl KvStorage {
 
     /// Every key under `prefix`, one `list` per 1000 keys.
     pub(super) async fn list_all(&self, ops: &Cell<u64>, prefix: &str) -> Result<Vec<ListedKey>> {
-        Ok(self.list_until(ops, prefix, &|_, _| false).await?.0)
+        Ok(self.list_until(ops, prefix, &Stop::Never).await?.0)
     }
 
-    /// The keys under `prefix` from its first, page after page until `enough(pages listed,
-    /// last key listed)` says so, and whether the listing stopped before its end.
+    /// The keys under `prefix` from its first, page after page until `stop` says so, and
+    /// whether the listing stopped before its end.
     async fn list_until(
         &self,
         ops: &Cell<u64>,
         prefix: &str,
-        enough: &dyn Fn(u32, &ListedKey) -> bool,
+        stop: &Stop<'_>,
     ) -> Result<(Vec<ListedKey>, bool)> {
         let mut keys: Vec<ListedKey> = Vec::new();
         let mut cursor = None;
-        for pages in 1.. {
+        loop {
+            // Only as many keys as wanted (KV's pages cost by the key): then whole pages.
+            let limit = match stop {
+                Stop::Never => MAX_LIST,
+                Stop::After { keys: want, .. } => want.saturating_sub(keys.len()),
+            };
+            let limit = if limit == 0 {
+                MAX_LIST
+            } else {
+                limit.min(MAX_LIST)
+            };
             let page = self
-                .call(ops, "list", || self.kv.list(prefix, cursor.clone()))
+                .call(ops, "list", || self.kv.list(prefix, cursor.clone(), limit))
                 .await?;
             keys.extend(page.keys);
             match page.cursor {
                 Some(c) => cursor = Some(c),
-                None => break,
+                None => return Ok((keys, false)),
             }
-            if keys.last().is_some_and(|last| enough(pages, last)) {
-                return Ok((keys, true));
+            if let (Stop::After { keys: want, at }, Some(last)) = (stop, keys.last()) {
+                if keys.len() >= *want && at(last) {
+                    return Ok((keys, true));
+                }
             }
         }
-        Ok((keys, false))
     }
 
     /// Every key under `prefix` as a session as of `as_of` should believe it, in key order:
@@ -452,13 +474,13 @@ impl KvStorage {
         checking: bool,
     ) -> Result<Vec<(String, Listed)>> {
         Ok(self
-            .list_first_as_of(ops, prefix, as_of, checking, &|_, _| false)
+            .list_first_as_of(ops, prefix, as_of, checking, &Stop::Never)
             .await?
             .0)
     }
 
     /// As [`KvStorage::list_as_of`], for the first keys under `prefix` only: the listing stops
-    /// where `enough` says (see [`KvStorage::list_until`]). When it stopped before its end,
+    /// where `stop` says (see [`KvStorage::list_until`]). When it stopped before its end,
     /// also the last key it listed: what is believed is then exactly every key up to that one.
     pub(super) async fn list_first_as_of(
         &self,
@@ -466,10 +488,10 @@ impl KvStorage {
         prefix: &str,
         as_of: Lsn,
         checking: bool,
-        enough: &dyn Fn(u32, &ListedKey) -> bool,
+        stop: &Stop<'_>,
     ) -> Result<(Vec<(String, Listed)>, Option<ListedKey>)> {
         let (listed, cut) = self
-            .through_log(|| self.list_until(ops, prefix, enough))
+            .through_log(|| self.list_until(ops, prefix, stop))
             .await?;
         let last = if cut { listed.last().cloned() } else { None };
         self.covers(as_of)?;

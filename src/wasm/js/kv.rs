@@ -6,7 +6,7 @@
 //! `list({ prefix, cursor })`. Metadata objects cross the boundary as JSON text.
 
 use crate::storage::kv::backend::{
-    BoxFuture, KvBackend, KvEntry, KvFailure, KvResult, ListPage, ListedKey,
+    BoxFuture, KvBackend, KvEntry, KvFailure, KvResult, ListPage, ListedKey, MAX_LIST,
 };
 use crate::Error;
 use js_sys::{Array, Map, Object, Promise, Reflect, JSON};
@@ -206,10 +206,17 @@ impl KvBackend for JsKv {
         &'a self,
         prefix: &'a str,
         cursor: Option<String>,
+        limit: usize,
     ) -> BoxFuture<'a, KvResult<ListPage>> {
         Box::pin(async move {
             let options = Object::new();
             set(&options, "prefix", &JsValue::from_str(prefix));
+            #[allow(clippy::cast_precision_loss)] // at most MAX_LIST
+            set(
+                &options,
+                "limit",
+                &JsValue::from_f64(limit.clamp(1, MAX_LIST) as f64),
+            );
             if let Some(cursor) = &cursor {
                 set(&options, "cursor", &JsValue::from_str(cursor));
             }
