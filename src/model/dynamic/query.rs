@@ -345,22 +345,18 @@ pub(crate) fn page_request<V: DynValue>(
                 Error::config(format!("{place}: defaultPerPage must be an integer ≥ 1"))
             })?
     };
-    let error_out = option("errorOut");
-    let error_out = if error_out.is_undefined() {
-        true
-    } else {
-        error_out
+    // A flag that is true unless given.
+    let flag = |key: &str| -> Result<bool> {
+        let value = option(key);
+        if value.is_undefined() {
+            return Ok(true);
+        }
+        value
             .as_bool()
-            .ok_or_else(|| Error::config(format!("{place}: errorOut must be true or false")))?
+            .ok_or_else(|| Error::config(format!("{place}: {key} must be true or false")))
     };
-    let count = option("count");
-    let count = if count.is_undefined() {
-        true
-    } else {
-        count
-            .as_bool()
-            .ok_or_else(|| Error::config(format!("{place}: count must be true or false")))?
-    };
+    let error_out = flag("errorOut")?;
+    let count = flag("count")?;
     let (page, per_page) = match args {
         Some((page, per_page)) => (page_arg(page)?, page_arg(per_page)?),
         None => (page_arg(&option("page"))?, page_arg(&option("perPage"))?),
