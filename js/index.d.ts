@@ -741,7 +741,7 @@ export declare class Pagination<T = Row, Total extends number | null = number> {
   /** Uncounted: whether a row follows this page (what `hasNext` says then). */
   more: boolean;
   /** The number of pages (0 when there are no rows; null when not counted). */
-  readonly pages: Total;
+  readonly pages: Total extends null ? null : number;
   readonly hasPrev: boolean;
   readonly hasNext: boolean;
   readonly prevNum: number | null;
@@ -757,7 +757,7 @@ export declare class Pagination<T = Row, Total extends number | null = number> {
     page: number;
     perPage: number;
     total: Total;
-    pages: Total;
+    pages: Total extends null ? null : number;
     hasPrev: boolean;
     hasNext: boolean;
     prevNum: number | null;

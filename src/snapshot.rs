@@ -259,6 +259,16 @@ impl Table {
         unique_columns(&self.schema)
     }
 
+    /// Keys a session has seen absent — read as absent by key, or missing from the first
+    /// rows it read in key order — which a later, larger load must not show it (repeatable
+    /// reads: KV may list a row another isolate inserted since). Always false for an isolate
+    /// cache (`session` false), which takes what KV shows now.
+    pub fn seen(&self, session: bool) -> impl Fn(&Key) -> bool {
+        let absent = self.absent.clone();
+        let through = self.prefix.as_ref().map(|p| p.through.clone());
+        move |key| session && (absent.contains(key) || through.as_ref().is_some_and(|t| key <= t))
+    }
+
     /// Looks a row up: `Some(Some(row))` found, `Some(None)` known absent, `None` unknown.
     pub fn lookup(&self, key: &Key) -> Option<Option<&StoredRow>> {
         match self.rows.get(key) {

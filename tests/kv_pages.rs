@@ -1,6 +1,6 @@
 //! kv:// reads in key order load a table from its first key as far as they go, not the whole
 //! table: a cold first page costs one `list` call (of 128 keys) however large the table is; a
-//! read past what is loaded lists four times as many rows each time; what is returned equals what a
+//! read past what is loaded lists four times as many rows, and past 2 048 rows the table; what is returned equals what a
 //! full load returns (a differential test against memory://), the isolate's own commits
 //! included while KV's listing lags behind them. Keys whose KV names do not sort as the keys
 //! (text) load whole, as before.
@@ -108,7 +108,7 @@ fn a_cold_first_page_lists_its_first_rows_not_the_table() {
         assert_eq!(page.len(), 128);
         assert_eq!(take(&kv).total(), 0);
 
-        // Past them: four times as many rows (one list), and so on until the table's end.
+        // Past them: four times as many rows (one list), then 2 048, then the table.
         let page = ids(
             &b.open(),
             "SELECT id FROM items WHERE id > 128 ORDER BY id LIMIT 20",
@@ -124,8 +124,8 @@ fn a_cold_first_page_lists_its_first_rows_not_the_table() {
         assert_eq!(page, [9001, 9002, 9003]);
         assert_eq!(
             take(&kv).lists,
-            3 + 9 + 10,
-            "2 048, 8 192, then 32 768 rows: the table, complete in the cache now"
+            3 + 10,
+            "2 048 rows, then the table: complete in the cache now"
         );
         assert_eq!(count_in(&b.open(), "items").await, 10_000);
         assert_eq!(take(&kv).total(), 0);
@@ -133,7 +133,7 @@ fn a_cold_first_page_lists_its_first_rows_not_the_table() {
 }
 
 #[test]
-fn a_deep_page_lists_four_times_as_many_rows_each_time() {
+fn a_read_past_the_first_2048_rows_loads_the_table() {
     let (kv, _a) = namespace(&dense(10_000));
     block_on(async {
         let b = cold(&kv).await;
@@ -144,8 +144,8 @@ fn a_deep_page_lists_four_times_as_many_rows_each_time() {
         .await;
         assert_eq!(page, (5001..=5020).collect::<Vec<_>>());
         let ops = take(&kv);
-        // 128, 512, 2 048 and 8 192 rows: 1 + 1 + 3 + 9 lists.
-        assert_eq!(ops.lists, 1 + 1 + 3 + 9, "{ops:?}");
+        // 128, 512 and 2 048 rows, then the table: at most five lists more than a scan.
+        assert_eq!(ops.lists, 1 + 1 + 3 + 10, "{ops:?}");
     });
 }
 
@@ -383,5 +383,58 @@ fn an_uncounted_page_costs_what_it_returns() {
             5,
             "the count lists the table, and its rows serve the page"
         );
+    });
+}
+
+/// Another isolate inserts rows before the loaded ones (negative ids): a larger load must
+/// still reach past what is loaded, not list the same keys again until the statement gives
+/// up.
+#[test]
+fn a_load_of_more_first_rows_reaches_past_the_loaded_ones() {
+    let (kv, a) = namespace(&dense(2_000));
+    block_on(async {
+        let b = isolate(&kv, "kv://GLUEBIND_KV");
+        let page = ids(&b.open(), "SELECT id FROM items ORDER BY id LIMIT 3").await;
+        assert_eq!(page, [1, 2, 3]);
+        let before: Vec<(i64, i64)> = (-3000..0).map(|id| (id, 0)).collect();
+        fill(&a, &before).await;
+        // b's cache still holds ids 1..=128 as the first rows; KV now lists 3 000 before them.
+        let page = ids(
+            &b.open(),
+            "SELECT id FROM items WHERE id > 1000 ORDER BY id LIMIT 3",
+        )
+        .await;
+        assert_eq!(page, [1001, 1002, 1003]);
+    });
+}
+
+/// Within one session, rows another isolate inserts among the first rows it read do not
+/// appear when it reads further (a larger load) or counts (the whole table): repeatable reads
+/// as far as KV allows.
+#[test]
+fn a_session_reads_its_first_rows_again_unchanged() {
+    let evens: Vec<(i64, i64)> = (1..=2_000).map(|i| (2 * i, 0)).collect();
+    let (kv, a) = namespace(&evens);
+    block_on(async {
+        let b = isolate(&kv, "kv://GLUEBIND_KV");
+        let s = b.open();
+        let first = "SELECT id FROM items ORDER BY id LIMIT 3";
+        assert_eq!(ids(&s, first).await, [2, 4, 6]);
+        fill(&a, &[(1, 0), (3, 0)]).await;
+        let deeper = ids(
+            &s,
+            "SELECT id FROM items WHERE id > 2000 ORDER BY id LIMIT 3",
+        )
+        .await;
+        assert_eq!(deeper, [2002, 2004, 2006]);
+        assert_eq!(ids(&s, first).await, [2, 4, 6], "after a larger load");
+        assert_eq!(
+            count_in(&s, "items").await,
+            2_000,
+            "the whole table, as first read"
+        );
+        assert_eq!(ids(&s, first).await, [2, 4, 6], "after the whole table");
+        // A new session sees them.
+        assert_eq!(ids(&b.open(), first).await, [1, 2, 3]);
     });
 }

@@ -136,9 +136,13 @@ impl PageRequest {
             rows.truncate(usize::try_from(per_page).unwrap_or(usize::MAX));
         }
         if rows.is_empty() && page != 1 && self.error_out {
+            let ask = if self.count {
+                "ask for a page between 1 and the pagination's `pages`"
+            } else {
+                "ask for an earlier page (uncounted pages say `has_next`)"
+            };
             return Err(select.not_found(format!(
-                "page {page} (of {per_page} rows each) is past the last page; ask for a page \
-                 between 1 and the pagination's `pages`"
+                "page {page} (of {per_page} rows each) is past the last page; {ask}"
             )));
         }
         Ok(Page {

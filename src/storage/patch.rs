@@ -93,6 +93,7 @@ impl Patch {
             }
             let written = own.and_then(|ws| ws.writes.rows.get(name));
             let is_own = |k: &Key| written.is_some_and(|w| w.contains(k));
+            let seen = table.seen(!drop_unlisted);
             let listed: BTreeSet<&Key> = rows.iter().map(|(k, _)| k).collect();
             // Rows gone from KV meanwhile (and not the session's own) disappear from the cache.
             let stale: Vec<Key> = table
@@ -105,7 +106,7 @@ impl Patch {
                 table.remove_row(&key);
             }
             for (key, row) in rows {
-                if table.rows.contains_key(key) || is_own(key) {
+                if table.rows.contains_key(key) || is_own(key) || seen(key) {
                     continue;
                 }
                 table.put_row(key.clone(), row.clone());
@@ -130,16 +131,21 @@ impl Patch {
             let Some(table) = db.tables.get_mut(name) else {
                 continue;
             };
-            if table.complete
-                || table
-                    .prefix
-                    .as_ref()
-                    .is_some_and(|p| p.through >= prefix.through)
+            if table.complete {
+                continue;
+            }
+            if let Some(known) = table
+                .prefix
+                .as_mut()
+                .filter(|p| p.through >= prefix.through)
             {
-                continue; // knows as much already
+                // Knows as much already; the next load still asks for more rows.
+                known.rows = known.rows.max(prefix.rows);
+                continue;
             }
             let written = own.and_then(|ws| ws.writes.rows.get(name));
             let is_own = |k: &Key| written.is_some_and(|w| w.contains(k));
+            let seen = table.seen(!drop_unlisted);
             let listed: BTreeSet<&Key> = rows.iter().map(|(k, _)| k).collect();
             // As for a whole table, within the part listed.
             let stale: Vec<Key> = table
@@ -165,7 +171,7 @@ impl Patch {
                 }
             }
             for (key, row) in rows {
-                if table.rows.contains_key(key) || is_own(key) {
+                if table.rows.contains_key(key) || is_own(key) || seen(key) {
                     continue;
                 }
                 table.put_row(key.clone(), row.clone());

@@ -214,6 +214,8 @@ async function models(session: Session): Promise<Response> {
   // Uncounted pages: no total, no page count; whether a row follows.
   const uncounted: Pagination<UserRow, null> = await UserModel.query(session).orderBy("id").paginate({ count: false });
   const noTotal: null = uncounted.total;
+  const noPages: null = uncounted.pages;
+  const pageCount: number = new Pagination({ items: [1], page: 1, perPage: 10, total: 50 }).pages;
   const more: boolean = uncounted.hasNext && uncounted.more;
   const maybeCounted = await UserModel.query(session).paginate({ count: Math.random() > 0.5 });
   // @ts-expect-error: a page that may be uncounted has a total that may be null

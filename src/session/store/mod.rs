@@ -53,8 +53,13 @@ pub(crate) enum Miss {
     Row(String, Key),
     /// Every row of a table.
     Table(String),
-    /// The first rows of a table in key order: at least `rows` of them, or every row.
-    Prefix { table: String, rows: u32 },
+    /// The first rows of a table in key order: at least `rows` of them and past key `past`
+    /// (what is loaded already), or every row.
+    Prefix {
+        table: String,
+        rows: u32,
+        past: Option<Key>,
+    },
     /// The owner of a unique value (or that it is free).
     Unique {
         table: String,

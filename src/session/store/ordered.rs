@@ -51,6 +51,10 @@ use std::{
 /// (on kv://, listing a key costs decoding it).
 const FIRST_ROWS: u32 = 128;
 
+/// The most rows a load of a table's first rows asks for (128, 512, 2 048): a read past them
+/// loads the whole table, which each larger load would list again from its first key.
+const LAST_PREFIX_ROWS: u32 = 2048;
+
 /// The name of the primary key's index (this planner's only).
 pub(super) const PRIMARY: &str = "PRIMARY";
 
@@ -320,23 +324,31 @@ impl SessionStore {
 
     /// The rows in `range` of a partial table, in key order, as far as its loaded first rows
     /// ([`Prefix`]) reach: a read that goes further fails with a miss for more of them
-    /// ([`FIRST_ROWS`] first, then four times as many each time: few round trips; on kv://
-    /// a read reaching row r lists at most about 5·r keys in about 5·ceil(r / 1 000) calls, and
-    /// never more than 2⅓ listings of the whole table).
+    /// ([`FIRST_ROWS`] first, then four times as many, each listed from the first key), and
+    /// past [`LAST_PREFIX_ROWS`] for the whole table: on kv:// a read past them costs one
+    /// listing of the table and the five calls before it, never more.
     fn scan_prefix<'a>(
         &'a self,
         table_name: &str,
         table: &'a Table,
         range: (Bound<Key>, Bound<Key>),
     ) -> GlueResult<RowIter<'a>> {
-        let more = |rows: u32| Miss::Prefix {
-            table: table_name.to_owned(),
-            rows,
-        };
         let Some(Prefix { through, rows }) = table.prefix.clone() else {
-            return self.miss(more(FIRST_ROWS));
+            return self.miss(Miss::Prefix {
+                table: table_name.to_owned(),
+                rows: FIRST_ROWS,
+                past: None,
+            });
         };
-        let more = more(rows.saturating_mul(4));
+        let more = if rows >= LAST_PREFIX_ROWS {
+            Miss::Table(table_name.to_owned())
+        } else {
+            Miss::Prefix {
+                table: table_name.to_owned(),
+                rows: rows.saturating_mul(4),
+                past: Some(through.clone()),
+            }
+        };
         // A range that ends within the loaded rows needs no more of them.
         let ends_within = match &range.1 {
             Included(end) | Excluded(end) => *end <= through,

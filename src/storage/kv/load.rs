@@ -77,12 +77,19 @@ impl KvStorage {
                     row_keys.push((table.clone(), key.clone(), self.layout.row_key(table, key)?));
                 }
                 Miss::Table(table) => {
-                    let (rows, _) = self.load_rows(table, ops, as_of, usize::MAX).await?;
+                    let (rows, _) = self.load_rows(table, ops, as_of, usize::MAX, None).await?;
                     patch.complete.push((table.clone(), rows));
                 }
-                Miss::Prefix { table, rows: want } => {
+                Miss::Prefix {
+                    table,
+                    rows: want,
+                    past,
+                } => {
                     let wanted = usize::try_from(*want).unwrap_or(usize::MAX);
-                    match self.load_rows(table, ops, as_of, wanted).await? {
+                    match self
+                        .load_rows(table, ops, as_of, wanted, past.as_ref())
+                        .await?
+                    {
                         (rows, None) => patch.complete.push((table.clone(), rows)),
                         (rows, Some(through)) => patch.prefixes.push((
                             table.clone(),
@@ -179,7 +186,8 @@ impl KvStorage {
     }
 
     /// The rows of a table as of `as_of`, from its first key: one `list` per 1000 rows (at
-    /// least `want` rows, or all), plus bulk gets for rows too large to be inlined in metadata.
+    /// least `want` rows and past key `past`, or all), plus bulk gets for rows too large to be
+    /// inlined in metadata.
     /// Also the last key listed when the listing stopped before the table's end, which it does
     /// only at a key whose KV name sorts as the key does ([`layout::listed_in_key_order`]).
     async fn load_rows(
@@ -188,6 +196,7 @@ impl KvStorage {
         ops: &Cell<u64>,
         as_of: Lsn,
         want: usize,
+        past: Option<&Key>,
     ) -> Result<(Vec<(Key, StoredRow)>, Option<Key>)> {
         let prefix = self.layout.rows_prefix(table);
         // The key a listing may stop at: one whose KV name sorts as the key does.
@@ -198,9 +207,10 @@ impl KvStorage {
         let stop = if want == usize::MAX {
             Stop::Never
         } else {
+            // Past what is loaded already, whatever the listing shows now.
             Stop::After {
                 keys: want,
-                at: &|last| boundary(last).is_some(),
+                at: &|last| boundary(last).is_some_and(|k| past.is_none_or(|past| k > *past)),
             }
         };
         let (listed, last) = self
