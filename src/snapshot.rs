@@ -269,11 +269,17 @@ impl Table {
         move |key| session && (absent.contains(key) || through.as_ref().is_some_and(|t| key <= t))
     }
 
-    /// Looks a row up: `Some(Some(row))` found, `Some(None)` known absent, `None` unknown.
+    /// Looks a row up: `Some(Some(row))` found, `Some(None)` known absent (also a key among
+    /// the first rows loaded: [`Prefix`]), `None` unknown.
     pub fn lookup(&self, key: &Key) -> Option<Option<&StoredRow>> {
         match self.rows.get(key) {
             Some(row) => Some(Some(row)),
-            None if self.complete || self.absent.contains(key) => Some(None),
+            None if self.complete
+                || self.absent.contains(key)
+                || self.prefix.as_ref().is_some_and(|p| *key <= p.through) =>
+            {
+                Some(None)
+            }
             None => None,
         }
     }

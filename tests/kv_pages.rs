@@ -1,6 +1,6 @@
 //! kv:// reads in key order load a table from its first key as far as they go, not the whole
 //! table: a cold first page costs one `list` call (of 128 keys) however large the table is; a
-//! read past what is loaded lists four times as many rows, and past 2 048 rows the table; what is returned equals what a
+//! read past what is loaded lists four times as many rows each time; what is returned equals what a
 //! full load returns (a differential test against memory://), the isolate's own commits
 //! included while KV's listing lags behind them. Keys whose KV names do not sort as the keys
 //! (text) load whole, as before.
@@ -108,7 +108,7 @@ fn a_cold_first_page_lists_its_first_rows_not_the_table() {
         assert_eq!(page.len(), 128);
         assert_eq!(take(&kv).total(), 0);
 
-        // Past them: four times as many rows (one list), then 2 048, then the table.
+        // Past them: four times as many rows (one list), and so on until the table's end.
         let page = ids(
             &b.open(),
             "SELECT id FROM items WHERE id > 128 ORDER BY id LIMIT 20",
@@ -124,8 +124,8 @@ fn a_cold_first_page_lists_its_first_rows_not_the_table() {
         assert_eq!(page, [9001, 9002, 9003]);
         assert_eq!(
             take(&kv).lists,
-            3 + 10,
-            "2 048 rows, then the table: complete in the cache now"
+            3 + 9 + 10,
+            "2 048, 8 192, then 32 768 rows: the table, complete in the cache now"
         );
         assert_eq!(count_in(&b.open(), "items").await, 10_000);
         assert_eq!(take(&kv).total(), 0);
@@ -133,7 +133,7 @@ fn a_cold_first_page_lists_its_first_rows_not_the_table() {
 }
 
 #[test]
-fn a_read_past_the_first_2048_rows_loads_the_table() {
+fn a_deep_read_lists_four_times_as_many_rows_each_time() {
     let (kv, _a) = namespace(&dense(10_000));
     block_on(async {
         let b = cold(&kv).await;
@@ -144,8 +144,8 @@ fn a_read_past_the_first_2048_rows_loads_the_table() {
         .await;
         assert_eq!(page, (5001..=5020).collect::<Vec<_>>());
         let ops = take(&kv);
-        // 128, 512 and 2 048 rows, then the table: at most five lists more than a scan.
-        assert_eq!(ops.lists, 1 + 1 + 3 + 10, "{ops:?}");
+        // 128, 512, 2 048 and 8 192 rows: 1 + 1 + 3 + 9 lists, from the first key each time.
+        assert_eq!(ops.lists, 1 + 1 + 3 + 9, "{ops:?}");
     });
 }
 
@@ -436,5 +436,52 @@ fn a_session_reads_its_first_rows_again_unchanged() {
         assert_eq!(ids(&s, first).await, [2, 4, 6], "after the whole table");
         // A new session sees them.
         assert_eq!(ids(&b.open(), first).await, [1, 2, 3]);
+    });
+}
+
+/// A key among the first rows loaded is known: absent when they lack it (no KV read), and a
+/// session that read those rows does not see another isolate's row there by reading its key.
+#[test]
+fn a_key_among_the_loaded_first_rows_reads_nothing_and_stays_as_read() {
+    let evens: Vec<(i64, i64)> = (1..=500).map(|i| (2 * i, 0)).collect();
+    let (kv, a) = namespace(&evens);
+    block_on(async {
+        let b = cold(&kv).await;
+        let s = b.open();
+        let first = "SELECT id FROM items ORDER BY id LIMIT 3";
+        assert_eq!(ids(&s, first).await, [2, 4, 6]);
+        kv.reset();
+        assert!(ids(&s, "SELECT id FROM items WHERE id = 3")
+            .await
+            .is_empty());
+        assert_eq!(take(&kv).total(), 0, "known absent");
+        fill(&a, &[(3, 0)]).await;
+        kv.reset();
+        assert!(ids(&s, "SELECT id FROM items WHERE id = 5")
+            .await
+            .is_empty());
+        assert!(ids(&s, "SELECT id FROM items WHERE id = 3")
+            .await
+            .is_empty());
+        assert_eq!(ids(&s, first).await, [2, 4, 6]);
+        assert_eq!(take(&kv).total(), 0);
+    });
+}
+
+/// Past row 2 048 of a large table, a read in key order still costs what its depth costs: 30 000
+/// rows, a session budget of 25 operations, a page at row 2 100.
+#[test]
+fn a_read_past_the_first_thousands_of_a_large_table_fits_a_small_budget() {
+    let (kv, _a) = namespace(&dense(30_000));
+    block_on(async {
+        let b = isolate(&kv, "kv://GLUEBIND_KV?max_ops=25");
+        let page = ids(
+            &b.open(),
+            "SELECT id FROM items WHERE id > 2100 ORDER BY id LIMIT 3",
+        )
+        .await;
+        assert_eq!(page, [2101, 2102, 2103]);
+        let ops = take(&kv);
+        assert!(ops.total() <= 25, "{ops:?}");
     });
 }

@@ -134,14 +134,12 @@ impl Patch {
             if table.complete {
                 continue;
             }
-            if let Some(known) = table
+            if table
                 .prefix
-                .as_mut()
-                .filter(|p| p.through >= prefix.through)
+                .as_ref()
+                .is_some_and(|p| p.through >= prefix.through)
             {
-                // Knows as much already; the next load still asks for more rows.
-                known.rows = known.rows.max(prefix.rows);
-                continue;
+                continue; // knows as much already (a load lists past what was loaded)
             }
             let written = own.and_then(|ws| ws.writes.rows.get(name));
             let is_own = |k: &Key| written.is_some_and(|w| w.contains(k));

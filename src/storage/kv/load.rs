@@ -185,7 +185,7 @@ impl KvStorage {
         Ok(patch)
     }
 
-    /// The rows of a table as of `as_of`, from its first key: one `list` per 1000 rows (at
+    /// The rows of a table as of `as_of`, from its first key: `list` calls of up to 1000 keys (at
     /// least `want` rows and past key `past`, or all), plus bulk gets for rows too large to be
     /// inlined in metadata.
     /// Also the last key listed when the listing stopped before the table's end, which it does

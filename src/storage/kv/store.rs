@@ -421,7 +421,7 @@ impl KvStorage {
         }
     }
 
-    /// Every key under `prefix`, one `list` per 1000 keys.
+    /// Every key under `prefix`, in `list` calls of up to 1000 keys.
     pub(super) async fn list_all(&self, ops: &Cell<u64>, prefix: &str) -> Result<Vec<ListedKey>> {
         Ok(self.list_until(ops, prefix, &Stop::Never).await?.0)
     }

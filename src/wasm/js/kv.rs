@@ -3,7 +3,7 @@
 //!
 //! It calls the binding's JavaScript API: `getWithMetadata(key, { type: "text" })`, bulk
 //! `get([keys], "text")` (a `Map`), `put(key, value, { metadata })`, `delete(key)` and
-//! `list({ prefix, cursor })`. Metadata objects cross the boundary as JSON text.
+//! `list({ prefix, cursor, limit })`. Metadata objects cross the boundary as JSON text.
 
 use crate::storage::kv::backend::{
     BoxFuture, KvBackend, KvEntry, KvFailure, KvResult, ListPage, ListedKey, MAX_LIST,
