@@ -6,7 +6,7 @@ use crate::{
     snapshot::{unique_key, Database, Prefix, StoredRow, Table, UniqueLookup, Version},
 };
 use gluesql_core::prelude::Key;
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, ops::Bound};
 
 /// Rows of one table as loaded, in key order.
 pub(crate) type LoadedRows = Vec<(Key, StoredRow)>;
@@ -92,25 +92,7 @@ impl Patch {
                 continue;
             }
             let written = own.and_then(|ws| ws.writes.rows.get(name));
-            let is_own = |k: &Key| written.is_some_and(|w| w.contains(k));
-            let seen = table.seen(!drop_unlisted);
-            let listed: BTreeSet<&Key> = rows.iter().map(|(k, _)| k).collect();
-            // Rows gone from KV meanwhile (and not the session's own) disappear from the cache.
-            let stale: Vec<Key> = table
-                .rows
-                .keys()
-                .filter(|k| drop_unlisted && !listed.contains(k) && !is_own(k))
-                .cloned()
-                .collect();
-            for key in stale {
-                table.remove_row(&key);
-            }
-            for (key, row) in rows {
-                if table.rows.contains_key(key) || is_own(key) || seen(key) {
-                    continue;
-                }
-                table.put_row(key.clone(), row.clone());
-            }
+            merge_listed(table, rows, None, written, drop_unlisted);
             table.complete = true;
             table.absent = im::OrdSet::new();
             // The full row set determines the unique index.
@@ -142,38 +124,7 @@ impl Patch {
                 continue; // knows as much already (a load lists past what was loaded)
             }
             let written = own.and_then(|ws| ws.writes.rows.get(name));
-            let is_own = |k: &Key| written.is_some_and(|w| w.contains(k));
-            let seen = table.seen(!drop_unlisted);
-            let listed: BTreeSet<&Key> = rows.iter().map(|(k, _)| k).collect();
-            // As for a whole table, within the part listed.
-            let stale: Vec<Key> = table
-                .rows
-                .range(..=&prefix.through)
-                .map(|(k, _)| k)
-                .filter(|k| drop_unlisted && !listed.contains(k) && !is_own(k))
-                .cloned()
-                .collect();
-            let columns = table.unique_columns();
-            for key in stale {
-                let Some(row) = table.remove_row(&key) else {
-                    continue;
-                };
-                // Its unique entries are unknown again (the table's index is partial).
-                for (pos, _) in &columns {
-                    if let Some(v) = row.values.get(*pos).and_then(unique_key) {
-                        let entry = (*pos, v);
-                        if table.unique.get(&entry) == Some(&key) {
-                            table.unique.remove(&entry);
-                        }
-                    }
-                }
-            }
-            for (key, row) in rows {
-                if table.rows.contains_key(key) || is_own(key) || seen(key) {
-                    continue;
-                }
-                table.put_row(key.clone(), row.clone());
-            }
+            merge_listed(table, rows, Some(&prefix.through), written, drop_unlisted);
             table.prefix = Some(prefix.clone());
         }
         for (name, pos, value, owner) in &self.uniques {
@@ -184,5 +135,52 @@ impl Patch {
                 table.set_unique(*pos, value.clone(), owner.clone());
             }
         }
+    }
+}
+
+/// Puts the rows a listing brought back (of the whole table, or up to `through`) into `table`,
+/// except those it already holds, those the session wrote (`written`) and those a session has
+/// seen absent ([`Table::seen`]). For an isolate cache (`drop_unlisted`), rows within the
+/// listed part that the listing lacks (deleted from KV meanwhile, not the session's own) go,
+/// with the unique entries naming them (unknown again).
+fn merge_listed(
+    table: &mut Table,
+    rows: &[(Key, StoredRow)],
+    through: Option<&Key>,
+    written: Option<&im::OrdSet<Key>>,
+    drop_unlisted: bool,
+) {
+    let is_own = |k: &Key| written.is_some_and(|w| w.contains(k));
+    let seen = table.seen(!drop_unlisted);
+    if drop_unlisted {
+        let listed: BTreeSet<&Key> = rows.iter().map(|(k, _)| k).collect();
+        let end = through.map_or(Bound::Unbounded, |t| Bound::Included(t.clone()));
+        let stale: Vec<Key> = table
+            .rows
+            .range((Bound::Unbounded, end))
+            .map(|(k, _)| k)
+            .filter(|k| !listed.contains(k) && !is_own(k))
+            .cloned()
+            .collect();
+        let columns = table.unique_columns();
+        for key in stale {
+            let Some(row) = table.remove_row(&key) else {
+                continue;
+            };
+            for (pos, _) in &columns {
+                if let Some(v) = row.values.get(*pos).and_then(unique_key) {
+                    let entry = (*pos, v);
+                    if table.unique.get(&entry) == Some(&key) {
+                        table.unique.remove(&entry);
+                    }
+                }
+            }
+        }
+    }
+    for (key, row) in rows {
+        if table.rows.contains_key(key) || is_own(key) || seen(key) {
+            continue;
+        }
+        table.put_row(key.clone(), row.clone());
     }
 }
