@@ -264,9 +264,16 @@ impl Table {
     /// reads: KV may list a row another isolate inserted since). Always false for an isolate
     /// cache (`session` false), which takes what KV shows now.
     pub fn seen(&self, session: bool) -> impl Fn(&Key) -> bool {
-        let absent = self.absent.clone();
-        let through = self.prefix.as_ref().map(|p| p.through.clone());
-        move |key| session && (absent.contains(key) || through.as_ref().is_some_and(|t| key <= t))
+        let table = self.clone(); // O(1): persistent maps
+        move |key| session && table.known_absent(key)
+    }
+
+    /// True when `key` is known not to hold a row beyond `rows`: the table is complete, the key
+    /// was read as absent, or it lies among the first rows loaded ([`Prefix`]).
+    fn known_absent(&self, key: &Key) -> bool {
+        self.complete
+            || self.absent.contains(key)
+            || self.prefix.as_ref().is_some_and(|p| *key <= p.through)
     }
 
     /// Looks a row up: `Some(Some(row))` found, `Some(None)` known absent (also a key among
@@ -274,12 +281,7 @@ impl Table {
     pub fn lookup(&self, key: &Key) -> Option<Option<&StoredRow>> {
         match self.rows.get(key) {
             Some(row) => Some(Some(row)),
-            None if self.complete
-                || self.absent.contains(key)
-                || self.prefix.as_ref().is_some_and(|p| *key <= p.through) =>
-            {
-                Some(None)
-            }
+            None if self.known_absent(key) => Some(None),
             None => None,
         }
     }

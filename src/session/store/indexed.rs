@@ -21,7 +21,7 @@
 use super::{Miss, SessionStore};
 use crate::{
     session::narrow::{primary_key_column, value_of},
-    snapshot::{indexable, unique_columns, UniqueLookup},
+    snapshot::{indexable, unique_columns, Table, UniqueLookup},
 };
 use gluesql_core::{
     ast::{BinaryOperator, ColumnUniqueOption, Expr, IndexOperator, OrderByExpr},
@@ -101,11 +101,7 @@ pub(super) fn access(
             return None;
         }
         let value = value_of(value, &column.data_type)?;
-        let declared = schema.indexes.iter().find(|index| {
-            matches!(&index.expr, Expr::Identifier(c) if *c == column.name)
-                && index.name != super::ordered::PRIMARY
-                && !index.name.starts_with(UNIQUE)
-        });
+        let declared = declared_index(schema, &column.name);
         let index = match (declared, &column.unique, &operator) {
             (Some(index), _, _) => index.name.clone(),
             (None, Some(ColumnUniqueOption { is_primary: false }), IndexOperator::Eq) => {
@@ -132,6 +128,39 @@ pub(super) fn access(
     })
 }
 
+/// The index `CREATE INDEX` declared on `column` (not the primary key's, nor a UNIQUE
+/// column's own).
+fn declared_index<'s>(schema: &'s Schema, column: &str) -> Option<&'s SchemaIndex> {
+    schema.indexes.iter().find(|index| {
+        matches!(&index.expr, Expr::Identifier(c) if c == column)
+            && index.name != super::ordered::PRIMARY
+            && !index.name.starts_with(UNIQUE)
+    })
+}
+
+fn no_index(table_name: &str, index_name: &str) -> GlueError {
+    GlueError::StorageMsg(format!(
+        "gluebind has no index {index_name:?} on table {table_name:?}"
+    ))
+}
+
+/// Row `key` of `table`, which index `index_name` names.
+fn indexed_row(
+    table: &Table,
+    table_name: &str,
+    index_name: &str,
+    key: &Key,
+) -> GlueResult<(Key, Vec<Value>)> {
+    match table.rows.get(key) {
+        Some(row) => Ok((key.clone(), row.values.as_ref().clone())),
+        // The index names only rows of `rows` (snapshot.rs keeps them in step).
+        None => Err(GlueError::StorageMsg(format!(
+            "gluebind: index {index_name:?} of table {table_name:?} names a row the table \
+             does not hold (a bug: please report it)"
+        ))),
+    }
+}
+
 /// The read of a query ordered by `column` alone through an index on it (`CREATE INDEX`, a
 /// NOT NULL column: the index holds every row), in `asc`'s order, from a bound on the column
 /// in `filter` when it has one; `None` when no such index exists.
@@ -146,11 +175,7 @@ pub(super) fn in_order(
         .as_deref()?
         .iter()
         .find(|c| c.name == column && !c.nullable && indexable(&c.data_type))?;
-    let index = schema.indexes.iter().find(|index| {
-        matches!(&index.expr, Expr::Identifier(c) if *c == def.name)
-            && index.name != super::ordered::PRIMARY
-            && !index.name.starts_with(UNIQUE)
-    })?;
+    let index = declared_index(schema, &def.name)?;
     Some(TableAccessPlan::Index {
         name: index.name.clone(),
         // Always `Some`: a read in the index's order, where `None` is a lookup (`access`).
@@ -192,20 +217,11 @@ impl SessionStore {
         };
         let keys = table
             .index_in_order(index_name, range, asc)
-            .ok_or_else(|| {
-                GlueError::StorageMsg(format!(
-                    "gluebind has no index {index_name:?} on table {table_name:?}"
-                ))
-            })?;
+            .ok_or_else(|| no_index(table_name, index_name))?;
         self.read_table(table_name);
         let (table_name, index_name) = (table_name.to_owned(), index_name.to_owned());
-        Ok(Box::new(keys.map(move |key| match table.rows.get(key) {
-            Some(row) => Ok((key.clone(), row.values.as_ref().clone())),
-            // The index names only rows of `rows` (snapshot.rs keeps them in step).
-            None => Err(GlueError::StorageMsg(format!(
-                "gluebind: index {index_name:?} of table {table_name:?} names a row the \
-                 table does not hold (a bug: please report it)"
-            ))),
+        Ok(Box::new(keys.map(move |key| {
+            indexed_row(table, &table_name, &index_name, key)
         })))
     }
 
@@ -219,11 +235,7 @@ impl SessionStore {
         let Some(table) = self.table(table_name)? else {
             return Ok(Box::new(std::iter::empty()));
         };
-        let no_index = || {
-            GlueError::StorageMsg(format!(
-                "gluebind has no index {index_name:?} on table {table_name:?}"
-            ))
-        };
+        let no_index = || no_index(table_name, index_name);
         let Some((operator, value)) =
             cmp.and_then(|(op, v)| Some((op.clone(), Key::try_from(v).ok()?)))
         else {
@@ -266,20 +278,11 @@ impl SessionStore {
             .index_lookup(index_name, key_range(&operator, value))
             .ok_or_else(no_index)?;
         self.read_table(table_name);
-        let mut rows = Vec::with_capacity(keys.len());
-        for key in keys {
-            match table.rows.get(&key) {
-                Some(row) => rows.push(Ok((key, row.values.as_ref().clone()))),
-                // The index names only rows of `rows` (snapshot.rs keeps them in step).
-                None => {
-                    return Err(GlueError::StorageMsg(format!(
-                        "gluebind: index {index_name:?} of table {table_name:?} names a row \
-                         the table does not hold (a bug: please report it)"
-                    )))
-                }
-            }
-        }
-        Ok(Box::new(rows.into_iter()))
+        let rows = keys
+            .iter()
+            .map(|key| indexed_row(table, table_name, index_name, key))
+            .collect::<GlueResult<Vec<_>>>()?;
+        Ok(Box::new(rows.into_iter().map(Ok)))
     }
 }
 
