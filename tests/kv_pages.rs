@@ -37,19 +37,21 @@ async fn fill(f: &SessionFactory, rows: &[(i64, i64)]) {
     }
 }
 
-/// A namespace holding `items (id INTEGER PRIMARY KEY, n INTEGER)` with `rows`, written by an
-/// isolate that is returned.
+/// Creates `items (id INTEGER PRIMARY KEY, n INTEGER)` holding `rows` through `f`.
+async fn create_items(f: &SessionFactory, rows: &[(i64, i64)]) {
+    let s = f.open();
+    s.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, n INTEGER)")
+        .await
+        .unwrap();
+    s.commit().await.unwrap();
+    fill(f, rows).await;
+}
+
+/// A namespace holding `items` with `rows`, written by an isolate that is returned.
 fn namespace(rows: &[(i64, i64)]) -> (Kv, SessionFactory) {
     let kv: Kv = Rc::new(CountingKv::new(MemoryKv::new()));
     let a = isolate(&kv, "kv://GLUEBIND_KV");
-    block_on(async {
-        let s = a.open();
-        s.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, n INTEGER)")
-            .await
-            .unwrap();
-        s.commit().await.unwrap();
-        fill(&a, rows).await;
-    });
+    block_on(create_items(&a, rows));
     kv.reset();
     (kv, a)
 }
@@ -216,12 +218,7 @@ fn every_ordered_read_of_a_partly_loaded_table_equals_memory() {
         .build()
         .unwrap();
     block_on(async {
-        let s = memory.open();
-        s.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, n INTEGER)")
-            .await
-            .unwrap();
-        s.commit().await.unwrap();
-        fill(&memory, &rows).await;
+        create_items(&memory, &rows).await;
         let mut queries = Vec::new();
         for bound in [
             "",
@@ -263,16 +260,11 @@ fn the_isolates_own_commits_show_while_the_listing_lags_behind_them() {
     // isolate's own log of commits.
     let a = isolate(&kv, "kv://GLUEBIND_KV?cache_ttl=0");
     block_on(async {
-        let s = a.open();
-        s.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, n INTEGER)")
-            .await
-            .unwrap();
-        s.commit().await.unwrap();
         let rows: Vec<(i64, i64)> = (1..=1500)
             .filter(|id| *id != 1001)
             .map(|id| (id, 0))
             .collect();
-        fill(&a, &rows).await;
+        create_items(&a, &rows).await;
         // From now on KV shows writes a minute late, to everyone.
         kv.delay_writes(60_000);
         let s = a.open();
