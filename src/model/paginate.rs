@@ -314,6 +314,11 @@ impl<T> Pagination<T> {
         }
     }
 
+    /// [`Pagination::pages`] as the JSON forms give it: `None` when the rows were not counted.
+    pub(crate) fn counted_pages(&self) -> Option<u64> {
+        self.total.map(|_| self.pages())
+    }
+
     /// True unless this is page 1.
     #[must_use]
     pub fn has_prev(&self) -> bool {
@@ -450,7 +455,7 @@ impl<T: serde::Serialize> serde::Serialize for Pagination<T> {
         out.serialize_field("page", &self.page)?;
         out.serialize_field("per_page", &self.per_page)?;
         out.serialize_field("total", &self.total)?;
-        out.serialize_field("pages", &self.total.map(|_| self.pages()))?;
+        out.serialize_field("pages", &self.counted_pages())?;
         out.serialize_field("has_prev", &self.has_prev())?;
         out.serialize_field("has_next", &self.has_next())?;
         out.serialize_field("prev_num", &self.prev_num())?;

@@ -257,7 +257,7 @@ fn page_json(page: &Pagination<()>) -> serde_json::Value {
         "page": page.page,
         "perPage": page.per_page,
         "total": page.total,
-        "pages": page.total.map(|_| page.pages()),
+        "pages": page.counted_pages(),
         "hasPrev": page.has_prev(),
         "hasNext": page.has_next(),
         "prevNum": page.prev_num(),

@@ -124,7 +124,7 @@ fn numbers(page: &Pagination<()>) -> Object {
     #[allow(clippy::cast_precision_loss)] // page numbers stay far below 2^53
     let n = |v: u64| JsValue::from_f64(v as f64);
     let opt = |v: Option<u64>| v.map_or(JsValue::NULL, n);
-    set(&o, "pages", opt(page.total.map(|_| page.pages())));
+    set(&o, "pages", opt(page.counted_pages()));
     set(&o, "hasPrev", page.has_prev());
     set(&o, "hasNext", page.has_next());
     set(&o, "prevNum", opt(page.prev_num()));
