@@ -308,6 +308,13 @@ impl Engine {
         self.inner.statements.borrow_mut().parse(sql)
     }
 
+    /// Whether this engine's storage checks an inserted row's key and unique values at commit,
+    /// against the latest committed state (`do://`: the object validates every commit whole),
+    /// so that an INSERT `commit()` flushes need not load them first.
+    pub(crate) fn checks_inserts(&self) -> bool {
+        matches!(self.inner.backend, Backend::Durable(_))
+    }
+
     /// A fresh session store over the latest committed state (O(1)).
     pub(crate) fn session_store(&self) -> SessionStore {
         // Past its lifetime the isolate cache starts over, so other isolates' writes show.

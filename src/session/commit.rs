@@ -41,7 +41,7 @@ impl Session {
     pub async fn commit(&self) -> Result<CommitInfo> {
         self.usable()?;
         self.refuse_on_bind("commit")?;
-        self.flush_or_discard().await?;
+        self.flush_for_commit().await?;
         let hooks = &self.inner.config.hooks;
         if !hooks.before.is_empty() && self.is_dirty() {
             let changes = self.inner.unit.borrow().changes().to_vec();
@@ -49,7 +49,7 @@ impl Session {
                 hook(self, &changes)?;
             }
             // What a hook added or changed is part of this commit.
-            self.flush_or_discard().await?;
+            self.flush_for_commit().await?;
         }
         let changes = self.inner.unit.borrow().changes().to_vec();
         let info = match self.commit_engines().await {
@@ -80,6 +80,16 @@ impl Session {
         if flushed.is_err() {
             self.discard();
         }
+        flushed
+    }
+
+    /// The flush of `commit()`: its errors are the commit's, so on an engine that checks
+    /// inserted keys and unique values at commit (`do://`: the object validates them in the
+    /// commit's one request) its INSERTs do not load them first.
+    async fn flush_for_commit(&self) -> Result<()> {
+        self.inner.checks_at_commit.set(true);
+        let flushed = self.flush_or_discard().await;
+        self.inner.checks_at_commit.set(false);
         flushed
     }
 

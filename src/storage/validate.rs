@@ -63,7 +63,10 @@ impl Committed {
     /// - a table the session created, altered or dropped must be unchanged since the session
     ///   started, and tables whose rows it wrote must keep their schema;
     /// - UNIQUE columns are re-checked against rows other sessions committed meanwhile, else
-    ///   [`Error::Unique`].
+    ///   [`Error::Unique`];
+    /// - a key inserted without being read ([`crate::session::store::WriteSet::assumed`]) must
+    ///   be free: [`Error::Unique`] where a row held it at the snapshot, else
+    ///   [`Error::Conflict`].
     ///
     /// - with `reads` (a serializable commit), every row the session read must still have the
     ///   version it saw, and (with [`ReadCheck::All`]) every table it scanned must be unchanged,
@@ -155,8 +158,30 @@ impl Committed {
             }
             let mine = ws.db.tables.get(name).ok_or_else(gone)?;
             for key in keys {
-                let seen = row_version(base, key);
                 let now = row_version(current, key);
+                if ws.assumed(name, key) {
+                    // Inserted without reading it: a row that held the key at the snapshot
+                    // makes the INSERT a duplicate (what the statement would have said), one
+                    // committed since a conflict (as for any row written).
+                    if let Some(Some(version)) = now {
+                        let value = Value::from(key.clone());
+                        return Err(if version <= ws.as_of {
+                            // As GlueSQL's own duplicate-key error shows it.
+                            Error::Unique {
+                                table: name.clone(),
+                                column: "PRIMARY KEY".to_owned(),
+                                value: String::from(value),
+                            }
+                        } else {
+                            Error::Conflict {
+                                table: name.clone(),
+                                detail: format!("the row with key {}", render(&value)),
+                            }
+                        });
+                    }
+                    continue;
+                }
+                let seen = row_version(base, key);
                 if let (Some(seen), Some(now)) = (seen, now) {
                     if seen != now {
                         return Err(Error::Conflict {

@@ -135,7 +135,9 @@ export function userId(raw) {
 export async function createUser(session, input) {
   validateName(input.name);
   validateEmail(input.email);
-  const user = await User.insert(session, { id: await User.nextId(session), name: input.name, email: input.email });
+  // session.add, then commit: the commit's flush inserts it (on do:// the object checks the
+  // key and the email in the commit's one request).
+  const user = session.add(User, { id: await User.nextId(session), name: input.name, email: input.email });
   await session.commit();
   return user;
 }

@@ -85,6 +85,11 @@ pub(crate) struct WriteSet {
     /// they were: a commit stores the new schema alone (no rewrite of the rows). A table also
     /// in `tables` is committed as a whole instead.
     pub indexes: im::OrdSet<String>,
+    /// Keys this session inserted without knowing whether a committed row held them (`do://`
+    /// checks an INSERT that `commit()` flushes at the object instead of loading first): the
+    /// commit fails with UNIQUE PRIMARY KEY where a row held the key at the snapshot. A subset
+    /// of `rows`.
+    pub assumed: im::OrdMap<String, im::OrdSet<Key>>,
 }
 
 impl WriteSet {
@@ -143,6 +148,10 @@ pub(crate) struct SessionStore {
     /// True once a statement ran on the snapshot (its reads reached the caller): until then
     /// the snapshot may still be taken afresh.
     pub observed: bool,
+    /// While an INSERT runs whose checks the commit leaves to the engine's storage: a key or a
+    /// unique value not loaded is taken as free (the key is recorded in
+    /// [`WriteSet::assumed`]) instead of missed.
+    pub defer_inserts: bool,
     misses: RefCell<Vec<Miss>>,
 }
 
@@ -173,6 +182,7 @@ impl SessionStore {
             row_ids,
             as_of,
             observed: false,
+            defer_inserts: false,
             misses: RefCell::new(Vec::new()),
         }
     }
@@ -292,9 +302,14 @@ impl SessionStore {
         // Every row and unique value not loaded yet is collected before failing, so that one
         // load (one KV round trip) brings them all.
         let mut misses = Vec::new();
+        let mut assumed = Vec::new();
         for (key, _) in &rows {
             match table.lookup(key) {
                 Some(old) => old_rows.push(old.map(|r| Arc::clone(&r.values))),
+                None if self.defer_inserts => {
+                    old_rows.push(None);
+                    assumed.push(key.clone());
+                }
                 None => misses.push(Miss::Row(table_name.to_owned(), key.clone())),
             }
         }
@@ -304,7 +319,9 @@ impl SessionStore {
                 let Some(v) = values.get(*pos).and_then(unique_key) else {
                     continue;
                 };
-                if let UniqueLookup::Unknown = table.unique_lookup(*pos, &v) {
+                if !self.defer_inserts
+                    && matches!(table.unique_lookup(*pos, &v), UniqueLookup::Unknown)
+                {
                     misses.push(Miss::Unique {
                         table: table_name.to_owned(),
                         pos: *pos,
@@ -360,7 +377,24 @@ impl SessionStore {
         for key in written {
             self.touch(table_name, key);
         }
+        if !assumed.is_empty() {
+            let keys = self
+                .writes
+                .assumed
+                .entry(table_name.to_owned())
+                .or_default();
+            keys.extend(assumed);
+        }
         Ok(())
+    }
+
+    /// Whether this session inserted `key` of `table` without reading it (see
+    /// [`WriteSet::assumed`]).
+    pub fn assumed(&self, table: &str, key: &Key) -> bool {
+        self.writes
+            .assumed
+            .get(table)
+            .is_some_and(|keys| keys.contains(key))
     }
 
     /// The value `ADD COLUMN column` gives existing rows: its default as an INSERT evaluates

@@ -21,6 +21,7 @@ pub struct LocalObject {
     lose_requests: Cell<u32>,
     lose_answers: Cell<u32>,
     interleave: Cell<bool>,
+    older: Cell<bool>,
     requests: Cell<u64>,
     clock: Cell<u64>,
 }
@@ -63,6 +64,7 @@ impl LocalObject {
             lose_requests: Cell::new(0),
             lose_answers: Cell::new(0),
             interleave: Cell::new(false),
+            older: Cell::new(false),
             requests: Cell::new(0),
             clock: Cell::new(1_000_000),
         }
@@ -107,6 +109,13 @@ impl LocalObject {
         self.interleave.set(on);
     }
 
+    /// Serves commits as an object deployed before commits named the keys they inserted
+    /// unread (a worker and its object on different versions during a deploy): the object
+    /// does not see that part of a commit.
+    pub fn as_older_object(&self, on: bool) {
+        self.older.set(on);
+    }
+
     /// Requests sent so far (lost ones included).
     #[must_use]
     pub fn requests(&self) -> u64 {
@@ -131,6 +140,19 @@ impl LocalObject {
     }
 }
 
+/// `body` without what an older object does not know: a commit's `assumed` keys.
+fn older(body: &str) -> String {
+    let Ok(mut request) = serde_json::from_str::<serde_json::Value>(body) else {
+        return body.to_owned();
+    };
+    if let Some(delta) = request.pointer_mut("/commit/delta") {
+        if let Some(delta) = delta.as_object_mut() {
+            delta.remove("assumed");
+        }
+    }
+    request.to_string()
+}
+
 impl ObjectTransport for LocalObject {
     fn send(&self, body: String) -> BoxFuture<'_, Result<String, TransportFailure>> {
         Box::pin(async move {
@@ -144,6 +166,7 @@ impl ObjectTransport for LocalObject {
                     "request lost (injected)".into(),
                 ));
             }
+            let body = if self.older.get() { older(&body) } else { body };
             let answer = self.object.borrow_mut().handle_json(&body);
             if self.lose_answers.get() > 0 {
                 self.lose_answers.set(self.lose_answers.get() - 1);

@@ -103,6 +103,10 @@ pub struct Delta {
     /// Keys read by primary key, per table; tables scanned.
     pub read: Vec<(String, Vec<Key>)>,
     pub scanned: Vec<String>,
+    /// Keys inserted without being read, per table (also in `base` as absent, so that an
+    /// object that predates this field refuses a taken key as a conflict, never overwrites it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assumed: Vec<(String, Vec<Key>)>,
 }
 
 /// A table as a load answers it.
@@ -325,11 +329,13 @@ impl Delta {
                 let keys = keys_of(name);
                 TableDelta {
                     name: name.clone(),
-                    base: ws
-                        .base
-                        .tables
-                        .get(name)
-                        .map(|t| wire(t, keys.iter().cloned())),
+                    base: ws.base.tables.get(name).map(|t| {
+                        let mut base = wire(t, keys.iter().cloned());
+                        let assumed = ws.writes.assumed.get(name).into_iter().flatten();
+                        let unread = assumed.filter(|key| t.lookup(key).is_none());
+                        base.rows.extend(unread.map(|key| (key.clone(), None)));
+                        base
+                    }),
                     mine: ws.db.tables.get(name).map(|t| match ddl {
                         true => whole(t),
                         false => wire(t, ws.writes.rows.get(name).into_iter().flatten().cloned()),
@@ -359,6 +365,12 @@ impl Delta {
                 .map(|(t, keys)| (t.clone(), keys.iter().cloned().collect()))
                 .collect(),
             scanned: reads.tables.iter().cloned().collect(),
+            assumed: ws
+                .writes
+                .assumed
+                .iter()
+                .map(|(t, keys)| (t.clone(), keys.iter().cloned().collect()))
+                .collect(),
         })
     }
 
@@ -398,6 +410,11 @@ impl Delta {
                 .collect(),
             tables: self.ddl.into_iter().collect(),
             indexes: self.indexed.into_iter().collect(),
+            assumed: self
+                .assumed
+                .into_iter()
+                .map(|(t, keys)| (t, keys.into_iter().collect::<im::OrdSet<Key>>()))
+                .collect(),
         };
         for name in ws.writes.rows.keys() {
             if !ws.db.tables.contains_key(name) && !ws.writes.tables.contains(name) {
