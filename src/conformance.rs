@@ -402,14 +402,16 @@ fn assert_mirrors(kv: &MemoryKv, layout: &Layout, db: &Database, what: &str) {
                 }
             }
         }
-        for ((pos, value), owner) in &table.unique {
+        for (entry, owner) in &table.unique {
+            let (pos, value) = &**entry;
             assert_eq!(
                 live.get(&(*pos, value.clone())),
                 Some(owner),
                 "{what}: unique entry {value:?} (column {pos}) of {name}"
             );
         }
-        for (pos, value) in &table.unique_absent {
+        for entry in &table.unique_absent {
+            let (pos, value) = &**entry;
             assert!(
                 !live.contains_key(&(*pos, value.clone())),
                 "{what}: unique value {value:?} (column {pos}) of {name} is taken in KV"

@@ -522,14 +522,13 @@ impl Engine {
         }
     }
 
-    /// A `do://` commit: what the cache already shows refuses it at once; else the object
-    /// validates and applies it, and the cache catches up to the new version.
+    /// A `do://` commit: the object validates and applies it, and the cache catches up to the
+    /// new version.
     async fn commit_durable(&self, store: &DurableStorage, ws: &SessionStore) -> Result<Applied> {
+        // No check against the cache first: the object checks every commit anyway, and a
+        // check here would build the next state only to drop it (the common case succeeds).
         let cache = {
             let committed = self.inner.committed.borrow();
-            if Self::cache_can_check(&committed, ws) {
-                committed.apply(ws, 0, ReadCheck::Rows)?;
-            }
             (committed.version != UNKNOWN_VERSION).then_some(committed.version)
         };
         let request = Request::Commit {

@@ -19,8 +19,12 @@ use std::{ops::RangeBounds, sync::Arc};
 /// committed".
 pub(crate) type Version = u64;
 
+/// A unique value: (column position, value). Shared, so that the copies a persistent map makes
+/// of the nodes it changes (every version keeps its own) copy pointers, not text.
+pub(crate) type UniqueEntry = Arc<(usize, Key)>;
+
 /// Non-primary-key UNIQUE entries of a table: (column position, value) → row key.
-pub(crate) type UniqueIndex = im::OrdMap<(usize, Key), Key>;
+pub(crate) type UniqueIndex = im::OrdMap<UniqueEntry, Key>;
 
 /// One row: its values and the commit that wrote it.
 #[derive(Debug, Clone)]
@@ -46,7 +50,7 @@ pub(crate) struct Table {
     /// True when `unique` holds every entry.
     pub unique_complete: bool,
     /// Unique values known to be free (while `unique_complete` is false).
-    pub unique_absent: im::OrdSet<(usize, Key)>,
+    pub unique_absent: im::OrdSet<UniqueEntry>,
     /// While `complete` is false: how far a listing from the table's first key has loaded
     /// it (a first page on kv:// lists the rows it needs, not the table).
     pub prefix: Option<Prefix>,
@@ -303,14 +307,42 @@ impl Table {
         let entry = (pos, value);
         match owner {
             Some(owner) => {
-                self.unique_absent.remove(&entry);
-                self.unique.insert(entry, owner);
+                if !self.unique_absent.is_empty() {
+                    self.unique_absent.remove(&entry);
+                }
+                self.unique.insert(Arc::new(entry), owner);
             }
             None => {
                 self.unique.remove(&entry);
-                self.unique_absent.insert(entry);
+                // A complete index needs no record of free values.
+                if !self.unique_complete {
+                    self.unique_absent.insert(Arc::new(entry));
+                }
             }
         }
+    }
+
+    /// Builds the unique index of a complete table from its rows. A value two rows hold is
+    /// given to the later one; the first such value (column position and value) is returned.
+    pub fn reindex_unique(&mut self) -> std::result::Result<(), (usize, Value)> {
+        let columns = self.unique_columns();
+        let mut index = UniqueIndex::new();
+        let mut repeated = None;
+        for (key, row) in &self.rows {
+            for (pos, _) in &columns {
+                if let Some(v) = row.values.get(*pos).and_then(unique_key) {
+                    if index.insert(Arc::new((*pos, v)), key.clone()).is_some()
+                        && repeated.is_none()
+                    {
+                        repeated = Some((*pos, row.values[*pos].clone()));
+                    }
+                }
+            }
+        }
+        self.unique = index;
+        self.unique_complete = true;
+        self.unique_absent = im::OrdSet::new();
+        repeated.map_or(Ok(()), Err)
     }
 }
 

@@ -3,7 +3,9 @@
 //! teardown's flush) on kv:// over an in-memory namespace (`MemoryKv`, whose calls cost next to
 //! nothing), side by side with memory://. Prints µs per unit of work for both and their ratio;
 //! the difference is the commit protocol's CPU (planning, the record, the check, the isolate's
-//! log), which `npm run bench` adds to the KV simulator's own cost.
+//! log), which `npm run bench` adds to the KV simulator's own cost. do:// over an object in this
+//! process (`LocalObject`, whose test storage rewrites a table's row list per row written: its
+//! figure grows with the rows committed) shows the object protocol's CPU on both sides.
 //!
 //! Run: `cargo bench --bench kv_commit` (release build; no assertions).
 
@@ -62,8 +64,15 @@ fn main() {
     let kv =
         factory(Engine::with_kv("kv://BENCH", Rc::new(MemoryKv::new())).expect("kv:// is valid"));
     let mut next = 0;
+    let object = Rc::new(gluebind::durable::LocalObject::new());
+    let durable = factory(Engine::with_object("do://BENCH", object).expect("do:// is valid"));
     let m = measure(&memory, &mut next);
     let k = measure(&kv, &mut next);
+    let d = measure(&durable, &mut next);
+    println!(
+        "  do:// over LocalObject {d:>8.1} µs   ({:.2}× memory://)",
+        d / m
+    );
     println!("POST /users unit of work (insert with a UNIQUE email, commit, teardown flush):");
     println!("  memory://            {m:>8.1} µs");
     println!(

@@ -95,19 +95,8 @@ impl Patch {
             merge_listed(table, rows, None, written, drop_unlisted);
             table.complete = true;
             table.absent = im::OrdSet::new();
-            // The full row set determines the unique index.
-            let columns = table.unique_columns();
-            let mut index = crate::snapshot::UniqueIndex::new();
-            for (key, row) in &table.rows {
-                for (pos, _) in &columns {
-                    if let Some(v) = row.values.get(*pos).and_then(unique_key) {
-                        index.insert((*pos, v), key.clone());
-                    }
-                }
-            }
-            table.unique = index;
-            table.unique_complete = true;
-            table.unique_absent = im::OrdSet::new();
+            // The full row set determines the unique index (committed rows hold no repeats).
+            let _ = table.reindex_unique();
         }
         for (name, rows, prefix) in &self.prefixes {
             let Some(table) = db.tables.get_mut(name) else {

@@ -453,20 +453,13 @@ impl SessionStore {
     /// Rebuilds a table's unique index from its rows (after a schema change).
     fn reindex(&mut self, name: &str) -> GlueResult<()> {
         let table = self.existing_mut(name)?;
-        let columns = table.unique_columns();
-        let mut index = crate::snapshot::UniqueIndex::new();
-        for (key, row) in &table.rows {
-            for (pos, column) in &columns {
-                if let Some(v) = row.values.get(*pos).and_then(unique_key) {
-                    if index.insert((*pos, v), key.clone()).is_some() {
-                        return Err(duplicate(&row.values[*pos], column));
-                    }
-                }
-            }
-        }
-        table.unique = index;
-        table.unique_complete = true;
-        table.unique_absent = im::OrdSet::new();
-        Ok(())
+        table.reindex_unique().map_err(|(pos, value)| {
+            let columns = table.unique_columns();
+            let column = columns
+                .iter()
+                .find(|(p, _)| *p == pos)
+                .map_or("?", |(_, c)| c);
+            duplicate(&value, column)
+        })
     }
 }

@@ -214,7 +214,7 @@ fn set_row(
         }
         table.unique.remove(&entry);
         if !table.unique_complete {
-            table.unique_absent.insert(entry);
+            table.unique_absent.insert(Arc::new(entry));
         }
     }
     match row {

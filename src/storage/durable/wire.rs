@@ -10,7 +10,7 @@
 use crate::{
     error::{Error, Result},
     session::store::{ReadSet, SessionStore, WriteSet},
-    snapshot::{unique_key, Database, StoredRow, Table, Version},
+    snapshot::{Database, StoredRow, Table, Version},
 };
 use gluesql_core::{
     data::Schema,
@@ -463,16 +463,6 @@ fn table(w: TableWire) -> Table {
 
 /// Builds a complete table's unique index from its rows.
 pub(crate) fn reindex(t: &mut Table) {
-    let columns = t.unique_columns();
-    let mut index = crate::snapshot::UniqueIndex::new();
-    for (key, row) in &t.rows {
-        for (pos, _) in &columns {
-            if let Some(v) = row.values.get(*pos).and_then(unique_key) {
-                index.insert((*pos, v), key.clone());
-            }
-        }
-    }
-    t.unique = index;
-    t.unique_complete = true;
-    t.unique_absent = im::OrdSet::new();
+    // Committed rows (and a session's, checked as it wrote them) hold no repeats.
+    let _ = t.reindex_unique();
 }
