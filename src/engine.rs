@@ -544,12 +544,18 @@ impl Engine {
                 since,
             }) => {
                 let mut committed = self.inner.committed.borrow_mut();
+                let now = committed.version;
+                let known = now != UNKNOWN_VERSION;
                 match since {
-                    Some(changes) if cache.is_some() && Some(committed.version) == cache => {
-                        durable::catch_up(&mut committed.db, &changes);
+                    // The changes after the request's cache version: the cache may have moved
+                    // on meanwhile (other sessions' commits answered first), so it takes those
+                    // after its own version.
+                    Some(changes) if known && cache.is_some_and(|c| now >= c) && now < version => {
+                        let start = changes.partition_point(|(v, _)| *v <= now);
+                        durable::catch_up(&mut committed.db, &changes[start..]);
                         committed.version = version;
                     }
-                    _ if committed.version != UNKNOWN_VERSION && committed.version >= version => {}
+                    _ if known && now >= version => {}
                     _ => {
                         drop(committed);
                         self.reset_durable_cache();

@@ -534,6 +534,77 @@ fn concurrent_reservations_keep_ids_unique_and_increasing() {
     });
 }
 
+/// Sessions of one isolate that need IDs at once wait for one reservation rather than each
+/// reserving a block (which all but one would leave unused), and a busy isolate reserves
+/// larger blocks: fewer requests to the object.
+#[test]
+fn concurrent_sessions_share_one_reservation_and_busy_isolates_reserve_more() {
+    let (object, a) = database();
+    object.interleave(true);
+    block_on(async {
+        let before = object.requests();
+        let ids = futures::future::join_all((0..12).map(|_| {
+            let s = a.open();
+            async move { s.next_id("users").await.unwrap() }
+        }))
+        .await;
+        assert_eq!(
+            object.requests() - before,
+            1,
+            "one block of 16 for 12 sessions"
+        );
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 12);
+        // Blocks used up within a second double: 16, 32, 64 cost three requests.
+        let b = isolate(&object);
+        let s = b.open();
+        let before = object.requests();
+        for _ in 0..(16 + 32 + 64) {
+            s.next_id("users").await.unwrap();
+        }
+        assert_eq!(object.requests() - before, 3);
+        // After a quiet while the block shrinks again (a gap on eviction stays small).
+        object.advance(5_000);
+        let before = object.requests();
+        for _ in 0..(32 + 1) {
+            s.next_id("users").await.unwrap();
+        }
+        assert_eq!(
+            object.requests() - before,
+            2,
+            "a block of 32 after the quiet while"
+        );
+    });
+}
+
+/// Two sessions of one isolate commit at once; the answers arrive in either order and the
+/// isolate cache takes the changes it has not seen from each: it stays warm (the next
+/// session reads the committed rows without a request).
+#[test]
+fn concurrent_commits_of_an_isolate_keep_its_cache() {
+    let (object, a) = database();
+    block_on(async {
+        assert!(
+            names(&a.open()).await.is_empty(),
+            "the cache holds the table"
+        );
+        object.interleave(true);
+        let commits = (1..=4).map(|i| {
+            let s = a.open();
+            async move {
+                insert(&s, i, &format!("u{i}@x")).await.unwrap();
+                s.commit().await.unwrap();
+            }
+        });
+        futures::future::join_all(commits).await;
+        let before = object.requests();
+        assert_eq!(names(&a.open()).await.len(), 4);
+        assert_eq!(object.requests(), before, "served by the isolate cache");
+    });
+}
+
 /// What the object could not store is refused by `commit()` before anything is sent: a NaN
 /// float (JSON has none) and a row over 2 MB (SQLite-backed Durable Objects refuse it).
 #[test]

@@ -65,15 +65,38 @@ pub trait ObjectTransport {
 
 /// Attempts of a request before it gives up.
 const ATTEMPTS: u32 = 4;
-/// IDs an isolate reserves at a time per sequence.
+/// IDs an isolate reserves at a time per sequence, at first and after a quiet while.
 pub(crate) const ID_BLOCK: u32 = 16;
+/// Most IDs an isolate reserves at a time: a busy isolate doubles its block up to this.
+pub(crate) const ID_BLOCK_MAX: u32 = 1024;
+/// A block used up within this many milliseconds of its reservation makes the next one twice
+/// as large (one reserved later, half as large, down to [`ID_BLOCK`]).
+const ID_BLOCK_BUSY_MS: u64 = 1000;
+/// How long a session waits for another session's reservation before it reserves itself, and
+/// how often it looks (milliseconds).
+const ID_WAIT_MS: u64 = 2000;
+const ID_POLL_MS: u64 = 1;
+
+/// One ID sequence of an isolate: the block it hands out, and whether a reservation is in
+/// flight (one at a time: concurrent sessions wait for it instead of each reserving a block
+/// that all but one would leave unused).
+#[derive(Debug, Default)]
+struct Sequence {
+    next: i64,
+    end: i64,
+    /// Size of the next reservation.
+    block: u32,
+    /// When the current block was reserved.
+    reserved_at: u64,
+    reserving: bool,
+}
 
 /// The `do://` side of an engine.
 pub(crate) struct DurableStorage {
     pub transport: Rc<dyn ObjectTransport>,
     pub cache_ttl_ms: u64,
-    /// Sequence name → the next ID of this isolate's block, and the block's end.
-    ids: RefCell<HashMap<String, (i64, i64)>>,
+    /// ID sequences by name.
+    ids: RefCell<HashMap<String, Sequence>>,
 }
 
 impl std::fmt::Debug for DurableStorage {
@@ -144,33 +167,58 @@ impl DurableStorage {
         }
     }
 
-    /// The next ID of sequence `name`, from this isolate's block (reserving a new block of
-    /// [`ID_BLOCK`] from the object when it is used up).
+    /// The next ID of sequence `name`, from this isolate's block (reserving a new block from
+    /// the object when it is used up: [`ID_BLOCK`] IDs, twice as many each time a block lasted
+    /// less than [`ID_BLOCK_BUSY_MS`], up to [`ID_BLOCK_MAX`]).
     ///
     /// # Errors
     /// [`Error::Storage`] when the object cannot be reached or the sequence is exhausted.
     pub async fn next_id(&self, name: &str) -> Result<i64> {
-        // Concurrent sessions may reserve at once, and their answers arrive in any order: a
-        // block is used only when the current one is used up and it lies beyond it, so IDs
-        // increase within the isolate (a block that arrives too late is left unused: a gap).
+        let mut waited = 0;
         for _ in 0..ATTEMPTS {
             if let Some(id) = self.take_id(name) {
                 return Ok(id);
             }
+            // Another session of the isolate is reserving: its block serves this one too. It
+            // looks again on a timer of its own: a Worker may not wait for a promise another
+            // request resolves (the runtime cancels such a request as hung).
+            while self.sequence(name, |s| s.reserving) && waited < ID_WAIT_MS {
+                self.transport.sleep(ID_POLL_MS).await;
+                waited += ID_POLL_MS;
+            }
+            if let Some(id) = self.take_id(name) {
+                return Ok(id);
+            }
+            let reserving = Reserving::start(self, name);
+            let block = self.sequence(name, |s| {
+                let now = self.transport.now_ms();
+                s.block = match s.block {
+                    0 => ID_BLOCK,
+                    b if now.saturating_sub(s.reserved_at) < ID_BLOCK_BUSY_MS => {
+                        (b * 2).min(ID_BLOCK_MAX)
+                    }
+                    b => (b / 2).max(ID_BLOCK),
+                };
+                s.block
+            });
             let answer = self
                 .call(&Request::Ids {
                     name: name.to_owned(),
-                    count: ID_BLOCK,
+                    count: block,
                 })
-                .await?;
-            match answer {
+                .await;
+            drop(reserving);
+            match answer? {
                 Response::Ids { first, count } => {
                     let end = first.saturating_add(i64::from(count));
-                    let mut ids = self.ids.borrow_mut();
-                    let slot = ids.entry(name.to_owned()).or_insert((first, first));
-                    if slot.0 >= slot.1 && first >= slot.1 {
-                        *slot = (first, end);
-                    }
+                    let now = self.transport.now_ms();
+                    self.sequence(name, |s| {
+                        // IDs increase within the isolate: a block below what was handed out
+                        // (possible only after a lost answer was retried) is left unused.
+                        if first >= s.end {
+                            (s.next, s.end, s.reserved_at) = (first, end, now);
+                        }
+                    });
                 }
                 Response::Failed { error } => return Err(Error::from(error)),
                 other => return Err(unexpected(&other)),
@@ -184,13 +232,38 @@ impl DurableStorage {
         })
     }
 
-    fn take_id(&self, name: &str) -> Option<i64> {
+    fn sequence<T>(&self, name: &str, f: impl FnOnce(&mut Sequence) -> T) -> T {
         let mut ids = self.ids.borrow_mut();
-        let slot = ids.get_mut(name)?;
-        (slot.0 < slot.1).then(|| {
-            slot.0 += 1;
-            slot.0 - 1
+        f(ids.entry(name.to_owned()).or_default())
+    }
+
+    fn take_id(&self, name: &str) -> Option<i64> {
+        self.sequence(name, |s| {
+            (s.next < s.end).then(|| {
+                s.next += 1;
+                s.next - 1
+            })
         })
+    }
+}
+
+/// A reservation in flight: marks its sequence as reserving until dropped (answered, failed,
+/// or abandoned with its session).
+struct Reserving<'a> {
+    storage: &'a DurableStorage,
+    name: &'a str,
+}
+
+impl<'a> Reserving<'a> {
+    fn start(storage: &'a DurableStorage, name: &'a str) -> Self {
+        storage.sequence(name, |s| s.reserving = true);
+        Self { storage, name }
+    }
+}
+
+impl Drop for Reserving<'_> {
+    fn drop(&mut self) {
+        self.storage.sequence(self.name, |s| s.reserving = false);
     }
 }
 
