@@ -1,10 +1,16 @@
 //! The database object's storage in SQL: the SQLite database of a SQLite-backed Durable Object
 //! (`ctx.storage.sql`) in a Worker, a real SQLite natively in tests.
 //!
-//! Five tables, prefixed `gluebind_`: the version, the tables (schema as JSON, its versions),
+//! Five tables, prefixed `gluebind_`: the format, the tables (schema as JSON, its versions),
 //! the rows (key and values as JSON, one row per row), the ID sequences and the ids of recent
 //! commits. A [`Batch`] is written inside one transaction (`transactionSync` in a Durable
 //! Object), so a commit is stored all or nothing.
+//!
+//! A commit that inserts or updates one row writes two rows: the row (with its version) and the
+//! commit's id (with its version). The database's version is the latest commit's, and a table's
+//! version the latest of its stored version and its rows': a table's version is written only
+//! where rows alone cannot show it (rows deleted, a schema changed). Each statement costs a
+//! Durable Object's SQLite a write, so a commit writes no more than these.
 
 use super::object::{Batch, Persistence, Stored};
 use super::wire::SchemaWire;
@@ -52,7 +58,9 @@ const SCHEMA: [&str; 5] = [
 ];
 
 /// The layout's version, kept in `gluebind_meta` so that a later layout can recognise this one.
-const FORMAT: i64 = 1;
+/// Format 2 derives the versions (see the module documentation); format 1 wrote them with every
+/// commit, which format 2 reads as well.
+const FORMAT: i64 = 2;
 
 /// [`Persistence`] over a SQL database.
 #[derive(Debug, Clone)]
@@ -126,10 +134,14 @@ fn column<'a>(row: &'a [SqlValue], i: usize, what: &str) -> Result<&'a SqlValue>
 /// Writes `batch` (inside the caller's transaction).
 fn write<S: SqlExec>(sql: &S, batch: &Batch) -> Result<()> {
     let run = |q: &str, args: Vec<SqlValue>| sql.exec(q, args).map(|_| ());
-    run(
-        "INSERT OR REPLACE INTO gluebind_meta (name, value) VALUES ('version', ?)",
-        vec![stored_version(batch.version)],
-    )?;
+    // The version is the latest commit's; written as well where old commit ids are forgotten
+    // (rare), as a floor.
+    if batch.commit.is_none() || batch.forget_below.is_some() {
+        run(
+            "INSERT OR REPLACE INTO gluebind_meta (name, value) VALUES ('version', ?)",
+            vec![stored_version(batch.version)],
+        )?;
+    }
     for (name, schema) in &batch.schemas {
         let name_v = SqlValue::Text(name.clone());
         match schema {
@@ -159,6 +171,14 @@ fn write<S: SqlExec>(sql: &S, batch: &Batch) -> Result<()> {
         )?;
     }
     for (name, v) in &batch.table_versions {
+        // Rows written carry the version; a deleted row leaves none behind.
+        let deletes = batch
+            .rows
+            .iter()
+            .any(|(table, _, row)| table == name && row.is_none());
+        if !deletes {
+            continue;
+        }
         run(
             "UPDATE gluebind_tables SET version = ? WHERE name = ?",
             vec![stored_version(*v), SqlValue::Text(name.clone())],
@@ -215,11 +235,12 @@ impl<S: SqlExec> Persistence for SqlPersistence<S> {
             let value = column(&row, 1, "meta")?;
             match name.as_str() {
                 "version" => stored.version = version(value, "version")?,
-                "format" if int(value, "format")? != FORMAT => {
+                "format" if !(1..=FORMAT).contains(&int(value, "format")?) => {
                     return Err(Error::Storage {
                         message: format!(
                             "the database object's storage is in format {} but this gluebind \
-                             reads format {FORMAT}: deploy the gluebind version that wrote it",
+                             reads formats 1 to {FORMAT}: deploy the gluebind version that \
+                             wrote it",
                             int(value, "format")?
                         ),
                     })
@@ -227,8 +248,10 @@ impl<S: SqlExec> Persistence for SqlPersistence<S> {
                 _ => {}
             }
         }
+        // From now on written as this format reads it (an older gluebind refuses it, rather than
+        // read versions it does not derive).
         self.sql.exec(
-            "INSERT OR IGNORE INTO gluebind_meta (name, value) VALUES ('format', ?)",
+            "INSERT OR REPLACE INTO gluebind_meta (name, value) VALUES ('format', ?)",
             vec![SqlValue::Integer(FORMAT)],
         )?;
         for row in self.sql.exec(
@@ -255,6 +278,7 @@ impl<S: SqlExec> Persistence for SqlPersistence<S> {
             let table = stored.tables.get_mut(&name).ok_or_else(|| {
                 corrupt("row", format!("a row of table {name}, which has no schema"))
             })?;
+            table.0.version = table.0.version.max(v);
             table.1.push((key, values, v));
         }
         for row in self
@@ -274,9 +298,9 @@ impl<S: SqlExec> Persistence for SqlPersistence<S> {
         )? {
             let id = text(column(&row, 0, "commit")?, "commit id")?;
             let id: u64 = id.parse().map_err(|e| corrupt("commit id", e))?;
-            stored
-                .commits
-                .push((id, version(column(&row, 1, "commit")?, "commit version")?));
+            let v = version(column(&row, 1, "commit")?, "commit version")?;
+            stored.version = stored.version.max(v);
+            stored.commits.push((id, v));
         }
         Ok(stored)
     }
@@ -292,14 +316,19 @@ pub(crate) mod sqlite {
     //! [`SqlExec`] over a real SQLite (rusqlite), for native tests.
     use super::{SqlExec, SqlValue};
     use crate::error::{Error, Result};
-    use std::{cell::RefCell, rc::Rc};
+    use std::{
+        cell::{Cell, RefCell},
+        rc::Rc,
+    };
 
     /// One in-memory SQLite database, shared by its clones; `fail_at` makes the n-th next
-    /// statement fail (a storage fault in the middle of a transaction).
+    /// statement fail (a storage fault in the middle of a transaction); `statements` counts
+    /// the statements run.
     #[derive(Clone)]
     pub(crate) struct Sqlite {
         pub conn: Rc<rusqlite::Connection>,
         pub fail_at: Rc<RefCell<Option<usize>>>,
+        pub statements: Rc<Cell<usize>>,
     }
 
     impl Sqlite {
@@ -307,6 +336,7 @@ pub(crate) mod sqlite {
             Self {
                 conn: Rc::new(rusqlite::Connection::open_in_memory().expect("sqlite opens")),
                 fail_at: Rc::new(RefCell::new(None)),
+                statements: Rc::new(Cell::new(0)),
             }
         }
     }
@@ -319,6 +349,7 @@ pub(crate) mod sqlite {
 
     impl SqlExec for Sqlite {
         fn exec(&self, query: &str, args: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>> {
+            self.statements.set(self.statements.get() + 1);
             {
                 let mut fail = self.fail_at.borrow_mut();
                 match *fail {
@@ -485,7 +516,7 @@ mod tests {
         sql.store(&all[0]).unwrap();
         let before = sorted(sql.load().unwrap());
         // Every statement of the second batch, in turn, fails.
-        for at in 0..7 {
+        for at in 0..6 {
             *sqlite.fail_at.borrow_mut() = Some(at);
             assert!(sql.store(&all[1]).is_err(), "statement {at} failed");
             assert_eq!(
@@ -511,15 +542,69 @@ mod tests {
         assert_eq!(sorted(memory.load().unwrap()), sorted(sql.load().unwrap()));
     }
 
+    /// A commit that inserts or updates one row (what `POST /users` commits) writes two rows:
+    /// each statement is a write of the Durable Object's SQLite.
+    #[test]
+    fn a_one_row_commit_writes_two_statements() {
+        let sqlite = Sqlite::new();
+        let mut sql = SqlPersistence::new(sqlite.clone());
+        sql.load().unwrap();
+        sql.store(&batches()[0]).unwrap();
+        let before = sqlite.statements.get();
+        let row = ("t".to_owned(), Key::I64(9), Some((vec![Value::I64(9)], 5)));
+        let batch = Batch {
+            version: 5,
+            table_versions: vec![("t".into(), 5)],
+            rows: vec![row],
+            commit: Some((99, 5)),
+            ..Batch::default()
+        };
+        sql.store(&batch).unwrap();
+        assert_eq!(sqlite.statements.get() - before, 2);
+        let stored = SqlPersistence::new(sqlite).load().unwrap();
+        assert_eq!(stored.version, 5, "the latest commit's");
+        assert_eq!(stored.tables["t"].0.version, 5, "the latest row's");
+    }
+
+    /// Storage written by the format before (the versions written with every commit) reads
+    /// as it was, and is written in this format from then on.
+    #[test]
+    fn storage_of_format_one_is_read() {
+        let sqlite = Sqlite::new();
+        SqlPersistence::new(sqlite.clone()).load().unwrap();
+        sqlite
+            .conn
+            .execute_batch(
+                "UPDATE gluebind_meta SET value = 1 WHERE name = 'format';
+                 INSERT OR REPLACE INTO gluebind_meta (name, value) VALUES ('version', 12);
+                 INSERT INTO gluebind_tables VALUES ('t', '{\"table_name\":\"t\",\"column_defs\":null,\"indexes\":[],\"engine\":null,\"foreign_keys\":[],\"comment\":null}', 3, 11);
+                 INSERT INTO gluebind_rows VALUES ('t', '{\"I64\":1}', '[{\"I64\":1}]', 7);
+                 INSERT INTO gluebind_commits VALUES ('5', 10);",
+            )
+            .unwrap();
+        let stored = SqlPersistence::new(sqlite.clone()).load().unwrap();
+        assert_eq!(stored.version, 12);
+        assert_eq!(stored.tables["t"].0.version, 11, "a row deleted at 11");
+        let format: i64 = sqlite
+            .conn
+            .query_row(
+                "SELECT value FROM gluebind_meta WHERE name = 'format'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(format, super::FORMAT);
+    }
+
     #[test]
     fn storage_of_another_format_is_refused() {
         let sqlite = Sqlite::new();
         SqlPersistence::new(sqlite.clone()).load().unwrap();
         sqlite
             .conn
-            .execute_batch("UPDATE gluebind_meta SET value = 2 WHERE name = 'format'")
+            .execute_batch("UPDATE gluebind_meta SET value = 3 WHERE name = 'format'")
             .unwrap();
         let err = SqlPersistence::new(sqlite).load().unwrap_err();
-        assert!(err.to_string().contains("format 2"), "{err}");
+        assert!(err.to_string().contains("format 3"), "{err}");
     }
 }
