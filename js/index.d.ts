@@ -278,6 +278,9 @@ export interface Stats {
  */
 export declare class GluebindDatabase {
   constructor(ctx: { storage: unknown }, env: unknown);
+  /** Answers a request of a do:// engine (JSON text in and out): its RPC method. */
+  gluebind(body: string): string;
+  /** The same requests as HTTP (a POST of the JSON text). */
   fetch(request: Request): Promise<Response>;
 }
 

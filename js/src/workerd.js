@@ -6,8 +6,10 @@
 // `nodejs_compat`) compatibility flag. It is imported dynamically so that a missing flag gives
 // gluebind's own clear error instead of "No such module" at start-up.
 
+import { DurableObject } from "cloudflare:workers";
 import * as bindings from "../dist/gluebind.js";
 import { install } from "./gluebind.js";
+import { databaseClass } from "./object.js";
 
 let AsyncLocalStorage = null;
 let failure = null;
@@ -19,6 +21,7 @@ try {
 install(bindings, AsyncLocalStorage, failure);
 
 export { Gluebind, panicForTesting } from "./gluebind.js";
-export { GluebindDatabase } from "./object.js";
+/** The Durable Object class of do:// URLs (see object.js). */
+export const GluebindDatabase = databaseClass(DurableObject);
 export { Condition, Pagination, and, createAll, defineModel, dropAll, not, or } from "./model.js";
 export * from "./errors.js";

@@ -15,7 +15,10 @@ use crate::{
     },
 };
 use js_sys::{Array, Function, Object, Promise, Reflect};
-use std::{cell::RefCell, rc::Rc};
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+};
 use wasm_bindgen::{prelude::*, JsCast};
 use wasm_bindgen_futures::JsFuture;
 
@@ -48,10 +51,24 @@ fn classify(error: &JsValue) -> TransportFailure {
     TransportFailure::of_object_error(message(error), flag("retryable"), flag("overloaded"))
 }
 
-/// Reaches the Durable Object named `name` of a namespace binding through its stub.
+/// The RPC method of gluebind's Durable Object class (see `object.rs`).
+const RPC_METHOD: &str = "gluebind";
+
+/// Whether a failed RPC call means the object's class has no such method (a class exported
+/// without `extends DurableObject` or without the method, e.g. of an older gluebind during a
+/// deploy): nothing ran, and its `fetch` serves instead.
+fn rpc_unsupported(error: &JsValue) -> bool {
+    let text = message(error);
+    text.contains("does not support RPC") || text.contains("does not implement the method")
+}
+
+/// Reaches the Durable Object named `name` of a namespace binding through its stub: by RPC
+/// (the class's `gluebind` method), or by `fetch` where the class has no RPC method.
 pub(crate) struct NamespaceTransport {
     namespace: JsValue,
     name: String,
+    /// Set once the object's class turned out to have no RPC method.
+    fetch_only: Cell<bool>,
 }
 
 impl NamespaceTransport {
@@ -79,6 +96,7 @@ impl NamespaceTransport {
         Ok(Self {
             namespace,
             name: name.to_owned(),
+            fetch_only: Cell::new(false),
         })
     }
 
@@ -94,25 +112,63 @@ impl NamespaceTransport {
     }
 }
 
+impl NamespaceTransport {
+    /// Sends `body` to the object's RPC method; `None` when its class has none (then `fetch`
+    /// serves, from now on).
+    async fn rpc(&self, body: &str) -> std::result::Result<Option<String>, JsValue> {
+        if self.fetch_only.get() {
+            return Ok(None);
+        }
+        let stub = self.stub()?;
+        if !field(&stub, RPC_METHOD).is_function() {
+            // An RPC stub answers every name: a runtime without RPC (an old compatibility
+            // date) has no such property.
+            self.fetch_only.set(true);
+            return Ok(None);
+        }
+        let answer = match call(&stub, RPC_METHOD, &[JsValue::from_str(body)]) {
+            Ok(promise) => JsFuture::from(Promise::from(promise)).await,
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(text) => Ok(Some(text.as_string().unwrap_or_default())),
+            Err(e) if rpc_unsupported(&e) => {
+                self.fetch_only.set(true);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends `body` to the object's `fetch` (on a stub of its own: a stub that threw is broken
+    /// for good); its status and text.
+    async fn fetch(&self, body: &str) -> std::result::Result<(f64, String), JsValue> {
+        let init = Object::new();
+        let set = |k: &str, v: &JsValue| Reflect::set(&init, &JsValue::from_str(k), v);
+        let _ = set("method", &JsValue::from_str("POST"));
+        let _ = set("body", &JsValue::from_str(body));
+        let stub = self.stub()?;
+        let promise = call(
+            &stub,
+            "fetch",
+            &[JsValue::from_str(OBJECT_URL), init.into()],
+        )?;
+        let response = JsFuture::from(Promise::from(promise)).await?;
+        let status = field(&response, "status").as_f64().unwrap_or(0.0);
+        let text = call(&response, "text", &[])?;
+        let text = JsFuture::from(Promise::from(text)).await?;
+        Ok((status, text.as_string().unwrap_or_default()))
+    }
+}
+
 impl ObjectTransport for NamespaceTransport {
     fn send(&self, body: String) -> BoxFuture<'_, std::result::Result<String, TransportFailure>> {
         Box::pin(async move {
-            let init = Object::new();
-            let set = |k: &str, v: &JsValue| Reflect::set(&init, &JsValue::from_str(k), v);
-            let _ = set("method", &JsValue::from_str("POST"));
-            let _ = set("body", &JsValue::from_str(&body));
             let response = async {
-                let stub = self.stub()?;
-                let promise = call(
-                    &stub,
-                    "fetch",
-                    &[JsValue::from_str(OBJECT_URL), init.into()],
-                )?;
-                let response = JsFuture::from(Promise::from(promise)).await?;
-                let status = field(&response, "status").as_f64().unwrap_or(0.0);
-                let text = call(&response, "text", &[])?;
-                let text = JsFuture::from(Promise::from(text)).await?;
-                Ok::<_, JsValue>((status, text.as_string().unwrap_or_default()))
+                match self.rpc(&body).await? {
+                    Some(text) => Ok((200.0, text)),
+                    None => self.fetch(&body).await,
+                }
             }
             .await
             .map_err(|e| classify(&e))?;

@@ -8,6 +8,7 @@
 #![allow(missing_docs)]
 
 use super::durable::DatabaseHost;
+use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{
     durable_object, wasm_bindgen::JsValue, DurableObject, Env, Request, Response, Result, State,
 };
@@ -35,5 +36,16 @@ impl DurableObject for GluebindDatabase {
             .headers_mut()
             .set("content-type", "application/json")?;
         Ok(response)
+    }
+}
+
+#[wasm_bindgen]
+impl GluebindDatabase {
+    /// Answers one request (JSON text) with its answer (JSON text): what the entry module's
+    /// class (which extends `DurableObject`) exposes as its RPC method `gluebind`, cheaper for
+    /// the runtime than a `fetch` (no HTTP request and response around the JSON).
+    #[must_use]
+    pub fn gluebind(&self, body: &str) -> String {
+        self.host.handle(body)
     }
 }

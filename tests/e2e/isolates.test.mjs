@@ -7,11 +7,11 @@
 // the suite runs on do:// (GLUEBIND_E2E_DATABASE_URL=do://…).
 
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ENGINE_URL, startWorker } from "./harness.mjs";
+import { ENGINE_URL, REPO_ROOT, startWorker } from "./harness.mjs";
 import { assertError, assertOk, createUser, json, uniqueEmail } from "./helpers.mjs";
 
 const JS_DEMO = (process.env.GLUEBIND_E2E_CONFIG || "").includes("js-demo");
@@ -99,5 +99,62 @@ describe("do:// across isolates (two workers, one Durable Object)", { skip: !ENG
     } finally {
       await c.stop();
     }
+  });
+});
+
+// The do:// engine calls the object's RPC method; an object class without one (exported the way
+// gluebind's entry modules did before, without `extends DurableObject`: a worker and its object on
+// different versions during a deploy, or an entry module written by hand) is reached by fetch.
+describe("do:// to an object class without RPC", { skip: (!ENGINE_URL.startsWith("do://") && "do:// only") || (JS_DEMO && "the Rust demo's entry module") }, () => {
+  let w;
+  let dir;
+  const shim = path.join(REPO_ROOT, "build", "demo", "shim-fetch-only.mjs");
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "gluebind-fetch-only-"));
+    await writeFile(
+      shim,
+      `import { fetch, GluebindDatabase as Database } from "./index.js";
+export default { fetch };
+export class GluebindDatabase {
+  #object;
+  constructor(...args) { this.#object = new Database(...args); }
+  fetch(request) { return this.#object.fetch(request); }
+}
+`,
+    );
+    const config = path.join(dir, "wrangler.toml");
+    await writeFile(
+      config,
+      `name = "gluebind-demo-fetch-only"
+main = ${JSON.stringify(shim)}
+compatibility_date = "2025-06-01"
+
+[vars]
+DATABASE_URL = "do://GLUEBIND_DB"
+GLUEBIND_DEBUG = "1"
+
+[[durable_objects.bindings]]
+name = "GLUEBIND_DB"
+class_name = "GluebindDatabase"
+
+[[migrations]]
+tag = "v1"
+new_sqlite_classes = ["GluebindDatabase"]
+`,
+    );
+    w = await startWorker({ config, vars: { DATABASE_URL: "do://GLUEBIND_DB" } });
+  });
+  after(async () => {
+    await w?.stop();
+    await rm(shim, { force: true });
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("creates, reads and refuses a taken email as on any object", async () => {
+    const user = await createUser(w.url);
+    const got = await json(w.url, `/users/${user.id}`);
+    assertOk(got, 200, `GET /users/${user.id}`);
+    assert.deepEqual(got.body, user);
+    assertError(await json(w.url, "/users", { method: "POST", body: { name: "Dup", email: user.email } }), [409], "POST the same email");
   });
 });
