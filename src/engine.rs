@@ -13,7 +13,7 @@ use crate::{
         durable::{
             self,
             client::{DurableStorage, ObjectTransport},
-            wire::{Delta, Request, Response},
+            wire::{Change, Delta, Request, Response},
         },
         kv::{backend::KvBackend, journal, KvStorage, Lsn},
         patch::Patch,
@@ -543,39 +543,59 @@ impl Engine {
                 tables_changed,
                 since,
             }) => {
-                let mut committed = self.inner.committed.borrow_mut();
-                let now = committed.version;
-                let known = now != UNKNOWN_VERSION;
-                match since {
-                    // The changes after the request's cache version: the cache may have moved
-                    // on meanwhile (other sessions' commits answered first), so it takes those
-                    // after its own version.
-                    Some(changes) if known && cache.is_some_and(|c| now >= c) && now < version => {
-                        let start = changes.partition_point(|(v, _)| *v <= now);
-                        durable::catch_up(&mut committed.db, &changes[start..]);
-                        committed.version = version;
-                    }
-                    _ if known && now >= version => {}
-                    _ => {
-                        drop(committed);
-                        self.reset_durable_cache();
-                    }
-                }
+                self.catch_up_durable(cache, since, version);
                 Ok(Applied {
                     version,
                     rows_written,
                     tables_changed,
                 })
             }
-            Ok(Response::Failed { error }) => {
-                // The cache may be behind what the object refused on: start over.
-                self.reset_durable_cache();
+            Ok(Response::Failed { error, since }) => {
+                // The cache may be behind what the object refused on: it catches up with the
+                // changes the answer brings (or, without them, starts over), so that a retry
+                // reads what refused it.
+                match since {
+                    Some(since) => {
+                        let latest = since
+                            .last()
+                            .map_or(cache.unwrap_or(UNKNOWN_VERSION), |c| c.0);
+                        self.catch_up_durable(cache, Some(since), latest);
+                    }
+                    None => self.reset_durable_cache(),
+                }
                 Err(Error::from(error))
             }
             Ok(other) => Err(durable::client::unexpected(&other)),
             Err(e) => {
                 self.reset_durable_cache();
                 Err(e)
+            }
+        }
+    }
+
+    /// Brings the do:// cache to `version` with `since`, the changes after the request's cache
+    /// version `cache`: the cache may have moved on meanwhile (other sessions' commits answered
+    /// first), so it takes those after its own version. Without them (too many, too old), or
+    /// when the cache started over meanwhile, it starts over.
+    fn catch_up_durable(
+        &self,
+        cache: Option<Version>,
+        since: Option<Vec<(Version, Vec<Change>)>>,
+        version: Version,
+    ) {
+        let mut committed = self.inner.committed.borrow_mut();
+        let now = committed.version;
+        let known = now != UNKNOWN_VERSION;
+        match since {
+            Some(changes) if known && cache.is_some_and(|c| now >= c) && now < version => {
+                let start = changes.partition_point(|(v, _)| *v <= now);
+                durable::catch_up(&mut committed.db, &changes[start..]);
+                committed.version = version;
+            }
+            _ if known && now >= version => {}
+            _ => {
+                drop(committed);
+                self.reset_durable_cache();
             }
         }
     }

@@ -565,7 +565,14 @@ fn concurrent_sessions_share_one_reservation_and_busy_isolates_reserve_more() {
             s.next_id("users").await.unwrap();
         }
         assert_eq!(object.requests() - before, 3);
-        // After a quiet while the block shrinks again (a gap on eviction stays small).
+        // Up to 1 024 at a time: 128, 256, 512, 1 024, 1 024.
+        let before = object.requests();
+        for _ in 0..(128 + 256 + 512 + 1024 + 1024) {
+            s.next_id("users").await.unwrap();
+        }
+        assert_eq!(object.requests() - before, 5);
+        // After a quiet while the block shrinks again, by half per quiet second (a gap on
+        // eviction stays small): 1 024 >> 5 = 32 after 5 s.
         object.advance(5_000);
         let before = object.requests();
         for _ in 0..(32 + 1) {

@@ -304,3 +304,22 @@ fn an_older_object_never_overwrites_a_taken_key() {
         assert_eq!(emails(&b.open()).await, vec![(7, "b7@x".to_owned())]);
     });
 }
+
+/// A refused commit brings the isolate cache what it missed (the commits that refused it), as a
+/// successful one does: the cache stays warm, and a retry reads what refused it.
+#[test]
+fn a_refused_commit_keeps_the_isolate_cache() {
+    let (object, a) = database();
+    let b = isolate(&object);
+    block_on(async {
+        commit_user(&b, user(1, "same@x")).await.unwrap();
+        let err = commit_user(&a, user(2, "same@x")).await.unwrap_err();
+        assert!(matches!(err, Error::Unique { .. }), "{err}");
+        let (n, found) = requests(&object, async { a.open().get::<User>(1).await.unwrap() }).await;
+        assert_eq!(
+            found.map(|u| u.borrow().email.clone()),
+            Some("same@x".to_owned())
+        );
+        assert_eq!(n, 0, "the cache learnt user 1 from the refusal");
+    });
+}

@@ -6,7 +6,6 @@
 // `nodejs_compat`) compatibility flag. It is imported dynamically so that a missing flag gives
 // gluebind's own clear error instead of "No such module" at start-up.
 
-import { DurableObject } from "cloudflare:workers";
 import * as bindings from "../dist/gluebind.js";
 import { install } from "./gluebind.js";
 import { databaseClass } from "./object.js";
@@ -19,6 +18,15 @@ try {
   failure = err;
 }
 install(bindings, AsyncLocalStorage, failure);
+
+// DurableObject (for the object's RPC method) likewise: outside workerd, under the "worker" or
+// "default" condition, the package still loads, with a class reached by fetch only.
+let DurableObject = class {};
+try {
+  ({ DurableObject } = await import("cloudflare:workers"));
+} catch {
+  // not in workerd
+}
 
 export { Gluebind, panicForTesting } from "./gluebind.js";
 /** The Durable Object class of do:// URLs (see object.js). */

@@ -29,7 +29,9 @@ impl Session {
     /// # Errors
     /// [`Error::Conflict`] when another session committed a change to a row (or table) this
     /// session wrote, after this session read it; [`Error::Unique`] when a row committed
-    /// meanwhile holds the same unique value. In both cases nothing was applied (see above for
+    /// meanwhile holds the same unique value — and on `do://`, where the object checks the
+    /// INSERTs of this commit's own flush, also for a unique value or key taken at the
+    /// session's snapshot (what the flush reports on other engines). In both cases nothing was applied (see above for
     /// binds) and the pending writes are discarded, so the session can retry from fresh data.
     /// [`Error::Storage`] when the backend fails: "failed and was undone" (or "nothing was
     /// written") means nothing was applied; "commit outcome unknown" means the commit may still
@@ -73,23 +75,18 @@ impl Session {
         Ok(info)
     }
 
-    /// [`Session::flush`]; on failure the whole unit of work is discarded, as by any failed
-    /// commit.
-    pub(super) async fn flush_or_discard(&self) -> Result<()> {
-        let flushed = self.flush().await;
+    /// The flush of `commit()` (on failure the whole unit of work is discarded, as by any failed
+    /// commit). Its errors are the commit's, so on an engine that checks inserted keys and
+    /// unique values at commit (`do://`: the object validates them in the commit's one
+    /// request) the INSERTs of the default bind do not load them first — unless before-commit
+    /// hooks run between the flush and the commit (a hook's refusal keeps the pending writes,
+    /// which must then be checked ones).
+    async fn flush_for_commit(&self) -> Result<()> {
+        let defer = self.inner.config.hooks.before.is_empty();
+        let flushed = self.flush_checked(defer).await;
         if flushed.is_err() {
             self.discard();
         }
-        flushed
-    }
-
-    /// The flush of `commit()`: its errors are the commit's, so on an engine that checks
-    /// inserted keys and unique values at commit (`do://`: the object validates them in the
-    /// commit's one request) its INSERTs do not load them first.
-    async fn flush_for_commit(&self) -> Result<()> {
-        self.inner.checks_at_commit.set(true);
-        let flushed = self.flush_or_discard().await;
-        self.inner.checks_at_commit.set(false);
         flushed
     }
 

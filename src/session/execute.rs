@@ -146,7 +146,7 @@ impl Session {
     pub async fn execute_dyn(&self, sql: &str, params: Vec<DynParam>) -> Result<QueryResult> {
         self.usable()?;
         self.autoflush_now().await?;
-        self.run_dyn_unflushed(sql, params).await
+        self.run_dyn_unflushed(sql, params, false).await
     }
 
     /// Runs a model statement (SQL from `model::sql`) without autoflush: typed parameters
@@ -154,6 +154,19 @@ impl Session {
     /// through the parsed-statement cache; otherwise the literals are bound as
     /// [`Session::execute_dyn`] binds them.
     pub(crate) async fn run_args(&self, sql: &str, params: &[Arg]) -> Result<QueryResult> {
+        self.run_args_with(sql, params, false).await
+    }
+
+    /// [`Session::run_args`]; with `defer`, an INSERT leaves its key and unique checks to the
+    /// commit where the engine checks them there (`do://`: see `Engine::checks_inserts`), for
+    /// the INSERTs of `commit()`'s own flush.
+    pub(crate) async fn run_args_with(
+        &self,
+        sql: &str,
+        params: &[Arg],
+        defer: bool,
+    ) -> Result<QueryResult> {
+        let defer = defer && self.inner.engine.checks_inserts();
         let typed: Vec<ParamLiteral> = params
             .iter()
             .filter_map(|p| match p {
@@ -162,15 +175,21 @@ impl Session {
             })
             .collect();
         if typed.len() == params.len() {
-            return self.run_unflushed(sql, &typed).await;
+            let mut results = self.run_with(sql, &typed, Some(1), defer).await?;
+            return Ok(results.remove(0));
         }
         self.usable()?;
         let params = params.iter().cloned().map(Arg::into_dyn).collect();
-        self.run_dyn_unflushed(sql, params).await
+        self.run_dyn_unflushed(sql, params, defer).await
     }
 
     /// [`Session::execute_dyn`] without autoflush.
-    async fn run_dyn_unflushed(&self, sql: &str, params: Vec<DynParam>) -> Result<QueryResult> {
+    async fn run_dyn_unflushed(
+        &self,
+        sql: &str,
+        params: Vec<DynParam>,
+        defer: bool,
+    ) -> Result<QueryResult> {
         // Numbers and strings are spliced into the parsed statement as literals, so record
         // the parameters as given.
         let shown = self.inner.recorder.as_ref().map(|_| {
@@ -181,7 +200,7 @@ impl Session {
         });
         let bound = bind(sql, params)?;
         let mut results = self
-            .run_statements(sql, &bound.statements, &bound.typed, Some(1), shown)
+            .run_statements(sql, &bound.statements, &bound.typed, Some(1), shown, defer)
             .await?;
         Ok(results.remove(0))
     }
@@ -191,6 +210,17 @@ impl Session {
         sql: &str,
         params: &[ParamLiteral],
         expect: Option<usize>,
+    ) -> Result<Vec<QueryResult>> {
+        self.run_with(sql, params, expect, false).await
+    }
+
+    /// [`Session::run`]; `defer` as [`Session::run_args_with`].
+    async fn run_with(
+        &self,
+        sql: &str,
+        params: &[ParamLiteral],
+        expect: Option<usize>,
+        defer: bool,
     ) -> Result<Vec<QueryResult>> {
         self.usable()?;
         let statements = match self.inner.engine.parse(sql) {
@@ -203,7 +233,7 @@ impl Session {
                 return Err(from_glue(e, target_table(sql)));
             }
         };
-        self.run_statements(sql, &statements, params, expect, None)
+        self.run_statements(sql, &statements, params, expect, None, defer)
             .await
     }
 
@@ -215,6 +245,7 @@ impl Session {
         params: &[ParamLiteral],
         expect: Option<usize>,
         shown: Option<Vec<serde_json::Value>>,
+        defer: bool,
     ) -> Result<Vec<QueryResult>> {
         let hint = target_table(sql);
         if let Some(n) = expect {
@@ -229,7 +260,7 @@ impl Session {
         let mut results = Vec::with_capacity(statements.len());
         for statement in statements {
             let started = self.inner.recorder.as_ref().map(|_| now_ms());
-            let outcome = self.run_one(statement, params, hint).await;
+            let outcome = self.run_one(statement, params, hint, defer).await;
             if let (Some(recorder), Some(started)) = (&self.inner.recorder, started) {
                 let text = if statements.len() == 1 {
                     sql.to_owned()
@@ -258,6 +289,7 @@ impl Session {
         statement: &SqlStatement,
         params: &[ParamLiteral],
         hint: Option<&str>,
+        defer: bool,
     ) -> Result<QueryResult> {
         let statement: StatementPlan = translate_with_params(statement, params)
             .map_err(|e| from_glue(e, hint))?
@@ -281,7 +313,7 @@ impl Session {
             }
         }
         let payload = loop {
-            match self.attempt(&statement, hint)? {
+            match self.attempt(&statement, hint, defer)? {
                 Ok(payload) => break payload,
                 Err(misses) => {
                     loads += 1;
@@ -331,8 +363,8 @@ impl Session {
         &self,
         statement: &StatementPlan,
         hint: Option<&str>,
+        defer: bool,
     ) -> Result<std::result::Result<Payload, Vec<Miss>>> {
-        let defer = self.inner.checks_at_commit.get() && self.inner.engine.checks_inserts();
         let mut slot = self.inner.store.borrow_mut();
         let ws = slot.as_mut().ok_or_else(|| self.closed())?;
         let saved = ws.save();

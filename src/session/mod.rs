@@ -81,9 +81,6 @@ struct Inner {
     store: RefCell<Option<SessionStore>>,
     /// True while a commit awaits its engine.
     committing: Cell<bool>,
-    /// True while `commit()` flushes: INSERTs may leave their key and unique checks to the
-    /// commit (see `Engine::checks_inserts`).
-    checks_at_commit: Cell<bool>,
     /// KV operations this session and its binds used (shared with the binds: the budget,
     /// each engine's `max_ops`, is per fetch event, not per engine).
     kv_ops: Rc<Cell<u64>>,
@@ -151,7 +148,6 @@ impl Session {
                 recorder,
                 store: RefCell::new(Some(store)),
                 committing: Cell::new(false),
-                checks_at_commit: Cell::new(false),
                 isolation: Cell::new(isolation),
                 kv_ops,
                 deferred: Cell::new(false),

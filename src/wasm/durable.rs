@@ -53,6 +53,12 @@ fn classify(error: &JsValue) -> TransportFailure {
 
 /// The RPC method of gluebind's Durable Object class (see `object.rs`).
 const RPC_METHOD: &str = "gluebind";
+/// Requests larger than this go by `fetch`: an RPC argument or result has a size limit (1 MiB
+/// in older runtimes), an HTTP body none that matters here.
+const RPC_MAX_BYTES: usize = 1 << 20;
+/// After the object's class turned out to have no RPC method, how long `fetch` serves before
+/// RPC is tried again (a deploy that rolls out replaces the class).
+const RPC_RETRY_MS: f64 = 60_000.0;
 
 /// Whether a failed RPC call means the object's class has no such method (a class exported
 /// without `extends DurableObject` or without the method, e.g. of an older gluebind during a
@@ -67,8 +73,8 @@ fn rpc_unsupported(error: &JsValue) -> bool {
 pub(crate) struct NamespaceTransport {
     namespace: JsValue,
     name: String,
-    /// Set once the object's class turned out to have no RPC method.
-    fetch_only: Cell<bool>,
+    /// Until when (ms since the epoch) `fetch` serves: the object's class had no RPC method.
+    fetch_until: Cell<f64>,
 }
 
 impl NamespaceTransport {
@@ -96,7 +102,7 @@ impl NamespaceTransport {
         Ok(Self {
             namespace,
             name: name.to_owned(),
-            fetch_only: Cell::new(false),
+            fetch_until: Cell::new(0.0),
         })
     }
 
@@ -113,17 +119,21 @@ impl NamespaceTransport {
 }
 
 impl NamespaceTransport {
-    /// Sends `body` to the object's RPC method; `None` when its class has none (then `fetch`
-    /// serves, from now on).
+    /// Sends `body` to the object's RPC method; `None` when `fetch` should serve it instead:
+    /// the class has no such method (then for [`RPC_RETRY_MS`]), the request is large, or the
+    /// call failed in a way a retry cannot cure (a size limit, a message this code does not
+    /// know) — safe to send again, as every request is (loads are idempotent, a commit carries
+    /// its id). A retryable or overloaded object's error is returned as it is.
     async fn rpc(&self, body: &str) -> std::result::Result<Option<String>, JsValue> {
-        if self.fetch_only.get() {
+        let now = js_sys::Date::now();
+        if now < self.fetch_until.get() || body.len() > RPC_MAX_BYTES {
             return Ok(None);
         }
         let stub = self.stub()?;
         if !field(&stub, RPC_METHOD).is_function() {
             // An RPC stub answers every name: a runtime without RPC (an old compatibility
             // date) has no such property.
-            self.fetch_only.set(true);
+            self.fetch_until.set(now + RPC_RETRY_MS);
             return Ok(None);
         }
         let answer = match call(&stub, RPC_METHOD, &[JsValue::from_str(body)]) {
@@ -133,10 +143,17 @@ impl NamespaceTransport {
         match answer {
             Ok(text) => Ok(Some(text.as_string().unwrap_or_default())),
             Err(e) if rpc_unsupported(&e) => {
-                self.fetch_only.set(true);
+                self.fetch_until.set(now + RPC_RETRY_MS);
                 Ok(None)
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                let flag = |name| field(&e, name).as_bool() == Some(true);
+                if flag("retryable") || flag("overloaded") {
+                    Err(e)
+                } else {
+                    Ok(None)
+                }
+            }
         }
     }
 

@@ -102,18 +102,12 @@ describe("do:// across isolates (two workers, one Durable Object)", { skip: !ENG
   });
 });
 
-// The do:// engine calls the object's RPC method; an object class without one (exported the way
-// gluebind's entry modules did before, without `extends DurableObject`: a worker and its object on
-// different versions during a deploy, or an entry module written by hand) is reached by fetch.
-describe("do:// to an object class without RPC", { skip: (!ENGINE_URL.startsWith("do://") && "do:// only") || (JS_DEMO && "the Rust demo's entry module") }, () => {
-  let w;
-  let dir;
-  const shim = path.join(REPO_ROOT, "build", "demo", "shim-fetch-only.mjs");
-  before(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), "gluebind-fetch-only-"));
-    await writeFile(
-      shim,
-      `import { fetch, GluebindDatabase as Database } from "./index.js";
+// The do:// engine calls the object's RPC method; an object class without one is reached by fetch:
+// one exported without `extends DurableObject` (the way gluebind's entry modules did before: a
+// worker and its object on different versions during a deploy, or an entry module written by
+// hand), and one that extends it without the method.
+const FETCH_ONLY = {
+  "without extends DurableObject": `import { fetch, GluebindDatabase as Database } from "./index.js";
 export default { fetch };
 export class GluebindDatabase {
   #object;
@@ -121,11 +115,29 @@ export class GluebindDatabase {
   fetch(request) { return this.#object.fetch(request); }
 }
 `,
-    );
-    const config = path.join(dir, "wrangler.toml");
-    await writeFile(
-      config,
-      `name = "gluebind-demo-fetch-only"
+  "extending DurableObject without the method": `import { DurableObject } from "cloudflare:workers";
+import { fetch, GluebindDatabase as Database } from "./index.js";
+export default { fetch };
+export class GluebindDatabase extends DurableObject {
+  #object;
+  constructor(ctx, env) { super(ctx, env); this.#object = new Database(ctx, env); }
+  fetch(request) { return this.#object.fetch(request); }
+}
+`,
+};
+
+for (const [variant, source] of Object.entries(FETCH_ONLY)) {
+  describe(`do:// to an object class ${variant}`, { skip: (!ENGINE_URL.startsWith("do://") && "do:// only") || (JS_DEMO && "the Rust demo's entry module") }, () => {
+    let w;
+    let dir;
+    const shim = path.join(REPO_ROOT, "build", "demo", `shim-fetch-only-${variant.length}.mjs`);
+    before(async () => {
+      dir = await mkdtemp(path.join(os.tmpdir(), "gluebind-fetch-only-"));
+      await writeFile(shim, source);
+      const config = path.join(dir, "wrangler.toml");
+      await writeFile(
+        config,
+        `name = "gluebind-demo-fetch-only"
 main = ${JSON.stringify(shim)}
 compatibility_date = "2025-06-01"
 
@@ -141,20 +153,21 @@ class_name = "GluebindDatabase"
 tag = "v1"
 new_sqlite_classes = ["GluebindDatabase"]
 `,
-    );
-    w = await startWorker({ config, vars: { DATABASE_URL: "do://GLUEBIND_DB" } });
-  });
-  after(async () => {
-    await w?.stop();
-    await rm(shim, { force: true });
-    await rm(dir, { recursive: true, force: true });
-  });
+      );
+      w = await startWorker({ config, vars: { DATABASE_URL: "do://GLUEBIND_DB" } });
+    });
+    after(async () => {
+      await w?.stop();
+      await rm(shim, { force: true });
+      await rm(dir, { recursive: true, force: true });
+    });
 
-  it("creates, reads and refuses a taken email as on any object", async () => {
-    const user = await createUser(w.url);
-    const got = await json(w.url, `/users/${user.id}`);
-    assertOk(got, 200, `GET /users/${user.id}`);
-    assert.deepEqual(got.body, user);
-    assertError(await json(w.url, "/users", { method: "POST", body: { name: "Dup", email: user.email } }), [409], "POST the same email");
+    it("creates, reads and refuses a taken email as on any object", async () => {
+      const user = await createUser(w.url);
+      const got = await json(w.url, `/users/${user.id}`);
+      assertOk(got, 200, `GET /users/${user.id}`);
+      assert.deepEqual(got.body, user);
+      assertError(await json(w.url, "/users", { method: "POST", body: { name: "Dup", email: user.email } }), [409], "POST the same email");
+    });
   });
-});
+}

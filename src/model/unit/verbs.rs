@@ -118,6 +118,12 @@ impl Session {
     /// the session is running; [`Error::Config`] for a model whose bind has no engine; the
     /// session's errors.
     pub async fn flush(&self) -> Result<()> {
+        self.flush_checked(false).await
+    }
+
+    /// [`Session::flush`]; with `defer` (commit's own flush), the INSERTs of the default bind
+    /// may leave their checks to the commit (`Session::run_args_with`).
+    pub(crate) async fn flush_checked(&self, defer: bool) -> Result<()> {
         let root = self.unit_owner()?;
         let busy = root.busy()?;
         let writes = root.unit().borrow().plan()?;
@@ -139,7 +145,7 @@ impl Session {
             }
             std::mem::take(&mut unit.ops)
         };
-        let outcome = run_writes(&writes, &sessions).await;
+        let outcome = run_writes(&writes, &sessions, defer).await;
         drop(busy);
         let mut unit = root.unit().borrow_mut();
         if let Err(e) = outcome {
@@ -257,10 +263,16 @@ impl Session {
 }
 
 /// Runs a flush's statements, each in its bind's session; the first failure stops it.
-async fn run_writes(writes: &[Write], sessions: &[Session]) -> Result<()> {
+async fn run_writes(writes: &[Write], sessions: &[Session], defer: bool) -> Result<()> {
     for (write, session) in writes.iter().zip(sessions) {
-        let result = session.run_args(&write.sql, &write.params).await?;
         let op = write.change.operation;
+        // Only the default bind's: its engine commits first, so a refusal at commit leaves
+        // every engine as it was (a bind's refusal after the default engine committed would
+        // not).
+        let defer = defer && op == Operation::Insert && session.bind_key().is_none();
+        let result = session
+            .run_args_with(&write.sql, &write.params, defer)
+            .await?;
         if result.affected() == 0 && op != Operation::Insert {
             return Err(Error::NotFound {
                 table: write.meta.table().to_owned(),

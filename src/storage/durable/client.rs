@@ -70,10 +70,10 @@ pub(crate) const ID_BLOCK: u32 = 16;
 /// Most IDs an isolate reserves at a time: a busy isolate doubles its block up to this.
 pub(crate) const ID_BLOCK_MAX: u32 = 1024;
 /// A block used up within this many milliseconds of its reservation makes the next one twice
-/// as large (one reserved later, half as large, down to [`ID_BLOCK`]).
+/// as large; each such while more halves it, down to [`ID_BLOCK`].
 const ID_BLOCK_BUSY_MS: u64 = 1000;
-/// How long a session waits for another session's reservation before it reserves itself, and
-/// how often it looks (milliseconds).
+/// How long another session's reservation is waited for before a waiting session takes over
+/// (its request may never settle), and how often a waiting session looks (milliseconds).
 const ID_WAIT_MS: u64 = 2000;
 const ID_POLL_MS: u64 = 1;
 
@@ -88,7 +88,28 @@ struct Sequence {
     block: u32,
     /// When the current block was reserved.
     reserved_at: u64,
-    reserving: bool,
+    /// The reservation in flight: its number and when it started.
+    reserving: Option<(u64, u64)>,
+    /// Reservations started so far (numbers them).
+    reservations: u64,
+}
+
+impl Sequence {
+    /// Whether a reservation is in flight and not yet given up on at `now`.
+    fn reserving_at(&self, now: u64) -> bool {
+        self.reserving
+            .is_some_and(|(_, since)| now.saturating_sub(since) < ID_WAIT_MS)
+    }
+
+    /// The size of the next block at `now`, after the current one was used up.
+    fn next_block(&self, now: u64) -> u32 {
+        let quiet = now.saturating_sub(self.reserved_at) / ID_BLOCK_BUSY_MS;
+        match self.block {
+            0 => ID_BLOCK,
+            b if quiet == 0 => (b * 2).min(ID_BLOCK_MAX),
+            b => (b >> quiet.min(8)).max(ID_BLOCK),
+        }
+    }
 }
 
 /// The `do://` side of an engine.
@@ -174,31 +195,29 @@ impl DurableStorage {
     /// # Errors
     /// [`Error::Storage`] when the object cannot be reached or the sequence is exhausted.
     pub async fn next_id(&self, name: &str) -> Result<i64> {
-        let mut waited = 0;
+        let mut polls = 0;
         for _ in 0..ATTEMPTS {
             if let Some(id) = self.take_id(name) {
                 return Ok(id);
             }
             // Another session of the isolate is reserving: its block serves this one too. It
             // looks again on a timer of its own: a Worker may not wait for a promise another
-            // request resolves (the runtime cancels such a request as hung).
-            while self.sequence(name, |s| s.reserving) && waited < ID_WAIT_MS {
+            // request resolves (the runtime cancels such a request as hung). A reservation
+            // older than ID_WAIT_MS is given up on: the first session to see that takes over
+            // (the others go on waiting for it).
+            while polls < ID_WAIT_MS / ID_POLL_MS
+                && self.sequence(name, |s| s.reserving_at(self.transport.now_ms()))
+            {
                 self.transport.sleep(ID_POLL_MS).await;
-                waited += ID_POLL_MS;
+                polls += 1;
             }
             if let Some(id) = self.take_id(name) {
                 return Ok(id);
             }
-            let reserving = Reserving::start(self, name);
+            let now = self.transport.now_ms();
+            let reserving = Reserving::start(self, name, now);
             let block = self.sequence(name, |s| {
-                let now = self.transport.now_ms();
-                s.block = match s.block {
-                    0 => ID_BLOCK,
-                    b if now.saturating_sub(s.reserved_at) < ID_BLOCK_BUSY_MS => {
-                        (b * 2).min(ID_BLOCK_MAX)
-                    }
-                    b => (b / 2).max(ID_BLOCK),
-                };
+                s.block = s.next_block(now);
                 s.block
             });
             let answer = self
@@ -220,7 +239,7 @@ impl DurableStorage {
                         }
                     });
                 }
-                Response::Failed { error } => return Err(Error::from(error)),
+                Response::Failed { error, .. } => return Err(Error::from(error)),
                 other => return Err(unexpected(&other)),
             }
         }
@@ -248,22 +267,35 @@ impl DurableStorage {
 }
 
 /// A reservation in flight: marks its sequence as reserving until dropped (answered, failed,
-/// or abandoned with its session).
+/// or abandoned with its session), unless another session took over meanwhile.
 struct Reserving<'a> {
     storage: &'a DurableStorage,
     name: &'a str,
+    number: u64,
 }
 
 impl<'a> Reserving<'a> {
-    fn start(storage: &'a DurableStorage, name: &'a str) -> Self {
-        storage.sequence(name, |s| s.reserving = true);
-        Self { storage, name }
+    fn start(storage: &'a DurableStorage, name: &'a str, now: u64) -> Self {
+        let number = storage.sequence(name, |s| {
+            s.reservations += 1;
+            s.reserving = Some((s.reservations, now));
+            s.reservations
+        });
+        Self {
+            storage,
+            name,
+            number,
+        }
     }
 }
 
 impl Drop for Reserving<'_> {
     fn drop(&mut self) {
-        self.storage.sequence(self.name, |s| s.reserving = false);
+        self.storage.sequence(self.name, |s| {
+            if s.reserving.is_some_and(|(n, _)| n == self.number) {
+                s.reserving = None;
+            }
+        });
     }
 }
 

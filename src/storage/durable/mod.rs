@@ -111,7 +111,7 @@ pub(crate) fn patch(request: &Request, answer: Response) -> Result<Patch> {
                 ),
             });
         }
-        Response::Failed { error } => return Err(client::failed(error)),
+        Response::Failed { error, .. } => return Err(client::failed(error)),
         other => return Err(client::unexpected(&other)),
     };
     let mut patch = Patch {

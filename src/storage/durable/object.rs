@@ -146,6 +146,7 @@ pub(crate) fn failure_json(error: &Error) -> String {
 fn failed(error: &Error) -> Response {
     Response::Failed {
         error: ErrorWire::from(error),
+        since: None,
     }
 }
 
@@ -201,6 +202,7 @@ impl<P: Persistence> DatabaseObject<P> {
                 error: ErrorWire::Request {
                     message: format!("not a gluebind request: {e}"),
                 },
+                since: None,
             },
         };
         serde_json::to_string(&response).unwrap_or_else(|e| {
@@ -235,6 +237,7 @@ impl<P: Persistence> DatabaseObject<P> {
                 error: ErrorWire::Request {
                     message: format!("version {v} is newer than the database's ({latest})"),
                 },
+                since: None,
             })),
             Some(v) => self
                 .history
@@ -338,7 +341,13 @@ impl<P: Persistence> DatabaseObject<P> {
         let stamp = self.committed.version + 1;
         let (next, applied) = match self.committed.apply(&ws, stamp, ReadCheck::All) {
             Ok(done) => done,
-            Err(e) => return failed(&e),
+            // Refused: the cache learns what it missed (it was behind what refused it).
+            Err(e) => {
+                return Response::Failed {
+                    error: ErrorWire::from(&e),
+                    since: cache.and_then(|c| self.since(c, self.committed.version)),
+                }
+            }
         };
         // What storage must hold now, and what caches must learn.
         let mut batch = Batch {
@@ -465,6 +474,7 @@ impl<P: Persistence> DatabaseObject<P> {
                 error: ErrorWire::Request {
                     message: format!("ids: count must be 1 to 10000, got {count}"),
                 },
+                since: None,
             };
         }
         // Above the table's largest integer key, as memory:// starts its sequences.

@@ -66,11 +66,17 @@ const FORMAT: i64 = 2;
 #[derive(Debug, Clone)]
 pub(crate) struct SqlPersistence<S> {
     sql: S,
+    /// True until this format is recorded, with the first batch stored (an object that only
+    /// reads leaves storage as an older gluebind can read it).
+    record_format: bool,
 }
 
 impl<S: SqlExec> SqlPersistence<S> {
     pub fn new(sql: S) -> Self {
-        Self { sql }
+        Self {
+            sql,
+            record_format: true,
+        }
     }
 }
 
@@ -248,12 +254,6 @@ impl<S: SqlExec> Persistence for SqlPersistence<S> {
                 _ => {}
             }
         }
-        // From now on written as this format reads it (an older gluebind refuses it, rather than
-        // read versions it does not derive).
-        self.sql.exec(
-            "INSERT OR REPLACE INTO gluebind_meta (name, value) VALUES ('format', ?)",
-            vec![SqlValue::Integer(FORMAT)],
-        )?;
         for row in self.sql.exec(
             "SELECT name, schema, schema_version, version FROM gluebind_tables",
             Vec::new(),
@@ -307,7 +307,20 @@ impl<S: SqlExec> Persistence for SqlPersistence<S> {
 
     fn store(&mut self, batch: &Batch) -> Result<()> {
         let (sql, batch) = (self.sql.clone(), batch.clone());
-        self.sql.transaction(Box::new(move || write(&sql, &batch)))
+        let record_format = self.record_format;
+        self.sql.transaction(Box::new(move || {
+            if record_format {
+                // Written as this format from now on: an older gluebind refuses it, rather than
+                // read versions it does not derive.
+                sql.exec(
+                    "INSERT OR REPLACE INTO gluebind_meta (name, value) VALUES ('format', ?)",
+                    vec![SqlValue::Integer(FORMAT)],
+                )?;
+            }
+            write(&sql, &batch)
+        }))?;
+        self.record_format = false;
+        Ok(())
     }
 }
 
@@ -575,25 +588,43 @@ mod tests {
         sqlite
             .conn
             .execute_batch(
-                "UPDATE gluebind_meta SET value = 1 WHERE name = 'format';
+                "INSERT OR REPLACE INTO gluebind_meta (name, value) VALUES ('format', 1);
                  INSERT OR REPLACE INTO gluebind_meta (name, value) VALUES ('version', 12);
                  INSERT INTO gluebind_tables VALUES ('t', '{\"table_name\":\"t\",\"column_defs\":null,\"indexes\":[],\"engine\":null,\"foreign_keys\":[],\"comment\":null}', 3, 11);
                  INSERT INTO gluebind_rows VALUES ('t', '{\"I64\":1}', '[{\"I64\":1}]', 7);
                  INSERT INTO gluebind_commits VALUES ('5', 10);",
             )
             .unwrap();
-        let stored = SqlPersistence::new(sqlite.clone()).load().unwrap();
+        let mut sql = SqlPersistence::new(sqlite.clone());
+        let stored = sql.load().unwrap();
         assert_eq!(stored.version, 12);
         assert_eq!(stored.tables["t"].0.version, 11, "a row deleted at 11");
-        let format: i64 = sqlite
-            .conn
-            .query_row(
-                "SELECT value FROM gluebind_meta WHERE name = 'format'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(format, super::FORMAT);
+        let format = || -> i64 {
+            sqlite
+                .conn
+                .query_row(
+                    "SELECT value FROM gluebind_meta WHERE name = 'format'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        assert_eq!(format(), 1, "reading leaves it as it was");
+        let batch = Batch {
+            version: 13,
+            commit: Some((6, 13)),
+            ..Batch::default()
+        };
+        sql.store(&batch).unwrap();
+        assert_eq!(
+            format(),
+            super::FORMAT,
+            "the first write records this format"
+        );
+        assert_eq!(
+            SqlPersistence::new(sqlite.clone()).load().unwrap().version,
+            13
+        );
     }
 
     #[test]
@@ -602,7 +633,9 @@ mod tests {
         SqlPersistence::new(sqlite.clone()).load().unwrap();
         sqlite
             .conn
-            .execute_batch("UPDATE gluebind_meta SET value = 3 WHERE name = 'format'")
+            .execute_batch(
+                "INSERT OR REPLACE INTO gluebind_meta (name, value) VALUES ('format', 3)",
+            )
             .unwrap();
         let err = SqlPersistence::new(sqlite).load().unwrap_err();
         assert!(err.to_string().contains("format 3"), "{err}");

@@ -157,6 +157,11 @@ pub enum Response {
     },
     Failed {
         error: ErrorWire,
+        /// For a refused commit (`CONFLICT`, `UNIQUE`): the changes after the request's cache
+        /// version, as a commit's answer brings them, so that the cache catches up rather than
+        /// starting over (absent from an older object: the cache starts over).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<Vec<(Version, Vec<Change>)>>,
     },
 }
 
@@ -331,9 +336,13 @@ impl Delta {
                     name: name.clone(),
                     base: ws.base.tables.get(name).map(|t| {
                         let mut base = wire(t, keys.iter().cloned());
-                        let assumed = ws.writes.assumed.get(name).into_iter().flatten();
-                        let unread = assumed.filter(|key| t.lookup(key).is_none());
-                        base.rows.extend(unread.map(|key| (key.clone(), None)));
+                        // Inserted unread: absent, whatever was loaded since (an older object
+                        // then refuses a taken key instead of overwriting it).
+                        if let Some(assumed) = ws.writes.assumed.get(name) {
+                            base.rows.retain(|(key, _)| !assumed.contains(key));
+                            base.rows
+                                .extend(assumed.iter().map(|key| (key.clone(), None)));
+                        }
                         base
                     }),
                     mine: ws.db.tables.get(name).map(|t| match ddl {
