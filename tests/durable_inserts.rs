@@ -323,3 +323,32 @@ fn a_refused_commit_keeps_the_isolate_cache() {
         assert_eq!(n, 0, "the cache learnt user 1 from the refusal");
     });
 }
+
+/// With a before-commit hook, commit's flush checks its INSERTs at once: a hook's refusal keeps
+/// the pending writes, which must not carry checks left for later. A taken key fails the flush,
+/// before the hook runs.
+#[test]
+fn with_a_before_commit_hook_the_flush_checks_at_once() {
+    let (object, b) = database();
+    let hooked = std::rc::Rc::new(std::cell::Cell::new(0));
+    let seen = hooked.clone();
+    let a = SessionFactory::builder()
+        .bind(Engine::with_object(&format!("{URL}?cache_ttl=0"), object.clone()).unwrap())
+        .before_commit(move |_, _| {
+            seen.set(seen.get() + 1);
+            Ok(())
+        })
+        .build()
+        .unwrap();
+    block_on(async {
+        commit_user(&b, user(7, "b7@x")).await.unwrap();
+        let err = commit_user(&a, user(7, "a7@x")).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Unique { column, .. } if column == "PRIMARY KEY"),
+            "{err}"
+        );
+        assert_eq!(hooked.get(), 0, "the flush failed before the hook");
+        commit_user(&a, user(8, "a8@x")).await.unwrap();
+        assert_eq!(hooked.get(), 1);
+    });
+}
