@@ -641,3 +641,61 @@ fn rows_the_object_cannot_store_are_refused_before_sending() {
         assert!(rows[0].clone().into_rows().unwrap().is_empty());
     });
 }
+
+/// The object keeps the whole state of one version in 64 (and of each schema change), not of
+/// every version: its memory stays bounded however many commits it takes. A session still
+/// reads as of its snapshot across hundreds of commits and a schema change made after it.
+#[test]
+fn old_snapshots_are_rolled_forward_from_few_kept_states() {
+    let (object, a) = database();
+    let uncached = SessionFactory::builder()
+        .bind(Engine::with_object(&format!("{URL}?cache_ttl=0"), object.clone()).unwrap())
+        .build()
+        .unwrap();
+    block_on(async {
+        let s = a.open();
+        for id in 1..=2 {
+            insert(&s, id, &format!("u{id}@x")).await.unwrap();
+        }
+        s.commit().await.unwrap();
+        // The snapshot: taken by reading user 1 only (user 2 stays unread).
+        let reader = uncached.open();
+        let first = reader
+            .execute_batch("SELECT name FROM users WHERE id = 1")
+            .await
+            .unwrap();
+        assert_eq!(first[0].clone().into_rows().unwrap().len(), 1);
+        for round in 0..300 {
+            let w = a.open();
+            w.execute(
+                "UPDATE users SET name = $1 WHERE id = 2",
+                params![format!("round {round}")],
+            )
+            .await
+            .unwrap();
+            w.commit().await.unwrap();
+        }
+        let w = a.open();
+        w.execute_batch("CREATE TABLE later (id INTEGER PRIMARY KEY)")
+            .await
+            .unwrap();
+        w.commit().await.unwrap();
+        // As of the snapshot, 301 versions back: the name before every update.
+        let rows = reader
+            .execute_batch("SELECT name FROM users WHERE id = 2")
+            .await
+            .unwrap()
+            .remove(0)
+            .into_rows()
+            .unwrap();
+        assert_eq!(
+            rows.get(0).unwrap().get::<String>("name").unwrap(),
+            "user 2"
+        );
+        assert!(
+            object.kept_states() <= 8,
+            "{} whole states kept",
+            object.kept_states()
+        );
+    });
+}

@@ -122,6 +122,13 @@ impl LocalObject {
         self.requests.get()
     }
 
+    /// How many whole states of earlier versions the object keeps (see the object's
+    /// checkpoints: a load as of a version in between rolls one forward).
+    #[must_use]
+    pub fn kept_states(&self) -> usize {
+        self.object.borrow().kept_states()
+    }
+
     /// The object's latest version.
     #[must_use]
     pub fn version(&self) -> u64 {

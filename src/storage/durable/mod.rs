@@ -179,17 +179,22 @@ pub(crate) fn patch(request: &Request, answer: Response) -> Result<Patch> {
 /// forgotten (loaded again when next needed).
 pub(crate) fn catch_up(db: &mut Database, since: &[(Version, Vec<Change>)]) {
     for (version, changes) in since {
-        for change in changes {
-            match change {
-                Change::Table(name) => {
-                    db.tables.remove(name);
-                    db.absent_tables.remove(name);
-                    db.schemas_complete = false;
-                }
-                Change::Row(name, key, row, released) => {
-                    if let Some(table) = db.tables.get_mut(name) {
-                        set_row(table, key, row.as_ref(), released, *version);
-                    }
+        apply_changes(db, *version, changes);
+    }
+}
+
+/// [`catch_up`] with the changes of one version.
+pub(crate) fn apply_changes(db: &mut Database, version: Version, changes: &[Change]) {
+    for change in changes {
+        match change {
+            Change::Table(name) => {
+                db.tables.remove(name);
+                db.absent_tables.remove(name);
+                db.schemas_complete = false;
+            }
+            Change::Row(name, key, row, released) => {
+                if let Some(table) = db.tables.get_mut(name) {
+                    set_row(table, key, row.as_ref(), released, version);
                 }
             }
         }

@@ -23,8 +23,13 @@ use std::{
     sync::Arc,
 };
 
-/// Earlier versions kept for loads as of them and for cache catch-up.
+/// Earlier versions kept for loads as of them and for cache catch-up (their changes).
 const HISTORY: usize = 4096;
+/// Every this many versions, the whole state of one is kept (a checkpoint); a load as of a
+/// version in between rolls the checkpoint before it forward with the changes since. Keeping
+/// every version whole would keep every node copied by every commit: tens of MB after a few
+/// thousand commits, beyond a Durable Object's 128 MB.
+const CHECKPOINT_EVERY: Version = 64;
 /// Most changes a commit's answer brings an isolate cache (more: the cache starts over).
 const CATCH_UP_MAX: usize = 1000;
 /// Commit ids remembered, so that a retried commit is answered, not applied twice.
@@ -89,7 +94,7 @@ impl Persistence for Box<dyn Persistence> {
 pub struct DatabaseObject<P> {
     persistence: P,
     committed: Committed,
-    /// Earlier versions, oldest first.
+    /// Checkpoints of earlier versions (see [`CHECKPOINT_EVERY`]), oldest first.
     history: VecDeque<(Version, Database)>,
     /// What each recent version changed, oldest first.
     changes: VecDeque<(Version, Vec<Change>)>,
@@ -188,6 +193,13 @@ impl<P: Persistence> DatabaseObject<P> {
         self.committed.version
     }
 
+    /// How many whole states of earlier versions the object keeps (its checkpoints).
+    #[must_use]
+    #[cfg(any(test, feature = "testing"))]
+    pub fn kept_states(&self) -> usize {
+        self.history.len()
+    }
+
     /// The latest committed state.
     #[cfg(all(test, not(target_arch = "wasm32")))]
     pub(crate) fn database(&self) -> &Database {
@@ -228,11 +240,15 @@ impl<P: Persistence> DatabaseObject<P> {
     }
 
     /// The database as of `at` (`None`: the latest).
-    fn at(&self, at: Option<Version>) -> std::result::Result<(Version, &Database), Box<Response>> {
+    fn at(
+        &self,
+        at: Option<Version>,
+    ) -> std::result::Result<(Version, std::borrow::Cow<'_, Database>), Box<Response>> {
+        use std::borrow::Cow;
         let latest = self.committed.version;
         match at {
-            None => Ok((latest, &self.committed.db)),
-            Some(v) if v == latest => Ok((latest, &self.committed.db)),
+            None => Ok((latest, Cow::Borrowed(&self.committed.db))),
+            Some(v) if v == latest => Ok((latest, Cow::Borrowed(&self.committed.db))),
             Some(v) if v > latest => Err(Box::new(Response::Failed {
                 error: ErrorWire::Request {
                     message: format!("version {v} is newer than the database's ({latest})"),
@@ -240,16 +256,37 @@ impl<P: Persistence> DatabaseObject<P> {
                 since: None,
             })),
             Some(v) => self
-                .history
-                .iter()
-                .find(|(version, _)| *version == v)
-                .map(|(version, db)| (*version, db))
+                .rolled_forward(v)
+                .map(|db| (v, Cow::Owned(db)))
                 .ok_or_else(|| {
                     Box::new(Response::TooOld {
                         oldest: self.history.front().map_or(latest, |(v, _)| *v),
                     })
                 }),
         }
+    }
+
+    /// The state as of version `v`: the last checkpoint at or before it, with the changes of
+    /// the versions after it up to `v` applied. `None` when no checkpoint is that old, a change
+    /// in between is missing, or one changed a schema (changes do not carry schemas).
+    fn rolled_forward(&self, v: Version) -> Option<Database> {
+        let (checkpoint, db) = self.history.iter().rev().find(|(c, _)| *c <= v)?;
+        let mut db = db.clone();
+        let changes: Vec<&(Version, Vec<Change>)> = self
+            .changes
+            .iter()
+            .filter(|(c, _)| *c > *checkpoint && *c <= v)
+            .collect();
+        if changes.len() as Version != v - checkpoint {
+            return None;
+        }
+        for (version, list) in changes {
+            if list.iter().any(|c| matches!(c, Change::Table(_))) {
+                return None;
+            }
+            super::apply_changes(&mut db, *version, list);
+        }
+        Some(db)
     }
 
     fn load(
@@ -271,7 +308,7 @@ impl<P: Persistence> DatabaseObject<P> {
                         && load_tables(schemas, rows, tables, uniques)
                             .all(|name| self.unchanged_since(name, v)) =>
                 {
-                    (v, &self.committed.db)
+                    (v, std::borrow::Cow::Borrowed(&self.committed.db))
                 }
                 _ => return *answer,
             },
@@ -418,9 +455,17 @@ impl<P: Persistence> DatabaseObject<P> {
         // Stored: now the state moves on.
         let previous = std::mem::replace(&mut self.committed, next);
         self.committed.version = stamp;
-        self.history.push_back((previous.version, previous.db));
+        if previous.version % CHECKPOINT_EVERY == 0 || self.history.is_empty() {
+            self.history.push_back((previous.version, previous.db));
+        }
+        // Changes carry no schemas: a schema change starts a checkpoint of its own, so that no
+        // version needs one rolled over.
+        if changes.iter().any(|c| matches!(c, Change::Table(_))) {
+            self.history.push_back((stamp, self.committed.db.clone()));
+        }
         self.changes.push_back((stamp, changes));
-        while self.history.len() > HISTORY {
+        let oldest = stamp.saturating_sub(HISTORY as Version);
+        while self.history.len() > 1 && self.history.front().is_some_and(|(v, _)| *v < oldest) {
             self.history.pop_front();
         }
         while self.changes.len() > HISTORY {
