@@ -699,3 +699,34 @@ fn old_snapshots_are_rolled_forward_from_few_kept_states() {
         );
     });
 }
+
+/// Large rows: the changes the object keeps to answer older snapshots stay within their byte
+/// budget (16 MB estimated), however large the rows each commit writes.
+#[test]
+fn the_changes_kept_stay_within_their_budget() {
+    let (object, a) = database();
+    block_on(async {
+        let big = "x".repeat(40_000);
+        let s = a.open();
+        insert(&s, 1, "u1@x").await.unwrap();
+        s.commit().await.unwrap();
+        for round in 0..600 {
+            let w = a.open();
+            w.execute(
+                "UPDATE users SET name = $1 WHERE id = 1",
+                params![format!("{round} {big}")],
+            )
+            .await
+            .unwrap();
+            w.commit().await.unwrap();
+        }
+        let kept = object.kept_change_bytes();
+        assert!(kept <= 16 << 20, "{kept} bytes of changes kept");
+        assert!(kept > 8 << 20, "the budget is used: {kept}");
+        assert!(
+            object.kept_states() <= 16,
+            "{} states",
+            object.kept_states()
+        );
+    });
+}

@@ -196,6 +196,7 @@ impl DurableStorage {
     /// [`Error::Storage`] when the object cannot be reached or the sequence is exhausted.
     pub async fn next_id(&self, name: &str) -> Result<i64> {
         let mut polls = 0;
+        let mut waiting_for = None;
         for _ in 0..ATTEMPTS {
             if let Some(id) = self.take_id(name) {
                 return Ok(id);
@@ -205,9 +206,22 @@ impl DurableStorage {
             // request resolves (the runtime cancels such a request as hung). A reservation
             // older than ID_WAIT_MS is given up on: the first session to see that takes over
             // (the others go on waiting for it).
-            while polls < ID_WAIT_MS / ID_POLL_MS
-                && self.sequence(name, |s| s.reserving_at(self.transport.now_ms()))
-            {
+            loop {
+                let now = self.transport.now_ms();
+                let Some(number) = self.sequence(name, |s| {
+                    s.reserving_at(now)
+                        .then(|| s.reserving.map(|(n, _)| n))
+                        .flatten()
+                }) else {
+                    break;
+                };
+                // Another session's takeover is waited for afresh.
+                if waiting_for != Some(number) {
+                    (waiting_for, polls) = (Some(number), 0);
+                }
+                if polls >= ID_WAIT_MS / ID_POLL_MS {
+                    break;
+                }
                 self.transport.sleep(ID_POLL_MS).await;
                 polls += 1;
             }

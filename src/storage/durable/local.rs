@@ -129,6 +129,13 @@ impl LocalObject {
         self.object.borrow().kept_states()
     }
 
+    /// The estimated bytes of the changes of recent versions the object keeps (bounded: see
+    /// the object's memory).
+    #[must_use]
+    pub fn kept_change_bytes(&self) -> usize {
+        self.object.borrow().kept_change_bytes()
+    }
+
     /// The object's latest version.
     #[must_use]
     pub fn version(&self) -> u64 {

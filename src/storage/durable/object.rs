@@ -30,6 +30,36 @@ const HISTORY: usize = 4096;
 /// every version whole would keep every node copied by every commit: tens of MB after a few
 /// thousand commits, beyond a Durable Object's 128 MB.
 const CHECKPOINT_EVERY: Version = 64;
+/// A checkpoint is kept sooner when this many rows changed since the last one (a load rolls
+/// no more than about this many forward).
+const CHECKPOINT_ROWS: usize = 1000;
+/// Most bytes (estimated) the changes of recent versions may hold: beyond, the oldest go, and
+/// with them the versions a load can be answered as of (large rows would otherwise fill the
+/// object's memory within the 4 096 versions).
+const CHANGES_MAX_BYTES: usize = 16 << 20;
+
+/// A rough size in memory of one version's changes.
+fn change_bytes(changes: &[Change]) -> usize {
+    let value = |v: &gluesql_core::prelude::Value| {
+        use gluesql_core::prelude::Value;
+        match v {
+            Value::Str(s) => 32 + s.len(),
+            Value::Bytea(b) => 32 + b.len(),
+            Value::Map(_) | Value::List(_) => 32 + String::from(v).len(),
+            _ => 32,
+        }
+    };
+    changes
+        .iter()
+        .map(|c| match c {
+            Change::Table(name) => 64 + name.len(),
+            Change::Row(name, _, row, released) => {
+                let values = row.as_ref().map_or(0, |(v, _)| v.iter().map(value).sum());
+                96 + name.len() + values + 48 * released.len()
+            }
+        })
+        .sum()
+}
 /// Most changes a commit's answer brings an isolate cache (more: the cache starts over).
 const CATCH_UP_MAX: usize = 1000;
 /// Commit ids remembered, so that a retried commit is answered, not applied twice.
@@ -98,6 +128,12 @@ pub struct DatabaseObject<P> {
     history: VecDeque<(Version, Database)>,
     /// What each recent version changed, oldest first.
     changes: VecDeque<(Version, Vec<Change>)>,
+    /// [`change_bytes`] of `changes`.
+    changes_bytes: usize,
+    /// Rows changed since the last checkpoint.
+    rows_since_checkpoint: usize,
+    /// The last state a load rolled forward (the next load as of that version reuses it).
+    rolled: std::cell::RefCell<Option<(Version, Database)>>,
     sequences: BTreeMap<String, i64>,
     done: HashMap<u64, Version>,
     done_order: VecDeque<u64>,
@@ -180,6 +216,9 @@ impl<P: Persistence> DatabaseObject<P> {
             },
             history: VecDeque::new(),
             changes: VecDeque::new(),
+            changes_bytes: 0,
+            rows_since_checkpoint: 0,
+            rolled: std::cell::RefCell::new(None),
             sequences: stored.sequences,
             done,
             done_order,
@@ -198,6 +237,13 @@ impl<P: Persistence> DatabaseObject<P> {
     #[cfg(any(test, feature = "testing"))]
     pub fn kept_states(&self) -> usize {
         self.history.len()
+    }
+
+    /// The estimated bytes of the changes of recent versions the object keeps.
+    #[must_use]
+    #[cfg(any(test, feature = "testing"))]
+    pub fn kept_change_bytes(&self) -> usize {
+        self.changes_bytes
     }
 
     /// The latest committed state.
@@ -270,6 +316,11 @@ impl<P: Persistence> DatabaseObject<P> {
     /// the versions after it up to `v` applied. `None` when no checkpoint is that old, a change
     /// in between is missing, or one changed a schema (changes do not carry schemas).
     fn rolled_forward(&self, v: Version) -> Option<Database> {
+        if let Some((at, db)) = self.rolled.borrow().as_ref() {
+            if *at == v {
+                return Some(db.clone());
+            }
+        }
         let (checkpoint, db) = self.history.iter().rev().find(|(c, _)| *c <= v)?;
         let mut db = db.clone();
         let changes: Vec<&(Version, Vec<Change>)> = self
@@ -286,6 +337,7 @@ impl<P: Persistence> DatabaseObject<P> {
             }
             super::apply_changes(&mut db, *version, list);
         }
+        *self.rolled.borrow_mut() = Some((v, db.clone()));
         Some(db)
     }
 
@@ -298,7 +350,20 @@ impl<P: Persistence> DatabaseObject<P> {
         tables: &[String],
         uniques: &[(String, usize, Key)],
     ) -> Response {
-        let (at, db) = match self.at(at) {
+        // Tables unchanged since the version asked for answer from the latest state as they
+        // are (exact, and no state to roll forward).
+        let unchanged = |v: Version| {
+            !all_schemas
+                && load_tables(schemas, rows, tables, uniques)
+                    .all(|name| self.unchanged_since(name, v))
+        };
+        let found = match at {
+            Some(v) if v < self.committed.version && unchanged(v) => {
+                Ok((v, std::borrow::Cow::Borrowed(&self.committed.db)))
+            }
+            _ => self.at(at),
+        };
+        let (at, db) = match found {
             Ok(found) => found,
             // A version no longer kept (the object restarted, or many commits since): the
             // latest state answers as of it when no table the load names changed since.
@@ -455,21 +520,33 @@ impl<P: Persistence> DatabaseObject<P> {
         // Stored: now the state moves on.
         let previous = std::mem::replace(&mut self.committed, next);
         self.committed.version = stamp;
-        if previous.version % CHECKPOINT_EVERY == 0 || self.history.is_empty() {
+        if previous.version % CHECKPOINT_EVERY == 0
+            || self.history.is_empty()
+            || self.rows_since_checkpoint >= CHECKPOINT_ROWS
+        {
             self.history.push_back((previous.version, previous.db));
+            self.rows_since_checkpoint = 0;
         }
         // Changes carry no schemas: a schema change starts a checkpoint of its own, so that no
         // version needs one rolled over.
         if changes.iter().any(|c| matches!(c, Change::Table(_))) {
             self.history.push_back((stamp, self.committed.db.clone()));
+            self.rows_since_checkpoint = 0;
         }
+        self.rows_since_checkpoint += changes.len();
+        self.changes_bytes += change_bytes(&changes);
         self.changes.push_back((stamp, changes));
-        let oldest = stamp.saturating_sub(HISTORY as Version);
-        while self.history.len() > 1 && self.history.front().is_some_and(|(v, _)| *v < oldest) {
-            self.history.pop_front();
+        while self.changes.len() > HISTORY || self.changes_bytes > CHANGES_MAX_BYTES {
+            let Some((_, gone)) = self.changes.pop_front() else {
+                break;
+            };
+            self.changes_bytes = self.changes_bytes.saturating_sub(change_bytes(&gone));
         }
-        while self.changes.len() > HISTORY {
-            self.changes.pop_front();
+        // Versions from `oldest` on can be rolled forward: keep the last checkpoint at or
+        // before it, drop those before that one.
+        let oldest = self.changes.front().map_or(stamp, |(v, _)| v - 1);
+        while self.history.len() > 1 && self.history.get(1).is_some_and(|(v, _)| *v <= oldest) {
+            self.history.pop_front();
         }
         self.remember(id, stamp, batch.forget_below);
         Response::Committed {
