@@ -352,3 +352,37 @@ fn with_a_before_commit_hook_the_flush_checks_at_once() {
         assert_eq!(hooked.get(), 1);
     });
 }
+
+/// A commit of new objects whose answer is lost is sent again and answered as the first time
+/// (its id), not refused by its own rows (their keys are taken by then) nor applied twice; an
+/// object evicted in between still knows the id (stored with the commit).
+#[test]
+fn a_lost_answer_to_new_objects_is_retried_and_applied_once() {
+    let (object, a) = database();
+    block_on(async {
+        object.lose_answers(2);
+        commit_user(&a, user(5, "five@x")).await.unwrap();
+        let version = object.version();
+        assert_eq!(
+            emails(&isolate(&object).open()).await,
+            vec![(5, "five@x".to_owned())]
+        );
+        // The answer lost, then the object evicted before the retry reaches it: the first
+        // attempt fails (lost answer), the retries find the id in storage. (The retried answer
+        // above started the cache over: read once, so that the commit is the only request.)
+        assert!(a.open().get::<User>(5).await.unwrap().is_some());
+        let s = a.open();
+        s.add(user(6, "six@x")).unwrap();
+        object.lose_answers(1);
+        let commit = s.commit();
+        let evict = async {
+            common::yield_now().await;
+            object.restart();
+        };
+        object.interleave(true);
+        let (done, ()) = futures::future::join(commit, evict).await;
+        done.unwrap();
+        assert_eq!(object.version(), version + 1, "one commit");
+        assert_eq!(emails(&isolate(&object).open()).await.len(), 2);
+    });
+}
