@@ -111,16 +111,18 @@ impl Session {
             .map(IntoParamLiteral::into_param_literal)
             .collect();
         self.autoflush_now().await?;
-        self.run_unflushed(sql, &params).await
+        self.run_unflushed(sql, &params, false).await
     }
 
-    /// [`Session::execute`] without autoflush: what a flush itself runs.
-    pub(crate) async fn run_unflushed(
+    /// [`Session::execute`] without autoflush: what a flush itself runs (`defer` as
+    /// [`Session::run_args_with`]).
+    async fn run_unflushed(
         &self,
         sql: &str,
         params: &[ParamLiteral],
+        defer: bool,
     ) -> Result<QueryResult> {
-        let mut results = self.run(sql, params, Some(1)).await?;
+        let mut results = self.run_with(sql, params, Some(1), defer).await?;
         Ok(results.remove(0))
     }
 
@@ -175,8 +177,7 @@ impl Session {
             })
             .collect();
         if typed.len() == params.len() {
-            let mut results = self.run_with(sql, &typed, Some(1), defer).await?;
-            return Ok(results.remove(0));
+            return self.run_unflushed(sql, &typed, defer).await;
         }
         self.usable()?;
         let params = params.iter().cloned().map(Arg::into_dyn).collect();

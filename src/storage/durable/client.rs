@@ -95,10 +95,11 @@ struct Sequence {
 }
 
 impl Sequence {
-    /// Whether a reservation is in flight and not yet given up on at `now`.
-    fn reserving_at(&self, now: u64) -> bool {
+    /// The number of the reservation in flight, unless given up on at `now`.
+    fn reserving_at(&self, now: u64) -> Option<u64> {
         self.reserving
-            .is_some_and(|(_, since)| now.saturating_sub(since) < ID_WAIT_MS)
+            .filter(|(_, since)| now.saturating_sub(*since) < ID_WAIT_MS)
+            .map(|(number, _)| number)
     }
 
     /// The size of the next block at `now`, after the current one was used up.
@@ -208,11 +209,7 @@ impl DurableStorage {
             // (the others go on waiting for it).
             loop {
                 let now = self.transport.now_ms();
-                let Some(number) = self.sequence(name, |s| {
-                    s.reserving_at(now)
-                        .then(|| s.reserving.map(|(n, _)| n))
-                        .flatten()
-                }) else {
+                let Some(number) = self.sequence(name, |s| s.reserving_at(now)) else {
                     break;
                 };
                 // Another session's takeover is waited for afresh.

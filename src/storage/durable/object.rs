@@ -351,32 +351,22 @@ impl<P: Persistence> DatabaseObject<P> {
         uniques: &[(String, usize, Key)],
     ) -> Response {
         // Tables unchanged since the version asked for answer from the latest state as they
-        // are (exact, and no state to roll forward).
+        // are: exact, with no state to roll forward, and also for a version no longer kept (the
+        // object restarted, or many commits since).
         let unchanged = |v: Version| {
             !all_schemas
                 && load_tables(schemas, rows, tables, uniques)
                     .all(|name| self.unchanged_since(name, v))
         };
         let found = match at {
-            Some(v) if v < self.committed.version && unchanged(v) => {
+            Some(v) if v != self.committed.version && unchanged(v) => {
                 Ok((v, std::borrow::Cow::Borrowed(&self.committed.db)))
             }
             _ => self.at(at),
         };
         let (at, db) = match found {
             Ok(found) => found,
-            // A version no longer kept (the object restarted, or many commits since): the
-            // latest state answers as of it when no table the load names changed since.
-            Err(answer) => match at {
-                Some(v)
-                    if !all_schemas
-                        && load_tables(schemas, rows, tables, uniques)
-                            .all(|name| self.unchanged_since(name, v)) =>
-                {
-                    (v, std::borrow::Cow::Borrowed(&self.committed.db))
-                }
-                _ => return *answer,
-            },
+            Err(answer) => return *answer,
         };
         let table = |name: &str| db.tables.get(name);
         Response::Loaded {
