@@ -332,7 +332,9 @@ export type ErrorCode =
   | "SESSION_CLOSED"
   | "STORAGE"
   | "NOT_FOUND"
-  | "MULTIPLE_RESULTS";
+  | "MULTIPLE_RESULTS"
+  | "DRIFT"
+  | "MIGRATION";
 
 /**
  * Panics inside gluebind's wasm, to test panic recovery from a debug-only route: the call
@@ -395,6 +397,23 @@ export declare class NotFoundError extends GluebindError {
 export declare class MultipleResultsError extends GluebindError {
   readonly code: "MULTIPLE_RESULTS";
   readonly table: string;
+}
+/**
+ * A model's table, as stored, does not have the model's shape (`createAll`, `migrate`): the
+ * message names each difference and the migration step to write. Nothing was written.
+ */
+export declare class DriftError extends GluebindError {
+  readonly code: "DRIFT";
+  readonly table: string;
+}
+/**
+ * A migration step failed (nothing of it was written; the steps before it stay applied), or
+ * the database's record of applied steps does not match the code's steps.
+ */
+export declare class MigrationError extends GluebindError {
+  readonly code: "MIGRATION";
+  /** The step's name. */
+  readonly step: string;
 }
 
 // --- Models (README.md, "Models") -----------------------------------------------------------
@@ -725,6 +744,62 @@ export interface BindOptions {
 export declare function createAll(session: Session, models: readonly Model<any, any>[], options?: BindOptions): Promise<void>;
 /** Drops the tables that exist, with their rows (`DROP TABLE IF EXISTS`), in `session`. Idempotent. */
 export declare function dropAll(session: Session, models: readonly Model<any, any>[], options?: BindOptions): Promise<void>;
+
+// --- Migrations (README.md, "Migrations") ---------------------------------------------------
+
+/** One named migration step; its operations run in order and commit with its record. */
+export declare class Migration {
+  readonly name: string;
+  /** `ALTER TABLE table ADD COLUMN definition`: `"bio TEXT NULL"`, `"n INTEGER NOT NULL DEFAULT 0"`. */
+  addColumn(table: string, definition: string): this;
+  /** `ALTER TABLE table DROP COLUMN column`. */
+  dropColumn(table: string, column: string): this;
+  /** `ALTER TABLE table RENAME COLUMN from TO to`. */
+  renameColumn(table: string, from: string, to: string): this;
+  /** `ALTER TABLE from RENAME TO to`. */
+  renameTable(from: string, to: string): this;
+  /** `DROP TABLE IF EXISTS table`. */
+  dropTable(table: string): this;
+  /** Any one SQL statement, as written. */
+  sql(statement: string): this;
+  /** A data step: `fn` reads and writes with the step's session (it must not commit). */
+  data(label: string, fn: (session: Session) => Promise<void> | void): this;
+}
+/** A new step named `name` (unique in its list; never change or remove one a database ran). */
+export declare function migration(name: string): Migration;
+/** What `migrate` did. */
+export interface MigrationReport {
+  /** The steps it ran, in order. */
+  applied: string[];
+  /** True on a new database: the models' tables were created and every step recorded, not run. */
+  created: boolean;
+}
+/**
+ * Brings the session's database up to date (run it in `init`, on a session without pending
+ * writes): on a new database creates the models' tables and records every step; otherwise runs
+ * each step not recorded yet, in order, each in one commit with its record; then `createAll`
+ * of `models` and the drift check.
+ * @throws MigrationError, DriftError
+ */
+export declare function migrate(
+  session: Session,
+  migrations: readonly Migration[],
+  models?: readonly Model<any, any>[],
+): Promise<MigrationReport>;
+/** A step the database recorded (table `gluebind_migrations`). */
+export interface AppliedMigration {
+  position: number;
+  name: string;
+  checksum: string;
+  /** UTC, ISO 8601. */
+  appliedAt: string;
+  /** `"applied"`: it ran here; `"created"`: the database was created in its shape. */
+  how: "applied" | "created";
+}
+/** The steps the session's database recorded, in order. */
+export declare function appliedMigrations(session: Session): Promise<AppliedMigration[]>;
+/** The checksum each step records, in order. */
+export declare function migrationChecksums(migrations: readonly Migration[]): string[];
 
 /**
  * One page of a query's rows and where it stands (Flask-SQLAlchemy's `Pagination`). `Total` is

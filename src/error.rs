@@ -81,6 +81,24 @@ pub enum Error {
         /// The runtime's description of the failure.
         message: String,
     },
+    /// A model's table, as stored, does not have the model's shape (found at start-up by
+    /// `create_all` and `Migrations::run`): a column the model added, a type or nullability
+    /// that changed. Nothing was written; write the migration step the message suggests.
+    Drift {
+        /// The model's table.
+        table: String,
+        /// The differences, and the migration step that would resolve them.
+        message: String,
+    },
+    /// A migration step could not be applied, or the database's record of applied steps does
+    /// not match the code's steps (a step changed after it ran, or the database ran steps this
+    /// code does not have). Nothing of the failing step was written.
+    Migration {
+        /// The step's name.
+        step: String,
+        /// What went wrong and what to do.
+        message: String,
+    },
 }
 
 impl Error {
@@ -108,7 +126,7 @@ impl Error {
 
     /// A stable, machine-readable code for the variant (`CONFIG`, `SQL`, `UNIQUE`, `CONFLICT`,
     /// `OUTSIDE_SCOPE`, `SESSION_CLOSED`, `STORAGE`, `NOT_FOUND`, `MULTIPLE_RESULTS`,
-    /// `RUNTIME`), for logs, HTTP mapping and the JS bindings.
+    /// `RUNTIME`, `DRIFT`, `MIGRATION`), for logs, HTTP mapping and the JS bindings.
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
@@ -122,6 +140,8 @@ impl Error {
             Self::NotFound { .. } => "NOT_FOUND",
             Self::MultipleResults { .. } => "MULTIPLE_RESULTS",
             Self::Runtime { .. } => "RUNTIME",
+            Self::Drift { .. } => "DRIFT",
+            Self::Migration { .. } => "MIGRATION",
         }
     }
 
@@ -185,6 +205,10 @@ impl fmt::Display for Error {
                  by the primary key or a unique column, or use first() or all()"
             ),
             Self::Runtime { message } => write!(f, "Workers runtime error: {message}"),
+            Self::Drift { table, message } => {
+                write!(f, "table {table} does not match its model: {message}")
+            }
+            Self::Migration { step, message } => write!(f, "migration {step}: {message}"),
         }
     }
 }

@@ -49,6 +49,7 @@ mod engine;
 mod error;
 mod factory;
 mod hooks;
+pub mod migrate;
 pub mod model;
 mod parse_cache;
 mod recording;

@@ -69,6 +69,22 @@ export class MultipleResultsError extends GluebindError {
   static code = "MULTIPLE_RESULTS";
 }
 
+/**
+ * A model's table, as stored, does not have the model's shape (found by `createAll` and
+ * `db.migrate`): the message names the difference and the migration step to write.
+ */
+export class DriftError extends GluebindError {
+  static code = "DRIFT";
+}
+
+/**
+ * A migration step failed (nothing of it was written), or the database's record of applied
+ * steps does not match the code's steps. `step` names the step.
+ */
+export class MigrationError extends GluebindError {
+  static code = "MIGRATION";
+}
+
 const BY_CODE = new Map(
   [
     ConfigError,
@@ -80,6 +96,8 @@ const BY_CODE = new Map(
     StorageError,
     NotFoundError,
     MultipleResultsError,
+    DriftError,
+    MigrationError,
   ].map((cls) => [cls.code, cls]),
 );
 

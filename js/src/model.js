@@ -15,7 +15,7 @@ import { wasm } from "./wasm.js";
 
 const described = (value) => (value === null ? "null" : Array.isArray(value) ? "an array" : typeof value);
 
-function checkSession(session, where) {
+export function checkSession(session, where) {
   if (session === null || typeof session !== "object" || typeof session.execute !== "function") {
     throw new ConfigError(
       `${where} needs a session (db.session(), c.var.session or db.openSession()), got ${described(session)}`,
@@ -122,7 +122,7 @@ class Model {
 }
 
 /** The Rust model of `model` (a defineModel() result), for the session's unit-of-work verbs. */
-function handleOf(model, where) {
+export function handleOf(model, where) {
   if (!(model instanceof Model)) {
     throw new ConfigError(`${where} needs a model (a defineModel() result) first, got ${described(model)}`);
   }

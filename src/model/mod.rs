@@ -63,6 +63,7 @@
 pub(crate) mod arg;
 mod bulk;
 mod column;
+mod drift;
 #[cfg_attr(not(all(target_arch = "wasm32", feature = "js")), allow(dead_code))]
 pub(crate) mod dynamic;
 mod meta;
@@ -73,6 +74,7 @@ mod sql;
 mod unit;
 
 pub use column::{Assignment, Column, ColumnType, Filter, IntoColumnValue, Order};
+pub(crate) use meta::valid_ident;
 pub use meta::{ColumnMeta, ModelMeta};
 pub use paginate::{Paginate, Pagination};
 pub use query::Query;
@@ -206,9 +208,15 @@ fn expect_row<M: Model>(affected: usize, verb: &str) -> Result<()> {
 /// [`Error::Conflict`] (first committer wins, as for rows); running `create_all` again in that
 /// session then finds the table and changes nothing.
 ///
+/// An existing table is left as it is; when its columns differ from the model's (a column the
+/// model added, a changed type, a UNIQUE or NOT NULL the table lacks), `create_all` fails
+/// with [`Error::Drift`], naming the difference and the migration step that resolves it (see
+/// [`crate::migrate`]). A table column the model lacks is fine while the model's INSERTs can
+/// leave it out (it is NULL-able or has a default).
+///
 /// # Errors
-/// The session's errors (an existing table of the same name is left as it is, even when its
-/// columns differ); [`Error::Config`] for a bind key the factory has no engine for.
+/// The session's errors; [`Error::Drift`]; [`Error::Config`] for a bind key the factory has
+/// no engine for.
 pub async fn create_all(session: &Session, models: &[&ModelMeta]) -> Result<()> {
     for meta in models {
         create(&session.for_bind(meta.bind_key())?, meta).await?;
@@ -222,24 +230,13 @@ pub(crate) async fn create(session: &Session, meta: &ModelMeta) -> Result<()> {
     session
         .execute(&sql::create_table(meta), crate::NO_PARAMS)
         .await?;
+    // Before the indexes: a column the table lacks is drift, named with its migration step.
+    drift::check(session, meta).await?;
     // GlueSQL has no CREATE INDEX IF NOT EXISTS: an existing index is the error it raises.
     for column in meta.columns().iter().filter(|c| c.is_indexed()) {
         let statement = sql::create_index(meta, column.name());
         match session.execute(&statement, crate::NO_PARAMS).await {
             Err(Error::Sql { message }) if message.contains(INDEX_EXISTS) => {}
-            // The column is not in the stored table: the model changed since it was created.
-            Err(Error::Sql { message }) if message.contains(NO_SUCH_COLUMN) => {
-                return Err(Error::Sql {
-                    message: format!(
-                        "create_all: table {} has no column {} to index: the model gained the \
-                         column after the table was created, and create_all does not alter \
-                         tables (add the column with ALTER TABLE {} ADD COLUMN first)",
-                        meta.table(),
-                        column.name(),
-                        meta.table()
-                    ),
-                });
-            }
             outcome => {
                 outcome?;
             }
@@ -250,8 +247,6 @@ pub(crate) async fn create(session: &Session, meta: &ModelMeta) -> Result<()> {
 
 /// What GlueSQL says of a `CREATE INDEX` whose name the table has.
 const INDEX_EXISTS: &str = "index name already exists";
-/// What GlueSQL says of a `CREATE INDEX` on a column the table does not have.
-const NO_SUCH_COLUMN: &str = "unsupported index expression";
 
 /// The models of `models` with bind key `bind_key` (`None`: without one).
 fn of_bind<'a>(models: &[&'a ModelMeta], bind_key: Option<&str>) -> Vec<&'a ModelMeta> {

@@ -21,6 +21,7 @@ mod binds;
 mod commit;
 mod execute;
 mod narrow;
+mod schema;
 pub(crate) mod store;
 mod transaction;
 

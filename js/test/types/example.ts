@@ -4,8 +4,10 @@ import {
   Condition,
   ConfigError,
   ConflictError,
+  DriftError,
   Gluebind,
   GluebindError,
+  MigrationError,
   MultipleResultsError,
   NotFoundError,
   OutsideScopeError,
@@ -15,14 +17,21 @@ import {
   StorageError,
   UniqueError,
   and,
+  appliedMigrations,
   createAll,
   defineModel,
   dropAll,
+  migrate,
+  migration,
+  migrationChecksums,
   not,
   or,
+  type AppliedMigration,
   type CommitInfo,
   type Committed,
   type ConditionOf,
+  type Migration,
+  type MigrationReport,
   type ModelChange,
   type ErrorCode,
   type ModelRow,
@@ -307,5 +316,27 @@ async function debugAids(): Promise<RecordedQuery[]> {
   return [...traced.recentQueries(), ...ran].filter(() => key !== undefined || ms >= 0);
 }
 
+/** Migrations. */
+async function migrations(session: Session): Promise<string[]> {
+  const steps: Migration[] = [
+    migration("0001_users_bio").addColumn("users", "bio TEXT NULL"),
+    migration("0002_fill").data("fill bios", async (s: Session) => {
+      await s.execute("UPDATE users SET bio = ''");
+    }),
+  ];
+  const report: MigrationReport = await migrate(session, steps, [UserModel]);
+  const applied: AppliedMigration[] = await appliedMigrations(session);
+  const how: "applied" | "created" | undefined = applied[0]?.how;
+  // @ts-expect-error: a column definition is one string
+  migration("0003").addColumn("users", "bio", "TEXT");
+  try {
+    await migrate(session, steps);
+  } catch (err) {
+    if (err instanceof DriftError) return [err.table];
+    if (err instanceof MigrationError) return [err.step];
+  }
+  return [...report.applied, ...migrationChecksums(steps), String(report.created), String(how)];
+}
+
 export default { fetch: db.bind((req: Request, env: Env, ctx: ExecutionContext) => app.fetch(req, env, ctx)) };
-export { housekeeping, status, chained, models, debugAids, conditions, unitOfWork, hooked };
+export { migrations, housekeeping, status, chained, models, debugAids, conditions, unitOfWork, hooked };

@@ -270,7 +270,7 @@ impl SessionStore {
     }
 
     /// The schema with its UNIQUE flags, as stored.
-    fn real_schema(&self, name: &str) -> GlueResult<Option<Schema>> {
+    pub(crate) fn real_schema(&self, name: &str) -> GlueResult<Option<Schema>> {
         Ok(self.table(name)?.map(|t| Schema::clone(&t.schema)))
     }
 

@@ -99,6 +99,8 @@ pub(crate) fn to_js(error: &Error) -> JsValue {
             set(&details, "detail", &s(detail));
         }
         Error::MultipleResults { table } => set(&details, "table", &s(table)),
+        Error::Drift { table, .. } => set(&details, "table", &s(table)),
+        Error::Migration { step, .. } => set(&details, "step", &s(step)),
         Error::Config { .. }
         | Error::Sql { .. }
         | Error::Storage { .. }

@@ -17,10 +17,12 @@ mod convert;
 mod error;
 mod hooks;
 mod kv;
+mod migrate;
 mod model;
 mod session;
 
 pub use error::set_error_factory;
+pub use migrate::{applied_migrations, JsMigrator};
 pub use model::{iter_pages, pagination_numbers, JsModel};
 
 use crate::{

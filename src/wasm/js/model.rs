@@ -248,6 +248,11 @@ impl RowsOut {
 }
 
 impl JsModel {
+    /// The model's metadata, shared (a migration run keeps it).
+    pub(super) fn shared_meta(&self) -> Rc<crate::model::ModelMeta> {
+        Rc::clone(&self.model.meta)
+    }
+
     fn meta(&self) -> &crate::model::ModelMeta {
         &self.model.meta
     }

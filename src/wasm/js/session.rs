@@ -22,7 +22,7 @@ impl From<Error> for WorkError {
 pub struct JsSession {
     pub(super) session: Session,
     pub(super) out: Output,
-    thrown: Rc<Thrown>,
+    pub(super) thrown: Rc<Thrown>,
 }
 
 impl JsSession {

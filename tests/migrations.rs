@@ -1,0 +1,547 @@
+//! Migrations on every engine: a new database gets the models' tables with every step
+//! recorded; an old one runs the steps it lacks, each once, each all or nothing, rows already
+//! stored reading in the new shape; changed or unknown steps are refused before anything
+//! runs; two sessions (and, on do://, two isolates) starting at once apply each step exactly
+//! once; models that do not match their tables fail at start-up with the step to write.
+
+mod common;
+use common::{block_on, yield_now};
+use gluebind::{
+    durable::LocalObject,
+    kv::MemoryKv,
+    migrate::{self, Migration, Migrations},
+    model, params, Engine, Error, Model, Session, SessionFactory, NO_PARAMS,
+};
+use std::rc::Rc;
+
+const ENGINES: [&str; 4] = ["memory", "kv", "do", "do-isolates"];
+
+/// Two factories on `engine`: one isolate twice, or on `do-isolates` two isolates over one
+/// database object.
+fn pair(engine: &str) -> [SessionFactory; 2] {
+    let object = Rc::new(LocalObject::new());
+    let kv = Rc::new(MemoryKv::new());
+    let make = || {
+        let engine = match engine {
+            "memory" => Engine::from_url("memory://").unwrap(),
+            "kv" => Engine::with_kv("kv://GLUEBIND_KV", kv.clone()).unwrap(),
+            _ => Engine::with_object("do://GLUEBIND_DB", object.clone()).unwrap(),
+        };
+        SessionFactory::builder().bind(engine).build().unwrap()
+    };
+    let first = make();
+    let second = if engine == "do-isolates" {
+        make()
+    } else {
+        first.clone()
+    };
+    [first, second]
+}
+
+/// The model as the first deploy had it.
+#[derive(Debug, Clone, PartialEq, Model)]
+#[gluebind(table = "users")]
+struct UserV1 {
+    #[gluebind(primary_key)]
+    id: i64,
+    #[gluebind(unique)]
+    email: String,
+}
+
+/// The model after `0001_users_created_at`.
+#[derive(Debug, Clone, PartialEq, Model)]
+#[gluebind(table = "users")]
+struct User {
+    #[gluebind(primary_key)]
+    id: i64,
+    #[gluebind(unique)]
+    email: String,
+    created_at: String,
+}
+
+fn steps() -> Migrations {
+    Migrations::new().step(
+        Migration::new("0001_users_created_at")
+            .add_column("users", "created_at TEXT NOT NULL DEFAULT 'before 2026'"),
+    )
+}
+
+async fn seed_v1(s: &Session) {
+    Migrations::new().run(s, &[UserV1::META]).await.unwrap();
+    for id in 1..=3i64 {
+        s.add(UserV1 {
+            id,
+            email: format!("u{id}@x"),
+        })
+        .unwrap();
+    }
+    s.commit().await.unwrap();
+}
+
+async fn users(s: &Session) -> Vec<User> {
+    User::query(s).order_by(User::ID.asc()).all().await.unwrap()
+}
+
+#[test]
+fn a_new_database_gets_the_models_tables_and_every_step_recorded() {
+    for engine in ENGINES {
+        let [f, _] = pair(engine);
+        block_on(async {
+            let s = f.open();
+            // Run, the step would fail: the model's table already has created_at.
+            let report = steps().run(&s, &[User::META]).await.unwrap();
+            assert!(report.created, "{engine}");
+            assert!(report.applied.is_empty(), "{engine}");
+            let applied = migrate::applied(&f.open()).await.unwrap();
+            assert_eq!(applied.len(), 1, "{engine}");
+            assert_eq!(
+                (
+                    applied[0].position,
+                    applied[0].name.as_str(),
+                    applied[0].how.as_str()
+                ),
+                (1, "0001_users_created_at", "created"),
+                "{engine}"
+            );
+            assert_eq!(applied[0].checksum, steps().steps()[0].checksum());
+            let s = f.open();
+            s.add(User {
+                id: 1,
+                email: "a@x".into(),
+                created_at: "now".into(),
+            })
+            .unwrap();
+            s.commit().await.unwrap();
+            assert_eq!(users(&f.open()).await[0].created_at, "now", "{engine}");
+        });
+    }
+}
+
+#[test]
+fn an_old_database_runs_the_missing_steps_once_and_old_rows_read_in_the_new_shape() {
+    for engine in ENGINES {
+        let [f, g] = pair(engine);
+        block_on(async {
+            seed_v1(&f.open()).await;
+            // The next deploy: the model has created_at, and the step adds it.
+            let report = steps().run(&g.open(), &[User::META]).await.unwrap();
+            assert!(!report.created, "{engine}");
+            assert_eq!(report.applied, ["0001_users_created_at"], "{engine}");
+            let s = g.open();
+            let read = users(&s).await;
+            assert_eq!(read.len(), 3, "{engine}");
+            assert!(
+                read.iter().all(|u| u.created_at == "before 2026"),
+                "{engine}: {read:?}"
+            );
+            s.add(User {
+                id: 4,
+                email: "u4@x".into(),
+                created_at: "2026-12-06".into(),
+            })
+            .unwrap();
+            s.commit().await.unwrap();
+            // (Read in the isolate that committed: another isolate's do:// cache may lag.)
+            assert_eq!(users(&g.open()).await[3].created_at, "2026-12-06");
+            // Again (another isolate's start-up, a restart): nothing to do.
+            for factory in [&f, &g] {
+                let again = steps().run(&factory.open(), &[User::META]).await.unwrap();
+                assert!(again.applied.is_empty() && !again.created, "{engine}");
+            }
+            let applied = migrate::applied(&g.open()).await.unwrap();
+            assert_eq!(applied.len(), 1, "{engine}");
+            assert_eq!(applied[0].how, "applied", "{engine}");
+            assert!(applied[0].applied_at.ends_with('Z') && applied[0].applied_at.len() == 24);
+        });
+    }
+}
+
+/// `users` after every kind of step, in one list.
+#[derive(Debug, Clone, PartialEq, Model)]
+#[gluebind(table = "members")]
+struct Member {
+    #[gluebind(primary_key)]
+    id: i64,
+    #[gluebind(unique)]
+    email: String,
+    handle: String,
+}
+
+fn every_kind() -> Migrations {
+    steps()
+        .step(
+            Migration::new("0002_handles")
+                .add_column("users", "handle TEXT NULL")
+                .data("handle from email", |s: Session| async move {
+                    let rows = s
+                        .execute("SELECT id, email FROM users", NO_PARAMS)
+                        .await?
+                        .into_rows()?;
+                    for row in rows.iter() {
+                        let email: String = row.get("email")?;
+                        let handle = email.split('@').next().unwrap_or_default().to_owned();
+                        s.execute(
+                            "UPDATE users SET handle = $1 WHERE id = $2",
+                            params![handle, row.get::<i64>("id")?],
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                }),
+        )
+        .step(Migration::new("0003_drop_created_at").drop_column("users", "created_at"))
+        .step(Migration::new("0004_members").rename_table("users", "members"))
+        .step(
+            Migration::new("0005_scratch")
+                .sql("CREATE TABLE scratch (id INTEGER PRIMARY KEY, note TEXT NULL)")
+                .rename_column("scratch", "note", "text")
+                .drop_table("scratch"),
+        )
+}
+
+#[test]
+fn every_kind_of_step_runs_in_order_on_every_engine() {
+    for engine in ENGINES {
+        let [f, g] = pair(engine);
+        block_on(async {
+            seed_v1(&f.open()).await;
+            let report = every_kind().run(&g.open(), &[Member::META]).await.unwrap();
+            assert_eq!(report.applied.len(), 5, "{engine}");
+            let s = g.open();
+            let members = Member::query(&s)
+                .order_by(Member::ID.asc())
+                .all()
+                .await
+                .unwrap();
+            let handles: Vec<&str> = members.iter().map(|m| m.handle.as_str()).collect();
+            assert_eq!(handles, ["u1", "u2", "u3"], "{engine}");
+            for gone in ["users", "scratch"] {
+                let err = s
+                    .execute(&format!("SELECT * FROM {gone}"), NO_PARAMS)
+                    .await
+                    .unwrap_err();
+                assert_eq!(err.code(), "SQL", "{engine}: {gone}: {err}");
+            }
+        });
+    }
+}
+
+#[test]
+fn a_failing_step_writes_nothing_and_the_steps_before_it_stay() {
+    for engine in ENGINES {
+        let [f, g] = pair(engine);
+        block_on(async {
+            seed_v1(&f.open()).await;
+            let broken = steps().step(
+                Migration::new("0002_broken")
+                    .add_column("users", "nickname TEXT NULL")
+                    .sql("UPDATE users SET nickname = 'x'")
+                    .sql("UPDATE nowhere SET a = 1"),
+            );
+            let err = broken.run(&g.open(), &[User::META]).await.unwrap_err();
+            assert_eq!(err.code(), "MIGRATION", "{engine}: {err}");
+            let text = err.to_string();
+            assert!(
+                text.contains("migration 0002_broken: `UPDATE nowhere SET a = 1` failed"),
+                "{text}"
+            );
+            let s = g.open();
+            let applied = migrate::applied(&s).await.unwrap();
+            assert_eq!(applied.len(), 1, "{engine}: only 0001 is recorded");
+            // No nickname column: the step's ADD COLUMN was not committed.
+            let err = s
+                .execute("SELECT nickname FROM users", NO_PARAMS)
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), "SQL", "{engine}");
+            assert_eq!(users(&s).await.len(), 3, "{engine}");
+            // Fixed in the next deploy, the step runs.
+            let fixed = steps().step(
+                Migration::new("0002_broken")
+                    .add_column("users", "nickname TEXT NULL")
+                    .sql("UPDATE users SET nickname = 'x'"),
+            );
+            let report = fixed.run(&g.open(), &[User::META]).await.unwrap();
+            assert_eq!(report.applied, ["0002_broken"], "{engine}");
+        });
+    }
+}
+
+#[test]
+fn changed_unknown_duplicate_and_malformed_steps_are_refused_before_anything_runs() {
+    let [f, _] = pair("memory");
+    block_on(async {
+        seed_v1(&f.open()).await;
+        steps().run(&f.open(), &[User::META]).await.unwrap();
+        let refused = |result: Result<migrate::Report, Error>, needle: &str| {
+            let err = result.unwrap_err();
+            assert_eq!(err.code(), "MIGRATION", "{err}");
+            assert!(err.to_string().contains(needle), "{err}");
+        };
+        // Changed after it ran.
+        let changed = Migrations::new().step(
+            Migration::new("0001_users_created_at")
+                .add_column("users", "created_at TEXT NOT NULL DEFAULT 'other'"),
+        );
+        refused(
+            changed.run(&f.open(), &[User::META]).await,
+            "must not change once a database ran it",
+        );
+        // Renamed.
+        let renamed = Migrations::new().step(
+            Migration::new("0001_created_at")
+                .add_column("users", "created_at TEXT NOT NULL DEFAULT 'before 2026'"),
+        );
+        refused(
+            renamed.run(&f.open(), &[User::META]).await,
+            "must not change once a database ran it",
+        );
+        // An older deploy: the database ran a step this code lacks.
+        refused(
+            Migrations::new().run(&f.open(), &[UserV1::META]).await,
+            "which this code does not have",
+        );
+        let dup = steps().step(Migration::new("0001_users_created_at"));
+        refused(
+            dup.run(&f.open(), &[User::META]).await,
+            "two steps have this name",
+        );
+        let bad = steps().step(Migration::new("0002_bad").drop_column("users", "a b"));
+        refused(
+            bad.run(&f.open(), &[User::META]).await,
+            "column \"a b\" is not an identifier",
+        );
+        // None of it ran: one record, the table as 0001 left it.
+        assert_eq!(migrate::applied(&f.open()).await.unwrap().len(), 1);
+        assert_eq!(users(&f.open()).await.len(), 3);
+    });
+}
+
+#[test]
+fn a_session_with_pending_writes_is_refused() {
+    let [f, _] = pair("memory");
+    block_on(async {
+        let s = f.open();
+        s.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            .await
+            .unwrap();
+        let err = steps().run(&s, &[User::META]).await.unwrap_err();
+        assert_eq!(err.code(), "CONFIG", "{err}");
+    });
+}
+
+/// A step that counts its runs: a commit of it that ran twice leaves 2.
+fn counted() -> Migrations {
+    steps()
+        .step(
+            Migration::new("0002_counter")
+                .sql("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+                .sql("INSERT INTO counter VALUES (1, 0)"),
+        )
+        .step(
+            Migration::new("0003_count").data("count", |s: Session| async move {
+                s.execute("UPDATE counter SET n = n + 1 WHERE id = 1", NO_PARAMS)
+                    .await?;
+                // Let the other start-up reach the same point before either commits.
+                for _ in 0..5 {
+                    yield_now().await;
+                }
+                Ok(())
+            }),
+        )
+}
+
+#[test]
+fn starts_at_once_apply_each_step_exactly_once() {
+    for engine in ENGINES {
+        let [f, g] = pair(engine);
+        block_on(async {
+            seed_v1(&f.open()).await;
+            let (a, b) = (f.open(), g.open());
+            let (ma, mb) = (counted(), counted());
+            let models: &[&gluebind::model::ModelMeta] = &[User::META];
+            let (ra, rb) = futures::join!(ma.run(&a, models), mb.run(&b, models));
+            let (ra, rb) = (ra.unwrap(), rb.unwrap());
+            let mut ran: Vec<String> = ra.applied.iter().chain(&rb.applied).cloned().collect();
+            ran.sort();
+            assert_eq!(
+                ran,
+                ["0001_users_created_at", "0002_counter", "0003_count"],
+                "{engine}: every step applied by exactly one of the two"
+            );
+            let n: i64 = f
+                .open()
+                .execute("SELECT n FROM counter", NO_PARAMS)
+                .await
+                .unwrap()
+                .into_rows()
+                .unwrap()
+                .get(0)
+                .unwrap()
+                .get("n")
+                .unwrap();
+            assert_eq!(n, 1, "{engine}: the data step's writes committed once");
+            assert_eq!(migrate::applied(&g.open()).await.unwrap().len(), 3);
+        });
+    }
+}
+
+#[test]
+fn new_databases_started_at_once_are_created_once() {
+    for engine in ENGINES {
+        let [f, g] = pair(engine);
+        block_on(async {
+            let (a, b) = (f.open(), g.open());
+            let (ma, mb) = (counted(), counted());
+            let models: &[&gluebind::model::ModelMeta] = &[User::META];
+            let (ra, rb) = futures::join!(ma.run(&a, models), mb.run(&b, models));
+            let (ra, rb) = (ra.unwrap(), rb.unwrap());
+            assert!(ra.applied.is_empty() && rb.applied.is_empty(), "{engine}");
+            assert!(ra.created != rb.created, "{engine}: one of them created it");
+            let applied = migrate::applied(&f.open()).await.unwrap();
+            assert_eq!(applied.len(), 3, "{engine}");
+            assert!(applied.iter().all(|a| a.how == "created"), "{engine}");
+        });
+    }
+}
+
+/// `users` as drift cases see it: each struct differs from the stored `User` in one way.
+mod drifted {
+    use gluebind::Model;
+
+    #[derive(Debug, Clone, PartialEq, Model)]
+    #[gluebind(table = "users")]
+    pub struct TypeChanged {
+        #[gluebind(primary_key)]
+        pub id: i64,
+        #[gluebind(unique)]
+        pub email: String,
+        pub created_at: i64,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Model)]
+    #[gluebind(table = "users")]
+    pub struct Nullable {
+        #[gluebind(primary_key)]
+        pub id: i64,
+        #[gluebind(unique)]
+        pub email: String,
+        pub created_at: Option<String>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Model)]
+    #[gluebind(table = "users")]
+    pub struct NotUnique {
+        #[gluebind(primary_key)]
+        pub id: i64,
+        pub email: String,
+        pub created_at: String,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Model)]
+    #[gluebind(table = "users")]
+    pub struct NewUnique {
+        #[gluebind(primary_key)]
+        pub id: i64,
+        #[gluebind(unique)]
+        pub email: String,
+        #[gluebind(unique)]
+        pub created_at: String,
+    }
+}
+
+#[test]
+fn models_that_do_not_match_their_tables_fail_at_start_up_with_the_step_to_write() {
+    for engine in ENGINES {
+        let [f, g] = pair(engine);
+        block_on(async {
+            seed_v1(&f.open()).await;
+            steps().run(&f.open(), &[User::META]).await.unwrap();
+            let drift = |err: Error, needles: &[&str]| {
+                assert_eq!(err.code(), "DRIFT", "{engine}: {err}");
+                let text = err.to_string();
+                for needle in needles {
+                    assert!(text.contains(needle), "{engine}: {needle:?} in {text}");
+                }
+            };
+            // The next deploy's model gained a column, no step for it.
+            drift(
+                steps()
+                    .run(&g.open(), &[UserWithBio::META])
+                    .await
+                    .unwrap_err(),
+                &[
+                    "table users does not match its model",
+                    "the model has column bio (TEXT NULL) that the table lacks",
+                    r#".add_column("users", "bio TEXT NULL")"#,
+                ],
+            );
+            drift(
+                model::create_all(&g.open(), &[drifted::TypeChanged::META])
+                    .await
+                    .unwrap_err(),
+                &["column created_at is TEXT in the table and INT in the model"],
+            );
+            drift(
+                model::create_all(&g.open(), &[drifted::Nullable::META])
+                    .await
+                    .unwrap_err(),
+                &["column created_at is NOT NULL in the table and NULL in the model"],
+            );
+            drift(
+                model::create_all(&g.open(), &[drifted::NewUnique::META])
+                    .await
+                    .unwrap_err(),
+                &["column created_at is not unique in the table and UNIQUE in the model"],
+            );
+            // A model without the column: the table's created_at is NOT NULL with a default,
+            // so the model's INSERTs still work (the first deploy of a column's removal).
+            model::create_all(&g.open(), &[UserV1::META]).await.unwrap();
+            // A UNIQUE the model does not declare is enforced, not drift.
+            model::create_all(&g.open(), &[drifted::NotUnique::META])
+                .await
+                .unwrap();
+            // A column the model lacks with a default is fine; NOT NULL without one is drift.
+            let s = g.open();
+            s.execute_batch(
+                "ALTER TABLE users ADD COLUMN score INTEGER NOT NULL DEFAULT 0; \
+                 CREATE TABLE things (id INTEGER PRIMARY KEY, must TEXT NOT NULL)",
+            )
+            .await
+            .unwrap();
+            s.commit().await.unwrap();
+            model::create_all(&g.open(), &[User::META]).await.unwrap();
+            drift(
+                model::create_all(&g.open(), &[Thing::META])
+                    .await
+                    .unwrap_err(),
+                &[
+                    "the table has column must (TEXT NOT NULL, no default) that the model \
+                     lacks",
+                    r#".drop_column("things", "must")"#,
+                ],
+            );
+            // Nothing changed by the failed starts: the record and rows are as they were.
+            assert_eq!(migrate::applied(&f.open()).await.unwrap().len(), 1);
+            assert_eq!(users(&f.open()).await.len(), 3, "{engine}");
+        });
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Model)]
+#[gluebind(table = "users")]
+struct UserWithBio {
+    #[gluebind(primary_key)]
+    id: i64,
+    #[gluebind(unique)]
+    email: String,
+    created_at: String,
+    bio: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Model)]
+#[gluebind(table = "things")]
+struct Thing {
+    #[gluebind(primary_key)]
+    id: i64,
+}
