@@ -22,7 +22,7 @@ describe("notes (at most 5 per user, under concurrency)", () => {
     assert.equal(created.length, LIMIT, `statuses: ${statuses.join(" ")}`);
     for (const r of results.filter((r) => r.status !== 201)) assertError(r, [409], "POST notes");
     for (const r of created) {
-      assert.deepEqual(Object.keys(r.body).sort(), ["body", "id", "user_id"]);
+      assert.deepEqual(Object.keys(r.body).sort(), ["body", "created_at", "id", "user_id"]);
       assert.equal(r.body.user_id, user.id);
     }
     const list = await json(w.url, `/users/${user.id}/notes`);

@@ -26,6 +26,9 @@ pub struct Note {
     pub user_id: i64,
     /// Its text, 1–1000 characters.
     pub body: String,
+    /// When it was added (UTC, ISO 8601); `null` for notes added before the migration
+    /// `0001_notes_created_at` gave the table this column (see `service::migrations`).
+    pub created_at: Option<String>,
 }
 
 /// Body of `POST /users/{id}/notes`.
@@ -58,12 +61,18 @@ pub fn validate(body: &str) -> Result<(), ApiError> {
 /// request finish with a note or a refusal (see the e2e test `notes.test.mjs`).
 const RERUNS: u32 = MAX_NOTES as u32 + 5;
 
-/// Adds a note to user `user_id`, at most [`MAX_NOTES`] per user, and commits.
+/// Adds a note to user `user_id`, at most [`MAX_NOTES`] per user, added at `now` (UTC, ISO
+/// 8601), and commits.
 ///
 /// # Errors
 /// 400 for an invalid body, 404 for an unknown user, 409 when the user has
 /// [`MAX_NOTES`] notes already (or, rarely, when the commit kept conflicting).
-pub async fn add(session: &Session, user_id: i64, body: &[u8]) -> Result<Note, ApiError> {
+pub async fn add(
+    session: &Session,
+    user_id: i64,
+    body: &[u8],
+    now: &str,
+) -> Result<Note, ApiError> {
     let new: NewNote = decode(body)?;
     validate(&new.body)?;
     session
@@ -88,6 +97,7 @@ pub async fn add(session: &Session, user_id: i64, body: &[u8]) -> Result<Note, A
                     id: Note::next_id(&s).await?,
                     user_id,
                     body: text,
+                    created_at: Some(now.to_owned()),
                 };
                 s.add(note.clone())?;
                 Ok(note)

@@ -10,18 +10,30 @@ use crate::{
     notes::Note,
 };
 use gluebind::{
-    model::{self, Pagination, Query},
+    migrate::{Migration, Migrations, Report},
+    model::{Pagination, Query},
     Error, Model, Session,
 };
 
-/// Creates the tables (users, the event log, notes) if missing and commits: `db.create_all()`.
+/// The demo's schema changes since its first deploy, oldest first. Never change or remove a
+/// step once a database ran it: add a new one.
+pub fn migrations() -> Migrations {
+    Migrations::new().step(
+        // Notes remember when they were added; the notes stored before read `null`.
+        Migration::new("0001_notes_created_at").add_column("notes", "created_at TEXT NULL"),
+    )
+}
+
+/// Brings the database up to date at start-up (`flask db upgrade` + `db.create_all()`): on a
+/// new database creates the tables (users, the event log, notes); on one a previous deploy
+/// wrote, runs the [`migrations`] it has not run; then checks every model against its table.
 ///
 /// # Errors
-/// The engine's error if the schema cannot be created.
-pub async fn create_all(session: &Session) -> gluebind::Result<()> {
-    model::create_all(session, &[User::META, StoredEvent::META, Note::META]).await?;
-    session.commit().await?;
-    Ok(())
+/// The engine's error; `MIGRATION` or `DRIFT` with the step to fix or write.
+pub async fn migrate(session: &Session) -> gluebind::Result<Report> {
+    migrations()
+        .run(session, &[User::META, StoredEvent::META, Note::META])
+        .await
 }
 
 /// 404 for user `id`, whatever the model layer said (the API's message names the id).

@@ -12,9 +12,12 @@ fn factory() -> SessionFactory {
         .bind(Engine::from_url("memory://").unwrap())
         .build()
         .unwrap();
-    pollster::block_on(service::create_all(&f.open())).unwrap();
+    pollster::block_on(service::migrate(&f.open())).unwrap();
     f
 }
+
+/// A note's `created_at` in these tests.
+const NOW: &str = "2026-12-06T04:00:00.000Z";
 
 fn new(name: &str, email: &str) -> NewUser {
     NewUser {
@@ -253,12 +256,13 @@ fn notes_are_limited_to_five_per_user_and_need_the_user() {
         let s = f.open();
         let ada = service::create_user(&s, new("Ada", "ada@x")).await.unwrap();
         for i in 0..MAX_NOTES {
-            let note = notes::add(&s, ada.id, format!(r#"{{"body":"n{i}"}}"#).as_bytes())
+            let note = notes::add(&s, ada.id, format!(r#"{{"body":"n{i}"}}"#).as_bytes(), NOW)
                 .await
                 .unwrap();
             assert_eq!((note.user_id, note.body), (ada.id, format!("n{i}")));
+            assert_eq!(note.created_at.as_deref(), Some(NOW));
         }
-        let full = notes::add(&s, ada.id, br#"{"body":"one too many"}"#)
+        let full = notes::add(&s, ada.id, br#"{"body":"one too many"}"#, NOW)
             .await
             .unwrap_err();
         assert_eq!(full.status, 409, "{}", full.message);
@@ -267,7 +271,7 @@ fn notes_are_limited_to_five_per_user_and_need_the_user() {
             MAX_NOTES as usize
         );
         assert_eq!(
-            notes::add(&s, 987_654, br#"{"body":"x"}"#)
+            notes::add(&s, 987_654, br#"{"body":"x"}"#, NOW)
                 .await
                 .unwrap_err()
                 .status,
@@ -275,7 +279,7 @@ fn notes_are_limited_to_five_per_user_and_need_the_user() {
         );
         assert_eq!(notes::list(&s, 987_654).await.unwrap_err().status, 404);
         assert_eq!(
-            notes::add(&s, ada.id, br#"{"body":""}"#)
+            notes::add(&s, ada.id, br#"{"body":""}"#, NOW)
                 .await
                 .unwrap_err()
                 .status,
@@ -299,12 +303,12 @@ fn concurrent_notes_keep_the_limit() {
         .bind(Engine::with_kv("kv://GLUEBIND_KV", kv).unwrap())
         .build()
         .unwrap();
-    pollster::block_on(service::create_all(&f.open())).unwrap();
+    pollster::block_on(service::migrate(&f.open())).unwrap();
     let ada = pollster::block_on(service::create_user(&f.open(), new("Ada", "ada@x"))).unwrap();
     let outcomes = pollster::block_on(futures::future::join_all((0..12).map(|i| {
         let s = f.open();
         async move {
-            notes::add(&s, ada.id, format!(r#"{{"body":"n{i}"}}"#).as_bytes())
+            notes::add(&s, ada.id, format!(r#"{{"body":"n{i}"}}"#).as_bytes(), NOW)
                 .await
                 .map_err(|e| (e.status, e.message))
         }
@@ -376,4 +380,52 @@ fn keyset_pages_walk_every_user_once_in_id_order() {
             .unwrap();
         assert!(none.is_empty() && next.is_none());
     });
+}
+
+/// A database the first deploy wrote (notes without `created_at`): the next start runs
+/// `0001_notes_created_at` once; the notes stored before read `None`, new ones keep their
+/// time, and the step is recorded as applied (a new database records it as created).
+#[test]
+fn the_notes_migration_upgrades_a_database_of_the_previous_deploy() {
+    use gluebind::{migrate, NO_PARAMS};
+    use gluebind_demo::notes;
+    let f = SessionFactory::builder()
+        .bind(Engine::from_url("memory://").unwrap())
+        .build()
+        .unwrap();
+    pollster::block_on(async {
+        let s = f.open();
+        s.execute_batch(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL UNIQUE); \
+             CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, data TEXT NOT NULL); \
+             CREATE TABLE notes (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, body TEXT NOT NULL); \
+             INSERT INTO users VALUES (1, 'Ada', 'ada@x'); \
+             INSERT INTO notes VALUES (1, 1, 'from the first deploy')",
+        )
+        .await
+        .unwrap();
+        s.commit().await.unwrap();
+        let report = service::migrate(&f.open()).await.unwrap();
+        assert_eq!(report.applied, ["0001_notes_created_at"]);
+        let s = f.open();
+        notes::add(&s, 1, br#"{"body":"after"}"#, NOW)
+            .await
+            .unwrap();
+        let listed = notes::list(&s, 1).await.unwrap();
+        let created: Vec<Option<&str>> = listed.iter().map(|n| n.created_at.as_deref()).collect();
+        assert_eq!(created, [None, Some(NOW)]);
+        let applied = migrate::applied(&s).await.unwrap();
+        assert_eq!((applied.len(), applied[0].how.as_str()), (1, "applied"));
+        // A restart: nothing more to do.
+        let again = service::migrate(&f.open()).await.unwrap();
+        assert!(again.applied.is_empty() && !again.created);
+        assert!(s
+            .execute("SELECT created_at FROM notes", NO_PARAMS)
+            .await
+            .is_ok());
+    });
+    // A new database: created in the latest shape, the step recorded as created.
+    let fresh = factory();
+    let applied = pollster::block_on(gluebind::migrate::applied(&fresh.open())).unwrap();
+    assert_eq!((applied.len(), applied[0].how.as_str()), (1, "created"));
 }

@@ -1,6 +1,7 @@
 // The isolate's database: one Gluebind, created once at module scope and imported by every
 // module that needs the event's session (never a "current session" of our own).
-import { Gluebind, createAll } from "gluebind";
+import { Gluebind, migrate } from "gluebind";
+import { MIGRATIONS } from "./migrations.js";
 import { MODELS } from "./models.js";
 
 export const db = new Gluebind({
@@ -11,10 +12,10 @@ export const db = new Gluebind({
   // Serializable by default; the bench compares ISOLATION = "snapshot" (read when the first
   // event creates the registry, as url is a function).
   isolation: (env) => (env?.ISOLATION === "snapshot" ? "snapshot" : "serializable"),
-  // The tables, created once per isolate before the first event (Flask-SQLAlchemy's create_all).
+  // Once per isolate before the first event: the migrations this database has not run, then
+  // createAll and the check of every model against its table (flask db upgrade + create_all).
   init: async (session) => {
-    await createAll(session, MODELS);
-    await session.commit();
+    await migrate(session, MIGRATIONS, MODELS);
   },
 });
 

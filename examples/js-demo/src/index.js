@@ -1,7 +1,7 @@
 // The JavaScript demo: the seed's user-registration app (contract: docs/demo.md) on the npm
 // package "gluebind" and Hono. Every error is {"error": "..."} with its status.
 import { Hono } from "hono";
-import { ConflictError, UniqueError, panicForTesting } from "gluebind";
+import { ConflictError, UniqueError, appliedMigrations, panicForTesting } from "gluebind";
 import { gluebind } from "gluebind/hono";
 import { db, debug } from "./db.js";
 import { etagOf } from "./etag.js";
@@ -196,6 +196,15 @@ app.get("/__gluebind/probe", (c) => {
   if (!debug(c.env)) throw new ApiError(404, "no such route");
   // Two look-ups in two modules: the middleware's (c.var.session) and probe.js's own.
   return c.json({ first: c.var.session.id, second: sessionIdFromAnotherModule() });
+});
+
+// The migration steps this database ran (or was created with), in order.
+app.get("/__gluebind/migrations", async (c) => {
+  if (!debug(c.env)) throw new ApiError(404, "no such route");
+  const applied = await appliedMigrations(c.var.session);
+  return c.json({
+    applied: applied.map((a) => ({ position: a.position, name: a.name, checksum: a.checksum, applied_at: a.appliedAt, how: a.how })),
+  });
 });
 
 app.notFound((c) => c.json({ error: "no such route" }, 404));

@@ -1,5 +1,6 @@
 // The demo's tables as models (as examples/demo/src/model.rs in the Rust demo): db.js's init
-// creates them (createAll), users.js, events.js and notes.js read and write through them.
+// creates or migrates them (migrate), users.js, events.js and notes.js read and write through
+// them.
 import { defineModel } from "gluebind";
 
 export const User = defineModel("users", {
@@ -15,11 +16,15 @@ export const Event = defineModel("events", {
   data: { type: "TEXT" },
 });
 
-/** A user's notes (at most 5 each: notes.js). */
+/**
+ * A user's notes (at most 5 each: notes.js). `created_at` came with the migration
+ * 0001_notes_created_at (migrations.js): notes stored before it read null.
+ */
 export const Note = defineModel("notes", {
   id: { type: "INTEGER", primaryKey: true },
   user_id: { type: "INTEGER" },
   body: { type: "TEXT" },
+  created_at: { type: "TEXT", nullable: true },
 });
 
 export const MODELS = [User, Event, Note];

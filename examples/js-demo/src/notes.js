@@ -34,7 +34,7 @@ export async function addNote(userId, bytes) {
       if ((await User.get(s, userId)) === null) throw noUser(userId);
       const count = await Note.query(s).filterBy({ user_id: userId }).count();
       if (count >= MAX_NOTES) throw new ApiError(409, `user ${userId} has ${MAX_NOTES} notes already (the limit)`);
-      return Note.insert(s, { id: await Note.nextId(s), user_id: userId, body: text });
+      return Note.insert(s, { id: await Note.nextId(s), user_id: userId, body: text, created_at: new Date().toISOString() });
     },
     { retries: RERUNS },
   );

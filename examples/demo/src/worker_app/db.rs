@@ -1,6 +1,6 @@
 //! The isolate's database: made once, from the first request's `env` (bindings and variables
-//! arrive with the request, not at start-up), with the tables created before the first handler
-//! runs; then reachable from every module.
+//! arrive with the request, not at start-up), with the tables created or migrated before the
+//! first handler runs; then reachable from every module.
 
 use crate::service;
 use gluebind::{wasm::Gluebind, Isolation, Registry, SessionFactory};
@@ -23,9 +23,9 @@ thread_local! {
             .isolation(isolation)
             .build()
     })
-    // The create_all analog, once per isolate (a session of its own, outside any request
+    // Migrations and create_all, once per isolate (a session of its own, outside any request
     // scope, so the stats count requests only).
-    .init(|session| async move { service::create_all(&session).await });
+    .init(|session| async move { service::migrate(&session).await.map(drop) });
 }
 
 /// The isolate's database.

@@ -206,7 +206,8 @@ async fn route(
         (["users", _], _) => Err(method_not_allowed("GET, PATCH, DELETE")),
         (["users", id, "notes"], Method::Post) => {
             let id = user_id(id)?;
-            let note = notes::add(&session, id, &body(req).await?).await?;
+            let now = String::from(js_sys::Date::new_0().to_iso_string());
+            let note = notes::add(&session, id, &body(req).await?, &now).await?;
             ok(json(&note, 201))
         }
         (["users", id, "notes"], Method::Get) => {
@@ -231,6 +232,20 @@ async fn route(
                 &serde_json::json!({ "first": first, "second": second }),
                 200,
             ))
+        }
+        (["__gluebind", "migrations"], Method::Get) if debug => {
+            // The steps this database ran (or was created with), in order.
+            let applied = gluebind::migrate::applied(&session).await?;
+            let steps: Vec<serde_json::Value> = applied
+                .iter()
+                .map(|a| {
+                    serde_json::json!({
+                        "position": a.position, "name": a.name, "checksum": a.checksum,
+                        "applied_at": a.applied_at, "how": a.how,
+                    })
+                })
+                .collect();
+            ok(json(&serde_json::json!({ "applied": steps }), 200))
         }
         (["__gluebind", "seed"], Method::Post) if debug => {
             // `npm run bench:scale` fills the table: `{"count": n}` users in one commit.
