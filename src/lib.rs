@@ -142,3 +142,6 @@ struct IsolationDoc;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/models.md")]
 struct ModelsDoc;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/migrations.md")]
+struct MigrationsDoc;

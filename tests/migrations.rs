@@ -545,3 +545,37 @@ struct Thing {
     #[gluebind(primary_key)]
     id: i64,
 }
+
+/// The documented limit of today's eager `ALTER TABLE` on kv://: a step that rewrites more
+/// rows than a session's KV budget allows fails before anything is written, and stays pending.
+#[test]
+fn a_kv_step_over_the_operation_budget_writes_nothing() {
+    let [f, _] = pair("kv");
+    block_on(async {
+        let s = f.open();
+        Migrations::new().run(&s, &[UserV1::META]).await.unwrap();
+        for chunk in 0..5i64 {
+            let s = f.open();
+            for id in chunk * 400..(chunk + 1) * 400 {
+                s.add(UserV1 {
+                    id,
+                    email: format!("u{id}@x"),
+                })
+                .unwrap();
+            }
+            s.commit().await.unwrap();
+        }
+        let err = steps().run(&f.open(), &[User::META]).await.unwrap_err();
+        assert_eq!(err.code(), "STORAGE", "{err}");
+        assert!(err.to_string().contains("KV operations"), "{err}");
+        let s = f.open();
+        assert!(migrate::applied(&s).await.unwrap().is_empty());
+        let err = s
+            .execute("SELECT created_at FROM users LIMIT 1", NO_PARAMS)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "SQL", "{err}");
+        let n = UserV1::query(&s).count().await.unwrap();
+        assert_eq!(n, 2000);
+    });
+}

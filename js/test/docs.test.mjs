@@ -78,6 +78,20 @@ const CHECKS = {
     assert.match(missing.json.error, /users/);
   },
 
+  // docs/migrations.md: a worker whose init runs the migrations on a new database: the table is
+  // created in the model's shape, the step recorded as created, and the model writes bio.
+  "docs/migrations.md js #1": async (block) => {
+    const worker = (await load(block)).default;
+    const created = await send(worker, "POST", "/", { body: { email: "ada@x.org" } });
+    assert.equal(created.status, 201);
+    assert.deepEqual({ ...created.json, id: undefined }, { id: undefined, email: "ada@x.org", bio: null });
+    const applied = await send(worker, "GET", "/");
+    assert.deepEqual(
+      applied.json.map((a) => [a.position, a.name, a.how]),
+      [[1, "0001_users_bio", "created"]],
+    );
+  },
+
   // docs/isolation.md: a fragment (db.transaction in an event); run inside an event, with the
   // model, the database and the error class it names. Five notes go in, the sixth is refused.
   "docs/isolation.md js #1": async (block) => {
