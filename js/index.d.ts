@@ -745,10 +745,12 @@ export declare function createAll(session: Session, models: readonly Model<any, 
 /** Drops the tables that exist, with their rows (`DROP TABLE IF EXISTS`), in `session`. Idempotent. */
 export declare function dropAll(session: Session, models: readonly Model<any, any>[], options?: BindOptions): Promise<void>;
 
-// --- Migrations (README.md, "Migrations") ---------------------------------------------------
+// --- Migrations (docs/migrations.md) ---------------------------------------------------------
 
 /** One named migration step; its operations run in order and commit with its record. */
 export declare class Migration {
+  /** A step named `name`; `migration(name)` is the same. */
+  constructor(name: string);
   readonly name: string;
   /** `ALTER TABLE table ADD COLUMN definition`: `"bio TEXT NULL"`, `"n INTEGER NOT NULL DEFAULT 0"`. */
   addColumn(table: string, definition: string): this;
@@ -773,6 +775,8 @@ export interface MigrationReport {
   applied: string[];
   /** True on a new database: the models' tables were created and every step recorded, not run. */
   created: boolean;
+  /** Steps the database ran that these migrations lack (a newer deploy's): not an error. */
+  newer: string[];
 }
 /**
  * Brings the session's database up to date (run it in `init`, on a session without pending
@@ -784,7 +788,7 @@ export interface MigrationReport {
 export declare function migrate(
   session: Session,
   migrations: readonly Migration[],
-  models?: readonly Model<any, any>[],
+  models: readonly Model<any, any>[],
 ): Promise<MigrationReport>;
 /** A step the database recorded (table `gluebind_migrations`). */
 export interface AppliedMigration {

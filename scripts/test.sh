@@ -113,6 +113,9 @@ layer_release() {
 
 layer_e2e() {
   build_demo
+  # tests/e2e/migrations.test.mjs runs the demo's previous deploy, a worker on the npm package.
+  step "build the npm package (js/dist) for the previous-deploy worker"
+  bash scripts/build-js.sh
   step "end-to-end tests against the demo, memory://"
   node_suite e2e-memory.log mem_pass mem_fail -- tests/e2e/
   step "end-to-end tests against the demo, kv://GLUEBIND_KV (local KV)"

@@ -83,7 +83,8 @@ pub enum Error {
     },
     /// A model's table, as stored, does not have the model's shape (found at start-up by
     /// `create_all` and `Migrations::run`): a column the model added, a type or nullability
-    /// that changed. Nothing was written; write the migration step the message suggests.
+    /// that changed. That table is left as it was; write the migration step the message
+    /// suggests.
     Drift {
         /// The model's table.
         table: String,

@@ -79,6 +79,49 @@ struct Indexes {
     defs: Arc<Vec<(String, usize)>>,
     /// Entries of each index, parallel to `defs`: value → keys of the rows holding it.
     entries: Vec<im::OrdMap<Key, im::OrdSet<Key>>>,
+    /// Per column, what a row too short for it holds there (see [`Table::values_of`]).
+    fill: Arc<Vec<Value>>,
+}
+
+/// True for a DEFAULT that evaluates to the same value every time (literals and operators
+/// over them; no function such as `NOW()`): what a row stored before its column was added
+/// may read on demand instead of having it written.
+pub(crate) fn constant(expr: &Expr) -> bool {
+    match expr {
+        Expr::Literal(_) | Expr::Value(_) | Expr::TypedString { .. } => true,
+        Expr::UnaryOp { expr, .. } | Expr::Nested(expr) => constant(expr),
+        Expr::BinaryOp { left, right, .. } => constant(left) && constant(right),
+        _ => false,
+    }
+}
+
+/// The value a column's constant DEFAULT gives, in the column's type (as an INSERT relying on
+/// the default stores it); NULL without a default. `None` for a DEFAULT that is not constant
+/// or does not evaluate.
+pub(crate) fn added_value(column: &gluesql_core::ast::ColumnDef) -> Option<Value> {
+    let Some(default) = &column.default else {
+        return Some(Value::Null);
+    };
+    if !constant(default) {
+        return None;
+    }
+    let default = gluesql_core::plan::plan_scalar_expr(default.clone());
+    gluesql_core::executor::evaluate_stateless(None, &default)
+        .ok()?
+        .try_into_value(&column.data_type, column.nullable)
+        .ok()
+}
+
+/// Per column of `schema`, what a row stored before the column was added reads there.
+fn fill_of(schema: &Schema) -> Arc<Vec<Value>> {
+    Arc::new(
+        schema
+            .column_defs
+            .iter()
+            .flatten()
+            .map(|c| added_value(c).unwrap_or(Value::Null))
+            .collect(),
+    )
 }
 
 impl Indexes {
@@ -98,12 +141,14 @@ impl Indexes {
         Self {
             entries: vec![im::OrdMap::new(); defs.len()],
             defs: Arc::new(defs),
+            fill: fill_of(schema),
         }
     }
 
     fn add(&mut self, key: &Key, values: &[Value]) {
         for ((_, pos), entries) in self.defs.iter().zip(&mut self.entries) {
-            if let Some(v) = values.get(*pos).and_then(unique_key) {
+            let value = values.get(*pos).or_else(|| self.fill.get(*pos));
+            if let Some(v) = value.and_then(unique_key) {
                 entries.entry(v).or_default().insert(key.clone());
             }
         }
@@ -111,7 +156,8 @@ impl Indexes {
 
     fn remove(&mut self, key: &Key, values: &[Value]) {
         for ((_, pos), entries) in self.defs.iter().zip(&mut self.entries) {
-            if let Some(v) = values.get(*pos).and_then(unique_key) {
+            let value = values.get(*pos).or_else(|| self.fill.get(*pos));
+            if let Some(v) = value.and_then(unique_key) {
                 if let Some(keys) = entries.get_mut(&v) {
                     keys.remove(key);
                     if keys.is_empty() {
@@ -208,8 +254,23 @@ impl Table {
             for (key, row) in &self.rows {
                 self.indexes.add(key, &row.values);
             }
+        } else {
+            // Columns added at the end leave the indexed positions as they were.
+            self.indexes.fill = indexes.fill;
         }
         self.schema = schema;
+    }
+
+    /// A row's values as the schema has them: the stored ones, and for the columns added
+    /// after it was written the value each gives every row (its constant DEFAULT, or NULL).
+    /// `ALTER TABLE ... ADD COLUMN` with such a value leaves the stored rows as they were (no
+    /// table rewrite: see `SessionStore::add_column`), so a row may be shorter than the schema.
+    pub fn values_of(&self, row: &StoredRow) -> Vec<Value> {
+        let mut values = row.values.as_ref().clone();
+        if let Some(missing) = self.indexes.fill.get(values.len()..) {
+            values.extend_from_slice(missing);
+        }
+        values
     }
 
     /// The keys of the loaded rows whose column under index `name` holds a value in `range`,

@@ -366,13 +366,37 @@ fn schema_changes_conflict_and_drop_everything() {
         let s = a.open();
         insert(&s, 1, "ada@x").await.unwrap();
         s.commit().await.unwrap();
+        // A change that rewrites the rows conflicts with a row committed meanwhile.
         let (s, t) = (a.open(), b.open());
-        s.execute_batch("ALTER TABLE users ADD COLUMN bio TEXT NULL")
+        s.execute_batch("ALTER TABLE users DROP COLUMN name")
             .await
             .unwrap();
         insert(&t, 2, "bob@x").await.unwrap();
         t.commit().await.unwrap();
         assert_eq!(s.commit().await.unwrap_err().code(), "CONFLICT");
+        // A column added in place (rows stay) serializes after it: the row committed
+        // meanwhile reads the new column's value, in both isolates.
+        let (s, t) = (a.open(), b.open());
+        s.execute_batch("ALTER TABLE users ADD COLUMN bio TEXT NOT NULL DEFAULT 'none'")
+            .await
+            .unwrap();
+        insert(&t, 3, "cy@x").await.unwrap();
+        t.commit().await.unwrap();
+        s.commit().await.unwrap();
+        object.advance(10_001); // b's cache reads the latest version
+        for f in [&a, &b] {
+            let bios: Vec<String> = f
+                .open()
+                .execute("SELECT bio FROM users ORDER BY id", gluebind::NO_PARAMS)
+                .await
+                .unwrap()
+                .into_rows()
+                .unwrap()
+                .iter()
+                .map(|r| r.get("bio").unwrap())
+                .collect();
+            assert_eq!(bios, ["none"; 3]);
+        }
         let s = a.open();
         s.execute_batch("DROP TABLE users").await.unwrap();
         s.commit().await.unwrap();

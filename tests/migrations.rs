@@ -296,11 +296,15 @@ fn changed_unknown_duplicate_and_malformed_steps_are_refused_before_anything_run
             renamed.run(&f.open(), &[User::META]).await,
             "must not change once a database ran it",
         );
-        // An older deploy: the database ran a step this code lacks.
-        refused(
-            Migrations::new().run(&f.open(), &[UserV1::META]).await,
-            "which this code does not have",
-        );
+        // An older deploy (or one still serving while a newer one rolls out): the database
+        // ran a step this code lacks. Not refused — the drift check decides whether the old
+        // model still fits (here: created_at has a default, so its INSERTs work).
+        let older = Migrations::new()
+            .run(&f.open(), &[UserV1::META])
+            .await
+            .unwrap();
+        assert_eq!(older.newer, ["0001_users_created_at"]);
+        assert!(older.applied.is_empty());
         let dup = steps().step(Migration::new("0001_users_created_at"));
         refused(
             dup.run(&f.open(), &[User::META]).await,
@@ -310,6 +314,13 @@ fn changed_unknown_duplicate_and_malformed_steps_are_refused_before_anything_run
         refused(
             bad.run(&f.open(), &[User::META]).await,
             "column \"a b\" is not an identifier",
+        );
+        refused(
+            steps()
+                .step(Migration::new(" "))
+                .run(&f.open(), &[User::META])
+                .await,
+            "a step needs a name",
         );
         // None of it ran: one record, the table as 0001 left it.
         assert_eq!(migrate::applied(&f.open()).await.unwrap().len(), 1);
@@ -440,6 +451,19 @@ mod drifted {
 
     #[derive(Debug, Clone, PartialEq, Model)]
     #[gluebind(table = "users")]
+    pub struct Keyword {
+        #[gluebind(primary_key)]
+        pub id: i64,
+        #[gluebind(unique)]
+        pub email: String,
+        pub created_at: String,
+        pub order: Option<i64>,
+        #[gluebind(unique)]
+        pub nickname: String,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Model)]
+    #[gluebind(table = "users")]
     pub struct NewUnique {
         #[gluebind(primary_key)]
         pub id: i64,
@@ -474,6 +498,16 @@ fn models_that_do_not_match_their_tables_fail_at_start_up_with_the_step_to_write
                     "table users does not match its model",
                     "the model has column bio (TEXT NULL) that the table lacks",
                     r#".add_column("users", "bio TEXT NULL")"#,
+                ],
+            );
+            drift(
+                model::create_all(&g.open(), &[drifted::Keyword::META])
+                    .await
+                    .unwrap_err(),
+                &[
+                    r#".add_column("users", "\"order\" INT NULL")"#,
+                    r#".add_column("users", "nickname TEXT NULL UNIQUE")"#,
+                    r#"(JavaScript: migration("<next number>_users").addColumn("users", "\"order\" INT NULL")"#,
                 ],
             );
             drift(
@@ -546,36 +580,316 @@ struct Thing {
     id: i64,
 }
 
-/// The documented limit of today's eager `ALTER TABLE` on kv://: a step that rewrites more
-/// rows than a session's KV budget allows fails before anything is written, and stays pending.
+/// A step that rewrites every row (`DROP COLUMN`) on a kv:// table larger than a session's
+/// KV budget allows fails before anything is written, named after the step, and stays pending.
 #[test]
-fn a_kv_step_over_the_operation_budget_writes_nothing() {
+fn a_kv_rewrite_over_the_operation_budget_writes_nothing() {
     let [f, _] = pair("kv");
     block_on(async {
-        let s = f.open();
-        Migrations::new().run(&s, &[UserV1::META]).await.unwrap();
-        for chunk in 0..5i64 {
-            let s = f.open();
-            for id in chunk * 400..(chunk + 1) * 400 {
-                s.add(UserV1 {
-                    id,
-                    email: format!("u{id}@x"),
-                })
-                .unwrap();
-            }
-            s.commit().await.unwrap();
-        }
-        let err = steps().run(&f.open(), &[User::META]).await.unwrap_err();
-        assert_eq!(err.code(), "STORAGE", "{err}");
+        seed_big(&f, 2_000).await;
+        let drop = Migrations::new().step(Migration::new("0001_drop_n").drop_column("big", "n"));
+        let err = drop.run(&f.open(), &[]).await.unwrap_err();
+        assert_eq!(err.code(), "MIGRATION", "{err}");
         assert!(err.to_string().contains("KV operations"), "{err}");
         let s = f.open();
         assert!(migrate::applied(&s).await.unwrap().is_empty());
-        let err = s
-            .execute("SELECT created_at FROM users LIMIT 1", NO_PARAMS)
+        let n: i64 = s
+            .execute("SELECT SUM(n) AS n FROM big", NO_PARAMS)
             .await
-            .unwrap_err();
-        assert_eq!(err.code(), "SQL", "{err}");
-        let n = UserV1::query(&s).count().await.unwrap();
-        assert_eq!(n, 2000);
+            .unwrap()
+            .into_rows()
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .get("n")
+            .unwrap();
+        assert_eq!(n, (0..2_000i64).sum::<i64>());
     });
 }
+
+/// A table of plain rows (no UNIQUE column: two KV writes per row less).
+#[derive(Debug, Clone, PartialEq, Model)]
+#[gluebind(table = "big")]
+struct Big {
+    #[gluebind(primary_key)]
+    id: i64,
+    n: i64,
+}
+
+/// `big` after `0001_flags`.
+#[derive(Debug, Clone, PartialEq, Model)]
+#[gluebind(table = "big")]
+struct Flagged {
+    #[gluebind(primary_key)]
+    id: i64,
+    n: i64,
+    flag: bool,
+    note: Option<String>,
+    label: String,
+}
+
+/// `rows` rows in `big` (ids 0…), in commits of at most `per_commit` rows.
+async fn seed_big_in(f: &SessionFactory, rows: i64, per_commit: i64) {
+    Migrations::new()
+        .run(&f.open(), &[Big::META])
+        .await
+        .unwrap();
+    let mut id = 0;
+    while id < rows {
+        let n = per_commit.min(rows - id);
+        let s = f.open();
+        s.execute(
+            "INSERT INTO big (id, n) SELECT N - 1 + $1, N - 1 + $1 FROM SERIES($2)",
+            params![id, n],
+        )
+        .await
+        .unwrap();
+        s.commit().await.unwrap();
+        id += n;
+    }
+}
+
+/// `rows` rows in `big`, in commits a kv:// session's budget allows.
+async fn seed_big(f: &SessionFactory, rows: i64) {
+    seed_big_in(f, rows, 400).await;
+}
+
+fn flags() -> Migrations {
+    Migrations::new().step(
+        Migration::new("0001_flags")
+            .add_column("big", "flag BOOLEAN NOT NULL DEFAULT FALSE")
+            .add_column("big", "note TEXT NULL")
+            .rename_column("big", "note", "note2")
+            .rename_column("big", "note2", "note")
+            .add_column("big", "label TEXT NOT NULL DEFAULT 'old'"),
+    )
+}
+
+/// Build 3 of the migrations issue: a step that adds (and renames) columns on a table of
+/// 100 000 rows leaves the rows as they are — on kv:// it costs a few KV operations, far
+/// within one invocation's 1 000, on do:// one small request — and every row reads in the
+/// new shape at once: old rows with the columns' values, rows written since in full.
+#[test]
+fn a_step_on_100_000_rows_leaves_them_in_place_and_they_read_in_the_new_shape() {
+    const ROWS: i64 = 100_000;
+    for (engine, rows) in [("memory", ROWS), ("kv", ROWS), ("do", 10_000)] {
+        let started = std::time::Instant::now();
+        let object = Rc::new(LocalObject::new());
+        let kv = Rc::new(MemoryKv::new());
+        let f = SessionFactory::builder()
+            .bind(match engine {
+                "memory" => Engine::from_url("memory://").unwrap(),
+                "kv" => Engine::with_kv("kv://GLUEBIND_KV", kv.clone()).unwrap(),
+                _ => Engine::with_object("do://GLUEBIND_DB", object.clone()).unwrap(),
+            })
+            .build()
+            .unwrap();
+        block_on(async {
+            // kv:// commits within a session's KV budget; the others in one go. The do://
+            // object stores rows at ~0.2 ms each natively: 10 000 of them show the point (the
+            // eager rewrite sent every row: ~0.5 MB here).
+            seed_big_in(&f, rows, if engine == "kv" { 400 } else { rows }).await;
+            eprintln!("{engine}: seeded in {:?}", started.elapsed());
+            let (requests, bytes) = (object.requests(), object.request_bytes());
+            let s = f.open();
+            let report = flags().run(&s, &[Flagged::META]).await.unwrap();
+            assert_eq!(report.applied, ["0001_flags"], "{engine}");
+            if engine == "kv" {
+                assert!(s.kv_ops() <= 40, "{engine}: {} KV operations", s.kv_ops());
+            }
+            if engine == "do" {
+                let sent = object.request_bytes() - bytes;
+                assert!(
+                    sent < 64 * 1024,
+                    "{engine}: {sent} bytes in {} requests",
+                    object.requests() - requests
+                );
+                object.restart(); // the rows come back from storage as they were stored
+            }
+            let s = f.open();
+            let first = Flagged::query(&s)
+                .order_by(Flagged::ID.asc())
+                .limit(3)
+                .all()
+                .await
+                .unwrap();
+            let old = |id: i64| Flagged {
+                id,
+                n: id,
+                flag: false,
+                note: None,
+                label: "old".into(),
+            };
+            assert_eq!(first, [old(0), old(1), old(2)], "{engine}");
+            assert_eq!(
+                Flagged::get(&s, rows - 1).await.unwrap(),
+                Some(old(rows - 1))
+            );
+            // Filters and indexes see the new columns' values too.
+            let labelled = Flagged::query(&s)
+                .filter_by(Flagged::LABEL, "old")
+                .filter_by(Flagged::ID, 7i64)
+                .count()
+                .await
+                .unwrap();
+            assert_eq!(labelled, 1, "{engine}");
+            s.execute_batch("CREATE INDEX ix_big_label ON big (label)")
+                .await
+                .unwrap();
+            let through_index = s
+                .execute(
+                    "SELECT id FROM big WHERE label = 'old' AND id < 5",
+                    NO_PARAMS,
+                )
+                .await
+                .unwrap()
+                .into_rows()
+                .unwrap()
+                .len();
+            assert_eq!(through_index, 5, "{engine}");
+            // Written since: in full, next to the old rows.
+            let mut changed = old(5);
+            changed.flag = true;
+            changed.label = "new".into();
+            changed.clone().update(&s).await.unwrap();
+            s.add(Flagged {
+                id: rows,
+                n: 0,
+                flag: true,
+                note: Some("x".into()),
+                label: "new".into(),
+            })
+            .unwrap();
+            s.commit().await.unwrap();
+            let s = f.open();
+            assert_eq!(
+                Flagged::get(&s, 5).await.unwrap(),
+                Some(changed),
+                "{engine}"
+            );
+            assert_eq!(Flagged::get(&s, 4).await.unwrap(), Some(old(4)), "{engine}");
+            assert_eq!(
+                Flagged::get(&s, rows)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .note
+                    .as_deref(),
+                Some("x")
+            );
+            if engine != "kv" {
+                // (kv:// lists 100 000 rows in 100 calls: fine, but slow natively.)
+                let flagged = Flagged::query(&s)
+                    .filter_by(Flagged::FLAG, true)
+                    .count()
+                    .await
+                    .unwrap();
+                assert_eq!(flagged, 2, "{engine}");
+            }
+        });
+    }
+}
+
+/// The body of a data step, as a plain function.
+type DataBody =
+    fn(Session) -> std::pin::Pin<Box<dyn std::future::Future<Output = gluebind::Result<()>>>>;
+
+/// A data step may not end the unit of work it runs in, nor write to another bind: the step
+/// fails, nothing of it is written.
+#[test]
+fn a_data_step_cannot_commit_roll_back_or_write_another_bind() {
+    let f = SessionFactory::builder()
+        .bind(Engine::from_url("memory://").unwrap())
+        .bind_key("other", Engine::from_url("memory://other").unwrap())
+        .build()
+        .unwrap();
+    block_on(async {
+        seed_v1(&f.open()).await;
+        let s = f.open();
+        s.for_bind(Some("other"))
+            .unwrap()
+            .execute_batch("CREATE TABLE elsewhere (id INTEGER PRIMARY KEY)")
+            .await
+            .unwrap();
+        s.commit().await.unwrap();
+        let cases: [(&str, DataBody); 3] = [
+            ("commit() was called in a migration's data step", |s| {
+                Box::pin(async move { s.commit().await.map(drop) })
+            }),
+            ("rollback() was called in a migration's data step", |s| {
+                Box::pin(async move { s.rollback().await })
+            }),
+            ("it writes to bind \"other\"", |s| {
+                Box::pin(async move {
+                    s.for_bind(Some("other"))?
+                        .execute_batch("INSERT INTO elsewhere VALUES (1)")
+                        .await
+                        .map(drop)
+                })
+            }),
+        ];
+        for (needle, body) in cases {
+            let step = steps().step(
+                Migration::new("0002_guarded")
+                    .add_column("users", "nickname TEXT NULL")
+                    .data("guarded", body),
+            );
+            let err = step.run(&f.open(), &[User::META]).await.unwrap_err();
+            assert_eq!(err.code(), "MIGRATION", "{err}");
+            assert!(err.to_string().contains(needle), "{needle:?} in {err}");
+            let s = f.open();
+            assert_eq!(migrate::applied(&s).await.unwrap().len(), 1, "{needle}");
+            assert!(s
+                .execute("SELECT nickname FROM users", NO_PARAMS)
+                .await
+                .is_err());
+        }
+    });
+}
+
+/// A database that holds any table is not new, even when no model's table exists (a step
+/// may rename one): its steps run.
+#[test]
+fn a_database_with_other_tables_runs_its_steps() {
+    let [f, _] = pair("memory");
+    block_on(async {
+        let s = f.open();
+        s.execute_batch(
+            "CREATE TABLE people (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE); \
+             INSERT INTO people VALUES (1, 'ada@x')",
+        )
+        .await
+        .unwrap();
+        s.commit().await.unwrap();
+        let renamed =
+            Migrations::new().step(Migration::new("0001_users").rename_table("people", "users"));
+        let report = renamed.run(&f.open(), &[UserV1::META]).await.unwrap();
+        assert_eq!((report.created, report.applied.len()), (false, 1));
+        let users = UserV1::query(&f.open()).all().await.unwrap();
+        assert_eq!(users.len(), 1);
+    });
+}
+
+/// Checksums cover what the builder got, so that re-indenting a statement or a new release
+/// rendering other SQL changes none; the values are pinned (the npm package's tests check
+/// the same values from JavaScript).
+#[test]
+fn checksums_are_stable() {
+    let a = Migration::new("0002_x")
+        .add_column("users", "bio   TEXT\n NULL")
+        .sql("UPDATE users SET bio = ''; ");
+    let b = Migration::new("0002_x")
+        .add_column("users", "bio TEXT NULL")
+        .sql("UPDATE users\n  SET bio = ''");
+    assert_eq!(a.checksum(), b.checksum());
+    let c = Migration::new("0002_x")
+        .add_column("users", "bio TEXT NULL")
+        .data("UPDATE users SET bio = ''", |_| async { Ok(()) });
+    assert_ne!(a.checksum(), c.checksum(), "kinds are part of the checksum");
+    assert_eq!(steps().steps()[0].checksum(), CHECKSUM_0001);
+    assert_eq!(a.checksum(), CHECKSUM_0002);
+}
+
+/// `0001_users_created_at` of [`steps`], and `0002_x` of [`checksums_are_stable`].
+const CHECKSUM_0001: &str = "fe1b8f71e99154d4";
+const CHECKSUM_0002: &str = "1571bd3bad2d4ffd";

@@ -71,7 +71,7 @@ export class MultipleResultsError extends GluebindError {
 
 /**
  * A model's table, as stored, does not have the model's shape (found by `createAll` and
- * `db.migrate`): the message names the difference and the migration step to write.
+ * `migrate`): the message names the difference and the migration step to write.
  */
 export class DriftError extends GluebindError {
   static code = "DRIFT";

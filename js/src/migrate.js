@@ -88,10 +88,14 @@ function migrator(migrations, models) {
  * Brings the session's database up to date: on a new database creates the models' tables and
  * records every step as done; otherwise runs each step not recorded yet, in order, each in one
  * commit with its record; then createAll(models) and the drift check. Resolves to
- * `{ applied: string[], created: boolean }`.
+ * `{ applied: string[], created: boolean, newer: string[] }` (`newer`: steps the database ran
+ * that these migrations lack — a newer deploy's).
  */
-export async function migrate(session, migrations, models = []) {
+export async function migrate(session, migrations, models) {
   checkSession(session, "migrate(session, migrations, models)");
+  if (models === undefined) {
+    throw new ConfigError("migrate(session, migrations, models): pass the models (an empty array if none): a new database is created from them");
+  }
   const m = migrator(migrations, models);
   try {
     return await m.run(session);

@@ -61,7 +61,7 @@ for (const [engine, make] of [
       const { db, env } = make();
       await seedV1(db, env);
       const report = await inEvent(db, env, (s) => migrate(s, steps, [User]));
-      assert.deepEqual(report, { applied: ["0001_users_created_at", "0002_handles"], created: false });
+      assert.deepEqual(report, { applied: ["0001_users_created_at", "0002_handles"], created: false, newer: [] });
       const users = await inEvent(db, env, (s) => User.query(s).orderBy("id").all());
       assert.deepEqual(
         users.map((u) => [u.id, u.created_at, u.handle]),
@@ -71,7 +71,7 @@ for (const [engine, make] of [
         ],
       );
       const again = await inEvent(db, env, (s) => migrate(s, steps, [User]));
-      assert.deepEqual(again, { applied: [], created: false });
+      assert.deepEqual(again, { applied: [], created: false, newer: [] });
       const applied = await inEvent(db, env, (s) => appliedMigrations(s));
       assert.deepEqual(
         applied.map((a) => [a.position, a.name, a.how, a.checksum]),
@@ -86,7 +86,7 @@ for (const [engine, make] of [
     it("a new database gets the models' tables and every step recorded, not run", async () => {
       const { db, env } = make();
       const report = await inEvent(db, env, (s) => migrate(s, steps, [User]));
-      assert.deepEqual(report, { applied: [], created: true });
+      assert.deepEqual(report, { applied: [], created: true, newer: [] });
       const applied = await inEvent(db, env, (s) => appliedMigrations(s));
       assert.deepEqual(
         applied.map((a) => a.how),
@@ -149,10 +149,28 @@ describe("migration errors", () => {
     assert.match(err.message, /\.add_column\("users", "created_at TEXT NOT NULL DEFAULT ''"\)/);
   });
 
-  it("bad steps are refused where they are written", () => {
+  it("checksums are the Rust ones (tests/migrations.rs pins the same values), whatever the whitespace", () => {
+    const [a, b] = migrationChecksums([
+      migration("0001_users_created_at").addColumn("users", "created_at TEXT NOT NULL DEFAULT 'before 2026'"),
+      migration("0002_x").addColumn("users", "bio   TEXT\n NULL").sql("UPDATE users SET bio = ''; "),
+    ]);
+    assert.equal(a, "fe1b8f71e99154d4");
+    assert.equal(b, "1571bd3bad2d4ffd");
+  });
+
+  it("an older deploy runs against a database a newer one migrated: the newer steps are reported", async () => {
+    const db = memoryDb();
+    await seedV1(db);
+    await inEvent(db, undefined, (s) => migrate(s, steps, [User]));
+    const report = await inEvent(db, undefined, (s) => migrate(s, [steps[0]], []));
+    assert.deepEqual(report, { applied: [], created: false, newer: ["0002_handles"] });
+  });
+
+  it("bad steps are refused where they are written", async () => {
     assert.throws(() => migration(""), ConfigError);
     assert.throws(() => migration("x").data("label", "not a function"), ConfigError);
     assert.throws(() => migrationChecksums([migration("x").addColumn("users")]), /addColumn needs 2 string argument/);
     assert.throws(() => migrationChecksums(["x"]), /array of migration\(\) steps/);
+    await assert.rejects(() => migrate({ execute() {} }, []), /pass the models/);
   });
 });

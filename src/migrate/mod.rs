@@ -60,8 +60,13 @@ pub type DataFn = Rc<dyn Fn(Session) -> Pin<Box<dyn Future<Output = Result<()>>>
 /// One operation of a step.
 #[derive(Clone)]
 enum Op {
-    /// A statement, built from the builder's arguments or given as is.
-    Sql(String),
+    /// A statement: `kind` and `args` as the builder was called (what the checksum covers, so
+    /// that a change of the SQL gluebind renders for them changes no checksum), `sql` as run.
+    Sql {
+        kind: &'static str,
+        args: Vec<String>,
+        sql: String,
+    },
     /// A closure over the step's session.
     Data { label: String, run: DataFn },
     /// A builder call with a bad argument: the step fails with this message when it runs.
@@ -71,11 +76,18 @@ enum Op {
 impl fmt::Debug for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Sql(sql) => write!(f, "Sql({sql:?})"),
+            Self::Sql { sql, .. } => write!(f, "Sql({sql:?})"),
             Self::Data { label, .. } => write!(f, "Data({label:?})"),
             Self::Invalid(message) => write!(f, "Invalid({message:?})"),
         }
     }
+}
+
+/// `statement` as the checksum sees it: whitespace runs as one space, no trailing `;`, so
+/// that re-indenting a step (a JavaScript template literal, say) changes nothing.
+fn canonical(statement: &str) -> String {
+    let words: Vec<&str> = statement.split_whitespace().collect();
+    words.join(" ").trim_end_matches(';').trim_end().to_owned()
 }
 
 /// One named step: its operations run in order, in one session, and commit together with
@@ -114,9 +126,18 @@ impl Migration {
         &self.name
     }
 
-    fn push(mut self, op: std::result::Result<String, String>) -> Self {
-        self.ops.push(match op {
-            Ok(sql) => Op::Sql(sql),
+    fn push(
+        mut self,
+        kind: &'static str,
+        args: &[&str],
+        sql: std::result::Result<String, String>,
+    ) -> Self {
+        self.ops.push(match sql {
+            Ok(sql) => Op::Sql {
+                kind,
+                args: args.iter().map(|a| (*a).to_owned()).collect(),
+                sql,
+            },
             Err(message) => Op::Invalid(message),
         });
         self
@@ -126,9 +147,9 @@ impl Migration {
     /// `CREATE TABLE`: `"bio TEXT NULL"`, `"score INTEGER NOT NULL DEFAULT 0"` (a NOT NULL
     /// column needs a default: the value the existing rows get).
     pub fn add_column(self, table: &str, definition: &str) -> Self {
-        let op = ident("table", table)
-            .map(|t| format!("ALTER TABLE {t} ADD COLUMN {}", definition.trim()));
-        self.push(op)
+        let definition = canonical(definition);
+        let op = ident("table", table).map(|t| format!("ALTER TABLE {t} ADD COLUMN {definition}"));
+        self.push("add_column", &[table, &definition], op)
     }
 
     /// `ALTER TABLE table DROP COLUMN column` (its values are gone).
@@ -136,7 +157,7 @@ impl Migration {
         let op = ident("table", table).and_then(|t| {
             ident("column", column).map(|c| format!("ALTER TABLE {t} DROP COLUMN {c}"))
         });
-        self.push(op)
+        self.push("drop_column", &[table, column], op)
     }
 
     /// `ALTER TABLE table RENAME COLUMN from TO to`.
@@ -146,27 +167,27 @@ impl Migration {
             let to = ident("column", to)?;
             Ok(format!("ALTER TABLE {t} RENAME COLUMN {from} TO {to}"))
         });
-        self.push(op)
+        self.push("rename_column", &[table, from, to], op)
     }
 
     /// `ALTER TABLE from RENAME TO to` (rename the model's `table` in the same deploy).
     pub fn rename_table(self, from: &str, to: &str) -> Self {
         let op = ident("table", from)
             .and_then(|f| ident("table", to).map(|t| format!("ALTER TABLE {f} RENAME TO {t}")));
-        self.push(op)
+        self.push("rename_table", &[from, to], op)
     }
 
     /// `DROP TABLE table` with its rows (`IF EXISTS`).
     pub fn drop_table(self, table: &str) -> Self {
         let op = ident("table", table).map(|t| format!("DROP TABLE IF EXISTS {t}"));
-        self.push(op)
+        self.push("drop_table", &[table], op)
     }
 
     /// Any one SQL statement, as written: `CREATE TABLE ...`, `CREATE INDEX ...`, an
     /// `UPDATE` that fills a new column.
-    pub fn sql(mut self, statement: &str) -> Self {
-        self.ops.push(Op::Sql(statement.trim().to_owned()));
-        self
+    pub fn sql(self, statement: &str) -> Self {
+        let statement = canonical(statement);
+        self.push("sql", &[&statement], Ok(statement.clone()))
     }
 
     /// A data step: `run` gets the step's session (read and write with it; do not commit:
@@ -194,25 +215,37 @@ impl Migration {
         self
     }
 
-    /// The step's checksum: FNV-1a (64 bits, hex) over its name and its operations' text.
+    /// The step's checksum (16 hex digits): FNV-1a, 64 bits, over its name and each
+    /// operation's kind and arguments as the builder got them (a `sql` statement and a column
+    /// definition with their whitespace runs as one space, without a trailing `;`; a data
+    /// step by its label), each length-prefixed. The same step gives the same checksum in
+    /// Rust and in JavaScript, and from one gluebind release to the next.
     #[must_use]
     pub fn checksum(&self) -> String {
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         let mut eat = |text: &str| {
-            for byte in text.bytes().chain([0u8]) {
+            let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
+            for byte in len.to_le_bytes().into_iter().chain(text.bytes()) {
                 hash ^= u64::from(byte);
                 hash = hash.wrapping_mul(0x0100_0000_01b3);
             }
         };
+        eat("gluebind-migration-1");
         eat(&self.name);
         for op in &self.ops {
             match op {
-                Op::Sql(sql) => eat(sql),
+                Op::Sql { kind, args, .. } => {
+                    eat(kind);
+                    args.iter().for_each(|a| eat(a));
+                }
                 Op::Data { label, .. } => {
                     eat("data");
                     eat(label);
                 }
-                Op::Invalid(message) => eat(message),
+                Op::Invalid(message) => {
+                    eat("invalid");
+                    eat(message);
+                }
             }
         }
         format!("{hash:016x}")

@@ -63,70 +63,57 @@ pub async fn applied(session: &Session) -> Result<Vec<AppliedStep>> {
     from_rows(&rows)
 }
 
-/// The record of the step at `position`, if there is one.
-pub(super) async fn at(session: &Session, position: u32) -> Result<Option<AppliedStep>> {
+/// The record position of the step at index `i` of the list (1 for the first).
+fn position(i: usize) -> i64 {
+    i64::try_from(i).map_or(i64::MAX, |i| i + 1)
+}
+
+/// The record of the step at index `i`, if there is one.
+pub(super) async fn at(session: &Session, i: usize) -> Result<Option<AppliedStep>> {
     let rows = session
         .execute(
             &format!("{SELECT} WHERE position = $1"),
-            params![i64::from(position)],
+            params![position(i)],
         )
         .await?
         .into_rows()?;
     Ok(from_rows(&rows)?.pop())
 }
 
-/// Records `step` as the step at `position`.
-pub(super) async fn insert(
-    session: &Session,
-    position: u32,
-    step: &Migration,
-    how: &str,
-) -> Result<()> {
+/// Records `step` as the step at index `i`.
+pub(super) async fn insert(session: &Session, i: usize, step: &Migration, how: &str) -> Result<()> {
     session
         .execute(
             "INSERT INTO gluebind_migrations (position, name, checksum, applied_at, how) \
              VALUES ($1, $2, $3, $4, $5)",
-            params![
-                i64::from(position),
-                step.name(),
-                step.checksum(),
-                now_iso(),
-                how
-            ],
+            params![position(i), step.name(), step.checksum(), now_iso(), how],
         )
         .await?;
     Ok(())
 }
 
-/// Fails unless `record` is what the code's `step` at its position would record.
-pub(super) fn matches(record: &AppliedStep, step: Option<&Migration>) -> Result<()> {
-    let Some(step) = step else {
-        return Err(Error::Migration {
-            step: record.name.clone(),
-            message: format!(
-                "the database ran step {} {:?}, which this code does not have: it was \
-                 deployed by newer code. Deploy code that has every step the database ran \
-                 (a step cannot be undone by removing it: write a new step instead)",
-                record.position, record.name
-            ),
-        });
-    };
-    if record.name != step.name() || record.checksum != step.checksum() {
-        return Err(Error::Migration {
-            step: step.name().to_owned(),
-            message: format!(
-                "step {} is {:?} (checksum {}) in the code, but the database ran {:?} \
-                 (checksum {}) there: a step must not change once a database ran it. Put \
-                 the step back as it was and add a new step for the change",
-                record.position,
-                step.name(),
-                step.checksum(),
-                record.name,
-                record.checksum
-            ),
-        });
+/// Fails unless `record` is what the code's `step`, at index `i`, records.
+pub(super) fn matches(record: &AppliedStep, i: usize, step: &Migration) -> Result<()> {
+    let same = i64::from(record.position) == position(i)
+        && record.name == step.name()
+        && record.checksum == step.checksum();
+    if same {
+        return Ok(());
     }
-    Ok(())
+    Err(Error::Migration {
+        step: step.name().to_owned(),
+        message: format!(
+            "step {} is {:?} (checksum {}) in the code, but the database ran {:?} (checksum \
+             {}) at position {}: a step must not change once a database ran it. Put the \
+             step back as it was and add a new step for the change",
+            position(i),
+            step.name(),
+            step.checksum(),
+            record.name,
+            record.checksum,
+            record.position
+        ),
+    })
 }
 
 /// Now, UTC, ISO 8601 with milliseconds.

@@ -66,11 +66,22 @@ fn placeholder_default(data_type: &DataType) -> &'static str {
     }
 }
 
+/// `name` as a column definition starts with it: quoted when it is an SQL keyword.
+fn column_name(name: &str) -> String {
+    let upper = name.to_ascii_uppercase();
+    if gluesql_core::sqlparser::keywords::ALL_KEYWORDS.contains(&upper.as_str()) {
+        format!("\\\"{name}\\\"")
+    } else {
+        name.to_owned()
+    }
+}
+
 /// The column definition an `add_column` step needs for `column` (a NOT NULL column needs a
-/// default: the value the rows already stored get).
+/// default: the value the rows already stored get; a UNIQUE one is added NULL-able, as no one
+/// default can be unique across the stored rows).
 pub(crate) fn add_column_definition(column: &ColumnDef) -> String {
-    let mut text = format!("{} {}", column.name, column.data_type);
-    if column.nullable {
+    let mut text = format!("{} {}", column_name(&column.name), column.data_type);
+    if column.nullable || column.unique.is_some() {
         text.push_str(" NULL");
     } else {
         text.push_str(" NOT NULL DEFAULT ");
@@ -82,12 +93,20 @@ pub(crate) fn add_column_definition(column: &ColumnDef) -> String {
     text
 }
 
+/// A migration step the drift message suggests: the builder call, in Rust and JavaScript.
+struct Step {
+    rust: String,
+    js: String,
+}
+
+/// What GlueSQL cannot change in place, and the way round it.
+const RECREATE: &str = "GlueSQL cannot change a column's type or constraints in place: create \
+                        the table anew in a step (.sql(\"CREATE TABLE new_t …\"), a .data(…) \
+                        step that copies the rows, .drop_table(old), .rename_table(new_t, old))";
+
 /// What differs between `meta` and the stored table (`stored`), and the migration steps that
-/// would make them agree, as Rust builder calls.
-pub(crate) fn differences(
-    meta: &ModelMeta,
-    stored: &[ColumnDef],
-) -> Result<(Vec<String>, Vec<String>)> {
+/// would make them agree.
+fn differences(meta: &ModelMeta, stored: &[ColumnDef]) -> Result<(Vec<String>, Vec<Step>)> {
     let table = meta.table();
     let (mut problems, mut steps) = (Vec::new(), Vec::new());
     let wanted = declared(meta)?;
@@ -99,28 +118,26 @@ pub(crate) fn differences(
                 want.data_type,
                 null_word(want.nullable)
             ));
-            steps.push(format!(
-                ".add_column(\"{table}\", \"{}\")",
-                add_column_definition(want)
-            ));
+            let definition = add_column_definition(want);
+            steps.push(Step {
+                rust: format!(".add_column(\"{table}\", \"{definition}\")"),
+                js: format!(".addColumn(\"{table}\", \"{definition}\")"),
+            });
             continue;
         };
         if have.data_type != want.data_type {
             problems.push(format!(
-                "column {} is {} in the table and {} in the model",
+                "column {} is {} in the table and {} in the model (add a column of the new \
+                 type, copy the values in a .data(…) step, drop the old column and rename the \
+                 new one)",
                 want.name, have.data_type, want.data_type
-            ));
-            steps.push(format!(
-                "(a new column of the new type, a .data(...) step that copies the values, \
-                 then .drop_column(\"{table}\", \"{}\") and .rename_column(...))",
-                want.name
             ));
         }
         // A NULL-able table column under a NOT NULL model field only fails on a NULL row
         // (clearly, when read); the other way round every INSERT of a NULL fails.
         if !have.nullable && want.nullable {
             problems.push(format!(
-                "column {} is {} in the table and {} in the model",
+                "column {} is {} in the table and {} in the model ({RECREATE})",
                 want.name,
                 null_word(have.nullable),
                 null_word(want.nullable)
@@ -133,7 +150,7 @@ pub(crate) fn differences(
             || primary(have.unique) != primary(want.unique)
         {
             problems.push(format!(
-                "column {} is {} in the table and {} in the model",
+                "column {} is {} in the table and {} in the model ({RECREATE})",
                 want.name,
                 unique_word(have.unique),
                 unique_word(want.unique)
@@ -150,7 +167,10 @@ pub(crate) fn differences(
                  model's INSERTs would fail",
                 have.name, have.data_type
             ));
-            steps.push(format!(".drop_column(\"{table}\", \"{}\")", have.name));
+            steps.push(Step {
+                rust: format!(".drop_column(\"{table}\", \"{}\")", have.name),
+                js: format!(".dropColumn(\"{table}\", \"{}\")", have.name),
+            });
         }
     }
     Ok((problems, steps))
@@ -169,16 +189,16 @@ pub(crate) async fn check(session: &Session, meta: &ModelMeta) -> Result<()> {
     }
     let mut message = problems.join("; ");
     message.push_str(
-        ". Change the table with a migration step (gluebind::migrate::Migration, or \
-         migration() in JavaScript) that runs before create_all",
+        ". Change the table with a migration step that runs before create_all (see \
+         docs/migrations.md)",
     );
     if !steps.is_empty() {
-        message.push_str(", e.g. Migration::new(\"<next number>_");
-        message.push_str(meta.table());
-        message.push_str("\")");
-        for step in &steps {
-            message.push_str(step);
-        }
+        let name = format!("\"<next number>_{}\"", meta.table());
+        let rust: String = steps.iter().map(|s| s.rust.as_str()).collect();
+        let js: String = steps.iter().map(|s| s.js.as_str()).collect();
+        message.push_str(&format!(
+            ", e.g. Migration::new({name}){rust} (JavaScript: migration({name}){js})"
+        ));
     }
     Err(Error::Drift {
         table: meta.table().to_owned(),

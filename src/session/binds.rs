@@ -68,6 +68,17 @@ impl Session {
         Ok(session)
     }
 
+    /// The keys of the binds with pending writes, in order.
+    pub(crate) fn dirty_binds(&self) -> Vec<String> {
+        self.inner
+            .binds
+            .borrow()
+            .iter()
+            .filter(|(_, s)| s.is_dirty())
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
     /// The bind sessions opened so far, in key order.
     pub(super) fn bind_sessions(&self) -> Vec<Session> {
         self.inner.binds.borrow().values().cloned().collect()

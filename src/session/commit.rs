@@ -92,6 +92,9 @@ impl Session {
 
     /// [`Error::Config`] for `verb` on a bind's session: its unit of work is its root's.
     pub(super) fn refuse_on_bind(&self, verb: &str) -> Result<()> {
+        if let Some(reason) = self.inner.guard.get() {
+            return Err(Error::config(format!("{verb}() was called {reason}")));
+        }
         match &self.inner.bind_key {
             Some(key) => Err(Error::config(format!(
                 "{verb}() was called on the session of bind {key:?}: call it on the session \

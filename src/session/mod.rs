@@ -89,6 +89,9 @@ struct Inner {
     deferred: Cell<bool>,
     /// What its commits check of its reads (the factory's, unless set on the session).
     isolation: Cell<Isolation>,
+    /// While set (a migration's data step runs): why `commit`, `rollback` and `transaction`
+    /// are refused — the unit of work is not the caller's to end.
+    guard: Cell<Option<&'static str>>,
 }
 
 /// One unit of work: SQL with bound parameters, read-your-writes, atomic commit.
@@ -150,6 +153,7 @@ impl Session {
                 store: RefCell::new(Some(store)),
                 committing: Cell::new(false),
                 isolation: Cell::new(isolation),
+                guard: Cell::new(None),
                 kv_ops,
                 deferred: Cell::new(false),
             }),
@@ -282,6 +286,12 @@ impl Session {
             return Err(self.closed());
         }
         Ok(())
+    }
+
+    /// Refuses `commit`, `rollback` and `transaction` with `reason` (the end of a sentence:
+    /// "in a migration's data step: …") while set; `None` lifts it.
+    pub(crate) fn set_guard(&self, reason: Option<&'static str>) {
+        self.inner.guard.set(reason);
     }
 
     /// Allocates the next value of the engine's ID sequence `name` (see

@@ -249,7 +249,7 @@ impl Committed {
 
         // Index definitions created or dropped (the rows stay): the schema must be the one the
         // session saw; the indexes are then built over the rows as committed.
-        for name in ws.writes.indexes_only() {
+        for name in ws.writes.in_place_only() {
             let changed = || Error::Conflict {
                 table: name.clone(),
                 detail: "the table's schema".to_owned(),

@@ -5,6 +5,7 @@
 // On memory:// (no state across starts) a new database records the step as created.
 
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -56,6 +57,9 @@ describe("the demo's migration", () => {
     try {
       let old = null;
       if (PERSISTENT) {
+        if (!existsSync(path.join(REPO_ROOT, "js", "dist", "gluebind.js"))) {
+          throw new Error("the previous-deploy worker imports the npm package: run `bash scripts/build-js.sh` first");
+        }
         const previous = await startWorker({ config: await previousConfig(dir), persistTo: dir, probe: false });
         try {
           const seeded = await json(previous.url, "/previous/seed", { method: "POST" });

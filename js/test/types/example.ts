@@ -330,12 +330,12 @@ async function migrations(session: Session): Promise<string[]> {
   // @ts-expect-error: a column definition is one string
   migration("0003").addColumn("users", "bio", "TEXT");
   try {
-    await migrate(session, steps);
+    await migrate(session, steps, []);
   } catch (err) {
     if (err instanceof DriftError) return [err.table];
     if (err instanceof MigrationError) return [err.step];
   }
-  return [...report.applied, ...migrationChecksums(steps), String(report.created), String(how)];
+  return [...report.applied, ...report.newer, ...migrationChecksums(steps), String(report.created), String(how)];
 }
 
 export default { fetch: db.bind((req: Request, env: Env, ctx: ExecutionContext) => app.fetch(req, env, ctx)) };

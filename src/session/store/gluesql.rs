@@ -6,6 +6,7 @@ use super::*;
 use gluesql_core::{
     ast::{IndexOperator, OrderByExpr},
     plan::StatementPlan,
+    store::AlterTableError,
 };
 
 impl Store for SessionStore {
@@ -34,7 +35,7 @@ impl Store for SessionStore {
         match table.lookup(key) {
             Some(row) => {
                 self.read_row(table_name, key);
-                Ok(row.map(|r| r.values.as_ref().clone()))
+                Ok(row.map(|r| table.values_of(r)))
             }
             None => {
                 // Not loaded: recorded, and read as absent for the rest of this attempt, so
@@ -58,7 +59,7 @@ impl Store for SessionStore {
             let mut misses = Vec::new();
             for key in keys {
                 match table.lookup(key) {
-                    Some(Some(row)) => rows.push((key.clone(), row.values.as_ref().clone())),
+                    Some(Some(row)) => rows.push((key.clone(), table.values_of(row))),
                     Some(None) => {}
                     None => misses.push(Miss::Row(table_name.to_owned(), key.clone())),
                 }
@@ -81,7 +82,7 @@ impl Store for SessionStore {
             table
                 .rows
                 .iter()
-                .map(|(k, r)| Ok((k.clone(), r.values.as_ref().clone()))),
+                .map(|(k, r)| Ok((k.clone(), table.values_of(r)))),
         ))
     }
 }
@@ -267,7 +268,27 @@ impl AlterTable for SessionStore {
     }
 
     fn rename_column(&mut self, table_name: &str, old: &str, new: &str) -> GlueResult<()> {
-        RealSchemas(self).rename_column(table_name, old, new)?;
+        // Rows hold values by position: a rename leaves them as they are (a schema-only
+        // commit, whatever the table's size) — except for a UNIQUE column, whose kv:// entries
+        // are stored under its name and are rewritten with the table.
+        let unique = self
+            .table(table_name)?
+            .is_some_and(|t| t.unique_columns().iter().any(|(_, name)| name == old));
+        if unique {
+            RealSchemas(self).rename_column(table_name, old, new)?;
+        } else {
+            self.reshape(table_name, |columns| {
+                if columns.iter().any(|c| c.name == new) {
+                    return Err(AlterTableError::AlreadyExistingColumn(new.to_owned()).into());
+                }
+                let column = columns
+                    .iter_mut()
+                    .find(|c| c.name == old)
+                    .ok_or(AlterTableError::RenamingColumnNotFound)?;
+                new.clone_into(&mut column.name);
+                Ok(())
+            })?;
+        }
         self.rename_indexed_column(table_name, old, new)
     }
 
@@ -283,6 +304,23 @@ impl AlterTable for SessionStore {
         }
         // Checked first, so a default an INSERT would refuse fails on an empty table too.
         let default = Self::added_default(column_def)?;
+        // A column every stored row gets the same value in (NULL, a constant DEFAULT), not
+        // UNIQUE: the rows stay as they are and read the value from the schema
+        // (`Table::values_of`); the commit stores the schema alone, whatever the table's size.
+        let lazy = column_def.unique.is_none()
+            && (column_def.nullable || column_def.default.is_some())
+            && crate::snapshot::added_value(column_def).is_some();
+        if lazy {
+            return self.reshape(table_name, |columns| {
+                if columns.iter().any(|c| c.name == column_def.name) {
+                    return Err(
+                        AlterTableError::AlreadyExistingColumn(column_def.name.clone()).into(),
+                    );
+                }
+                columns.push(column_def.clone());
+                Ok(())
+            });
+        }
         self.complete_table(table_name)?;
         RealSchemas(self).add_column(table_name, column_def)?;
         match default {

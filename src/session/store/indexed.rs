@@ -24,12 +24,13 @@ use crate::{
     snapshot::{indexable, unique_columns, Table, UniqueLookup},
 };
 use gluesql_core::{
-    ast::{BinaryOperator, ColumnUniqueOption, Expr, IndexOperator, OrderByExpr},
+    ast::{BinaryOperator, ColumnDef, ColumnUniqueOption, Expr, IndexOperator, OrderByExpr},
     chrono::{DateTime, NaiveDateTime},
     data::{Schema, SchemaIndex, SchemaIndexOrd},
     error::{Error as GlueError, Result as GlueResult},
     plan::{ExprPlan, FunctionExprPlan, IndexPredicatePlan, TableAccessPlan},
     prelude::{Key, Value},
+    store::AlterTableError,
     store::{IndexError, RowIter},
 };
 use std::{
@@ -152,7 +153,7 @@ fn indexed_row(
     key: &Key,
 ) -> GlueResult<(Key, Vec<Value>)> {
     match table.rows.get(key) {
-        Some(row) => Ok((key.clone(), row.values.as_ref().clone())),
+        Some(row) => Ok((key.clone(), table.values_of(row))),
         // The index names only rows of `rows` (snapshot.rs keeps them in step).
         None => Err(GlueError::StorageMsg(format!(
             "gluebind: index {index_name:?} of table {table_name:?} names a row the table \
@@ -265,7 +266,7 @@ impl SessionStore {
                 }
             };
             let row = match table.lookup(&owner) {
-                Some(row) => row.map(|r| (owner, r.values.as_ref().clone())),
+                Some(row) => row.map(|r| (owner, table.values_of(r))),
                 None => return self.miss(Miss::Row(table_name.to_owned(), owner)),
             };
             self.read_table(table_name);
@@ -340,7 +341,7 @@ impl SessionStore {
             },
             created: created_now(),
         });
-        self.set_indexes(table_name, schema)
+        self.set_schema_in_place(table_name, schema)
     }
 
     /// `DROP INDEX table_name.index_name`.
@@ -353,16 +354,38 @@ impl SessionStore {
         if schema.indexes.len() == before {
             return Err(IndexError::IndexNameDoesNotExist(index_name.to_owned()).into());
         }
-        self.set_indexes(table_name, schema)
+        self.set_schema_in_place(table_name, schema)
     }
 
-    /// Takes `schema`, which differs from the table's in its indexes only: the rows stay as
-    /// they are (a table not loaded whole need not be), and the commit stores the schema
-    /// alone (see `WriteSet::indexes`).
-    fn set_indexes(&mut self, table_name: &str, schema: Schema) -> GlueResult<()> {
+    /// Takes `schema`, which leaves the stored rows readable as they are (see
+    /// `WriteSet::in_place`): the rows stay (a table not loaded whole need not be), and the
+    /// commit stores the schema alone.
+    pub(super) fn set_schema_in_place(
+        &mut self,
+        table_name: &str,
+        schema: Schema,
+    ) -> GlueResult<()> {
         self.existing_mut(table_name)?.set_schema(Arc::new(schema));
-        self.writes.indexes.insert(table_name.to_owned());
+        self.writes.in_place.insert(table_name.to_owned());
         Ok(())
+    }
+
+    /// Changes the columns of `table_name` with `change`, in place (see
+    /// [`SessionStore::set_schema_in_place`]).
+    pub(super) fn reshape(
+        &mut self,
+        table_name: &str,
+        change: impl FnOnce(&mut Vec<ColumnDef>) -> GlueResult<()>,
+    ) -> GlueResult<()> {
+        let mut schema = self
+            .real_schema(table_name)?
+            .ok_or_else(|| AlterTableError::TableNotFound(table_name.to_owned()))?;
+        let columns = schema
+            .column_defs
+            .as_mut()
+            .ok_or_else(|| AlterTableError::SchemalessTableFound(table_name.to_owned()))?;
+        change(columns)?;
+        self.set_schema_in_place(table_name, schema)
     }
 
     /// After `ALTER TABLE … RENAME COLUMN old TO new`: the indexes on `old` follow it (GlueSQL
@@ -384,7 +407,7 @@ impl SessionStore {
             }
         }
         if renamed {
-            self.set_indexes(table_name, schema)?;
+            self.set_schema_in_place(table_name, schema)?;
         }
         Ok(())
     }

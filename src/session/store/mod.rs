@@ -81,10 +81,12 @@ pub(crate) struct WriteSet {
     pub rows: im::OrdMap<String, im::OrdSet<Key>>,
     /// Tables created, altered or dropped.
     pub tables: im::OrdSet<String>,
-    /// Tables whose secondary indexes were created or dropped, their columns and rows left as
-    /// they were: a commit stores the new schema alone (no rewrite of the rows). A table also
-    /// in `tables` is committed as a whole instead.
-    pub indexes: im::OrdSet<String>,
+    /// Tables whose schema changed in place, the stored rows readable as they are: secondary
+    /// indexes created or dropped, a column renamed (rows hold values by position), a column
+    /// added with a value every row shares (rows written before read it from the schema:
+    /// `Table::values_of`). A commit stores the new schema alone, with no rewrite of the rows. A
+    /// table also in `tables` is committed as a whole instead.
+    pub in_place: im::OrdSet<String>,
     /// Keys this session inserted without knowing whether a committed row held them (`do://`
     /// checks an INSERT that `commit()` flushes at the object instead of loading first): the
     /// commit fails with UNIQUE PRIMARY KEY where a row held the key at the snapshot. A subset
@@ -94,12 +96,12 @@ pub(crate) struct WriteSet {
 
 impl WriteSet {
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.tables.is_empty() && self.indexes.is_empty()
+        self.rows.is_empty() && self.tables.is_empty() && self.in_place.is_empty()
     }
 
-    /// Tables whose index definitions changed and nothing else of their schema.
-    pub fn indexes_only(&self) -> impl Iterator<Item = &String> {
-        self.indexes.iter().filter(|t| !self.tables.contains(*t))
+    /// Tables whose schema changed in place only (see [`WriteSet::in_place`]).
+    pub fn in_place_only(&self) -> impl Iterator<Item = &String> {
+        self.in_place.iter().filter(|t| !self.tables.contains(*t))
     }
 }
 

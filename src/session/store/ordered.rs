@@ -310,7 +310,7 @@ impl SessionStore {
         let rows = table
             .rows
             .range(range)
-            .map(|(k, r)| Ok((k.clone(), r.values.as_ref().clone())));
+            .map(|(k, r)| Ok((k.clone(), table.values_of(r))));
         Ok(if asc == Some(false) {
             Box::new(rows.rev())
         } else {
@@ -354,7 +354,7 @@ impl SessionStore {
                 return None;
             }
             match rows.next() {
-                Some((k, r)) if *k <= through => Some(Ok((k.clone(), r.values.as_ref().clone()))),
+                Some((k, r)) if *k <= through => Some(Ok((k.clone(), table.values_of(r)))),
                 _ => {
                     done = true;
                     (!ends_within).then(|| self.miss(more.clone()))

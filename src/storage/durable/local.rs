@@ -23,6 +23,7 @@ pub struct LocalObject {
     interleave: Cell<bool>,
     older: Cell<bool>,
     requests: Cell<u64>,
+    request_bytes: Cell<u64>,
     clock: Cell<u64>,
 }
 
@@ -66,6 +67,7 @@ impl LocalObject {
             interleave: Cell::new(false),
             older: Cell::new(false),
             requests: Cell::new(0),
+            request_bytes: Cell::new(0),
             clock: Cell::new(1_000_000),
         }
     }
@@ -122,6 +124,12 @@ impl LocalObject {
         self.requests.get()
     }
 
+    /// Bytes of the requests sent so far (lost ones included).
+    #[must_use]
+    pub fn request_bytes(&self) -> u64 {
+        self.request_bytes.get()
+    }
+
     /// How many whole states of earlier versions the object keeps (see the object's
     /// checkpoints: a load as of a version in between rolls one forward).
     #[must_use]
@@ -171,6 +179,8 @@ impl ObjectTransport for LocalObject {
     fn send(&self, body: String) -> BoxFuture<'_, Result<String, TransportFailure>> {
         Box::pin(async move {
             self.requests.set(self.requests.get() + 1);
+            self.request_bytes
+                .set(self.request_bytes.get() + body.len() as u64);
             if self.interleave.get() {
                 yield_once().await;
             }

@@ -465,7 +465,7 @@ impl<P: Persistence> DatabaseObject<P> {
         }
         // Index definitions alone: the schema is stored, the rows stay; caches drop the
         // table (its next read loads it with the new schema).
-        for name in ws.writes.indexes_only() {
+        for name in ws.writes.in_place_only() {
             if let Some(t) = next.db.tables.get(name) {
                 changes.push(Change::Table(name.clone()));
                 batch.schemas.push((name.clone(), Some(schema_wire(t))));

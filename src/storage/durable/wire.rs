@@ -97,7 +97,8 @@ pub struct Delta {
     /// Keys written, per table; tables created, altered or dropped.
     pub wrote: Vec<(String, Vec<Key>)>,
     pub ddl: Vec<String>,
-    /// Tables whose index definitions alone changed (their schema is in `tables`).
+    /// Tables whose schema alone changed, in place (indexes, a column renamed or added: the
+    /// stored rows stay; their schema is in `tables`).
     #[serde(default)]
     pub indexed: Vec<String>,
     /// Keys read by primary key, per table; tables scanned.
@@ -317,7 +318,7 @@ impl Delta {
     pub fn of(ws: &SessionStore) -> Result<Self> {
         let reads = ws.reads.borrow();
         let mut names: std::collections::BTreeSet<&String> = ws.writes.tables.iter().collect();
-        names.extend(ws.writes.indexes_only());
+        names.extend(ws.writes.in_place_only());
         names.extend(ws.writes.rows.keys());
         names.extend(reads.rows.keys());
         names.extend(reads.tables.iter());
@@ -367,7 +368,7 @@ impl Delta {
                 .map(|(t, keys)| (t.clone(), keys.iter().cloned().collect()))
                 .collect(),
             ddl: ws.writes.tables.iter().cloned().collect(),
-            indexed: ws.writes.indexes_only().cloned().collect(),
+            indexed: ws.writes.in_place_only().cloned().collect(),
             read: reads
                 .rows
                 .iter()
@@ -418,7 +419,7 @@ impl Delta {
                 .map(|(t, keys)| (t, keys.into_iter().collect::<im::OrdSet<Key>>()))
                 .collect(),
             tables: self.ddl.into_iter().collect(),
-            indexes: self.indexed.into_iter().collect(),
+            in_place: self.indexed.into_iter().collect(),
             assumed: self
                 .assumed
                 .into_iter()

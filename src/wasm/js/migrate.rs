@@ -48,7 +48,12 @@ fn config(message: String) -> JsValue {
 fn thrown_text(value: &JsValue) -> String {
     match value.dyn_ref::<js_sys::Error>() {
         Some(err) => String::from(err.message()),
-        None => value.as_string().unwrap_or_else(|| format!("{value:?}")),
+        None => value.as_string().unwrap_or_else(|| {
+            js_sys::JSON::stringify(value)
+                .ok()
+                .and_then(|s| s.as_string())
+                .unwrap_or_else(|| "a value that is not an Error".to_owned())
+        }),
     }
 }
 
@@ -137,7 +142,7 @@ impl JsMigrator {
     }
 
     /// Runs the steps on `session`'s database (see `crate::migrate::Migrations::run`);
-    /// resolves to `{ applied: string[], created: boolean }`.
+    /// resolves to `{ applied: string[], created: boolean, newer: string[] }`.
     pub fn run(&self, session: &JsSession) -> Promise {
         let migrations = self.build(Some(session));
         let models = self.models.clone();
@@ -153,6 +158,8 @@ impl JsMigrator {
                 .collect();
             set(&out, "applied", applied);
             set(&out, "created", report.created);
+            let newer: Array = report.newer.iter().map(|n| JsValue::from_str(n)).collect();
+            set(&out, "newer", newer);
             Ok(out.into())
         })
     }
