@@ -148,7 +148,20 @@ async fn read_final(run: &Run, s: gluebind::Session, journal: Vec<String>) -> Fi
         }
     }
     let scratch = match s.execute_batch("SELECT * FROM scratch").await {
-        Ok(mut r) => Some(Ok(r.remove(0).into_rows().expect("rows").into_values())),
+        Ok(mut r) => {
+            // Every row reads in the schema's shape (a row stored before a column was added
+            // in place reads its value there).
+            let rows = r.remove(0).into_rows().expect("rows");
+            let width = rows.columns().len();
+            let rows = rows.into_values();
+            match rows.iter().find(|row| row.len() != width) {
+                Some(row) => Some(Err(format!(
+                    "a row of {} values under {width} columns",
+                    row.len()
+                ))),
+                None => Some(Ok(rows)),
+            }
+        }
         Err(e) if e.to_string().contains("table not found") => None,
         Err(e) => Some(Err(e.to_string())),
     };
@@ -540,11 +553,14 @@ pub fn check(run: &Run, end: &Final, hung: &[String]) -> Report {
         Some(Err(e)) => violation(format!("the scratch table is readable: {e}")),
         Some(Ok(_)) if config.memory => {}
         Some(Ok(rows)) => {
-            let schema = end.kv.get("gluebind/v1/s/scratch").map(|e| {
+            // The stored columns; a row may be shorter than them by columns added in place
+            // (NULL-able, or a constant default: it reads their values), never longer.
+            let columns = end.kv.get("gluebind/v1/s/scratch").map(|e| {
                 let rec: layout::SchemaRecord =
                     layout::decode("s/scratch", &e.value).expect("schema");
-                rec.schema.column_defs.map_or(0, |c| c.len())
+                rec.schema.column_defs.unwrap_or_default()
             });
+            let schema = columns.as_ref().map(Vec::len);
             let truth_rows = scratch_keys.iter().filter(|k| k.contains("/r/")).count();
             if truth_rows != rows.len() && !exception_allowed {
                 violation(format!(
@@ -554,7 +570,14 @@ pub fn check(run: &Run, end: &Final, hung: &[String]) -> Report {
             }
             for key in scratch_keys.iter().filter(|k| k.contains("/r/")) {
                 let rec: layout::RowRecord = layout::decode(key, &end.kv[*key].value).expect("row");
-                if Some(rec.d.as_ref().map_or(0, Vec::len)) != schema {
+                let stored = rec.d.as_ref().map_or(0, Vec::len);
+                let fits = columns.as_ref().is_some_and(|c| {
+                    stored <= c.len()
+                        && c[stored..]
+                            .iter()
+                            .all(|c| c.nullable && c.default.is_none())
+                });
+                if !fits {
                     let v = format!("rows match their schema: {key} has {:?} values, the schema {schema:?} columns", rec.d.map(|d| d.len()));
                     if exception_allowed {
                         anomalies += 1; // written under a schema seen stale
