@@ -804,6 +804,19 @@ export interface AppliedMigration {
 export declare function appliedMigrations(session: Session): Promise<AppliedMigration[]>;
 /** The checksum each step records, in order. */
 export declare function migrationChecksums(migrations: readonly Migration[]): string[];
+/** The models' tables as JSON (table → columns): commit it beside your steps. */
+export declare function migrationSnapshot(models: readonly Model<any, any>[]): string;
+/** The next step from a snapshot to the models: builder calls, empty when nothing changed. */
+export interface NextMigration {
+  /** `migration("name").addColumn(…)…`, or `""`. */
+  js: string;
+  /** `Migration::new("name").add_column(…)…`, or `""`. */
+  rust: string;
+  /** Differences no builder call resolves alone (a changed type or constraint), with the way round. */
+  notes: string[];
+}
+/** The step named `name` that takes the tables of `snapshot` to `models` as they are now. */
+export declare function nextMigration(name: string, models: readonly Model<any, any>[], snapshot: string): NextMigration;
 
 /**
  * One page of a query's rows and where it stands (Flask-SQLAlchemy's `Pagination`). `Total` is

@@ -893,3 +893,52 @@ fn checksums_are_stable() {
 /// `0001_users_created_at` of [`steps`], and `0002_x` of [`checksums_are_stable`].
 const CHECKSUM_0001: &str = "fe1b8f71e99154d4";
 const CHECKSUM_0002: &str = "1571bd3bad2d4ffd";
+
+/// The next step from the models' diff against a snapshot (what `npm run migrations:new`
+/// prints): added columns as `add_column`, a NOT NULL column the model dropped as
+/// `drop_column`, notes for a retyped column, a nullable column left behind and a table
+/// without a model; nothing for a new model; refusals for what is not a snapshot.
+#[test]
+fn the_next_step_comes_from_the_models_diff_against_the_snapshot() {
+    let v1 = migrate::snapshot(&[UserV1::META]).unwrap();
+    assert!(migrate::next_step("x", &[UserV1::META], &v1)
+        .unwrap()
+        .is_empty());
+    let next = migrate::next_step("0002_created_at", &[User::META, Big::META], &v1).unwrap();
+    assert_eq!(
+        next.rust,
+        r#"Migration::new("0002_created_at").add_column("users", "created_at TEXT NOT NULL DEFAULT ''")"#
+    );
+    assert_eq!(
+        next.js,
+        r#"migration("0002_created_at").addColumn("users", "created_at TEXT NOT NULL DEFAULT ''")"#
+    );
+    assert!(next.notes.is_empty(), "a new model needs no step: {next:?}");
+    // Back from User to UserV1: the snapshot's created_at is NOT NULL without a default (as
+    // the model declares it), which the model's INSERTs could not leave out: drop it.
+    let v2 = migrate::snapshot(&[User::META]).unwrap();
+    let back = migrate::next_step("0003", &[UserV1::META], &v2).unwrap();
+    assert_eq!(
+        back.rust,
+        r#"Migration::new("0003").drop_column("users", "created_at")"#
+    );
+    // A NULL-able column left behind: the table may keep it (a note, no step).
+    let nullable = migrate::snapshot(&[drifted::Nullable::META]).unwrap();
+    let left = migrate::next_step("0003", &[UserV1::META], &nullable).unwrap();
+    assert!(left.rust.is_empty());
+    assert!(
+        left.notes[0].contains("no longer has column created_at"),
+        "{left:?}"
+    );
+    let retyped = migrate::next_step("0003", &[drifted::TypeChanged::META], &v2).unwrap();
+    assert!(
+        retyped.notes[0].contains("column created_at is TEXT in the table and INT in the model")
+    );
+    let gone = migrate::next_step("0003", &[], &v2).unwrap();
+    assert!(gone.notes[0]
+        .contains(r#"table users has no model any more: drop it with .drop_table("users")"#));
+    for bad in ["{", r#"{"format": 9, "tables": {}}"#] {
+        let err = migrate::next_step("x", &[User::META], bad).unwrap_err();
+        assert_eq!(err.code(), "CONFIG", "{err}");
+    }
+}

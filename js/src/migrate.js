@@ -114,6 +114,36 @@ export function migrationChecksums(migrations) {
   }
 }
 
+/**
+ * The models' tables as JSON (table → columns): commit it beside your steps; `nextMigration`
+ * compares the models with it (the `gluebind-migrations` command writes both).
+ */
+export function migrationSnapshot(models) {
+  const m = migrator([], models);
+  try {
+    return m.snapshot();
+  } finally {
+    m.free();
+  }
+}
+
+/**
+ * The step named `name` that takes the tables of `snapshot` (what migrationSnapshot wrote
+ * when the last step was written) to `models` as they are now: `{ js, rust, notes }` — the
+ * builder call in JavaScript and Rust (empty strings when nothing changed), and what no
+ * builder call resolves alone.
+ */
+export function nextMigration(name, models, snapshot) {
+  if (typeof name !== "string" || name === "") throw new ConfigError("nextMigration(name, models, snapshot) needs a step name");
+  if (typeof snapshot !== "string") throw new ConfigError("nextMigration(name, models, snapshot): snapshot is the JSON text migrationSnapshot returned");
+  const m = migrator([], models);
+  try {
+    return m.nextStep(name, snapshot);
+  } finally {
+    m.free();
+  }
+}
+
 /** The steps the session's database recorded: `{ position, name, checksum, appliedAt, how }[]`. */
 export function appliedMigrations(session) {
   checkSession(session, "appliedMigrations(session)");

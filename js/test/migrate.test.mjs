@@ -3,7 +3,10 @@
 // one runs the steps it lacks (data steps call their function with the step's session), and
 // drift or a changed step throws DriftError / MigrationError before anything is written.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import {
   ConfigError,
   DriftError,
@@ -172,5 +175,53 @@ describe("migration errors", () => {
     assert.throws(() => migrationChecksums([migration("x").addColumn("users")]), /addColumn needs 2 string argument/);
     assert.throws(() => migrationChecksums(["x"]), /array of migration\(\) steps/);
     await assert.rejects(() => migrate({ execute() {} }, []), /pass the models/);
+  });
+});
+
+describe("writing the next step from the models' diff", () => {
+  it("nextMigration: an added column is an addColumn step, in JS and Rust; notes for what no call resolves", async () => {
+    const { migrationSnapshot, nextMigration } = await import("gluebind");
+    const before = migrationSnapshot([UserV1]);
+    assert.deepEqual(nextMigration("0002_x", [UserV1], before), { js: "", rust: "", notes: [] });
+    const next = nextMigration("0002_x", [User], before);
+    assert.equal(next.js, `migration("0002_x").addColumn("users", "created_at TEXT NOT NULL DEFAULT ''").addColumn("users", "handle TEXT NULL")`);
+    assert.equal(next.rust, `Migration::new("0002_x").add_column("users", "created_at TEXT NOT NULL DEFAULT ''").add_column("users", "handle TEXT NULL")`);
+    const retyped = defineModel("users", { id: { type: "INTEGER", primaryKey: true }, email: { type: "INTEGER", unique: true } });
+    const notes = nextMigration("0002_x", [retyped], before).notes;
+    assert.match(notes[0], /column email is TEXT in the table and INT in the model/);
+    assert.match(nextMigration("0002_x", [], before).notes[0], /table users has no model any more/);
+    assert.throws(() => nextMigration("0002_x", [User], "{"), /does not read as one/);
+  });
+
+  it("the JS demo's models match its committed snapshot (npm run migrations:new -- <name> --js writes both)", async () => {
+    const { nextMigration } = await import("gluebind");
+    const { MODELS } = await import("../../examples/js-demo/src/models.js");
+    const snapshot = readFileSync(new URL("../../examples/js-demo/src/schema.json", import.meta.url), "utf8");
+    assert.deepEqual(nextMigration("<next>", MODELS, snapshot), { js: "", rust: "", notes: [] });
+  });
+
+  it("gluebind-migrations new: writes the snapshot, then the step of a changed model", () => {
+    const dir = new URL("../../target/migrations-cli/", import.meta.url);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const models = new URL("models.js", dir);
+    const cli = fileURLToPath(new URL("../src/cli.js", import.meta.url));
+    const write = (extra) =>
+      writeFileSync(
+        models,
+        `import { defineModel } from "gluebind";\nexport const MODELS = [defineModel("users", { id: { type: "INTEGER", primaryKey: true }${extra} })];\n`,
+      );
+    const run = (...args) => spawnSync(process.execPath, [cli, ...args], { encoding: "utf8" });
+    write("");
+    const first = run("new", "0001_x", "--models", fileURLToPath(models));
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stdout, /no snapshot yet: wrote .*schema\.json/);
+    write(`, bio: { type: "TEXT", nullable: true }`);
+    const second = run("new", "0002_bio", "--models", fileURLToPath(models));
+    assert.equal(second.status, 0, second.stderr);
+    assert.match(second.stdout, /migration\("0002_bio"\)\.addColumn\("users", "bio TEXT NULL"\)/);
+    const third = run("new", "0003_none", "--models", fileURLToPath(models));
+    assert.match(third.stdout, /the models match the snapshot/);
+    assert.equal(run("new").status, 2, "usage");
   });
 });

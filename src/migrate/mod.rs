@@ -47,9 +47,11 @@
 
 mod record;
 mod run;
+mod snapshot;
 
 pub use record::{applied, AppliedStep, RECORD_TABLE};
 pub use run::Report;
+pub use snapshot::{next_step, snapshot, NextStep};
 
 use crate::{model::valid_ident, Result, Session};
 use std::{borrow::Cow, fmt, future::Future, pin::Pin, rc::Rc};

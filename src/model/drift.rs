@@ -12,7 +12,7 @@ use gluesql_core::{
 };
 
 /// The columns `meta`'s `CREATE TABLE` declares, as GlueSQL stores them.
-fn declared(meta: &ModelMeta) -> Result<Vec<ColumnDef>> {
+pub(crate) fn declared(meta: &ModelMeta) -> Result<Vec<ColumnDef>> {
     let text = sql::create_table(meta);
     let parsed = parse(&text).map_err(|e| Error::sql(e.to_string()))?;
     match parsed.first().map(translate) {
@@ -94,9 +94,16 @@ pub(crate) fn add_column_definition(column: &ColumnDef) -> String {
 }
 
 /// A migration step the drift message suggests: the builder call, in Rust and JavaScript.
-struct Step {
-    rust: String,
-    js: String,
+pub(crate) struct Step {
+    pub rust: String,
+    pub js: String,
+}
+
+/// One difference between a model and its table, and the step that resolves it (none for
+/// what a builder call alone cannot change).
+pub(crate) struct Difference {
+    pub problem: String,
+    pub step: Option<Step>,
 }
 
 /// What GlueSQL cannot change in place, and the way round it.
@@ -104,29 +111,38 @@ const RECREATE: &str = "GlueSQL cannot change a column's type or constraints in 
                         the table anew in a step (.sql(\"CREATE TABLE new_t …\"), a .data(…) \
                         step that copies the rows, .drop_table(old), .rename_table(new_t, old))";
 
-/// What differs between `meta` and the stored table (`stored`), and the migration steps that
-/// would make them agree.
-fn differences(meta: &ModelMeta, stored: &[ColumnDef]) -> Result<(Vec<String>, Vec<Step>)> {
+/// What differs between `meta` and the stored table (`stored`), each with the migration step
+/// that resolves it where one does.
+pub(crate) fn differences(meta: &ModelMeta, stored: &[ColumnDef]) -> Result<Vec<Difference>> {
     let table = meta.table();
-    let (mut problems, mut steps) = (Vec::new(), Vec::new());
+    let mut found = Vec::new();
+    let mut problem = |problem: String| {
+        found.push(Difference {
+            problem,
+            step: None,
+        });
+    };
     let wanted = declared(meta)?;
+    let mut stepped = Vec::new();
     for want in &wanted {
         let Some(have) = stored.iter().find(|c| c.name == want.name) else {
-            problems.push(format!(
-                "the model has column {} ({} {}) that the table lacks",
-                want.name,
-                want.data_type,
-                null_word(want.nullable)
-            ));
             let definition = add_column_definition(want);
-            steps.push(Step {
-                rust: format!(".add_column(\"{table}\", \"{definition}\")"),
-                js: format!(".addColumn(\"{table}\", \"{definition}\")"),
+            stepped.push(Difference {
+                problem: format!(
+                    "the model has column {} ({} {}) that the table lacks",
+                    want.name,
+                    want.data_type,
+                    null_word(want.nullable)
+                ),
+                step: Some(Step {
+                    rust: format!(".add_column(\"{table}\", \"{definition}\")"),
+                    js: format!(".addColumn(\"{table}\", \"{definition}\")"),
+                }),
             });
             continue;
         };
         if have.data_type != want.data_type {
-            problems.push(format!(
+            problem(format!(
                 "column {} is {} in the table and {} in the model (add a column of the new \
                  type, copy the values in a .data(…) step, drop the old column and rename the \
                  new one)",
@@ -136,7 +152,7 @@ fn differences(meta: &ModelMeta, stored: &[ColumnDef]) -> Result<(Vec<String>, V
         // A NULL-able table column under a NOT NULL model field only fails on a NULL row
         // (clearly, when read); the other way round every INSERT of a NULL fails.
         if !have.nullable && want.nullable {
-            problems.push(format!(
+            problem(format!(
                 "column {} is {} in the table and {} in the model ({RECREATE})",
                 want.name,
                 null_word(have.nullable),
@@ -149,7 +165,7 @@ fn differences(meta: &ModelMeta, stored: &[ColumnDef]) -> Result<(Vec<String>, V
         if (want.unique.is_some() && have.unique != want.unique)
             || primary(have.unique) != primary(want.unique)
         {
-            problems.push(format!(
+            problem(format!(
                 "column {} is {} in the table and {} in the model ({RECREATE})",
                 want.name,
                 unique_word(have.unique),
@@ -162,18 +178,21 @@ fn differences(meta: &ModelMeta, stored: &[ColumnDef]) -> Result<(Vec<String>, V
         // out (NULL or a default): the first deploy of a column's removal looks like this.
         let needed = !have.nullable && have.default.is_none();
         if needed && !wanted.iter().any(|c| c.name == have.name) {
-            problems.push(format!(
-                "the table has column {} ({} NOT NULL, no default) that the model lacks: the \
-                 model's INSERTs would fail",
-                have.name, have.data_type
-            ));
-            steps.push(Step {
-                rust: format!(".drop_column(\"{table}\", \"{}\")", have.name),
-                js: format!(".dropColumn(\"{table}\", \"{}\")", have.name),
+            stepped.push(Difference {
+                problem: format!(
+                    "the table has column {} ({} NOT NULL, no default) that the model lacks: \
+                     the model's INSERTs would fail",
+                    have.name, have.data_type
+                ),
+                step: Some(Step {
+                    rust: format!(".drop_column(\"{table}\", \"{}\")", have.name),
+                    js: format!(".dropColumn(\"{table}\", \"{}\")", have.name),
+                }),
             });
         }
     }
-    Ok((problems, steps))
+    found.extend(stepped);
+    Ok(found)
 }
 
 /// Fails with [`Error::Drift`] when `meta`'s table exists in `session` with another shape
@@ -183,10 +202,12 @@ pub(crate) async fn check(session: &Session, meta: &ModelMeta) -> Result<()> {
         return Ok(());
     };
     let stored = schema.column_defs.unwrap_or_default();
-    let (problems, steps) = differences(meta, &stored)?;
-    if problems.is_empty() {
+    let found = differences(meta, &stored)?;
+    if found.is_empty() {
         return Ok(());
     }
+    let problems: Vec<&str> = found.iter().map(|d| d.problem.as_str()).collect();
+    let steps: Vec<&Step> = found.iter().filter_map(|d| d.step.as_ref()).collect();
     let mut message = problems.join("; ");
     message.push_str(
         ". Change the table with a migration step that runs before create_all (see \

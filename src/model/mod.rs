@@ -63,7 +63,7 @@
 pub(crate) mod arg;
 mod bulk;
 mod column;
-mod drift;
+pub(crate) mod drift;
 #[cfg_attr(not(all(target_arch = "wasm32", feature = "js")), allow(dead_code))]
 pub(crate) mod dynamic;
 mod meta;

@@ -11,7 +11,7 @@ use crate::{
 };
 use gluebind::{
     migrate::{Migration, Migrations, Report},
-    model::{Pagination, Query},
+    model::{ModelMeta, Pagination, Query},
     Error, Model, Session,
 };
 
@@ -31,10 +31,12 @@ pub fn migrations() -> Migrations {
 /// # Errors
 /// The engine's error; `MIGRATION` or `DRIFT` with the step to fix or write.
 pub async fn migrate(session: &Session) -> gluebind::Result<Report> {
-    migrations()
-        .run(session, &[User::META, StoredEvent::META, Note::META])
-        .await
+    migrations().run(session, MODELS).await
 }
+
+/// The demo's models: their tables as of the last step are `examples/demo/schema.json`
+/// (`npm run migrations:new -- <name>` writes the next step from the difference).
+pub const MODELS: &[&ModelMeta] = &[User::META, StoredEvent::META, Note::META];
 
 /// 404 for user `id`, whatever the model layer said (the API's message names the id).
 fn not_found(id: i64) -> impl Fn(Error) -> ApiError {

@@ -131,6 +131,32 @@ impl JsMigrator {
         self.models.push(model.shared_meta());
     }
 
+    /// The models' tables as a JSON snapshot (see `crate::migrate::snapshot`).
+    ///
+    /// # Errors
+    /// As `crate::migrate::snapshot`.
+    pub fn snapshot(&self) -> Result<String, JsValue> {
+        let metas: Vec<&ModelMeta> = self.models.iter().map(AsRef::as_ref).collect();
+        error::js(migrate::snapshot(&metas))
+    }
+
+    /// The step named `name` from `snapshot` to the models: `{ js, rust, notes }` (see
+    /// `crate::migrate::next_step`).
+    ///
+    /// # Errors
+    /// `CONFIG` for a snapshot that is not one.
+    #[wasm_bindgen(js_name = nextStep)]
+    pub fn next_step(&self, name: &str, snapshot: &str) -> Result<Object, JsValue> {
+        let metas: Vec<&ModelMeta> = self.models.iter().map(AsRef::as_ref).collect();
+        let step = error::js(migrate::next_step(name, &metas, snapshot))?;
+        let out = Object::new();
+        set(&out, "js", step.js);
+        set(&out, "rust", step.rust);
+        let notes: Array = step.notes.iter().map(|n| JsValue::from_str(n)).collect();
+        set(&out, "notes", notes);
+        Ok(out)
+    }
+
     /// The checksum each step records, in order (for a deploy check or a test).
     pub fn checksums(&self) -> Array {
         let migrations = self.build(None);
