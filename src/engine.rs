@@ -508,7 +508,8 @@ impl Engine {
                         Ok(Applied {
                             version: lsn,
                             rows_written: rows,
-                            tables_changed: ws.writes.tables.len(),
+                            tables_changed: ws.writes.tables.len()
+                                + ws.writes.in_place_only().count(),
                         })
                     }
                 }

@@ -502,14 +502,19 @@ fn alter_table_after_a_cache_reset_keeps_a_row_committed_meanwhile() {
 }
 
 fn alter_after_reset(elsewhere: bool) {
-    let (kv, result) =
-        ddl_after_reset("ALTER TABLE notes ADD COLUMN extra INTEGER NULL", elsewhere);
-    let rows = note_rows(&kv).expect("the table stays readable");
-    assert_eq!(rows.len(), 3, "{rows:?}");
-    assert!(rows.iter().any(|r| r.contains("nine")), "{rows:?}");
-    match result {
-        Ok(()) => assert!(rows.iter().all(|r| r.ends_with(", Null]")), "{rows:?}"),
-        Err(e) => assert_eq!(e.code(), "CONFLICT", "{e}"),
+    // UNIQUE: a change that rewrites every row (a column added in place rewrites none).
+    for alter in [
+        "ALTER TABLE notes ADD COLUMN extra INTEGER NULL UNIQUE",
+        "ALTER TABLE notes ADD COLUMN extra INTEGER NULL",
+    ] {
+        let (kv, result) = ddl_after_reset(alter, elsewhere);
+        let rows = note_rows(&kv).expect("the table stays readable");
+        assert_eq!(rows.len(), 3, "{alter}: {rows:?}");
+        assert!(rows.iter().any(|r| r.contains("nine")), "{alter}: {rows:?}");
+        match result {
+            Ok(()) => assert!(rows.iter().all(|r| r.ends_with(", Null]")), "{rows:?}"),
+            Err(e) => assert_eq!(e.code(), "CONFLICT", "{e}"),
+        }
     }
 }
 

@@ -78,8 +78,10 @@ enum Work {
     UpdateAndInsert,
     /// User 2 leaves, a note is edited: row delete, entry delete, row put.
     Delete,
-    /// A column is added: schema put, every row rewritten.
+    /// A UNIQUE column is added: schema put, every row rewritten.
     AlterTable,
+    /// A NULL-able column is added in place: the schema put alone.
+    AlterInPlace,
     /// A new table with two rows.
     CreateTable,
     /// The users table goes: row deletes, entry deletes, schema delete.
@@ -88,10 +90,11 @@ enum Work {
     OneKey,
 }
 
-const WORKS: [Work; 6] = [
+const WORKS: [Work; 7] = [
     Work::UpdateAndInsert,
     Work::Delete,
     Work::AlterTable,
+    Work::AlterInPlace,
     Work::CreateTable,
     Work::DropTable,
     Work::OneKey,
@@ -106,7 +109,8 @@ async fn prepare(s: &Session, work: Work) {
         Work::Delete => {
             "DELETE FROM users WHERE id = 2; UPDATE notes SET body = 'edited' WHERE id = 1"
         }
-        Work::AlterTable => "ALTER TABLE users ADD COLUMN age INTEGER NULL",
+        Work::AlterTable => "ALTER TABLE users ADD COLUMN age INTEGER NULL UNIQUE",
+        Work::AlterInPlace => "ALTER TABLE users ADD COLUMN age INTEGER NULL",
         Work::CreateTable => {
             "CREATE TABLE tags (id INTEGER PRIMARY KEY, tag TEXT UNIQUE); \
              INSERT INTO tags VALUES (1, 'a'), (2, 'b')"

@@ -942,3 +942,30 @@ fn the_next_step_comes_from_the_models_diff_against_the_snapshot() {
         assert_eq!(err.code(), "CONFIG", "{err}");
     }
 }
+
+/// A statement runs as written — a `--` comment ends at its line, a literal keeps its spaces —
+/// though the checksum reads it with its whitespace runs as one space.
+#[test]
+fn a_statement_runs_as_written() {
+    let [f, _] = pair("memory");
+    block_on(async {
+        seed_v1(&f.open()).await;
+        let step = Migrations::new().step(
+            Migration::new("0001_nicknames")
+                .add_column("users", "nickname TEXT NOT NULL DEFAULT 'a  b'")
+                .sql("UPDATE users SET nickname = 'c  d' -- only the first\nWHERE id = 1"),
+        );
+        step.run(&f.open(), &[]).await.unwrap();
+        let names: Vec<String> = f
+            .open()
+            .execute("SELECT nickname FROM users ORDER BY id", NO_PARAMS)
+            .await
+            .unwrap()
+            .into_rows()
+            .unwrap()
+            .iter()
+            .map(|r| r.get("nickname").unwrap())
+            .collect();
+        assert_eq!(names, ["c  d", "a  b", "a  b"]);
+    });
+}

@@ -128,6 +128,8 @@ impl Migration {
         &self.name
     }
 
+    /// Adds a statement; `args` as the checksum sees them (`canonical` text), `sql` as it
+    /// runs (as written: a `--` comment ends at its line, a literal keeps its spaces).
     fn push(
         mut self,
         kind: &'static str,
@@ -137,7 +139,7 @@ impl Migration {
         self.ops.push(match sql {
             Ok(sql) => Op::Sql {
                 kind,
-                args: args.iter().map(|a| (*a).to_owned()).collect(),
+                args: args.iter().map(|a| canonical(a)).collect(),
                 sql,
             },
             Err(message) => Op::Invalid(message),
@@ -149,9 +151,9 @@ impl Migration {
     /// `CREATE TABLE`: `"bio TEXT NULL"`, `"score INTEGER NOT NULL DEFAULT 0"` (a NOT NULL
     /// column needs a default: the value the existing rows get).
     pub fn add_column(self, table: &str, definition: &str) -> Self {
-        let definition = canonical(definition);
+        let definition = definition.trim();
         let op = ident("table", table).map(|t| format!("ALTER TABLE {t} ADD COLUMN {definition}"));
-        self.push("add_column", &[table, &definition], op)
+        self.push("add_column", &[table, definition], op)
     }
 
     /// `ALTER TABLE table DROP COLUMN column` (its values are gone).
@@ -188,8 +190,8 @@ impl Migration {
     /// Any one SQL statement, as written: `CREATE TABLE ...`, `CREATE INDEX ...`, an
     /// `UPDATE` that fills a new column.
     pub fn sql(self, statement: &str) -> Self {
-        let statement = canonical(statement);
-        self.push("sql", &[&statement], Ok(statement.clone()))
+        let statement = statement.trim();
+        self.push("sql", &[statement], Ok(statement.to_owned()))
     }
 
     /// A data step: `run` gets the step's session (read and write with it; do not commit:

@@ -89,8 +89,9 @@ impl Committed {
 
         // Whole-table changes (DDL): the table must not have changed meanwhile.
         for name in &ws.writes.tables {
-            // The schema's version too: an index created or dropped meanwhile changes the
-            // schema alone (see `WriteSet::indexes`), which this commit would overwrite.
+            // The schema's version too: a change in place meanwhile (an index, a column added
+            // or renamed) changes the schema alone (see `WriteSet::in_place`), which this
+            // commit would overwrite.
             let seen = ws
                 .base
                 .tables
@@ -247,8 +248,9 @@ impl Committed {
             next.db.tables.insert(name.clone(), table);
         }
 
-        // Index definitions created or dropped (the rows stay): the schema must be the one the
-        // session saw; the indexes are then built over the rows as committed.
+        // Schemas changed in place (indexes, columns added or renamed; the rows stay): the
+        // schema must be the one the session saw; indexes are built over the rows as
+        // committed, and rows shorter than the new schema read its added columns' values.
         for name in ws.writes.in_place_only() {
             let changed = || Error::Conflict {
                 table: name.clone(),

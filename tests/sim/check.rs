@@ -25,6 +25,9 @@ pub struct Report {
     pub conflicts: usize,
 }
 
+/// A table as a scan read it: its columns, and its rows.
+pub type ReadTable = (Vec<String>, Vec<Vec<Value>>);
+
 /// The final state, read after recovery.
 pub struct Final {
     pub accounts: BTreeMap<i64, (i64, i64)>,
@@ -33,7 +36,8 @@ pub struct Final {
     pub slots: BTreeMap<i64, i64>,
     /// Slots taken per owner, counted through the index on `slots.owner`.
     pub slots_indexed: BTreeMap<i64, i64>,
-    pub scratch: Option<Result<Vec<Vec<Value>>, String>>,
+    /// The scratch table as read at the end: its columns and rows.
+    pub scratch: Option<Result<ReadTable, String>>,
     pub journal: Vec<String>,
     pub kv: BTreeMap<String, gluebind::kv::KvEntry>,
 }
@@ -152,14 +156,15 @@ async fn read_final(run: &Run, s: gluebind::Session, journal: Vec<String>) -> Fi
             // Every row reads in the schema's shape (a row stored before a column was added
             // in place reads its value there).
             let rows = r.remove(0).into_rows().expect("rows");
-            let width = rows.columns().len();
+            let columns = rows.columns().to_vec();
+            let width = columns.len();
             let rows = rows.into_values();
             match rows.iter().find(|row| row.len() != width) {
                 Some(row) => Some(Err(format!(
                     "a row of {} values under {width} columns",
                     row.len()
                 ))),
-                None => Some(Ok(rows)),
+                None => Some(Ok((columns, rows))),
             }
         }
         Err(e) if e.to_string().contains("table not found") => None,
@@ -561,6 +566,28 @@ pub fn check(run: &Run, end: &Final, hung: &[String]) -> Report {
                 rec.schema.column_defs.unwrap_or_default()
             });
             let schema = columns.as_ref().map(Vec::len);
+            let (names, rows) = rows;
+            // No statement writes an added column: every row holds its default there (a row
+            // stored before the column was added in place reads it), NULL without one.
+            for (i, name) in names.iter().enumerate() {
+                let Some(k) = name.strip_prefix('c').and_then(|k| k.parse::<i64>().ok()) else {
+                    continue;
+                };
+                let Some(def) = columns.iter().flatten().find(|c| &c.name == name) else {
+                    continue;
+                };
+                let want = if def.default.is_some() {
+                    Value::I64(k)
+                } else {
+                    Value::Null
+                };
+                if let Some(row) = rows.iter().find(|row| row[i] != want) {
+                    violation(format!(
+                        "an added column reads its default: {name} holds {:?}, not {want:?}",
+                        row[i]
+                    ));
+                }
+            }
             let truth_rows = scratch_keys.iter().filter(|k| k.contains("/r/")).count();
             if truth_rows != rows.len() && !exception_allowed {
                 violation(format!(
@@ -575,7 +602,7 @@ pub fn check(run: &Run, end: &Final, hung: &[String]) -> Report {
                     stored <= c.len()
                         && c[stored..]
                             .iter()
-                            .all(|c| c.nullable && c.default.is_none())
+                            .all(|c| c.unique.is_none() && (c.nullable || c.default.is_some()))
                 });
                 if !fits {
                     let v = format!("rows match their schema: {key} has {:?} values, the schema {schema:?} columns", rec.d.map(|d| d.len()));

@@ -232,7 +232,9 @@ impl Run {
         )
     }
 
-    /// The schema and the accounts, committed once, without faults.
+    /// The schema and the accounts, committed once, without faults; the scratch table with
+    /// two rows, so that a seed's first DDL may change a table holding rows (drawing nothing
+    /// from the seed's randomness: the schedules of earlier seeds stay as they were).
     pub async fn setup(self: Rc<Self>) {
         let (factory, _) = self.isolate(0);
         let s = factory.open();
@@ -242,7 +244,9 @@ impl Run {
              CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, \
              tok INTEGER NOT NULL); \
              CREATE TABLE slots (id INTEGER PRIMARY KEY, owner INTEGER NOT NULL); \
-             CREATE INDEX ix_slots_owner ON slots (owner)",
+             CREATE INDEX ix_slots_owner ON slots (owner); \
+             CREATE TABLE scratch (id INTEGER PRIMARY KEY, tag TEXT UNIQUE); \
+             INSERT INTO scratch VALUES (-1, 'first'), (-2, 'second')",
         )
         .await
         .expect("schema");
@@ -570,7 +574,13 @@ impl Run {
         self.next_tok.set(n + 1);
         let sql = match self.sim.pick(0..4) {
             0 => "CREATE TABLE scratch (id INTEGER PRIMARY KEY, tag TEXT UNIQUE)".to_owned(),
-            1 => format!("ALTER TABLE scratch ADD COLUMN c{n} INTEGER NULL"),
+            // In place (NULL, or a constant every stored row reads), or rewriting every row
+            // (UNIQUE).
+            1 => match self.sim.pick(0..3) {
+                0 => format!("ALTER TABLE scratch ADD COLUMN c{n} INTEGER NULL"),
+                1 => format!("ALTER TABLE scratch ADD COLUMN c{n} INTEGER NOT NULL DEFAULT {n}"),
+                _ => format!("ALTER TABLE scratch ADD COLUMN c{n} INTEGER NULL UNIQUE"),
+            },
             2 => "DROP TABLE scratch".to_owned(),
             _ => format!("INSERT INTO scratch (id, tag) VALUES ({n}, 't{}')", n % 3),
         };

@@ -463,8 +463,8 @@ impl<P: Persistence> DatabaseObject<P> {
                 None => batch.schemas.push((name.clone(), None)),
             }
         }
-        // Index definitions alone: the schema is stored, the rows stay; caches drop the
-        // table (its next read loads it with the new schema).
+        // Schemas changed in place (indexes, columns added or renamed): the schema is stored,
+        // the rows stay; caches drop the table (its next read loads it with the new schema).
         for name in ws.writes.in_place_only() {
             if let Some(t) = next.db.tables.get(name) {
                 changes.push(Change::Table(name.clone()));

@@ -270,8 +270,8 @@ impl KvStorage {
             }
         }
 
-        // Index definitions created or dropped: the schema record alone (the rows stay), if
-        // it still has the version the session saw.
+        // Schemas changed in place (indexes, columns added or renamed): the schema record
+        // alone (the rows stay), if it still has the version the session saw.
         for name in ws.writes.in_place_only() {
             let (Some(before), Some(after)) = (ws.base.tables.get(name), ws.db.tables.get(name))
             else {
