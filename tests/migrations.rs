@@ -78,6 +78,17 @@ async fn seed_v1(s: &Session) {
     s.commit().await.unwrap();
 }
 
+/// Column `name` of every row `sql` returns.
+async fn column<T: gluebind::FromValue>(s: &Session, sql: &str, name: &str) -> Vec<T> {
+    let rows = s
+        .execute(sql, NO_PARAMS)
+        .await
+        .unwrap()
+        .into_rows()
+        .unwrap();
+    rows.iter().map(|r| r.get(name).unwrap()).collect()
+}
+
 async fn users(s: &Session) -> Vec<User> {
     User::query(s).order_by(User::ID.asc()).all().await.unwrap()
 }
@@ -380,18 +391,8 @@ fn starts_at_once_apply_each_step_exactly_once() {
                 ["0001_users_created_at", "0002_counter", "0003_count"],
                 "{engine}: every step applied by exactly one of the two"
             );
-            let n: i64 = f
-                .open()
-                .execute("SELECT n FROM counter", NO_PARAMS)
-                .await
-                .unwrap()
-                .into_rows()
-                .unwrap()
-                .get(0)
-                .unwrap()
-                .get("n")
-                .unwrap();
-            assert_eq!(n, 1, "{engine}: the data step's writes committed once");
+            let n: Vec<i64> = column(&f.open(), "SELECT n FROM counter", "n").await;
+            assert_eq!(n, [1], "{engine}: the data step's writes committed once");
             assert_eq!(migrate::applied(&g.open()).await.unwrap().len(), 3);
         });
     }
@@ -593,17 +594,8 @@ fn a_kv_rewrite_over_the_operation_budget_writes_nothing() {
         assert!(err.to_string().contains("KV operations"), "{err}");
         let s = f.open();
         assert!(migrate::applied(&s).await.unwrap().is_empty());
-        let n: i64 = s
-            .execute("SELECT SUM(n) AS n FROM big", NO_PARAMS)
-            .await
-            .unwrap()
-            .into_rows()
-            .unwrap()
-            .get(0)
-            .unwrap()
-            .get("n")
-            .unwrap();
-        assert_eq!(n, (0..2_000i64).sum::<i64>());
+        let n: Vec<i64> = column(&s, "SELECT SUM(n) AS n FROM big", "n").await;
+        assert_eq!(n, [(0..2_000i64).sum::<i64>()]);
     });
 }
 
@@ -736,17 +728,13 @@ fn a_step_on_100_000_rows_leaves_them_in_place_and_they_read_in_the_new_shape() 
             s.execute_batch("CREATE INDEX ix_big_label ON big (label)")
                 .await
                 .unwrap();
-            let through_index = s
-                .execute(
-                    "SELECT id FROM big WHERE label = 'old' AND id < 5",
-                    NO_PARAMS,
-                )
-                .await
-                .unwrap()
-                .into_rows()
-                .unwrap()
-                .len();
-            assert_eq!(through_index, 5, "{engine}");
+            let through_index: Vec<i64> = column(
+                &s,
+                "SELECT id FROM big WHERE label = 'old' AND id < 5",
+                "id",
+            )
+            .await;
+            assert_eq!(through_index, [0, 1, 2, 3, 4], "{engine}");
             // Written since: in full, next to the old rows.
             let mut changed = old(5);
             changed.flag = true;
@@ -956,16 +944,12 @@ fn a_statement_runs_as_written() {
                 .sql("UPDATE users SET nickname = 'c  d' -- only the first\nWHERE id = 1"),
         );
         step.run(&f.open(), &[]).await.unwrap();
-        let names: Vec<String> = f
-            .open()
-            .execute("SELECT nickname FROM users ORDER BY id", NO_PARAMS)
-            .await
-            .unwrap()
-            .into_rows()
-            .unwrap()
-            .iter()
-            .map(|r| r.get("nickname").unwrap())
-            .collect();
+        let names: Vec<String> = column(
+            &f.open(),
+            "SELECT nickname FROM users ORDER BY id",
+            "nickname",
+        )
+        .await;
         assert_eq!(names, ["c  d", "a  b", "a  b"]);
     });
 }
