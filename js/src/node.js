@@ -13,13 +13,5 @@ export { Gluebind, panicForTesting } from "./gluebind.js";
 /** The Durable Object class of do:// URLs (see object.js), over a plain base outside Workers. */
 export const GluebindDatabase = databaseClass(class {});
 export { Condition, Pagination, and, createAll, defineModel, dropAll, not, or } from "./model.js";
-export {
-  Migration,
-  appliedMigrations,
-  migrate,
-  migration,
-  migrationChecksums,
-  migrationSnapshot,
-  nextMigration,
-} from "./migrate.js";
+export * from "./migrate.js";
 export * from "./errors.js";

@@ -32,13 +32,5 @@ export { Gluebind, panicForTesting } from "./gluebind.js";
 /** The Durable Object class of do:// URLs (see object.js). */
 export const GluebindDatabase = databaseClass(DurableObject);
 export { Condition, Pagination, and, createAll, defineModel, dropAll, not, or } from "./model.js";
-export {
-  Migration,
-  appliedMigrations,
-  migrate,
-  migration,
-  migrationChecksums,
-  migrationSnapshot,
-  nextMigration,
-} from "./migrate.js";
+export * from "./migrate.js";
 export * from "./errors.js";
