@@ -83,7 +83,10 @@ impl Migrations {
                 report.applied.push(step.name().to_owned());
             }
         }
-        retried(session, |s| async move { create_all(&s, models).await }).await?;
+        // A new database got its tables from `start`'s create_all, and no step ran since.
+        if !report.created {
+            retried(session, |s| async move { create_all(&s, models).await }).await?;
+        }
         Ok(report)
     }
 
