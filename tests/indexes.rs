@@ -6,41 +6,12 @@
 //! value's owner and its row, not the table.
 
 mod common;
-use common::block_on;
+use common::{block_on, pair, ENGINES};
 use gluebind::{
-    durable::LocalObject,
     kv::{CountingKv, MemoryKv},
-    params, Engine, Error, Isolation, Session, SessionFactory,
+    params, Error, Isolation, Session, SessionFactory,
 };
 use std::rc::Rc;
-
-const ENGINES: [&str; 4] = ["memory", "kv", "do", "do-isolates"];
-
-/// Two factories on `engine`: one isolate twice, or on `do-isolates` two isolates over one
-/// database object.
-fn pair(engine: &str, isolation: Isolation) -> [SessionFactory; 2] {
-    let object = Rc::new(LocalObject::new());
-    let kv = Rc::new(MemoryKv::new());
-    let make = || {
-        let engine = match engine {
-            "memory" => Engine::from_url("memory://").unwrap(),
-            "kv" => Engine::with_kv("kv://GLUEBIND_KV", kv.clone()).unwrap(),
-            _ => Engine::with_object("do://GLUEBIND_DB", object.clone()).unwrap(),
-        };
-        SessionFactory::builder()
-            .bind(engine)
-            .isolation(isolation)
-            .build()
-            .unwrap()
-    };
-    let first = make();
-    let second = if engine == "do-isolates" {
-        make()
-    } else {
-        first.clone()
-    };
-    [first, second]
-}
 
 async fn ids(s: &Session, sql: &str, value: i64) -> Vec<i64> {
     s.execute(sql, params![value])

@@ -5,37 +5,18 @@
 //! once; models that do not match their tables fail at start-up with the step to write.
 
 mod common;
-use common::{block_on, yield_now};
+use common::{block_on, yield_now, ENGINES};
 use gluebind::{
     durable::LocalObject,
     kv::MemoryKv,
     migrate::{self, Migration, Migrations},
-    model, params, Engine, Error, Model, Session, SessionFactory, NO_PARAMS,
+    model, params, Engine, Error, Isolation, Model, Session, SessionFactory, NO_PARAMS,
 };
 use std::rc::Rc;
 
-const ENGINES: [&str; 4] = ["memory", "kv", "do", "do-isolates"];
-
-/// Two factories on `engine`: one isolate twice, or on `do-isolates` two isolates over one
-/// database object.
+/// Two factories on `engine` (see `common::pair`), serializable as by default.
 fn pair(engine: &str) -> [SessionFactory; 2] {
-    let object = Rc::new(LocalObject::new());
-    let kv = Rc::new(MemoryKv::new());
-    let make = || {
-        let engine = match engine {
-            "memory" => Engine::from_url("memory://").unwrap(),
-            "kv" => Engine::with_kv("kv://GLUEBIND_KV", kv.clone()).unwrap(),
-            _ => Engine::with_object("do://GLUEBIND_DB", object.clone()).unwrap(),
-        };
-        SessionFactory::builder().bind(engine).build().unwrap()
-    };
-    let first = make();
-    let second = if engine == "do-isolates" {
-        make()
-    } else {
-        first.clone()
-    };
-    [first, second]
+    common::pair(engine, Isolation::Serializable)
 }
 
 /// The model as the first deploy had it.

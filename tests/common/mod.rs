@@ -116,3 +116,34 @@ pub async fn yield_now() {
     })
     .await;
 }
+
+/// The engines of the cases run on every engine: `do-isolates` is two isolates over one
+/// database object.
+pub const ENGINES: [&str; 4] = ["memory", "kv", "do", "do-isolates"];
+
+/// Two factories on `engine` (one of [`ENGINES`]) with `isolation`: one isolate twice, or on
+/// `do-isolates` two isolates over one database object.
+pub fn pair(engine: &str, isolation: gluebind::Isolation) -> [SessionFactory; 2] {
+    use std::rc::Rc;
+    let object = Rc::new(gluebind::durable::LocalObject::new());
+    let kv = Rc::new(gluebind::kv::MemoryKv::new());
+    let make = || {
+        let engine = match engine {
+            "memory" => Engine::from_url("memory://").unwrap(),
+            "kv" => Engine::with_kv("kv://GLUEBIND_KV", kv.clone()).unwrap(),
+            _ => Engine::with_object("do://GLUEBIND_DB", object.clone()).unwrap(),
+        };
+        SessionFactory::builder()
+            .bind(engine)
+            .isolation(isolation)
+            .build()
+            .unwrap()
+    };
+    let first = make();
+    let second = if engine == "do-isolates" {
+        make()
+    } else {
+        first.clone()
+    };
+    [first, second]
+}
