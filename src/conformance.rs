@@ -424,6 +424,44 @@ fn assert_mirrors(kv: &MemoryKv, layout: &Layout, db: &Database, what: &str) {
                 "{what}: unique entries of {name}"
             );
         }
+        // Secondary-index entries: each known row has those of the indexes KV backs; in a
+        // complete table, they are all the entries under those indexes.
+        let mut expected = std::collections::BTreeSet::new();
+        for (key, row) in &table.rows {
+            for (index, created, value) in table.index_values(&row.values) {
+                expected.insert(layout.index_key(name, index, created, &value, key).unwrap());
+            }
+        }
+        let stored: std::collections::BTreeSet<String> = kv
+            .keys()
+            .into_iter()
+            .filter(|k| k.starts_with(&layout.indexes_prefix(name)))
+            .collect();
+        for key in &expected {
+            assert!(stored.contains(key), "{what}: index entry {key} not in KV");
+        }
+        if table.complete {
+            let namespaces: Vec<String> = table
+                .backed
+                .iter()
+                .filter_map(|index| {
+                    let created = table.index_created(index)?;
+                    let any = layout.index_value_prefix(name, index, created, &Key::I64(0));
+                    let any = any.ok()?;
+                    // The prefix up to the value's segment.
+                    Some(any[..any.trim_end_matches('/').rfind('/')? + 1].to_owned())
+                })
+                .collect();
+            let under: Vec<&String> = stored
+                .iter()
+                .filter(|k| namespaces.iter().any(|n| k.starts_with(n)))
+                .collect();
+            assert_eq!(
+                under,
+                expected.iter().collect::<Vec<_>>(),
+                "{what}: index entries of {name}"
+            );
+        }
     }
 }
 

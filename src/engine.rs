@@ -333,11 +333,13 @@ impl Engine {
             Backend::Memory => {}
         }
         let committed = self.inner.committed.borrow();
-        SessionStore::new(
+        let mut store = SessionStore::new(
             committed.db.clone(),
             Rc::clone(&self.inner.row_ids),
             committed.version,
-        )
+        );
+        store.back_indexes = matches!(self.inner.backend, Backend::Kv(_));
+        store
     }
 
     /// True when the isolate cache is `ttl_ms` old or older; its lifetime then starts again

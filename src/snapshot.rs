@@ -57,6 +57,12 @@ pub(crate) struct Table {
     /// The secondary indexes (`CREATE INDEX`) over the rows loaded, kept in step with `rows`
     /// by [`Table::put_row`] and [`Table::remove_row`].
     indexes: Indexes,
+    /// `kv://`: the secondary indexes whose entries KV holds for every row (a lookup of one
+    /// value lists them instead of loading the table). Empty on the other engines.
+    pub backed: im::OrdSet<String>,
+    /// While `complete` is false: (index, value) pairs whose rows are all in `rows` (loaded
+    /// through the index's entries). Writes keep it true: they put and remove rows by key.
+    pub indexed: im::OrdSet<Arc<(String, Key)>>,
 }
 
 /// The first rows of a partial table in key order, as a listing from its first key brought
@@ -216,6 +222,8 @@ impl Table {
             unique_complete: true,
             unique_absent: im::OrdSet::new(),
             prefix: None,
+            backed: im::OrdSet::new(),
+            indexed: im::OrdSet::new(),
         }
     }
 
@@ -246,10 +254,16 @@ impl Table {
         Some(old)
     }
 
-    /// Replaces the schema; the secondary indexes are rebuilt when their definitions change.
+    /// Replaces the schema; the secondary indexes are rebuilt when their definitions change
+    /// (and an index the schema no longer declares is no longer backed by KV entries).
     pub fn set_schema(&mut self, schema: Arc<Schema>) {
         let indexes = Indexes::of(&schema);
         if indexes.defs != self.indexes.defs {
+            self.backed = std::mem::take(&mut self.backed)
+                .into_iter()
+                .filter(|name| schema.indexes.iter().any(|index| &index.name == name))
+                .collect();
+            self.indexed = im::OrdSet::new();
             self.indexes = indexes;
             for (key, row) in &self.rows {
                 self.indexes.add(key, &row.values);
@@ -290,6 +304,47 @@ impl Table {
         } else {
             Box::new(values.rev().flat_map(|(_, keys)| keys.iter()))
         })
+    }
+
+    /// When index `name` was created, in µs (what names its entries in KV); `None` when the
+    /// schema declares no such index.
+    pub fn index_created(&self, name: &str) -> Option<i64> {
+        self.schema
+            .indexes
+            .iter()
+            .find(|index| index.name == name)
+            .map(|index| index.created.and_utc().timestamp_micros())
+    }
+
+    /// The backed indexes (see [`Table::backed`]) with the value each takes in a row holding
+    /// `values` (NULLs and values that cannot be keys take none): (name, created µs, value).
+    pub fn index_values(&self, values: &[Value]) -> Vec<(&str, i64, Key)> {
+        self.indexes
+            .defs
+            .iter()
+            .filter(|(name, _)| self.backed.contains(name))
+            .filter_map(|(name, pos)| {
+                let value = values.get(*pos).or_else(|| self.indexes.fill.get(*pos))?;
+                Some((name.as_str(), self.index_created(name)?, unique_key(value)?))
+            })
+            .collect()
+    }
+
+    /// True when a row holding `values` would join an index value whose rows were all
+    /// loaded (see [`Table::indexed`]): a session that read them must not see it (repeatable
+    /// reads: another isolate committed it after the listing).
+    pub fn hides(&self, values: &[Value]) -> bool {
+        !self.complete
+            && !self.indexed.is_empty()
+            && self
+                .index_values(values)
+                .into_iter()
+                .any(|(name, _, value)| self.index_value_known(name, &value))
+    }
+
+    /// True when every row holding `value` under index `name` is in `rows`.
+    pub fn index_value_known(&self, name: &str, value: &Key) -> bool {
+        self.complete || self.indexed.contains(&(name.to_owned(), value.clone()))
     }
 
     /// The keys of the loaded rows whose column under index `name` holds a value in `range`;

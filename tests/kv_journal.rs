@@ -47,6 +47,7 @@ fn seeded() -> (Kv, SessionFactory) {
         s.execute_batch(
             "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, \
              email TEXT NOT NULL UNIQUE); \
+             CREATE INDEX ix_users_name ON users (name); \
              CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); \
              INSERT INTO users VALUES (1, 'ada', 'ada@x'), (2, 'bob', 'bob@x'); \
              INSERT INTO notes VALUES (1, 'hello')",
@@ -74,9 +75,10 @@ fn copy(kv: &Kv) -> Kv {
 /// The units of work of the matrix.
 #[derive(Debug, Clone, Copy)]
 enum Work {
-    /// User 1 changes email, user 3 signs up: 2 row puts, 2 entry puts, 1 entry delete.
+    /// User 1 changes email and name, user 3 signs up: 2 row puts, 4 entry puts (unique and
+    /// index), 2 entry deletes.
     UpdateAndInsert,
-    /// User 2 leaves, a note is edited: row delete, entry delete, row put.
+    /// User 2 leaves, a note is edited: row delete, 2 entry deletes, row put.
     Delete,
     /// A UNIQUE column is added: schema put, every row rewritten.
     AlterTable,
@@ -88,9 +90,11 @@ enum Work {
     DropTable,
     /// One note: one key (journaled like any commit, so other commits see it).
     OneKey,
+    /// An index on a small table: the schema put and an entry per row.
+    CreateIndex,
 }
 
-const WORKS: [Work; 7] = [
+const WORKS: [Work; 8] = [
     Work::UpdateAndInsert,
     Work::Delete,
     Work::AlterTable,
@@ -98,12 +102,13 @@ const WORKS: [Work; 7] = [
     Work::CreateTable,
     Work::DropTable,
     Work::OneKey,
+    Work::CreateIndex,
 ];
 
 async fn prepare(s: &Session, work: Work) {
     let sql = match work {
         Work::UpdateAndInsert => {
-            "UPDATE users SET email = 'ada@new' WHERE id = 1; \
+            "UPDATE users SET email = 'ada@new', name = 'ann' WHERE id = 1; \
              INSERT INTO users VALUES (3, 'cy', 'cy@x')"
         }
         Work::Delete => {
@@ -117,6 +122,7 @@ async fn prepare(s: &Session, work: Work) {
         }
         Work::DropTable => "DROP TABLE users",
         Work::OneKey => "INSERT INTO notes VALUES (2, 'one key')",
+        Work::CreateIndex => "CREATE INDEX ix_notes_body ON notes (body)",
     };
     s.execute_batch(sql).await.unwrap();
 }
@@ -136,11 +142,28 @@ fn unversioned(json: &str) -> String {
     };
     if let Some(map) = value.as_object_mut() {
         map.remove("v");
+        // Nor when an index was created.
+        let indexes = map.get_mut("schema").and_then(|s| s.get_mut("indexes"));
+        for index in indexes.and_then(|i| i.as_array_mut()).into_iter().flatten() {
+            index.as_object_mut().map(|i| i.remove("created"));
+        }
         if let Some(serde_json::Value::String(inner)) = map.get("r").cloned() {
             map.insert("r".into(), unversioned(&inner).into());
         }
     }
     value.to_string()
+}
+
+/// An index entry's key without its index's creation time (which differs from run to run).
+fn uncreated(key: String) -> String {
+    let Some((base, rest)) = key.split_once("/x/") else {
+        return key;
+    };
+    let mut parts: Vec<String> = rest.split('/').map(str::to_owned).collect();
+    if let Some((name, _created)) = parts.get(1).and_then(|p| p.rsplit_once('.')) {
+        parts[1] = name.to_owned();
+    }
+    format!("{base}/x/{}", parts.join("/"))
 }
 
 fn state(kv: &Kv) -> State {
@@ -169,7 +192,11 @@ fn state(kv: &Kv) -> State {
         .map(|k| {
             let e = kv.inner().peek(&k).unwrap();
             let meta = e.metadata.map(|m| unversioned(&m.to_string()));
-            (k, unversioned(&e.value), meta.unwrap_or_default())
+            (
+                uncreated(k),
+                unversioned(&e.value),
+                meta.unwrap_or_default(),
+            )
         })
         .collect();
     State { rows, keys }

@@ -21,6 +21,11 @@ pub(crate) struct Patch {
     /// The first rows of tables, each up to the last key its listing saw.
     pub prefixes: Vec<(String, LoadedRows, Prefix)>,
     pub uniques: Vec<(String, usize, Key, Option<Key>)>,
+    /// `kv://`: the indexes each loaded schema's entries back (see `Table::backed`).
+    pub backed: Vec<(String, Vec<String>)>,
+    /// `kv://`: (table, index, its creation in µs, value) whose rows the load brought, all
+    /// of them (in `rows`).
+    pub indexed: Vec<(String, String, i64, Key)>,
     /// `do://`: the object version the load read as of.
     pub at: Option<Version>,
     /// `do://`: each loaded table's version (the commit that last changed it), which a
@@ -57,6 +62,9 @@ impl Patch {
                     if let Some((_, version)) = self.versions.iter().find(|(n, _)| n == name) {
                         table.version = *version;
                     }
+                    if let Some((_, backed)) = self.backed.iter().find(|(n, _)| n == name) {
+                        table.backed = backed.iter().cloned().collect();
+                    }
                     db.tables.insert(name.clone(), table);
                 }
                 None => {
@@ -76,6 +84,11 @@ impl Patch {
                 continue;
             }
             match row {
+                // For a session, a row that would join an index value it read whole is one
+                // another isolate committed since: as if absent (repeatable reads).
+                Some(row) if !drop_unlisted && table.hides(&row.values) => {
+                    table.absent.insert(key.clone());
+                }
                 Some(row) => {
                     table.put_row(key.clone(), row.clone());
                 }
@@ -115,6 +128,20 @@ impl Patch {
             let written = own.and_then(|ws| ws.writes.rows.get(name));
             merge_listed(table, rows, Some(&prefix.through), written, drop_unlisted);
             table.prefix = Some(prefix.clone());
+        }
+        for (name, index, created, value) in &self.indexed {
+            let Some(table) = db.tables.get_mut(name) else {
+                continue;
+            };
+            // Only while the index is the one loaded through (not dropped meanwhile).
+            if !table.complete
+                && table.backed.contains(index)
+                && table.index_created(index) == Some(*created)
+            {
+                table
+                    .indexed
+                    .insert(std::sync::Arc::new((index.clone(), value.clone())));
+            }
         }
         for (name, pos, value, owner) in &self.uniques {
             let Some(table) = db.tables.get_mut(name) else {
@@ -168,6 +195,10 @@ fn merge_listed(
     }
     for (key, row) in rows {
         if table.rows.contains_key(key) || is_own(key) || seen(key) {
+            continue;
+        }
+        if !drop_unlisted && table.hides(&row.values) {
+            table.absent.insert(key.clone());
             continue;
         }
         table.put_row(key.clone(), row.clone());

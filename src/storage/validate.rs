@@ -272,6 +272,7 @@ impl Committed {
                 return Err(changed());
             }
             table.set_schema(Arc::clone(&mine.schema));
+            table.backed = mine.backed.clone();
             table.schema_version = stamp;
             applied.tables_changed += 1;
         }

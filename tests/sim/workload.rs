@@ -572,7 +572,7 @@ impl Run {
     async fn ddl(&self, s: &Session) -> String {
         let n = self.next_tok.get();
         self.next_tok.set(n + 1);
-        let sql = match self.sim.pick(0..4) {
+        let sql = match self.sim.pick(0..6) {
             0 => "CREATE TABLE scratch (id INTEGER PRIMARY KEY, tag TEXT UNIQUE)".to_owned(),
             // In place (NULL, or a constant every stored row reads), or rewriting every row
             // (UNIQUE).
@@ -582,6 +582,9 @@ impl Run {
                 _ => format!("ALTER TABLE scratch ADD COLUMN c{n} INTEGER NULL UNIQUE"),
             },
             2 => "DROP TABLE scratch".to_owned(),
+            // An index whose entries KV holds (the table is small), and its drop.
+            3 => "CREATE INDEX ix_scratch_tag ON scratch (tag)".to_owned(),
+            4 => "DROP INDEX scratch.ix_scratch_tag".to_owned(),
             _ => format!("INSERT INTO scratch (id, tag) VALUES ({n}, 't{}')", n % 3),
         };
         if let Err(e) = s.execute_batch(&sql).await {

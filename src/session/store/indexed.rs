@@ -22,6 +22,7 @@ use super::{Miss, SessionStore};
 use crate::{
     session::narrow::{primary_key_column, value_of},
     snapshot::{indexable, unique_columns, Table, UniqueLookup},
+    storage::kv::layout::INDEX_BACKFILL_ROWS,
 };
 use gluesql_core::{
     ast::{BinaryOperator, ColumnDef, ColumnUniqueOption, Expr, IndexOperator, OrderByExpr},
@@ -273,7 +274,20 @@ impl SessionStore {
             return Ok(Box::new(row.into_iter().map(Ok)));
         }
         if !table.complete {
-            return self.miss(Miss::Table(table_name.to_owned()));
+            // An equality on an index whose entries KV holds loads that value's rows (all of
+            // them: see `Table::indexed`); anything else loads the table.
+            if operator != IndexOperator::Eq || !table.backed.contains(index_name) {
+                return self.miss(Miss::Table(table_name.to_owned()));
+            }
+            if !table.index_value_known(index_name, &value) {
+                let created = table.index_created(index_name).ok_or_else(no_index)?;
+                return self.miss(Miss::Indexed {
+                    table: table_name.to_owned(),
+                    index: index_name.to_owned(),
+                    created,
+                    value,
+                });
+            }
         }
         let keys = table
             .index_lookup(index_name, key_range(&operator, value))
@@ -331,6 +345,7 @@ impl SessionStore {
         if schema.indexes.iter().any(|index| index.name == index_name) {
             return Err(IndexError::IndexNameAlreadyExists(index_name.to_owned()).into());
         }
+        let backed = self.back_indexes && self.small_enough_to_index(table_name, &schema)?;
         schema.indexes.push(SchemaIndex {
             name: index_name.to_owned(),
             expr: column.expr.clone(),
@@ -341,7 +356,60 @@ impl SessionStore {
             },
             created: created_now(),
         });
-        self.set_schema_in_place(table_name, schema)
+        self.set_schema_in_place(table_name, schema)?;
+        if backed {
+            self.existing_mut(table_name)?
+                .backed
+                .insert(index_name.to_owned());
+        }
+        Ok(())
+    }
+
+    /// `kv://`: whether `CREATE INDEX` on `table_name` writes an entry for each of its rows —
+    /// when it holds at most [`INDEX_BACKFILL_ROWS`], which needs them loaded (a miss for the
+    /// table's first rows, when its keys list in key order: a larger table is not loaded
+    /// whole for this, and its index keeps no entries in KV).
+    fn small_enough_to_index(&self, table_name: &str, schema: &Schema) -> GlueResult<bool> {
+        let Some(table) = self.table(table_name)? else {
+            return Ok(false);
+        };
+        if table.complete {
+            return Ok(table.rows.len() <= INDEX_BACKFILL_ROWS);
+        }
+        let listed_in_order = primary_key_column(schema).is_none_or(|key| {
+            use gluesql_core::ast::DataType::*;
+            matches!(
+                key.data_type,
+                Int8 | Int16
+                    | Int32
+                    | Int
+                    | Int128
+                    | Uint8
+                    | Uint16
+                    | Uint32
+                    | Uint64
+                    | Uint128
+                    | Boolean
+                    | Time
+                    | Uuid
+            )
+        });
+        if !listed_in_order {
+            return Ok(false);
+        }
+        let want = u32::try_from(INDEX_BACKFILL_ROWS + 1).unwrap_or(u32::MAX);
+        match &table.prefix {
+            Some(prefix) if table.rows.range(..=&prefix.through).count() > INDEX_BACKFILL_ROWS => {
+                Ok(false)
+            }
+            prefix => self.miss(Miss::Prefix {
+                table: table_name.to_owned(),
+                rows: prefix
+                    .as_ref()
+                    .map_or(want, |p| p.rows.saturating_mul(4).max(want)),
+                past: prefix.as_ref().map(|p| p.through.clone()),
+            }),
+        }
     }
 
     /// `DROP INDEX table_name.index_name`.

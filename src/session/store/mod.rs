@@ -60,6 +60,14 @@ pub(crate) enum Miss {
         rows: u32,
         past: Option<Key>,
     },
+    /// The rows holding `value` under index `index` (created at `created` µs), through the
+    /// index's entries (`kv://`; other engines load the table).
+    Indexed {
+        table: String,
+        index: String,
+        created: i64,
+        value: Key,
+    },
     /// The owner of a unique value (or that it is free).
     Unique {
         table: String,
@@ -154,6 +162,10 @@ pub(crate) struct SessionStore {
     /// unique value not loaded is taken as free (the key is recorded in
     /// [`WriteSet::assumed`]) instead of missed.
     pub defer_inserts: bool,
+    /// `kv://`: `CREATE INDEX` on a table of at most `INDEX_BACKFILL_ROWS` rows writes an
+    /// entry per row, so its lookups list one value's entries instead of loading the table
+    /// (see [`Table::backed`]).
+    pub back_indexes: bool,
     misses: RefCell<Vec<Miss>>,
 }
 
@@ -185,6 +197,7 @@ impl SessionStore {
             as_of,
             observed: false,
             defer_inserts: false,
+            back_indexes: false,
             misses: RefCell::new(Vec::new()),
         }
     }

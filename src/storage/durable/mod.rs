@@ -49,7 +49,10 @@ pub(crate) fn load_request(misses: &[Miss], at: Option<Version>) -> Request {
             Miss::AllSchemas => all_schemas = true,
             Miss::Row(table, key) => rows.push((table.clone(), key.clone())),
             // The object answers from memory: a first page takes the whole table.
-            Miss::Table(table) | Miss::Prefix { table, .. } => tables.push(table.clone()),
+            // The object answers from memory: the whole table (kept by the isolate after).
+            Miss::Table(table) | Miss::Prefix { table, .. } | Miss::Indexed { table, .. } => {
+                tables.push(table.clone());
+            }
             Miss::Unique {
                 table, pos, value, ..
             } => uniques.push((table.clone(), *pos, value.clone())),

@@ -38,9 +38,16 @@ impl KvStorage {
             let rows = self
                 .list_as_of(ops, &self.layout.rows_prefix(&ddl.table), latest, true)
                 .await?;
+            // Unique and index entries: garbage of an earlier table of the name, or no row's.
             let entries = if ddl.dropped || ddl.rows_before.is_none() {
-                self.list_all(ops, &self.layout.uniques_prefix(&ddl.table))
-                    .await?
+                let mut entries = self
+                    .list_all(ops, &self.layout.uniques_prefix(&ddl.table))
+                    .await?;
+                entries.extend(
+                    self.list_all(ops, &self.layout.indexes_prefix(&ddl.table))
+                        .await?,
+                );
+                entries
             } else {
                 Vec::new()
             };
@@ -169,6 +176,7 @@ impl KvStorage {
                         }
                     }
                 }
+                Expect::Entry => {}
                 Expect::Release { row } => {
                     // Never delete an entry naming another row. (One that seems absent is
                     // deleted all the same: KV may only lag behind it.)

@@ -68,7 +68,7 @@ impl KvStorage {
             + 1
             + 2 * checks
             + marker
-            + 3 * planned.ddl.len() as u64;
+            + 4 * planned.ddl.len() as u64;
         if ops.get() + needed > self.max_ops {
             return Err(Error::Storage {
                 message: format!(

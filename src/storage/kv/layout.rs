@@ -8,6 +8,11 @@
 //!                                     metadata the same when it fits in 1024 bytes, else
 //!                                     {"k", "v"} (a scan then reads the value)
 //! {base}u/{table}/{column}/{hex val}  unique entry: {"k": owning row key, "v": version}
+//! {base}x/{table}/{index}.{created µs}/{hex val}/{hex key}
+//!                                     secondary-index entry (`CREATE INDEX`, when the schema
+//!                                     record lists the index in `"x"`): {"k": row key, "v":
+//!                                     version}, metadata the same, so a `list` of one value's
+//!                                     prefix names its rows
 //! {base}c/{stamp as 16 hex digits}    commit record of a commit being applied (or of a
 //!                                     settlement): its whole write-set (see
 //!                                     [`super::journal`]), metadata {"at": creation ms,
@@ -22,7 +27,13 @@
 //! the metadata, so a scan of N rows costs ceil(N / 1000) `list` calls. Every row carries the
 //! version of the commit that wrote it: commits compare versions to detect conflicts.
 //!
-//! The `c/` family was added within v1 (it is additive: a reader that does not know it never
+//! Index entries are a superset of the truth: every row of a table has the entry of each index
+//! its schema record lists, and an entry may outlive the value (a lost race across isolates),
+//! so a reader keeps the rows it fetches only where they still hold the value. An index
+//! created on a table of more rows than one commit may write ([`INDEX_BACKFILL_ROWS`]) is not
+//! listed: its lookups load the table, as before index entries existed.
+//!
+//! The `c/` and `x/` families were added within v1 (it is additive: a reader that does not know it never
 //! lists it). A record exists only while its commit is being applied, or after the Worker
 //! applying it was cut off; sessions settle records older than two minutes.
 
@@ -74,7 +85,16 @@ pub struct SchemaRecord {
     pub schema: Schema,
     /// Version of the commit that created or altered the table.
     pub v: u64,
+    /// The secondary indexes whose entries KV holds for every row (`x/`): a lookup of one
+    /// value lists them. Older gluebind releases neither read nor keep this.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub x: Vec<String>,
 }
+
+/// Rows a table may hold for `CREATE INDEX` to write an entry for each in its commit (within
+/// the 1 000 KV operations of one invocation, beside the commit's own); an index created on a
+/// larger table keeps no entries in KV.
+pub const INDEX_BACKFILL_ROWS: usize = 400;
 
 fn encode_name(name: &str) -> String {
     // Table and column names become key segments: escape anything but a safe set.
@@ -213,6 +233,51 @@ impl Layout {
         format!("{}u/{}/", self.base, encode_name(table))
     }
 
+    /// Prefix of all secondary-index entries of `table` (all indexes).
+    #[must_use]
+    pub fn indexes_prefix(&self, table: &str) -> String {
+        format!("{}x/{}/", self.base, encode_name(table))
+    }
+
+    /// Prefix of the entries of index `index` (created at `created`, in µs: an index dropped
+    /// and created again under its name starts afresh) for `value`.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the value cannot be encoded.
+    pub fn index_value_prefix(
+        &self,
+        table: &str,
+        index: &str,
+        created: i64,
+        value: &Key,
+    ) -> Result<String> {
+        Ok(format!(
+            "{}{}.{created}/{}/",
+            self.indexes_prefix(table),
+            encode_name(index),
+            key_segment(value)?
+        ))
+    }
+
+    /// Key of the entry of index `index` for row `key` holding `value`.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when a key cannot be encoded or exceeds KV's limit.
+    pub fn index_key(
+        &self,
+        table: &str,
+        index: &str,
+        created: i64,
+        value: &Key,
+        key: &Key,
+    ) -> Result<String> {
+        check_key(format!(
+            "{}{}",
+            self.index_value_prefix(table, index, created, value)?,
+            key_segment(key)?
+        ))
+    }
+
     /// Prefix of all commit records (the journal).
     #[must_use]
     pub fn journal_prefix(&self) -> String {
@@ -298,6 +363,27 @@ pub(crate) fn non_finite(value: &Value) -> Option<f64> {
     }
 }
 
+/// Encodes a secondary-index entry as (value, metadata): the row's key and the commit's
+/// stamp, in both (a listing reads the metadata).
+///
+/// # Errors
+/// [`Error::Storage`] when the entry exceeds KV's metadata limit (a very long key).
+pub fn encode_index_entry(row: &Key, stamp: u64) -> Result<(String, serde_json::Value)> {
+    let value = serde_json::to_string(&UniqueRecord {
+        k: row.clone(),
+        v: stamp,
+    })
+    .map_err(storage_error)?;
+    let metadata = serde_json::json!({ "r": value });
+    if metadata.to_string().len() > MAX_METADATA_BYTES {
+        return Err(Error::Storage {
+            message: "row key too large for KV metadata (1024 bytes); use a shorter primary key"
+                .to_owned(),
+        });
+    }
+    Ok((value, metadata))
+}
+
 /// Decodes JSON stored by gluebind.
 ///
 /// # Errors
@@ -347,6 +433,30 @@ mod tests {
             .unwrap();
         assert!(u.starts_with("gluebind/v1/p/app1/u/users/email/"));
         assert_eq!(l.record_key(0xab), "gluebind/v1/p/app1/c/00000000000000ab");
+        let x = |v: &str, k: i64| {
+            l.index_key("users", "ix.name", 7, &Key::Str(v.into()), &Key::I64(k))
+                .unwrap()
+        };
+        let of = |v: &str| {
+            l.index_value_prefix("users", "ix.name", 7, &Key::Str(v.into()))
+                .unwrap()
+        };
+        assert!(x("ada", 1).starts_with("gluebind/v1/p/app1/x/users/ix.name.7/"));
+        assert!(x("ada", 1).starts_with(&of("ada")) && x("ada", 2).starts_with(&of("ada")));
+        assert!(
+            !x("adam", 1).starts_with(&of("ada")),
+            "one value's prefix only"
+        );
+        assert!(!l
+            .index_key(
+                "users",
+                "ix.name",
+                70,
+                &Key::Str("ada".into()),
+                &Key::I64(1)
+            )
+            .unwrap()
+            .starts_with(&of("ada")));
     }
 
     #[test]

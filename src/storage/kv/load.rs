@@ -30,6 +30,17 @@ pub(super) fn stored(record: RowRecord, key_name: &str) -> Result<StoredRow> {
     })
 }
 
+impl Patch {
+    /// Takes a table's stored schema (and the indexes its entries back).
+    fn schema(&mut self, record: SchemaRecord) {
+        let name = record.schema.table_name.clone();
+        if !record.x.is_empty() {
+            self.backed.push((name.clone(), record.x));
+        }
+        self.schemas.push((name, Some((record.schema, record.v))));
+    }
+}
+
 impl KvStorage {
     /// Loads what the misses ask for, as of the session's snapshot `as_of`.
     ///
@@ -53,11 +64,7 @@ impl KvStorage {
                     for (name, listed) in listed {
                         match listed {
                             Listed::Local(entry) => {
-                                let rec: SchemaRecord = layout::decode(&name, &entry.value)?;
-                                patch.schemas.push((
-                                    rec.schema.table_name.clone(),
-                                    Some((rec.schema, rec.v)),
-                                ));
+                                patch.schema(layout::decode(&name, &entry.value)?);
                             }
                             Listed::Kv(_) => names.push(name),
                         }
@@ -65,10 +72,7 @@ impl KvStorage {
                     for (name, entry) in names.iter().zip(self.get_many(ops, &names, as_of).await?)
                     {
                         if let Some(entry) = entry {
-                            let rec: SchemaRecord = layout::decode(name, &entry.value)?;
-                            patch
-                                .schemas
-                                .push((rec.schema.table_name.clone(), Some((rec.schema, rec.v))));
+                            patch.schema(layout::decode(name, &entry.value)?);
                         }
                     }
                     patch.all_schemas = true;
@@ -101,6 +105,41 @@ impl KvStorage {
                         )),
                     }
                 }
+                Miss::Indexed {
+                    table,
+                    index,
+                    created,
+                    value,
+                } => {
+                    let prefix = self
+                        .layout
+                        .index_value_prefix(table, index, *created, value)?;
+                    for (name, listed) in self.list_as_of(ops, &prefix, as_of, false).await? {
+                        let entry = match listed {
+                            Listed::Local(entry) => {
+                                layout::decode::<UniqueRecord>(&name, &entry.value)?
+                            }
+                            Listed::Kv(Some(meta)) => layout::decode_metadata(&name, &meta)?,
+                            Listed::Kv(None) => {
+                                return Err(Error::Storage {
+                                    message: format!(
+                                        "KV key {name:?} has no metadata: not gluebind v1 data; \
+                                         remove it or use another ?prefix="
+                                    ),
+                                })
+                            }
+                        };
+                        // The rows themselves (an entry may outlive its value: the reader
+                        // keeps the rows that hold it).
+                        let row_key = self.layout.row_key(table, &entry.k)?;
+                        if !row_keys.iter().any(|(_, _, k)| *k == row_key) {
+                            row_keys.push((table.clone(), entry.k, row_key));
+                        }
+                    }
+                    patch
+                        .indexed
+                        .push((table.clone(), index.clone(), *created, value.clone()));
+                }
                 Miss::Unique {
                     table,
                     pos,
@@ -126,14 +165,10 @@ impl KvStorage {
         }
         let mut entries = self.get_many(ops, &names, as_of).await?.into_iter();
         for (name, key_name) in schema_keys {
-            let schema = match entries.next().flatten() {
-                Some(e) => {
-                    let rec: SchemaRecord = layout::decode(&key_name, &e.value)?;
-                    Some((rec.schema, rec.v))
-                }
-                None => None,
-            };
-            patch.schemas.push((name, schema));
+            match entries.next().flatten() {
+                Some(e) => patch.schema(layout::decode(&key_name, &e.value)?),
+                None => patch.schemas.push((name, None)),
+            }
         }
         for (table, key, key_name) in row_keys {
             let row = match entries.next().flatten() {

@@ -44,6 +44,9 @@ pub(super) enum Expect {
     },
     /// A unique value the commit gives up: owned by `row` (or gone).
     Release { row: Key },
+    /// A secondary-index entry: nothing to check (its key names its row, whose own check
+    /// covers it); read so that its state before the commit is known.
+    Entry,
 }
 
 /// A table the commit creates, alters or drops.
@@ -99,6 +102,7 @@ fn schema_entry(table: &Table, version: Version) -> Result<KvEntry> {
     let rec = SchemaRecord {
         schema: gluesql_core::data::Schema::clone(&table.schema),
         v: version,
+        x: table.backed.iter().cloned().collect(),
     };
     let value = serde_json::to_string(&rec).map_err(|e| Error::Storage {
         message: format!("cannot encode schema of {}: {e}", table.schema.table_name),
@@ -381,8 +385,95 @@ impl KvStorage {
             });
             planned.expect.insert(uk, (table, Expect::Release { row }));
         }
+        self.plan_index_entries(ws, stamp, &mut planned)?;
         self.plan_reads(ws, &mut planned)?;
         Ok(planned)
+    }
+
+    /// The secondary-index entries the commit puts and deletes (see `layout.rs`): for each
+    /// row it writes, the entries of the indexes its table's entries back, as the row held
+    /// them before and holds them after; for every row of a table rewritten whole or whose
+    /// index got entries in this commit (`CREATE INDEX` on a small table).
+    fn plan_index_entries(
+        &self,
+        ws: &SessionStore,
+        stamp: Version,
+        planned: &mut Planned,
+    ) -> Result<()> {
+        let names: BTreeSet<&String> = ws
+            .writes
+            .tables
+            .iter()
+            .chain(ws.writes.in_place.iter())
+            .chain(ws.writes.rows.keys())
+            .collect();
+        for name in names {
+            let before = ws.base.tables.get(name);
+            let after = ws.db.tables.get(name);
+            let backed = |t: Option<&Table>| t.is_some_and(|t| !t.backed.is_empty());
+            if !backed(before) && !backed(after) {
+                continue;
+            }
+            // An index backed now and not before (or created again under its name) needs
+            // an entry for every row.
+            let new_index = after.is_some_and(|a| {
+                a.backed.iter().any(|index| {
+                    before.is_none_or(|b| {
+                        !b.backed.contains(index)
+                            || b.index_created(index) != a.index_created(index)
+                    })
+                })
+            });
+            let keys: BTreeSet<&Key> = if ws.writes.tables.contains(name) || new_index {
+                before
+                    .into_iter()
+                    .chain(after)
+                    .flat_map(|t| t.rows.keys())
+                    .collect()
+            } else {
+                ws.writes.rows.get(name).into_iter().flatten().collect()
+            };
+            let entries = |t: Option<&Table>, k: &Key| -> Result<BTreeSet<String>> {
+                let Some((t, row)) = t.and_then(|t| Some((t, t.rows.get(k)?))) else {
+                    return Ok(BTreeSet::new());
+                };
+                t.index_values(&row.values)
+                    .into_iter()
+                    .map(|(index, created, value)| {
+                        self.layout.index_key(name, index, created, &value, k)
+                    })
+                    .collect()
+            };
+            for k in keys {
+                let (old, new) = (entries(before, k)?, entries(after, k)?);
+                let entry = |stamp| -> Result<KvEntry> {
+                    let (value, metadata) = layout::encode_index_entry(k, stamp)?;
+                    Ok(KvEntry {
+                        value,
+                        metadata: Some(metadata),
+                    })
+                };
+                let gone = old.difference(&new).map(|key| (key, Some(entry(0)), None));
+                let added = new
+                    .difference(&old)
+                    .map(|key| (key, None, Some(entry(stamp))));
+                for (key, was, put) in gone.chain(added) {
+                    planned.footprint.writes.insert(key.clone());
+                    planned.writes.push(PlannedWrite {
+                        key: key.clone(),
+                        was: was.transpose()?,
+                        put: put.transpose()?,
+                        // Its state is its owner, as a unique entry's (a delete's `was` does
+                        // not know the stamp that put it).
+                        unique: true,
+                    });
+                    planned
+                        .expect
+                        .insert(key.clone(), (name.clone(), Expect::Entry));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The serializable part (empty under snapshot isolation, whose commit clears the reads):
