@@ -365,3 +365,45 @@ fn schema_changes_keep_the_entries_true_and_a_dropped_table_leaves_none() {
         assert_eq!(entries(&kv).len(), 1);
     });
 }
+
+#[test]
+fn updates_and_deletes_by_an_indexed_value_read_that_values_rows_not_the_table() {
+    let (kv, _a) = namespace(10_000);
+    block_on(async {
+        let b = cold(&kv).await;
+        let s = b.open();
+        let moved = s
+            .execute("UPDATE items SET n = 1000 WHERE n = 7", NO_PARAMS)
+            .await
+            .unwrap();
+        assert_eq!(moved.affected(), 100);
+        let ops = take(&kv);
+        assert_eq!(
+            (ops.lists, ops.bulk_gets, ops.listed_keys, ops.total()),
+            (1, 1, 100, 2),
+            "the value's entries and rows, not the table: {ops:?}"
+        );
+        let gone = s
+            .execute("DELETE FROM items WHERE n = 8 AND id < 500", NO_PARAMS)
+            .await
+            .unwrap();
+        assert_eq!(gone.affected(), 5);
+        // (A DELETE reads every table's schema too, for the foreign keys naming the table.)
+        let ops = take(&kv);
+        assert_eq!(
+            (ops.bulk_gets, ops.listed_keys),
+            (1, 101),
+            "the value's entries and rows, and the schemas: {ops:?}"
+        );
+        s.commit().await.unwrap();
+        s.engine().flush().await.unwrap();
+        let c = cold(&kv).await;
+        let s = c.open();
+        assert!(ids(&s, "SELECT id FROM items WHERE n = 7").await.is_empty());
+        assert_eq!(
+            ids(&s, "SELECT id FROM items WHERE n = 1000").await.len(),
+            100
+        );
+        assert_eq!(ids(&s, "SELECT id FROM items WHERE n = 8").await.len(), 95);
+    });
+}

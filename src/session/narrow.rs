@@ -1,13 +1,16 @@
-//! Narrowing the scan of an `UPDATE` or `DELETE` by primary key.
+//! Narrowing the scan of an `UPDATE` or `DELETE` by primary key or by an index.
 //!
-//! GlueSQL 0.20 plans a primary-key lookup for `SELECT … WHERE pk = $1` only: `UPDATE` and
+//! GlueSQL 0.20 plans a primary-key lookup or an index read for `SELECT` only: `UPDATE` and
 //! `DELETE` always scan the whole table and filter it. A whole-table scan costs what the table
 //! costs (and on `kv://` loads every row), and a serializable session records it as a read of
 //! the whole table, so that any concurrent commit to the table would fail it. When the
 //! statement's `WHERE` has a top-level conjunct `pk = value` (or `pk IN (values)`), only those
 //! rows can match: the session store then answers the scan with exactly those rows, and
-//! records point reads of those keys. GlueSQL still evaluates the whole `WHERE` on them, so the
-//! result is the same as the full scan's.
+//! records point reads of those keys. Otherwise, when it has a conjunct an index can answer
+//! (`email = $1` on a UNIQUE column, `n = 7` or `n > 7` on a `CREATE INDEX` column: see
+//! `store/indexed.rs`), the scan reads the rows the index names, in primary-key order, and
+//! records a read of the table (as the scan did). GlueSQL still evaluates the whole `WHERE` on
+//! them, so the result is the same as the full scan's.
 //!
 //! Narrowing is refused (the statement scans as before) whenever it could change what
 //! GlueSQL sees: a subquery anywhere in the statement (it could scan the same table), an
@@ -15,19 +18,32 @@
 //! type is not exactly the key column's, and, at scan time, a foreign key that references the
 //! table (GlueSQL's `DELETE` reads referencing rows by scanning).
 
-use crate::snapshot::Database;
+use crate::{session::store::index_access, snapshot::Database};
 use gluesql_core::{
-    ast::{BinaryOperator, ColumnDef, ColumnUniqueOption, DataType, Literal},
+    ast::{BinaryOperator, ColumnDef, ColumnUniqueOption, DataType, IndexOperator, Literal},
     data::{Key, Schema, Value},
     plan::{ExprPlan, StatementPlan},
 };
 use std::collections::BTreeSet;
 
 /// The rows a statement's scan of `table` may be narrowed to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Narrow {
     pub table: String,
-    pub keys: BTreeSet<Key>,
+    pub by: By,
+}
+
+/// How a scan is narrowed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum By {
+    /// To these primary keys.
+    Keys(BTreeSet<Key>),
+    /// To the rows index `name` holds for `op value`.
+    Index {
+        name: String,
+        op: IndexOperator,
+        value: Value,
+    },
 }
 
 /// The narrowing of `plan`'s scan, if it has one (see the module documentation).
@@ -38,8 +54,8 @@ pub(crate) fn narrow(plan: &StatementPlan, db: &Database) -> Option<Narrow> {
             selection,
             assignments,
         } => {
-            let pk = primary_key(db, table_name)?;
-            if assignments.iter().any(|a| a.id == pk.name) {
+            let pk = primary_key(db, table_name);
+            if pk.is_some_and(|pk| assignments.iter().any(|a| a.id == pk.name)) {
                 return None;
             }
             if assignments
@@ -59,11 +75,16 @@ pub(crate) fn narrow(plan: &StatementPlan, db: &Database) -> Option<Narrow> {
     if mentions_subquery(&format!("{selection:?}")) {
         return None;
     }
-    let pk = primary_key(db, table)?;
-    let keys = keys_in(selection, pk)?;
+    if let Some(keys) = primary_key(db, table).and_then(|pk| keys_in(selection, pk)) {
+        return Some(Narrow {
+            table: table.clone(),
+            by: By::Keys(keys),
+        });
+    }
+    let (name, op, value) = index_access(&db.tables.get(table)?.schema, selection)?;
     Some(Narrow {
         table: table.clone(),
-        keys,
+        by: By::Index { name, op, value },
     })
 }
 

@@ -54,7 +54,10 @@ impl Store for SessionStore {
         let Some(table) = self.table(table_name)? else {
             return Ok(Box::new(std::iter::empty()));
         };
-        if let Some(keys) = self.narrowed(table_name) {
+        if let Some(By::Index { name, op, value }) = self.narrowed(table_name) {
+            return self.scan_index(table_name, name, Some((op, value.clone())));
+        }
+        if let Some(By::Keys(keys)) = self.narrowed(table_name) {
             let mut rows = Vec::with_capacity(keys.len());
             let mut misses = Vec::new();
             for key in keys {

@@ -22,7 +22,7 @@ mod ordered;
 mod plan_tests;
 
 use crate::{
-    session::narrow::Narrow,
+    session::narrow::{By, Narrow},
     snapshot::{unique_key, Database, StoredRow, Table, UniqueLookup},
     storage::kv::Lsn,
 };
@@ -169,6 +169,26 @@ pub(crate) struct SessionStore {
     misses: RefCell<Vec<Miss>>,
 }
 
+/// The index read (index, operator, constant) that answers a scan of the table `schema`
+/// filtered by `filter`, if one does (see `indexed.rs`).
+pub(crate) fn index_access(
+    schema: &Schema,
+    filter: &gluesql_core::plan::ExprPlan,
+) -> Option<(String, gluesql_core::ast::IndexOperator, Value)> {
+    let gluesql_core::plan::TableAccessPlan::Index {
+        name,
+        predicate: Some(predicate),
+        ..
+    } = indexed::access(schema, filter, false)?
+    else {
+        return None;
+    };
+    let gluesql_core::plan::ExprPlan::Value(value) = predicate.expr else {
+        return None;
+    };
+    Some((name, predicate.operator, value))
+}
+
 /// Hides non-primary-key UNIQUE flags (the session store enforces those itself).
 fn for_gluesql(schema: &Schema) -> Schema {
     let mut schema = schema.clone();
@@ -234,7 +254,7 @@ impl SessionStore {
 
     /// The keys a scan of `table` is narrowed to, unless a foreign key of a loaded table
     /// references it (GlueSQL reads referencing rows by scanning).
-    fn narrowed(&self, table: &str) -> Option<&std::collections::BTreeSet<Key>> {
+    fn narrowed(&self, table: &str) -> Option<&By> {
         let narrow = self.narrow.as_ref().filter(|n| n.table == table)?;
         let referenced = self.db.tables.values().any(|t| {
             t.schema
@@ -242,7 +262,7 @@ impl SessionStore {
                 .iter()
                 .any(|fk| fk.referenced_table_name == table)
         });
-        (!referenced).then_some(&narrow.keys)
+        (!referenced).then_some(&narrow.by)
     }
 
     /// Records a read of row `key` of `table` (found or absent).
