@@ -77,14 +77,16 @@ pub(crate) struct Prefix {
 }
 
 /// A table's secondary indexes: for each, the keys of the rows in `rows` by the value they
-/// hold, in value order. NULLs and values that cannot be keys are left out (no comparison with a
-/// constant admits them).
+/// hold, in value order. NULLs (and values that cannot be keys) are kept apart: no comparison
+/// with a constant admits them, and an ORDER BY puts them after every value.
 #[derive(Debug, Clone, Default)]
 struct Indexes {
     /// Name and column position of each index the schema declares on one plain column.
     defs: Arc<Vec<(String, usize)>>,
     /// Entries of each index, parallel to `defs`: value → keys of the rows holding it.
     entries: Vec<im::OrdMap<Key, im::OrdSet<Key>>>,
+    /// Per index, parallel to `defs`: the keys of the rows holding NULL.
+    nulls: Vec<im::OrdSet<Key>>,
     /// Per column, what a row too short for it holds there (see [`Table::values_of`]).
     fill: Arc<Vec<Value>>,
 }
@@ -146,29 +148,42 @@ impl Indexes {
             .collect();
         Self {
             entries: vec![im::OrdMap::new(); defs.len()],
+            nulls: vec![im::OrdSet::new(); defs.len()],
             defs: Arc::new(defs),
             fill: fill_of(schema),
         }
     }
 
     fn add(&mut self, key: &Key, values: &[Value]) {
-        for ((_, pos), entries) in self.defs.iter().zip(&mut self.entries) {
+        let indexes = self.defs.iter().zip(&mut self.entries).zip(&mut self.nulls);
+        for (((_, pos), entries), nulls) in indexes {
             let value = values.get(*pos).or_else(|| self.fill.get(*pos));
-            if let Some(v) = value.and_then(unique_key) {
-                entries.entry(v).or_default().insert(key.clone());
+            match value.and_then(unique_key) {
+                Some(v) => {
+                    entries.entry(v).or_default().insert(key.clone());
+                }
+                None => {
+                    nulls.insert(key.clone());
+                }
             }
         }
     }
 
     fn remove(&mut self, key: &Key, values: &[Value]) {
-        for ((_, pos), entries) in self.defs.iter().zip(&mut self.entries) {
+        let indexes = self.defs.iter().zip(&mut self.entries).zip(&mut self.nulls);
+        for (((_, pos), entries), nulls) in indexes {
             let value = values.get(*pos).or_else(|| self.fill.get(*pos));
-            if let Some(v) = value.and_then(unique_key) {
-                if let Some(keys) = entries.get_mut(&v) {
-                    keys.remove(key);
-                    if keys.is_empty() {
-                        entries.remove(&v);
+            match value.and_then(unique_key) {
+                Some(v) => {
+                    if let Some(keys) = entries.get_mut(&v) {
+                        keys.remove(key);
+                        if keys.is_empty() {
+                            entries.remove(&v);
+                        }
                     }
+                }
+                None => {
+                    nulls.remove(key);
                 }
             }
         }
@@ -289,20 +304,23 @@ impl Table {
 
     /// The keys of the loaded rows whose column under index `name` holds a value in `range`,
     /// in the index's order (`asc` false: its values descending), rows holding one value in
-    /// primary-key order either way — as a stable sort of a scan orders them. `None` when the
-    /// table has no such index.
+    /// primary-key order either way — as a stable sort of a scan orders them; with `nulls`,
+    /// also the rows holding NULL, where such a sort puts them (after every value: last, or
+    /// first when descending). `None` when the table has no such index.
     pub fn index_in_order(
         &self,
         name: &str,
         range: (std::ops::Bound<Key>, std::ops::Bound<Key>),
         asc: bool,
+        nulls: bool,
     ) -> Option<Box<dyn Iterator<Item = &Key> + '_>> {
         let at = self.indexes.defs.iter().position(|(n, _)| n == name)?;
         let values = self.indexes.entries[at].range(range);
+        let nulls = self.indexes.nulls[at].iter().filter(move |_| nulls);
         Some(if asc {
-            Box::new(values.flat_map(|(_, keys)| keys.iter()))
+            Box::new(values.flat_map(|(_, keys)| keys.iter()).chain(nulls))
         } else {
-            Box::new(values.rev().flat_map(|(_, keys)| keys.iter()))
+            Box::new(nulls.chain(values.rev().flat_map(|(_, keys)| keys.iter())))
         })
     }
 
@@ -371,7 +389,9 @@ impl Table {
         for (key, row) in &self.rows {
             rebuilt.add(key, &row.values);
         }
-        rebuilt.defs == self.indexes.defs && rebuilt.entries == self.indexes.entries
+        rebuilt.defs == self.indexes.defs
+            && rebuilt.entries == self.indexes.entries
+            && rebuilt.nulls == self.indexes.nulls
     }
 
     /// Positions and names of the non-primary-key UNIQUE columns.

@@ -518,7 +518,7 @@ fn order_by_an_indexed_column_reads_the_index_in_order_on_every_engine() {
             let s = a.open();
             s.execute_batch(
                 "CREATE TABLE g (id INTEGER PRIMARY KEY, score INTEGER NOT NULL, tag TEXT NULL); \
-                 CREATE INDEX ix_g_score ON g (score)",
+                 CREATE INDEX ix_g_score ON g (score); CREATE INDEX ix_g_tag ON g (tag)",
             )
             .await
             .unwrap();
@@ -526,7 +526,11 @@ fn order_by_an_indexed_column_reads_the_index_in_order_on_every_engine() {
             let values: Vec<String> = (0..120i64)
                 .map(|i| {
                     let id = (i * 37) % 120 + 1;
-                    format!("({id}, {}, 't{}')", (i * 7) % 13 - 4, i % 3)
+                    let tag = match i % 4 {
+                        0 => "NULL".to_owned(),
+                        n => format!("'t{n}'"),
+                    };
+                    format!("({id}, {}, {tag})", (i * 7) % 13 - 4)
                 })
                 .collect();
             s.execute_batch(&format!("INSERT INTO g VALUES {}", values.join(",")))
@@ -539,7 +543,9 @@ fn order_by_an_indexed_column_reads_the_index_in_order_on_every_engine() {
                     "WHERE score > 2",
                     "WHERE score <= 0",
                     "WHERE tag = 't1'",
-                    "WHERE score >= -2 AND tag <> 't0'",
+                    "WHERE score >= -2 AND tag <> 't1'",
+                    "WHERE tag > 't1'",
+                    "WHERE tag IS NULL OR score = 3",
                 ] {
                     for order in ["", " DESC"] {
                         for page in [
@@ -577,6 +583,18 @@ fn order_by_an_indexed_column_reads_the_index_in_order_on_every_engine() {
                             assert_eq!(
                                 rows(through.clone()).await,
                                 rows(sorted).await,
+                                "{engine}, {what}: {through}"
+                            );
+                            // By the NULL-able column: its NULLs where a sort puts them.
+                            let by_tag = |key: &str| {
+                                format!(
+                                    "SELECT id, score FROM g {filter} ORDER BY {key}{order}{page}"
+                                )
+                            };
+                            let through = by_tag("tag");
+                            assert_eq!(
+                                rows(through.clone()).await,
+                                rows(by_tag("tag || ''")).await,
                                 "{engine}, {what}: {through}"
                             );
                         }

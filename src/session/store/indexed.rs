@@ -163,9 +163,9 @@ fn indexed_row(
     }
 }
 
-/// The read of a query ordered by `column` alone through an index on it (`CREATE INDEX`, a
-/// NOT NULL column: the index holds every row), in `asc`'s order, from a bound on the column
-/// in `filter` when it has one; `None` when no such index exists.
+/// The read of a query ordered by `column` alone through an index on it (`CREATE INDEX`: the
+/// index holds every row, its NULLs apart), in `asc`'s order, from a bound on the column in
+/// `filter` when it has one; `None` when no such index exists.
 pub(super) fn in_order(
     schema: &Schema,
     column: &str,
@@ -176,7 +176,7 @@ pub(super) fn in_order(
         .column_defs
         .as_deref()?
         .iter()
-        .find(|c| c.name == column && !c.nullable && indexable(&c.data_type))?;
+        .find(|c| c.name == column && indexable(&c.data_type))?;
     let index = declared_index(schema, &def.name)?;
     Some(TableAccessPlan::Index {
         name: index.name.clone(),
@@ -213,12 +213,14 @@ impl SessionStore {
         if !table.complete {
             return self.miss(Miss::Table(table_name.to_owned()));
         }
-        let range = match cmp.and_then(|(op, v)| Some((op, Key::try_from(v).ok()?))) {
-            Some((op, value)) => key_range(op, value),
-            None => (Bound::Unbounded, Bound::Unbounded),
+        // A bound on the column admits no NULL; without one, the NULLs come where a sort
+        // puts them.
+        let (range, nulls) = match cmp.and_then(|(op, v)| Some((op, Key::try_from(v).ok()?))) {
+            Some((op, value)) => (key_range(op, value), false),
+            None => ((Bound::Unbounded, Bound::Unbounded), true),
         };
         let keys = table
-            .index_in_order(index_name, range, asc)
+            .index_in_order(index_name, range, asc, nulls)
             .ok_or_else(|| no_index(table_name, index_name))?;
         self.read_table(table_name);
         let (table_name, index_name) = (table_name.to_owned(), index_name.to_owned());

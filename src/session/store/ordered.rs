@@ -12,8 +12,9 @@
 //! then read through the index `PRIMARY` (a name only this planner uses) and the sort is gone;
 //! a `WHERE` conjunct bounding the key (`id > $1`: a keyset page) also gives the read its start
 //! (or end), the filter keeping the conjunct.
-//! A query ordered by a column with an index (`CREATE INDEX`, a NOT NULL column) alone is read
-//! through that index in its order the same way (`indexed::in_order`).
+//! A query ordered by a column with an index (`CREATE INDEX`) alone is read through that index
+//! in its order the same way (`indexed::in_order`), its NULLs where GlueSQL's sort puts them
+//! (after every value).
 //! The read set records the whole table, as for a scan. A table not loaded yet (kv://, do://)
 //! is loaded from its first key, as far as the read goes (`scan_prefix`): on kv://, a first
 //! page costs one `list` call, not one per 1 000 rows; a read from the last key (`DESC`) loads
@@ -399,7 +400,7 @@ mod tests {
     }
 
     #[test]
-    fn a_query_ordered_by_an_indexed_not_null_column_reads_the_index_unsorted() {
+    fn a_query_ordered_by_an_indexed_column_reads_the_index_unsorted() {
         let mut s = store();
         for sql in [
             "CREATE TABLE g (id INTEGER PRIMARY KEY, score INTEGER NOT NULL, n INTEGER NULL)",
@@ -428,10 +429,11 @@ mod tests {
         // Its own bound starts the read.
         let bounded = plan("SELECT id FROM g WHERE score >= 3 ORDER BY score LIMIT 2");
         assert!(bounded.contains("predicate: Some("), "{bounded}");
-        // A NULL-able column's index lacks the NULLs; an expression, two keys or an equality
-        // elsewhere (few rows) keep the sort.
+        // A NULL-able column's too (its NULLs kept apart).
+        let nullable = plan("SELECT id FROM g ORDER BY n DESC");
+        assert!(nullable.contains("name: \"ix_g_n\""), "{nullable}");
+        // An expression, two keys or an equality elsewhere (few rows) keep the sort.
         for sql in [
-            "SELECT id FROM g ORDER BY n",
             "SELECT id FROM g ORDER BY score + 0",
             "SELECT id FROM g ORDER BY score, id",
             "SELECT id FROM g WHERE n = 1 ORDER BY score",
