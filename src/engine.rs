@@ -416,16 +416,30 @@ impl Engine {
             }
             Backend::Durable(store) => {
                 let epoch = self.inner.cache_epoch.get();
-                let request =
-                    durable::load_request(misses, (as_of != UNKNOWN_VERSION).then_some(as_of));
+                let at = (as_of != UNKNOWN_VERSION).then_some(as_of);
+                let request = durable::load_request(misses, at);
                 let answer = store.call(&request).await?;
-                let patch = match durable::patch(&request, answer) {
+                // An object older than first rows and index reads: those tables whole, as of
+                // the version it answered.
+                let unanswered = durable::unanswered(&request, &answer);
+                let mut patch = match durable::patch(&request, misses, answer) {
                     Ok(patch) => patch,
                     Err(e) => {
                         self.reset_durable_cache();
                         return Err(e);
                     }
                 };
+                if !unanswered.is_empty() {
+                    let request = durable::load_request(&unanswered, patch.at);
+                    let answer = store.call(&request).await?;
+                    match durable::patch(&request, &unanswered, answer) {
+                        Ok(whole) => patch.complete.extend(whole.complete),
+                        Err(e) => {
+                            self.reset_durable_cache();
+                            return Err(e);
+                        }
+                    }
+                }
                 let mut committed = self.inner.committed.borrow_mut();
                 if self.inner.cache_epoch.get() == epoch {
                     let at = patch.at.unwrap_or(UNKNOWN_VERSION);

@@ -24,6 +24,7 @@ pub struct LocalObject {
     older: Cell<bool>,
     requests: Cell<u64>,
     request_bytes: Cell<u64>,
+    answer_bytes: Cell<u64>,
     clock: Cell<u64>,
 }
 
@@ -68,6 +69,7 @@ impl LocalObject {
             older: Cell::new(false),
             requests: Cell::new(0),
             request_bytes: Cell::new(0),
+            answer_bytes: Cell::new(0),
             clock: Cell::new(1_000_000),
         }
     }
@@ -111,9 +113,9 @@ impl LocalObject {
         self.interleave.set(on);
     }
 
-    /// Serves commits as an object deployed before commits named the keys they inserted
-    /// unread (a worker and its object on different versions during a deploy): the object
-    /// does not see that part of a commit.
+    /// Serves requests as an object deployed before commits named the keys they inserted
+    /// unread and loads asked for first rows and index reads (a worker and its object on
+    /// different versions during a deploy): the object does not see those parts.
     pub fn as_older_object(&self, on: bool) {
         self.older.set(on);
     }
@@ -128,6 +130,12 @@ impl LocalObject {
     #[must_use]
     pub fn request_bytes(&self) -> u64 {
         self.request_bytes.get()
+    }
+
+    /// Bytes of the answers the object gave so far (lost ones included).
+    #[must_use]
+    pub fn answer_bytes(&self) -> u64 {
+        self.answer_bytes.get()
     }
 
     /// How many whole states of earlier versions the object keeps (see the object's
@@ -162,14 +170,20 @@ impl LocalObject {
     }
 }
 
-/// `body` without what an older object does not know: a commit's `assumed` keys.
+/// `body` without what an older object does not know: a commit's `assumed` keys, a load's
+/// first rows and index reads.
 fn older(body: &str) -> String {
     let Ok(mut request) = serde_json::from_str::<serde_json::Value>(body) else {
         return body.to_owned();
     };
-    if let Some(delta) = request.pointer_mut("/commit/delta") {
-        if let Some(delta) = delta.as_object_mut() {
-            delta.remove("assumed");
+    for (at, fields) in [
+        ("/commit/delta", &["assumed"][..]),
+        ("/load", &["firsts", "indexed"][..]),
+    ] {
+        if let Some(part) = request.pointer_mut(at).and_then(|p| p.as_object_mut()) {
+            for field in fields {
+                part.remove(*field);
+            }
         }
     }
     request.to_string()
@@ -192,6 +206,8 @@ impl ObjectTransport for LocalObject {
             }
             let body = if self.older.get() { older(&body) } else { body };
             let answer = self.object.borrow_mut().handle_json(&body);
+            self.answer_bytes
+                .set(self.answer_bytes.get() + answer.len() as u64);
             if self.lose_answers.get() > 0 {
                 self.lose_answers.set(self.lose_answers.get() - 1);
                 return Err(TransportFailure::Transient("answer lost (injected)".into()));

@@ -29,7 +29,7 @@ pub(crate) mod wire;
 use crate::{
     error::{Error, Result},
     session::store::Miss,
-    snapshot::{Database, StoredRow, Table, Version},
+    snapshot::{Database, Prefix, StoredRow, Table, Version},
     storage::patch::Patch,
 };
 use gluesql_core::prelude::Key;
@@ -38,53 +38,91 @@ use wire::{Change, Request, Response};
 
 /// The load request for what a statement missed, as of `at`.
 pub(crate) fn load_request(misses: &[Miss], at: Option<Version>) -> Request {
-    let mut schemas = Vec::new();
-    let mut all_schemas = false;
-    let mut rows = Vec::new();
-    let mut tables = Vec::new();
-    let mut uniques = Vec::new();
+    let mut load = wire::Load {
+        at,
+        ..wire::Load::default()
+    };
     for miss in misses {
         match miss {
-            Miss::Schema(name) => schemas.push(name.clone()),
-            Miss::AllSchemas => all_schemas = true,
-            Miss::Row(table, key) => rows.push((table.clone(), key.clone())),
-            // The object answers from memory: a first page takes the whole table.
-            // The object answers from memory: the whole table (kept by the isolate after).
-            Miss::Table(table) | Miss::Prefix { table, .. } | Miss::Indexed { table, .. } => {
-                tables.push(table.clone());
+            Miss::Schema(name) => load.schemas.push(name.clone()),
+            Miss::AllSchemas => load.all_schemas = true,
+            Miss::Row(table, key) => load.rows.push((table.clone(), key.clone())),
+            Miss::Table(table) => load.tables.push(table.clone()),
+            Miss::Prefix { table, rows, past } => {
+                load.firsts.push((table.clone(), *rows, past.clone()));
             }
+            Miss::Indexed {
+                table,
+                index,
+                value,
+                ..
+            } => load
+                .indexed
+                .push((table.clone(), index.clone(), value.clone())),
             Miss::Unique {
                 table, pos, value, ..
-            } => uniques.push((table.clone(), *pos, value.clone())),
+            } => load.uniques.push((table.clone(), *pos, value.clone())),
         }
     }
-    Request::Load {
-        at,
-        schemas,
-        all_schemas,
-        rows,
-        tables,
-        uniques,
-    }
+    Request::Load(load)
 }
 
-/// The patch a load's answer makes, for a request built by [`load_request`].
+/// The misses of `request` an object older than first rows and index reads left unanswered
+/// (see [`wire::Load::firsts`]): their tables, to load whole.
+pub(crate) fn unanswered(request: &Request, answer: &Response) -> Vec<Miss> {
+    let (
+        Request::Load(load),
+        Response::Loaded {
+            firsts, indexed, ..
+        },
+    ) = (request, answer)
+    else {
+        return Vec::new();
+    };
+    let firsts = load
+        .firsts
+        .iter()
+        .filter(|_| firsts.is_none())
+        .map(|(t, ..)| t);
+    let indexed = load
+        .indexed
+        .iter()
+        .filter(|_| indexed.is_none())
+        .map(|(t, ..)| t);
+    let mut tables: Vec<Miss> = Vec::new();
+    for table in firsts.chain(indexed) {
+        let miss = Miss::Table(table.clone());
+        if !tables.contains(&miss) {
+            tables.push(miss);
+        }
+    }
+    tables
+}
+
+fn stored(rows: Vec<wire::KeyedRow>) -> crate::storage::patch::LoadedRows {
+    rows.into_iter()
+        .map(|(k, values, version)| {
+            (
+                k,
+                StoredRow {
+                    values: Arc::new(values),
+                    version,
+                },
+            )
+        })
+        .collect()
+}
+
+/// The patch a load's answer makes, for a request built by [`load_request`] (`misses`).
 ///
 /// # Errors
 /// [`Error::Conflict`] when the object no longer keeps the version asked for (the session's
 /// snapshot is too old); [`Error::Storage`] for a failed or unexpected answer.
-pub(crate) fn patch(request: &Request, answer: Response) -> Result<Patch> {
-    let Request::Load {
-        schemas: schema_names,
-        rows: row_keys,
-        tables: table_names,
-        uniques: unique_keys,
-        ..
-    } = request
-    else {
+pub(crate) fn patch(request: &Request, misses: &[Miss], answer: Response) -> Result<Patch> {
+    let Request::Load(load) = request else {
         return Err(client::unexpected(&answer));
     };
-    let (at, schemas, all_schemas, rows, tables, uniques) = match answer {
+    let (at, schemas, all_schemas, rows, tables, uniques, firsts, indexed) = match answer {
         Response::Loaded {
             at,
             schemas,
@@ -92,13 +130,21 @@ pub(crate) fn patch(request: &Request, answer: Response) -> Result<Patch> {
             rows,
             tables,
             uniques,
-        } => (at, schemas, all_schemas, rows, tables, uniques),
+            firsts,
+            indexed,
+        } => (
+            at,
+            schemas,
+            all_schemas,
+            rows,
+            tables,
+            uniques,
+            firsts,
+            indexed,
+        ),
         Response::TooOld { oldest } => {
             // The tables the load named: some of them changed after the session's snapshot.
-            let mut named: Vec<&str> =
-                wire::load_tables(schema_names, row_keys, table_names, unique_keys)
-                    .map(String::as_str)
-                    .collect();
+            let mut named: Vec<&str> = load.tables().map(String::as_str).collect();
             named.sort_unstable();
             named.dedup();
             let table = if named.is_empty() {
@@ -121,27 +167,30 @@ pub(crate) fn patch(request: &Request, answer: Response) -> Result<Patch> {
         at: Some(at),
         ..Patch::default()
     };
-    for (name, schema) in schema_names.iter().zip(schemas) {
-        match schema {
-            Some(s) => {
-                patch.versions.push((name.clone(), s.version));
-                patch
-                    .schemas
-                    .push((name.clone(), Some((s.schema, s.schema_version))));
-            }
+    let schema = |patch: &mut Patch, name: &String, s: wire::SchemaWire| {
+        patch.versions.push((name.clone(), s.version));
+        // The object holds every row: an equality on any index is answered by it.
+        let indexes: Vec<String> = s.schema.indexes.iter().map(|i| i.name.clone()).collect();
+        if !indexes.is_empty() {
+            patch.backed.push((name.clone(), indexes));
+        }
+        patch
+            .schemas
+            .push((name.clone(), Some((s.schema, s.schema_version))));
+    };
+    for (name, s) in load.schemas.iter().zip(schemas) {
+        match s {
+            Some(s) => schema(&mut patch, name, s),
             None => patch.schemas.push((name.clone(), None)),
         }
     }
     if let Some(all) = all_schemas {
         for (name, s) in all {
-            patch.versions.push((name.clone(), s.version));
-            patch
-                .schemas
-                .push((name, Some((s.schema, s.schema_version))));
+            schema(&mut patch, &name, s);
         }
         patch.all_schemas = true;
     }
-    for ((table, key), row) in row_keys.iter().zip(rows) {
+    for ((table, key), row) in load.rows.iter().zip(rows) {
         patch.rows.push((
             table.clone(),
             key.clone(),
@@ -151,28 +200,46 @@ pub(crate) fn patch(request: &Request, answer: Response) -> Result<Patch> {
             }),
         ));
     }
-    for (table, rows) in table_names.iter().zip(tables) {
+    for (table, rows) in load.tables.iter().zip(tables) {
         if let Some(rows) = rows {
-            patch.complete.push((
-                table.clone(),
-                rows.into_iter()
-                    .map(|(k, values, version)| {
-                        (
-                            k,
-                            StoredRow {
-                                values: Arc::new(values),
-                                version,
-                            },
-                        )
-                    })
-                    .collect(),
-            ));
+            patch.complete.push((table.clone(), stored(rows)));
         }
     }
-    for ((table, pos, value), owner) in unique_keys.iter().zip(uniques) {
+    for ((table, pos, value), owner) in load.uniques.iter().zip(uniques) {
         patch
             .uniques
             .push((table.clone(), *pos, value.clone(), owner));
+    }
+    for ((table, want, _), first) in load.firsts.iter().zip(firsts.into_iter().flatten()) {
+        match first {
+            Some((rows, None)) => patch.complete.push((table.clone(), stored(rows))),
+            Some((rows, Some(through))) => patch.prefixes.push((
+                table.clone(),
+                stored(rows),
+                Prefix {
+                    through,
+                    rows: *want,
+                },
+            )),
+            None => {}
+        }
+    }
+    let created = misses.iter().filter_map(|miss| match miss {
+        Miss::Indexed { created, .. } => Some(*created),
+        _ => None,
+    });
+    let answers = load
+        .indexed
+        .iter()
+        .zip(created)
+        .zip(indexed.into_iter().flatten());
+    for (((table, index, value), created), rows) in answers {
+        for (key, row) in stored(rows.unwrap_or_default()) {
+            patch.rows.push((table.clone(), key, Some(row)));
+        }
+        patch
+            .indexed
+            .push((table.clone(), index.clone(), created, value.clone()));
     }
     Ok(patch)
 }

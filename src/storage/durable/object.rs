@@ -10,7 +10,7 @@
 //! can catch up with the commits after its own version.
 
 use super::wire::{
-    load_tables, Change, Delta, ErrorWire, KeyedRow, Request, Response, RowWire, SchemaWire,
+    Change, Delta, ErrorWire, KeyedRow, Load, Request, Response, RowWire, SchemaWire,
 };
 use crate::{
     error::{Error, Result},
@@ -165,6 +165,22 @@ fn stored_table(schema: &SchemaWire, rows: Vec<KeyedRow>) -> Table {
     t
 }
 
+/// The first rows of `t` in key order: at least `want` of them and past key `past`, with the
+/// last key given (`None` when they reach the table's end): what `Miss::Prefix` asks for.
+fn first_rows(t: &Table, want: u32, past: Option<&Key>) -> (Vec<KeyedRow>, Option<Key>) {
+    let want = usize::try_from(want).unwrap_or(usize::MAX);
+    let mut rows = Vec::new();
+    let mut keys = t.rows.iter();
+    for (k, r) in &mut keys {
+        rows.push((k.clone(), r.values.as_ref().clone(), r.version));
+        if rows.len() >= want && past.is_none_or(|past| k > past) {
+            break;
+        }
+    }
+    let through = keys.next().and(rows.last().map(|(k, _, _)| k.clone()));
+    (rows, through)
+}
+
 fn schema_wire(t: &Table) -> SchemaWire {
     SchemaWire {
         schema: gluesql_core::data::Schema::clone(&t.schema),
@@ -272,14 +288,7 @@ impl<P: Persistence> DatabaseObject<P> {
     /// Answers a request.
     pub fn handle(&mut self, request: Request) -> Response {
         match request {
-            Request::Load {
-                at,
-                schemas,
-                all_schemas,
-                rows,
-                tables,
-                uniques,
-            } => self.load(at, &schemas, all_schemas, &rows, &tables, &uniques),
+            Request::Load(load) => self.load(&load),
             Request::Commit { id, cache, delta } => self.commit(id, cache, delta),
             Request::Ids { name, count } => self.ids(&name, count),
         }
@@ -341,67 +350,79 @@ impl<P: Persistence> DatabaseObject<P> {
         Some(db)
     }
 
-    fn load(
-        &self,
-        at: Option<Version>,
-        schemas: &[String],
-        all_schemas: bool,
-        rows: &[(String, Key)],
-        tables: &[String],
-        uniques: &[(String, usize, Key)],
-    ) -> Response {
+    fn load(&self, load: &Load) -> Response {
         // Tables unchanged since the version asked for answer from the latest state as they
         // are: exact, with no state to roll forward, and also for a version no longer kept (the
         // object restarted, or many commits since).
         let unchanged = |v: Version| {
-            !all_schemas
-                && load_tables(schemas, rows, tables, uniques)
-                    .all(|name| self.unchanged_since(name, v))
+            !load.all_schemas && load.tables().all(|name| self.unchanged_since(name, v))
         };
-        let found = match at {
+        let found = match load.at {
             Some(v) if v != self.committed.version && unchanged(v) => {
                 Ok((v, std::borrow::Cow::Borrowed(&self.committed.db)))
             }
-            _ => self.at(at),
+            _ => self.at(load.at),
         };
         let (at, db) = match found {
             Ok(found) => found,
             Err(answer) => return *answer,
         };
         let table = |name: &str| db.tables.get(name);
+        let keyed = |t: &Table, k: &Key| {
+            t.rows
+                .get(k)
+                .map(|r| (k.clone(), r.values.as_ref().clone(), r.version))
+        };
         Response::Loaded {
             at,
-            schemas: schemas
+            schemas: load
+                .schemas
                 .iter()
                 .map(|name| table(name).map(schema_wire))
                 .collect(),
-            all_schemas: all_schemas.then(|| {
+            all_schemas: load.all_schemas.then(|| {
                 db.tables
                     .iter()
                     .map(|(name, t)| (name.clone(), schema_wire(t)))
                     .collect()
             }),
-            rows: rows
+            rows: load
+                .rows
                 .iter()
                 .map(|(name, key)| row_wire(table(name).and_then(|t| t.rows.get(key))))
                 .collect(),
-            tables: tables
+            tables: load
+                .tables
                 .iter()
                 .map(|name| {
-                    table(name).map(|t| {
-                        t.rows
-                            .iter()
-                            .map(|(k, r)| (k.clone(), r.values.as_ref().clone(), r.version))
-                            .collect()
-                    })
+                    table(name).map(|t| t.rows.keys().filter_map(|k| keyed(t, k)).collect())
                 })
                 .collect(),
-            uniques: uniques
+            uniques: load
+                .uniques
                 .iter()
                 .map(|(name, pos, value)| {
                     table(name).and_then(|t| t.unique.get(&(*pos, value.clone())).cloned())
                 })
                 .collect(),
+            firsts: (!load.firsts.is_empty()).then(|| {
+                load.firsts
+                    .iter()
+                    .map(|(name, want, past)| {
+                        table(name).map(|t| first_rows(t, *want, past.as_ref()))
+                    })
+                    .collect()
+            }),
+            indexed: (!load.indexed.is_empty()).then(|| {
+                load.indexed
+                    .iter()
+                    .map(|(name, index, value)| {
+                        let t = table(name)?;
+                        let keys = t.index_lookup(index, value.clone()..=value.clone())?;
+                        Some(keys.iter().filter_map(|k| keyed(t, k)).collect())
+                    })
+                    .collect()
+            }),
         }
     }
 

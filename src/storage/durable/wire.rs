@@ -25,19 +25,7 @@ use std::{cell::Cell, rc::Rc, sync::Arc};
 #[serde(rename_all = "snake_case")]
 pub enum Request {
     /// Reads, as of version `at` (`None`: the latest).
-    Load {
-        at: Option<Version>,
-        #[serde(default)]
-        schemas: Vec<String>,
-        #[serde(default)]
-        all_schemas: bool,
-        #[serde(default)]
-        rows: Vec<(String, Key)>,
-        #[serde(default)]
-        tables: Vec<String>,
-        #[serde(default)]
-        uniques: Vec<(String, usize, Key)>,
-    },
+    Load(Load),
     /// Validates and applies a session's commit. `id` makes a retry idempotent; `cache` is the
     /// version of the worker's isolate cache, to which the answer brings the commits since.
     Commit {
@@ -50,24 +38,49 @@ pub enum Request {
     Ids { name: String, count: u32 },
 }
 
-/// The tables a load names (with repeats): its schemas, rows, scanned tables and unique values.
-pub(crate) fn load_tables<'a>(
-    schemas: &'a [String],
-    rows: &'a [(String, Key)],
-    tables: &'a [String],
-    uniques: &'a [(String, usize, Key)],
-) -> impl Iterator<Item = &'a String> {
-    schemas
-        .iter()
-        .chain(rows.iter().map(|(t, _)| t))
-        .chain(tables)
-        .chain(uniques.iter().map(|(t, _, _)| t))
+/// What a load reads, as of version `at` (`None`: the latest).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Load {
+    pub at: Option<Version>,
+    #[serde(default)]
+    pub schemas: Vec<String>,
+    #[serde(default)]
+    pub all_schemas: bool,
+    #[serde(default)]
+    pub rows: Vec<(String, Key)>,
+    #[serde(default)]
+    pub tables: Vec<String>,
+    #[serde(default)]
+    pub uniques: Vec<(String, usize, Key)>,
+    /// The first rows of tables in key order: (table, at least that many rows, past this
+    /// key). An object older than this field answers without `firsts` (the worker then loads
+    /// those tables whole).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub firsts: Vec<(String, u32, Option<Key>)>,
+    /// The rows holding a value under an index: (table, index, value). As `firsts`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexed: Vec<(String, String, Key)>,
+}
+
+impl Load {
+    /// The tables the load names (with repeats).
+    pub(crate) fn tables(&self) -> impl Iterator<Item = &String> {
+        self.schemas
+            .iter()
+            .chain(self.rows.iter().map(|(t, _)| t))
+            .chain(&self.tables)
+            .chain(self.uniques.iter().map(|(t, _, _)| t))
+            .chain(self.firsts.iter().map(|(t, _, _)| t))
+            .chain(self.indexed.iter().map(|(t, _, _)| t))
+    }
 }
 
 /// A row as it crosses: its values and version, or `None` where it is known absent (deleted).
 pub type RowWire = Option<(Vec<Value>, Version)>;
 /// A row of a whole table as it crosses: key, values, version.
 pub type KeyedRow = (Key, Vec<Value>, Version);
+/// A table's first rows as they cross, with the last key of them (`None`: every row).
+pub type FirstRows = (Vec<KeyedRow>, Option<Key>);
 
 /// A table as a session holds it (part of it, unless `complete`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,6 +152,14 @@ pub enum Response {
         rows: Vec<RowWire>,
         tables: Vec<Option<Vec<KeyedRow>>>,
         uniques: Vec<Option<Key>>,
+        /// Per `firsts` asked: the table's first rows up to the last key given (`None`: to
+        /// its end), or `None` for a table that does not exist. Absent from an older object.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        firsts: Option<Vec<Option<FirstRows>>>,
+        /// Per `indexed` asked: the rows holding the value (`None`: no such table or index).
+        /// Absent from an older object.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        indexed: Option<Vec<Option<Vec<KeyedRow>>>>,
     },
     Committed {
         version: Version,
