@@ -8,8 +8,10 @@
 //!   `do://` this works on a table not loaded yet: the owner of the value loads by itself
 //!   (one point read), then the row (another), instead of the whole table.
 //! - **`CREATE INDEX name ON t (column)`** (one plain column), for equality and ranges, kept
-//!   by every commit in each table's snapshot (see `crate::snapshot`). It answers from a table
-//!   whose rows are loaded (on `kv://` and `do://` a first read loads the table, as a scan).
+//!   by every commit in each table's snapshot (see `crate::snapshot`). It answers from the
+//!   rows loaded: an equality on a table not loaded whole loads that value's rows
+//!   ([`Miss::Indexed`]: on `kv://` through the index's entries in KV, where the table's
+//!   schema record says it has them; on `do://` from the object), anything else the table.
 //!
 //! The constant must be of exactly the column's type, and the type one whose key order is
 //! SQL's (integers, text, booleans, dates and times, UUIDs, decimals: not floats), so that the
