@@ -11,7 +11,8 @@
 //   by_id           GET /users/{a random id}               (primary key)
 //
 // Engines: memory, kv_warm (kv://, cache_ttl=3600: the isolate cache serves reads), kv_cold
-// (the same KV data, cache_ttl=0: every request reads KV), do (do://, cache_ttl=3600).
+// (the same KV data, cache_ttl=0: every request reads KV), do (do://, cache_ttl=3600), do_cold
+// (the same object, cache_ttl=0: every request asks the object for what it reads).
 // Figures: requests per second and the inner workerd's CPU per request; ratio = rps at the
 // smallest size / rps at the largest (the issue's target: ≤ 2 for a first page and
 // indexed_lookup, by_id flat; on kv:// the first page without a count, since KV cannot count
@@ -168,10 +169,12 @@ for (const engine of ENGINES) {
   const url = { memory: "memory://", kv: "kv://GLUEBIND_KV?cache_ttl=3600", do: "do://GLUEBIND_DB?cache_ttl=3600" }[engine];
   if (!url) throw new Error(`--engines: no engine ${engine} (memory, kv, do)`);
   const chunk = engine === "kv" ? 400 : 2000;
-  const persistTo = engine === "kv" ? path.join(os.tmpdir(), `gluebind-scale-${process.pid}`) : undefined;
+  // Persisted (KV, the object's storage) so that a second worker without an isolate cache
+  // serves the same data.
+  const persistTo = path.join(os.tmpdir(), `gluebind-scale-${process.pid}-${engine}`);
   // Removed however this process ends (wrangler-dev.mjs exits on a signal after stopping its
   // workers; the directory given to them is this script's).
-  if (persistTo) process.on("exit", () => rmSync(persistTo, { recursive: true, force: true, maxRetries: 3 }));
+  process.on("exit", () => rmSync(persistTo, { recursive: true, force: true, maxRetries: 3 }));
   let worker = await serve(url, persistTo);
   const ids = [];
   try {
@@ -181,12 +184,13 @@ for (const engine of ENGINES) {
       log(`${engine}: ${size} users (seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
       const name = engine === "kv" ? "kv_warm" : engine;
       for (const query of QUERIES) record(name, query, size, await measure(worker, query, ids, size));
-      if (engine === "kv") {
-        // The same KV data, no isolate cache: a second worker over the same local state.
+      const coldUrl = { kv: "kv://GLUEBIND_KV?cache_ttl=0", do: "do://GLUEBIND_DB?cache_ttl=0" }[engine];
+      if (coldUrl) {
+        // The same data, no isolate cache: a second worker over the same local state.
         await worker.stop();
-        const cold = await serve("kv://GLUEBIND_KV?cache_ttl=0", persistTo);
+        const cold = await serve(coldUrl, persistTo);
         try {
-          for (const query of QUERIES) record("kv_cold", query, size, await measure(cold, query, ids, size));
+          for (const query of QUERIES) record(`${engine}_cold`, query, size, await measure(cold, query, ids, size));
         } finally {
           await cold.stop();
         }
@@ -195,7 +199,7 @@ for (const engine of ENGINES) {
     }
   } finally {
     await worker.stop();
-    if (persistTo) rmSync(persistTo, { recursive: true, force: true, maxRetries: 3 });
+    rmSync(persistTo, { recursive: true, force: true, maxRetries: 3 });
   }
 }
 

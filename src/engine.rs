@@ -338,7 +338,9 @@ impl Engine {
             Rc::clone(&self.inner.row_ids),
             committed.version,
         );
-        store.back_indexes = matches!(self.inner.backend, Backend::Kv(_));
+        if let Backend::Kv(kv) = &self.inner.backend {
+            store.back_indexes = crate::storage::kv::layout::index_backfill_rows(kv.max_ops);
+        }
         store
     }
 

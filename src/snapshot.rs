@@ -274,12 +274,12 @@ impl Table {
     pub fn set_schema(&mut self, schema: Arc<Schema>) {
         let indexes = Indexes::of(&schema);
         if indexes.defs != self.indexes.defs {
-            self.backed = std::mem::take(&mut self.backed)
-                .into_iter()
-                .filter(|name| schema.indexes.iter().any(|index| &index.name == name))
-                .collect();
+            // An index on a column dropped since stays declared (GlueSQL keeps it) but indexes
+            // nothing: its entries went with the column's values.
             self.indexed = im::OrdSet::new();
             self.indexes = indexes;
+            let backed = std::mem::take(&mut self.backed);
+            self.keep_backed(backed);
             for (key, row) in &self.rows {
                 self.indexes.add(key, &row.values);
             }
@@ -349,15 +349,36 @@ impl Table {
     }
 
     /// True when a row holding `values` would join an index value whose rows were all
-    /// loaded (see [`Table::indexed`]): a session that read them must not see it (repeatable
-    /// reads: another isolate committed it after the listing).
-    pub fn hides(&self, values: &[Value]) -> bool {
+    /// loaded (see [`Table::indexed`]): for a session that read them, a row another isolate
+    /// committed into the value after the listing.
+    pub fn joins_a_read_value(&self, values: &[Value]) -> bool {
         !self.complete
             && !self.indexed.is_empty()
             && self
                 .index_values(values)
                 .into_iter()
                 .any(|(name, _, value)| self.index_value_known(name, &value))
+    }
+
+    /// Takes `backed` back as the indexes with entries, those of them the table still has.
+    pub fn keep_backed(&mut self, backed: im::OrdSet<String>) {
+        self.backed = backed
+            .into_iter()
+            .filter(|name| self.indexes.defs.iter().any(|(n, _)| n == name))
+            .collect();
+    }
+
+    /// True when `other` (a later state of this table) has index `name` with entries as this
+    /// one has them: the same column and creation time (one dropped and created again differs).
+    pub fn same_backed_index(&self, other: &Table, name: &str) -> bool {
+        let index = |t: &Table| {
+            t.schema
+                .indexes
+                .iter()
+                .find(|i| i.name == name)
+                .map(|i| (i.expr.clone(), i.created))
+        };
+        self.backed.contains(name) && other.backed.contains(name) && index(self) == index(other)
     }
 
     /// True when every row holding `value` under index `name` is in `rows`.

@@ -227,14 +227,15 @@ fn a_session_reads_its_own_writes_and_its_snapshot_through_the_index() {
             ids(&s, "SELECT id FROM items WHERE n = 5 ORDER BY id").await,
             [5, 6, 105, 500]
         );
-        // Nor by key, nor in a scan of the table (which the index cannot answer).
-        assert!(ids(&s, "SELECT id FROM items WHERE id = 600")
-            .await
-            .is_empty());
-        assert_eq!(
-            ids(&s, "SELECT id FROM items WHERE n + 0 = 5 ORDER BY id").await,
-            [5, 6, 105, 500]
-        );
+        // A read that would show it (by key, or a scan the index cannot answer) conflicts:
+        // the snapshot cannot hold it consistently (its unit of work runs again).
+        for sql in [
+            "SELECT id FROM items WHERE id = 600",
+            "SELECT id FROM items WHERE n + 0 = 5",
+        ] {
+            let err = s.execute(sql, NO_PARAMS).await.unwrap_err();
+            assert_eq!(err.code(), "CONFLICT", "{sql}: {err}");
+        }
         s.commit().await.unwrap();
         s.engine().flush().await.unwrap();
         let c = cold(&kv).await;
@@ -405,5 +406,152 @@ fn updates_and_deletes_by_an_indexed_value_read_that_values_rows_not_the_table()
             100
         );
         assert_eq!(ids(&s, "SELECT id FROM items WHERE n = 8").await.len(), 95);
+    });
+}
+
+#[test]
+fn an_index_created_while_another_isolate_writes_the_table_conflicts() {
+    let kv: Kv = Rc::new(CountingKv::new(MemoryKv::new()));
+    let a = isolate(&kv, URL);
+    block_on(async {
+        run(&a, ITEMS).await;
+        fill(&a, (1..=300).map(|id| (id, id % 10))).await;
+        let b = cold(&kv).await;
+        let s = b.open();
+        s.execute_batch("CREATE INDEX ix_items_n ON items (n)")
+            .await
+            .unwrap();
+        // Another isolate's row lands (and its record goes) before this commit checks.
+        let c = cold(&kv).await;
+        run(&c, "INSERT INTO items VALUES (301, 5)").await;
+        let err = s.commit().await.unwrap_err();
+        assert_eq!(err.code(), "CONFLICT", "{err}");
+        assert!(entries(&kv).is_empty(), "nothing written");
+        // Again: now with the row, which gets its entry.
+        let d = cold(&kv).await;
+        run(&d, "CREATE INDEX ix_items_n ON items (n)").await;
+        let e = cold(&kv).await;
+        assert_eq!(
+            ids(&e.open(), "SELECT id FROM items WHERE n = 5 ORDER BY id")
+                .await
+                .len(),
+            31
+        );
+        assert_eq!(entries(&kv).len(), 301);
+    });
+}
+
+#[test]
+fn an_index_dropped_and_created_again_or_on_a_column_dropped_and_added_reads_true() {
+    let (kv, a) = namespace(100);
+    block_on(async {
+        run(&a, "ALTER TABLE items ADD COLUMN m INTEGER NULL UNIQUE").await;
+        run(&a, "UPDATE items SET m = id * 2").await;
+        // One session, no KV call between the two statements (the table is loaded).
+        let s = a.open();
+        s.execute_batch(
+            "SELECT COUNT(*) FROM items; DROP INDEX items.ix_items_n; \
+             CREATE INDEX ix_items_n ON items (m)",
+        )
+        .await
+        .unwrap();
+        s.commit().await.unwrap();
+        s.engine().flush().await.unwrap();
+        let b = cold(&kv).await;
+        assert_eq!(
+            ids(&b.open(), "SELECT id FROM items WHERE m = 14").await,
+            [7]
+        );
+        assert_eq!(
+            entries(&kv).len(),
+            100,
+            "the old index's entries went with it"
+        );
+        // An indexed column dropped, then added again with a DEFAULT (in place): its index no
+        // longer has entries (every row reads the default).
+        run(&a, "ALTER TABLE items DROP COLUMN m").await;
+        run(&a, "ALTER TABLE items ADD COLUMN m INTEGER DEFAULT 5").await;
+        let c = cold(&kv).await;
+        assert_eq!(
+            ids(&c.open(), "SELECT id FROM items WHERE m = 5")
+                .await
+                .len(),
+            100
+        );
+        // The table goes, whatever entries it left behind.
+        run(&a, "DROP TABLE items").await;
+        assert!(entries(&kv).is_empty(), "{:?}", entries(&kv));
+    });
+}
+
+#[test]
+fn indexes_get_entries_within_the_sessions_budget() {
+    for (url, rows, indexes, backed) in [
+        (URL, 150, 3, 2), // 2 × 150 within 400, a third would not be
+        (URL, 350, 2, 1), // one of them
+        ("kv://GLUEBIND_KV?max_ops=200", 80, 1, 1), // 88 entries at this budget
+        ("kv://GLUEBIND_KV?max_ops=200", 300, 1, 0),
+    ] {
+        let kv: Kv = Rc::new(CountingKv::new(MemoryKv::new()));
+        let a = isolate(&kv, URL);
+        block_on(async {
+            run(
+                &a,
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, b INTEGER, c INTEGER)",
+            )
+            .await;
+            for chunk in (1..=rows).collect::<Vec<i64>>().chunks(150) {
+                let values: Vec<String> = chunk
+                    .iter()
+                    .map(|id| format!("({id}, {id}, {id}, {id})"))
+                    .collect();
+                run(&a, &format!("INSERT INTO t VALUES {}", values.join(","))).await;
+            }
+            let f = isolate(&kv, url);
+            let sql: Vec<String> = ["a", "b", "c"][..indexes]
+                .iter()
+                .map(|c| format!("CREATE INDEX ix_t_{c} ON t ({c})"))
+                .collect();
+            run(&f, &sql.join("; ")).await;
+            let prefix = Layout::new("").indexes_prefix("t");
+            let stored = dump(kv.inner())
+                .into_iter()
+                .filter(|(k, _)| k.starts_with(&prefix))
+                .count();
+            assert_eq!(
+                stored,
+                rows as usize * backed,
+                "{url}: {rows} rows, {indexes} indexes"
+            );
+            let g = isolate(&kv, URL);
+            for c in ["a", "b", "c"][..indexes].iter() {
+                let sql = format!("SELECT id FROM t WHERE {c} = 7");
+                assert_eq!(ids(&g.open(), &sql).await, [7], "{url}: {sql}");
+            }
+        });
+    }
+}
+
+#[test]
+fn a_value_most_rows_hold_loads_the_table_instead() {
+    let kv: Kv = Rc::new(CountingKv::new(MemoryKv::new()));
+    let a = isolate(&kv, URL);
+    block_on(async {
+        run(
+            &a,
+            &format!("{ITEMS}; CREATE INDEX ix_items_n ON items (n)"),
+        )
+        .await;
+        fill(&a, (1..=3_000).map(|id| (id, id % 2))).await;
+        kv.reset();
+        let b = cold(&kv).await;
+        let found = ids(&b.open(), "SELECT id FROM items WHERE n = 1").await;
+        assert_eq!(found.len(), 1_500);
+        let ops = take(&kv);
+        assert_eq!(
+            ops.bulk_gets, 0,
+            "the table's listing, not 15 bulk gets: {ops:?}"
+        );
+        assert!(ops.lists <= 5, "{ops:?}");
     });
 }

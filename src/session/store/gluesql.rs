@@ -277,6 +277,12 @@ impl AlterTable for SessionStore {
         let unique = self
             .table(table_name)?
             .is_some_and(|t| t.unique_columns().iter().any(|(_, name)| name == old));
+        // The indexes whose entries KV holds keep them (they name values, not columns): the
+        // steps below drop them from `backed` while the index still names the old column.
+        let backed = self
+            .table(table_name)?
+            .map(|t| t.backed.clone())
+            .unwrap_or_default();
         if unique {
             RealSchemas(self).rename_column(table_name, old, new)?;
         } else {
@@ -292,7 +298,11 @@ impl AlterTable for SessionStore {
                 Ok(())
             })?;
         }
-        self.rename_indexed_column(table_name, old, new)
+        self.rename_indexed_column(table_name, old, new)?;
+        if !backed.is_empty() {
+            self.existing_mut(table_name)?.keep_backed(backed);
+        }
+        Ok(())
     }
 
     fn add_column(&mut self, table_name: &str, column_def: &ColumnDef) -> GlueResult<()> {

@@ -24,7 +24,6 @@ use super::{Miss, SessionStore};
 use crate::{
     session::narrow::{primary_key_column, value_of},
     snapshot::{indexable, unique_columns, Table, UniqueLookup},
-    storage::kv::layout::INDEX_BACKFILL_ROWS,
 };
 use gluesql_core::{
     ast::{BinaryOperator, ColumnDef, ColumnUniqueOption, Expr, IndexOperator, OrderByExpr},
@@ -349,7 +348,10 @@ impl SessionStore {
         if schema.indexes.iter().any(|index| index.name == index_name) {
             return Err(IndexError::IndexNameAlreadyExists(index_name.to_owned()).into());
         }
-        let backed = self.back_indexes && self.small_enough_to_index(table_name, &schema)?;
+        // kv://: entries for every row, when they fit the session's budget beside the other
+        // indexes it created.
+        let room = self.back_indexes.saturating_sub(self.backfills());
+        let backed = room > 0 && self.rows_if_at_most(table_name, &schema, room)?.is_some();
         schema.indexes.push(SchemaIndex {
             name: index_name.to_owned(),
             expr: column.expr.clone(),
@@ -358,7 +360,22 @@ impl SessionStore {
                 Some(true) => SchemaIndexOrd::Asc,
                 None => SchemaIndexOrd::Both,
             },
-            created: created_now(),
+            // Never the creation time of the index of the name the table had at the
+            // session's snapshot (dropped in this session): its entries in KV are that one's.
+            created: {
+                let old = self
+                    .base
+                    .tables
+                    .get(table_name)
+                    .and_then(|t| t.index_created(index_name));
+                let now = created_now();
+                match old {
+                    Some(old) if now.and_utc().timestamp_micros() <= old => {
+                        DateTime::from_timestamp_micros(old + 1_000).map_or(now, |t| t.naive_utc())
+                    }
+                    _ => now,
+                }
+            },
         });
         self.set_schema_in_place(table_name, schema)?;
         if backed {
@@ -369,16 +386,21 @@ impl SessionStore {
         Ok(())
     }
 
-    /// `kv://`: whether `CREATE INDEX` on `table_name` writes an entry for each of its rows —
-    /// when it holds at most [`INDEX_BACKFILL_ROWS`], which needs them loaded (a miss for the
-    /// table's first rows, when its keys list in key order: a larger table is not loaded
-    /// whole for this, and its index keeps no entries in KV).
-    fn small_enough_to_index(&self, table_name: &str, schema: &Schema) -> GlueResult<bool> {
+    /// `kv://`: the number of rows of `table_name` when it holds at most `limit`, which needs
+    /// them loaded (a miss for the table's first rows, when its keys list in key order: a
+    /// larger table is not loaded whole for this); `None` when it holds more, or its keys do
+    /// not list in order and it is not loaded.
+    fn rows_if_at_most(
+        &self,
+        table_name: &str,
+        schema: &Schema,
+        limit: usize,
+    ) -> GlueResult<Option<usize>> {
         let Some(table) = self.table(table_name)? else {
-            return Ok(false);
+            return Ok(None);
         };
         if table.complete {
-            return Ok(table.rows.len() <= INDEX_BACKFILL_ROWS);
+            return Ok(Some(table.rows.len()).filter(|n| *n <= limit));
         }
         let listed_in_order = primary_key_column(schema).is_none_or(|key| {
             use gluesql_core::ast::DataType::*;
@@ -399,13 +421,11 @@ impl SessionStore {
             )
         });
         if !listed_in_order {
-            return Ok(false);
+            return Ok(None);
         }
-        let want = u32::try_from(INDEX_BACKFILL_ROWS + 1).unwrap_or(u32::MAX);
+        let want = u32::try_from(limit + 1).unwrap_or(u32::MAX);
         match &table.prefix {
-            Some(prefix) if table.rows.range(..=&prefix.through).count() > INDEX_BACKFILL_ROWS => {
-                Ok(false)
-            }
+            Some(prefix) if table.rows.range(..=&prefix.through).count() > limit => Ok(None),
             prefix => self.miss(Miss::Prefix {
                 table: table_name.to_owned(),
                 rows: prefix
@@ -416,11 +436,38 @@ impl SessionStore {
         }
     }
 
+    /// Entries this session's uncommitted `CREATE INDEX`es write (a row each per index that
+    /// gets entries in this session: see `plan_index_entries` on kv://).
+    fn backfills(&self) -> usize {
+        self.writes
+            .in_place
+            .iter()
+            .filter_map(|name| self.db.tables.get(name))
+            .map(|t| {
+                let base = self.base.tables.get(&t.schema.table_name);
+                let new = t
+                    .backed
+                    .iter()
+                    .filter(|ix| base.is_none_or(|b| !b.same_backed_index(t, ix)))
+                    .count();
+                new * t.rows.len()
+            })
+            .sum()
+    }
+
     /// `DROP INDEX table_name.index_name`.
     pub(super) fn remove_index(&mut self, table_name: &str, index_name: &str) -> GlueResult<()> {
         let mut schema = self
             .real_schema(table_name)?
             .ok_or_else(|| IndexError::TableNotFound(table_name.to_owned()))?;
+        // kv://: an index with entries takes them along when its table is small enough to be
+        // loaded (else they stay in KV, under its name and creation time, never read again).
+        let backed = self
+            .table(table_name)?
+            .is_some_and(|t| t.backed.contains(index_name));
+        if backed && self.back_indexes > 0 {
+            self.rows_if_at_most(table_name, &schema, self.back_indexes)?;
+        }
         let before = schema.indexes.len();
         schema.indexes.retain(|index| index.name != index_name);
         if schema.indexes.len() == before {

@@ -162,10 +162,10 @@ pub(crate) struct SessionStore {
     /// unique value not loaded is taken as free (the key is recorded in
     /// [`WriteSet::assumed`]) instead of missed.
     pub defer_inserts: bool,
-    /// `kv://`: `CREATE INDEX` on a table of at most `INDEX_BACKFILL_ROWS` rows writes an
-    /// entry per row, so its lookups list one value's entries instead of loading the table
-    /// (see [`Table::backed`]).
-    pub back_indexes: bool,
+    /// `kv://`: how many index entries this session's `CREATE INDEX`es may write (an entry
+    /// per row of the table, within the session's KV budget; 0 elsewhere), so that lookups
+    /// list one value's entries instead of loading the table (see [`Table::backed`]).
+    pub back_indexes: usize,
     misses: RefCell<Vec<Miss>>,
 }
 
@@ -217,7 +217,7 @@ impl SessionStore {
             as_of,
             observed: false,
             defer_inserts: false,
-            back_indexes: false,
+            back_indexes: 0,
             misses: RefCell::new(Vec::new()),
         }
     }

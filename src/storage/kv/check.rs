@@ -94,16 +94,15 @@ impl KvStorage {
                     if ddl.dropped {
                         let planned_keys: BTreeSet<&String> =
                             planned.writes.iter().map(|w| &w.key).collect();
-                        for entry in entries {
-                            if !planned_keys.contains(&entry.name) {
-                                if let Some(e) = self
-                                    .get_raw(ops, std::slice::from_ref(&entry.name))
-                                    .await?
-                                    .pop()
-                                    .flatten()
-                                {
-                                    leftovers.push((entry.name, e));
-                                }
+                        let names: Vec<String> = entries
+                            .into_iter()
+                            .map(|e| e.name)
+                            .filter(|name| !planned_keys.contains(name))
+                            .collect();
+                        // In bulk (what each held is what an undo puts back).
+                        for (name, e) in names.iter().zip(self.get_raw(ops, &names).await?) {
+                            if let Some(e) = e {
+                                leftovers.push((name.clone(), e));
                             }
                         }
                     }

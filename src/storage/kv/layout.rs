@@ -92,9 +92,17 @@ pub struct SchemaRecord {
 }
 
 /// Rows a table may hold for `CREATE INDEX` to write an entry for each in its commit (within
-/// the 1 000 KV operations of one invocation, beside the commit's own); an index created on a
-/// larger table keeps no entries in KV.
+/// the 1 000 KV operations of one invocation, beside the commit's own) at the default budget
+/// of 900 operations per session; an index created on a larger table keeps no entries in KV.
 pub const INDEX_BACKFILL_ROWS: usize = 400;
+
+/// [`INDEX_BACKFILL_ROWS`] for a session budget of `max_ops` operations: the entries all the
+/// `CREATE INDEX`es of one session may write (4/9 of the budget: the rest for the commit's
+/// own writes, its checks, and the loads before it).
+#[must_use]
+pub fn index_backfill_rows(max_ops: u64) -> usize {
+    usize::try_from(max_ops.saturating_mul(4) / 9).unwrap_or(INDEX_BACKFILL_ROWS)
+}
 
 fn encode_name(name: &str) -> String {
     // Table and column names become key segments: escape anything but a safe set.

@@ -16,6 +16,10 @@ use crate::{
 use gluesql_core::prelude::Key;
 use std::{cell::Cell, sync::Arc};
 
+/// Rows of one index value loaded through its entries; a value more rows hold loads the
+/// table instead (one `list` per 1 000 rows, where their rows would cost a bulk `get` per 100).
+const MAX_INDEXED_ROWS: usize = 1_000;
+
 pub(super) fn entry_row(key_name: &str, value: &str) -> Result<RowRecord> {
     layout::decode::<RowRecord>(key_name, value)
 }
@@ -52,6 +56,7 @@ impl KvStorage {
         let mut schema_keys = Vec::new();
         let mut row_keys = Vec::new();
         let mut unique_keys = Vec::new();
+        let mut wanted = std::collections::HashSet::new();
         for miss in misses {
             match miss {
                 Miss::Schema(name) => {
@@ -78,7 +83,10 @@ impl KvStorage {
                     patch.all_schemas = true;
                 }
                 Miss::Row(table, key) => {
-                    row_keys.push((table.clone(), key.clone(), self.layout.row_key(table, key)?));
+                    let row_key = self.layout.row_key(table, key)?;
+                    if wanted.insert(row_key.clone()) {
+                        row_keys.push((table.clone(), key.clone(), row_key));
+                    }
                 }
                 Miss::Table(table) => {
                     let (rows, _) = self.load_rows(table, ops, as_of, usize::MAX, None).await?;
@@ -114,7 +122,15 @@ impl KvStorage {
                     let prefix = self
                         .layout
                         .index_value_prefix(table, index, *created, value)?;
-                    for (name, listed) in self.list_as_of(ops, &prefix, as_of, false).await? {
+                    let listed = self.list_as_of(ops, &prefix, as_of, false).await?;
+                    if listed.len() > MAX_INDEXED_ROWS {
+                        // A value most rows hold: their bulk gets would cost more than the
+                        // table's listing (rows inlined, 1 000 a call).
+                        let (rows, _) = self.load_rows(table, ops, as_of, usize::MAX, None).await?;
+                        patch.complete.push((table.clone(), rows));
+                        continue;
+                    }
+                    for (name, listed) in listed {
                         let entry = match listed {
                             Listed::Local(entry) => {
                                 layout::decode::<UniqueRecord>(&name, &entry.value)?
@@ -132,7 +148,7 @@ impl KvStorage {
                         // The rows themselves (an entry may outlive its value: the reader
                         // keeps the rows that hold it).
                         let row_key = self.layout.row_key(table, &entry.k)?;
-                        if !row_keys.iter().any(|(_, _, k)| *k == row_key) {
+                        if wanted.insert(row_key.clone()) {
                             row_keys.push((table.clone(), entry.k, row_key));
                         }
                     }

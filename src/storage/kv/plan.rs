@@ -414,17 +414,43 @@ impl KvStorage {
             if !backed(before) && !backed(after) {
                 continue;
             }
-            // An index backed now and not before (or created again under its name) needs
-            // an entry for every row.
-            let new_index = after.is_some_and(|a| {
-                a.backed.iter().any(|index| {
-                    before.is_none_or(|b| {
-                        !b.backed.contains(index)
-                            || b.index_created(index) != a.index_created(index)
-                    })
-                })
+            // Indexes whose entries start in this commit (created, or created again under
+            // their name) need one for every row, and the rows must be those the session saw
+            // (a row another commit writes meanwhile would get none): the table's rows are
+            // checked unchanged, as for a rewrite. Indexes whose entries end (dropped) take
+            // them along where the table is loaded whole.
+            let started = after.is_some_and(|a| {
+                a.backed
+                    .iter()
+                    .any(|ix| before.is_none_or(|b| !b.same_backed_index(a, ix)))
             });
-            let keys: BTreeSet<&Key> = if ws.writes.tables.contains(name) || new_index {
+            let ended = before.is_some_and(|b| {
+                b.complete
+                    && b.backed
+                        .iter()
+                        .any(|ix| after.is_none_or(|a| !b.same_backed_index(a, ix)))
+            });
+            let rewritten = ws.writes.tables.contains(name);
+            if started && !rewritten {
+                let whole = |t: Option<&Table>| t.is_some_and(|t| t.complete);
+                let (Some(b), true) = (before, whole(before) && whole(after)) else {
+                    return Err(Error::Conflict {
+                        table: name.clone(),
+                        detail: "the table's rows (an index needs them all loaded)".to_owned(),
+                    });
+                };
+                let mut versions = BTreeMap::new();
+                for (k, row) in &b.rows {
+                    versions.insert(self.layout.row_key(name, k)?, row.version);
+                }
+                planned.footprint.whole.insert(name.clone());
+                planned.ddl.push(Ddl {
+                    table: name.clone(),
+                    rows_before: Some(versions),
+                    dropped: false,
+                });
+            }
+            let keys: BTreeSet<&Key> = if rewritten || started || ended {
                 before
                     .into_iter()
                     .chain(after)
