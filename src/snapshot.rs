@@ -348,18 +348,6 @@ impl Table {
             .collect()
     }
 
-    /// True when a row holding `values` would join an index value whose rows were all
-    /// loaded (see [`Table::indexed`]): for a session that read them, a row another isolate
-    /// committed into the value after the listing.
-    pub fn joins_a_read_value(&self, values: &[Value]) -> bool {
-        !self.complete
-            && !self.indexed.is_empty()
-            && self
-                .index_values(values)
-                .into_iter()
-                .any(|(name, _, value)| self.index_value_known(name, &value))
-    }
-
     /// Takes `backed` back as the indexes with entries, those of them the table still has.
     pub fn keep_backed(&mut self, backed: im::OrdSet<String>) {
         self.backed = backed

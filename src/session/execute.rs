@@ -348,16 +348,6 @@ impl Session {
                             ws.as_of = at;
                         }
                     }
-                    if let Some((table, key)) = patch.joins_a_read_value(&ws.db) {
-                        return Err(Error::Conflict {
-                            table,
-                            detail: format!(
-                                "the row with key {} (another isolate moved it into a value \
-                                 this session read through an index)",
-                                crate::storage::validate::render(&key.into())
-                            ),
-                        });
-                    }
                     patch.absorb_session(&mut ws.base, None);
                     let mut db = ws.db.clone();
                     patch.absorb_session(&mut db, Some(&*ws));

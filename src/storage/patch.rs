@@ -40,30 +40,6 @@ impl Patch {
         self.absorb_with(db, own, true);
     }
 
-    /// The first row this patch would show a session (`db`) that joins an index value the
-    /// session read whole (`Table::indexed`): one another isolate committed there after the
-    /// session's read (kv:// across isolates), which its snapshot cannot hold consistently.
-    pub fn joins_a_read_value(&self, db: &Database) -> Option<(String, Key)> {
-        let joins = |name: &String, key: &Key, row: &StoredRow| {
-            db.tables
-                .get(name)
-                .is_some_and(|t| t.lookup(key).is_none() && t.joins_a_read_value(&row.values))
-        };
-        let rows = self
-            .rows
-            .iter()
-            .filter_map(|(name, key, row)| Some((name, key, row.as_ref()?)));
-        let listed = self
-            .complete
-            .iter()
-            .map(|(name, rows)| (name, rows))
-            .chain(self.prefixes.iter().map(|(name, rows, _)| (name, rows)))
-            .flat_map(|(name, rows)| rows.iter().map(move |(key, row)| (name, key, row)));
-        rows.chain(listed)
-            .find(|(name, key, row)| joins(name, key, row))
-            .map(|(name, key, _)| (name.clone(), key.clone()))
-    }
-
     /// Fills a session's snapshot (`own`: the session, whose writes are never overridden).
     /// Rows the snapshot already holds stay, even where a table's listing lacks them: the
     /// session has seen them (repeatable reads), and KV's `list` may lag behind its `get`.
