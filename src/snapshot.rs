@@ -57,8 +57,9 @@ pub(crate) struct Table {
     /// The secondary indexes (`CREATE INDEX`) over the rows loaded, kept in step with `rows`
     /// by [`Table::put_row`] and [`Table::remove_row`].
     indexes: Indexes,
-    /// `kv://`: the secondary indexes whose entries KV holds for every row (a lookup of one
-    /// value lists them instead of loading the table). Empty on the other engines.
+    /// The secondary indexes a lookup of one value may load that value's rows through,
+    /// instead of the table: on `kv://` those whose entries KV holds for every row; on
+    /// `do://` every index (the object answers); none on `memory://` (always complete).
     pub backed: im::OrdSet<String>,
     /// While `complete` is false: (index, value) pairs whose rows are all in `rows` (loaded
     /// through the index's entries). Writes keep it true: they put and remove rows by key.
@@ -357,16 +358,12 @@ impl Table {
     }
 
     /// True when `other` (a later state of this table) has index `name` with entries as this
-    /// one has them: the same column and creation time (one dropped and created again differs).
+    /// one has them: under the same creation time, which names them in KV (one dropped and
+    /// created again differs; a renamed column keeps its index's entries).
     pub fn same_backed_index(&self, other: &Table, name: &str) -> bool {
-        let index = |t: &Table| {
-            t.schema
-                .indexes
-                .iter()
-                .find(|i| i.name == name)
-                .map(|i| (i.expr.clone(), i.created))
-        };
-        self.backed.contains(name) && other.backed.contains(name) && index(self) == index(other)
+        self.backed.contains(name)
+            && other.backed.contains(name)
+            && self.index_created(name) == other.index_created(name)
     }
 
     /// True when every row holding `value` under index `name` is in `rows`.

@@ -351,7 +351,8 @@ impl SessionStore {
         // kv://: entries for every row, when they fit the session's budget beside the other
         // indexes it created.
         let room = self.back_indexes.saturating_sub(self.backfills());
-        let backed = room > 0 && self.rows_if_at_most(table_name, &schema, room)?.is_some();
+        let backed =
+            self.back_indexes > 0 && self.rows_if_at_most(table_name, &schema, room)?.is_some();
         schema.indexes.push(SchemaIndex {
             name: index_name.to_owned(),
             expr: column.expr.clone(),
@@ -438,7 +439,7 @@ impl SessionStore {
 
     /// Entries this session's uncommitted `CREATE INDEX`es write (a row each per index that
     /// gets entries in this session: see `plan_index_entries` on kv://).
-    fn backfills(&self) -> usize {
+    pub(crate) fn backfills(&self) -> usize {
         self.writes
             .in_place
             .iter()

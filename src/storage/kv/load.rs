@@ -16,9 +16,9 @@ use crate::{
 use gluesql_core::prelude::Key;
 use std::{cell::Cell, sync::Arc};
 
-/// Rows of one index value loaded through its entries; a value more rows hold loads the
-/// table instead (one `list` per 1 000 rows, where their rows would cost a bulk `get` per 100).
-const MAX_INDEXED_ROWS: usize = 1_000;
+/// Rows of one index value loaded through its entries (a bulk `get` per 100: 50 operations
+/// at most); a value more rows hold loads the table instead (a `list` per 1 000 rows).
+const MAX_INDEXED_ROWS: usize = 5_000;
 
 pub(super) fn entry_row(key_name: &str, value: &str) -> Result<RowRecord> {
     layout::decode::<RowRecord>(key_name, value)
@@ -122,10 +122,16 @@ impl KvStorage {
                     let prefix = self
                         .layout
                         .index_value_prefix(table, index, *created, value)?;
-                    let listed = self.list_as_of(ops, &prefix, as_of, false).await?;
-                    if listed.len() > MAX_INDEXED_ROWS {
-                        // A value most rows hold: their bulk gets would cost more than the
-                        // table's listing (rows inlined, 1 000 a call).
+                    let stop = Stop::After {
+                        keys: MAX_INDEXED_ROWS + 1,
+                        at: &|_| true,
+                    };
+                    let (listed, cut) = self
+                        .list_first_as_of(ops, &prefix, as_of, false, &stop)
+                        .await?;
+                    if cut.is_some() {
+                        // A value so many rows hold that their bulk gets would take much of
+                        // the session's budget: the table's listing instead (rows inlined).
                         let (rows, _) = self.load_rows(table, ops, as_of, usize::MAX, None).await?;
                         patch.complete.push((table.clone(), rows));
                         continue;

@@ -407,6 +407,8 @@ impl KvStorage {
             .chain(ws.writes.in_place.iter())
             .chain(ws.writes.rows.keys())
             .collect();
+        // Entries dropped indexes may delete, beside what new ones write.
+        let mut room = ws.back_indexes.saturating_sub(ws.backfills());
         for name in names {
             let before = ws.base.tables.get(name);
             let after = ws.db.tables.get(name);
@@ -424,11 +426,21 @@ impl KvStorage {
                     .iter()
                     .any(|ix| before.is_none_or(|b| !b.same_backed_index(a, ix)))
             });
+            // (Within the session's budget for entries, beside its new indexes': else they
+            // stay in KV, never read again.)
+            let ended_indexes = before.map_or(0, |b| {
+                b.backed
+                    .iter()
+                    .filter(|ix| after.is_none_or(|a| !b.same_backed_index(a, ix)))
+                    .count()
+            });
             let ended = before.is_some_and(|b| {
-                b.complete
-                    && b.backed
-                        .iter()
-                        .any(|ix| after.is_none_or(|a| !b.same_backed_index(a, ix)))
+                let deletes = b.rows.len() * ended_indexes;
+                let fits = b.complete && ended_indexes > 0 && deletes <= room;
+                if fits {
+                    room -= deletes;
+                }
+                fits
             });
             let rewritten = ws.writes.tables.contains(name);
             if started && !rewritten {
