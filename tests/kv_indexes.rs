@@ -53,6 +53,8 @@ async fn fill(f: &SessionFactory, rows: impl Iterator<Item = (i64, i64)>) {
 }
 
 const ITEMS: &str = "CREATE TABLE items (id INTEGER PRIMARY KEY, n INTEGER NULL)";
+const INDEXED_ITEMS: &str = "CREATE TABLE items (id INTEGER PRIMARY KEY, n INTEGER NULL); \
+                             CREATE INDEX ix_items_n ON items (n)";
 
 /// A namespace holding `items` (indexed on `n` from its creation) with `rows` rows, `n` =
 /// id % 100, and the isolate that wrote it.
@@ -60,11 +62,7 @@ fn namespace(rows: i64) -> (Kv, SessionFactory) {
     let kv: Kv = Rc::new(CountingKv::new(MemoryKv::new()));
     let a = isolate(&kv, URL);
     block_on(async {
-        run(
-            &a,
-            &format!("{ITEMS}; CREATE INDEX ix_items_n ON items (n)"),
-        )
-        .await;
+        run(&a, INDEXED_ITEMS).await;
         fill(&a, (1..=rows).map(|id| (id, id % 100))).await;
     });
     kv.reset();
@@ -145,11 +143,7 @@ fn commits_write_the_entries_and_lookups_equal_a_scan_on_memory() {
         .build()
         .unwrap();
     block_on(async {
-        run(
-            &memory,
-            &format!("{ITEMS}; CREATE INDEX ix_items_n ON items (n)"),
-        )
-        .await;
+        run(&memory, INDEXED_ITEMS).await;
         fill(&memory, (1..=300).map(|id| (id, id % 100))).await;
         let changes = [
             "UPDATE items SET n = 7 WHERE id < 20",
@@ -252,11 +246,7 @@ fn a_serializable_lookup_conflicts_with_a_commit_into_its_value() {
         .build()
         .unwrap();
     block_on(async {
-        run(
-            &f,
-            &format!("{ITEMS}; CREATE INDEX ix_items_n ON items (n)"),
-        )
-        .await;
+        run(&f, INDEXED_ITEMS).await;
         fill(&f, (1..=50).map(|id| (id, id % 5))).await;
         // A fresh isolate, so the lookup goes through the entries.
         let g = SessionFactory::builder()
@@ -357,11 +347,7 @@ fn schema_changes_keep_the_entries_true_and_a_dropped_table_leaves_none() {
         // The table goes with its entries; one created again under its name starts empty.
         run(&w, "DROP TABLE items").await;
         assert!(entries(&kv).is_empty(), "{:?}", entries(&kv));
-        run(
-            &w,
-            &format!("{ITEMS}; CREATE INDEX ix_items_n ON items (n)"),
-        )
-        .await;
+        run(&w, INDEXED_ITEMS).await;
         run(&w, "INSERT INTO items VALUES (1, 7)").await;
         let d = cold(&kv).await;
         assert_eq!(ids(&d.open(), lookup).await, [1]);
@@ -539,11 +525,7 @@ fn a_value_most_rows_hold_loads_the_table_instead() {
     let kv: Kv = Rc::new(CountingKv::new(MemoryKv::new()));
     let a = isolate(&kv, URL);
     block_on(async {
-        run(
-            &a,
-            &format!("{ITEMS}; CREATE INDEX ix_items_n ON items (n)"),
-        )
-        .await;
+        run(&a, INDEXED_ITEMS).await;
         fill(&a, (1..=12_000).map(|id| (id, id % 2))).await;
         kv.reset();
         let b = cold(&kv).await;

@@ -103,10 +103,12 @@ fn excerpt(outcome: &Outcome) -> Vec<String> {
 /// 58126, 61037, 65011, 75172), and earlier ones of the 100 000-seed runs (drawn by earlier
 /// versions of the workload: they replay other runs now, still worth running). Since short
 /// listing pages: a settlement waiting for a record past the journal's first page (9493), and
-/// walks that crossed a partly loaded table's edge (1017, 1893).
-const REGRESSIONS: [u64; 17] = [
+/// walks that crossed a partly loaded table's edge (1017, 1893). Since index entries in KV: a
+/// scan after a read through entries a cross-isolate race had lost (1264, 6663, 8521), and two
+/// isolates' schema changes within KV's window (90383, an anomaly counted, not a violation).
+const REGRESSIONS: [u64; 21] = [
     8466, 12080, 29640, 2011, 3501, 40638, 50237, 58126, 61037, 65011, 75172, 177_035, 16633,
-    42630, 9493, 1017, 1893,
+    42630, 9493, 1017, 1893, 1264, 6663, 8521, 90383,
 ];
 
 #[test]

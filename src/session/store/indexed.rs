@@ -403,24 +403,8 @@ impl SessionStore {
         if table.complete {
             return Ok(Some(table.rows.len()).filter(|n| *n <= limit));
         }
-        let listed_in_order = primary_key_column(schema).is_none_or(|key| {
-            use gluesql_core::ast::DataType::*;
-            matches!(
-                key.data_type,
-                Int8 | Int16
-                    | Int32
-                    | Int
-                    | Int128
-                    | Uint8
-                    | Uint16
-                    | Uint32
-                    | Uint64
-                    | Uint128
-                    | Boolean
-                    | Time
-                    | Uuid
-            )
-        });
+        let listed_in_order = primary_key_column(schema)
+            .is_none_or(|key| crate::storage::kv::layout::type_listed_in_key_order(&key.data_type));
         if !listed_in_order {
             return Ok(None);
         }

@@ -177,6 +177,27 @@ pub(crate) fn listed_in_key_order(key: &Key) -> bool {
     )
 }
 
+/// [`listed_in_key_order`] for the keys of a primary key column of type `data_type`.
+pub(crate) fn type_listed_in_key_order(data_type: &gluesql_core::ast::DataType) -> bool {
+    use gluesql_core::ast::DataType::*;
+    matches!(
+        data_type,
+        Boolean
+            | Int8
+            | Int16
+            | Int32
+            | Int
+            | Int128
+            | Uint8
+            | Uint16
+            | Uint32
+            | Uint64
+            | Uint128
+            | Time
+            | Uuid
+    )
+}
+
 fn check_key(key: String) -> Result<String> {
     if key.len() > MAX_KEY_BYTES {
         return Err(Error::Storage {
