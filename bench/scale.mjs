@@ -19,14 +19,16 @@
 // without listing the table). Nothing here asserts a timing.
 //
 //   node bench/scale.mjs [--sizes 1000,10000,100000] [--duration S] [--engines memory,kv,do]
-//                        [--quick]
+//                        [--quick] [--merge]
 //
 // --quick (run by `npm test`'s bench smoke): sizes 50,200, 1 s, no results file.
+// --merge: keeps the other engines' figures of the results file (re-measures some engines
+// only; the table then says when each part was measured).
 // Results: bench/results/scale-latest.json ({"engines": {engine: {query: {size: rps}}}}, plus
 // "cpu_us" and "meta") and scale-latest.md.
 
 import autocannon from "autocannon";
-import { rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { REPO_ROOT } from "../tests/e2e/harness.mjs";
@@ -39,6 +41,8 @@ const option = (name, fallback) => {
   return i >= 0 ? argv[i + 1] : fallback;
 };
 const QUICK = argv.includes("--quick");
+const MERGE = argv.includes("--merge");
+const RESULTS_DIR = path.join(REPO_ROOT, "bench", "results");
 const SIZES = option("--sizes", QUICK ? "50,200" : "1000,10000,100000").split(",").map(Number);
 const DURATION = Number(option("--duration", QUICK ? 1 : 4));
 const ENGINES = option("--engines", "memory,kv,do").split(",");
@@ -203,11 +207,33 @@ for (const engine of ENGINES) {
   }
 }
 
+if (MERGE && !QUICK && existsSync(path.join(RESULTS_DIR, "scale-latest.json"))) {
+  // The figures of engines not measured now stay, in their order; the meta says when.
+  const kept = JSON.parse(readFileSync(path.join(RESULTS_DIR, "scale-latest.json"), "utf8"));
+  const measured = (name) => Object.hasOwn(results.engines, name);
+  const merged = { engines: {}, cpu_us: {} };
+  for (const name of new Set([...Object.keys(kept.engines), ...Object.keys(results.engines)])) {
+    const from = measured(name) ? results : kept;
+    merged.engines[name] = from.engines[name];
+    merged.cpu_us[name] = from.cpu_us[name];
+  }
+  results.engines = merged.engines;
+  results.cpu_us = merged.cpu_us;
+  results.one_by_one = [
+    ...kept.one_by_one.filter((cell) => !measured(cell.split(".")[0])),
+    ...results.one_by_one,
+  ];
+  results.merged_into = { at: kept.meta?.at, engines_kept: Object.keys(kept.engines).filter((e) => !measured(e)) };
+}
+
 const smallest = SIZES[0];
 const largest = SIZES[SIZES.length - 1];
 const lines = [
   `# Scaling benchmark (${new Date().toISOString().slice(0, 16)} UTC, ${os.cpus().length} cores)`,
   "",
+  ...(results.merged_into
+    ? [`Engines ${results.merged_into.engines_kept.join(", ")}: from the run of ${results.merged_into.at} (\`--merge\`); the others measured now.`, ""]
+    : []),
   `\`npm run bench:scale\`: requests per second of the Rust demo under \`wrangler dev\` (inner workerd socket, ${CONNECTIONS} connections, ${DURATION} s per cell) and its CPU per request, by table size. Ratio: rps at ${smallest} rows / rps at ${largest} (target ≤ 2 for a first page and indexed_lookup, by_id flat; on kv:// the first page without a count, first_page_by_key: KV cannot count without listing the table).`,
   "",
   `| engine | query | ${SIZES.map((s) => `${s} rows`).join(" | ")} | ratio |`,
@@ -228,7 +254,7 @@ const table = lines.join("\n") + "\n";
 log("\n" + table);
 results.meta = { at: new Date().toISOString(), cores: os.cpus().length, sizes: SIZES, duration_s: DURATION, connections: CONNECTIONS, seconds: Math.round((Date.now() - started) / 1000) };
 if (!QUICK) {
-  const dir = path.join(REPO_ROOT, "bench", "results");
+  const dir = RESULTS_DIR;
   writeFileSync(path.join(dir, "scale-latest.json"), JSON.stringify(results, null, 2) + "\n");
   writeFileSync(path.join(dir, "scale-latest.md"), table);
   log("wrote bench/results/scale-latest.json and scale-latest.md");

@@ -338,8 +338,12 @@ impl Engine {
             Rc::clone(&self.inner.row_ids),
             committed.version,
         );
-        if let Backend::Kv(kv) = &self.inner.backend {
-            store.back_indexes = crate::storage::kv::layout::index_backfill_rows(kv.max_ops);
+        match &self.inner.backend {
+            Backend::Kv(kv) => {
+                store.back_indexes = crate::storage::kv::layout::index_backfill_rows(kv.max_ops);
+            }
+            Backend::Durable(_) => store.remote_count = true,
+            Backend::Memory => {}
         }
         store
     }

@@ -64,6 +64,9 @@ pub(crate) struct Table {
     /// While `complete` is false: (index, value) pairs whose rows are all in `rows` (loaded
     /// through the index's entries). Writes keep it true: they put and remove rows by key.
     pub indexed: im::OrdSet<Arc<(String, Key)>>,
+    /// `do://`, in a session's snapshot only: how many rows the table held at the snapshot,
+    /// as the object counted them (a session adds its own inserts and deletes).
+    pub count: Option<u64>,
 }
 
 /// The first rows of a partial table in key order, as a listing from its first key brought
@@ -240,6 +243,7 @@ impl Table {
             prefix: None,
             backed: im::OrdSet::new(),
             indexed: im::OrdSet::new(),
+            count: None,
         }
     }
 

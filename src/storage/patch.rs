@@ -26,6 +26,9 @@ pub(crate) struct Patch {
     /// `kv://`: (table, index, its creation in µs, value) whose rows the load brought, all
     /// of them (in `rows`).
     pub indexed: Vec<(String, String, i64, Key)>,
+    /// `do://`: how many rows tables held at the load's version (for a session only: an
+    /// isolate cache cannot keep a count true as other commits reach it).
+    pub counts: Vec<(String, u64)>,
     /// `do://`: the object version the load read as of.
     pub at: Option<Version>,
     /// `do://`: each loaded table's version (the commit that last changed it), which a
@@ -136,6 +139,13 @@ impl Patch {
                 table
                     .indexed
                     .insert(std::sync::Arc::new((index.clone(), value.clone())));
+            }
+        }
+        for (name, count) in self.counts.iter().filter(|_| !drop_unlisted) {
+            if let Some(table) = db.tables.get_mut(name) {
+                if !table.complete && table.count.is_none() {
+                    table.count = Some(*count);
+                }
             }
         }
         for (name, pos, value, owner) in &self.uniques {

@@ -54,6 +54,24 @@ fn count_all(plan: &StatementPlan) -> Option<(&str, &str)> {
 }
 
 impl SessionStore {
+    /// `count` rows at the snapshot, plus the rows this session inserted and less those it
+    /// deleted (a key it wrote: present now, and not at the snapshot — or the other way).
+    fn counted_with_own_writes(&self, name: &str, count: u64) -> usize {
+        let (Some(base), Some(mine)) = (self.base.tables.get(name), self.db.tables.get(name))
+        else {
+            return usize::try_from(count).unwrap_or(usize::MAX);
+        };
+        let mut rows = i128::from(count);
+        for key in self.writes.rows.get(name).into_iter().flatten() {
+            // A key inserted unread (`assumed`) was absent at the snapshot, or the commit
+            // fails.
+            let before = base.rows.contains_key(key);
+            let after = mine.rows.contains_key(key);
+            rows += i128::from(after) - i128::from(before);
+        }
+        usize::try_from(rows.max(0)).unwrap_or(usize::MAX)
+    }
+
     /// The result of `plan` when it is `SELECT COUNT(*) FROM t` of a loaded table (`None`:
     /// run it as planned — another query, or a table GlueSQL should report missing).
     pub(crate) fn counted(&self, plan: &StatementPlan) -> GlueResult<Option<Payload>> {
@@ -63,11 +81,18 @@ impl SessionStore {
         let Some(table) = self.table(name)? else {
             return Ok(None);
         };
-        if !table.complete {
+        let rows = if table.complete {
+            table.rows.len()
+        } else if let Some(count) = table.count.filter(|_| self.remote_count) {
+            // do://: the object's count at the snapshot, and this session's own changes.
+            self.counted_with_own_writes(name, count)
+        } else if self.remote_count {
+            return self.miss(Miss::Count(name.to_owned()));
+        } else {
             return self.miss(Miss::Table(name.to_owned()));
-        }
+        };
         self.read_table(name);
-        let rows = i64::try_from(table.rows.len()).unwrap_or(i64::MAX);
+        let rows = i64::try_from(rows).unwrap_or(i64::MAX);
         Ok(Some(Payload::Select {
             labels: vec![label.to_owned()],
             rows: vec![vec![Value::I64(rows)]],

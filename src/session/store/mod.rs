@@ -68,6 +68,9 @@ pub(crate) enum Miss {
         created: i64,
         value: Key,
     },
+    /// How many rows a table holds (`do://`: the object counts; other engines load the
+    /// table).
+    Count(String),
     /// The owner of a unique value (or that it is free).
     Unique {
         table: String,
@@ -166,6 +169,8 @@ pub(crate) struct SessionStore {
     /// per row of the table, within the session's KV budget; 0 elsewhere), so that lookups
     /// list one value's entries instead of loading the table (see [`Table::backed`]).
     pub back_indexes: usize,
+    /// `do://`: `SELECT COUNT(*)` of a table not loaded asks the object for its count.
+    pub remote_count: bool,
     misses: RefCell<Vec<Miss>>,
 }
 
@@ -218,6 +223,7 @@ impl SessionStore {
             observed: false,
             defer_inserts: false,
             back_indexes: 0,
+            remote_count: false,
             misses: RefCell::new(Vec::new()),
         }
     }

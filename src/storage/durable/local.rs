@@ -178,7 +178,7 @@ fn older(body: &str) -> String {
     };
     for (at, fields) in [
         ("/commit/delta", &["assumed"][..]),
-        ("/load", &["firsts", "indexed"][..]),
+        ("/load", &["firsts", "indexed", "counts"][..]),
     ] {
         if let Some(part) = request.pointer_mut(at).and_then(|p| p.as_object_mut()) {
             for field in fields {

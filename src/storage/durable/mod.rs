@@ -48,6 +48,7 @@ pub(crate) fn load_request(misses: &[Miss], at: Option<Version>) -> Request {
             Miss::AllSchemas => load.all_schemas = true,
             Miss::Row(table, key) => load.rows.push((table.clone(), key.clone())),
             Miss::Table(table) => load.tables.push(table.clone()),
+            Miss::Count(table) => load.counts.push(table.clone()),
             Miss::Prefix { table, rows, past } => {
                 load.firsts.push((table.clone(), *rows, past.clone()));
             }
@@ -73,7 +74,10 @@ pub(crate) fn unanswered(request: &Request, answer: &Response) -> Vec<Miss> {
     let (
         Request::Load(load),
         Response::Loaded {
-            firsts, indexed, ..
+            firsts,
+            indexed,
+            counts,
+            ..
         },
     ) = (request, answer)
     else {
@@ -89,8 +93,9 @@ pub(crate) fn unanswered(request: &Request, answer: &Response) -> Vec<Miss> {
         .iter()
         .filter(|_| indexed.is_none())
         .map(|(t, ..)| t);
+    let counts = load.counts.iter().filter(|_| counts.is_none());
     let mut tables: Vec<Miss> = Vec::new();
-    for table in firsts.chain(indexed) {
+    for table in firsts.chain(indexed).chain(counts) {
         let miss = Miss::Table(table.clone());
         if !tables.contains(&miss) {
             tables.push(miss);
@@ -122,7 +127,7 @@ pub(crate) fn patch(request: &Request, misses: &[Miss], answer: Response) -> Res
     let Request::Load(load) = request else {
         return Err(client::unexpected(&answer));
     };
-    let (at, schemas, all_schemas, rows, tables, uniques, firsts, indexed) = match answer {
+    let (at, schemas, all_schemas, rows, tables, uniques, firsts, indexed, counts) = match answer {
         Response::Loaded {
             at,
             schemas,
@@ -132,6 +137,7 @@ pub(crate) fn patch(request: &Request, misses: &[Miss], answer: Response) -> Res
             uniques,
             firsts,
             indexed,
+            counts,
         } => (
             at,
             schemas,
@@ -141,6 +147,7 @@ pub(crate) fn patch(request: &Request, misses: &[Miss], answer: Response) -> Res
             uniques,
             firsts,
             indexed,
+            counts,
         ),
         Response::TooOld { oldest } => {
             // The tables the load named: some of them changed after the session's snapshot.
@@ -222,6 +229,11 @@ pub(crate) fn patch(request: &Request, misses: &[Miss], answer: Response) -> Res
                 },
             )),
             None => {}
+        }
+    }
+    for (table, count) in load.counts.iter().zip(counts.into_iter().flatten()) {
+        if let Some(count) = count {
+            patch.counts.push((table.clone(), count));
         }
     }
     let created = misses.iter().filter_map(|miss| match miss {

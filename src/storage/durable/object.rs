@@ -413,6 +413,12 @@ impl<P: Persistence> DatabaseObject<P> {
                     })
                     .collect()
             }),
+            counts: (!load.counts.is_empty()).then(|| {
+                load.counts
+                    .iter()
+                    .map(|name| table(name).map(|t| t.rows.len() as u64))
+                    .collect()
+            }),
             indexed: (!load.indexed.is_empty()).then(|| {
                 load.indexed
                     .iter()

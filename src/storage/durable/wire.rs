@@ -60,6 +60,9 @@ pub struct Load {
     /// The rows holding a value under an index: (table, index, value). As `firsts`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub indexed: Vec<(String, String, Key)>,
+    /// How many rows tables hold. As `firsts`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counts: Vec<String>,
 }
 
 impl Load {
@@ -72,6 +75,7 @@ impl Load {
             .chain(self.uniques.iter().map(|(t, _, _)| t))
             .chain(self.firsts.iter().map(|(t, _, _)| t))
             .chain(self.indexed.iter().map(|(t, _, _)| t))
+            .chain(&self.counts)
     }
 }
 
@@ -160,6 +164,10 @@ pub enum Response {
         /// Absent from an older object.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         indexed: Option<Vec<Option<Vec<KeyedRow>>>>,
+        /// Per `counts` asked: the table's rows (`None`: no such table). Absent from an older
+        /// object.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        counts: Option<Vec<Option<u64>>>,
     },
     Committed {
         version: Version,

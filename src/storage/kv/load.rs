@@ -88,7 +88,8 @@ impl KvStorage {
                         row_keys.push((table.clone(), key.clone(), row_key));
                     }
                 }
-                Miss::Table(table) => {
+                // (Only do:// asks for a count: KV cannot count without listing.)
+                Miss::Table(table) | Miss::Count(table) => {
                     let (rows, _) = self.load_rows(table, ops, as_of, usize::MAX, None).await?;
                     patch.complete.push((table.clone(), rows));
                 }
