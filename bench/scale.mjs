@@ -210,7 +210,8 @@ for (const engine of ENGINES) {
 if (MERGE && !QUICK && existsSync(path.join(RESULTS_DIR, "scale-latest.json"))) {
   // The figures of engines not measured now stay, in their order; the meta says when.
   const kept = JSON.parse(readFileSync(path.join(RESULTS_DIR, "scale-latest.json"), "utf8"));
-  const measured = (name) => Object.hasOwn(results.engines, name);
+  const now = new Set(Object.keys(results.engines));
+  const measured = (name) => now.has(name);
   const merged = { engines: {}, cpu_us: {} };
   for (const name of new Set([...Object.keys(kept.engines), ...Object.keys(results.engines)])) {
     const from = measured(name) ? results : kept;
