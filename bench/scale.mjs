@@ -224,7 +224,14 @@ if (MERGE && !QUICK && existsSync(path.join(RESULTS_DIR, "scale-latest.json"))) 
     ...kept.one_by_one.filter((cell) => !measured(cell.split(".")[0])),
     ...results.one_by_one,
   ];
-  results.merged_into = { at: kept.meta?.at, engines_kept: Object.keys(kept.engines).filter((e) => !measured(e)) };
+  // When each kept engine was measured (a kept file may itself be a merge).
+  const keptAt = (name) =>
+    kept.measured_at?.[name] ??
+    (kept.merged_into?.engines_kept?.includes(name) ? kept.merged_into.at : kept.meta?.at);
+  results.measured_at = Object.fromEntries(
+    Object.keys(results.engines).map((name) => [name, measured(name) ? new Date(started).toISOString() : keptAt(name)]),
+  );
+  results.merged_into = { engines_kept: Object.keys(kept.engines).filter((e) => !measured(e)) };
 }
 
 const smallest = SIZES[0];
@@ -233,7 +240,12 @@ const lines = [
   `# Scaling benchmark (${new Date().toISOString().slice(0, 16)} UTC, ${os.cpus().length} cores)`,
   "",
   ...(results.merged_into
-    ? [`Engines ${results.merged_into.engines_kept.join(", ")}: from the run of ${results.merged_into.at} (\`--merge\`); the others measured now.`, ""]
+    ? [
+        `Kept by \`--merge\` from earlier runs: ${results.merged_into.engines_kept
+          .map((e) => `${e} (${results.measured_at[e]})`)
+          .join(", ")}; the others measured now.`,
+        "",
+      ]
     : []),
   `\`npm run bench:scale\`: requests per second of the Rust demo under \`wrangler dev\` (inner workerd socket, ${CONNECTIONS} connections, ${DURATION} s per cell) and its CPU per request, by table size. Ratio: rps at ${smallest} rows / rps at ${largest} (target ≤ 2 for a first page and indexed_lookup, by_id flat; on kv:// the first page without a count, first_page_by_key: KV cannot count without listing the table).`,
   "",

@@ -56,20 +56,33 @@ fn count_all(plan: &StatementPlan) -> Option<(&str, &str)> {
 impl SessionStore {
     /// `count` rows at the snapshot, plus the rows this session inserted and less those it
     /// deleted (a key it wrote: present now, and not at the snapshot — or the other way).
-    fn counted_with_own_writes(&self, name: &str, count: u64) -> usize {
+    fn counted_with_own_writes(&self, name: &str, count: u64) -> GlueResult<usize> {
         let (Some(base), Some(mine)) = (self.base.tables.get(name), self.db.tables.get(name))
         else {
-            return usize::try_from(count).unwrap_or(usize::MAX);
+            return Ok(usize::try_from(count).unwrap_or(usize::MAX));
         };
+        let written = self.writes.rows.get(name);
+        // A key inserted unread (`assumed`) may have held a row at the snapshot: read it
+        // (the rows loaded before every write otherwise tell).
+        let unknown: Vec<Miss> = written
+            .into_iter()
+            .flatten()
+            .filter(|key| base.lookup(key).is_none())
+            .map(|key| Miss::Row(name.to_owned(), key.clone()))
+            .collect();
+        if !unknown.is_empty() {
+            self.misses.borrow_mut().extend(unknown);
+            return Err(gluesql_core::error::Error::StorageMsg(
+                super::MISS.to_owned(),
+            ));
+        }
         let mut rows = i128::from(count);
-        for key in self.writes.rows.get(name).into_iter().flatten() {
-            // A key inserted unread (`assumed`) was absent at the snapshot, or the commit
-            // fails.
+        for key in written.into_iter().flatten() {
             let before = base.rows.contains_key(key);
             let after = mine.rows.contains_key(key);
             rows += i128::from(after) - i128::from(before);
         }
-        usize::try_from(rows.max(0)).unwrap_or(usize::MAX)
+        Ok(usize::try_from(rows.max(0)).unwrap_or(usize::MAX))
     }
 
     /// The result of `plan` when it is `SELECT COUNT(*) FROM t` of a loaded table (`None`:
@@ -85,7 +98,7 @@ impl SessionStore {
             table.rows.len()
         } else if let Some(count) = table.count.filter(|_| self.remote_count) {
             // do://: the object's count at the snapshot, and this session's own changes.
-            self.counted_with_own_writes(name, count)
+            self.counted_with_own_writes(name, count)?
         } else if self.remote_count {
             return self.miss(Miss::Count(name.to_owned()));
         } else {
