@@ -5,7 +5,7 @@
 //! snapshot (CONFLICT). Explicit flushes and plain INSERT statements still check at once.
 
 mod common;
-use common::block_on;
+use common::{block_on, count_in};
 use gluebind::{durable::LocalObject, params, Engine, Error, Model, Session, SessionFactory};
 use std::rc::Rc;
 
@@ -183,17 +183,7 @@ fn a_taken_key_is_unique_and_one_committed_since_is_a_conflict() {
         assert_eq!(n, 2, "the schema, then the commit: the key was not loaded");
         // The session's count (the object's, and its own writes, whatever the commit left):
         // one user, not two.
-        let counted = s
-            .execute_batch("SELECT COUNT(*) AS n FROM users")
-            .await
-            .unwrap()
-            .remove(0)
-            .into_rows()
-            .unwrap()
-            .get(0)
-            .unwrap()
-            .get::<i64>("n")
-            .unwrap();
+        let counted = count_in(&s, "users").await;
         assert_eq!(counted, 1);
         // Committed after this session's snapshot (taken by a read of another table): a
         // conflict, as for any row written; a retry then sees the row.

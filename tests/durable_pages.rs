@@ -5,12 +5,11 @@
 //! requests existed answers them as before (the worker then loads those tables whole).
 
 mod common;
-use common::block_on;
+use common::{block_on, count_in, ids};
 use gluebind::{durable::LocalObject, Engine, Session, SessionFactory};
 use std::rc::Rc;
 
 const URL: &str = "do://GLUEBIND_DB";
-const NO_PARAMS: [i64; 0] = [];
 
 fn isolate(object: &Rc<LocalObject>) -> SessionFactory {
     SessionFactory::builder()
@@ -41,17 +40,6 @@ async fn fill(f: &SessionFactory, rows: i64) {
             .collect();
         run(f, &format!("INSERT INTO items VALUES {}", values.join(","))).await;
     }
-}
-
-async fn ids(s: &Session, sql: &str) -> Vec<i64> {
-    s.execute(sql, NO_PARAMS)
-        .await
-        .unwrap()
-        .into_rows()
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<i64>("id").unwrap())
-        .collect()
 }
 
 /// The bytes of the object's answers to what `read` does.
@@ -228,17 +216,7 @@ fn a_cold_count_is_the_objects_count_with_the_sessions_own_writes() {
     let a = isolate(&object);
     block_on(async {
         fill(&a, 10_000).await;
-        let count = |s: Session| async move {
-            s.execute("SELECT COUNT(*) AS id FROM items", NO_PARAMS)
-                .await
-                .unwrap()
-                .into_rows()
-                .unwrap()
-                .get(0)
-                .unwrap()
-                .get::<i64>("id")
-                .unwrap()
-        };
+        let count = |s: Session| async move { count_in(&s, "items").await };
         let b = cold(&object).await;
         let s = b.open();
         let (n, bytes) = answered(&object, count(s.clone())).await;

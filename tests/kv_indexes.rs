@@ -7,10 +7,10 @@
 //! entries and its lookups load the table, as before.
 
 mod common;
-use common::{block_on, dump, isolate};
+use common::{block_on, dump, ids, isolate, scalar};
 use gluebind::{
     kv::{format::layout::Layout, CountingKv, KvOps, MemoryKv},
-    Engine, Isolation, Session, SessionFactory,
+    Engine, Isolation, SessionFactory,
 };
 use std::rc::Rc;
 
@@ -23,17 +23,6 @@ fn take(kv: &Kv) -> KvOps {
     let ops = kv.ops();
     kv.reset();
     ops
-}
-
-async fn ids(s: &Session, sql: &str) -> Vec<i64> {
-    s.execute(sql, NO_PARAMS)
-        .await
-        .unwrap()
-        .into_rows()
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<i64>("id").unwrap())
-        .collect()
 }
 
 async fn run(f: &SessionFactory, sql: &str) {
@@ -115,16 +104,7 @@ fn a_cold_lookup_lists_one_values_entries_not_the_table() {
             .is_empty());
         assert_eq!(take(&kv).total(), 1);
         // A count through the index, and a range (which loads the table, as before).
-        let n = s
-            .execute("SELECT COUNT(*) AS c FROM items WHERE n = 8", NO_PARAMS)
-            .await
-            .unwrap()
-            .into_rows()
-            .unwrap()
-            .get(0)
-            .unwrap()
-            .get::<i64>("c")
-            .unwrap();
+        let n = scalar(&s, "SELECT COUNT(*) AS n FROM items WHERE n = 8").await;
         assert_eq!(n, 100);
         assert_eq!(take(&kv).total(), 2);
         assert_eq!(
@@ -177,20 +157,11 @@ fn commits_write_the_entries_and_lookups_equal_a_scan_on_memory() {
             }
         }
         // Exactly one entry per row holding a value, none for NULLs or gone rows.
-        let rows = memory
-            .open()
-            .execute(
-                "SELECT COUNT(*) AS c FROM items WHERE n IS NOT NULL",
-                NO_PARAMS,
-            )
-            .await
-            .unwrap()
-            .into_rows()
-            .unwrap()
-            .get(0)
-            .unwrap()
-            .get::<i64>("c")
-            .unwrap();
+        let rows = scalar(
+            &memory.open(),
+            "SELECT COUNT(*) AS n FROM items WHERE n IS NOT NULL",
+        )
+        .await;
         assert_eq!(entries(&kv).len() as i64, rows);
     });
 }

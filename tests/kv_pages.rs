@@ -6,11 +6,11 @@
 //! (text) load whole, as before.
 
 mod common;
-use common::{block_on, count_in, isolate};
+use common::{block_on, count_in, ids, isolate};
 use gluebind::model::Model;
 use gluebind::{
     kv::{CountingKv, FaultyKv, KvOps, MemoryKv},
-    Engine, Error, Isolation, Session, SessionFactory,
+    Engine, Error, Isolation, SessionFactory,
 };
 use std::rc::Rc;
 
@@ -58,17 +58,6 @@ fn namespace(rows: &[(i64, i64)]) -> (Kv, SessionFactory) {
 
 fn dense(n: i64) -> Vec<(i64, i64)> {
     (1..=n).map(|id| (id, id % 7)).collect()
-}
-
-async fn ids(s: &Session, sql: &str) -> Vec<i64> {
-    s.execute(sql, NO_PARAMS)
-        .await
-        .unwrap()
-        .into_rows()
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<i64>("id").unwrap())
-        .collect()
 }
 
 /// A cold isolate whose schema is cached, so that what is counted next is the read alone.

@@ -21,10 +21,11 @@ pub(crate) struct Patch {
     /// The first rows of tables, each up to the last key its listing saw.
     pub prefixes: Vec<(String, LoadedRows, Prefix)>,
     pub uniques: Vec<(String, usize, Key, Option<Key>)>,
-    /// `kv://`: the indexes each loaded schema's entries back (see `Table::backed`).
+    /// The indexes through which each loaded table's value lookups load (see
+    /// `Table::backed`: on `kv://` those with entries, on `do://` all).
     pub backed: Vec<(String, Vec<String>)>,
-    /// `kv://`: (table, index, its creation in µs, value) whose rows the load brought, all
-    /// of them (in `rows`).
+    /// (table, index, its creation in µs, value) whose rows the load brought, all of them (in
+    /// `rows`).
     pub indexed: Vec<(String, String, i64, Key)>,
     /// `do://`: how many rows tables held at the load's version (for a session only: an
     /// isolate cache cannot keep a count true as other commits reach it).

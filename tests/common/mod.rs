@@ -58,7 +58,12 @@ pub async fn count(s: &Session) -> i64 {
 
 /// Rows of `table` as `s` sees them.
 pub async fn count_in(s: &Session, table: &str) -> i64 {
-    s.execute_batch(&format!("SELECT COUNT(*) AS n FROM {table}"))
+    scalar(s, &format!("SELECT COUNT(*) AS n FROM {table}")).await
+}
+
+/// The integer a one-value query (`SELECT COUNT(*) … AS n`) answers: its column `n`.
+pub async fn scalar(s: &Session, sql: &str) -> i64 {
+    s.execute_batch(sql)
         .await
         .unwrap()
         .remove(0)
@@ -68,6 +73,19 @@ pub async fn count_in(s: &Session, table: &str) -> i64 {
         .unwrap()
         .get("n")
         .unwrap()
+}
+
+/// The `id` column of what `sql` (without parameters) returns, in order.
+pub async fn ids(s: &Session, sql: &str) -> Vec<i64> {
+    s.execute_batch(sql)
+        .await
+        .unwrap()
+        .remove(0)
+        .into_rows()
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<i64>("id").unwrap())
+        .collect()
 }
 
 pub async fn name_of(s: &Session, id: i64) -> Option<String> {

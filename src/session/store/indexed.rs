@@ -408,16 +408,12 @@ impl SessionStore {
         if !listed_in_order {
             return Ok(None);
         }
-        let want = u32::try_from(limit + 1).unwrap_or(u32::MAX);
         match &table.prefix {
             Some(prefix) if table.rows.range(..=&prefix.through).count() > limit => Ok(None),
-            prefix => self.miss(Miss::Prefix {
-                table: table_name.to_owned(),
-                rows: prefix
-                    .as_ref()
-                    .map_or(want, |p| p.rows.saturating_mul(4).max(want)),
-                past: prefix.as_ref().map(|p| p.through.clone()),
-            }),
+            _ => {
+                let want = u32::try_from(limit + 1).unwrap_or(u32::MAX);
+                self.miss(super::ordered::more_first_rows(table_name, table, want))
+            }
         }
     }
 

@@ -280,6 +280,17 @@ fn by_key(schemas: &HashMap<String, Schema>, mut sorted: SelectOrderByPlan) -> O
     Ordered::InKeyOrder(sorted.input)
 }
 
+/// The miss for more of `table`'s first rows: at least `at_least` of them, and four times as
+/// many as the last load asked for, past what it loaded.
+pub(super) fn more_first_rows(table_name: &str, table: &Table, at_least: u32) -> Miss {
+    let prefix = table.prefix.as_ref();
+    Miss::Prefix {
+        table: table_name.to_owned(),
+        rows: prefix.map_or(at_least, |p| p.rows.saturating_mul(4).max(at_least)),
+        past: prefix.map(|p| p.through.clone()),
+    }
+}
+
 impl SessionStore {
     /// The rows of `table` in primary-key order (`asc` `Some(false)`: descending), lazily, from
     /// the bound `cmp` when it is given (see [`bound`]).
@@ -331,17 +342,9 @@ impl SessionStore {
         table: &'a Table,
         range: (Bound<Key>, Bound<Key>),
     ) -> GlueResult<RowIter<'a>> {
-        let Some(Prefix { through, rows }) = table.prefix.clone() else {
-            return self.miss(Miss::Prefix {
-                table: table_name.to_owned(),
-                rows: FIRST_ROWS,
-                past: None,
-            });
-        };
-        let more = Miss::Prefix {
-            table: table_name.to_owned(),
-            rows: rows.saturating_mul(4),
-            past: Some(through.clone()),
+        let more = more_first_rows(table_name, table, FIRST_ROWS);
+        let Some(Prefix { through, .. }) = table.prefix.clone() else {
+            return self.miss(more);
         };
         // A range that ends within the loaded rows needs no more of them.
         let ends_within = match &range.1 {

@@ -71,30 +71,15 @@ pub(crate) fn load_request(misses: &[Miss], at: Option<Version>) -> Request {
 /// The misses of `request` an object older than first rows and index reads left unanswered
 /// (see [`wire::Load::firsts`]): their tables, to load whole.
 pub(crate) fn unanswered(request: &Request, answer: &Response) -> Vec<Miss> {
-    let (
-        Request::Load(load),
-        Response::Loaded {
-            firsts,
-            indexed,
-            counts,
-            ..
-        },
-    ) = (request, answer)
-    else {
+    let (Request::Load(load), Response::Loaded(loaded)) = (request, answer) else {
         return Vec::new();
     };
-    let firsts = load
-        .firsts
-        .iter()
-        .filter(|_| firsts.is_none())
-        .map(|(t, ..)| t);
-    let indexed = load
-        .indexed
-        .iter()
-        .filter(|_| indexed.is_none())
-        .map(|(t, ..)| t);
-    let counts = load.counts.iter().filter(|_| counts.is_none());
+    let firsts = load.firsts.iter().filter(|_| loaded.firsts.is_none());
+    let indexed = load.indexed.iter().filter(|_| loaded.indexed.is_none());
+    let counts = load.counts.iter().filter(|_| loaded.counts.is_none());
     let mut tables: Vec<Miss> = Vec::new();
+    let firsts = firsts.map(|(t, ..)| t);
+    let indexed = indexed.map(|(t, ..)| t);
     for table in firsts.chain(indexed).chain(counts) {
         let miss = Miss::Table(table.clone());
         if !tables.contains(&miss) {
@@ -127,28 +112,8 @@ pub(crate) fn patch(request: &Request, misses: &[Miss], answer: Response) -> Res
     let Request::Load(load) = request else {
         return Err(client::unexpected(&answer));
     };
-    let (at, schemas, all_schemas, rows, tables, uniques, firsts, indexed, counts) = match answer {
-        Response::Loaded {
-            at,
-            schemas,
-            all_schemas,
-            rows,
-            tables,
-            uniques,
-            firsts,
-            indexed,
-            counts,
-        } => (
-            at,
-            schemas,
-            all_schemas,
-            rows,
-            tables,
-            uniques,
-            firsts,
-            indexed,
-            counts,
-        ),
+    let loaded = match answer {
+        Response::Loaded(loaded) => loaded,
         Response::TooOld { oldest } => {
             // The tables the load named: some of them changed after the session's snapshot.
             let mut named: Vec<&str> = load.tables().map(String::as_str).collect();
@@ -170,6 +135,17 @@ pub(crate) fn patch(request: &Request, misses: &[Miss], answer: Response) -> Res
         Response::Failed { error, .. } => return Err(client::failed(error)),
         other => return Err(client::unexpected(&other)),
     };
+    let wire::Loaded {
+        at,
+        schemas,
+        all_schemas,
+        rows,
+        tables,
+        uniques,
+        firsts,
+        indexed,
+        counts,
+    } = loaded;
     let mut patch = Patch {
         at: Some(at),
         ..Patch::default()

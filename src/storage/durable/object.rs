@@ -10,7 +10,7 @@
 //! can catch up with the commits after its own version.
 
 use super::wire::{
-    Change, Delta, ErrorWire, KeyedRow, Load, Request, Response, RowWire, SchemaWire,
+    Change, Delta, ErrorWire, KeyedRow, Load, Loaded, Request, Response, RowWire, SchemaWire,
 };
 use crate::{
     error::{Error, Result},
@@ -373,7 +373,7 @@ impl<P: Persistence> DatabaseObject<P> {
                 .get(k)
                 .map(|r| (k.clone(), r.values.as_ref().clone(), r.version))
         };
-        Response::Loaded {
+        Response::Loaded(Loaded {
             at,
             schemas: load
                 .schemas
@@ -429,7 +429,7 @@ impl<P: Persistence> DatabaseObject<P> {
                     })
                     .collect()
             }),
-        }
+        })
     }
 
     /// True when table `name` exists and no commit after `v` changed it (its rows or schema):

@@ -145,30 +145,34 @@ pub enum Change {
     Table(String),
 }
 
+/// What a load answers, each part in the order its [`Load`] asked for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Loaded {
+    pub at: Version,
+    pub schemas: Vec<Option<SchemaWire>>,
+    pub all_schemas: Option<Vec<(String, SchemaWire)>>,
+    pub rows: Vec<RowWire>,
+    pub tables: Vec<Option<Vec<KeyedRow>>>,
+    pub uniques: Vec<Option<Key>>,
+    /// Per `firsts` asked: the table's first rows up to the last key given (`None`: to its
+    /// end), or `None` for a table that does not exist. Absent from an older object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firsts: Option<Vec<Option<FirstRows>>>,
+    /// Per `indexed` asked: the rows holding the value (`None`: no such table or index).
+    /// Absent from an older object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indexed: Option<Vec<Option<Vec<KeyedRow>>>>,
+    /// Per `counts` asked: the table's rows (`None`: no such table). Absent from an older
+    /// object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<Vec<Option<u64>>>,
+}
+
 /// The object's answer (externally tagged, as [`Request`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Response {
-    Loaded {
-        at: Version,
-        schemas: Vec<Option<SchemaWire>>,
-        all_schemas: Option<Vec<(String, SchemaWire)>>,
-        rows: Vec<RowWire>,
-        tables: Vec<Option<Vec<KeyedRow>>>,
-        uniques: Vec<Option<Key>>,
-        /// Per `firsts` asked: the table's first rows up to the last key given (`None`: to
-        /// its end), or `None` for a table that does not exist. Absent from an older object.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        firsts: Option<Vec<Option<FirstRows>>>,
-        /// Per `indexed` asked: the rows holding the value (`None`: no such table or index).
-        /// Absent from an older object.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        indexed: Option<Vec<Option<Vec<KeyedRow>>>>,
-        /// Per `counts` asked: the table's rows (`None`: no such table). Absent from an older
-        /// object.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        counts: Option<Vec<Option<u64>>>,
-    },
+    Loaded(Loaded),
     Committed {
         version: Version,
         rows_written: usize,

@@ -142,15 +142,11 @@ impl KvStorage {
                             Listed::Local(entry) => {
                                 layout::decode::<UniqueRecord>(&name, &entry.value)?
                             }
-                            Listed::Kv(Some(meta)) => layout::decode_metadata(&name, &meta)?,
-                            Listed::Kv(None) => {
-                                return Err(Error::Storage {
-                                    message: format!(
-                                        "KV key {name:?} has no metadata: not gluebind v1 data; \
-                                         remove it or use another ?prefix="
-                                    ),
-                                })
-                            }
+                            // (No metadata: not gluebind's layout, which the decoder says.)
+                            Listed::Kv(meta) => layout::decode_metadata(
+                                &name,
+                                meta.as_ref().unwrap_or(&serde_json::Value::Null),
+                            )?,
                         };
                         // The rows themselves (an entry may outlive its value: the reader
                         // keeps the rows that hold it).
