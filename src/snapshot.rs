@@ -93,6 +93,43 @@ struct Indexes {
     nulls: Vec<im::OrdSet<Key>>,
     /// Per column, what a row too short for it holds there (see [`Table::values_of`]).
     fill: Arc<Vec<Value>>,
+    /// Positions of the columns dropped in place, ascending (see [`dropped`]).
+    dropped: Arc<Vec<usize>>,
+}
+
+/// How a column dropped in place starts its name in the stored schema (a control character no
+/// statement names by accident; names starting with it are refused).
+pub(crate) const DROPPED: char = '\u{1}';
+
+/// True for a column `ALTER TABLE … DROP COLUMN` dropped in place: the stored rows keep its
+/// values (no table rewrite), SQL no longer sees it, and rows written since hold NULL there.
+/// Its position stays, so later columns keep theirs (the rows' length is still their shape).
+pub(crate) fn dropped(column: &gluesql_core::ast::ColumnDef) -> bool {
+    column.name.starts_with(DROPPED)
+}
+
+/// The column `column` (at `position`) becomes when dropped in place.
+pub(crate) fn dropped_column(
+    column: &gluesql_core::ast::ColumnDef,
+    position: usize,
+) -> gluesql_core::ast::ColumnDef {
+    gluesql_core::ast::ColumnDef {
+        name: format!("{DROPPED}dropped {position} {}", column.name),
+        nullable: true,
+        default: None,
+        unique: None,
+        comment: None,
+        ..column.clone()
+    }
+}
+
+/// The schema as SQL sees it: without the columns dropped in place.
+pub(crate) fn visible(schema: &Schema) -> Schema {
+    let mut schema = schema.clone();
+    if let Some(columns) = schema.column_defs.as_mut() {
+        columns.retain(|c| !dropped(c));
+    }
+    schema
 }
 
 /// True for a DEFAULT that evaluates to the same value every time (literals and operators
@@ -155,6 +192,13 @@ impl Indexes {
             nulls: vec![im::OrdSet::new(); defs.len()],
             defs: Arc::new(defs),
             fill: fill_of(schema),
+            dropped: Arc::new(
+                columns
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(pos, c)| dropped(c).then_some(pos))
+                    .collect(),
+            ),
         }
     }
 
@@ -289,8 +333,10 @@ impl Table {
                 self.indexes.add(key, &row.values);
             }
         } else {
-            // Columns added at the end leave the indexed positions as they were.
+            // Columns added at the end, or dropped in place, leave the indexed positions as
+            // they were.
             self.indexes.fill = indexes.fill;
+            self.indexes.dropped = indexes.dropped;
         }
         self.schema = schema;
     }
@@ -299,12 +345,37 @@ impl Table {
     /// after it was written the value each gives every row (its constant DEFAULT, or NULL).
     /// `ALTER TABLE ... ADD COLUMN` with such a value leaves the stored rows as they were (no
     /// table rewrite: see `SessionStore::add_column`), so a row may be shorter than the schema.
+    /// The columns dropped in place are left out (see [`dropped`]): these are the values of
+    /// the columns SQL sees ([`visible`]).
     pub fn values_of(&self, row: &StoredRow) -> Vec<Value> {
         let mut values = row.values.as_ref().clone();
         if let Some(missing) = self.indexes.fill.get(values.len()..) {
             values.extend_from_slice(missing);
         }
+        for pos in self.indexes.dropped.iter().rev() {
+            if *pos < values.len() {
+                values.remove(*pos);
+            }
+        }
         values
+    }
+
+    /// A row as SQL wrote it (the columns it sees), as stored: NULL where a column was
+    /// dropped in place. The inverse of [`Table::values_of`].
+    pub fn to_stored(&self, mut values: Vec<Value>) -> Vec<Value> {
+        for pos in self.indexes.dropped.iter() {
+            values.insert((*pos).min(values.len()), Value::Null);
+        }
+        values
+    }
+
+    /// Forgets the unique index, which a rewrite of every row (an `ALTER TABLE` GlueSQL
+    /// carries out) builds again: the stored rows are in the old shape until then, so their
+    /// values would be taken at the new schema's positions.
+    pub fn clear_unique(&mut self) {
+        self.unique = UniqueIndex::new();
+        self.unique_absent = im::OrdSet::new();
+        self.unique_complete = self.complete;
     }
 
     /// The keys of the loaded rows whose column under index `name` holds a value in `range`,

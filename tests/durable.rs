@@ -366,9 +366,10 @@ fn schema_changes_conflict_and_drop_everything() {
         let s = a.open();
         insert(&s, 1, "ada@x").await.unwrap();
         s.commit().await.unwrap();
-        // A change that rewrites the rows conflicts with a row committed meanwhile.
+        // A change that rewrites the rows (dropping a UNIQUE column) conflicts with a row
+        // committed meanwhile.
         let (s, t) = (a.open(), b.open());
-        s.execute_batch("ALTER TABLE users DROP COLUMN name")
+        s.execute_batch("ALTER TABLE users DROP COLUMN email")
             .await
             .unwrap();
         insert(&t, 2, "bob@x").await.unwrap();
@@ -396,6 +397,28 @@ fn schema_changes_conflict_and_drop_everything() {
                 .map(|r| r.get("bio").unwrap())
                 .collect();
             assert_eq!(bios, ["none"; 3]);
+        }
+        // A column dropped in place (rows stay) serializes after a row committed meanwhile
+        // with it: no isolate reads it any more, every row reads the other columns.
+        let (s, t) = (a.open(), b.open());
+        s.execute_batch("ALTER TABLE users DROP COLUMN name")
+            .await
+            .unwrap();
+        insert(&t, 4, "di@x").await.unwrap();
+        t.commit().await.unwrap();
+        s.commit().await.unwrap();
+        object.advance(10_001);
+        for f in [&a, &b] {
+            let rows = f
+                .open()
+                .execute("SELECT * FROM users ORDER BY id", gluebind::NO_PARAMS)
+                .await
+                .unwrap()
+                .into_rows()
+                .unwrap();
+            assert_eq!(rows.columns(), ["id", "email", "bio"]);
+            let emails: Vec<String> = rows.iter().map(|r| r.get("email").unwrap()).collect();
+            assert_eq!(emails, ["ada@x", "bob@x", "cy@x", "di@x"]);
         }
         let s = a.open();
         s.execute_batch("DROP TABLE users").await.unwrap();

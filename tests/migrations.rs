@@ -562,15 +562,17 @@ struct Thing {
     id: i64,
 }
 
-/// A step that rewrites every row (`DROP COLUMN`) on a kv:// table larger than a session's
-/// KV budget allows fails before anything is written, named after the step, and stays pending.
+/// A step that rewrites every row (adding a UNIQUE column) on a kv:// table larger than a
+/// session's KV budget allows fails before anything is written, named after the step, and
+/// stays pending.
 #[test]
 fn a_kv_rewrite_over_the_operation_budget_writes_nothing() {
     let [f, _] = pair("kv");
     block_on(async {
         seed_big(&f, 2_000).await;
-        let drop = Migrations::new().step(Migration::new("0001_drop_n").drop_column("big", "n"));
-        let err = drop.run(&f.open(), &[]).await.unwrap_err();
+        let add = Migrations::new()
+            .step(Migration::new("0001_add_code").add_column("big", "code INTEGER NULL UNIQUE"));
+        let err = add.run(&f.open(), &[]).await.unwrap_err();
         assert_eq!(err.code(), "MIGRATION", "{err}");
         assert!(err.to_string().contains("KV operations"), "{err}");
         let s = f.open();
@@ -596,6 +598,17 @@ struct Flagged {
     #[gluebind(primary_key)]
     id: i64,
     n: i64,
+    flag: bool,
+    note: Option<String>,
+    label: String,
+}
+
+/// `big` after `0002_drop_n`.
+#[derive(Debug, Clone, PartialEq, Model)]
+#[gluebind(table = "big")]
+struct Trimmed {
+    #[gluebind(primary_key)]
+    id: i64,
     flag: bool,
     note: Option<String>,
     label: String,
@@ -755,6 +768,75 @@ fn a_step_on_100_000_rows_leaves_them_in_place_and_they_read_in_the_new_shape() 
                     .unwrap();
                 assert_eq!(flagged, 2, "{engine}");
             }
+            // A column dropped: in place too, and every row reads without it at once.
+            let (requests, bytes) = (object.requests(), object.request_bytes());
+            let s = f.open();
+            let report = flags()
+                .step(Migration::new("0002_drop_n").drop_column("big", "n"))
+                .run(&s, &[Trimmed::META])
+                .await
+                .unwrap();
+            assert_eq!(report.applied, ["0002_drop_n"], "{engine}");
+            if engine == "kv" {
+                assert!(s.kv_ops() <= 40, "{engine}: {} KV operations", s.kv_ops());
+            }
+            if engine == "do" {
+                let sent = object.request_bytes() - bytes;
+                assert!(
+                    sent < 64 * 1024,
+                    "{engine}: {sent} bytes in {} requests",
+                    object.requests() - requests
+                );
+                object.restart();
+            }
+            let s = f.open();
+            let trimmed = |id: i64, flag: bool, label: &str| Trimmed {
+                id,
+                flag,
+                note: None,
+                label: label.into(),
+            };
+            let first = Trimmed::query(&s)
+                .order_by(Trimmed::ID.asc())
+                .limit(2)
+                .all()
+                .await
+                .unwrap();
+            assert_eq!(first, [trimmed(0, false, "old"), trimmed(1, false, "old")]);
+            assert_eq!(
+                Trimmed::get(&s, 5).await.unwrap(),
+                Some(trimmed(5, true, "new")),
+                "{engine}"
+            );
+            assert_eq!(
+                Trimmed::get(&s, rows - 1).await.unwrap(),
+                Some(trimmed(rows - 1, false, "old")),
+                "{engine}"
+            );
+            let through_index: Vec<i64> = column(
+                &s,
+                "SELECT id FROM big WHERE label = 'old' AND id < 3",
+                "id",
+            )
+            .await;
+            assert_eq!(through_index, [0, 1, 2], "{engine}");
+            let err = s
+                .execute("SELECT n FROM big WHERE id = 1", gluebind::NO_PARAMS)
+                .await
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("identifier not found: n"),
+                "{engine}: {err}"
+            );
+            // A row written after the drop, next to rows stored with the column.
+            s.add(trimmed(rows + 1, true, "after")).unwrap();
+            s.commit().await.unwrap();
+            let s = f.open();
+            assert_eq!(
+                Trimmed::get(&s, rows + 1).await.unwrap(),
+                Some(trimmed(rows + 1, true, "after")),
+                "{engine}"
+            );
         });
     }
 }

@@ -599,6 +599,24 @@ pub fn check(run: &Run, end: &Final, hung: &[String]) -> Report {
             });
             let schema = columns.as_ref().map(Vec::len);
             let (names, rows) = rows;
+            // The columns read are the stored ones, less those dropped in place.
+            let visible: Option<Vec<&String>> = columns.as_ref().map(|c| {
+                c.iter()
+                    .filter(|c| !c.name.starts_with('\u{1}'))
+                    .map(|c| &c.name)
+                    .collect()
+            });
+            if visible
+                .as_ref()
+                .is_some_and(|v| !v.iter().copied().eq(names.iter()))
+            {
+                let v = format!("scratch reads its stored columns: {names:?}, {visible:?} stored");
+                if exception_allowed {
+                    anomalies += 1;
+                } else {
+                    violation(v);
+                }
+            }
             // No statement writes an added column: every row holds its default there (a row
             // stored before the column was added in place reads it), NULL without one.
             for (i, name) in names.iter().enumerate() {

@@ -154,6 +154,8 @@ pub struct Run {
     isolates: RefCell<Vec<Isolate>>,
     incarnations: Cell<u64>,
     next_tok: Cell<i64>,
+    /// The tokens of the columns DDL tried to add to the scratch table (`c{token}`).
+    added: RefCell<Vec<i64>>,
     next_user: Cell<i64>,
     pub records: RefCell<Records>,
 }
@@ -193,6 +195,7 @@ impl Run {
             isolates: RefCell::new(Vec::new()),
             incarnations: Cell::new(0),
             next_tok: Cell::new(1),
+            added: RefCell::new(Vec::new()),
             next_user: Cell::new(1),
             records: RefCell::new(Records::default()),
         });
@@ -572,19 +575,32 @@ impl Run {
     async fn ddl(&self, s: &Session) -> String {
         let n = self.next_tok.get();
         self.next_tok.set(n + 1);
-        let sql = match self.sim.pick(0..6) {
+        let sql = match self.sim.pick(0..7) {
             0 => "CREATE TABLE scratch (id INTEGER PRIMARY KEY, tag TEXT UNIQUE)".to_owned(),
             // In place (NULL, or a constant every stored row reads), or rewriting every row
             // (UNIQUE).
-            1 => match self.sim.pick(0..3) {
-                0 => format!("ALTER TABLE scratch ADD COLUMN c{n} INTEGER NULL"),
-                1 => format!("ALTER TABLE scratch ADD COLUMN c{n} INTEGER NOT NULL DEFAULT {n}"),
-                _ => format!("ALTER TABLE scratch ADD COLUMN c{n} INTEGER NULL UNIQUE"),
-            },
+            1 => {
+                self.added.borrow_mut().push(n);
+                match self.sim.pick(0..3) {
+                    0 => format!("ALTER TABLE scratch ADD COLUMN c{n} INTEGER NULL"),
+                    1 => {
+                        format!("ALTER TABLE scratch ADD COLUMN c{n} INTEGER NOT NULL DEFAULT {n}")
+                    }
+                    _ => format!("ALTER TABLE scratch ADD COLUMN c{n} INTEGER NULL UNIQUE"),
+                }
+            }
             2 => "DROP TABLE scratch".to_owned(),
             // An index whose entries KV holds (the table is small), and its drop.
             3 => "CREATE INDEX ix_scratch_tag ON scratch (tag)".to_owned(),
             4 => "DROP INDEX scratch.ix_scratch_tag".to_owned(),
+            // One of the last columns added, if it is there: in place (NULL-able or a
+            // constant default), or rewriting every row (UNIQUE).
+            5 => {
+                let added = self.added.borrow();
+                let back = (self.sim.pick(0..3) as usize + 1).min(added.len().max(1));
+                let token = added.len().checked_sub(back).map_or(0, |at| added[at]);
+                format!("ALTER TABLE scratch DROP COLUMN IF EXISTS c{token}")
+            }
             _ => format!("INSERT INTO scratch (id, tag) VALUES ({n}, 't{}')", n % 3),
         };
         if let Err(e) = s.execute_batch(&sql).await {

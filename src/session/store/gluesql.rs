@@ -24,7 +24,7 @@ impl Store for SessionStore {
             .db
             .tables
             .values()
-            .map(|t| Schema::clone(&t.schema))
+            .map(|t| crate::snapshot::visible(&t.schema))
             .collect())
     }
 
@@ -95,13 +95,16 @@ impl StoreMut for SessionStore {
         let name = schema.table_name.clone();
         match self.table(&name)? {
             Some(_) => {
-                // A schema change on an existing table (ALTER): every row is rewritten.
+                // A schema change on an existing table (GlueSQL's ALTER): every row is
+                // rewritten next, in the new shape (the columns dropped in place go), and
+                // builds the unique index again.
                 self.complete_table(&name)?;
-                self.existing_mut(&name)?
-                    .set_schema(Arc::new(schema.clone()));
-                self.reindex(&name)?;
+                let table = self.existing_mut(&name)?;
+                table.set_schema(Arc::new(schema.clone()));
+                table.clear_unique();
             }
             None => {
+                reserved_names(schema.column_defs.iter().flatten().map(|c| c.name.as_str()))?;
                 self.db.absent_tables.remove(&name);
                 self.db
                     .tables
@@ -147,12 +150,14 @@ impl StoreMut for SessionStore {
             }
             keyed.push((Key::I64(id), values));
         }
+        let keyed = self.to_stored(table_name, keyed)?;
         self.put_rows(table_name, keyed)?;
         self.row_ids.set(self.row_ids.get().max(id));
         Ok(())
     }
 
     fn insert_data(&mut self, table_name: &str, rows: Vec<(Key, Vec<Value>)>) -> GlueResult<()> {
+        let rows = self.to_stored(table_name, rows)?;
         self.put_rows(table_name, rows)
     }
 
@@ -271,6 +276,7 @@ impl AlterTable for SessionStore {
     }
 
     fn rename_column(&mut self, table_name: &str, old: &str, new: &str) -> GlueResult<()> {
+        reserved_names([old, new])?;
         // Rows hold values by position: a rename leaves them as they are (a schema-only
         // commit, whatever the table's size) — except for a UNIQUE column, whose kv:// entries
         // are stored under its name and are rewritten with the table.
@@ -306,6 +312,7 @@ impl AlterTable for SessionStore {
     }
 
     fn add_column(&mut self, table_name: &str, column_def: &ColumnDef) -> GlueResult<()> {
+        reserved_names([column_def.name.as_str()])?;
         // Rows are keyed by the primary key from the table's creation on: a key added later
         // would leave the existing rows keyed by their row ids (lookups and key order wrong).
         if column_def.unique == Some(ColumnUniqueOption { is_primary: true }) {
@@ -348,6 +355,35 @@ impl AlterTable for SessionStore {
         column_name: &str,
         if_exists: bool,
     ) -> GlueResult<()> {
+        let Some(schema) = self.physical_schema(table_name)? else {
+            return Err(AlterTableError::TableNotFound(table_name.to_owned()).into());
+        };
+        let column = schema
+            .column_defs
+            .iter()
+            .flatten()
+            .position(|c| c.name == column_name && !crate::snapshot::dropped(c));
+        let Some(at) = column else {
+            if if_exists {
+                return Ok(());
+            }
+            return Err(AlterTableError::DroppingColumnNotFound(column_name.to_owned()).into());
+        };
+        // A column that is neither the primary key nor UNIQUE (whose kv:// entries go with
+        // it) is dropped in place: the stored rows keep their values there, unread (a schema-
+        // only commit, whatever the table's size). The others rewrite every row.
+        let unique = schema
+            .column_defs
+            .iter()
+            .flatten()
+            .nth(at)
+            .and_then(|c| c.unique);
+        if unique.is_none() {
+            return self.reshape(table_name, |columns| {
+                columns[at] = crate::snapshot::dropped_column(&columns[at], at);
+                Ok(())
+            });
+        }
         self.complete_table(table_name)?;
         RealSchemas(self).drop_column(table_name, column_name, if_exists)
     }
@@ -392,5 +428,19 @@ impl CustomFunctionMut for SessionStore {}
 impl Planner for SessionStore {
     fn plan(&self, statement: StatementPlan) -> GlueResult<StatementPlan> {
         super::ordered::plan(self, statement)
+    }
+}
+
+/// Refuses column names that start as gluebind's names for columns dropped in place.
+pub(super) fn reserved_names<'a>(names: impl IntoIterator<Item = &'a str>) -> GlueResult<()> {
+    match names
+        .into_iter()
+        .find(|n| n.starts_with(crate::snapshot::DROPPED))
+    {
+        Some(name) => Err(GlueError::StorageMsg(format!(
+            "column name {name:?} is reserved: names starting with the control character \
+             U+0001 name dropped columns in gluebind's stored schemas; choose another name"
+        ))),
+        None => Ok(()),
     }
 }

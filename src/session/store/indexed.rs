@@ -314,7 +314,7 @@ impl SessionStore {
         column: &OrderByExpr,
     ) -> GlueResult<()> {
         let mut schema = self
-            .real_schema(table_name)?
+            .physical_schema(table_name)?
             .ok_or_else(|| IndexError::TableNotFound(table_name.to_owned()))?;
         let Expr::Identifier(name) = &column.expr else {
             return Err(GlueError::StorageMsg(format!(
@@ -322,6 +322,7 @@ impl SessionStore {
                  (CREATE INDEX {index_name} ON {table_name} (column)); not an expression"
             )));
         };
+        super::gluesql::reserved_names([name.as_str()])?;
         if index_name == super::ordered::PRIMARY || index_name.starts_with(UNIQUE) {
             return Err(GlueError::StorageMsg(format!(
                 "CREATE INDEX {index_name}: the name is reserved; choose another \
@@ -439,7 +440,7 @@ impl SessionStore {
     /// `DROP INDEX table_name.index_name`.
     pub(super) fn remove_index(&mut self, table_name: &str, index_name: &str) -> GlueResult<()> {
         let mut schema = self
-            .real_schema(table_name)?
+            .physical_schema(table_name)?
             .ok_or_else(|| IndexError::TableNotFound(table_name.to_owned()))?;
         // kv://: an index with entries takes them along when its table is small enough to be
         // loaded (else they stay in KV, under its name and creation time, never read again).
@@ -478,7 +479,7 @@ impl SessionStore {
         change: impl FnOnce(&mut Vec<ColumnDef>) -> GlueResult<()>,
     ) -> GlueResult<()> {
         let mut schema = self
-            .real_schema(table_name)?
+            .physical_schema(table_name)?
             .ok_or_else(|| AlterTableError::TableNotFound(table_name.to_owned()))?;
         let columns = schema
             .column_defs
@@ -496,7 +497,7 @@ impl SessionStore {
         old: &str,
         new: &str,
     ) -> GlueResult<()> {
-        let Some(mut schema) = self.real_schema(table_name)? else {
+        let Some(mut schema) = self.physical_schema(table_name)? else {
             return Ok(());
         };
         let mut renamed = false;

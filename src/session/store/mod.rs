@@ -194,9 +194,10 @@ pub(crate) fn index_access(
     Some((name, predicate.operator, value))
 }
 
-/// Hides non-primary-key UNIQUE flags (the session store enforces those itself).
+/// Hides non-primary-key UNIQUE flags (the session store enforces those itself), and the
+/// columns dropped in place.
 fn for_gluesql(schema: &Schema) -> Schema {
-    let mut schema = schema.clone();
+    let mut schema = crate::snapshot::visible(schema);
     for column in schema.column_defs.iter_mut().flatten() {
         if column.unique == Some(ColumnUniqueOption { is_primary: false }) {
             column.unique = None;
@@ -310,9 +311,33 @@ impl SessionStore {
             .ok_or_else(|| GlueError::StorageMsg(format!("table {name:?} does not exist")))
     }
 
-    /// The schema with its UNIQUE flags, as stored.
+    /// The schema with its UNIQUE flags, as SQL sees it (the columns dropped in place left
+    /// out: see [`crate::snapshot::dropped`]).
     pub(crate) fn real_schema(&self, name: &str) -> GlueResult<Option<Schema>> {
+        Ok(self
+            .table(name)?
+            .map(|t| crate::snapshot::visible(&t.schema)))
+    }
+
+    /// The schema as stored, the columns dropped in place included: what a change in place
+    /// edits (the stored rows keep their positions).
+    pub(crate) fn physical_schema(&self, name: &str) -> GlueResult<Option<Schema>> {
         Ok(self.table(name)?.map(|t| Schema::clone(&t.schema)))
+    }
+
+    /// Rows as SQL wrote them, as stored (see [`Table::to_stored`]).
+    fn to_stored(
+        &self,
+        table_name: &str,
+        rows: impl IntoIterator<Item = (Key, Vec<Value>)>,
+    ) -> GlueResult<Vec<(Key, Vec<Value>)>> {
+        let table = self
+            .table(table_name)?
+            .ok_or_else(|| GlueError::StorageMsg(format!("table {table_name:?} does not exist")))?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, values)| (key, table.to_stored(values)))
+            .collect())
     }
 
     /// A table whose rows must all be loaded (schema changes rewrite every row).
@@ -489,18 +514,5 @@ impl SessionStore {
             return Ok(());
         }
         self.put_rows(table_name, rows)
-    }
-
-    /// Rebuilds a table's unique index from its rows (after a schema change).
-    fn reindex(&mut self, name: &str) -> GlueResult<()> {
-        let table = self.existing_mut(name)?;
-        table.reindex_unique().map_err(|(pos, value)| {
-            let columns = table.unique_columns();
-            let column = columns
-                .iter()
-                .find(|(p, _)| *p == pos)
-                .map_or("?", |(_, c)| c);
-            duplicate(&value, column)
-        })
     }
 }
