@@ -121,9 +121,12 @@ impl Autocommit {
     /// does between two attempts of a statement.
     fn load(&self, misses: &[Miss]) -> Result<()> {
         self.loads.set(self.loads.get() + 1);
-        let as_of = self.ws.borrow().as_of;
-        let patch =
-            pollster::block_on(self.engine.load(misses, &self.ops, as_of)).map_err(storage)?;
+        let (as_of, stored_as) = {
+            let ws = self.ws.borrow();
+            (ws.as_of, ws.db.stored_as())
+        };
+        let patch = pollster::block_on(self.engine.load(misses, &stored_as, &self.ops, as_of))
+            .map_err(storage)?;
         let mut ws = self.ws.borrow_mut();
         if ws.as_of == crate::engine::UNKNOWN_VERSION {
             ws.as_of = patch.at.unwrap_or(ws.as_of);
@@ -350,7 +353,8 @@ fn assert_mirrors(kv: &MemoryKv, layout: &Layout, db: &Database, what: &str) {
             .get(name)
             .unwrap_or_else(|| panic!("{what}: table {name} is not in KV"));
         assert_eq!(schema, table.schema.as_ref(), "{what}: schema of {name}");
-        let rows_prefix = layout.rows_prefix(name);
+        let at = table.storage_name();
+        let rows_prefix = layout.rows_prefix(at);
         let rows: BTreeMap<Key, Vec<Value>> = kv
             .keys()
             .into_iter()
@@ -358,7 +362,7 @@ fn assert_mirrors(kv: &MemoryKv, layout: &Layout, db: &Database, what: &str) {
             .map(|k| {
                 let entry = kv.peek(&k).unwrap();
                 let rec: RowRecord = layout::decode(&k, &entry.value).unwrap();
-                assert_eq!(k, layout.row_key(name, &rec.k).unwrap(), "row key of {k}");
+                assert_eq!(k, layout.row_key(at, &rec.k).unwrap(), "row key of {k}");
                 let meta: RowRecord =
                     layout::decode_metadata(&k, entry.metadata.as_ref().unwrap()).unwrap();
                 assert!(meta.d.is_none() || meta == rec, "{what}: metadata of {k}");
@@ -381,7 +385,7 @@ fn assert_mirrors(kv: &MemoryKv, layout: &Layout, db: &Database, what: &str) {
         }
         // Unique entries: (column position, value) → owner, counting only live KV entries.
         let columns = unique_columns(&table.schema);
-        let uniques_prefix = layout.uniques_prefix(name);
+        let uniques_prefix = layout.uniques_prefix(at);
         let mut live = BTreeMap::new();
         for k in kv
             .keys()
@@ -396,7 +400,7 @@ fn assert_mirrors(kv: &MemoryKv, layout: &Layout, db: &Database, what: &str) {
             };
             for (pos, column) in &columns {
                 if let Some(v) = values.get(*pos).and_then(unique_key) {
-                    if layout.unique_key(name, column, &v).unwrap() == k {
+                    if layout.unique_key(at, column, &v).unwrap() == k {
                         live.insert((*pos, v), owner.clone());
                     }
                 }
@@ -429,13 +433,13 @@ fn assert_mirrors(kv: &MemoryKv, layout: &Layout, db: &Database, what: &str) {
         let mut expected = std::collections::BTreeSet::new();
         for (key, row) in &table.rows {
             for (index, created, value) in table.index_values(&row.values) {
-                expected.insert(layout.index_key(name, index, created, &value, key).unwrap());
+                expected.insert(layout.index_key(at, index, created, &value, key).unwrap());
             }
         }
         let stored: std::collections::BTreeSet<String> = kv
             .keys()
             .into_iter()
-            .filter(|k| k.starts_with(&layout.indexes_prefix(name)))
+            .filter(|k| k.starts_with(&layout.indexes_prefix(at)))
             .collect();
         for key in &expected {
             assert!(stored.contains(key), "{what}: index entry {key} not in KV");
@@ -446,7 +450,7 @@ fn assert_mirrors(kv: &MemoryKv, layout: &Layout, db: &Database, what: &str) {
                 .iter()
                 .filter_map(|index| {
                     let created = table.index_created(index)?;
-                    let any = layout.index_value_prefix(name, index, created, &Key::I64(0));
+                    let any = layout.index_value_prefix(at, index, created, &Key::I64(0));
                     let any = any.ok()?;
                     // The prefix up to the value's segment.
                     Some(any[..any.trim_end_matches('/').rfind('/')? + 1].to_owned())

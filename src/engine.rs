@@ -402,7 +402,13 @@ impl Engine {
 
     /// Loads what a statement missed, as of the session's snapshot `as_of`, into the isolate
     /// cache (when the snapshot is the cache's own) and into the returned patch.
-    pub(crate) async fn load(&self, misses: &[Miss], ops: &Cell<u64>, as_of: Lsn) -> Result<Patch> {
+    pub(crate) async fn load(
+        &self,
+        misses: &[Miss],
+        stored_as: &crate::snapshot::StoredAs,
+        ops: &Cell<u64>,
+        as_of: Lsn,
+    ) -> Result<Patch> {
         match &self.inner.backend {
             Backend::Memory => Err(Error::Storage {
                 message: format!(
@@ -412,7 +418,7 @@ impl Engine {
             Backend::Kv(store) => {
                 self.recover_if_due(store, ops).await?;
                 let epoch = self.inner.cache_epoch.get();
-                let patch = store.load(misses, ops, as_of).await?;
+                let patch = store.load(misses, stored_as, ops, as_of).await?;
                 self.sync_cache(store);
                 let mut committed = self.inner.committed.borrow_mut();
                 if committed.version == as_of && self.inner.cache_epoch.get() == epoch {
@@ -531,7 +537,8 @@ impl Engine {
                             version: lsn,
                             rows_written: rows,
                             tables_changed: ws.writes.tables.len()
-                                + ws.writes.in_place_only().count(),
+                                + ws.writes.in_place_only().count()
+                                + ws.writes.renamed.len(),
                         })
                     }
                 }

@@ -19,6 +19,10 @@ use std::{ops::RangeBounds, sync::Arc};
 /// committed".
 pub(crate) type Version = u64;
 
+/// Tables whose rows are stored under another name (a table renamed in place), by name: where
+/// their keys are ([`Table::stored_as`]).
+pub(crate) type StoredAs = std::collections::BTreeMap<String, Arc<str>>;
+
 /// A unique value: (column position, value). Shared, so that the copies a persistent map makes
 /// of the nodes it changes (every version keeps its own) copy pointers, not text.
 pub(crate) type UniqueEntry = Arc<(usize, Key)>;
@@ -67,6 +71,11 @@ pub(crate) struct Table {
     /// `do://`, in a session's snapshot only: how many rows the table held at the snapshot,
     /// as the object counted them (a session adds its own inserts and deletes).
     pub count: Option<u64>,
+    /// The name the table's rows and entries are stored under, where it is not the table's
+    /// own: a table renamed in place (`ALTER TABLE … RENAME TO`) keeps its rows where they
+    /// are. On `kv://` the keys' table segment (kept in the schema record); on `do://` the
+    /// name at the session's snapshot (the object moves the rows when it commits the rename).
+    pub stored_as: Option<Arc<str>>,
 }
 
 /// The first rows of a partial table in key order, as a listing from its first key brought
@@ -288,7 +297,13 @@ impl Table {
             backed: im::OrdSet::new(),
             indexed: im::OrdSet::new(),
             count: None,
+            stored_as: None,
         }
+    }
+
+    /// The name the table's rows and entries are stored under (see [`Table::stored_as`]).
+    pub fn storage_name(&self) -> &str {
+        self.stored_as.as_deref().unwrap_or(&self.schema.table_name)
     }
 
     /// A table known by its schema only: rows and unique entries load on demand.
@@ -619,6 +634,14 @@ impl Database {
     }
 
     /// `Some(Some(table))` found, `Some(None)` known absent, `None` unknown.
+    /// The tables whose rows are stored under another name ([`Table::stored_as`]).
+    pub fn stored_as(&self) -> StoredAs {
+        self.tables
+            .iter()
+            .filter_map(|(name, t)| Some((name.clone(), t.stored_as.clone()?)))
+            .collect()
+    }
+
     pub fn lookup(&self, name: &str) -> Option<Option<&Table>> {
         match self.tables.get(name) {
             Some(t) => Some(Some(t)),

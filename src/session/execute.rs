@@ -327,17 +327,15 @@ impl Session {
                         });
                     }
                     let misses = escalate(misses, &mut point_loads);
-                    let as_of = self
-                        .inner
-                        .store
-                        .borrow()
-                        .as_ref()
-                        .ok_or_else(|| self.closed())?
-                        .as_of;
+                    let (as_of, stored_as) = {
+                        let slot = self.inner.store.borrow();
+                        let ws = slot.as_ref().ok_or_else(|| self.closed())?;
+                        (ws.as_of, ws.db.stored_as())
+                    };
                     let patch = self
                         .inner
                         .engine
-                        .load(&misses, &self.inner.kv_ops, as_of)
+                        .load(&misses, &stored_as, &self.inner.kv_ops, as_of)
                         .await?;
                     let mut slot = self.inner.store.borrow_mut();
                     let ws = slot.as_mut().ok_or_else(|| self.closed())?;

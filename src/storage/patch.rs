@@ -24,6 +24,8 @@ pub(crate) struct Patch {
     /// The indexes through which each loaded table's value lookups load (see
     /// `Table::backed`: on `kv://` those with entries, on `do://` all).
     pub backed: Vec<(String, Vec<String>)>,
+    /// `kv://`: where loaded tables' rows are stored under another name (`Table::stored_as`).
+    pub stored_as: Vec<(String, String)>,
     /// (table, index, its creation in µs, value) whose rows the load brought, all of them (in
     /// `rows`).
     pub indexed: Vec<(String, String, i64, Key)>,
@@ -68,6 +70,9 @@ impl Patch {
                     }
                     if let Some((_, backed)) = self.backed.iter().find(|(n, _)| n == name) {
                         table.backed = backed.iter().cloned().collect();
+                    }
+                    if let Some((_, at)) = self.stored_as.iter().find(|(n, _)| n == name) {
+                        table.stored_as = Some(at.as_str().into());
                     }
                     db.tables.insert(name.clone(), table);
                 }

@@ -132,6 +132,50 @@ impl Committed {
             applied.tables_changed += 1;
         }
 
+        // Tables renamed in place: the schema must be the one the session saw, the new name
+        // free; the table moves, with the rows committed meanwhile (they stay where they are
+        // stored: `Table::stored_as`).
+        for (new, old) in &ws.writes.renamed {
+            let conflict = |table: &String, detail: &str| Error::Conflict {
+                table: table.clone(),
+                detail: detail.to_owned(),
+            };
+            let base = ws
+                .base
+                .tables
+                .get(old)
+                .ok_or_else(|| conflict(old, "the table (created meanwhile)"))?;
+            let mine = ws
+                .db
+                .tables
+                .get(new)
+                .ok_or_else(|| conflict(new, "the table (renamed)"))?;
+            if matches!(next.db.lookup(new), Some(Some(_))) {
+                return Err(conflict(new, "the table (created meanwhile)"));
+            }
+            let mut table = match next.db.lookup(old) {
+                Some(Some(current)) if current.schema_version == base.schema_version => {
+                    current.clone()
+                }
+                Some(_) => return Err(conflict(old, "the table (altered or dropped)")),
+                // Not in a partial cache: the storage checks the schema's version, and the
+                // cache loads the rows when next needed.
+                None => Table::partial(gluesql_core::data::Schema::clone(&mine.schema), stamp),
+            };
+            table.schema = Arc::clone(&mine.schema);
+            table.stored_as.clone_from(&mine.stored_as);
+            table.backed = mine.backed.clone();
+            table.schema_version = stamp;
+            table.version = stamp;
+            next.db.tables.remove(old);
+            if !next.db.schemas_complete {
+                next.db.absent_tables.insert(old.clone());
+            }
+            next.db.absent_tables.remove(new);
+            next.db.tables.insert(new.clone(), table);
+            applied.tables_changed += 1;
+        }
+
         // Row changes in tables whose schema the session left alone.
         for (name, keys) in &ws.writes.rows {
             if ws.writes.tables.contains(name) {

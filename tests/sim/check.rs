@@ -569,17 +569,56 @@ pub fn check(run: &Run, end: &Final, hung: &[String]) -> Report {
     }
 
     // ---- schema changes: rows match their schema, a dropped table leaves nothing ---------
-    let scratch_keys: Vec<&String> = end
-        .kv
-        .keys()
-        .filter(|k| {
-            k.starts_with("gluebind/v1/r/scratch/") || k.starts_with("gluebind/v1/u/scratch/")
+    // The scratch table moves between two names (renamed in place: its keys keep the name
+    // they were written under, which its schema record says), and a table created under a
+    // name whose keys another table uses stores its own elsewhere.
+    let storage = |table: &str| -> Option<String> {
+        let e = end.kv.get(&format!("gluebind/v1/s/{table}"))?;
+        let rec: layout::SchemaRecord = layout::decode(table, &e.value).expect("schema");
+        Some(rec.at.unwrap_or_else(|| table.to_owned()))
+    };
+    let live: Vec<(String, String)> = ["scratch", "scratch_old"]
+        .into_iter()
+        .filter_map(|t| {
+            let at = storage(t)?;
+            Some((layout.rows_prefix(&at), layout.uniques_prefix(&at)))
         })
         .collect();
+    let of_scratch = |k: &&String| {
+        k.starts_with("gluebind/v1/r/scratch") || k.starts_with("gluebind/v1/u/scratch")
+    };
+    let garbage: Vec<&String> = end
+        .kv
+        .keys()
+        .filter(of_scratch)
+        .filter(|k| {
+            !live
+                .iter()
+                .any(|(r, u)| k.starts_with(r) || k.starts_with(u))
+        })
+        .collect();
+    if !garbage.is_empty() {
+        let v = format!("a dropped table leaves nothing: {garbage:?}");
+        if exception_allowed {
+            anomalies += 1; // a row written, or dropped, on a stale view of the table
+        } else {
+            violation(v);
+        }
+    }
+    let scratch_keys: Vec<&String> = match storage("scratch") {
+        Some(at) => {
+            let (r, u) = (layout.rows_prefix(&at), layout.uniques_prefix(&at));
+            end.kv
+                .keys()
+                .filter(|k| k.starts_with(&r) || k.starts_with(&u))
+                .collect()
+        }
+        None => Vec::new(),
+    };
     match &end.scratch {
         None => {
-            if !scratch_keys.is_empty() {
-                let v = format!("a dropped table leaves nothing: {scratch_keys:?}");
+            if storage("scratch").is_some() {
+                let v = "a dropped table leaves nothing: its schema".to_owned();
                 if exception_allowed {
                     anomalies += 1; // a row written, or dropped, on a stale view of the table
                 } else {

@@ -575,7 +575,7 @@ impl Run {
     async fn ddl(&self, s: &Session) -> String {
         let n = self.next_tok.get();
         self.next_tok.set(n + 1);
-        let sql = match self.sim.pick(0..7) {
+        let sql = match self.sim.pick(0..8) {
             0 => "CREATE TABLE scratch (id INTEGER PRIMARY KEY, tag TEXT UNIQUE)".to_owned(),
             // In place (NULL, or a constant every stored row reads), or rewriting every row
             // (UNIQUE).
@@ -589,7 +589,15 @@ impl Run {
                     _ => format!("ALTER TABLE scratch ADD COLUMN c{n} INTEGER NULL UNIQUE"),
                 }
             }
-            2 => "DROP TABLE scratch".to_owned(),
+            2 => match self.sim.pick(0..2) {
+                0 => "DROP TABLE scratch".to_owned(),
+                _ => "DROP TABLE scratch_old".to_owned(),
+            },
+            // Renamed in place (the rows stay where they are stored), and back.
+            6 => match self.sim.pick(0..2) {
+                0 => "ALTER TABLE scratch RENAME TO scratch_old".to_owned(),
+                _ => "ALTER TABLE scratch_old RENAME TO scratch".to_owned(),
+            },
             // An index whose entries KV holds (the table is small), and its drop.
             3 => "CREATE INDEX ix_scratch_tag ON scratch (tag)".to_owned(),
             4 => "DROP INDEX scratch.ix_scratch_tag".to_owned(),

@@ -105,10 +105,25 @@ impl StoreMut for SessionStore {
             }
             None => {
                 reserved_names(schema.column_defs.iter().flatten().map(|c| c.name.as_str()))?;
+                // A table renamed in place keeps its rows under its old name: a new table of
+                // that name stores its own elsewhere (every schema is needed to know).
+                if !self.db.schemas_complete {
+                    return self.miss(Miss::AllSchemas);
+                }
+                let mut table = Table::new(schema.clone());
+                let taken =
+                    |storage: &str| self.db.tables.values().any(|t| t.storage_name() == storage);
+                if taken(&name) {
+                    let mut at = super::indexed::created_now().and_utc().timestamp_millis();
+                    let mut storage = format!("{name}{}{at}", crate::snapshot::DROPPED);
+                    while taken(&storage) {
+                        at += 1;
+                        storage = format!("{name}{}{at}", crate::snapshot::DROPPED);
+                    }
+                    table.stored_as = Some(storage.into());
+                }
                 self.db.absent_tables.remove(&name);
-                self.db
-                    .tables
-                    .insert(name.clone(), Table::new(schema.clone()));
+                self.db.tables.insert(name.clone(), table);
             }
         }
         self.writes.tables.insert(name);
@@ -271,8 +286,49 @@ impl AlterTable for RealSchemas<'_> {}
 
 impl AlterTable for SessionStore {
     fn rename_schema(&mut self, table_name: &str, new_table_name: &str) -> GlueResult<()> {
-        self.complete_table(table_name)?;
-        RealSchemas(self).rename_schema(table_name, new_table_name)
+        if self.table(table_name)?.is_none() {
+            return Err(AlterTableError::TableNotFound(table_name.to_owned()).into());
+        }
+        if self.table(new_table_name)?.is_some() {
+            return Err(GlueError::StorageMsg(format!(
+                "ALTER TABLE {table_name} RENAME TO {new_table_name}: table {new_table_name} \
+                 already exists"
+            )));
+        }
+        // In place — the schema moves to the new name, the rows stay where they are stored
+        // (`Table::stored_as`): a schema-only commit, whatever the table's size — unless this
+        // unit of work already changed either table (then its rows are rewritten).
+        let writes = &self.writes;
+        let untouched = |name: &str| {
+            !writes.tables.contains(name)
+                && !writes.rows.contains_key(name)
+                && !writes.in_place.contains(name)
+                && !writes.renamed.contains_key(name)
+                && !writes.renamed.values().any(|old| old == name)
+        };
+        if !(untouched(table_name) && untouched(new_table_name)) {
+            self.complete_table(table_name)?;
+            return RealSchemas(self).rename_schema(table_name, new_table_name);
+        }
+        let mut table = self
+            .db
+            .tables
+            .remove(table_name)
+            .ok_or_else(|| AlterTableError::TableNotFound(table_name.to_owned()))?;
+        let storage: Arc<str> = Arc::from(table.storage_name());
+        let mut schema = Schema::clone(&table.schema);
+        new_table_name.clone_into(&mut schema.table_name);
+        table.schema = Arc::new(schema);
+        table.stored_as = (*storage != *new_table_name).then_some(storage);
+        if !self.db.schemas_complete {
+            self.db.absent_tables.insert(table_name.to_owned());
+        }
+        self.db.absent_tables.remove(new_table_name);
+        self.db.tables.insert(new_table_name.to_owned(), table);
+        self.writes
+            .renamed
+            .insert(new_table_name.to_owned(), table_name.to_owned());
+        Ok(())
     }
 
     fn rename_column(&mut self, table_name: &str, old: &str, new: &str) -> GlueResult<()> {

@@ -515,7 +515,7 @@ impl SessionStore {
 }
 
 /// When an index was created, as GlueSQL records it (shown by `GLUE_INDEXES`).
-fn created_now() -> NaiveDateTime {
+pub(super) fn created_now() -> NaiveDateTime {
     #[cfg(target_arch = "wasm32")]
     let ms = js_sys::Date::now();
     #[cfg(not(target_arch = "wasm32"))]

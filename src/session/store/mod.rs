@@ -103,16 +103,25 @@ pub(crate) struct WriteSet {
     /// commit fails with UNIQUE PRIMARY KEY where a row held the key at the snapshot. A subset
     /// of `rows`.
     pub assumed: im::OrdMap<String, im::OrdSet<Key>>,
+    /// Tables renamed in place, new name → name at the snapshot: the commit stores the schema
+    /// under its new name and drops the old one; the rows stay where they are
+    /// ([`crate::snapshot::Table::stored_as`]). Neither name is in `tables` or `rows`.
+    pub renamed: im::OrdMap<String, String>,
 }
 
 impl WriteSet {
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.tables.is_empty() && self.in_place.is_empty()
+        self.rows.is_empty()
+            && self.tables.is_empty()
+            && self.in_place.is_empty()
+            && self.renamed.is_empty()
     }
 
     /// Tables whose schema changed in place only (see [`WriteSet::in_place`]).
     pub fn in_place_only(&self) -> impl Iterator<Item = &String> {
-        self.in_place.iter().filter(|t| !self.tables.contains(*t))
+        self.in_place
+            .iter()
+            .filter(|t| !self.tables.contains(*t) && !self.renamed.values().any(|old| old == *t))
     }
 }
 
@@ -298,6 +307,12 @@ impl SessionStore {
     }
 
     fn table(&self, name: &str) -> GlueResult<Option<&Table>> {
+        if self.writes.renamed.contains_key(name) {
+            return Err(GlueError::StorageMsg(format!(
+                "table {name:?} was renamed in place in this unit of work: commit the rename \
+                 before using the table (in a migration, a step of its own)"
+            )));
+        }
         match self.db.lookup(name) {
             Some(table) => Ok(table),
             None => self.miss(Miss::Schema(name.to_owned())),

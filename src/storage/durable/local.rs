@@ -177,7 +177,7 @@ fn older(body: &str) -> String {
         return body.to_owned();
     };
     for (at, fields) in [
-        ("/commit/delta", &["assumed"][..]),
+        ("/commit/delta", &["assumed", "renamed"][..]),
         ("/load", &["firsts", "indexed", "counts"][..]),
     ] {
         if let Some(part) = request.pointer_mut(at).and_then(|p| p.as_object_mut()) {

@@ -81,6 +81,8 @@ pub struct Stored {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Batch {
     pub version: Version,
+    /// Tables renamed (old name, new name): their rows move first.
+    pub renamed: Vec<(String, String)>,
     /// Tables whose schema is set (`Some`) or that are dropped (`None`, rows included).
     pub schemas: Vec<(String, Option<SchemaWire>)>,
     /// Tables whose rows are all replaced by `rows` (a schema change rewrites every row).
@@ -490,6 +492,17 @@ impl<P: Persistence> DatabaseObject<P> {
                 None => batch.schemas.push((name.clone(), None)),
             }
         }
+        // Tables renamed: the rows move to the new name (one statement in the object's
+        // storage), the schema with them; caches drop both names.
+        for (new, old) in &ws.writes.renamed {
+            if let Some(t) = next.db.tables.get(new) {
+                changes.push(Change::Table(old.clone()));
+                changes.push(Change::Table(new.clone()));
+                batch.renamed.push((old.clone(), new.clone()));
+                batch.schemas.push((old.clone(), None));
+                batch.schemas.push((new.clone(), Some(schema_wire(t))));
+            }
+        }
         // Schemas changed in place (indexes, columns added or renamed): the schema is stored,
         // the rows stay; caches drop the table (its next read loads it with the new schema).
         for name in ws.writes.in_place_only() {
@@ -670,6 +683,11 @@ impl MemoryPersistence {
 #[cfg(any(test, feature = "testing"))]
 pub(crate) fn apply_batch(state: &mut Stored, batch: &Batch) {
     state.version = state.version.max(batch.version);
+    for (old, new) in &batch.renamed {
+        if let Some(table) = state.tables.remove(old) {
+            state.tables.insert(new.clone(), table);
+        }
+    }
     for (name, schema) in &batch.schemas {
         match schema {
             Some(schema) => {

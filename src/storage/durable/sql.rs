@@ -148,6 +148,12 @@ fn write<S: SqlExec>(sql: &S, batch: &Batch) -> Result<()> {
             vec![stored_version(batch.version)],
         )?;
     }
+    for (old, new) in &batch.renamed {
+        run(
+            "UPDATE gluebind_rows SET tbl = ? WHERE tbl = ?",
+            vec![SqlValue::Text(new.clone()), SqlValue::Text(old.clone())],
+        )?;
+    }
     for (name, schema) in &batch.schemas {
         let name_v = SqlValue::Text(name.clone());
         match schema {

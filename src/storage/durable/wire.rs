@@ -125,6 +125,11 @@ pub struct Delta {
     /// object that predates this field refuses a taken key as a conflict, never overwrites it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assumed: Vec<(String, Vec<Key>)>,
+    /// Tables renamed in place: (new name, old name). The old name is in `indexed` as well, so
+    /// that an object that predates this field refuses the commit as a conflict (its schema
+    /// changed in place, yet the session no longer holds it) instead of committing nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub renamed: Vec<(String, String)>,
 }
 
 /// A table as a load answers it.
@@ -353,6 +358,7 @@ impl Delta {
         let mut names: std::collections::BTreeSet<&String> = ws.writes.tables.iter().collect();
         names.extend(ws.writes.in_place_only());
         names.extend(ws.writes.rows.keys());
+        names.extend(ws.writes.renamed.iter().flat_map(|(new, old)| [new, old]));
         names.extend(reads.rows.keys());
         names.extend(reads.tables.iter());
         let keys_of = |name: &str| -> Vec<Key> {
@@ -401,7 +407,12 @@ impl Delta {
                 .map(|(t, keys)| (t.clone(), keys.iter().cloned().collect()))
                 .collect(),
             ddl: ws.writes.tables.iter().cloned().collect(),
-            indexed: ws.writes.in_place_only().cloned().collect(),
+            indexed: ws
+                .writes
+                .in_place_only()
+                .chain(ws.writes.renamed.values())
+                .cloned()
+                .collect(),
             read: reads
                 .rows
                 .iter()
@@ -413,6 +424,12 @@ impl Delta {
                 .assumed
                 .iter()
                 .map(|(t, keys)| (t.clone(), keys.iter().cloned().collect()))
+                .collect(),
+            renamed: ws
+                .writes
+                .renamed
+                .iter()
+                .map(|(new, old)| (new.clone(), old.clone()))
                 .collect(),
         })
     }
@@ -458,6 +475,7 @@ impl Delta {
                 .into_iter()
                 .map(|(t, keys)| (t, keys.into_iter().collect::<im::OrdSet<Key>>()))
                 .collect(),
+            renamed: self.renamed.into_iter().collect(),
         };
         for name in ws.writes.rows.keys() {
             if !ws.db.tables.contains_key(name) && !ws.writes.tables.contains(name) {

@@ -36,15 +36,15 @@ impl KvStorage {
         let latest = self.latest();
         let ddl_lists = planned.ddl.iter().map(|ddl| async move {
             let rows = self
-                .list_as_of(ops, &self.layout.rows_prefix(&ddl.table), latest, true)
+                .list_as_of(ops, &self.layout.rows_prefix(&ddl.storage), latest, true)
                 .await?;
             // Unique and index entries: garbage of an earlier table of the name, or no row's.
             let entries = if ddl.dropped || ddl.rows_before.is_none() {
                 let mut entries = self
-                    .list_all(ops, &self.layout.uniques_prefix(&ddl.table))
+                    .list_all(ops, &self.layout.uniques_prefix(&ddl.storage))
                     .await?;
                 entries.extend(
-                    self.list_all(ops, &self.layout.indexes_prefix(&ddl.table))
+                    self.list_all(ops, &self.layout.indexes_prefix(&ddl.storage))
                         .await?,
                 );
                 entries
@@ -162,7 +162,12 @@ impl KvStorage {
                         ));
                     }
                 }
-                Expect::Claim { row, moved, .. } => {
+                Expect::Claim {
+                    row,
+                    moved,
+                    storage,
+                    ..
+                } => {
                     if let Some(e) = found {
                         let owner = layout::decode::<UniqueRecord>(key, &e.value)?.k;
                         if &owner != row && !moved.contains(&owner) {
@@ -170,7 +175,7 @@ impl KvStorage {
                                 key,
                                 table,
                                 expect,
-                                self.layout.row_key(table, &owner)?,
+                                self.layout.row_key(storage, &owner)?,
                             ));
                         }
                     }
@@ -196,7 +201,11 @@ impl KvStorage {
         let found = self.check_many(ops, &owners).await?;
         for ((uk, table, expect, owner_key), row) in contested.iter().zip(found) {
             let Expect::Claim {
-                pos, column, value, ..
+                pos,
+                column,
+                value,
+                storage,
+                ..
             } = expect
             else {
                 continue;
@@ -210,7 +219,7 @@ impl KvStorage {
                         .and_then(|d| d.get(*pos))
                         .and_then(unique_key);
                     match held {
-                        Some(v) => self.layout.unique_key(table, column, &v)? == **uk,
+                        Some(v) => self.layout.unique_key(storage, column, &v)? == **uk,
                         None => false,
                     }
                 }

@@ -89,6 +89,11 @@ pub struct SchemaRecord {
     /// value lists them. Older gluebind releases neither read nor keep this.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub x: Vec<String>,
+    /// The name the table's rows and entries are stored under, where it is not the table's
+    /// own (a table renamed in place: its keys stay as they were). Older gluebind releases do
+    /// not read this: they see such a table empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
 }
 
 /// Rows a table may hold for `CREATE INDEX` to write an entry for each in its commit (within

@@ -10,7 +10,7 @@ use super::{
 use crate::{
     error::{Error, Result},
     session::store::Miss,
-    snapshot::{unique_key, Prefix, StoredRow},
+    snapshot::{unique_key, Prefix, StoredAs, StoredRow},
     storage::patch::Patch,
 };
 use gluesql_core::prelude::Key;
@@ -41,6 +41,9 @@ impl Patch {
         if !record.x.is_empty() {
             self.backed.push((name.clone(), record.x));
         }
+        if let Some(at) = record.at {
+            self.stored_as.push((name.clone(), at));
+        }
         self.schemas.push((name, Some((record.schema, record.v))));
     }
 }
@@ -51,7 +54,19 @@ impl KvStorage {
     /// # Errors
     /// [`Error::Storage`] when KV fails or holds data not in gluebind's layout;
     /// [`Error::Conflict`] when the snapshot is too old to be read consistently.
-    pub async fn load(&self, misses: &[Miss], ops: &Cell<u64>, as_of: Lsn) -> Result<Patch> {
+    /// `stored_as` names where tables renamed in place keep their rows (`Table::stored_as`).
+    pub async fn load(
+        &self,
+        misses: &[Miss],
+        stored_as: &StoredAs,
+        ops: &Cell<u64>,
+        as_of: Lsn,
+    ) -> Result<Patch> {
+        let at = |table: &str| -> String {
+            stored_as
+                .get(table)
+                .map_or_else(|| table.to_owned(), |s| s.to_string())
+        };
         let mut patch = Patch::default();
         let mut schema_keys = Vec::new();
         let mut row_keys = Vec::new();
@@ -83,14 +98,16 @@ impl KvStorage {
                     patch.all_schemas = true;
                 }
                 Miss::Row(table, key) => {
-                    let row_key = self.layout.row_key(table, key)?;
+                    let row_key = self.layout.row_key(&at(table), key)?;
                     if wanted.insert(row_key.clone()) {
                         row_keys.push((table.clone(), key.clone(), row_key));
                     }
                 }
                 // (Only do:// asks for a count: KV cannot count without listing.)
                 Miss::Table(table) | Miss::Count(table) => {
-                    let (rows, _) = self.load_rows(table, ops, as_of, usize::MAX, None).await?;
+                    let (rows, _) = self
+                        .load_rows(&at(table), ops, as_of, usize::MAX, None)
+                        .await?;
                     patch.complete.push((table.clone(), rows));
                 }
                 Miss::Prefix {
@@ -100,7 +117,7 @@ impl KvStorage {
                 } => {
                     let wanted = usize::try_from(*want).unwrap_or(usize::MAX);
                     match self
-                        .load_rows(table, ops, as_of, wanted, past.as_ref())
+                        .load_rows(&at(table), ops, as_of, wanted, past.as_ref())
                         .await?
                     {
                         (rows, None) => patch.complete.push((table.clone(), rows)),
@@ -120,9 +137,9 @@ impl KvStorage {
                     created,
                     value,
                 } => {
-                    let prefix = self
-                        .layout
-                        .index_value_prefix(table, index, *created, value)?;
+                    let prefix =
+                        self.layout
+                            .index_value_prefix(&at(table), index, *created, value)?;
                     let stop = Stop::After {
                         keys: MAX_INDEXED_ROWS + 1,
                         at: &|_| true,
@@ -133,7 +150,9 @@ impl KvStorage {
                     if cut.is_some() {
                         // A value so many rows hold that their bulk gets would take much of
                         // the session's budget: the table's listing instead (rows inlined).
-                        let (rows, _) = self.load_rows(table, ops, as_of, usize::MAX, None).await?;
+                        let (rows, _) = self
+                            .load_rows(&at(table), ops, as_of, usize::MAX, None)
+                            .await?;
                         patch.complete.push((table.clone(), rows));
                         continue;
                     }
@@ -150,7 +169,7 @@ impl KvStorage {
                         };
                         // The rows themselves (an entry may outlive its value: the reader
                         // keeps the rows that hold it).
-                        let row_key = self.layout.row_key(table, &entry.k)?;
+                        let row_key = self.layout.row_key(&at(table), &entry.k)?;
                         if wanted.insert(row_key.clone()) {
                             row_keys.push((table.clone(), entry.k, row_key));
                         }
@@ -168,7 +187,7 @@ impl KvStorage {
                     table.clone(),
                     *pos,
                     value.clone(),
-                    self.layout.unique_key(table, column, value)?,
+                    self.layout.unique_key(&at(table), column, value)?,
                 )),
             }
         }
@@ -209,7 +228,7 @@ impl KvStorage {
         // the same way).
         for (table, _, _, owner) in &patch.uniques {
             if let Some(owner) = owner {
-                owners.push(self.layout.row_key(table, owner)?);
+                owners.push(self.layout.row_key(&at(table), owner)?);
             }
         }
         if !owners.is_empty() {

@@ -41,6 +41,8 @@ pub(super) enum Expect {
         pos: usize,
         column: String,
         value: String,
+        /// The name the table's keys use (`Table::stored_as`).
+        storage: String,
     },
     /// A unique value the commit gives up: owned by `row` (or gone).
     Release { row: Key },
@@ -53,6 +55,8 @@ pub(super) enum Expect {
 #[derive(Debug, Clone)]
 pub(super) struct Ddl {
     pub table: String,
+    /// The name its keys use (`Table::stored_as`).
+    pub storage: String,
     /// Row key → version of every row the session saw before (`None`: a new table).
     pub rows_before: Option<BTreeMap<String, Version>>,
     /// True when the table is dropped.
@@ -103,6 +107,7 @@ fn schema_entry(table: &Table, version: Version) -> Result<KvEntry> {
         schema: gluesql_core::data::Schema::clone(&table.schema),
         v: version,
         x: table.backed.iter().cloned().collect(),
+        at: table.stored_as.as_deref().map(str::to_owned),
     };
     let value = serde_json::to_string(&rec).map_err(|e| Error::Storage {
         message: format!("cannot encode schema of {}: {e}", table.schema.table_name),
@@ -131,10 +136,11 @@ impl Uniques {
         self.releases.insert(uk, (table.to_owned(), row.clone()));
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn claim(
         &mut self,
         uk: String,
-        table: &str,
+        (table, storage): (&str, &str),
         row: &Key,
         pos: usize,
         column: &str,
@@ -151,6 +157,7 @@ impl Uniques {
                     pos,
                     column: column.to_owned(),
                     value,
+                    storage: storage.to_owned(),
                 },
             ),
         );
@@ -204,15 +211,20 @@ impl KvStorage {
                 ),
             );
             let mut rows_before = None;
-            if let Some(old) = before {
+            // Where the old table's keys and the new one's are (apart when a table renamed in
+            // place is dropped and one of its old name created).
+            let at_before = before.map(Table::storage_name);
+            let at_after = after.map(Table::storage_name);
+            let same = at_before.is_some() && at_before == at_after;
+            if let (Some(old), Some(at)) = (before, at_before) {
                 let mut versions = BTreeMap::new();
                 // The whole old table goes (rows and unique entries), then the new one is
                 // written in full.
                 for (k, row) in &old.rows {
-                    let row_key = self.layout.row_key(name, k)?;
+                    let row_key = self.layout.row_key(at, k)?;
                     versions.insert(row_key.clone(), row.version);
                     let was = Some(self.row_entry(k, row, row.version)?);
-                    if after.is_none_or(|t| !t.rows.contains_key(k)) {
+                    if !same || after.is_none_or(|t| !t.rows.contains_key(k)) {
                         planned.expect.insert(
                             row_key.clone(),
                             (name.clone(), Expect::Version(Some(row.version))),
@@ -221,7 +233,7 @@ impl KvStorage {
                     }
                     for (pos, column) in old.unique_columns() {
                         if let Some(v) = row.values.get(pos).and_then(unique_key) {
-                            uniques.release(self.layout.unique_key(name, &column, &v)?, name, k);
+                            uniques.release(self.layout.unique_key(at, &column, &v)?, name, k);
                         }
                     }
                 }
@@ -229,9 +241,19 @@ impl KvStorage {
             }
             planned.ddl.push(Ddl {
                 table: name.clone(),
-                rows_before,
+                storage: at_after.or(at_before).unwrap_or(name).to_owned(),
+                rows_before: rows_before.filter(|_| same || after.is_none()),
                 dropped: after.is_none(),
             });
+            if let (Some(at), false, Some(_)) = (at_before, same, after) {
+                // The old table's keys, apart from the new one's: checked as a drop's.
+                planned.ddl.push(Ddl {
+                    table: name.clone(),
+                    storage: at.to_owned(),
+                    rows_before: rows_before_of(self, before)?,
+                    dropped: true,
+                });
+            }
             let Some(table) = after else {
                 push(
                     &mut planned,
@@ -251,9 +273,10 @@ impl KvStorage {
                     .transpose()?,
                 Some(schema_entry(table, stamp)?),
             );
+            let at = table.storage_name();
             for (k, row) in &table.rows {
-                let row_key = self.layout.row_key(name, k)?;
-                let old = before.and_then(|t| t.rows.get(k));
+                let row_key = self.layout.row_key(at, k)?;
+                let old = before.filter(|_| same).and_then(|t| t.rows.get(k));
                 planned.expect.insert(
                     row_key.clone(),
                     (name.clone(), Expect::Version(old.map(|r| r.version))),
@@ -267,11 +290,46 @@ impl KvStorage {
                 );
                 for (pos, column) in table.unique_columns() {
                     if let Some(v) = row.values.get(pos).and_then(unique_key) {
-                        let uk = self.layout.unique_key(name, &column, &v)?;
-                        uniques.claim(uk, name, k, pos, &column, render(&row.values[pos]));
+                        let uk = self.layout.unique_key(at, &column, &v)?;
+                        let value = render(&row.values[pos]);
+                        uniques.claim(uk, (name, at), k, pos, &column, value);
                     }
                 }
             }
+        }
+
+        // Tables renamed in place: the schema record moves to the new name, saying where the
+        // rows are (`SchemaRecord::at`); the rows and their entries stay.
+        for (new, old) in &ws.writes.renamed {
+            let (Some(before), Some(after)) = (ws.base.tables.get(old), ws.db.tables.get(new))
+            else {
+                return Err(Error::Conflict {
+                    table: old.clone(),
+                    detail: "the table (renamed)".to_owned(),
+                });
+            };
+            let (old_key, new_key) = (self.layout.schema_key(old)?, self.layout.schema_key(new)?);
+            planned.footprint.tables.insert(old.clone());
+            planned.footprint.tables.insert(new.clone());
+            planned.expect.insert(
+                old_key.clone(),
+                (old.clone(), Expect::Version(Some(before.schema_version))),
+            );
+            planned
+                .expect
+                .insert(new_key.clone(), (new.clone(), Expect::Version(None)));
+            push(
+                &mut planned,
+                old_key,
+                Some(schema_entry(before, before.schema_version)?),
+                None,
+            );
+            push(
+                &mut planned,
+                new_key,
+                None,
+                Some(schema_entry(after, stamp)?),
+            );
         }
 
         // Schemas changed in place (indexes, columns added or renamed): the schema record
@@ -317,8 +375,9 @@ impl KvStorage {
                 (name.clone(), Expect::Version(Some(base.schema_version))),
             );
             let columns = mine.unique_columns();
+            let at = mine.storage_name();
             for k in keys {
-                let row_key = self.layout.row_key(name, k)?;
+                let row_key = self.layout.row_key(at, k)?;
                 let old = base.rows.get(k);
                 planned.expect.insert(
                     row_key.clone(),
@@ -335,11 +394,12 @@ impl KvStorage {
                         continue;
                     }
                     if let Some(v) = old_v {
-                        uniques.release(self.layout.unique_key(name, column, &v)?, name, k);
+                        uniques.release(self.layout.unique_key(at, column, &v)?, name, k);
                     }
                     if let (Some(v), Some(row)) = (new_v, new) {
-                        let uk = self.layout.unique_key(name, column, &v)?;
-                        uniques.claim(uk, name, k, *pos, column, render(&row.values[*pos]));
+                        let uk = self.layout.unique_key(at, column, &v)?;
+                        let value = render(&row.values[*pos]);
+                        uniques.claim(uk, (name, at), k, *pos, column, value);
                     }
                 }
             }
@@ -451,14 +511,11 @@ impl KvStorage {
                         detail: "the table's rows (an index needs them all loaded)".to_owned(),
                     });
                 };
-                let mut versions = BTreeMap::new();
-                for (k, row) in &b.rows {
-                    versions.insert(self.layout.row_key(name, k)?, row.version);
-                }
                 planned.footprint.whole.insert(name.clone());
                 planned.ddl.push(Ddl {
                     table: name.clone(),
-                    rows_before: Some(versions),
+                    storage: b.storage_name().to_owned(),
+                    rows_before: rows_before_of(self, Some(b))?,
                     dropped: false,
                 });
             }
@@ -478,7 +535,8 @@ impl KvStorage {
                 t.index_values(&row.values)
                     .into_iter()
                     .map(|(index, created, value)| {
-                        self.layout.index_key(name, index, created, &value, k)
+                        self.layout
+                            .index_key(t.storage_name(), index, created, &value, k)
                     })
                     .collect()
             };
@@ -547,7 +605,7 @@ impl KvStorage {
                 let Some(seen) = base.lookup(k) else {
                     continue;
                 };
-                let row_key = self.layout.row_key(name, k)?;
+                let row_key = self.layout.row_key(base.storage_name(), k)?;
                 if planned.expect.contains_key(&row_key) {
                     continue; // written: checked as a write
                 }
@@ -560,4 +618,19 @@ impl KvStorage {
         }
         Ok(())
     }
+}
+
+/// Row key → version of every row of `table` as the session saw it.
+fn rows_before_of(
+    kv: &KvStorage,
+    table: Option<&Table>,
+) -> Result<Option<BTreeMap<String, Version>>> {
+    let Some(table) = table else {
+        return Ok(None);
+    };
+    let mut versions = BTreeMap::new();
+    for (k, row) in &table.rows {
+        versions.insert(kv.layout.row_key(table.storage_name(), k)?, row.version);
+    }
+    Ok(Some(versions))
 }

@@ -1,0 +1,326 @@
+//! Tables renamed in place: `ALTER TABLE a RENAME TO b` stores the schema under its new name
+//! and leaves the rows where they are (on `kv://` their keys keep the old name, which the
+//! schema record says; the `do://` object moves them in its own storage in one statement),
+//! so a rename is a small commit whatever the table's size. The table keeps its rows, UNIQUE
+//! checks and indexes under the new name, in this isolate and in a cold one; the old name is
+//! free for a new table whose rows never mix with the renamed one's.
+
+mod common;
+use common::{block_on, dump, ids, scalar};
+use gluebind::{
+    durable::LocalObject,
+    kv::{CountingKv, MemoryKv},
+    Engine, Session, SessionFactory, NO_PARAMS,
+};
+use std::rc::Rc;
+
+/// A way to open isolates over one database: memory:// has one isolate; kv:// and do://
+/// open a new one (a cold cache) on every call.
+struct Db {
+    engine: &'static str,
+    kv: Rc<CountingKv<MemoryKv>>,
+    object: Rc<LocalObject>,
+    memory: SessionFactory,
+}
+
+impl Db {
+    fn new(engine: &'static str) -> Self {
+        Self {
+            engine,
+            kv: Rc::new(CountingKv::new(MemoryKv::new())),
+            object: Rc::new(LocalObject::new()),
+            memory: SessionFactory::builder()
+                .bind(Engine::from_url("memory://").unwrap())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn isolate(&self) -> SessionFactory {
+        let engine = match self.engine {
+            "memory" => return self.memory.clone(),
+            "kv" => Engine::with_kv("kv://GLUEBIND_KV", self.kv.clone()).unwrap(),
+            _ => Engine::with_object("do://GLUEBIND_DB", self.object.clone()).unwrap(),
+        };
+        SessionFactory::builder().bind(engine).build().unwrap()
+    }
+}
+
+const ENGINES: [&str; 3] = ["memory", "kv", "do"];
+
+/// Commits `sql` and finishes the commit (another isolate then reads it without waiting).
+async fn run(f: &SessionFactory, sql: &str) -> gluebind::CommitInfo {
+    let s = f.open();
+    s.execute_batch(sql).await.unwrap();
+    commit(&s).await
+}
+
+async fn commit(s: &Session) -> gluebind::CommitInfo {
+    let info = s.commit().await.unwrap();
+    s.engine().flush().await.unwrap();
+    info
+}
+
+async fn emails(s: &Session, table: &str) -> Vec<String> {
+    s.execute(&format!("SELECT email FROM {table} ORDER BY id"), NO_PARAMS)
+        .await
+        .unwrap()
+        .into_rows()
+        .unwrap()
+        .iter()
+        .map(|r| r.get("email").unwrap())
+        .collect()
+}
+
+const PEOPLE: &str = "CREATE TABLE people (id INTEGER PRIMARY KEY, email TEXT UNIQUE, \
+     city TEXT); CREATE INDEX ix_people_city ON people (city); \
+     INSERT INTO people VALUES (1, 'a@x', 'paris'), (2, 'b@x', 'rome'), (3, 'c@x', 'paris')";
+
+#[test]
+fn a_table_renamed_in_place_keeps_its_rows_checks_and_index_and_frees_its_name() {
+    for engine in ENGINES {
+        let db = Db::new(engine);
+        let f = db.isolate();
+        block_on(async {
+            run(&f, PEOPLE).await;
+            let info = run(&f, "ALTER TABLE people RENAME TO folks").await;
+            assert_eq!(
+                info.rows_written, 0,
+                "{engine}: the rows stay where they are"
+            );
+            for f in [&f, &db.isolate()] {
+                let s = f.open();
+                assert_eq!(emails(&s, "folks").await, ["a@x", "b@x", "c@x"], "{engine}");
+                assert_eq!(
+                    ids(&s, "SELECT id FROM folks WHERE city = 'paris' ORDER BY id").await,
+                    [1, 3],
+                    "{engine}"
+                );
+                let err = s.execute_batch("SELECT * FROM people").await.unwrap_err();
+                assert!(err.to_string().contains("people"), "{engine}: {err}");
+            }
+            // Written under the new name: UNIQUE still checks the stored rows' values.
+            let s = db.isolate().open();
+            let err = s
+                .execute_batch("INSERT INTO folks VALUES (4, 'b@x', 'oslo')")
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), "UNIQUE", "{engine}: {err}");
+            s.execute_batch(
+                "INSERT INTO folks VALUES (4, 'd@x', 'oslo'); \
+                 UPDATE folks SET city = 'oslo' WHERE id = 1; DELETE FROM folks WHERE id = 2",
+            )
+            .await
+            .unwrap();
+            commit(&s).await;
+
+            // The old name takes a new table; its rows never mix with the renamed one's.
+            let f = db.isolate();
+            run(
+                &f,
+                "CREATE TABLE people (id INTEGER PRIMARY KEY, email TEXT UNIQUE, city TEXT); \
+                 INSERT INTO people VALUES (1, 'b@x', 'lima'), (9, 'z@x', 'lima')",
+            )
+            .await;
+            for f in [&f, &db.isolate()] {
+                let s = f.open();
+                assert_eq!(emails(&s, "folks").await, ["a@x", "c@x", "d@x"], "{engine}");
+                assert_eq!(emails(&s, "people").await, ["b@x", "z@x"], "{engine}");
+                assert_eq!(
+                    ids(&s, "SELECT id FROM folks WHERE city = 'oslo' ORDER BY id").await,
+                    [1, 4],
+                    "{engine}"
+                );
+                assert_eq!(
+                    scalar(&s, "SELECT COUNT(*) AS n FROM people WHERE email = 'a@x'").await,
+                    0
+                );
+            }
+            // Each table's UNIQUE values are its own.
+            let s = db.isolate().open();
+            s.execute_batch("INSERT INTO people VALUES (2, 'a@x', 'lima')")
+                .await
+                .unwrap();
+            let err = s
+                .execute_batch("INSERT INTO folks VALUES (5, 'a@x', 'x')")
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), "UNIQUE", "{engine}: {err}");
+            commit(&s).await;
+
+            // Renamed again, back and forth, then dropped: the other table stays whole.
+            let f = db.isolate();
+            run(&f, "ALTER TABLE folks RENAME TO tmp").await;
+            run(&f, "ALTER TABLE tmp RENAME TO folks").await;
+            run(&f, "DROP TABLE people").await;
+            let s = db.isolate().open();
+            assert_eq!(emails(&s, "folks").await, ["a@x", "c@x", "d@x"], "{engine}");
+            assert!(s.execute_batch("SELECT * FROM people").await.is_err());
+            run(&f, "DROP TABLE folks").await;
+            if engine == "kv" {
+                let left: Vec<String> = dump(db.kv.inner())
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .filter(|k| !k.starts_with("gluebind/v1/c/"))
+                    .collect();
+                assert!(left.is_empty(), "{left:?}");
+            }
+        });
+    }
+}
+
+/// A rename is a commit of its own: the table cannot be used under its new name before it
+/// (its rows are still where the snapshot has them); a session that wrote the table first
+/// renames it by rewriting it.
+#[test]
+fn a_renamed_table_is_used_after_its_commit() {
+    for engine in ENGINES {
+        let db = Db::new(engine);
+        let f = db.isolate();
+        block_on(async {
+            run(&f, PEOPLE).await;
+            let s = f.open();
+            s.execute_batch("ALTER TABLE people RENAME TO folks")
+                .await
+                .unwrap();
+            let err = s.execute_batch("SELECT * FROM folks").await.unwrap_err();
+            assert!(
+                err.to_string().contains("commit the rename"),
+                "{engine}: {err}"
+            );
+            s.commit().await.unwrap();
+            let s = f.open();
+            assert_eq!(emails(&s, "folks").await, ["a@x", "b@x", "c@x"]);
+
+            let s = f.open();
+            s.execute_batch("INSERT INTO folks VALUES (4, 'd@x', 'oslo')")
+                .await
+                .unwrap();
+            s.execute_batch("ALTER TABLE folks RENAME TO people")
+                .await
+                .unwrap();
+            assert_eq!(emails(&s, "people").await, ["a@x", "b@x", "c@x", "d@x"]);
+            let info = s.commit().await.unwrap();
+            assert!(info.rows_written >= 4, "{engine}: rewritten ({info:?})");
+            let s = db.isolate().open();
+            assert_eq!(emails(&s, "people").await, ["a@x", "b@x", "c@x", "d@x"]);
+        });
+    }
+}
+
+/// A rename serializes with the commits around it: a session that wrote the table under its
+/// old name from an earlier snapshot conflicts; a table created under the new name meanwhile
+/// makes the rename conflict; a rename to a name taken fails at once.
+#[test]
+fn a_rename_conflicts_with_writes_under_the_old_name_and_a_taken_new_name() {
+    for engine in ENGINES {
+        let db = Db::new(engine);
+        let f = db.isolate();
+        block_on(async {
+            run(&f, PEOPLE).await;
+            let (writer, renamer) = (f.open(), f.open());
+            writer
+                .execute_batch("UPDATE people SET city = 'oslo' WHERE id = 1")
+                .await
+                .unwrap();
+            renamer
+                .execute_batch("ALTER TABLE people RENAME TO folks")
+                .await
+                .unwrap();
+            renamer.commit().await.unwrap();
+            assert_eq!(writer.commit().await.unwrap_err().code(), "CONFLICT");
+
+            let (creator, renamer) = (f.open(), f.open());
+            renamer
+                .execute_batch("ALTER TABLE folks RENAME TO things")
+                .await
+                .unwrap();
+            creator
+                .execute_batch("CREATE TABLE things (id INTEGER PRIMARY KEY)")
+                .await
+                .unwrap();
+            creator.commit().await.unwrap();
+            assert_eq!(renamer.commit().await.unwrap_err().code(), "CONFLICT");
+
+            let s = f.open();
+            let err = s
+                .execute_batch("ALTER TABLE folks RENAME TO things")
+                .await
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("already exists"),
+                "{engine}: {err}"
+            );
+            let s = db.isolate().open();
+            assert_eq!(emails(&s, "folks").await, ["a@x", "b@x", "c@x"], "{engine}");
+        });
+    }
+}
+
+/// On kv:// a rename costs a few operations whatever the table's size, and a cold isolate
+/// reads its rows (listed under the old name); on do:// it is one small request. An object of
+/// an earlier release, which would commit nothing, refuses it as a conflict.
+#[test]
+fn a_rename_of_a_large_table_is_small_and_an_older_object_refuses_it() {
+    for engine in ["kv", "do"] {
+        let db = Db::new(engine);
+        let f = db.isolate();
+        block_on(async {
+            run(
+                &f,
+                "CREATE TABLE big (id INTEGER PRIMARY KEY, n INTEGER UNIQUE)",
+            )
+            .await;
+            for chunk in 0..7 {
+                run(
+                    &f,
+                    &format!(
+                        "INSERT INTO big SELECT N - 1 + {o}, N - 1 + {o} FROM SERIES(300)",
+                        o = chunk * 300
+                    ),
+                )
+                .await;
+            }
+            let (requests, bytes) = (db.object.requests(), db.object.request_bytes());
+            let s = f.open();
+            s.execute_batch("ALTER TABLE big RENAME TO large")
+                .await
+                .unwrap();
+            commit(&s).await;
+            if engine == "kv" {
+                assert!(s.kv_ops() <= 12, "{} KV operations", s.kv_ops());
+            } else {
+                let sent = db.object.request_bytes() - bytes;
+                assert!(
+                    sent < 4 * 1024,
+                    "{sent} bytes in {} requests",
+                    db.object.requests() - requests
+                );
+                db.object.restart();
+            }
+            let s = db.isolate().open();
+            assert_eq!(scalar(&s, "SELECT COUNT(*) AS n FROM large").await, 2_100);
+            assert_eq!(
+                ids(&s, "SELECT id FROM large WHERE n = 2099").await,
+                [2_099]
+            );
+            let err = s
+                .execute_batch("INSERT INTO large VALUES (5000, 7)")
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), "UNIQUE", "{engine}: {err}");
+
+            if engine == "do" {
+                db.object.as_older_object(true);
+                let s = db.isolate().open();
+                s.execute_batch("ALTER TABLE large RENAME TO big")
+                    .await
+                    .unwrap();
+                assert_eq!(s.commit().await.unwrap_err().code(), "CONFLICT");
+                db.object.as_older_object(false);
+                let s = db.isolate().open();
+                assert_eq!(scalar(&s, "SELECT COUNT(*) AS n FROM large").await, 2_100);
+            }
+        });
+    }
+}
