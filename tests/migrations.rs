@@ -837,6 +837,52 @@ fn a_step_on_100_000_rows_leaves_them_in_place_and_they_read_in_the_new_shape() 
                 Some(trimmed(rows + 1, true, "after")),
                 "{engine}"
             );
+            // The table renamed: in place too (its rows stay where they are stored).
+            let (requests, bytes) = (object.requests(), object.request_bytes());
+            let s = f.open();
+            let report = flags()
+                .step(Migration::new("0002_drop_n").drop_column("big", "n"))
+                .step(Migration::new("0003_huge").rename_table("big", "huge"))
+                .run(&s, &[])
+                .await
+                .unwrap();
+            assert_eq!(report.applied, ["0003_huge"], "{engine}");
+            if engine == "kv" {
+                assert!(s.kv_ops() <= 40, "{engine}: {} KV operations", s.kv_ops());
+            }
+            if engine == "do" {
+                let sent = object.request_bytes() - bytes;
+                assert!(
+                    sent < 64 * 1024,
+                    "{engine}: {sent} bytes in {} requests",
+                    object.requests() - requests
+                );
+                object.restart();
+            }
+            let s = f.open();
+            let labels: Vec<String> = column(
+                &s,
+                &format!(
+                    "SELECT label FROM huge WHERE id IN (0, 5, {}, {}) ORDER BY id",
+                    rows - 1,
+                    rows + 1
+                ),
+                "label",
+            )
+            .await;
+            assert_eq!(labels, ["old", "new", "old", "after"], "{engine}");
+            s.execute("INSERT INTO huge VALUES ($1, TRUE, NULL, 'renamed')", params![rows + 2])
+                .await
+                .unwrap();
+            s.commit().await.unwrap();
+            let s = f.open();
+            let labels: Vec<String> = column(
+                &s,
+                &format!("SELECT label FROM huge WHERE id = {}", rows + 2),
+                "label",
+            )
+            .await;
+            assert_eq!(labels, ["renamed"], "{engine}");
         });
     }
 }
