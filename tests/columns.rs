@@ -290,3 +290,48 @@ fn on_kv_a_drop_writes_the_schema_and_rows_written_since_no_longer_hold_the_valu
         );
     });
 }
+
+/// A change that rewrites every row leaves the columns dropped in place out of the stored
+/// schema and rows (kv://, where both can be read).
+#[test]
+fn a_rewrite_leaves_the_dropped_columns_out() {
+    let kv = Rc::new(MemoryKv::new());
+    let f = SessionFactory::builder()
+        .bind(Engine::with_kv("kv://GLUEBIND_KV", kv.clone()).unwrap())
+        .build()
+        .unwrap();
+    block_on(async {
+        run(
+            &f,
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b INTEGER); \
+             INSERT INTO t VALUES (1, 'gone', 10), (2, 'gone', 20)",
+        )
+        .await;
+        run(&f, "ALTER TABLE t DROP COLUMN a").await;
+        let stored = || {
+            dump(&kv)
+                .into_iter()
+                .filter(|(k, _)| {
+                    k.starts_with("gluebind/v1/s/t") || k.starts_with("gluebind/v1/r/t/")
+                })
+                .map(|(_, e)| e.value)
+                .collect::<Vec<String>>()
+                .join("\n")
+        };
+        assert!(stored().contains("gone"), "{}", stored());
+        assert!(stored().contains("\\u0001"), "{}", stored());
+        run(&f, "ALTER TABLE t ADD COLUMN code INTEGER NULL UNIQUE").await;
+        assert!(!stored().contains("gone"), "{}", stored());
+        assert!(!stored().contains("\\u0001"), "{}", stored());
+        assert_eq!(
+            table(&f, "t").await,
+            (
+                vec!["id".into(), "b".into(), "code".into()],
+                vec![
+                    vec![Value::I64(1), Value::I64(10), Value::Null],
+                    vec![Value::I64(2), Value::I64(20), Value::Null]
+                ]
+            )
+        );
+    });
+}

@@ -871,9 +871,12 @@ fn a_step_on_100_000_rows_leaves_them_in_place_and_they_read_in_the_new_shape() 
             )
             .await;
             assert_eq!(labels, ["old", "new", "old", "after"], "{engine}");
-            s.execute("INSERT INTO huge VALUES ($1, TRUE, NULL, 'renamed')", params![rows + 2])
-                .await
-                .unwrap();
+            s.execute(
+                "INSERT INTO huge VALUES ($1, TRUE, NULL, 'renamed')",
+                params![rows + 2],
+            )
+            .await
+            .unwrap();
             s.commit().await.unwrap();
             let s = f.open();
             let labels: Vec<String> = column(
