@@ -30,7 +30,7 @@ use std::rc::Rc;
 type Kv = Rc<FaultyKv<MemoryKv>>;
 
 const URL: &str = "kv://GLUEBIND_KV";
-const TABLES: [&str; 3] = ["users", "notes", "tags"];
+const TABLES: [&str; 4] = ["users", "notes", "tags", "memos"];
 /// Past the settlement age (120 s).
 const LATER_MS: u64 = 121_000;
 
@@ -92,9 +92,13 @@ enum Work {
     OneKey,
     /// An index on a small table: the schema put and an entry per row.
     CreateIndex,
+    /// A column dropped in place: the schema put alone.
+    DropInPlace,
+    /// A table renamed in place: one schema deleted, one put (the rows stay).
+    RenameTable,
 }
 
-const WORKS: [Work; 8] = [
+const WORKS: [Work; 10] = [
     Work::UpdateAndInsert,
     Work::Delete,
     Work::AlterTable,
@@ -103,6 +107,8 @@ const WORKS: [Work; 8] = [
     Work::DropTable,
     Work::OneKey,
     Work::CreateIndex,
+    Work::DropInPlace,
+    Work::RenameTable,
 ];
 
 async fn prepare(s: &Session, work: Work) {
@@ -123,6 +129,8 @@ async fn prepare(s: &Session, work: Work) {
         Work::DropTable => "DROP TABLE users",
         Work::OneKey => "INSERT INTO notes VALUES (2, 'one key')",
         Work::CreateIndex => "CREATE INDEX ix_notes_body ON notes (body)",
+        Work::DropInPlace => "ALTER TABLE users DROP COLUMN name",
+        Work::RenameTable => "ALTER TABLE notes RENAME TO memos",
     };
     s.execute_batch(sql).await.unwrap();
 }

@@ -105,14 +105,31 @@ impl StoreMut for SessionStore {
             }
             None => {
                 reserved_names(schema.column_defs.iter().flatten().map(|c| c.name.as_str()))?;
+                // A name renamed away in this unit of work still names its rows until the
+                // rename is committed.
+                if self.writes.renamed.values().any(|old| *old == name) {
+                    return Err(GlueError::StorageMsg(format!(
+                        "table {name:?} was renamed in place in this unit of work: commit the \
+                         rename before creating a table of its name (in a migration, a step of \
+                         its own)"
+                    )));
+                }
                 // A table renamed in place keeps its rows under its old name: a new table of
-                // that name stores its own elsewhere (every schema is needed to know).
+                // that name stores its own elsewhere (every schema is needed to know) — also
+                // apart from the tables this unit of work dropped, whose keys its commit
+                // deletes.
                 if !self.db.schemas_complete {
                     return self.miss(Miss::AllSchemas);
                 }
                 let mut table = Table::new(schema.clone());
-                let taken =
-                    |storage: &str| self.db.tables.values().any(|t| t.storage_name() == storage);
+                let taken = |storage: &str| {
+                    self.db.tables.values().any(|t| t.storage_name() == storage)
+                        || self
+                            .base
+                            .tables
+                            .iter()
+                            .any(|(other, t)| *other != name && t.storage_name() == storage)
+                };
                 if taken(&name) {
                     let mut at = super::indexed::created_now().and_utc().timestamp_millis();
                     let mut storage = format!("{name}{}{at}", crate::snapshot::DROPPED);

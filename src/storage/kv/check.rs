@@ -22,6 +22,25 @@ use std::{
 };
 
 impl KvStorage {
+    /// The table, other than one of that name, whose schema record says its rows are stored
+    /// under `storage` (a table renamed in place): every schema record is read.
+    async fn stored_there(&self, ops: &Cell<u64>, storage: &str) -> Result<Option<String>> {
+        let names: Vec<String> = self
+            .list_all(ops, &self.layout.schemas_prefix())
+            .await?
+            .into_iter()
+            .map(|k| k.name)
+            .collect();
+        for (name, entry) in names.iter().zip(self.get_raw(ops, &names).await?) {
+            let Some(entry) = entry else { continue };
+            let record: SchemaRecord = layout::decode(name, &entry.value)?;
+            if record.at.as_deref() == Some(storage) {
+                return Ok(Some(record.schema.table_name));
+            }
+        }
+        Ok(None)
+    }
+
     /// Step 3 of a commit: reads, after the commit's record, the journal, every key the
     /// commit relies on, and the rows of tables it rewrites, and decides whether it may write.
     pub(super) async fn check(
@@ -65,6 +84,26 @@ impl KvStorage {
         .await;
         let (found, records) = (found?, records?);
         let current: BTreeMap<String, Option<KvEntry>> = keys.into_iter().zip(found).collect();
+        // A new table's keys that hold something: leftovers of a dropped table — unless a
+        // table renamed in place keeps its rows there (this session picked the name from a
+        // view of the tables that was out of date). First: its values would look taken.
+        for (ddl, listed) in planned.ddl.iter().zip(&ddl) {
+            let Ok((rows, entries)) = listed else {
+                continue;
+            };
+            if ddl.rows_before.is_some() || (rows.is_empty() && entries.is_empty()) {
+                continue;
+            }
+            if let Some(owner) = self.stored_there(ops, &ddl.storage).await? {
+                return Err(Error::conflict(
+                    &ddl.table,
+                    format!(
+                        "its keys (table {owner}, renamed in place, keeps its rows under {:?})",
+                        ddl.storage
+                    ),
+                ));
+            }
+        }
         let mut skip = BTreeSet::new();
         self.check_expectations(planned, &current, &mut skip, ops)
             .await?;
@@ -108,12 +147,14 @@ impl KvStorage {
                     }
                 }
                 None => {
-                    // A new table: whatever an earlier table of the name left is garbage.
+                    // A new table: whatever an earlier table of the name left is garbage
+                    // (unless a renamed table keeps its rows there: refused above).
                     let names: Vec<String> = rows
                         .into_iter()
                         .map(|(name, _)| name)
                         .chain(entries.into_iter().map(|e| e.name))
                         .collect();
+
                     for (name, e) in names.iter().zip(self.get_raw(ops, &names).await?) {
                         if let Some(e) = e {
                             leftovers.push((name.clone(), e));
