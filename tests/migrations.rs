@@ -676,22 +676,7 @@ fn a_step_on_100_000_rows_leaves_them_in_place_and_they_read_in_the_new_shape() 
             // eager rewrite sent every row: ~0.5 MB here).
             seed_big_in(&f, rows, if engine == "kv" { 400 } else { rows }).await;
             eprintln!("{engine}: seeded in {:?}", started.elapsed());
-            let (requests, bytes) = (object.requests(), object.request_bytes());
-            let s = f.open();
-            let report = flags().run(&s, &[Flagged::META]).await.unwrap();
-            assert_eq!(report.applied, ["0001_flags"], "{engine}");
-            if engine == "kv" {
-                assert!(s.kv_ops() <= 40, "{engine}: {} KV operations", s.kv_ops());
-            }
-            if engine == "do" {
-                let sent = object.request_bytes() - bytes;
-                assert!(
-                    sent < 64 * 1024,
-                    "{engine}: {sent} bytes in {} requests",
-                    object.requests() - requests
-                );
-                object.restart(); // the rows come back from storage as they were stored
-            }
+            in_place(engine, &f, &object, flags(), &[Flagged::META], "0001_flags").await;
             let s = f.open();
             let first = Flagged::query(&s)
                 .order_by(Flagged::ID.asc())
@@ -769,26 +754,16 @@ fn a_step_on_100_000_rows_leaves_them_in_place_and_they_read_in_the_new_shape() 
                 assert_eq!(flagged, 2, "{engine}");
             }
             // A column dropped: in place too, and every row reads without it at once.
-            let (requests, bytes) = (object.requests(), object.request_bytes());
-            let s = f.open();
-            let report = flags()
-                .step(Migration::new("0002_drop_n").drop_column("big", "n"))
-                .run(&s, &[Trimmed::META])
-                .await
-                .unwrap();
-            assert_eq!(report.applied, ["0002_drop_n"], "{engine}");
-            if engine == "kv" {
-                assert!(s.kv_ops() <= 40, "{engine}: {} KV operations", s.kv_ops());
-            }
-            if engine == "do" {
-                let sent = object.request_bytes() - bytes;
-                assert!(
-                    sent < 64 * 1024,
-                    "{engine}: {sent} bytes in {} requests",
-                    object.requests() - requests
-                );
-                object.restart();
-            }
+            let dropped = flags().step(Migration::new("0002_drop_n").drop_column("big", "n"));
+            in_place(
+                engine,
+                &f,
+                &object,
+                dropped,
+                &[Trimmed::META],
+                "0002_drop_n",
+            )
+            .await;
             let s = f.open();
             let trimmed = |id: i64, flag: bool, label: &str| Trimmed {
                 id,
@@ -838,27 +813,10 @@ fn a_step_on_100_000_rows_leaves_them_in_place_and_they_read_in_the_new_shape() 
                 "{engine}"
             );
             // The table renamed: in place too (its rows stay where they are stored).
-            let (requests, bytes) = (object.requests(), object.request_bytes());
-            let s = f.open();
-            let report = flags()
+            let renamed = flags()
                 .step(Migration::new("0002_drop_n").drop_column("big", "n"))
-                .step(Migration::new("0003_huge").rename_table("big", "huge"))
-                .run(&s, &[])
-                .await
-                .unwrap();
-            assert_eq!(report.applied, ["0003_huge"], "{engine}");
-            if engine == "kv" {
-                assert!(s.kv_ops() <= 40, "{engine}: {} KV operations", s.kv_ops());
-            }
-            if engine == "do" {
-                let sent = object.request_bytes() - bytes;
-                assert!(
-                    sent < 64 * 1024,
-                    "{engine}: {sent} bytes in {} requests",
-                    object.requests() - requests
-                );
-                object.restart();
-            }
+                .step(Migration::new("0003_huge").rename_table("big", "huge"));
+            in_place(engine, &f, &object, renamed, &[], "0003_huge").await;
             let s = f.open();
             let labels: Vec<String> = column(
                 &s,
@@ -887,6 +845,35 @@ fn a_step_on_100_000_rows_leaves_them_in_place_and_they_read_in_the_new_shape() 
             .await;
             assert_eq!(labels, ["renamed"], "{engine}");
         });
+    }
+}
+
+/// Runs `migrations`, of which `step` is pending, as a step in place must run on a large
+/// table: on kv:// within 40 KV operations, on do:// in requests under 64 KB (after which the
+/// object is evicted: the rows come back from storage as they were stored).
+async fn in_place(
+    engine: &str,
+    f: &SessionFactory,
+    object: &LocalObject,
+    migrations: Migrations,
+    models: &[&model::ModelMeta],
+    step: &str,
+) {
+    let (requests, bytes) = (object.requests(), object.request_bytes());
+    let s = f.open();
+    let report = migrations.run(&s, models).await.unwrap();
+    assert_eq!(report.applied, [step], "{engine}");
+    if engine == "kv" {
+        assert!(s.kv_ops() <= 40, "{engine}: {} KV operations", s.kv_ops());
+    }
+    if engine == "do" {
+        let sent = object.request_bytes() - bytes;
+        assert!(
+            sent < 64 * 1024,
+            "{engine}: {sent} bytes in {} requests",
+            object.requests() - requests
+        );
+        object.restart();
     }
 }
 
