@@ -777,11 +777,6 @@ export interface MigrationReport {
   created: boolean;
   /** Steps the database ran that these migrations lack (a newer deploy's): not an error. */
   newer: string[];
-  /**
-   * kv://: the batch of a large table's rows `DROP TABLE` left that this start-up deleted
-   * (`rows`), the tables dropped for good (`tables`), and those still to sweep (`left`).
-   */
-  swept: { rows: number; tables: number; left: number };
 }
 /**
  * Brings the session's database up to date (run it in `init`, on a session without pending

@@ -88,9 +88,8 @@ function migrator(migrations, models) {
  * Brings the session's database up to date: on a new database creates the models' tables and
  * records every step as done; otherwise runs each step not recorded yet, in order, each in one
  * commit with its record; then createAll(models) and the drift check. Resolves to
- * `{ applied: string[], created: boolean, newer: string[], swept }` (`newer`: steps the
- * database ran that these migrations lack — a newer deploy's; `swept`: `{ rows, tables, left }`,
- * the batch of a large kv:// table dropped in place that this start-up deleted).
+ * `{ applied: string[], created: boolean, newer: string[] }` (`newer`: steps the database ran
+ * that these migrations lack — a newer deploy's).
  */
 export async function migrate(session, migrations, models) {
   checkSession(session, "migrate(session, migrations, models)");

@@ -168,8 +168,7 @@ impl JsMigrator {
     }
 
     /// Runs the steps on `session`'s database (see `crate::migrate::Migrations::run`);
-    /// resolves to `{ applied: string[], created: boolean, newer: string[], swept: { rows,
-    /// tables, left } }`.
+    /// resolves to `{ applied: string[], created: boolean, newer: string[] }`.
     pub fn run(&self, session: &JsSession) -> Promise {
         let migrations = self.build(Some(session));
         let models = self.models.clone();
@@ -187,11 +186,6 @@ impl JsMigrator {
             set(&out, "created", report.created);
             let newer: Array = report.newer.iter().map(|n| JsValue::from_str(n)).collect();
             set(&out, "newer", newer);
-            let swept = Object::new();
-            set(&swept, "rows", report.swept.rows as f64);
-            set(&swept, "tables", report.swept.tables as f64);
-            set(&swept, "left", report.swept.left as f64);
-            set(&out, "swept", swept);
             Ok(out.into())
         })
     }
