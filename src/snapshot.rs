@@ -132,13 +132,6 @@ pub(crate) fn dropped_column(
     }
 }
 
-/// The hidden name a `kv://` table too large to delete in one commit takes when dropped
-/// (`DROP TABLE` renames it in place): SQL no longer sees it, its name is free, and
-/// `migrate::sweep` deletes its rows in bounded batches, then the table.
-pub(crate) fn dropped_table(name: &str, at_micros: i64) -> String {
-    format!("{DROPPED}dropped {at_micros} {name}")
-}
-
 /// The schema as SQL sees it: without the columns dropped in place.
 pub(crate) fn visible(schema: &Schema) -> Schema {
     let mut schema = schema.clone();

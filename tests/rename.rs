@@ -382,8 +382,7 @@ fn a_name_renamed_away_is_reused_after_the_commit() {
                     .unwrap();
                 let err = s.execute_batch(reuse).await.unwrap_err();
                 assert!(
-                    err.to_string()
-                        .contains("renamed in place in this unit of work"),
+                    err.to_string().contains("commit the rename"),
                     "{engine}: {err}"
                 );
                 s.rollback().await.unwrap();

@@ -48,12 +48,10 @@
 mod record;
 mod run;
 mod snapshot;
-mod sweep;
 
 pub use record::{applied, AppliedStep, RECORD_TABLE};
 pub use run::Report;
 pub use snapshot::{next_step, snapshot, NextStep};
-pub use sweep::{sweep, Swept};
 
 use crate::{model::valid_ident, Result, Session};
 use std::{borrow::Cow, fmt, future::Future, pin::Pin, rc::Rc};

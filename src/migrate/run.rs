@@ -25,9 +25,6 @@ pub struct Report {
     /// deploy's (this code is older, or a deploy is rolling out). Not an error: the models
     /// were checked against the tables as the newer steps left them.
     pub newer: Vec<String>,
-    /// What the sweep at its end did (see [`super::sweep`]; best effort: a sweep that failed
-    /// left nothing and reads zero here).
-    pub swept: super::Swept,
 }
 
 /// Why a data step may not end the unit of work it runs in.
@@ -89,12 +86,6 @@ impl Migrations {
         // A new database got its tables from `start`'s create_all, and no step ran since.
         if !report.created {
             retried(session, |s| async move { create_all(&s, models).await }).await?;
-        }
-        // Housekeeping, best effort: a batch of a table dropped in place (kv://); a failure
-        // (another isolate sweeping the same rows) leaves it to the next start-up.
-        match super::sweep(session).await {
-            Ok(swept) => report.swept = swept,
-            Err(_) => session.rollback().await?,
         }
         Ok(report)
     }

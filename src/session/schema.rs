@@ -48,26 +48,3 @@ impl Session {
         Ok(names)
     }
 }
-
-impl Session {
-    /// `kv://`: the tables `DROP TABLE` dropped in place whose rows are still stored (see
-    /// `crate::migrate::sweep`), in order: each with its primary key column (`None`: a table
-    /// without one) and how many keys deleting one of its rows deletes (the row, its unique
-    /// and index entries).
-    pub(crate) async fn dropped_tables(&self) -> Result<Vec<(String, Option<String>, usize)>> {
-        self.with_schemas(|store| {
-            store
-                .db
-                .tables
-                .iter()
-                .filter(|(name, _)| name.starts_with(crate::snapshot::DROPPED))
-                .map(|(name, t)| {
-                    let key = super::narrow::primary_key_column(&t.schema);
-                    let keys = 1 + t.unique_columns().len() + t.backed.len();
-                    (name.clone(), key.map(|c| c.name.clone()), keys)
-                })
-                .collect()
-        })
-        .await
-    }
-}

@@ -23,9 +23,8 @@ impl Store for SessionStore {
         Ok(self
             .db
             .tables
-            .iter()
-            .filter(|(name, _)| !name.starts_with(crate::snapshot::DROPPED))
-            .map(|(_, t)| crate::snapshot::visible(&t.schema))
+            .values()
+            .map(|t| crate::snapshot::visible(&t.schema))
             .collect())
     }
 
@@ -106,23 +105,13 @@ impl StoreMut for SessionStore {
             }
             None => {
                 reserved_names(schema.column_defs.iter().flatten().map(|c| c.name.as_str()))?;
-                if name.starts_with(crate::snapshot::DROPPED) {
-                    return Err(GlueError::StorageMsg(format!(
-                        "table name {name:?} is reserved (names starting with the control \
-                         character U+0001 are gluebind's); choose another name"
-                    )));
-                }
                 // A name renamed away in this unit of work still names its rows until the
                 // rename is committed.
-                if let Some((new, _)) = self.writes.renamed.iter().find(|(_, old)| **old == name) {
-                    let what = if new.starts_with(crate::snapshot::DROPPED) {
-                        "dropped in place (a large kv:// table: its rows are swept later)"
-                    } else {
-                        "renamed in place"
-                    };
+                if self.writes.renamed.values().any(|old| *old == name) {
                     return Err(GlueError::StorageMsg(format!(
-                        "table {name:?} was {what} in this unit of work: commit that before \
-                         creating a table of its name (in a migration, a step of its own)"
+                        "table {name:?} was renamed in place in this unit of work: commit the \
+                         rename before creating a table of its name (in a migration, a step of \
+                         its own)"
                     )));
                 }
                 // A table renamed in place keeps its rows under its old name: a new table of
@@ -159,22 +148,6 @@ impl StoreMut for SessionStore {
     }
 
     fn delete_schema(&mut self, table_name: &str) -> GlueResult<()> {
-        // kv://: a table more rows hold than one commit could delete goes in place — renamed
-        // to a hidden name, its rows left where they are for `migrate::sweep` to delete in
-        // bounded batches (`crate::snapshot::dropped_table`).
-        if self.back_indexes > 0 && self.untouched(table_name) {
-            if let Some(table) = self.table(table_name)? {
-                let schema = Schema::clone(&table.schema);
-                let limit = self.back_indexes / 2;
-                if self.rows_if_at_most(table_name, &schema, limit)?.is_none() {
-                    let hidden = crate::snapshot::dropped_table(
-                        table_name,
-                        super::indexed::created_now().and_utc().timestamp_micros(),
-                    );
-                    return self.rename_in_place(table_name, &hidden);
-                }
-            }
-        }
         // Dropping rewrites the table (its rows are deleted too): load them all first.
         self.complete_table(table_name)?;
         self.db.tables.remove(table_name);
@@ -339,20 +312,40 @@ impl AlterTable for SessionStore {
                  already exists"
             )));
         }
-        if new_table_name.starts_with(crate::snapshot::DROPPED) {
-            return Err(GlueError::StorageMsg(format!(
-                "table name {new_table_name:?} is reserved (names starting with the control \
-                 character U+0001 are gluebind's); choose another name"
-            )));
-        }
         // In place — the schema moves to the new name, the rows stay where they are stored
         // (`Table::stored_as`): a schema-only commit, whatever the table's size — unless this
         // unit of work already changed either table (then its rows are rewritten).
-        if !(self.untouched(table_name) && self.untouched(new_table_name)) {
+        let writes = &self.writes;
+        let untouched = |name: &str| {
+            !writes.tables.contains(name)
+                && !writes.rows.contains_key(name)
+                && !writes.in_place.contains(name)
+                && !writes.renamed.contains_key(name)
+                && !writes.renamed.values().any(|old| old == name)
+        };
+        if !(untouched(table_name) && untouched(new_table_name)) {
             self.complete_table(table_name)?;
             return RealSchemas(self).rename_schema(table_name, new_table_name);
         }
-        self.rename_in_place(table_name, new_table_name)
+        let mut table = self
+            .db
+            .tables
+            .remove(table_name)
+            .ok_or_else(|| AlterTableError::TableNotFound(table_name.to_owned()))?;
+        let storage: Arc<str> = Arc::from(table.storage_name());
+        let mut schema = Schema::clone(&table.schema);
+        new_table_name.clone_into(&mut schema.table_name);
+        table.schema = Arc::new(schema);
+        table.stored_as = (*storage != *new_table_name).then_some(storage);
+        if !self.db.schemas_complete {
+            self.db.absent_tables.insert(table_name.to_owned());
+        }
+        self.db.absent_tables.remove(new_table_name);
+        self.db.tables.insert(new_table_name.to_owned(), table);
+        self.writes
+            .renamed
+            .insert(new_table_name.to_owned(), table_name.to_owned());
+        Ok(())
     }
 
     fn rename_column(&mut self, table_name: &str, old: &str, new: &str) -> GlueResult<()> {

@@ -392,7 +392,7 @@ impl SessionStore {
     /// them loaded (a miss for the table's first rows, when its keys list in key order: a
     /// larger table is not loaded whole for this); `None` when it holds more, or its keys do
     /// not list in order and it is not loaded.
-    pub(super) fn rows_if_at_most(
+    fn rows_if_at_most(
         &self,
         table_name: &str,
         schema: &Schema,

@@ -340,38 +340,6 @@ impl SessionStore {
         Ok(self.table(name)?.map(|t| Schema::clone(&t.schema)))
     }
 
-    /// True when this unit of work has not written, altered, dropped or renamed table `name`.
-    pub(super) fn untouched(&self, name: &str) -> bool {
-        let writes = &self.writes;
-        !writes.tables.contains(name)
-            && !writes.rows.contains_key(name)
-            && !writes.in_place.contains(name)
-            && !writes.renamed.contains_key(name)
-            && !writes.renamed.values().any(|old| old == name)
-    }
-
-    /// Renames table `old` to `new` in place (see [`WriteSet::renamed`]): the schema moves,
-    /// the rows stay where they are stored ([`Table::stored_as`]).
-    pub(super) fn rename_in_place(&mut self, old: &str, new: &str) -> GlueResult<()> {
-        let mut table = self
-            .db
-            .tables
-            .remove(old)
-            .ok_or_else(|| GlueError::StorageMsg(format!("table {old:?} does not exist")))?;
-        let storage: Arc<str> = Arc::from(table.storage_name());
-        let mut schema = Schema::clone(&table.schema);
-        new.clone_into(&mut schema.table_name);
-        table.schema = Arc::new(schema);
-        table.stored_as = (*storage != *new).then_some(storage);
-        if !self.db.schemas_complete {
-            self.db.absent_tables.insert(old.to_owned());
-        }
-        self.db.absent_tables.remove(new);
-        self.db.tables.insert(new.to_owned(), table);
-        self.writes.renamed.insert(new.to_owned(), old.to_owned());
-        Ok(())
-    }
-
     /// Rows as SQL wrote them, as stored (see [`Table::to_stored`]).
     fn to_stored(
         &self,
