@@ -426,3 +426,52 @@ fn on_kv_a_stale_isolate_cannot_take_a_renamed_tables_keys() {
         assert_eq!(emails(&s, "a").await, ["x@"]);
     });
 }
+
+/// A table created and dropped in one unit of work under a name whose keys a renamed table
+/// keeps commits, and leaves the renamed table's rows alone.
+#[test]
+fn a_table_created_and_dropped_where_a_renamed_one_keeps_its_rows_commits() {
+    for engine in ENGINES {
+        let db = Db::new(engine);
+        let f = db.isolate();
+        block_on(async {
+            run(&f, PEOPLE).await;
+            run(&f, "ALTER TABLE people RENAME TO folks").await;
+            run(
+                &f,
+                "CREATE TABLE people (id INTEGER PRIMARY KEY); INSERT INTO people VALUES (1); \
+                 DROP TABLE people",
+            )
+            .await;
+            let s = db.isolate().open();
+            assert_eq!(emails(&s, "folks").await, ["a@x", "b@x", "c@x"], "{engine}");
+        });
+    }
+}
+
+/// kv://: the same stale view when the renamed table holds no row yet: the new table would
+/// share its keys; the commit reads the schema records and conflicts.
+#[test]
+fn on_kv_a_stale_isolate_cannot_share_an_empty_renamed_tables_keys() {
+    let db = Db::new("kv");
+    let (x, y) = (db.isolate(), db.isolate());
+    block_on(async {
+        run(&y, "CREATE TABLE z (id INTEGER PRIMARY KEY)").await;
+        run(
+            &x,
+            "CREATE TABLE a (id INTEGER PRIMARY KEY, email TEXT UNIQUE)",
+        )
+        .await;
+        run(&x, "ALTER TABLE a RENAME TO b").await;
+        let create = "CREATE TABLE a (id INTEGER PRIMARY KEY, email TEXT UNIQUE); \
+                      INSERT INTO a VALUES (5, 'x@')";
+        let s = y.open();
+        s.execute_batch(create).await.unwrap();
+        let err = s.commit().await.unwrap_err();
+        assert_eq!(err.code(), "CONFLICT", "{err}");
+        run(&y, create).await;
+        let s = db.isolate().open();
+        assert!(emails(&s, "b").await.is_empty());
+        assert_eq!(emails(&s, "a").await, ["x@"]);
+    });
+}

@@ -8,7 +8,7 @@ use super::{
     layout::{self, SchemaRecord, UniqueRecord},
     load::entry_row,
     local::LEASE_MS,
-    plan::{Expect, Planned},
+    plan::{Ddl, Expect, Planned},
     recover::stamp_of,
     store::{KvStorage, Listed},
 };
@@ -22,23 +22,24 @@ use std::{
 };
 
 impl KvStorage {
-    /// The table, other than one of that name, whose schema record says its rows are stored
-    /// under `storage` (a table renamed in place): every schema record is read.
-    async fn stored_there(&self, ops: &Cell<u64>, storage: &str) -> Result<Option<String>> {
+    /// The names the tables renamed in place keep their keys under (`SchemaRecord::at`), with
+    /// the table: every schema record is read (one `list`, bulk gets).
+    async fn stored_elsewhere(&self, ops: &Cell<u64>) -> Result<BTreeMap<String, String>> {
         let names: Vec<String> = self
             .list_all(ops, &self.layout.schemas_prefix())
             .await?
             .into_iter()
             .map(|k| k.name)
             .collect();
+        let mut at = BTreeMap::new();
         for (name, entry) in names.iter().zip(self.get_raw(ops, &names).await?) {
             let Some(entry) = entry else { continue };
             let record: SchemaRecord = layout::decode(name, &entry.value)?;
-            if record.at.as_deref() == Some(storage) {
-                return Ok(Some(record.schema.table_name));
+            if let Some(storage) = record.at {
+                at.insert(storage, record.schema.table_name);
             }
         }
-        Ok(None)
+        Ok(at)
     }
 
     /// Step 3 of a commit: reads, after the commit's record, the journal, every key the
@@ -84,24 +85,28 @@ impl KvStorage {
         .await;
         let (found, records) = (found?, records?);
         let current: BTreeMap<String, Option<KvEntry>> = keys.into_iter().zip(found).collect();
-        // A new table's keys that hold something: leftovers of a dropped table — unless a
-        // table renamed in place keeps its rows there (this session picked the name from a
-        // view of the tables that was out of date). First: its values would look taken.
-        for (ddl, listed) in planned.ddl.iter().zip(&ddl) {
-            let Ok((rows, entries)) = listed else {
-                continue;
-            };
-            if ddl.rows_before.is_some() || (rows.is_empty() && entries.is_empty()) {
-                continue;
-            }
-            if let Some(owner) = self.stored_there(ops, &ddl.storage).await? {
-                return Err(Error::conflict(
-                    &ddl.table,
-                    format!(
-                        "its keys (table {owner}, renamed in place, keeps its rows under {:?})",
-                        ddl.storage
-                    ),
-                ));
+        // A new table's keys must be no other table's: a table renamed in place keeps its
+        // rows under its old name (this session may have picked the name from a view of the
+        // tables that was out of date, and whatever the keys hold would pass for leftovers of
+        // a dropped table). First: its values would look taken.
+        let created: Vec<&Ddl> = planned
+            .ddl
+            .iter()
+            .filter(|d| d.rows_before.is_none() && !d.dropped)
+            .collect();
+        if !created.is_empty() {
+            let elsewhere = self.stored_elsewhere(ops).await?;
+            for ddl in created {
+                if let Some(owner) = elsewhere.get(&ddl.storage) {
+                    return Err(Error::conflict(
+                        &ddl.table,
+                        format!(
+                            "its keys (table {owner}, renamed in place, keeps its rows under \
+                             {:?})",
+                            ddl.storage
+                        ),
+                    ));
+                }
             }
         }
         let mut skip = BTreeSet::new();

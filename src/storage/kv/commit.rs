@@ -68,7 +68,9 @@ impl KvStorage {
             + 1
             + 2 * checks
             + marker
-            + 4 * planned.ddl.len() as u64;
+            + 4 * planned.ddl.len() as u64
+            // (A new table's keys are checked against every schema record.)
+            + 2 * u64::from(planned.ddl.iter().any(|d| d.rows_before.is_none() && !d.dropped));
         if ops.get() + needed > self.max_ops {
             return Err(Error::Storage {
                 message: format!(

@@ -239,12 +239,15 @@ impl KvStorage {
                 }
                 rows_before = Some(versions);
             }
-            planned.ddl.push(Ddl {
-                table: name.clone(),
-                storage: at_after.or(at_before).unwrap_or(name).to_owned(),
-                rows_before: rows_before.filter(|_| same || after.is_none()),
-                dropped: after.is_none(),
-            });
+            // (A table created and dropped in this unit of work has no keys to check.)
+            if before.is_some() || after.is_some() {
+                planned.ddl.push(Ddl {
+                    table: name.clone(),
+                    storage: at_after.or(at_before).unwrap_or(name).to_owned(),
+                    rows_before: rows_before.filter(|_| same || after.is_none()),
+                    dropped: after.is_none(),
+                });
+            }
             if let (Some(at), false, Some(_)) = (at_before, same, after) {
                 // The old table's keys, apart from the new one's: checked as a drop's.
                 planned.ddl.push(Ddl {
