@@ -23,18 +23,31 @@ use std::{
 
 impl KvStorage {
     /// The names the tables renamed in place keep their keys under (`SchemaRecord::at`), with
-    /// the table: every schema record is read (one `list`, bulk gets).
+    /// the table: every schema record, as KV holds it now seen through this isolate's log (its
+    /// own commits win over KV's lag, as for every read of the check): one `list` per 1 000
+    /// records and a bulk get per 100.
     async fn stored_elsewhere(&self, ops: &Cell<u64>) -> Result<BTreeMap<String, String>> {
-        let names: Vec<String> = self
-            .list_all(ops, &self.layout.schemas_prefix())
-            .await?
-            .into_iter()
-            .map(|k| k.name)
-            .collect();
+        let listed = self
+            .list_as_of(ops, &self.layout.schemas_prefix(), self.latest(), true)
+            .await?;
+        let mut records = Vec::new();
+        let mut names = Vec::new();
+        for (name, listed) in listed {
+            match listed {
+                Listed::Local(entry) => records.push((name, entry)),
+                Listed::Kv(_) => names.push(name),
+            }
+        }
+        let found = self.check_many(ops, &names).await?;
+        records.extend(
+            names
+                .into_iter()
+                .zip(found)
+                .filter_map(|(name, entry)| Some((name, entry?))),
+        );
         let mut at = BTreeMap::new();
-        for (name, entry) in names.iter().zip(self.get_raw(ops, &names).await?) {
-            let Some(entry) = entry else { continue };
-            let record: SchemaRecord = layout::decode(name, &entry.value)?;
+        for (name, entry) in records {
+            let record: SchemaRecord = layout::decode(&name, &entry.value)?;
             if let Some(storage) = record.at {
                 at.insert(storage, record.schema.table_name);
             }
