@@ -475,3 +475,44 @@ fn on_kv_a_stale_isolate_cannot_share_an_empty_renamed_tables_keys() {
         assert_eq!(emails(&s, "a").await, ["x@"]);
     });
 }
+
+/// kv://: an isolate that dropped a renamed table and creates one under its old name commits
+/// while KV still shows the dropped table (its writes not visible yet): the new table's check
+/// reads the schema records through the isolate's own log, as every other read of the check.
+#[test]
+fn on_kv_an_isolates_own_drop_counts_before_kv_shows_it() {
+    use gluebind::kv::FaultyKv;
+    let kv = Rc::new(FaultyKv::new(MemoryKv::new()));
+    let f = SessionFactory::builder()
+        .bind(Engine::with_kv("kv://GLUEBIND_KV", kv.clone()).unwrap())
+        .build()
+        .unwrap();
+    block_on(async {
+        run(
+            &f,
+            "CREATE TABLE a (id INTEGER PRIMARY KEY, email TEXT UNIQUE); \
+             INSERT INTO a VALUES (1, 'x@')",
+        )
+        .await;
+        run(&f, "ALTER TABLE a RENAME TO b").await;
+        kv.delay_writes(60_000);
+        run(&f, "DROP TABLE b").await;
+        assert!(kv.invisible_writes() > 0);
+        let s = f.open();
+        s.execute_batch(
+            "CREATE TABLE a (id INTEGER PRIMARY KEY, email TEXT UNIQUE); \
+             INSERT INTO a VALUES (2, 'x@')",
+        )
+        .await
+        .unwrap();
+        s.commit().await.unwrap();
+        kv.publish();
+        let s = SessionFactory::builder()
+            .bind(Engine::with_kv("kv://GLUEBIND_KV", kv.clone()).unwrap())
+            .build()
+            .unwrap()
+            .open();
+        assert_eq!(emails(&s, "a").await, ["x@"]);
+        assert!(s.execute_batch("SELECT * FROM b").await.is_err());
+    });
+}
