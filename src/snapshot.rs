@@ -633,7 +633,6 @@ impl Database {
         }
     }
 
-    /// `Some(Some(table))` found, `Some(None)` known absent, `None` unknown.
     /// The tables whose rows are stored under another name ([`Table::stored_as`]).
     pub fn stored_as(&self) -> StoredAs {
         self.tables
@@ -642,6 +641,7 @@ impl Database {
             .collect()
     }
 
+    /// `Some(Some(table))` found, `Some(None)` known absent, `None` unknown.
     pub fn lookup(&self, name: &str) -> Option<Option<&Table>> {
         match self.tables.get(name) {
             Some(t) => Some(Some(t)),

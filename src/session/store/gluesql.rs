@@ -131,13 +131,11 @@ impl StoreMut for SessionStore {
                             .any(|(other, t)| *other != name && t.storage_name() == storage)
                 };
                 if taken(&name) {
-                    let mut at = super::indexed::created_now().and_utc().timestamp_millis();
-                    let mut storage = format!("{name}{}{at}", crate::snapshot::DROPPED);
-                    while taken(&storage) {
-                        at += 1;
-                        storage = format!("{name}{}{at}", crate::snapshot::DROPPED);
-                    }
-                    table.stored_as = Some(storage.into());
+                    let from = super::indexed::created_now().and_utc().timestamp_millis();
+                    let storage = (from..)
+                        .map(|at| format!("{name}{}{at}", crate::snapshot::DROPPED))
+                        .find(|storage| !taken(storage));
+                    table.stored_as = storage.map(Into::into);
                 }
                 self.db.absent_tables.remove(&name);
                 self.db.tables.insert(name.clone(), table);
@@ -435,8 +433,9 @@ impl AlterTable for SessionStore {
             .column_defs
             .iter()
             .flatten()
-            .position(|c| c.name == column_name && !crate::snapshot::dropped(c));
-        let Some(at) = column else {
+            .enumerate()
+            .find(|(_, c)| c.name == column_name && !crate::snapshot::dropped(c));
+        let Some((at, column)) = column else {
             if if_exists {
                 return Ok(());
             }
@@ -445,13 +444,7 @@ impl AlterTable for SessionStore {
         // A column that is neither the primary key nor UNIQUE (whose kv:// entries go with
         // it) is dropped in place: the stored rows keep their values there, unread (a schema-
         // only commit, whatever the table's size). The others rewrite every row.
-        let unique = schema
-            .column_defs
-            .iter()
-            .flatten()
-            .nth(at)
-            .and_then(|c| c.unique);
-        if unique.is_none() {
+        if column.unique.is_none() {
             return self.reshape(table_name, |columns| {
                 columns[at] = crate::snapshot::dropped_column(&columns[at], at);
                 Ok(())

@@ -34,6 +34,11 @@ pub(super) fn stored(record: RowRecord, key_name: &str) -> Result<StoredRow> {
     })
 }
 
+/// Where `table`'s keys are: under its own name unless it was renamed in place.
+fn at<'a>(stored_as: &'a StoredAs, table: &'a str) -> &'a str {
+    stored_as.get(table).map_or(table, |s| s)
+}
+
 impl Patch {
     /// Takes a table's stored schema (and the indexes its entries back).
     fn schema(&mut self, record: SchemaRecord) {
@@ -62,11 +67,6 @@ impl KvStorage {
         ops: &Cell<u64>,
         as_of: Lsn,
     ) -> Result<Patch> {
-        let at = |table: &str| -> String {
-            stored_as
-                .get(table)
-                .map_or_else(|| table.to_owned(), |s| s.to_string())
-        };
         let mut patch = Patch::default();
         let mut schema_keys = Vec::new();
         let mut row_keys = Vec::new();
@@ -98,7 +98,7 @@ impl KvStorage {
                     patch.all_schemas = true;
                 }
                 Miss::Row(table, key) => {
-                    let row_key = self.layout.row_key(&at(table), key)?;
+                    let row_key = self.layout.row_key(at(stored_as, table), key)?;
                     if wanted.insert(row_key.clone()) {
                         row_keys.push((table.clone(), key.clone(), row_key));
                     }
@@ -106,7 +106,7 @@ impl KvStorage {
                 // (Only do:// asks for a count: KV cannot count without listing.)
                 Miss::Table(table) | Miss::Count(table) => {
                     let (rows, _) = self
-                        .load_rows(&at(table), ops, as_of, usize::MAX, None)
+                        .load_rows(at(stored_as, table), ops, as_of, usize::MAX, None)
                         .await?;
                     patch.complete.push((table.clone(), rows));
                 }
@@ -117,7 +117,7 @@ impl KvStorage {
                 } => {
                     let wanted = usize::try_from(*want).unwrap_or(usize::MAX);
                     match self
-                        .load_rows(&at(table), ops, as_of, wanted, past.as_ref())
+                        .load_rows(at(stored_as, table), ops, as_of, wanted, past.as_ref())
                         .await?
                     {
                         (rows, None) => patch.complete.push((table.clone(), rows)),
@@ -137,9 +137,12 @@ impl KvStorage {
                     created,
                     value,
                 } => {
-                    let prefix =
-                        self.layout
-                            .index_value_prefix(&at(table), index, *created, value)?;
+                    let prefix = self.layout.index_value_prefix(
+                        at(stored_as, table),
+                        index,
+                        *created,
+                        value,
+                    )?;
                     let stop = Stop::After {
                         keys: MAX_INDEXED_ROWS + 1,
                         at: &|_| true,
@@ -151,7 +154,7 @@ impl KvStorage {
                         // A value so many rows hold that their bulk gets would take much of
                         // the session's budget: the table's listing instead (rows inlined).
                         let (rows, _) = self
-                            .load_rows(&at(table), ops, as_of, usize::MAX, None)
+                            .load_rows(at(stored_as, table), ops, as_of, usize::MAX, None)
                             .await?;
                         patch.complete.push((table.clone(), rows));
                         continue;
@@ -169,7 +172,7 @@ impl KvStorage {
                         };
                         // The rows themselves (an entry may outlive its value: the reader
                         // keeps the rows that hold it).
-                        let row_key = self.layout.row_key(&at(table), &entry.k)?;
+                        let row_key = self.layout.row_key(at(stored_as, table), &entry.k)?;
                         if wanted.insert(row_key.clone()) {
                             row_keys.push((table.clone(), entry.k, row_key));
                         }
@@ -187,7 +190,8 @@ impl KvStorage {
                     table.clone(),
                     *pos,
                     value.clone(),
-                    self.layout.unique_key(&at(table), column, value)?,
+                    self.layout
+                        .unique_key(at(stored_as, table), column, value)?,
                 )),
             }
         }
@@ -228,7 +232,7 @@ impl KvStorage {
         // the same way).
         for (table, _, _, owner) in &patch.uniques {
             if let Some(owner) = owner {
-                owners.push(self.layout.row_key(&at(table), owner)?);
+                owners.push(self.layout.row_key(at(stored_as, table), owner)?);
             }
         }
         if !owners.is_empty() {
