@@ -5,15 +5,9 @@
 //! its UNIQUE checks and its index; a column added later under the same name starts empty.
 
 mod common;
-use common::{block_on, dump, ids, pair, ENGINES};
+use common::{block_on, column, dump, ids, pair, run, ENGINES};
 use gluebind::{kv::MemoryKv, Engine, Isolation, SessionFactory, Value, NO_PARAMS};
 use std::rc::Rc;
-
-async fn run(f: &SessionFactory, sql: &str) -> gluebind::CommitInfo {
-    let s = f.open();
-    s.execute_batch(sql).await.unwrap();
-    s.commit().await.unwrap()
-}
 
 /// The columns and rows of `SELECT * FROM {table} ORDER BY id`.
 async fn table(f: &SessionFactory, table: &str) -> (Vec<String>, Vec<Vec<Value>>) {
@@ -65,19 +59,13 @@ fn a_dropped_column_is_gone_and_every_other_column_keeps_its_values_checks_and_i
                 );
             }
             let s = f.open();
-            let listed: Vec<String> = s
-                .execute(
-                    "SELECT COLUMN_NAME FROM GLUE_TABLE_COLUMNS WHERE TABLE_NAME = 'people' \
-                     ORDER BY COLUMN_ID",
-                    NO_PARAMS,
-                )
-                .await
-                .unwrap()
-                .into_rows()
-                .unwrap()
-                .iter()
-                .map(|r| r.get("COLUMN_NAME").unwrap())
-                .collect();
+            let listed: Vec<String> = column(
+                &s,
+                "SELECT COLUMN_NAME FROM GLUE_TABLE_COLUMNS WHERE TABLE_NAME = 'people' \
+                 ORDER BY COLUMN_ID",
+                "COLUMN_NAME",
+            )
+            .await;
             assert_eq!(listed, ["id", "age", "email", "city"], "{engine}");
             assert_eq!(
                 ids(&s, "SELECT id FROM people WHERE city = 'paris' ORDER BY id").await,

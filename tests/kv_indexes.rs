@@ -7,7 +7,7 @@
 //! entries and its lookups load the table, as before.
 
 mod common;
-use common::{block_on, dump, ids, isolate, scalar};
+use common::{block_on, dump, ids, isolate, run, scalar};
 use gluebind::{
     kv::{format::layout::Layout, CountingKv, KvOps, MemoryKv},
     Engine, Isolation, SessionFactory,
@@ -23,13 +23,6 @@ fn take(kv: &Kv) -> KvOps {
     let ops = kv.ops();
     kv.reset();
     ops
-}
-
-async fn run(f: &SessionFactory, sql: &str) {
-    let s = f.open();
-    s.execute_batch(sql).await.unwrap();
-    s.commit().await.unwrap();
-    s.engine().flush().await.unwrap();
 }
 
 /// Inserts `rows` (id, n) into `items` in commits within a session's operation budget.

@@ -5,7 +5,7 @@
 //! once; models that do not match their tables fail at start-up with the step to write.
 
 mod common;
-use common::{block_on, yield_now, ENGINES};
+use common::{block_on, column, yield_now, ENGINES};
 use gluebind::{
     durable::LocalObject,
     kv::MemoryKv,
@@ -60,16 +60,6 @@ async fn seed_v1(s: &Session) {
 }
 
 /// Column `name` of every row `sql` returns.
-async fn column<T: gluebind::FromValue>(s: &Session, sql: &str, name: &str) -> Vec<T> {
-    let rows = s
-        .execute(sql, NO_PARAMS)
-        .await
-        .unwrap()
-        .into_rows()
-        .unwrap();
-    rows.iter().map(|r| r.get(name).unwrap()).collect()
-}
-
 async fn users(s: &Session) -> Vec<User> {
     User::query(s).order_by(User::ID.asc()).all().await.unwrap()
 }

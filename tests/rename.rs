@@ -6,11 +6,11 @@
 //! free for a new table whose rows never mix with the renamed one's.
 
 mod common;
-use common::{block_on, dump, ids, scalar};
+use common::{block_on, column, commit, dump, ids, run, scalar};
 use gluebind::{
     durable::LocalObject,
     kv::{CountingKv, MemoryKv},
-    Engine, Session, SessionFactory, NO_PARAMS,
+    Engine, Session, SessionFactory,
 };
 use std::rc::Rc;
 
@@ -48,28 +48,24 @@ impl Db {
 
 const ENGINES: [&str; 3] = ["memory", "kv", "do"];
 
-/// Commits `sql` and finishes the commit (another isolate then reads it without waiting).
-async fn run(f: &SessionFactory, sql: &str) -> gluebind::CommitInfo {
-    let s = f.open();
-    s.execute_batch(sql).await.unwrap();
-    commit(&s).await
-}
-
-async fn commit(s: &Session) -> gluebind::CommitInfo {
-    let info = s.commit().await.unwrap();
-    s.engine().flush().await.unwrap();
-    info
-}
-
 async fn emails(s: &Session, table: &str) -> Vec<String> {
-    s.execute(&format!("SELECT email FROM {table} ORDER BY id"), NO_PARAMS)
-        .await
-        .unwrap()
-        .into_rows()
-        .unwrap()
-        .iter()
-        .map(|r| r.get("email").unwrap())
-        .collect()
+    column(
+        s,
+        &format!("SELECT email FROM {table} ORDER BY id"),
+        "email",
+    )
+    .await
+}
+
+/// `loser` and `winner` each run in a unit of work of its own from one snapshot; `winner`
+/// commits first, and `loser`'s commit gets CONFLICT.
+async fn loses_to(f: &SessionFactory, loser: &str, winner: &str) {
+    let (l, w) = (f.open(), f.open());
+    l.execute_batch(loser).await.unwrap();
+    w.execute_batch(winner).await.unwrap();
+    w.commit().await.unwrap();
+    let err = l.commit().await.unwrap_err();
+    assert_eq!(err.code(), "CONFLICT", "{loser} after {winner}: {err}");
 }
 
 const PEOPLE: &str = "CREATE TABLE people (id INTEGER PRIMARY KEY, email TEXT UNIQUE, \
@@ -218,29 +214,18 @@ fn a_rename_conflicts_with_writes_under_the_old_name_and_a_taken_new_name() {
         let f = db.isolate();
         block_on(async {
             run(&f, PEOPLE).await;
-            let (writer, renamer) = (f.open(), f.open());
-            writer
-                .execute_batch("UPDATE people SET city = 'oslo' WHERE id = 1")
-                .await
-                .unwrap();
-            renamer
-                .execute_batch("ALTER TABLE people RENAME TO folks")
-                .await
-                .unwrap();
-            renamer.commit().await.unwrap();
-            assert_eq!(writer.commit().await.unwrap_err().code(), "CONFLICT");
-
-            let (creator, renamer) = (f.open(), f.open());
-            renamer
-                .execute_batch("ALTER TABLE folks RENAME TO things")
-                .await
-                .unwrap();
-            creator
-                .execute_batch("CREATE TABLE things (id INTEGER PRIMARY KEY)")
-                .await
-                .unwrap();
-            creator.commit().await.unwrap();
-            assert_eq!(renamer.commit().await.unwrap_err().code(), "CONFLICT");
+            loses_to(
+                &f,
+                "UPDATE people SET city = 'oslo' WHERE id = 1",
+                "ALTER TABLE people RENAME TO folks",
+            )
+            .await;
+            loses_to(
+                &f,
+                "ALTER TABLE folks RENAME TO things",
+                "CREATE TABLE things (id INTEGER PRIMARY KEY)",
+            )
+            .await;
 
             let s = f.open();
             let err = s

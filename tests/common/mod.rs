@@ -77,15 +77,33 @@ pub async fn scalar(s: &Session, sql: &str) -> i64 {
 
 /// The `id` column of what `sql` (without parameters) returns, in order.
 pub async fn ids(s: &Session, sql: &str) -> Vec<i64> {
-    s.execute_batch(sql)
+    column(s, sql, "id").await
+}
+
+/// Column `name` of what `sql` (one statement, without parameters) returns, in order.
+pub async fn column<T: gluebind::FromValue>(s: &Session, sql: &str, name: &str) -> Vec<T> {
+    let rows = s
+        .execute(sql, gluebind::NO_PARAMS)
         .await
         .unwrap()
-        .remove(0)
         .into_rows()
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<i64>("id").unwrap())
-        .collect()
+        .unwrap();
+    rows.iter().map(|r| r.get(name).unwrap()).collect()
+}
+
+/// Runs `sql` in a unit of work of its own and commits it, finished (on kv:// the commit
+/// record's delete included, so that another isolate reads it without waiting).
+pub async fn run(f: &SessionFactory, sql: &str) -> gluebind::CommitInfo {
+    let s = f.open();
+    s.execute_batch(sql).await.unwrap();
+    commit(&s).await
+}
+
+/// Commits `s`, finished (see [`run`]).
+pub async fn commit(s: &Session) -> gluebind::CommitInfo {
+    let info = s.commit().await.unwrap();
+    s.engine().flush().await.unwrap();
+    info
 }
 
 pub async fn name_of(s: &Session, id: i64) -> Option<String> {
