@@ -65,6 +65,7 @@ const instances = [
   { key: "do_cold", label: "demo do:// (cache_ttl=0)", config: DEMO, vars: { DATABASE_URL: "do://GLUEBIND_DB?cache_ttl=0", GLUEBIND_DEBUG: "0" }, ready: "/users?per_page=1", seed: true, quick: false },
   { key: "peer", label: "peer Drizzle+D1 (JS)", config: "bench/workers/peer/wrangler.toml", ready: "/users?per_page=1", seed: true },
   { key: "kv_floor", label: "KV floor: one commit's KV calls from JS", config: "bench/workers/kv-floor/wrangler.toml", ready: "/", quick: false },
+  { key: "do_floor", label: "Durable Object floor: one RPC, one SQLite INSERT, from JS", config: "bench/workers/do-floor/wrangler.toml", ready: "/", quick: false },
   { key: "memory_opt", label: "demo memory:// as deployed (wasm-opt)", config: "bench/workers/demo-opt/wrangler.toml", vars: { DATABASE_URL: "memory://", GLUEBIND_DEBUG: "0" }, ready: "/users?per_page=1", seed: true, opt: true },
 ].filter((i) => (!QUICK || i.quick !== false) && (!i.opt || haveOpt));
 
@@ -105,6 +106,7 @@ const scenarios = [
   { key: "f_memory_opt", inst: "memory_opt", route: "POST /users", label: "(f') demo memory://, as deployed (wasm-opt)", make: postUser, status: 201 },
   { key: "f_kv", inst: "kv", route: "POST /users", label: "(f) demo kv://", make: postUser, status: 201 },
   { key: "f_do", inst: "do", route: "POST /users", label: "(g) demo do://", make: postUser, status: 201 },
+  { key: "f_do_floor", inst: "do_floor", route: "POST /users", label: "(g0) floor: one RPC to a JS Durable Object, one INSERT", make: postUser, status: 201 },
   { key: "f_floor", inst: "kv_floor", route: "POST /users", label: "(f0) floor: the same KV calls from JS, nothing else", make: postUser, status: 201 },
   { key: "f_peer", inst: "peer", route: "POST /users", label: "(f) peer: Drizzle on D1", make: postUser, status: 201 },
 ].filter((s) => instances.some((i) => i.key === s.inst) && (!ONLY || ONLY.includes(s.key)));

@@ -13,7 +13,7 @@ use crate::{
         durable::{
             self,
             client::{DurableStorage, ObjectTransport},
-            wire::{Change, Delta, Request, Response},
+            wire::{own_changes, Change, Delta, ErrorWire, Request, Response},
         },
         kv::{backend::KvBackend, journal, KvStorage, Lsn},
         patch::Patch,
@@ -561,18 +561,52 @@ impl Engine {
             let committed = self.inner.committed.borrow();
             (committed.version != UNKNOWN_VERSION).then_some(committed.version)
         };
-        let request = Request::Commit {
-            id: self.random()?,
-            cache,
-            delta: Delta::of(ws)?,
+        let id = self.random()?;
+        let compact = store.wire.get() >= 2;
+        // The cache learns this commit's own rows from the session, not from the answer.
+        let own = compact.then(|| own_changes(ws, 0)).flatten();
+        let request = |compact| -> Result<Request> {
+            Ok(Request::Commit {
+                id,
+                cache,
+                delta: Delta::of(ws, compact)?,
+                mine: compact && own.is_some(),
+            })
         };
-        match store.call(&request).await {
+        let mut answer = store.call(&request(compact)?).await;
+        if compact
+            && matches!(
+                &answer,
+                Ok(Response::Failed {
+                    error: ErrorWire::Request { .. },
+                    ..
+                })
+            )
+        {
+            // An object that reads no compact commit (an older gluebind rolled back to)
+            // refused it unread: the same commit again, whole.
+            store.wire.set(0);
+            answer = store.call(&request(false)?).await;
+        }
+        match answer {
             Ok(Response::Committed {
                 version,
                 rows_written,
                 tables_changed,
                 since,
+                ..
             }) => {
+                let since = match (since, own) {
+                    // Up to the version before this commit's (an object that read `mine`).
+                    (Some(mut since), Some(own))
+                        if since.last().is_none_or(|(v, _)| *v < version) =>
+                    {
+                        let own = own.into_iter().map(|c| c.stamped(version)).collect();
+                        since.push((version, own));
+                        Some(since)
+                    }
+                    (since, _) => since,
+                };
                 self.catch_up_durable(cache, since, version);
                 Ok(Applied {
                     version,

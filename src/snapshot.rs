@@ -211,6 +211,17 @@ impl Indexes {
         }
     }
 
+    /// The definitions alone (no entries).
+    fn clone_defs(&self) -> Self {
+        Self {
+            defs: self.defs.clone(),
+            entries: Vec::new(),
+            nulls: Vec::new(),
+            fill: self.fill.clone(),
+            dropped: self.dropped.clone(),
+        }
+    }
+
     fn add(&mut self, key: &Key, values: &[Value]) {
         let indexes = self.defs.iter().zip(&mut self.entries).zip(&mut self.nulls);
         for (((_, pos), entries), nulls) in indexes {
@@ -314,6 +325,31 @@ impl Table {
             complete: false,
             unique_complete: false,
             ..Self::new(schema)
+        }
+    }
+
+    /// An empty partial table with `like`'s schema (shared, not copied) and schema version.
+    pub fn partial_like(like: &Table) -> Self {
+        Self {
+            schema: like.schema.clone(),
+            indexes: Indexes {
+                entries: vec![im::OrdMap::new(); like.indexes.defs.len()],
+                nulls: vec![im::OrdSet::new(); like.indexes.defs.len()],
+                ..like.indexes.clone_defs()
+            },
+            schema_version: like.schema_version,
+            version: like.schema_version,
+            rows: im::OrdMap::new(),
+            complete: false,
+            absent: im::OrdSet::new(),
+            unique: UniqueIndex::new(),
+            unique_complete: false,
+            unique_absent: im::OrdSet::new(),
+            prefix: None,
+            backed: im::OrdSet::new(),
+            indexed: im::OrdSet::new(),
+            count: None,
+            stored_as: None,
         }
     }
 

@@ -777,3 +777,93 @@ fn the_changes_kept_stay_within_their_budget() {
         );
     });
 }
+
+/// A commit's answer does not bring the committing isolate its own rows back (it has them):
+/// its cache learns them from the session — the rows written and the unique values they freed
+/// — and serves the next sessions as the answer would have.
+#[test]
+fn an_isolate_learns_its_own_commits_from_the_session() {
+    let (object, a) = database();
+    let big = "x".repeat(10_000);
+    block_on(async {
+        assert!(
+            names(&a.open()).await.is_empty(),
+            "the cache holds the table"
+        );
+        let s = a.open();
+        insert(&s, 1, "old@x").await.unwrap();
+        s.commit().await.unwrap();
+        // An update that frees a unique value, with a large row.
+        let s = a.open();
+        s.execute(
+            "UPDATE users SET email = 'new@x', name = $1 WHERE id = 1",
+            params![big.clone()],
+        )
+        .await
+        .unwrap();
+        let (sent, answered) = (object.request_bytes(), object.answer_bytes());
+        s.commit().await.unwrap();
+        assert!(object.request_bytes() - sent > 10_000, "the row goes");
+        assert!(
+            object.answer_bytes() - answered < 1_000,
+            "it does not come back: {} bytes",
+            object.answer_bytes() - answered
+        );
+        let requests = object.requests();
+        assert_eq!(names(&a.open()).await, vec![(1, big.clone())]);
+        assert_eq!(object.requests(), requests, "served by the isolate cache");
+        // The cache knows the old email free, the new one taken (an INSERT checks its unique
+        // values against the snapshot at once).
+        let s = a.open();
+        insert(&s, 2, "old@x").await.unwrap();
+        let s = a.open();
+        assert!(matches!(
+            insert(&s, 3, "new@x").await,
+            Err(Error::Unique { .. })
+        ));
+        // Another isolate reads what the object stored.
+        let b = isolate(&object);
+        assert_eq!(names(&b.open()).await, vec![(1, big)]);
+    });
+}
+
+/// A commit leaves out the schemas the object has (a third of a one-row commit's bytes),
+/// once the object has said it reads such commits; an object that does not (a deploy rolled
+/// back to an earlier gluebind) refuses the commit unread, and the same commit goes again,
+/// whole — applied once.
+#[test]
+fn commits_leave_out_schemas_only_for_an_object_that_reads_them() {
+    let (object, a) = database();
+    block_on(async {
+        let sent = |s: Session| {
+            let object = object.clone();
+            async move {
+                let before = object.request_bytes();
+                s.commit().await.unwrap();
+                object.request_bytes() - before
+            }
+        };
+        let s = a.open();
+        insert(&s, 1, "a@x").await.unwrap();
+        let compact = sent(s).await;
+        let s = a.open();
+        insert(&s, 2, "b@x").await.unwrap();
+        object.as_older_object(true);
+        let requests = object.requests();
+        let whole = sent(s).await;
+        assert_eq!(object.requests() - requests, 2, "refused, then sent whole");
+        assert!(
+            whole > compact * 2,
+            "{whole} bytes whole, {compact} compact"
+        );
+        // From then on whole at once, and the cache still catches up with its own rows.
+        let s = a.open();
+        insert(&s, 3, "c@x").await.unwrap();
+        let requests = object.requests();
+        s.commit().await.unwrap();
+        assert_eq!(object.requests() - requests, 1);
+        assert_eq!(names(&a.open()).await.len(), 3);
+        object.as_older_object(false);
+        assert_eq!(names(&isolate(&object).open()).await.len(), 3, "each once");
+    });
+}

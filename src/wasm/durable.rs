@@ -51,8 +51,6 @@ fn classify(error: &JsValue) -> TransportFailure {
     TransportFailure::of_object_error(message(error), flag("retryable"), flag("overloaded"))
 }
 
-/// The RPC method of gluebind's Durable Object class (see `object.rs`).
-const RPC_METHOD: &str = "gluebind";
 /// Requests larger than this go by `fetch`: an RPC argument or result has a size limit (1 MiB
 /// in older runtimes), an HTTP body none that matters here.
 const RPC_MAX_BYTES: usize = 1 << 20;
@@ -65,14 +63,19 @@ const RPC_RETRY_MS: f64 = 60_000.0;
 /// deploy): nothing ran, and its `fetch` serves instead.
 fn rpc_unsupported(error: &JsValue) -> bool {
     let text = message(error);
-    text.contains("does not support RPC") || text.contains("does not implement the method")
+    text.contains("does not support RPC")
+        || text.contains("does not implement the method")
+        // A runtime without RPC (an old compatibility date): its stubs have no such method.
+        || text.contains("is not a function")
 }
 
 /// Reaches the Durable Object named `name` of a namespace binding through its stub: by RPC
 /// (the class's `gluebind` method), or by `fetch` where the class has no RPC method.
 pub(crate) struct NamespaceTransport {
-    namespace: JsValue,
+    namespace: Namespace,
     name: String,
+    /// The object's id (a value, not an I/O object: kept across requests, unlike stubs).
+    id: RefCell<Option<JsValue>>,
     /// Until when (ms since the epoch) `fetch` serves: the object's class had no RPC method.
     fetch_until: Cell<f64>,
 }
@@ -100,22 +103,40 @@ impl NamespaceTransport {
             });
         }
         Ok(Self {
-            namespace,
+            namespace: namespace.unchecked_into(),
             name: name.to_owned(),
+            id: RefCell::new(None),
             fetch_until: Cell::new(0.0),
         })
     }
 
     /// A stub for the object (made per request: a stub is cheap, and one kept across requests
     /// would outlive the request it was made in).
-    fn stub(&self) -> std::result::Result<JsValue, JsValue> {
-        let id = call(
-            &self.namespace,
-            "idFromName",
-            &[JsValue::from_str(&self.name)],
-        )?;
-        call(&self.namespace, "get", &[id])
+    fn stub(&self) -> std::result::Result<Stub, JsValue> {
+        let id = match self.id.borrow().clone() {
+            Some(id) => id,
+            None => self.namespace.id_from_name(&self.name)?,
+        };
+        *self.id.borrow_mut() = Some(id.clone());
+        self.namespace.get(&id)
     }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A Durable Object namespace binding (typed: every request to the object makes a stub).
+    type Namespace;
+    #[wasm_bindgen(method, catch, js_name = idFromName)]
+    fn id_from_name(this: &Namespace, name: &str) -> std::result::Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn get(this: &Namespace, id: &JsValue) -> std::result::Result<Stub, JsValue>;
+
+    /// A stub of the database object.
+    type Stub;
+    /// The object's RPC method (see `object.rs`); throws where the runtime or the class has
+    /// no RPC.
+    #[wasm_bindgen(method, catch, js_name = gluebind)]
+    fn gluebind_rpc(this: &Stub, body: &str) -> std::result::Result<Promise, JsValue>;
 }
 
 impl NamespaceTransport {
@@ -129,15 +150,8 @@ impl NamespaceTransport {
         if now < self.fetch_until.get() || body.len() > RPC_MAX_BYTES {
             return Ok(None);
         }
-        let stub = self.stub()?;
-        if !field(&stub, RPC_METHOD).is_function() {
-            // An RPC stub answers every name: a runtime without RPC (an old compatibility
-            // date) has no such property.
-            self.fetch_until.set(now + RPC_RETRY_MS);
-            return Ok(None);
-        }
-        let answer = match call(&stub, RPC_METHOD, &[JsValue::from_str(body)]) {
-            Ok(promise) => JsFuture::from(Promise::from(promise)).await,
+        let answer = match self.stub()?.gluebind_rpc(body) {
+            Ok(promise) => JsFuture::from(promise).await,
             Err(e) => Err(e),
         };
         match answer {
@@ -164,7 +178,7 @@ impl NamespaceTransport {
         let set = |k: &str, v: &JsValue| Reflect::set(&init, &JsValue::from_str(k), v);
         let _ = set("method", &JsValue::from_str("POST"));
         let _ = set("body", &JsValue::from_str(body));
-        let stub = self.stub()?;
+        let stub: JsValue = self.stub()?.into();
         let promise = call(
             &stub,
             "fetch",
@@ -208,11 +222,40 @@ impl ObjectTransport for NamespaceTransport {
     }
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// `ctx.storage` of a Durable Object (typed: a commit calls it on every request, where
+    /// looking each method up by name cost about as much as the statements).
+    #[derive(Clone)]
+    type ObjectStorage;
+    #[wasm_bindgen(method, catch, js_name = transactionSync)]
+    fn transaction_sync(
+        this: &ObjectStorage,
+        work: &Function,
+    ) -> std::result::Result<JsValue, JsValue>;
+
+    /// `ctx.storage.sql`.
+    #[derive(Clone)]
+    type SqlStorage;
+    /// `exec(query, ...bindings)`: runs the statement at once; its cursor gives the rows.
+    #[wasm_bindgen(method, catch, variadic)]
+    fn exec(
+        this: &SqlStorage,
+        query: &str,
+        bindings: &[JsValue],
+    ) -> std::result::Result<SqlCursor, JsValue>;
+
+    type SqlCursor;
+    /// The rows as arrays of values (an iterator).
+    #[wasm_bindgen(method, catch)]
+    fn raw(this: &SqlCursor) -> std::result::Result<JsValue, JsValue>;
+}
+
 /// A Durable Object's SQLite storage (`ctx.storage`), as the object's SQL.
 #[derive(Clone)]
 pub(crate) struct ObjectSql {
-    storage: JsValue,
-    sql: JsValue,
+    storage: ObjectStorage,
+    sql: SqlStorage,
 }
 
 impl ObjectSql {
@@ -231,7 +274,10 @@ impl ObjectSql {
                     .to_owned(),
             });
         }
-        Ok(Self { storage, sql })
+        Ok(Self {
+            storage: storage.unchecked_into(),
+            sql: sql.unchecked_into(),
+        })
     }
 }
 
@@ -265,15 +311,26 @@ fn storage_error(what: &str, e: &JsValue) -> Error {
 
 impl SqlExec for ObjectSql {
     fn exec(&self, query: &str, args: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>> {
-        let mut call_args = vec![JsValue::from_str(query)];
-        call_args.extend(args.into_iter().map(to_js));
-        let cursor = call(&self.sql, "exec", &call_args).map_err(|e| storage_error(query, &e))?;
-        let raw = call(&cursor, "raw", &[]).map_err(|e| storage_error(query, &e))?;
+        let args: Vec<JsValue> = args.into_iter().map(to_js).collect();
+        let cursor = self
+            .sql
+            .exec(query, &args)
+            .map_err(|e| storage_error(query, &e))?;
+        let raw = cursor.raw().map_err(|e| storage_error(query, &e))?;
         let rows = Array::from(&raw);
         Ok(rows
             .iter()
             .map(|row| Array::from(&row).iter().map(from_js).collect())
             .collect())
+    }
+
+    fn run(&self, query: &str, args: Vec<SqlValue>) -> Result<()> {
+        // `exec` runs a write at once: its cursor need not be read.
+        let args: Vec<JsValue> = args.into_iter().map(to_js).collect();
+        self.sql
+            .exec(query, &args)
+            .map(drop)
+            .map_err(|e| storage_error(query, &e))
     }
 
     fn transaction(&self, work: Box<dyn FnOnce() -> Result<()>>) -> Result<()> {
@@ -288,11 +345,9 @@ impl SqlExec for ObjectSql {
                 thrown
             })
         });
-        let outcome = call(
-            &self.storage,
-            "transactionSync",
-            &[callback.as_ref().clone()],
-        );
+        let outcome = self
+            .storage
+            .transaction_sync(callback.as_ref().unchecked_ref());
         drop(callback);
         let thrown = failed.borrow_mut().take();
         match (outcome, thrown) {

@@ -10,7 +10,11 @@ use crate::{
     error::{Error, Result},
     storage::kv::backend::BoxFuture,
 };
-use std::{cell::RefCell, collections::HashMap, rc::Rc};
+use std::{
+    cell::{Cell, RefCell},
+    collections::HashMap,
+    rc::Rc,
+};
 
 /// Why a request to the object failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +123,9 @@ pub(crate) struct DurableStorage {
     pub cache_ttl_ms: u64,
     /// ID sequences by name.
     ids: RefCell<HashMap<String, Sequence>>,
+    /// The [`super::wire::WIRE`] of the object as last heard from (0 until it answers with
+    /// one): what this isolate's requests may leave out.
+    pub wire: Cell<u32>,
 }
 
 impl std::fmt::Debug for DurableStorage {
@@ -135,6 +142,7 @@ impl DurableStorage {
             transport,
             cache_ttl_ms,
             ids: RefCell::new(HashMap::new()),
+            wire: Cell::new(0),
         }
     }
 
@@ -155,7 +163,7 @@ impl DurableStorage {
             attempt += 1;
             match self.transport.send(body.clone()).await {
                 Ok(answer) => {
-                    return serde_json::from_str(&answer).map_err(|e| {
+                    let answer = serde_json::from_str(&answer).map_err(|e| {
                         let outcome = if commit {
                             "commit outcome unknown: "
                         } else {
@@ -168,7 +176,13 @@ impl DurableStorage {
                                  GluebindDatabase?"
                             ),
                         }
-                    })
+                    })?;
+                    match &answer {
+                        Response::Loaded(loaded) => self.wire.set(loaded.wire),
+                        Response::Committed { wire, .. } => self.wire.set(*wire),
+                        _ => {}
+                    }
+                    return Ok(answer);
                 }
                 Err(TransportFailure::Transient(_)) if attempt < ATTEMPTS => {
                     self.transport.sleep(100 << (attempt - 1)).await;

@@ -114,8 +114,10 @@ impl LocalObject {
     }
 
     /// Serves requests as an object deployed before commits named the keys they inserted
-    /// unread and loads asked for first rows and index reads (a worker and its object on
-    /// different versions during a deploy): the object does not see those parts.
+    /// unread, loads asked for first rows and index reads, and commits left out schemas (a
+    /// worker and its object on different versions during a deploy): the object does not see
+    /// those parts, refuses a commit without its schemas unread, and its answers carry no
+    /// wire level.
     pub fn as_older_object(&self, on: bool) {
         self.older.set(on);
     }
@@ -170,14 +172,30 @@ impl LocalObject {
     }
 }
 
-/// `body` without what an older object does not know: a commit's `assumed` keys, a load's
-/// first rows and index reads.
-fn older(body: &str) -> String {
+/// `body` without what an older object does not know: a commit's `assumed` keys and `mine`,
+/// a load's first rows and index reads; `Err` with its answer for a commit it cannot read (a table
+/// without its schema).
+fn older(body: &str) -> Result<String, String> {
     let Ok(mut request) = serde_json::from_str::<serde_json::Value>(body) else {
-        return body.to_owned();
+        return Ok(body.to_owned());
     };
+    let tables = request
+        .pointer("/commit/delta/tables")
+        .and_then(|t| t.as_array());
+    let schemaless = tables.into_iter().flatten().any(|t| {
+        ["base", "mine"]
+            .iter()
+            .any(|side| t[side].is_object() && t[side].get("schema").is_none())
+    });
+    if schemaless {
+        return Err(
+            r#"{"failed":{"error":{"code":"REQUEST","message":"not a gluebind request: missing field `schema`"}}}"#
+                .to_owned(),
+        );
+    }
     for (at, fields) in [
         ("/commit/delta", &["assumed", "renamed"][..]),
+        ("/commit", &["mine"][..]),
         ("/load", &["firsts", "indexed", "counts"][..]),
     ] {
         if let Some(part) = request.pointer_mut(at).and_then(|p| p.as_object_mut()) {
@@ -186,7 +204,20 @@ fn older(body: &str) -> String {
             }
         }
     }
-    request.to_string()
+    Ok(request.to_string())
+}
+
+/// An answer as an older object gives it: without its wire level.
+fn older_answer(answer: String) -> String {
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&answer) else {
+        return answer;
+    };
+    for at in ["/loaded", "/committed"] {
+        if let Some(part) = value.pointer_mut(at).and_then(|p| p.as_object_mut()) {
+            part.remove("wire");
+        }
+    }
+    value.to_string()
 }
 
 impl ObjectTransport for LocalObject {
@@ -204,8 +235,13 @@ impl ObjectTransport for LocalObject {
                     "request lost (injected)".into(),
                 ));
             }
-            let body = if self.older.get() { older(&body) } else { body };
-            let answer = self.object.borrow_mut().handle_json(&body);
+            let answer = match self.older.get() {
+                false => self.object.borrow_mut().handle_json(&body),
+                true => match older(&body) {
+                    Ok(body) => older_answer(self.object.borrow_mut().handle_json(&body)),
+                    Err(refused) => refused,
+                },
+            };
             self.answer_bytes
                 .set(self.answer_bytes.get() + answer.len() as u64);
             if self.lose_answers.get() > 0 {

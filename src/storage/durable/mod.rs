@@ -137,6 +137,7 @@ pub(crate) fn patch(request: &Request, misses: &[Miss], answer: Response) -> Res
     };
     let wire::Loaded {
         at,
+        wire: _,
         schemas,
         all_schemas,
         rows,

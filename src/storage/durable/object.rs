@@ -10,7 +10,7 @@
 //! can catch up with the commits after its own version.
 
 use super::wire::{
-    Change, Delta, ErrorWire, KeyedRow, Load, Loaded, Request, Response, RowWire, SchemaWire,
+    Change, Delta, ErrorWire, KeyedRow, Load, Loaded, Request, Response, RowWire, SchemaWire, WIRE,
 };
 use crate::{
     error::{Error, Result},
@@ -291,7 +291,12 @@ impl<P: Persistence> DatabaseObject<P> {
     pub fn handle(&mut self, request: Request) -> Response {
         match request {
             Request::Load(load) => self.load(&load),
-            Request::Commit { id, cache, delta } => self.commit(id, cache, delta),
+            Request::Commit {
+                id,
+                cache,
+                delta,
+                mine,
+            } => self.commit(id, cache, delta, mine),
             Request::Ids { name, count } => self.ids(&name, count),
         }
     }
@@ -377,6 +382,7 @@ impl<P: Persistence> DatabaseObject<P> {
         };
         Response::Loaded(Loaded {
             at,
+            wire: WIRE,
             schemas: load
                 .schemas
                 .iter()
@@ -445,17 +451,18 @@ impl<P: Persistence> DatabaseObject<P> {
             .is_some_and(|t| t.version <= v && t.schema_version <= v)
     }
 
-    fn commit(&mut self, id: u64, cache: Option<Version>, delta: Delta) -> Response {
+    fn commit(&mut self, id: u64, cache: Option<Version>, delta: Delta, mine: bool) -> Response {
         if let Some(version) = self.done.get(&id) {
             // A retry of a commit already applied: the same answer (without its counts).
             return Response::Committed {
                 version: *version,
                 rows_written: 0,
                 tables_changed: 0,
+                wire: WIRE,
                 since: None,
             };
         }
-        let ws = match delta.into_store() {
+        let ws = match delta.into_store(&self.committed.db) {
             Ok(ws) => ws,
             Err(e) => return failed(&e),
         };
@@ -544,6 +551,11 @@ impl<P: Persistence> DatabaseObject<P> {
                 .and_then(|id| self.done.get(id))
                 .copied();
         }
+        // What the worker tells itself must be what the object records.
+        debug_assert!(
+            !mine || super::wire::own_changes(&ws, stamp).is_none_or(|own| own == changes),
+            "own changes differ from the object's"
+        );
         if let Err(e) = self.persistence.store(&batch) {
             return failed(&e);
         }
@@ -583,7 +595,8 @@ impl<P: Persistence> DatabaseObject<P> {
             version: stamp,
             rows_written: applied.rows_written,
             tables_changed: applied.tables_changed,
-            since: cache.and_then(|c| self.since(c, stamp)),
+            wire: WIRE,
+            since: cache.and_then(|c| self.since(c, if mine { stamp - 1 } else { stamp })),
         }
     }
 
@@ -610,10 +623,12 @@ impl<P: Persistence> DatabaseObject<P> {
         if cache + 1 < first {
             return None;
         }
+        // Versions ascend: found by bisection, not by a walk over every version kept.
+        let start = self.changes.partition_point(|(v, _)| *v <= cache);
         let out: Vec<(Version, Vec<Change>)> = self
             .changes
-            .iter()
-            .filter(|(v, _)| *v > cache && *v <= upto)
+            .range(start..)
+            .take_while(|(v, _)| *v <= upto)
             .cloned()
             .collect();
         let size: usize = out.iter().map(|(_, c)| c.len()).sum();

@@ -1,16 +1,18 @@
 //! The database object's storage in SQL: the SQLite database of a SQLite-backed Durable Object
 //! (`ctx.storage.sql`) in a Worker, a real SQLite natively in tests.
 //!
-//! Five tables, prefixed `gluebind_`: the format, the tables (schema as JSON, its versions),
-//! the rows (key and values as JSON, one row per row), the ID sequences and the ids of recent
-//! commits. A [`Batch`] is written inside one transaction (`transactionSync` in a Durable
-//! Object), so a commit is stored all or nothing.
+//! Tables prefixed `gluebind_`: the format, the tables (schema as JSON, its versions), the
+//! rows (key and values as JSON, one row per row; the ids of recent commits among them, see
+//! [`COMMIT_TBL`]) and the ID sequences (`gluebind_commits` holds the commit ids of format 2).
+//! A [`Batch`] is stored all or nothing: in one transaction (`transactionSync` in a Durable
+//! Object), or as one statement, which SQLite applies all or nothing by itself.
 //!
-//! A commit that inserts or updates one row writes two rows: the row (with its version) and the
-//! commit's id (with its version). The database's version is the latest commit's, and a table's
-//! version the latest of its stored version and its rows': a table's version is written only
-//! where rows alone cannot show it (rows deleted, a schema changed). Each statement costs a
-//! Durable Object's SQLite a write, so a commit writes no more than these.
+//! A commit that inserts or updates rows (what `POST /users` commits) is one statement: one
+//! `INSERT` of its rows and its id, each with its version. The database's version is the latest
+//! commit's, and a table's version the latest of its stored version and its rows': a table's
+//! version is written only where rows alone cannot show it (rows deleted, a schema changed).
+//! Each statement a Durable Object runs costs it a call into its SQLite, and a transaction two
+//! more, so the commits served most often use one statement and no transaction.
 
 use super::object::{Batch, Persistence, Stored};
 use super::wire::SchemaWire;
@@ -39,6 +41,14 @@ pub(crate) trait SqlExec: Clone + 'static {
     /// [`Error::Storage`] when the statement fails.
     fn exec(&self, query: &str, args: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>>;
 
+    /// Runs one statement whose rows, if any, nobody reads (a write).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the statement fails.
+    fn run(&self, query: &str, args: Vec<SqlValue>) -> Result<()> {
+        self.exec(query, args).map(|_| ())
+    }
+
     /// Runs `work` in one transaction: rolled back (nothing stored) when it fails.
     ///
     /// # Errors
@@ -58,9 +68,28 @@ const SCHEMA: [&str; 5] = [
 ];
 
 /// The layout's version, kept in `gluebind_meta` so that a later layout can recognise this one.
-/// Format 2 derives the versions (see the module documentation); format 1 wrote them with every
-/// commit, which format 2 reads as well.
-const FORMAT: i64 = 2;
+/// Format 3 keeps commit ids among the rows; format 2 derives the versions (see the module
+/// documentation); format 1 wrote them with every commit. This one reads all three.
+const FORMAT: i64 = 3;
+
+/// The `tbl` of the rows that hold commit ids (`key`: the id, `version`: the commit's), as a
+/// SQL literal: a BLOB, which equals no table's name (every name is TEXT).
+const COMMIT_TBL: &str = "X'00'";
+
+/// Most rows one `INSERT` writes: a Durable Object's SQL binds at most 100 parameters (4 a row).
+const ROWS_PER_INSERT: usize = 25;
+
+/// True when `batch` is stored by one statement (see the module documentation).
+fn one_statement(batch: &Batch) -> bool {
+    batch.commit.is_some()
+        && batch.forget_below.is_none()
+        && batch.renamed.is_empty()
+        && batch.schemas.is_empty()
+        && batch.cleared.is_empty()
+        && batch.sequences.is_empty()
+        && batch.rows.len() < ROWS_PER_INSERT
+        && batch.rows.iter().all(|(_, _, row)| row.is_some())
+}
 
 /// [`Persistence`] over a SQL database.
 #[derive(Debug, Clone)]
@@ -139,7 +168,7 @@ fn column<'a>(row: &'a [SqlValue], i: usize, what: &str) -> Result<&'a SqlValue>
 
 /// Writes `batch` (inside the caller's transaction).
 fn write<S: SqlExec>(sql: &S, batch: &Batch) -> Result<()> {
-    let run = |q: &str, args: Vec<SqlValue>| sql.exec(q, args).map(|_| ());
+    let run = |q: &str, args: Vec<SqlValue>| sql.run(q, args);
     // The version is the latest commit's; written as well where old commit ids are forgotten
     // (rare), as a floor.
     if batch.commit.is_none() || batch.forget_below.is_some() {
@@ -196,18 +225,40 @@ fn write<S: SqlExec>(sql: &S, batch: &Batch) -> Result<()> {
             vec![stored_version(*v), SqlValue::Text(name.clone())],
         )?;
     }
+    // Rows written, and the commit's id after them, by INSERTs of up to ROWS_PER_INSERT rows.
+    let mut upserts = Vec::new();
     for (name, key, row) in &batch.rows {
         let (tbl, key) = (SqlValue::Text(name.clone()), json(&canonical(key))?);
         match row {
-            Some((values, v)) => run(
-                "INSERT OR REPLACE INTO gluebind_rows (tbl, key, row, version) VALUES (?, ?, ?, ?)",
-                vec![tbl, key, json(values)?, stored_version(*v)],
-            )?,
+            Some((values, v)) => {
+                upserts.push(Some([tbl, key, json(values)?, stored_version(*v)]));
+            }
             None => run(
                 "DELETE FROM gluebind_rows WHERE tbl = ? AND key = ?",
                 vec![tbl, key],
             )?,
         }
+    }
+    upserts.extend(batch.commit.map(|_| None));
+    for chunk in upserts.chunks(ROWS_PER_INSERT) {
+        let mut query =
+            String::from("INSERT OR REPLACE INTO gluebind_rows (tbl, key, row, version) VALUES ");
+        let mut args = Vec::with_capacity(chunk.len() * 4);
+        for (i, row) in chunk.iter().enumerate() {
+            query.push_str(if i == 0 { "" } else { ", " });
+            match row {
+                Some(row) => {
+                    query.push_str("(?, ?, ?, ?)");
+                    args.extend(row.iter().cloned());
+                }
+                None => {
+                    let (id, v) = batch.commit.expect("a commit's id row");
+                    query.push_str(&format!("({COMMIT_TBL}, ?, '', ?)"));
+                    args.extend([SqlValue::Text(id.to_string()), stored_version(v)]);
+                }
+            }
+        }
+        run(&query, args)?;
     }
     for (name, next) in &batch.sequences {
         run(
@@ -218,13 +269,11 @@ fn write<S: SqlExec>(sql: &S, batch: &Batch) -> Result<()> {
             ],
         )?;
     }
-    if let Some((id, v)) = batch.commit {
-        run(
-            "INSERT OR REPLACE INTO gluebind_commits (id, version) VALUES (?, ?)",
-            vec![SqlValue::Text(id.to_string()), stored_version(v)],
-        )?;
-    }
     if let Some(below) = batch.forget_below {
+        run(
+            &format!("DELETE FROM gluebind_rows WHERE tbl = {COMMIT_TBL} AND version <= ?"),
+            vec![stored_version(below)],
+        )?;
         run(
             "DELETE FROM gluebind_commits WHERE version <= ?",
             vec![stored_version(below)],
@@ -274,7 +323,7 @@ impl<S: SqlExec> Persistence for SqlPersistence<S> {
             stored.tables.insert(name, (wire, Vec::new()));
         }
         for row in self.sql.exec(
-            "SELECT tbl, key, row, version FROM gluebind_rows",
+            "SELECT tbl, key, row, version FROM gluebind_rows WHERE typeof(tbl) = 'text'",
             Vec::new(),
         )? {
             let name = text(column(&row, 0, "row")?, "row table")?;
@@ -298,27 +347,36 @@ impl<S: SqlExec> Persistence for SqlPersistence<S> {
                     .map_err(|e| corrupt("sequence", e))?,
             );
         }
-        for row in self.sql.exec(
-            "SELECT id, version FROM gluebind_commits ORDER BY version",
-            Vec::new(),
-        )? {
+        let commits = self
+            .sql
+            .exec("SELECT id, version FROM gluebind_commits", Vec::new())?
+            .into_iter()
+            .chain(self.sql.exec(
+                &format!("SELECT key, version FROM gluebind_rows WHERE tbl = {COMMIT_TBL}"),
+                Vec::new(),
+            )?);
+        for row in commits {
             let id = text(column(&row, 0, "commit")?, "commit id")?;
             let id: u64 = id.parse().map_err(|e| corrupt("commit id", e))?;
             let v = version(column(&row, 1, "commit")?, "commit version")?;
             stored.version = stored.version.max(v);
             stored.commits.push((id, v));
         }
+        stored.commits.sort_unstable_by_key(|(_, v)| *v);
         Ok(stored)
     }
 
     fn store(&mut self, batch: &Batch) -> Result<()> {
+        if !self.record_format && one_statement(batch) {
+            return write(&self.sql, batch);
+        }
         let (sql, batch) = (self.sql.clone(), batch.clone());
         let record_format = self.record_format;
         self.sql.transaction(Box::new(move || {
             if record_format {
                 // Written as this format from now on: an older gluebind refuses it, rather than
                 // read versions it does not derive.
-                sql.exec(
+                sql.run(
                     "INSERT OR REPLACE INTO gluebind_meta (name, value) VALUES ('format', ?)",
                     vec![SqlValue::Integer(FORMAT)],
                 )?;
@@ -348,6 +406,8 @@ pub(crate) mod sqlite {
         pub conn: Rc<rusqlite::Connection>,
         pub fail_at: Rc<RefCell<Option<usize>>>,
         pub statements: Rc<Cell<usize>>,
+        /// Transactions begun.
+        pub transactions: Rc<Cell<usize>>,
     }
 
     impl Sqlite {
@@ -356,6 +416,7 @@ pub(crate) mod sqlite {
                 conn: Rc::new(rusqlite::Connection::open_in_memory().expect("sqlite opens")),
                 fail_at: Rc::new(RefCell::new(None)),
                 statements: Rc::new(Cell::new(0)),
+                transactions: Rc::new(Cell::new(0)),
             }
         }
     }
@@ -408,6 +469,7 @@ pub(crate) mod sqlite {
         }
 
         fn transaction(&self, work: Box<dyn FnOnce() -> Result<()>>) -> Result<()> {
+            self.transactions.set(self.transactions.get() + 1);
             self.conn.execute_batch("BEGIN").map_err(storage)?;
             match work() {
                 Ok(()) => self.conn.execute_batch("COMMIT").map_err(storage),
@@ -535,7 +597,17 @@ mod tests {
         sql.store(&all[0]).unwrap();
         let before = sorted(sql.load().unwrap());
         // Every statement of the second batch, in turn, fails.
-        for at in 0..6 {
+        let statements = {
+            let scratch = Sqlite::new();
+            let mut sql = SqlPersistence::new(scratch.clone());
+            sql.load().unwrap();
+            sql.store(&all[0]).unwrap();
+            let from = scratch.statements.get();
+            sql.store(&all[1]).unwrap();
+            scratch.statements.get() - from
+        };
+        assert!(statements >= 4, "{statements}");
+        for at in 0..statements {
             *sqlite.fail_at.borrow_mut() = Some(at);
             assert!(sql.store(&all[1]).is_err(), "statement {at} failed");
             assert_eq!(
@@ -561,15 +633,16 @@ mod tests {
         assert_eq!(sorted(memory.load().unwrap()), sorted(sql.load().unwrap()));
     }
 
-    /// A commit that inserts or updates one row (what `POST /users` commits) writes two rows:
-    /// each statement is a write of the Durable Object's SQLite.
+    /// A commit that inserts or updates one row (what `POST /users` commits) is one statement
+    /// and no transaction: each is a call into the Durable Object's SQLite.
     #[test]
-    fn a_one_row_commit_writes_two_statements() {
+    fn a_one_row_commit_is_one_statement() {
         let sqlite = Sqlite::new();
         let mut sql = SqlPersistence::new(sqlite.clone());
         sql.load().unwrap();
         sql.store(&batches()[0]).unwrap();
         let before = sqlite.statements.get();
+        let transactions = sqlite.transactions.get();
         let row = ("t".to_owned(), Key::I64(9), Some((vec![Value::I64(9)], 5)));
         let batch = Batch {
             version: 5,
@@ -579,10 +652,40 @@ mod tests {
             ..Batch::default()
         };
         sql.store(&batch).unwrap();
-        assert_eq!(sqlite.statements.get() - before, 2);
+        assert_eq!(sqlite.statements.get() - before, 1);
+        assert_eq!(sqlite.transactions.get(), transactions, "no transaction");
         let stored = SqlPersistence::new(sqlite).load().unwrap();
         assert_eq!(stored.version, 5, "the latest commit's");
         assert_eq!(stored.tables["t"].0.version, 5, "the latest row's");
+        assert!(stored.commits.contains(&(99, 5)), "its id is kept");
+    }
+
+    /// Many rows go by INSERTs of up to 25 rows (a Durable Object binds at most 100 values a
+    /// statement), inside one transaction.
+    #[test]
+    fn many_rows_are_written_a_few_statements_at_a_time() {
+        let sqlite = Sqlite::new();
+        let mut sql = SqlPersistence::new(sqlite.clone());
+        sql.load().unwrap();
+        sql.store(&batches()[0]).unwrap();
+        let (before, transactions) = (sqlite.statements.get(), sqlite.transactions.get());
+        let rows = (10..70)
+            .map(|n| ("t".to_owned(), Key::I64(n), Some((vec![Value::I64(n)], 5))))
+            .collect::<Vec<_>>();
+        let batch = Batch {
+            version: 5,
+            table_versions: vec![("t".into(), 5)],
+            rows,
+            commit: Some((99, 5)),
+            ..Batch::default()
+        };
+        sql.store(&batch).unwrap();
+        // 60 rows and the id: 25 + 25 + 11.
+        assert_eq!(sqlite.statements.get() - before, 3);
+        assert_eq!(sqlite.transactions.get(), transactions + 1);
+        let stored = SqlPersistence::new(sqlite).load().unwrap();
+        assert_eq!(stored.tables["t"].1.len(), 62);
+        assert!(stored.commits.contains(&(99, 5)));
     }
 
     /// Storage written by the format before (the versions written with every commit) reads
@@ -627,10 +730,23 @@ mod tests {
             super::FORMAT,
             "the first write records this format"
         );
+        let stored = SqlPersistence::new(sqlite.clone()).load().unwrap();
+        assert_eq!(stored.version, 13);
         assert_eq!(
-            SqlPersistence::new(sqlite.clone()).load().unwrap().version,
-            13
+            stored.commits,
+            vec![(5, 10), (6, 13)],
+            "ids kept by either format"
         );
+        // Forgetting old ids forgets them in either place.
+        sql.store(&Batch {
+            version: 14,
+            commit: Some((7, 14)),
+            forget_below: Some(13),
+            ..Batch::default()
+        })
+        .unwrap();
+        let stored = SqlPersistence::new(sqlite.clone()).load().unwrap();
+        assert_eq!(stored.commits, vec![(7, 14)]);
     }
 
     #[test]
@@ -640,10 +756,10 @@ mod tests {
         sqlite
             .conn
             .execute_batch(
-                "INSERT OR REPLACE INTO gluebind_meta (name, value) VALUES ('format', 3)",
+                "INSERT OR REPLACE INTO gluebind_meta (name, value) VALUES ('format', 4)",
             )
             .unwrap();
         let err = SqlPersistence::new(sqlite).load().unwrap_err();
-        assert!(err.to_string().contains("format 3"), "{err}");
+        assert!(err.to_string().contains("format 4"), "{err}");
     }
 }

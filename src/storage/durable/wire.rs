@@ -10,7 +10,7 @@
 use crate::{
     error::{Error, Result},
     session::store::{ReadSet, SessionStore, WriteSet},
-    snapshot::{Database, StoredRow, Table, Version},
+    snapshot::{unique_key, Database, StoredRow, Table, Version},
 };
 use gluesql_core::{
     data::Schema,
@@ -28,10 +28,16 @@ pub enum Request {
     Load(Load),
     /// Validates and applies a session's commit. `id` makes a retry idempotent; `cache` is the
     /// version of the worker's isolate cache, to which the answer brings the commits since.
+    ///
+    /// `mine`: the worker brings its cache this commit's own changes itself
+    /// ([`own_changes`]), so the answer's `since` stops before the commit's version (an older
+    /// object, which does not read it, answers them all).
     Commit {
         id: u64,
         cache: Option<Version>,
         delta: Delta,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        mine: bool,
     },
     /// Reserves `count` values of the ID sequence `name` (above the largest integer key of
     /// the table of that name, as `memory://` starts its sequences).
@@ -86,10 +92,19 @@ pub type KeyedRow = (Key, Vec<Value>, Version);
 /// A table's first rows as they cross, with the last key of them (`None`: every row).
 pub type FirstRows = (Vec<KeyedRow>, Option<Key>);
 
+/// What this gluebind's object reads and answers beyond the first release of the wire, as a
+/// number its answers carry (`wire`; absent from an older object's): 2 reads a table without
+/// its schema ([`TableWire::schema`]). A worker sends what the object it last heard from reads.
+pub const WIRE: u32 = 2;
+
 /// A table as a session holds it (part of it, unless `complete`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableWire {
-    pub schema: Schema,
+    /// `None`: the object's own schema of the table, which is at `schema_version` (else the
+    /// session read a schema since changed: a conflict). Left out of a commit that changed no
+    /// schema, to an object of [`WIRE`] 2 or later (an older one refuses the request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Schema>,
     pub schema_version: Version,
     pub version: Version,
     /// Rows by key: values and version, or `None` where the key is known to be absent.
@@ -154,6 +169,9 @@ pub enum Change {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Loaded {
     pub at: Version,
+    /// The object's [`WIRE`] (0 from an older object).
+    #[serde(default)]
+    pub wire: u32,
     pub schemas: Vec<Option<SchemaWire>>,
     pub all_schemas: Option<Vec<(String, SchemaWire)>>,
     pub rows: Vec<RowWire>,
@@ -182,6 +200,9 @@ pub enum Response {
         version: Version,
         rows_written: usize,
         tables_changed: usize,
+        /// The object's [`WIRE`] (0 from an older object).
+        #[serde(default)]
+        wire: u32,
         /// Every change of the commits after the request's `cache` version up to this one,
         /// in order (`None`: too many, or too old: the cache starts over).
         since: Option<Vec<(Version, Vec<Change>)>>,
@@ -271,7 +292,7 @@ impl From<ErrorWire> for Error {
     }
 }
 
-fn wire(table: &Table, keys: impl Iterator<Item = Key>) -> TableWire {
+fn wire(table: &Table, keys: impl Iterator<Item = Key>, schema: bool) -> TableWire {
     let rows = keys
         .filter_map(|key| {
             table.lookup(&key).map(|row| {
@@ -281,7 +302,7 @@ fn wire(table: &Table, keys: impl Iterator<Item = Key>) -> TableWire {
         })
         .collect();
     TableWire {
-        schema: Schema::clone(&table.schema),
+        schema: schema.then(|| Schema::clone(&table.schema)),
         schema_version: table.schema_version,
         version: table.version,
         rows,
@@ -291,7 +312,7 @@ fn wire(table: &Table, keys: impl Iterator<Item = Key>) -> TableWire {
 
 fn whole(table: &Table) -> TableWire {
     TableWire {
-        schema: Schema::clone(&table.schema),
+        schema: Some(Schema::clone(&table.schema)),
         schema_version: table.schema_version,
         version: table.version,
         rows: table
@@ -348,12 +369,66 @@ fn check_rows(name: &str, table: &TableWire) -> Result<()> {
     Ok(())
 }
 
+impl Change {
+    /// This change as of version `v` (a written row's version).
+    pub(crate) fn stamped(mut self, v: Version) -> Self {
+        if let Change::Row(_, _, Some((_, version)), _) = &mut self {
+            *version = v;
+        }
+        self
+    }
+}
+
+/// The changes the object records for `ws`'s commit at version `stamp` (what its answer would
+/// bring the committing isolate's cache), when the session alone can tell them: it wrote rows
+/// only (no schema changed) and knew, at its snapshot, every row it wrote — which the commit
+/// then checked unchanged, so the unique values the rows held before are the snapshot's.
+/// `None` otherwise.
+pub(crate) fn own_changes(ws: &SessionStore, stamp: Version) -> Option<Vec<Change>> {
+    if !ws.writes.tables.is_empty()
+        || ws.writes.in_place_only().next().is_some()
+        || !ws.writes.renamed.is_empty()
+    {
+        return None;
+    }
+    let mut changes = Vec::new();
+    for (name, keys) in &ws.writes.rows {
+        let (mine, base) = (ws.db.tables.get(name)?, ws.base.tables.get(name)?);
+        let columns = base.unique_columns();
+        let assumed = ws.writes.assumed.get(name);
+        for key in keys {
+            let row = mine
+                .lookup(key)?
+                .map(|r| (r.values.as_ref().clone(), stamp));
+            // An insert that read nothing held nothing: the commit checked the key free.
+            let before = match assumed.is_some_and(|a| a.contains(key)) {
+                true => None,
+                false => base.lookup(key)?,
+            };
+            let released = before
+                .map(|old| {
+                    columns
+                        .iter()
+                        .filter_map(|(pos, _)| {
+                            Some((*pos, old.values.get(*pos).and_then(unique_key)?))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            changes.push(Change::Row(name.clone(), key.clone(), row, released));
+        }
+    }
+    Some(changes)
+}
+
 impl Delta {
-    /// The parts of `ws` the object needs to validate and apply its commit.
+    /// The parts of `ws` the object needs to validate and apply its commit; `compact` leaves
+    /// out the schemas the object has (an object of [`WIRE`] 2 or later: see
+    /// [`TableWire::schema`]).
     ///
     /// # Errors
     /// [`Error::Storage`] for a written row the object could not store ([`check_rows`]).
-    pub fn of(ws: &SessionStore) -> Result<Self> {
+    pub fn of(ws: &SessionStore, compact: bool) -> Result<Self> {
         let reads = ws.reads.borrow();
         let mut names: std::collections::BTreeSet<&String> = ws.writes.tables.iter().collect();
         names.extend(ws.writes.in_place_only());
@@ -372,10 +447,18 @@ impl Delta {
             .map(|name| {
                 let ddl = ws.writes.tables.contains(name);
                 let keys = keys_of(name);
+                let base_table = ws.base.tables.get(name);
+                // The session's schema is the one it read (the object's at that version).
+                let schema_read = |t: &Table| {
+                    base_table.is_some_and(|b| {
+                        b.schema_version == t.schema_version
+                            && (Arc::ptr_eq(&b.schema, &t.schema) || b.schema == t.schema)
+                    })
+                };
                 TableDelta {
                     name: name.clone(),
-                    base: ws.base.tables.get(name).map(|t| {
-                        let mut base = wire(t, keys.iter().cloned());
+                    base: base_table.map(|t| {
+                        let mut base = wire(t, keys.iter().cloned(), !compact);
                         // Inserted unread: absent, whatever was loaded since (an older object
                         // then refuses a taken key instead of overwriting it).
                         if let Some(assumed) = ws.writes.assumed.get(name) {
@@ -387,7 +470,11 @@ impl Delta {
                     }),
                     mine: ws.db.tables.get(name).map(|t| match ddl {
                         true => whole(t),
-                        false => wire(t, ws.writes.rows.get(name).into_iter().flatten().cloned()),
+                        false => wire(
+                            t,
+                            ws.writes.rows.get(name).into_iter().flatten().cloned(),
+                            !(compact && schema_read(t)),
+                        ),
                     }),
                 }
             })
@@ -434,22 +521,24 @@ impl Delta {
         })
     }
 
-    /// The session store this delta came from, as far as validation needs it.
+    /// The session store this delta came from, as far as validation needs it; the schemas it
+    /// left out are `committed`'s.
     ///
     /// # Errors
     /// [`Error::Storage`] when the delta is inconsistent (a written table the session did not
-    /// hold).
-    pub fn into_store(self) -> Result<SessionStore> {
+    /// hold); [`Error::Conflict`] when it left out a schema `committed` no longer has.
+    pub fn into_store(self, committed: &Database) -> Result<SessionStore> {
         let mut base = Database::partial();
         let mut db = Database::partial();
         for t in self.tables {
             if let Some(b) = t.base {
-                base.tables.insert(t.name.clone(), table(b));
+                base.tables
+                    .insert(t.name.clone(), table(&t.name, b, committed)?);
             }
             match t.mine {
                 Some(m) => {
                     let complete = m.complete;
-                    let mut table = table(m);
+                    let mut table = table(&t.name, m, committed)?;
                     if complete {
                         reindex(&mut table);
                     }
@@ -496,8 +585,16 @@ impl Delta {
     }
 }
 
-fn table(w: TableWire) -> Table {
-    let mut t = Table::partial(w.schema, w.schema_version);
+/// The table `w` describes, with `committed`'s schema where `w` left it out.
+fn table(name: &str, w: TableWire, committed: &Database) -> Result<Table> {
+    let mut t = match w.schema {
+        Some(schema) => Table::partial(schema, w.schema_version),
+        None => match committed.tables.get(name) {
+            Some(c) if c.schema_version == w.schema_version => Table::partial_like(c),
+            // Dropped or altered since the session read it: what validation would refuse.
+            _ => return Err(Error::conflict(name, "the table's schema")),
+        },
+    };
     t.version = w.version;
     for (key, row) in w.rows {
         match row {
@@ -519,7 +616,7 @@ fn table(w: TableWire) -> Table {
         t.complete = true;
         t.absent = im::OrdSet::new();
     }
-    t
+    Ok(t)
 }
 
 /// Builds a complete table's unique index from its rows.
