@@ -13,7 +13,7 @@ use crate::{
         durable::{
             self,
             client::{DurableStorage, ObjectTransport},
-            wire::{own_changes, Change, Delta, ErrorWire, Request, Response},
+            wire::{own_changes, own_rows, Change, Delta, ErrorWire, Request, Response},
         },
         kv::{backend::KvBackend, journal, KvStorage, Lsn},
         patch::Patch,
@@ -564,13 +564,13 @@ impl Engine {
         let id = self.random()?;
         let compact = store.wire.get() >= 2;
         // The cache learns this commit's own rows from the session, not from the answer.
-        let own = compact.then(|| own_changes(ws, 0)).flatten();
+        let mine = compact && own_rows(ws).is_some();
         let request = |compact| -> Result<Request> {
             Ok(Request::Commit {
                 id,
                 cache,
                 delta: Delta::of(ws, compact)?,
-                mine: compact && own.is_some(),
+                mine: compact && mine,
             })
         };
         let mut answer = store.call(&request(compact)?).await;
@@ -596,16 +596,15 @@ impl Engine {
                 since,
                 ..
             }) => {
-                let since = match (since, own) {
+                let since = match since {
                     // Up to the version before this commit's (an object that read `mine`).
-                    (Some(mut since), Some(own))
-                        if since.last().is_none_or(|(v, _)| *v < version) =>
-                    {
-                        let own = own.into_iter().map(|c| c.stamped(version)).collect();
-                        since.push((version, own));
-                        Some(since)
+                    Some(mut since) if mine && since.last().is_none_or(|(v, _)| *v < version) => {
+                        own_changes(ws, version).map(|own| {
+                            since.push((version, own));
+                            since
+                        })
                     }
-                    (since, _) => since,
+                    since => since,
                 };
                 self.catch_up_durable(cache, since, version);
                 Ok(Applied {

@@ -867,3 +867,81 @@ fn commits_leave_out_schemas_only_for_an_object_that_reads_them() {
         assert_eq!(names(&isolate(&object).open()).await.len(), 3, "each once");
     });
 }
+
+/// A commit that left schemas out is checked as one that sent them: another isolate's index on
+/// a table the session only scanned changes no row it read (the commit stands), and a table
+/// it read that was dropped since refuses it — with the changes the cache missed, so the
+/// isolate's cache catches up instead of starting over.
+#[test]
+fn schemas_left_out_are_checked_as_if_sent() {
+    let (object, a) = database();
+    let b = isolate(&object);
+    block_on(async {
+        let s = a.open();
+        s.execute_batch("CREATE TABLE audit (id INTEGER PRIMARY KEY, note TEXT); CREATE TABLE scratch (id INTEGER PRIMARY KEY)")
+            .await
+            .unwrap();
+        s.commit().await.unwrap();
+        assert!(names(&a.open()).await.is_empty(), "the cache holds users");
+        // A scan of users, then a write elsewhere; meanwhile an index on users.
+        let s = a.open();
+        assert!(names(&s).await.is_empty());
+        s.execute_batch("INSERT INTO audit VALUES (1, \'seen\')")
+            .await
+            .unwrap();
+        let other = b.open();
+        other
+            .execute_batch("CREATE INDEX users_name ON users (name)")
+            .await
+            .unwrap();
+        other.commit().await.unwrap();
+        s.commit()
+            .await
+            .expect("an index changes no row the session read");
+        // A read of scratch, then a write; meanwhile scratch is dropped.
+        assert!(names(&a.open()).await.is_empty());
+        let s = a.open();
+        s.execute_batch("SELECT * FROM scratch").await.unwrap();
+        s.execute_batch("INSERT INTO audit VALUES (2, \'seen\')")
+            .await
+            .unwrap();
+        let other = b.open();
+        other.execute_batch("DROP TABLE scratch").await.unwrap();
+        other.commit().await.unwrap();
+        assert!(matches!(s.commit().await, Err(Error::Conflict { .. })));
+        let requests = object.requests();
+        assert!(names(&a.open()).await.is_empty());
+        assert_eq!(object.requests(), requests, "the cache caught up, not over");
+    });
+}
+
+/// The cache learns at most 1 000 changes from one commit's answer: a commit of more rows
+/// leaves it to start over (loading again what it reads), rather than hold a copy of them all.
+#[test]
+fn a_large_commit_starts_the_cache_over() {
+    let (object, a) = database();
+    block_on(async {
+        assert!(
+            names(&a.open()).await.is_empty(),
+            "the cache holds the table"
+        );
+        let s = a.open();
+        for i in 1..=1001 {
+            insert(&s, i, &format!("u{i}@x")).await.unwrap();
+        }
+        s.commit().await.unwrap();
+        let requests = object.requests();
+        assert_eq!(names(&a.open()).await.len(), 1001);
+        assert!(object.requests() > requests, "loaded again");
+        let s = a.open();
+        insert(&s, 2000, "v@x").await.unwrap();
+        s.commit().await.unwrap();
+        let requests = object.requests();
+        assert_eq!(names(&a.open()).await.len(), 1002);
+        assert_eq!(
+            object.requests(),
+            requests,
+            "a small commit: from the session"
+        );
+    });
+}

@@ -63,10 +63,7 @@ const RPC_RETRY_MS: f64 = 60_000.0;
 /// deploy): nothing ran, and its `fetch` serves instead.
 fn rpc_unsupported(error: &JsValue) -> bool {
     let text = message(error);
-    text.contains("does not support RPC")
-        || text.contains("does not implement the method")
-        // A runtime without RPC (an old compatibility date): its stubs have no such method.
-        || text.contains("is not a function")
+    text.contains("does not support RPC") || text.contains("does not implement the method")
 }
 
 /// Reaches the Durable Object named `name` of a namespace binding through its stub: by RPC
@@ -152,6 +149,12 @@ impl NamespaceTransport {
         }
         let answer = match self.stub()?.gluebind_rpc(body) {
             Ok(promise) => JsFuture::from(promise).await,
+            // Thrown before any call: a runtime without RPC (an old compatibility date), whose
+            // stubs have no such method.
+            Err(e) if message(&e).contains("is not a function") => {
+                self.fetch_until.set(now + RPC_RETRY_MS);
+                return Ok(None);
+            }
             Err(e) => Err(e),
         };
         match answer {

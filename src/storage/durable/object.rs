@@ -61,7 +61,7 @@ fn change_bytes(changes: &[Change]) -> usize {
         .sum()
 }
 /// Most changes a commit's answer brings an isolate cache (more: the cache starts over).
-const CATCH_UP_MAX: usize = 1000;
+pub(crate) const CATCH_UP_MAX: usize = 1000;
 /// Commit ids remembered, so that a retried commit is answered, not applied twice.
 const DONE_MAX: usize = 10_000;
 
@@ -462,13 +462,13 @@ impl<P: Persistence> DatabaseObject<P> {
                 since: None,
             };
         }
-        let ws = match delta.into_store(&self.committed.db) {
-            Ok(ws) => ws,
-            Err(e) => return failed(&e),
-        };
         let stamp = self.committed.version + 1;
-        let (next, applied) = match self.committed.apply(&ws, stamp, ReadCheck::All) {
-            Ok(done) => done,
+        let checked = delta.into_store(&self.committed.db).and_then(|ws| {
+            let done = self.committed.apply(&ws, stamp, ReadCheck::All)?;
+            Ok((ws, done))
+        });
+        let (ws, (next, applied)) = match checked {
+            Ok(checked) => checked,
             // Refused: the cache learns what it missed (it was behind what refused it).
             Err(e) => {
                 return Response::Failed {

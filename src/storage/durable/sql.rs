@@ -3,12 +3,13 @@
 //!
 //! Tables prefixed `gluebind_`: the format, the tables (schema as JSON, its versions), the
 //! rows (key and values as JSON, one row per row; the ids of recent commits among them, see
-//! [`COMMIT_TBL`]) and the ID sequences (`gluebind_commits` holds the commit ids of format 2).
-//! A [`Batch`] is stored all or nothing: in one transaction (`transactionSync` in a Durable
-//! Object), or as one statement, which SQLite applies all or nothing by itself.
+//! [`COMMIT_TBL`]) and the ID sequences (`gluebind_commits` holds the commit ids formats 1 and
+//! 2 wrote). A [`Batch`] is stored all or nothing: in one transaction (`transactionSync` in a
+//! Durable Object), or as one statement, which SQLite applies all or nothing by itself.
 //!
-//! A commit that inserts or updates rows (what `POST /users` commits) is one statement: one
-//! `INSERT` of its rows and its id, each with its version. The database's version is the latest
+//! A commit that inserts or updates up to 24 rows (what `POST /users` commits) is one statement:
+//! one `INSERT` of its rows and its id, each with its version (but the first batch an object
+//! stores also records the format, in a transaction). The database's version is the latest
 //! commit's, and a table's version the latest of its stored version and its rows': a table's
 //! version is written only where rows alone cannot show it (rows deleted, a schema changed).
 //! Each statement a Durable Object runs costs it a call into its SQLite, and a transaction two

@@ -100,9 +100,10 @@ pub const WIRE: u32 = 2;
 /// A table as a session holds it (part of it, unless `complete`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableWire {
-    /// `None`: the object's own schema of the table, which is at `schema_version` (else the
-    /// session read a schema since changed: a conflict). Left out of a commit that changed no
-    /// schema, to an object of [`WIRE`] 2 or later (an older one refuses the request).
+    /// `None`: the object's own schema of the table (which changed since if its schema version
+    /// is not `schema_version`: validation then compares versions as usual). Left out, to an
+    /// object of [`WIRE`] 2 or later (an older one refuses the request), of every snapshot
+    /// table and of every table whose schema the session kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<Schema>,
     pub schema_version: Version,
@@ -369,54 +370,65 @@ fn check_rows(name: &str, table: &TableWire) -> Result<()> {
     Ok(())
 }
 
-impl Change {
-    /// This change as of version `v` (a written row's version).
-    pub(crate) fn stamped(mut self, v: Version) -> Self {
-        if let Change::Row(_, _, Some((_, version)), _) = &mut self {
-            *version = v;
-        }
-        self
-    }
-}
+/// One row `ws` wrote: table, key, the row it leaves (`None`: deleted) and the one it held
+/// before (`None`: none).
+type OwnRow<'a> = (
+    &'a Table,
+    &'a String,
+    &'a Key,
+    Option<&'a StoredRow>,
+    Option<&'a StoredRow>,
+);
 
-/// The changes the object records for `ws`'s commit at version `stamp` (what its answer would
-/// bring the committing isolate's cache), when the session alone can tell them: it wrote rows
-/// only (no schema changed) and knew, at its snapshot, every row it wrote — which the commit
-/// then checked unchanged, so the unique values the rows held before are the snapshot's.
-/// `None` otherwise.
-pub(crate) fn own_changes(ws: &SessionStore, stamp: Version) -> Option<Vec<Change>> {
+/// The rows `ws` wrote, when the session alone can tell what its commit changes: it wrote rows
+/// only (no schema changed), at most [`super::object::CATCH_UP_MAX`] of them, and knew at its
+/// snapshot every row it wrote — which the commit then checks unchanged, so what they held
+/// before is the snapshot's. `None` otherwise. Copies nothing.
+pub(crate) fn own_rows(ws: &SessionStore) -> Option<Vec<OwnRow<'_>>> {
     if !ws.writes.tables.is_empty()
         || ws.writes.in_place_only().next().is_some()
         || !ws.writes.renamed.is_empty()
+        || ws.writes.rows.values().map(im::OrdSet::len).sum::<usize>() > super::object::CATCH_UP_MAX
     {
         return None;
     }
-    let mut changes = Vec::new();
+    let mut rows = Vec::new();
     for (name, keys) in &ws.writes.rows {
         let (mine, base) = (ws.db.tables.get(name)?, ws.base.tables.get(name)?);
-        let columns = base.unique_columns();
         let assumed = ws.writes.assumed.get(name);
         for key in keys {
-            let row = mine
-                .lookup(key)?
-                .map(|r| (r.values.as_ref().clone(), stamp));
-            // An insert that read nothing held nothing: the commit checked the key free.
+            // An insert that read nothing held nothing: the commit checks the key free.
             let before = match assumed.is_some_and(|a| a.contains(key)) {
                 true => None,
                 false => base.lookup(key)?,
             };
-            let released = before
-                .map(|old| {
-                    columns
-                        .iter()
-                        .filter_map(|(pos, _)| {
-                            Some((*pos, old.values.get(*pos).and_then(unique_key)?))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            changes.push(Change::Row(name.clone(), key.clone(), row, released));
+            rows.push((base, name, key, mine.lookup(key)?, before));
         }
+    }
+    Some(rows)
+}
+
+/// The changes the object records for `ws`'s commit at version `stamp` (what its answer would
+/// bring the committing isolate's cache), when [`own_rows`] can tell them.
+pub(crate) fn own_changes(ws: &SessionStore, stamp: Version) -> Option<Vec<Change>> {
+    let rows = own_rows(ws)?;
+    let mut columns: Option<(&String, Vec<(usize, String)>)> = None;
+    let mut changes = Vec::with_capacity(rows.len());
+    for (base, name, key, row, before) in rows {
+        if columns.as_ref().is_none_or(|(of, _)| *of != name) {
+            columns = Some((name, base.unique_columns()));
+        }
+        let unique = columns.as_ref().map_or(&[][..], |(_, c)| c.as_slice());
+        let released = before
+            .map(|old| {
+                unique
+                    .iter()
+                    .filter_map(|(pos, _)| Some((*pos, old.values.get(*pos).and_then(unique_key)?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let row = row.map(|r| (r.values.as_ref().clone(), stamp));
+        changes.push(Change::Row(name.clone(), key.clone(), row, released));
     }
     Some(changes)
 }
@@ -585,16 +597,21 @@ impl Delta {
     }
 }
 
-/// The table `w` describes, with `committed`'s schema where `w` left it out.
+/// The table `w` describes, with `committed`'s schema where `w` left it out, at the schema
+/// version `w` names: where the schema changed since, validation compares the versions as it
+/// would have with the session's schema (a written table conflicts; a scan alone compares the
+/// table's version).
 fn table(name: &str, w: TableWire, committed: &Database) -> Result<Table> {
     let mut t = match w.schema {
         Some(schema) => Table::partial(schema, w.schema_version),
         None => match committed.tables.get(name) {
-            Some(c) if c.schema_version == w.schema_version => Table::partial_like(c),
-            // Dropped or altered since the session read it: what validation would refuse.
-            _ => return Err(Error::conflict(name, "the table's schema")),
+            Some(c) => Table::partial_like(c),
+            // Dropped since the session read it: validation refuses any commit that read or
+            // wrote it.
+            None => return Err(Error::conflict(name, "the table (dropped)")),
         },
     };
+    t.schema_version = w.schema_version;
     t.version = w.version;
     for (key, row) in w.rows {
         match row {
