@@ -1,8 +1,9 @@
-//! Columns dropped in place: `ALTER TABLE … DROP COLUMN` of a column that is neither the
+//! Columns changed in place. `ALTER TABLE … DROP COLUMN` of a column that is neither the
 //! primary key nor UNIQUE stores the schema alone (the rows keep their values there, unread),
 //! on every engine. SQL sees the table without the column from the commit on — in `SELECT *`,
 //! the dictionaries, `INSERT` without a column list — and every other column keeps its values,
-//! its UNIQUE checks and its index; a column added later under the same name starts empty.
+//! its UNIQUE checks and its index; a column added later under the same name starts empty. A
+//! UNIQUE column added without a default is a schema-only commit too.
 
 mod common;
 use common::{block_on, column, dump, ids, pair, run, ENGINES};
@@ -113,8 +114,8 @@ fn a_dropped_column_is_gone_and_every_other_column_keeps_its_values_checks_and_i
                 .collect();
             assert_eq!(nicks, vec![Value::Null; 4], "{engine}");
 
-            // A second drop, then changes that rewrite every row (a UNIQUE column added, the
-            // table renamed): the rows keep their values, UNIQUE its checks.
+            // A second drop, then a UNIQUE column added, every row written, the table renamed:
+            // the rows keep their values, UNIQUE its checks.
             run(&f, "ALTER TABLE people DROP COLUMN age").await;
             run(&f, "ALTER TABLE people ADD COLUMN code INTEGER NULL UNIQUE").await;
             run(&f, "UPDATE people SET code = id * 10, nick = 'n' || id").await;
@@ -291,8 +292,8 @@ fn a_rewrite_leaves_the_dropped_columns_out() {
     block_on(async {
         run(
             &f,
-            "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b INTEGER); \
-             INSERT INTO t VALUES (1, 'gone', 10), (2, 'gone', 20)",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b INTEGER, u INTEGER UNIQUE); \
+             INSERT INTO t VALUES (1, 'gone', 10, 100), (2, 'gone', 20, 200)",
         )
         .await;
         run(&f, "ALTER TABLE t DROP COLUMN a").await;
@@ -308,18 +309,88 @@ fn a_rewrite_leaves_the_dropped_columns_out() {
         };
         assert!(stored().contains("gone"), "{}", stored());
         assert!(stored().contains("\\u0001"), "{}", stored());
-        run(&f, "ALTER TABLE t ADD COLUMN code INTEGER NULL UNIQUE").await;
+        // A UNIQUE column's drop rewrites every row.
+        run(&f, "ALTER TABLE t DROP COLUMN u").await;
         assert!(!stored().contains("gone"), "{}", stored());
         assert!(!stored().contains("\\u0001"), "{}", stored());
         assert_eq!(
             table(&f, "t").await,
             (
-                vec!["id".into(), "b".into(), "code".into()],
+                vec!["id".into(), "b".into()],
                 vec![
-                    vec![Value::I64(1), Value::I64(10), Value::Null],
-                    vec![Value::I64(2), Value::I64(20), Value::Null]
+                    vec![Value::I64(1), Value::I64(10)],
+                    vec![Value::I64(2), Value::I64(20)]
                 ]
             )
         );
     });
+}
+
+/// A UNIQUE column added without a default holds NULL in every stored row — which repeats no
+/// value, so no row needs a unique entry — and is added in place on every engine (the schema
+/// alone, whatever the table's size); every value written from then on is checked, in this
+/// isolate and another. With a default (a value every row would repeat) it is refused as
+/// before, with the table unchanged.
+#[test]
+fn a_unique_column_without_a_default_is_added_in_place_and_checks_what_is_written() {
+    for engine in ENGINES {
+        let [f, g] = pair(engine, Isolation::Serializable);
+        block_on(async {
+            run(&f, PEOPLE).await;
+            let info = run(&f, "ALTER TABLE people ADD COLUMN badge TEXT UNIQUE").await;
+            assert_eq!(info.rows_written, 0, "{engine}: the rows stay as they are");
+            let badges = "SELECT badge FROM people ORDER BY id";
+            for f in [&f, &g] {
+                let badges: Vec<Option<String>> = column(&f.open(), badges, "badge").await;
+                assert_eq!(badges, [None, None, None], "{engine}");
+            }
+            run(&f, "UPDATE people SET badge = 'b1' WHERE id = 1").await;
+            run(&g, "UPDATE people SET badge = 'b2' WHERE id = 2").await;
+            for (f, id, badge) in [(&f, 3, "b2"), (&g, 3, "b1"), (&g, 4, "b1")] {
+                let s = f.open();
+                let taken = match id {
+                    3 => {
+                        s.execute_batch(&format!(
+                            "UPDATE people SET badge = '{badge}' WHERE id = 3"
+                        ))
+                        .await
+                    }
+                    _ => {
+                        s.execute_batch(&format!(
+                            "INSERT INTO people VALUES (4, 'di', 20, 'd@x', 'oslo', '{badge}')"
+                        ))
+                        .await
+                    }
+                };
+                let taken = match taken {
+                    Ok(_) => s.commit().await.map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                assert!(
+                    matches!(taken, Err(gluebind::Error::Unique { .. })),
+                    "{engine}: {badge} is taken: {taken:?}"
+                );
+            }
+            let s = g.open();
+            s.execute_batch("UPDATE people SET badge = 'b3' WHERE id = 3")
+                .await
+                .unwrap();
+            common::commit(&s).await;
+            let badges: Vec<Option<String>> = column(&g.open(), badges, "badge").await;
+            assert_eq!(
+                badges,
+                [Some("b1".into()), Some("b2".into()), Some("b3".into())],
+                "{engine}"
+            );
+            // A default every stored row would repeat is refused, the table unchanged.
+            let s = f.open();
+            let err = s
+                .execute_batch("ALTER TABLE people ADD COLUMN code TEXT UNIQUE DEFAULT 'x'")
+                .await;
+            assert!(err.is_err(), "{engine}: {err:?}");
+            drop(s);
+            let (columns, _) = table(&g, "people").await;
+            assert_eq!(columns.len(), 6, "{engine}: {columns:?}");
+        });
+    }
 }

@@ -552,16 +552,17 @@ struct Thing {
     id: i64,
 }
 
-/// A step that rewrites every row (adding a UNIQUE column) on a kv:// table larger than a
-/// session's KV budget allows fails before anything is written, named after the step, and
-/// stays pending.
+/// A step that rewrites every row (adding a column whose default is not constant) on a kv://
+/// table larger than a session's KV budget allows fails before anything is written, named
+/// after the step, and stays pending.
 #[test]
 fn a_kv_rewrite_over_the_operation_budget_writes_nothing() {
     let [f, _] = pair("kv");
     block_on(async {
         seed_big(&f, 2_000).await;
-        let add = Migrations::new()
-            .step(Migration::new("0001_add_code").add_column("big", "code INTEGER NULL UNIQUE"));
+        let add = Migrations::new().step(
+            Migration::new("0001_add_at").add_column("big", "at TIMESTAMP NULL DEFAULT NOW()"),
+        );
         let err = add.run(&f.open(), &[]).await.unwrap_err();
         assert_eq!(err.code(), "MIGRATION", "{err}");
         assert!(err.to_string().contains("KV operations"), "{err}");
@@ -834,6 +835,40 @@ fn a_step_on_100_000_rows_leaves_them_in_place_and_they_read_in_the_new_shape() 
             )
             .await;
             assert_eq!(labels, ["renamed"], "{engine}");
+            // A UNIQUE column without a default: in place too (NULL in every row repeats no
+            // value), and it checks what is written from then on.
+            let badged = flags()
+                .step(Migration::new("0002_drop_n").drop_column("big", "n"))
+                .step(Migration::new("0003_huge").rename_table("big", "huge"))
+                .step(Migration::new("0004_badge").add_column("huge", "badge TEXT UNIQUE"));
+            in_place(engine, &f, &object, badged, &[], "0004_badge").await;
+            let s = f.open();
+            s.execute_batch("UPDATE huge SET badge = 'b' WHERE id = 7")
+                .await
+                .unwrap();
+            s.commit().await.unwrap();
+            let s = f.open();
+            let err = s
+                .execute_batch(&format!(
+                    "UPDATE huge SET badge = 'b' WHERE id = {}",
+                    rows - 1
+                ))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, gluebind::Error::Unique { .. }),
+                "{engine}: {err}"
+            );
+            let badges: Vec<Option<String>> = column(
+                &f.open(),
+                &format!(
+                    "SELECT badge FROM huge WHERE id IN (6, 7, {}) ORDER BY id",
+                    rows - 1
+                ),
+                "badge",
+            )
+            .await;
+            assert_eq!(badges, [None, Some("b".into()), None], "{engine}");
         });
     }
 }

@@ -630,7 +630,8 @@ pub fn check(run: &Run, end: &Final, hung: &[String]) -> Report {
         Some(Ok(_)) if config.memory => {}
         Some(Ok(rows)) => {
             // The stored columns; a row may be shorter than them by columns added in place
-            // (NULL-able, or a constant default: it reads their values), never longer.
+            // (NULL-able, or a constant default — NULL if UNIQUE: it reads their values), never
+            // longer.
             let columns = end.kv.get("gluebind/v1/s/scratch").map(|e| {
                 let rec: layout::SchemaRecord =
                     layout::decode("s/scratch", &e.value).expect("schema");
@@ -699,7 +700,12 @@ pub fn check(run: &Run, end: &Final, hung: &[String]) -> Report {
                     stored <= c.len()
                         && c[stored..]
                             .iter()
-                            .all(|c| c.unique.is_none() && (c.nullable || c.default.is_some()))
+                            // Added in place: each row reads one value there (NULL, a
+                            // constant default), and a UNIQUE one only NULL.
+                            .all(|c| match c.unique {
+                                None => c.nullable || c.default.is_some(),
+                                Some(_) => c.nullable && c.default.is_none(),
+                            })
                 });
                 if !fits {
                     let v = format!("rows match their schema: {key} has {:?} values, the schema {schema:?} columns", rec.d.map(|d| d.len()));

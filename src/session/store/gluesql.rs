@@ -395,12 +395,13 @@ impl AlterTable for SessionStore {
         }
         // Checked first, so a default an INSERT would refuse fails on an empty table too.
         let default = Self::added_default(column_def)?;
-        // A column every stored row gets the same value in (NULL, a constant DEFAULT), not
-        // UNIQUE: the rows stay as they are and read the value from the schema
-        // (`Table::values_of`); the commit stores the schema alone, whatever the table's size.
-        let lazy = column_def.unique.is_none()
-            && (column_def.nullable || column_def.default.is_some())
-            && crate::snapshot::added_value(column_def).is_some();
+        // A column every stored row gets the same value in (NULL, a constant DEFAULT) — and,
+        // if UNIQUE, NULL (which never repeats a value: the stored rows add no unique entry):
+        // the rows stay as they are and read the value from the schema (`Table::values_of`);
+        // the commit stores the schema alone, whatever the table's size.
+        let lazy = (column_def.nullable || column_def.default.is_some())
+            && crate::snapshot::added_value(column_def)
+                .is_some_and(|v| column_def.unique.is_none() || matches!(v, Value::Null));
         if lazy {
             return self.reshape(table_name, |columns| {
                 if columns.iter().any(|c| c.name == column_def.name) {
