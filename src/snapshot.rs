@@ -137,8 +137,61 @@ pub(crate) fn visible(schema: &Schema) -> Schema {
     let mut schema = schema.clone();
     if let Some(columns) = schema.column_defs.as_mut() {
         columns.retain(|c| !dropped(c));
+        for column in columns.iter_mut() {
+            if stored_fill(column).is_some() {
+                column.comment = None;
+            }
+        }
     }
     schema
+}
+
+/// How a column added in place with a DEFAULT evaluated at the `ALTER` (`NOW()`) starts its
+/// comment in the stored schema, followed by that value as JSON: what the rows stored before
+/// read there. SQL sees no comment ([`visible`]).
+const FILL: &str = "\u{1}fill ";
+
+/// The value recorded for the rows stored before `column` was added (see [`FILL`]).
+fn stored_fill(column: &gluesql_core::ast::ColumnDef) -> Option<&str> {
+    column.comment.as_deref()?.strip_prefix(FILL)
+}
+
+/// `column` added in place with `value` as what the rows stored before it read there: for a
+/// DEFAULT that is the same for every row added at once but not on every read (`NOW()`,
+/// evaluated once by the `ALTER`). `None` where it cannot be recorded (a comment of its own).
+pub(crate) fn with_fill(
+    column: &gluesql_core::ast::ColumnDef,
+    value: &Value,
+) -> Option<gluesql_core::ast::ColumnDef> {
+    if column.comment.is_some() {
+        return None;
+    }
+    let json = serde_json::to_string(value).ok()?;
+    Some(gluesql_core::ast::ColumnDef {
+        comment: Some(format!("{FILL}{json}")),
+        ..column.clone()
+    })
+}
+
+/// True for a DEFAULT that gives every row added by one statement the same value, and may
+/// differ between statements: constants and the current date and time (`NOW()`), nothing
+/// random (`GENERATE_UUID()`, `RAND()`).
+pub(crate) fn same_for_a_statement(expr: &Expr) -> bool {
+    use gluesql_core::ast::Function;
+    match expr {
+        Expr::Function(f) => matches!(
+            **f,
+            Function::Now()
+                | Function::CurrentDate()
+                | Function::CurrentTime()
+                | Function::CurrentTimestamp()
+        ),
+        Expr::UnaryOp { expr, .. } | Expr::Nested(expr) => same_for_a_statement(expr),
+        Expr::BinaryOp { left, right, .. } => {
+            same_for_a_statement(left) && same_for_a_statement(right)
+        }
+        other => constant(other),
+    }
 }
 
 /// True for a DEFAULT that evaluates to the same value every time (literals and operators
@@ -153,10 +206,14 @@ pub(crate) fn constant(expr: &Expr) -> bool {
     }
 }
 
-/// The value a column's constant DEFAULT gives, in the column's type (as an INSERT relying on
-/// the default stores it); NULL without a default. `None` for a DEFAULT that is not constant
-/// or does not evaluate.
+/// What a row stored before `column` was added reads there: the value recorded when it was
+/// added (see [`with_fill`]), else the value its constant DEFAULT gives, in the column's type
+/// (as an INSERT relying on the default stores it); NULL without a default. `None` for a
+/// DEFAULT that is not constant or does not evaluate.
 pub(crate) fn added_value(column: &gluesql_core::ast::ColumnDef) -> Option<Value> {
+    if let Some(json) = stored_fill(column) {
+        return serde_json::from_str(json).ok();
+    }
     let Some(default) = &column.default else {
         return Some(Value::Null);
     };

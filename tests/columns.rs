@@ -394,3 +394,80 @@ fn a_unique_column_without_a_default_is_added_in_place_and_checks_what_is_writte
         });
     }
 }
+
+/// A column added with a DEFAULT of the current time (`NOW()`) gives every stored row the value
+/// the `ALTER` evaluated — as a rewrite would write it — recorded in the stored schema instead
+/// of in every row: on every engine a schema-only commit, and the rows read that value in every
+/// isolate and at every read (not the time of the read); rows inserted later get their own.
+/// SQL does not see the record (no column comment), and a comment that would look like one is
+/// refused.
+#[test]
+fn a_column_defaulting_to_now_is_added_in_place_with_the_time_of_the_alter() {
+    for engine in ENGINES {
+        let [f, g] = pair(engine, Isolation::Serializable);
+        block_on(async {
+            run(&f, PEOPLE).await;
+            let now = |f: &SessionFactory| {
+                let s = f.open();
+                async move {
+                    column::<Value>(&s, "SELECT NOW() AS t", "t")
+                        .await
+                        .remove(0)
+                }
+            };
+            let before = now(&f).await;
+            let info = run(
+                &f,
+                "ALTER TABLE people ADD COLUMN seen TIMESTAMP DEFAULT NOW()",
+            )
+            .await;
+            let after = now(&f).await;
+            assert_eq!(info.rows_written, 0, "{engine}: the rows stay as they are");
+            let seen = |f: &SessionFactory| {
+                let s = f.open();
+                async move { column::<Value>(&s, "SELECT seen FROM people ORDER BY id", "seen").await }
+            };
+            let first = seen(&f).await;
+            assert_eq!(first.len(), 3, "{engine}");
+            assert!(
+                first.iter().all(|t| *t == first[0]),
+                "{engine}: one value: {first:?}"
+            );
+            let time = |v: &Value| match v {
+                Value::Timestamp(t) => *t,
+                other => panic!("{engine}: {other:?}"),
+            };
+            assert!(
+                time(&before) <= time(&first[0]) && time(&first[0]) <= time(&after),
+                "{engine}: the ALTER's time"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            assert_eq!(
+                seen(&g).await,
+                first,
+                "{engine}: the same in another isolate, later"
+            );
+            run(&g, "INSERT INTO people (id, nick, age, email, city) VALUES (4, 'di', 20, 'd@x', 'oslo')").await;
+            let all = seen(&g).await;
+            assert!(
+                time(&all[3]) > time(&first[0]),
+                "{engine}: a row inserted later: its own time"
+            );
+            assert_eq!(all[..3], first[..], "{engine}");
+            let comments: Vec<Option<String>> = column(
+                &f.open(),
+                "SELECT COMMENT FROM GLUE_TABLE_COLUMNS WHERE TABLE_NAME = 'people' AND \
+                 COLUMN_NAME = 'seen'",
+                "COMMENT",
+            )
+            .await;
+            assert_eq!(comments, [None], "{engine}");
+            let err = f
+                .open()
+                .execute_batch("ALTER TABLE people ADD COLUMN x INTEGER COMMENT '\u{1}fill 1'")
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("U+0001"), "{engine}: {err}");
+        });
+    }
+}

@@ -561,7 +561,8 @@ fn a_kv_rewrite_over_the_operation_budget_writes_nothing() {
     block_on(async {
         seed_big(&f, 2_000).await;
         let add = Migrations::new().step(
-            Migration::new("0001_add_at").add_column("big", "at TIMESTAMP NULL DEFAULT NOW()"),
+            Migration::new("0001_add_tag")
+                .add_column("big", "tag UUID NULL DEFAULT GENERATE_UUID()"),
         );
         let err = add.run(&f.open(), &[]).await.unwrap_err();
         assert_eq!(err.code(), "MIGRATION", "{err}");
@@ -869,6 +870,30 @@ fn a_step_on_100_000_rows_leaves_them_in_place_and_they_read_in_the_new_shape() 
             )
             .await;
             assert_eq!(badges, [None, Some("b".into()), None], "{engine}");
+            // A column defaulting to the time of the step: in place too, every stored row
+            // reading the time the step ran.
+            let seen = flags()
+                .step(Migration::new("0002_drop_n").drop_column("big", "n"))
+                .step(Migration::new("0003_huge").rename_table("big", "huge"))
+                .step(Migration::new("0004_badge").add_column("huge", "badge TEXT UNIQUE"))
+                .step(
+                    Migration::new("0005_seen").add_column("huge", "seen TIMESTAMP DEFAULT NOW()"),
+                );
+            in_place(engine, &f, &object, seen, &[], "0005_seen").await;
+            let seen: Vec<gluebind::Value> = column(
+                &f.open(),
+                &format!(
+                    "SELECT seen FROM huge WHERE id IN (0, {}) ORDER BY id",
+                    rows - 1
+                ),
+                "seen",
+            )
+            .await;
+            assert!(
+                matches!(seen[0], gluebind::Value::Timestamp(_)),
+                "{engine}: {seen:?}"
+            );
+            assert_eq!(seen[0], seen[1], "{engine}");
         });
     }
 }

@@ -105,6 +105,7 @@ impl StoreMut for SessionStore {
             }
             None => {
                 reserved_names(schema.column_defs.iter().flatten().map(|c| c.name.as_str()))?;
+                reserved_comments(schema.column_defs.iter().flatten())?;
                 // A name renamed away in this unit of work still names its rows until the
                 // rename is committed.
                 if self.writes.renamed.values().any(|old| *old == name) {
@@ -384,6 +385,7 @@ impl AlterTable for SessionStore {
 
     fn add_column(&mut self, table_name: &str, column_def: &ColumnDef) -> GlueResult<()> {
         reserved_names([column_def.name.as_str()])?;
+        reserved_comments([column_def])?;
         // Rows are keyed by the primary key from the table's creation on: a key added later
         // would leave the existing rows keyed by their row ids (lookups and key order wrong).
         if column_def.unique == Some(ColumnUniqueOption { is_primary: true }) {
@@ -402,14 +404,24 @@ impl AlterTable for SessionStore {
         let lazy = (column_def.nullable || column_def.default.is_some())
             && crate::snapshot::added_value(column_def)
                 .is_some_and(|v| column_def.unique.is_none() || matches!(v, Value::Null));
-        if lazy {
+        // A DEFAULT the same for every row one statement adds (`NOW()`): evaluated once, as a
+        // rewrite would write it in every row, and recorded in the stored schema for the rows
+        // stored before (not UNIQUE: they would all repeat it).
+        let filled = match &default {
+            Some(value) if !lazy && column_def.unique.is_none() => column_def
+                .default
+                .as_ref()
+                .filter(|d| crate::snapshot::same_for_a_statement(d))
+                .and_then(|_| crate::snapshot::with_fill(column_def, value)),
+            _ => None,
+        };
+        if lazy || filled.is_some() {
+            let column = filled.unwrap_or_else(|| column_def.clone());
             return self.reshape(table_name, |columns| {
-                if columns.iter().any(|c| c.name == column_def.name) {
-                    return Err(
-                        AlterTableError::AlreadyExistingColumn(column_def.name.clone()).into(),
-                    );
+                if columns.iter().any(|c| c.name == column.name) {
+                    return Err(AlterTableError::AlreadyExistingColumn(column.name.clone()).into());
                 }
-                columns.push(column_def.clone());
+                columns.push(column);
                 Ok(())
             });
         }
@@ -495,6 +507,24 @@ impl CustomFunctionMut for SessionStore {}
 impl Planner for SessionStore {
     fn plan(&self, statement: StatementPlan) -> GlueResult<StatementPlan> {
         super::ordered::plan(self, statement)
+    }
+}
+
+/// Refuses column comments that start as gluebind's record of what rows stored before a column
+/// was added read there (a control character no statement writes by accident).
+pub(super) fn reserved_comments<'a>(
+    columns: impl IntoIterator<Item = &'a ColumnDef>,
+) -> GlueResult<()> {
+    match columns
+        .into_iter()
+        .find(|c| c.comment.as_deref().is_some_and(|c| c.starts_with('\u{1}')))
+    {
+        Some(column) => Err(GlueError::StorageMsg(format!(
+            "the comment of column {:?} starts with the control character U+0001, which \
+             gluebind reserves in stored schemas; write it without",
+            column.name
+        ))),
+        None => Ok(()),
     }
 }
 
