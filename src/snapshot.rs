@@ -157,8 +157,9 @@ fn stored_fill(column: &gluesql_core::ast::ColumnDef) -> Option<&str> {
 }
 
 /// `column` added in place with `value` as what the rows stored before it read there: for a
-/// DEFAULT that is the same for every row added at once but not on every read (`NOW()`,
-/// evaluated once by the `ALTER`). `None` where it cannot be recorded (a comment of its own).
+/// DEFAULT that differs between reads (`NOW()`), evaluated once by the `ALTER` — the value a
+/// rewrite would have written in every row. `None` where it cannot be recorded (a comment of
+/// its own).
 pub(crate) fn with_fill(
     column: &gluesql_core::ast::ColumnDef,
     value: &Value,
@@ -173,9 +174,9 @@ pub(crate) fn with_fill(
     })
 }
 
-/// True for a DEFAULT that gives every row added by one statement the same value, and may
-/// differ between statements: constants and the current date and time (`NOW()`), nothing
-/// random (`GENERATE_UUID()`, `RAND()`).
+/// True for a DEFAULT built of constants and the current date and time (`NOW()`): one value at
+/// any instant, nothing random (`GENERATE_UUID()`, `RAND()`) and nothing read from a row — what
+/// an `ALTER` may evaluate once for every row stored before.
 pub(crate) fn same_for_a_statement(expr: &Expr) -> bool {
     use gluesql_core::ast::Function;
     match expr {
@@ -268,12 +269,12 @@ impl Indexes {
         }
     }
 
-    /// The definitions alone (no entries).
-    fn clone_defs(&self) -> Self {
+    /// The same indexes without entries.
+    fn emptied(&self) -> Self {
         Self {
             defs: self.defs.clone(),
-            entries: Vec::new(),
-            nulls: Vec::new(),
+            entries: vec![im::OrdMap::new(); self.defs.len()],
+            nulls: vec![im::OrdSet::new(); self.defs.len()],
             fill: self.fill.clone(),
             dropped: self.dropped.clone(),
         }
@@ -350,9 +351,14 @@ pub(crate) enum UniqueLookup {
 impl Table {
     /// A new, empty table: complete, since it has no rows anywhere yet.
     pub fn new(schema: Schema) -> Self {
+        Self::with(Indexes::of(&schema), Arc::new(schema))
+    }
+
+    /// A new, empty, complete table of `schema` and its `indexes` (without entries).
+    fn with(indexes: Indexes, schema: Arc<Schema>) -> Self {
         Self {
-            indexes: Indexes::of(&schema),
-            schema: Arc::new(schema),
+            indexes,
+            schema,
             schema_version: 0,
             version: 0,
             rows: im::OrdMap::new(),
@@ -388,25 +394,11 @@ impl Table {
     /// An empty partial table with `like`'s schema (shared, not copied) and schema version.
     pub fn partial_like(like: &Table) -> Self {
         Self {
-            schema: like.schema.clone(),
-            indexes: Indexes {
-                entries: vec![im::OrdMap::new(); like.indexes.defs.len()],
-                nulls: vec![im::OrdSet::new(); like.indexes.defs.len()],
-                ..like.indexes.clone_defs()
-            },
             schema_version: like.schema_version,
             version: like.schema_version,
-            rows: im::OrdMap::new(),
             complete: false,
-            absent: im::OrdSet::new(),
-            unique: UniqueIndex::new(),
             unique_complete: false,
-            unique_absent: im::OrdSet::new(),
-            prefix: None,
-            backed: im::OrdSet::new(),
-            indexed: im::OrdSet::new(),
-            count: None,
-            stored_as: None,
+            ..Self::with(like.indexes.emptied(), like.schema.clone())
         }
     }
 

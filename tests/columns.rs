@@ -471,3 +471,49 @@ fn a_column_defaulting_to_now_is_added_in_place_with_the_time_of_the_alter() {
         });
     }
 }
+
+/// `DROP TABLE … CASCADE` takes the foreign keys of the tables that referred to the dropped
+/// one, and nothing else: their stored columns stay as they are — a column dropped in place
+/// stays hidden, a column's recorded default still reads, UNIQUE still checks.
+#[test]
+fn a_cascading_drop_leaves_the_referring_tables_columns_as_stored() {
+    for engine in ENGINES {
+        let [f, g] = pair(engine, Isolation::Serializable);
+        block_on(async {
+            run(
+                &f,
+                "CREATE TABLE owners (id INTEGER PRIMARY KEY); \
+                 INSERT INTO owners VALUES (1); \
+                 CREATE TABLE pets (id INTEGER PRIMARY KEY, owner INTEGER, nick TEXT, \
+                 tag TEXT UNIQUE, FOREIGN KEY (owner) REFERENCES owners (id)); \
+                 INSERT INTO pets VALUES (1, 1, 'rex', 't1'), (2, 1, 'fido', 't2')",
+            )
+            .await;
+            run(&f, "ALTER TABLE pets DROP COLUMN nick").await;
+            run(
+                &f,
+                "ALTER TABLE pets ADD COLUMN seen TIMESTAMP DEFAULT NOW()",
+            )
+            .await;
+            let before = table(&f, "pets").await;
+            let info = run(&f, "DROP TABLE owners CASCADE").await;
+            assert_eq!(info.rows_written, 0, "{engine}: no row of pets rewritten");
+            for f in [&f, &g] {
+                assert_eq!(table(f, "pets").await, before, "{engine}");
+            }
+            assert_eq!(before.0, ["id", "owner", "tag", "seen"], "{engine}");
+            let s = g.open();
+            let err = s
+                .execute_batch("INSERT INTO pets (id, owner, tag) VALUES (3, 9, 't1')")
+                .await;
+            let err = match err {
+                Ok(_) => s.commit().await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            assert!(
+                matches!(err, Err(gluebind::Error::Unique { .. })),
+                "{engine}: {err:?}"
+            );
+        });
+    }
+}

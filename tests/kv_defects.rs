@@ -513,7 +513,11 @@ fn alter_after_reset(elsewhere: bool) {
         assert_eq!(rows.len(), 3, "{alter}: {rows:?}");
         assert!(rows.iter().any(|r| r.contains("nine")), "{alter}: {rows:?}");
         match result {
-            Ok(()) => assert!(rows.iter().all(|r| r.ends_with(", Null]")), "{rows:?}"),
+            // The column added: NULL in every row (the rename leaves the values).
+            Ok(()) if alter.contains("ADD") => {
+                assert!(rows.iter().all(|r| r.ends_with(", Null]")), "{rows:?}")
+            }
+            Ok(()) => {}
             Err(e) => assert_eq!(e.code(), "CONFLICT", "{e}"),
         }
     }

@@ -94,6 +94,19 @@ impl StoreMut for SessionStore {
     fn insert_schema(&mut self, schema: &Schema) -> GlueResult<()> {
         let name = schema.table_name.clone();
         match self.table(&name)? {
+            // Only the table's own fields changed (`DROP TABLE … CASCADE` takes the foreign
+            // keys of the tables referring to the dropped one, and rewrites no row): they go
+            // into the stored schema, whose columns (dropped in place, UNIQUE, recorded
+            // defaults) stay as they are.
+            Some(t) if columns_of_gluesql(&t.schema, schema) => {
+                // Loaded whole, as before (a schema change's check knows the table's rows).
+                self.complete_table(&name)?;
+                let mut stored = Schema::clone(&t.schema);
+                stored.foreign_keys = schema.foreign_keys.clone();
+                stored.comment = schema.comment.clone();
+                stored.engine = schema.engine.clone();
+                self.set_schema_in_place(&name, stored)?;
+            }
             Some(_) => {
                 // A schema change on an existing table (GlueSQL's ALTER): every row is
                 // rewritten next, in the new shape (the columns dropped in place go), and
@@ -508,6 +521,13 @@ impl Planner for SessionStore {
     fn plan(&self, statement: StatementPlan) -> GlueResult<StatementPlan> {
         super::ordered::plan(self, statement)
     }
+}
+
+/// True when `schema` (from GlueSQL) has the columns and indexes GlueSQL was shown of `stored`:
+/// a change of the table's own fields only.
+fn columns_of_gluesql(stored: &Schema, schema: &Schema) -> bool {
+    let shown = super::for_gluesql(stored);
+    shown.column_defs == schema.column_defs && shown.indexes == schema.indexes
 }
 
 /// Refuses column comments that start as gluebind's record of what rows stored before a column

@@ -205,7 +205,7 @@ pub(crate) fn index_access(
 
 /// Hides non-primary-key UNIQUE flags (the session store enforces those itself), and the
 /// columns dropped in place.
-fn for_gluesql(schema: &Schema) -> Schema {
+pub(super) fn for_gluesql(schema: &Schema) -> Schema {
     let mut schema = crate::snapshot::visible(schema);
     for column in schema.column_defs.iter_mut().flatten() {
         if column.unique == Some(ColumnUniqueOption { is_primary: false }) {
