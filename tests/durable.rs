@@ -197,6 +197,10 @@ fn a_session_reads_one_snapshot() {
 fn a_lost_answer_is_retried_and_applied_once() {
     let (object, a) = database();
     block_on(async {
+        assert!(
+            names(&a.open()).await.is_empty(),
+            "the cache holds the table"
+        );
         let s = a.open();
         insert(&s, 1, "ada@x").await.unwrap();
         object.lose_answers(2);
@@ -204,6 +208,10 @@ fn a_lost_answer_is_retried_and_applied_once() {
         let versions = object.version();
         assert_eq!(names(&isolate(&object).open()).await.len(), 1);
         assert_eq!(object.version(), versions, "one commit, not three");
+        // The retry's answer brought the cache up to the commit: it did not start over.
+        let requests = object.requests();
+        assert_eq!(names(&a.open()).await.len(), 1);
+        assert_eq!(object.requests(), requests, "served by the isolate cache");
     });
 }
 

@@ -452,14 +452,16 @@ impl<P: Persistence> DatabaseObject<P> {
     }
 
     fn commit(&mut self, id: u64, cache: Option<Version>, delta: Delta, mine: bool) -> Response {
-        if let Some(version) = self.done.get(&id) {
-            // A retry of a commit already applied: the same answer (without its counts).
+        if let Some(&version) = self.done.get(&id) {
+            // A retry of a commit already applied: the same answer (without its counts), with
+            // the changes up to it while they are kept (an object started since has none).
+            let upto = if mine { version - 1 } else { version };
             return Response::Committed {
-                version: *version,
+                version,
                 rows_written: 0,
                 tables_changed: 0,
                 wire: WIRE,
-                since: None,
+                since: cache.and_then(|c| self.since(c, upto)),
             };
         }
         let stamp = self.committed.version + 1;
