@@ -564,7 +564,8 @@ impl Engine {
         let id = self.random()?;
         let compact = store.wire.get() >= 2;
         // The cache learns this commit's own rows from the session, not from the answer.
-        let mine = compact && own_rows(ws).is_some();
+        let own = compact.then(|| own_rows(ws)).flatten();
+        let mine = own.is_some();
         let request = |compact| -> Result<Request> {
             Ok(Request::Commit {
                 id,
@@ -596,15 +597,15 @@ impl Engine {
                 since,
                 ..
             }) => {
-                let since = match since {
+                let since = match (since, own) {
                     // Up to the version before this commit's (an object that read `mine`).
-                    Some(mut since) if mine && since.last().is_none_or(|(v, _)| *v < version) => {
-                        own_changes(ws, version).map(|own| {
-                            since.push((version, own));
-                            since
-                        })
+                    (Some(mut since), Some(own))
+                        if since.last().is_none_or(|(v, _)| *v < version) =>
+                    {
+                        since.push((version, own_changes(own, version)));
+                        Some(since)
                     }
-                    since => since,
+                    (since, _) => since,
                 };
                 self.catch_up_durable(cache, since, version);
                 Ok(Applied {

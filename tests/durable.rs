@@ -5,7 +5,7 @@
 //! object) never apply a commit twice or lose one.
 
 mod common;
-use common::{block_on, yield_now};
+use common::{block_on, run, yield_now};
 use gluebind::{durable::LocalObject, params, Engine, Error, Session, SessionFactory};
 use std::rc::Rc;
 
@@ -885,24 +885,20 @@ fn schemas_left_out_are_checked_as_if_sent() {
     let (object, a) = database();
     let b = isolate(&object);
     block_on(async {
-        let s = a.open();
-        s.execute_batch("CREATE TABLE audit (id INTEGER PRIMARY KEY, note TEXT); CREATE TABLE scratch (id INTEGER PRIMARY KEY)")
-            .await
-            .unwrap();
-        s.commit().await.unwrap();
+        run(
+            &a,
+            "CREATE TABLE audit (id INTEGER PRIMARY KEY, note TEXT); \
+             CREATE TABLE scratch (id INTEGER PRIMARY KEY)",
+        )
+        .await;
         assert!(names(&a.open()).await.is_empty(), "the cache holds users");
         // A scan of users, then a write elsewhere; meanwhile an index on users.
         let s = a.open();
         assert!(names(&s).await.is_empty());
-        s.execute_batch("INSERT INTO audit VALUES (1, \'seen\')")
+        s.execute_batch("INSERT INTO audit VALUES (1, 'seen')")
             .await
             .unwrap();
-        let other = b.open();
-        other
-            .execute_batch("CREATE INDEX users_name ON users (name)")
-            .await
-            .unwrap();
-        other.commit().await.unwrap();
+        run(&b, "CREATE INDEX users_name ON users (name)").await;
         s.commit()
             .await
             .expect("an index changes no row the session read");
@@ -910,12 +906,10 @@ fn schemas_left_out_are_checked_as_if_sent() {
         assert!(names(&a.open()).await.is_empty());
         let s = a.open();
         s.execute_batch("SELECT * FROM scratch").await.unwrap();
-        s.execute_batch("INSERT INTO audit VALUES (2, \'seen\')")
+        s.execute_batch("INSERT INTO audit VALUES (2, 'seen')")
             .await
             .unwrap();
-        let other = b.open();
-        other.execute_batch("DROP TABLE scratch").await.unwrap();
-        other.commit().await.unwrap();
+        run(&b, "DROP TABLE scratch").await;
         assert!(matches!(s.commit().await, Err(Error::Conflict { .. })));
         let requests = object.requests();
         assert!(names(&a.open()).await.is_empty());

@@ -14,7 +14,7 @@ use super::wire::{
 };
 use crate::{
     error::{Error, Result},
-    snapshot::{unique_key, Database, StoredRow, Table, Version},
+    snapshot::{Database, StoredRow, Table, Version},
     storage::validate::{Committed, ReadCheck},
 };
 use gluesql_core::prelude::Key;
@@ -532,15 +532,7 @@ impl<P: Persistence> DatabaseObject<P> {
                 let row = row_wire(t.and_then(|t| t.rows.get(key)));
                 let released = before
                     .and_then(|t| t.rows.get(key))
-                    .map(|old| {
-                        columns
-                            .iter()
-                            .filter_map(|(pos, _)| {
-                                let v = old.values.get(*pos).and_then(unique_key)?;
-                                Some((*pos, v))
-                            })
-                            .collect()
-                    })
+                    .map(|old| super::wire::released(&columns, old))
                     .unwrap_or_default();
                 batch.rows.push((name.clone(), key.clone(), row.clone()));
                 changes.push(Change::Row(name.clone(), key.clone(), row, released));
@@ -555,7 +547,9 @@ impl<P: Persistence> DatabaseObject<P> {
         }
         // What the worker tells itself must be what the object records.
         debug_assert!(
-            !mine || super::wire::own_changes(&ws, stamp).is_none_or(|own| own == changes),
+            !mine
+                || super::wire::own_rows(&ws)
+                    .is_none_or(|rows| super::wire::own_changes(rows, stamp) == changes),
             "own changes differ from the object's"
         );
         if let Err(e) = self.persistence.store(&batch) {

@@ -226,13 +226,18 @@ fn write<S: SqlExec>(sql: &S, batch: &Batch) -> Result<()> {
             vec![stored_version(*v), SqlValue::Text(name.clone())],
         )?;
     }
-    // Rows written, and the commit's id after them, by INSERTs of up to ROWS_PER_INSERT rows.
-    let mut upserts = Vec::new();
+    // Rows written, and the commit's id after them, by INSERTs of up to ROWS_PER_INSERT rows:
+    // each its `VALUES` tuple and its arguments.
+    let id_values = format!("({COMMIT_TBL}, ?, '', ?)");
+    let mut upserts: Vec<(&str, Vec<SqlValue>)> = Vec::new();
     for (name, key, row) in &batch.rows {
         let (tbl, key) = (SqlValue::Text(name.clone()), json(&canonical(key))?);
         match row {
             Some((values, v)) => {
-                upserts.push(Some([tbl, key, json(values)?, stored_version(*v)]));
+                upserts.push((
+                    "(?, ?, ?, ?)",
+                    vec![tbl, key, json(values)?, stored_version(*v)],
+                ));
             }
             None => run(
                 "DELETE FROM gluebind_rows WHERE tbl = ? AND key = ?",
@@ -240,26 +245,24 @@ fn write<S: SqlExec>(sql: &S, batch: &Batch) -> Result<()> {
             )?,
         }
     }
-    upserts.extend(batch.commit.map(|_| None));
-    for chunk in upserts.chunks(ROWS_PER_INSERT) {
-        let mut query =
-            String::from("INSERT OR REPLACE INTO gluebind_rows (tbl, key, row, version) VALUES ");
-        let mut args = Vec::with_capacity(chunk.len() * 4);
-        for (i, row) in chunk.iter().enumerate() {
-            query.push_str(if i == 0 { "" } else { ", " });
-            match row {
-                Some(row) => {
-                    query.push_str("(?, ?, ?, ?)");
-                    args.extend(row.iter().cloned());
-                }
-                None => {
-                    let (id, v) = batch.commit.expect("a commit's id row");
-                    query.push_str(&format!("({COMMIT_TBL}, ?, '', ?)"));
-                    args.extend([SqlValue::Text(id.to_string()), stored_version(v)]);
-                }
-            }
-        }
-        run(&query, args)?;
+    if let Some((id, v)) = batch.commit {
+        upserts.push((
+            &id_values,
+            vec![SqlValue::Text(id.to_string()), stored_version(v)],
+        ));
+    }
+    let mut upserts = upserts.into_iter().peekable();
+    while upserts.peek().is_some() {
+        let chunk: Vec<(&str, Vec<SqlValue>)> = upserts.by_ref().take(ROWS_PER_INSERT).collect();
+        let tuples: Vec<&str> = chunk.iter().map(|(tuple, _)| *tuple).collect();
+        let query = format!(
+            "INSERT OR REPLACE INTO gluebind_rows (tbl, key, row, version) VALUES {}",
+            tuples.join(", ")
+        );
+        run(
+            &query,
+            chunk.into_iter().flat_map(|(_, args)| args).collect(),
+        )?;
     }
     for (name, next) in &batch.sequences {
         run(

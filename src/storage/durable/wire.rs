@@ -408,10 +408,18 @@ pub(crate) fn own_rows(ws: &SessionStore) -> Option<Vec<OwnRow<'_>>> {
     Some(rows)
 }
 
-/// The changes the object records for `ws`'s commit at version `stamp` (what its answer would
-/// bring the committing isolate's cache), when [`own_rows`] can tell them.
-pub(crate) fn own_changes(ws: &SessionStore, stamp: Version) -> Option<Vec<Change>> {
-    let rows = own_rows(ws)?;
+/// The unique values (column position, value) `old` held in `columns`: what a cache releases
+/// when the row changes ([`Change::Row`]).
+pub(crate) fn released(columns: &[(usize, String)], old: &StoredRow) -> Vec<(usize, Key)> {
+    columns
+        .iter()
+        .filter_map(|(pos, _)| Some((*pos, old.values.get(*pos).and_then(unique_key)?)))
+        .collect()
+}
+
+/// The changes the object records for a commit at version `stamp` of the rows [`own_rows`]
+/// gave (what its answer would bring the committing isolate's cache).
+pub(crate) fn own_changes(rows: Vec<OwnRow<'_>>, stamp: Version) -> Vec<Change> {
     let mut columns: Option<(&String, Vec<(usize, String)>)> = None;
     let mut changes = Vec::with_capacity(rows.len());
     for (base, name, key, row, before) in rows {
@@ -419,18 +427,11 @@ pub(crate) fn own_changes(ws: &SessionStore, stamp: Version) -> Option<Vec<Chang
             columns = Some((name, base.unique_columns()));
         }
         let unique = columns.as_ref().map_or(&[][..], |(_, c)| c.as_slice());
-        let released = before
-            .map(|old| {
-                unique
-                    .iter()
-                    .filter_map(|(pos, _)| Some((*pos, old.values.get(*pos).and_then(unique_key)?)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let released = before.map(|old| released(unique, old)).unwrap_or_default();
         let row = row.map(|r| (r.values.as_ref().clone(), stamp));
         changes.push(Change::Row(name.clone(), key.clone(), row, released));
     }
-    Some(changes)
+    changes
 }
 
 impl Delta {

@@ -102,11 +102,7 @@ impl KvStorage {
         // rows under its old name (this session may have picked the name from a view of the
         // tables that was out of date, and whatever the keys hold would pass for leftovers of
         // a dropped table). First: its values would look taken.
-        let created: Vec<&Ddl> = planned
-            .ddl
-            .iter()
-            .filter(|d| d.rows_before.is_none() && !d.dropped)
-            .collect();
+        let created: Vec<&Ddl> = planned.ddl.iter().filter(|d| d.creates()).collect();
         if !created.is_empty() {
             let elsewhere = self.stored_elsewhere(ops).await?;
             for ddl in created {
@@ -172,7 +168,6 @@ impl KvStorage {
                         .map(|(name, _)| name)
                         .chain(entries.into_iter().map(|e| e.name))
                         .collect();
-
                     for (name, e) in names.iter().zip(self.get_raw(ops, &names).await?) {
                         if let Some(e) = e {
                             leftovers.push((name.clone(), e));

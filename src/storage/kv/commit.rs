@@ -71,7 +71,7 @@ impl KvStorage {
             + 4 * planned.ddl.len() as u64
             // (A new table's keys are checked against every schema record: a list per 1 000,
             // a bulk get per 100, of as many as the session knows of.)
-            + u64::from(planned.ddl.iter().any(|d| d.rows_before.is_none() && !d.dropped))
+            + u64::from(planned.ddl.iter().any(super::plan::Ddl::creates))
                 * (ws.db.tables.len().div_ceil(1000).max(1) + ws.db.tables.len().div_ceil(100))
                     as u64;
         if ops.get() + needed > self.max_ops {

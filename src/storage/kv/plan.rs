@@ -63,6 +63,13 @@ pub(super) struct Ddl {
     pub dropped: bool,
 }
 
+impl Ddl {
+    /// True for a table the commit creates (its keys must be no other table's).
+    pub fn creates(&self) -> bool {
+        self.rows_before.is_none() && !self.dropped
+    }
+}
+
 /// A planned commit.
 #[derive(Debug, Default)]
 pub(super) struct Planned {
