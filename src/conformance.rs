@@ -48,7 +48,7 @@
 use crate::{
     engine::Engine,
     session::store::{Miss, SessionStore},
-    snapshot::{unique_columns, unique_key, Database, Table},
+    snapshot::{unique_entries, unique_key, Database, Table},
     storage::durable::local::LocalObject,
     storage::kv::{
         layout::{self, Layout, RowRecord, SchemaRecord, UniqueRecord},
@@ -384,7 +384,7 @@ fn assert_mirrors(kv: &MemoryKv, layout: &Layout, db: &Database, what: &str) {
             assert_eq!(rows.len(), table.rows.len(), "{what}: rows of {name} in KV");
         }
         // Unique entries: (column position, value) → owner, counting only live KV entries.
-        let columns = unique_columns(&table.schema);
+        let columns = unique_entries(&table.schema);
         let uniques_prefix = layout.uniques_prefix(at);
         let mut live = BTreeMap::new();
         for k in kv
@@ -398,9 +398,9 @@ fn assert_mirrors(kv: &MemoryKv, layout: &Layout, db: &Database, what: &str) {
             let Some(values) = rows.get(&owner) else {
                 continue;
             };
-            for (pos, column) in &columns {
+            for (pos, _, entries) in &columns {
                 if let Some(v) = values.get(*pos).and_then(unique_key) {
-                    if layout.unique_key(at, column, &v).unwrap() == k {
+                    if layout.unique_key(at, entries, &v).unwrap() == k {
                         live.insert((*pos, v), owner.clone());
                     }
                 }

@@ -42,6 +42,7 @@
 // The derive names `::gluebind::...`; this makes that path resolve inside the crate too.
 extern crate self as gluebind;
 
+mod column_notes;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod conformance;
 mod dyn_params;

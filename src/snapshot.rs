@@ -8,6 +8,7 @@
 //! so each table says which of its parts are complete, and which keys are known to be absent.
 //! On `memory://` everything is always complete.
 
+use crate::column_notes::{notes, with_notes, Notes};
 use gluesql_core::{
     ast::{ColumnUniqueOption, DataType, Expr},
     data::Schema,
@@ -132,67 +133,46 @@ pub(crate) fn dropped_column(
     }
 }
 
+/// True for the name a table dropped in place goes by (kv://: a table too large to delete
+/// in one commit keeps its rows, unread, under a name no statement gives: see
+/// `SessionStore::drop_in_place`).
+pub(crate) fn dropped_table(name: &str) -> bool {
+    name.starts_with(DROPPED)
+}
+
+/// The name the table `name` goes by once dropped in place at `millis` (see [`dropped_table`]).
+pub(crate) fn dropped_table_name(name: &str, millis: i64) -> String {
+    format!("{DROPPED}dropped {millis} {name}")
+}
+
 /// The schema as SQL sees it: without the columns dropped in place.
 pub(crate) fn visible(schema: &Schema) -> Schema {
     let mut schema = schema.clone();
     if let Some(columns) = schema.column_defs.as_mut() {
         columns.retain(|c| !dropped(c));
         for column in columns.iter_mut() {
-            if stored_fill(column).is_some() {
-                column.comment = None;
-            }
+            column.comment = notes(column).comment.map(str::to_owned);
         }
     }
     schema
 }
 
-/// How a column added in place with a DEFAULT evaluated at the `ALTER` (`NOW()`) starts its
-/// comment in the stored schema, followed by that value as JSON: what the rows stored before
-/// read there. SQL sees no comment ([`visible`]).
-const FILL: &str = "\u{1}fill ";
-
-/// The value recorded for the rows stored before `column` was added (see [`FILL`]).
-fn stored_fill(column: &gluesql_core::ast::ColumnDef) -> Option<&str> {
-    column.comment.as_deref()?.strip_prefix(FILL)
-}
-
-/// `column` added in place with `value` as what the rows stored before it read there: for a
-/// DEFAULT that differs between reads (`NOW()`), evaluated once by the `ALTER` — the value a
-/// rewrite would have written in every row. `None` where it cannot be recorded (a comment of
-/// its own).
+/// `column` added in place with `value` as what the rows stored before it read there (a note
+/// in its stored comment, beside the user's own: see [`crate::column_notes`]): for a DEFAULT
+/// that is not constant (`NOW()`, `GENERATE_UUID()`), evaluated once by the `ALTER` — the value
+/// a rewrite would have written in every row. `None` where the value has no JSON form.
 pub(crate) fn with_fill(
     column: &gluesql_core::ast::ColumnDef,
     value: &Value,
 ) -> Option<gluesql_core::ast::ColumnDef> {
-    if column.comment.is_some() {
-        return None;
-    }
     let json = serde_json::to_string(value).ok()?;
-    Some(gluesql_core::ast::ColumnDef {
-        comment: Some(format!("{FILL}{json}")),
-        ..column.clone()
-    })
-}
-
-/// True for a DEFAULT built of constants and the current date and time (`NOW()`): one value at
-/// any instant, nothing random (`GENERATE_UUID()`, `RAND()`) and nothing read from a row — what
-/// an `ALTER` may evaluate once for every row stored before.
-pub(crate) fn same_for_a_statement(expr: &Expr) -> bool {
-    use gluesql_core::ast::Function;
-    match expr {
-        Expr::Function(f) => matches!(
-            **f,
-            Function::Now()
-                | Function::CurrentDate()
-                | Function::CurrentTime()
-                | Function::CurrentTimestamp()
-        ),
-        Expr::UnaryOp { expr, .. } | Expr::Nested(expr) => same_for_a_statement(expr),
-        Expr::BinaryOp { left, right, .. } => {
-            same_for_a_statement(left) && same_for_a_statement(right)
-        }
-        other => constant(other),
-    }
+    Some(with_notes(
+        column,
+        Notes {
+            fill: Some(&json),
+            ..notes(column)
+        },
+    ))
 }
 
 /// True for a DEFAULT that evaluates to the same value every time (literals and operators
@@ -212,7 +192,7 @@ pub(crate) fn constant(expr: &Expr) -> bool {
 /// (as an INSERT relying on the default stores it); NULL without a default. `None` for a
 /// DEFAULT that is not constant or does not evaluate.
 pub(crate) fn added_value(column: &gluesql_core::ast::ColumnDef) -> Option<Value> {
-    if let Some(json) = stored_fill(column) {
+    if let Some(json) = notes(column).fill {
         return serde_json::from_str(json).ok();
     }
     let Some(default) = &column.default else {
@@ -580,6 +560,11 @@ impl Table {
         unique_columns(&self.schema)
     }
 
+    /// [`unique_entries`] of the table's schema.
+    pub fn unique_entries(&self) -> Vec<(usize, String, String)> {
+        unique_entries(&self.schema)
+    }
+
     /// Keys a session has seen absent — read as absent by key, or missing from the first
     /// rows it read in key order — which a later, larger load must not show it (repeatable
     /// reads: KV may list a row another isolate inserted since). Always false for an isolate
@@ -672,6 +657,19 @@ pub(crate) fn unique_columns(schema: &Schema) -> Vec<(usize, String)> {
         .enumerate()
         .filter(|(_, c)| c.unique == Some(ColumnUniqueOption { is_primary: false }))
         .map(|(i, c)| (i, c.name.clone()))
+        .collect()
+}
+
+/// Like [`unique_columns`], with the name each column's kv:// entries are stored under (its
+/// own, unless renamed in place: see [`crate::column_notes`]): (position, name, entries name).
+pub(crate) fn unique_entries(schema: &Schema) -> Vec<(usize, String, String)> {
+    unique_columns(schema)
+        .into_iter()
+        .map(|(pos, name)| {
+            let column = &schema.column_defs.as_deref().unwrap_or_default()[pos];
+            let entries = crate::column_notes::entries_name(column).to_owned();
+            (pos, name, entries)
+        })
         .collect()
 }
 

@@ -1,5 +1,5 @@
-//! Columns changed in place. `ALTER TABLE … DROP COLUMN` of a column that is neither the
-//! primary key nor UNIQUE stores the schema alone (the rows keep their values there, unread),
+//! Columns changed in place. `ALTER TABLE … DROP COLUMN` of a column other than the primary
+//! key stores the schema alone (the rows keep their values there, unread),
 //! on every engine. SQL sees the table without the column from the commit on — in `SELECT *`,
 //! the dictionaries, `INSERT` without a column list — and every other column keeps its values,
 //! its UNIQUE checks and its index; a column added later under the same name starts empty. A
@@ -163,7 +163,7 @@ fn a_dropped_column_is_gone_and_every_other_column_keeps_its_values_checks_and_i
 /// A table whose only UNIQUE column follows a dropped one holding a value twice: before
 /// columns were dropped in place, the drop rebuilt the unique index from the rows in their old
 /// shape and failed with a UNIQUE error naming the wrong column. A UNIQUE column itself is
-/// dropped by rewriting the rows.
+/// dropped in place too: its values no longer count, the other UNIQUE column's still do.
 #[test]
 fn dropping_a_column_before_or_of_a_unique_column_keeps_the_unique_checks_right() {
     for engine in ENGINES {
@@ -177,10 +177,7 @@ fn dropping_a_column_before_or_of_a_unique_column_keeps_the_unique_checks_right(
             .await;
             run(&f, "ALTER TABLE t DROP COLUMN b").await;
             let info = run(&f, "ALTER TABLE t DROP COLUMN c").await;
-            assert!(
-                info.rows_written > 0,
-                "{engine}: a UNIQUE column is rewritten"
-            );
+            assert_eq!(info.rows_written, 0, "{engine}: in place");
             assert_eq!(
                 table(&g, "t").await.1,
                 [
@@ -309,17 +306,24 @@ fn a_rewrite_leaves_the_dropped_columns_out() {
         };
         assert!(stored().contains("gone"), "{}", stored());
         assert!(stored().contains("\\u0001"), "{}", stored());
-        // A UNIQUE column's drop rewrites every row.
-        run(&f, "ALTER TABLE t DROP COLUMN u").await;
+        // The primary key's drop rewrites every row (rows are keyed by it).
+        run(&f, "ALTER TABLE t DROP COLUMN id").await;
         assert!(!stored().contains("gone"), "{}", stored());
         assert!(!stored().contains("\\u0001"), "{}", stored());
+        let rows = f
+            .open()
+            .execute("SELECT * FROM t ORDER BY b", NO_PARAMS)
+            .await
+            .unwrap()
+            .into_rows()
+            .unwrap();
         assert_eq!(
-            table(&f, "t").await,
+            (rows.columns().to_vec(), rows.into_values()),
             (
-                vec!["id".into(), "b".into()],
+                vec!["b".to_owned(), "u".to_owned()],
                 vec![
-                    vec![Value::I64(1), Value::I64(10)],
-                    vec![Value::I64(2), Value::I64(20)]
+                    vec![Value::I64(10), Value::I64(100)],
+                    vec![Value::I64(20), Value::I64(200)]
                 ]
             )
         );
@@ -514,6 +518,241 @@ fn a_cascading_drop_leaves_the_referring_tables_columns_as_stored() {
                 matches!(err, Err(gluebind::Error::Unique { .. })),
                 "{engine}: {err:?}"
             );
+        });
+    }
+}
+
+/// The UNIQUE outcome of `sql` run and committed in a new session of `f`: `Ok` when it
+/// committed, else the error's code.
+async fn outcome(f: &SessionFactory, sql: &str) -> Result<(), String> {
+    let s = f.open();
+    let done = match s.execute_batch(sql).await {
+        Ok(_) => s.commit().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    done.map_err(|e| e.code().to_owned())
+}
+
+/// `ALTER TABLE … RENAME COLUMN` of a UNIQUE column is a schema-only commit on every engine
+/// (kv:// keeps its entries under the name they were stored under), and the column goes on
+/// checking its values under its new name, after a second rename too, also in an isolate that
+/// loaded nothing before.
+#[test]
+fn a_unique_column_renamed_in_place_keeps_checking_its_values() {
+    for engine in ENGINES {
+        let [f, g] = pair(engine, Isolation::Serializable);
+        block_on(async {
+            run(
+                &f,
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, email TEXT UNIQUE, n INTEGER); \
+                 INSERT INTO t VALUES (1, 'a@x', 1), (2, 'b@x', 2)",
+            )
+            .await;
+            let info = run(&f, "ALTER TABLE t RENAME COLUMN email TO mail").await;
+            assert_eq!(info.rows_written, 0, "{engine}: in place");
+            let taken = Err("UNIQUE".to_owned());
+            let dup = outcome(&f, "INSERT INTO t (id, mail, n) VALUES (3, 'a@x', 3)").await;
+            assert_eq!(dup, taken, "{engine}");
+            run(&f, "UPDATE t SET mail = 'c@x' WHERE id = 1").await;
+            let freed = outcome(&f, "INSERT INTO t (id, mail, n) VALUES (3, 'a@x', 3)").await;
+            assert_eq!(freed, Ok(()), "{engine}: a value given up is free");
+            let info = run(&f, "ALTER TABLE t RENAME COLUMN mail TO email").await;
+            assert_eq!(info.rows_written, 0, "{engine}");
+            for (h, sql) in [
+                (&f, "INSERT INTO t VALUES (4, 'c@x', 4)"),
+                (&f, "UPDATE t SET email = 'b@x' WHERE id = 3"),
+                (&g, "UPDATE t SET email = 'a@x' WHERE id = 2"),
+                (&g, "INSERT INTO t VALUES (4, 'b@x', 4)"),
+            ] {
+                assert_eq!(outcome(h, sql).await, taken, "{engine}: {sql}");
+            }
+            assert_eq!(
+                column::<String>(&g.open(), "SELECT email FROM t ORDER BY id", "email").await,
+                ["c@x", "b@x", "a@x"],
+                "{engine}"
+            );
+        });
+    }
+}
+
+/// kv://: a UNIQUE column added under the name another column's entries are stored under (a
+/// UNIQUE column renamed in place away from it) stores its own apart; each column checks its
+/// own values, also read from KV by an isolate that loaded nothing before.
+#[test]
+fn on_kv_a_column_added_under_a_renamed_unique_columns_old_name_keeps_its_entries_apart() {
+    let kv = Rc::new(MemoryKv::new());
+    let cold = || {
+        SessionFactory::builder()
+            .bind(Engine::with_kv("kv://GLUEBIND_KV", kv.clone()).unwrap())
+            .build()
+            .unwrap()
+    };
+    block_on(async {
+        run(
+            &cold(),
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, email TEXT UNIQUE); \
+             INSERT INTO t VALUES (1, 'a@x'), (2, 'b@x')",
+        )
+        .await;
+        run(&cold(), "ALTER TABLE t RENAME COLUMN email TO mail").await;
+        let info = run(&cold(), "ALTER TABLE t ADD COLUMN email TEXT UNIQUE").await;
+        assert_eq!(info.rows_written, 0, "in place");
+        // The same value in the other column is no duplicate; in the same column it is.
+        assert_eq!(
+            outcome(&cold(), "UPDATE t SET email = 'b@x' WHERE id = 1").await,
+            Ok(())
+        );
+        let taken = Err("UNIQUE".to_owned());
+        let warm = cold();
+        for sql in [
+            "INSERT INTO t VALUES (3, 'b@x', 'z@x')",
+            "INSERT INTO t VALUES (3, 'z@x', 'b@x')",
+        ] {
+            assert_eq!(outcome(&cold(), sql).await, taken, "{sql}");
+            assert_eq!(outcome(&warm, sql).await, taken, "{sql}");
+            assert_eq!(outcome(&warm, sql).await, taken, "{sql}, warm");
+        }
+        let entries: Vec<String> = dump(&kv)
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.starts_with("gluebind/v1/u/t/"))
+            .collect();
+        assert_eq!(entries.len(), 3, "{entries:?}");
+        assert!(
+            entries.iter().any(|k| k.contains("/email.1/")),
+            "{entries:?}"
+        );
+        assert_eq!(
+            outcome(&cold(), "INSERT INTO t VALUES (3, 'z@x', 'y@x')").await,
+            Ok(())
+        );
+    });
+}
+
+/// A UNIQUE column dropped in place: its values no longer count (kv://: its entries stay,
+/// never taken again), and a UNIQUE column added later under its name starts empty and checks
+/// its own values only, also read from KV by an isolate that loaded nothing before.
+#[test]
+fn a_unique_column_dropped_in_place_frees_its_values() {
+    for engine in ENGINES {
+        let [f, g] = pair(engine, Isolation::Serializable);
+        block_on(async {
+            run(
+                &f,
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, email TEXT UNIQUE); \
+                 INSERT INTO t VALUES (1, 'a@x'), (2, 'b@x')",
+            )
+            .await;
+            let info = run(&f, "ALTER TABLE t DROP COLUMN email").await;
+            assert_eq!(info.rows_written, 0, "{engine}: in place");
+            run(&f, "ALTER TABLE t ADD COLUMN email TEXT UNIQUE").await;
+            for sql in [
+                "INSERT INTO t VALUES (3, 'a@x')",
+                "UPDATE t SET email = 'b@x' WHERE id = 1",
+            ] {
+                assert_eq!(outcome(&f, sql).await, Ok(()), "{engine}: {sql}");
+            }
+            for (h, sql) in [
+                (&g, "INSERT INTO t VALUES (4, 'a@x')"),
+                (&g, "UPDATE t SET email = 'b@x' WHERE id = 2"),
+                (&f, "UPDATE t SET email = 'a@x' WHERE id = 2"),
+            ] {
+                let taken = Err("UNIQUE".to_owned());
+                assert_eq!(outcome(h, sql).await, taken, "{engine}: {sql}");
+            }
+        });
+    }
+    let kv = Rc::new(MemoryKv::new());
+    let cold = || {
+        SessionFactory::builder()
+            .bind(Engine::with_kv("kv://GLUEBIND_KV", kv.clone()).unwrap())
+            .build()
+            .unwrap()
+    };
+    block_on(async {
+        run(
+            &cold(),
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, email TEXT UNIQUE); \
+             INSERT INTO t VALUES (1, 'a@x'), (2, 'b@x')",
+        )
+        .await;
+        run(&cold(), "ALTER TABLE t DROP COLUMN email").await;
+        run(&cold(), "ALTER TABLE t ADD COLUMN email TEXT UNIQUE").await;
+        let ok = outcome(&cold(), "INSERT INTO t VALUES (3, 'a@x')").await;
+        assert_eq!(ok, Ok(()), "kv, cold: an old entry is not taken");
+        let dup = outcome(&cold(), "UPDATE t SET email = 'a@x' WHERE id = 2").await;
+        assert_eq!(dup, Err("UNIQUE".to_owned()), "kv, cold");
+    });
+}
+
+/// A column added with a random DEFAULT (`GENERATE_UUID()`) is added in place: the `ALTER`
+/// evaluates it once — the value GlueSQL's rewrite wrote in every row — and the rows stored
+/// before read that value; rows inserted later get their own.
+#[test]
+fn a_column_with_a_random_default_is_added_in_place_with_one_value() {
+    for engine in ENGINES {
+        let [f, g] = pair(engine, Isolation::Serializable);
+        block_on(async {
+            run(&f, PEOPLE).await;
+            let info = run(
+                &f,
+                "ALTER TABLE people ADD COLUMN tag UUID DEFAULT GENERATE_UUID()",
+            )
+            .await;
+            assert_eq!(info.rows_written, 0, "{engine}: in place");
+            let tags = |f: &SessionFactory| {
+                let s = f.open();
+                async move { column::<Value>(&s, "SELECT tag FROM people ORDER BY id", "tag").await }
+            };
+            let first = tags(&f).await;
+            assert!(matches!(first[0], Value::Uuid(_)), "{engine}: {first:?}");
+            assert!(first.iter().all(|t| *t == first[0]), "{engine}: {first:?}");
+            assert_eq!(tags(&g).await, first, "{engine}: in another isolate");
+            run(&g, "INSERT INTO people (id, nick, age, email, city) VALUES (4, 'di', 20, 'd@x', 'oslo')").await;
+            let all = tags(&g).await;
+            assert!(
+                matches!(all[3], Value::Uuid(_)) && all[3] != first[0],
+                "{engine}: {all:?}"
+            );
+        });
+    }
+}
+
+/// A column with a comment of its own is added in place with a recorded default too: SQL sees
+/// its comment, the rows read the recorded value; a comment holding gluebind's mark anywhere
+/// is refused.
+#[test]
+fn a_commented_column_is_added_in_place_and_keeps_its_comment() {
+    for engine in ENGINES {
+        let [f, g] = pair(engine, Isolation::Serializable);
+        block_on(async {
+            run(&f, PEOPLE).await;
+            let info = run(
+                &f,
+                "ALTER TABLE people ADD COLUMN seen TIMESTAMP DEFAULT NOW() COMMENT 'first seen'",
+            )
+            .await;
+            assert_eq!(info.rows_written, 0, "{engine}: in place");
+            let comments: Vec<Option<String>> = column(
+                &g.open(),
+                "SELECT COMMENT FROM GLUE_TABLE_COLUMNS WHERE TABLE_NAME = 'people' AND \
+                 COLUMN_NAME = 'seen'",
+                "COMMENT",
+            )
+            .await;
+            assert_eq!(comments, [Some("first seen".to_owned())], "{engine}");
+            let seen: Vec<Value> =
+                column(&g.open(), "SELECT seen FROM people ORDER BY id", "seen").await;
+            assert!(
+                matches!(seen[0], Value::Timestamp(_)) && seen.iter().all(|v| *v == seen[0]),
+                "{engine}: {seen:?}"
+            );
+            let err = f
+                .open()
+                .execute_batch("ALTER TABLE people ADD COLUMN x INTEGER COMMENT 'a\u{1}fill 1'")
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("U+0001"), "{engine}: {err}");
         });
     }
 }

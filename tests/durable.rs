@@ -374,10 +374,10 @@ fn schema_changes_conflict_and_drop_everything() {
         let s = a.open();
         insert(&s, 1, "ada@x").await.unwrap();
         s.commit().await.unwrap();
-        // A change that rewrites the rows (dropping a UNIQUE column) conflicts with a row
+        // A change that rewrites the rows (dropping the primary key) conflicts with a row
         // committed meanwhile.
         let (s, t) = (a.open(), b.open());
-        s.execute_batch("ALTER TABLE users DROP COLUMN email")
+        s.execute_batch("ALTER TABLE users DROP COLUMN id")
             .await
             .unwrap();
         insert(&t, 2, "bob@x").await.unwrap();

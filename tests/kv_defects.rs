@@ -502,9 +502,10 @@ fn alter_table_after_a_cache_reset_keeps_a_row_committed_meanwhile() {
 }
 
 fn alter_after_reset(elsewhere: bool) {
-    // A UNIQUE column renamed: a change that rewrites every row (a column added in place
-    // rewrites none).
+    // The primary key dropped: a change that rewrites every row (a UNIQUE column renamed, a
+    // column added in place rewrite none).
     for alter in [
+        "ALTER TABLE notes DROP COLUMN id",
         "ALTER TABLE notes RENAME COLUMN body TO text",
         "ALTER TABLE notes ADD COLUMN extra INTEGER NULL",
     ] {

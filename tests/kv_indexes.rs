@@ -284,7 +284,8 @@ fn schema_changes_keep_the_entries_true_and_a_dropped_table_leaves_none() {
     let (kv, a) = namespace(50);
     block_on(async {
         let lookup = "SELECT id FROM items WHERE n = 7 ORDER BY id";
-        // A rewrite of every row (a random default), a column added in place, a rename.
+        // A column added with a random default, one added with none (both in place), a
+        // rename.
         run(
             &a,
             "ALTER TABLE items ADD COLUMN tag UUID NULL DEFAULT GENERATE_UUID()",

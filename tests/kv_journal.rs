@@ -80,7 +80,7 @@ enum Work {
     UpdateAndInsert,
     /// User 2 leaves, a note is edited: row delete, 2 entry deletes, row put.
     Delete,
-    /// A UNIQUE column is renamed: schema put, every row rewritten, its entries moved.
+    /// The primary key is dropped: schema put, every row rewritten.
     AlterTable,
     /// A NULL-able column is added in place: the schema put alone.
     AlterInPlace,
@@ -120,7 +120,7 @@ async fn prepare(s: &Session, work: Work) {
         Work::Delete => {
             "DELETE FROM users WHERE id = 2; UPDATE notes SET body = 'edited' WHERE id = 1"
         }
-        Work::AlterTable => "ALTER TABLE users RENAME COLUMN email TO mail",
+        Work::AlterTable => "ALTER TABLE users DROP COLUMN id",
         Work::AlterInPlace => "ALTER TABLE users ADD COLUMN age INTEGER NULL",
         Work::CreateTable => {
             "CREATE TABLE tags (id INTEGER PRIMARY KEY, tag TEXT UNIQUE); \

@@ -19,12 +19,13 @@ impl Store for SessionStore {
             return self.miss(Miss::AllSchemas);
         }
         // Real schemas: GlueSQL uses these for dictionaries (GLUE_TABLE_COLUMNS) and foreign
-        // keys, never for UNIQUE validation.
+        // keys, never for UNIQUE validation. Tables dropped in place are gone for SQL.
         Ok(self
             .db
             .tables
-            .values()
-            .map(|t| crate::snapshot::visible(&t.schema))
+            .iter()
+            .filter(|(name, _)| !crate::snapshot::dropped_table(name))
+            .map(|(_, t)| crate::snapshot::visible(&t.schema))
             .collect())
     }
 
@@ -121,7 +122,15 @@ impl StoreMut for SessionStore {
                 reserved_comments(schema.column_defs.iter().flatten())?;
                 // A name renamed away in this unit of work still names its rows until the
                 // rename is committed.
-                if self.writes.renamed.values().any(|old| *old == name) {
+                if let Some((new, _)) = self.writes.renamed.iter().find(|(_, old)| **old == name) {
+                    if crate::snapshot::dropped_table(new) {
+                        return Err(GlueError::StorageMsg(format!(
+                            "table {name:?} was dropped in place in this unit of work (kv://: \
+                             too large to delete its rows in one commit): commit the drop \
+                             before creating a table of its name (in a migration, a step of \
+                             its own)"
+                        )));
+                    }
                     return Err(GlueError::StorageMsg(format!(
                         "table {name:?} was renamed in place in this unit of work: commit the \
                          rename before creating a table of its name (in a migration, a step of \
@@ -160,6 +169,9 @@ impl StoreMut for SessionStore {
     }
 
     fn delete_schema(&mut self, table_name: &str) -> GlueResult<()> {
+        if self.drops_in_place(table_name)? {
+            return self.drop_in_place(table_name);
+        }
         // Dropping rewrites the table (its rows are deleted too): load them all first.
         self.complete_table(table_name)?;
         self.db.tables.remove(table_name);
@@ -327,15 +339,7 @@ impl AlterTable for SessionStore {
         // In place — the schema moves to the new name, the rows stay where they are stored
         // (`Table::stored_as`): a schema-only commit, whatever the table's size — unless this
         // unit of work already changed either table (then its rows are rewritten).
-        let writes = &self.writes;
-        let untouched = |name: &str| {
-            !writes.tables.contains(name)
-                && !writes.rows.contains_key(name)
-                && !writes.in_place.contains(name)
-                && !writes.renamed.contains_key(name)
-                && !writes.renamed.values().any(|old| old == name)
-        };
-        if !(untouched(table_name) && untouched(new_table_name)) {
+        if !(self.untouched(table_name) && self.untouched(new_table_name)) {
             self.complete_table(table_name)?;
             return RealSchemas(self).rename_schema(table_name, new_table_name);
         }
@@ -363,32 +367,36 @@ impl AlterTable for SessionStore {
     fn rename_column(&mut self, table_name: &str, old: &str, new: &str) -> GlueResult<()> {
         reserved_names([old, new])?;
         // Rows hold values by position: a rename leaves them as they are (a schema-only
-        // commit, whatever the table's size) — except for a UNIQUE column, whose kv:// entries
-        // are stored under its name and are rewritten with the table.
-        let unique = self
-            .table(table_name)?
-            .is_some_and(|t| t.unique_columns().iter().any(|(_, name)| name == old));
+        // commit, whatever the table's size). A UNIQUE column's kv:// entries stay under the
+        // name they were stored under, which its stored schema notes.
         // The indexes whose entries KV holds keep them (they name values, not columns): the
         // steps below drop them from `backed` while the index still names the old column.
         let backed = self
             .table(table_name)?
             .map(|t| t.backed.clone())
             .unwrap_or_default();
-        if unique {
-            RealSchemas(self).rename_column(table_name, old, new)?;
-        } else {
-            self.reshape(table_name, |columns| {
-                if columns.iter().any(|c| c.name == new) {
-                    return Err(AlterTableError::AlreadyExistingColumn(new.to_owned()).into());
-                }
-                let column = columns
-                    .iter_mut()
-                    .find(|c| c.name == old)
-                    .ok_or(AlterTableError::RenamingColumnNotFound)?;
-                new.clone_into(&mut column.name);
-                Ok(())
-            })?;
-        }
+        self.reshape(table_name, |columns| {
+            if columns.iter().any(|c| c.name == new) {
+                return Err(AlterTableError::AlreadyExistingColumn(new.to_owned()).into());
+            }
+            let column = columns
+                .iter_mut()
+                .find(|c| c.name == old)
+                .ok_or(AlterTableError::RenamingColumnNotFound)?;
+            let entries = crate::column_notes::entries_name(column).to_owned();
+            let notes = crate::column_notes::notes(column);
+            *column = crate::column_notes::with_notes(
+                column,
+                crate::column_notes::Notes {
+                    entries: (column.unique == Some(ColumnUniqueOption { is_primary: false })
+                        && entries != new)
+                        .then_some(entries.as_str()),
+                    ..notes
+                },
+            );
+            new.clone_into(&mut column.name);
+            Ok(())
+        })?;
         self.rename_indexed_column(table_name, old, new)?;
         if !backed.is_empty() {
             self.existing_mut(table_name)?.keep_backed(backed);
@@ -417,15 +425,13 @@ impl AlterTable for SessionStore {
         let lazy = (column_def.nullable || column_def.default.is_some())
             && crate::snapshot::added_value(column_def)
                 .is_some_and(|v| column_def.unique.is_none() || matches!(v, Value::Null));
-        // A DEFAULT the same for every row one statement adds (`NOW()`): evaluated once, as a
-        // rewrite would write it in every row, and recorded in the stored schema for the rows
+        // Any other DEFAULT (`NOW()`, `GENERATE_UUID()`): evaluated once, as GlueSQL's rewrite
+        // writes that one value in every row, and recorded in the stored schema for the rows
         // stored before (not UNIQUE: they would all repeat it).
         let filled = match &default {
-            Some(value) if !lazy && column_def.unique.is_none() => column_def
-                .default
-                .as_ref()
-                .filter(|d| crate::snapshot::same_for_a_statement(d))
-                .and_then(|_| crate::snapshot::with_fill(column_def, value)),
+            Some(value) if !lazy && column_def.unique.is_none() => {
+                crate::snapshot::with_fill(column_def, value)
+            }
             _ => None,
         };
         if lazy || filled.is_some() {
@@ -434,7 +440,7 @@ impl AlterTable for SessionStore {
                 if columns.iter().any(|c| c.name == column.name) {
                     return Err(AlterTableError::AlreadyExistingColumn(column.name.clone()).into());
                 }
-                columns.push(column);
+                columns.push(unique_entries_apart(columns, column));
                 Ok(())
             });
         }
@@ -467,10 +473,12 @@ impl AlterTable for SessionStore {
             }
             return Err(AlterTableError::DroppingColumnNotFound(column_name.to_owned()).into());
         };
-        // A column that is neither the primary key nor UNIQUE (whose kv:// entries go with
-        // it) is dropped in place: the stored rows keep their values there, unread (a schema-
-        // only commit, whatever the table's size). The others rewrite every row.
-        if column.unique.is_none() {
+        // A column other than the primary key is dropped in place: the stored rows keep their
+        // values there, unread (a schema-only commit, whatever the table's size). A UNIQUE
+        // column's kv:// entries stay too, never taken again: an entry counts only where its
+        // row holds the value at its column's position, and no later column takes that
+        // position. The primary key rewrites every row (rows are keyed by it).
+        if column.unique != Some(ColumnUniqueOption { is_primary: true }) {
             return self.reshape(table_name, |columns| {
                 columns[at] = crate::snapshot::dropped_column(&columns[at], at);
                 Ok(())
@@ -530,33 +538,64 @@ fn columns_of_gluesql(stored: &Schema, schema: &Schema) -> bool {
     shown.column_defs == schema.column_defs && shown.indexes == schema.indexes
 }
 
-/// Refuses column comments that start as gluebind's record of what rows stored before a column
-/// was added read there (a control character no statement writes by accident).
+/// Refuses column comments holding the control character that starts gluebind's notes in
+/// stored schemas (see [`crate::column_notes`]).
 pub(super) fn reserved_comments<'a>(
     columns: impl IntoIterator<Item = &'a ColumnDef>,
 ) -> GlueResult<()> {
-    match columns
-        .into_iter()
-        .find(|c| c.comment.as_deref().is_some_and(|c| c.starts_with('\u{1}')))
-    {
+    match columns.into_iter().find(|c| {
+        c.comment
+            .as_deref()
+            .is_some_and(|c| c.contains(crate::column_notes::MARK))
+    }) {
         Some(column) => Err(GlueError::StorageMsg(format!(
-            "the comment of column {:?} starts with the control character U+0001, which \
-             gluebind reserves in stored schemas; write it without",
+            "the comment of column {:?} holds the control character U+0001, which gluebind \
+             reserves in stored schemas; write it without",
             column.name
         ))),
         None => Ok(()),
     }
 }
 
-/// Refuses column names that start as gluebind's names for columns dropped in place.
+/// A column about to be added to `columns`, its UNIQUE entries (kv://) under a name no other
+/// UNIQUE column's are: its own, unless a column renamed in place keeps its entries there.
+fn unique_entries_apart(columns: &[ColumnDef], column: ColumnDef) -> ColumnDef {
+    let unique = |c: &ColumnDef| c.unique == Some(ColumnUniqueOption { is_primary: false });
+    let taken = |name: &str| {
+        columns.iter().any(|c| {
+            unique(c)
+                && !crate::snapshot::dropped(c)
+                && crate::column_notes::entries_name(c) == name
+        })
+    };
+    if !unique(&column) || !taken(&column.name) {
+        return column;
+    }
+    let Some(entries) = (1..)
+        .map(|n| format!("{}.{n}", column.name))
+        .find(|name| !taken(name))
+    else {
+        return column;
+    };
+    crate::column_notes::with_notes(
+        &column,
+        crate::column_notes::Notes {
+            entries: Some(&entries),
+            ..crate::column_notes::notes(&column)
+        },
+    )
+}
+
+/// Refuses column names holding the control character that starts gluebind's names for
+/// columns dropped in place and its notes.
 pub(super) fn reserved_names<'a>(names: impl IntoIterator<Item = &'a str>) -> GlueResult<()> {
     match names
         .into_iter()
-        .find(|n| n.starts_with(crate::snapshot::DROPPED))
+        .find(|n| n.contains(crate::snapshot::DROPPED))
     {
         Some(name) => Err(GlueError::StorageMsg(format!(
-            "column name {name:?} is reserved: names starting with the control character \
-             U+0001 name dropped columns in gluebind's stored schemas; choose another name"
+            "column name {name:?} is reserved: names holding the control character U+0001 \
+             name dropped columns in gluebind's stored schemas; choose another name"
         ))),
         None => Ok(()),
     }

@@ -23,7 +23,7 @@
 use super::{Miss, SessionStore};
 use crate::{
     session::narrow::{primary_key_column, value_of},
-    snapshot::{indexable, unique_columns, Table, UniqueLookup},
+    snapshot::{indexable, unique_entries, Table, UniqueLookup},
 };
 use gluesql_core::{
     ast::{BinaryOperator, ColumnDef, ColumnUniqueOption, Expr, IndexOperator, OrderByExpr},
@@ -248,10 +248,9 @@ impl SessionStore {
             return Err(no_index());
         };
         if let Some(column) = index_name.strip_prefix(UNIQUE) {
-            let pos = unique_columns(&table.schema)
+            let (pos, _, entries) = unique_entries(&table.schema)
                 .into_iter()
-                .find(|(_, c)| c == column)
-                .map(|(pos, _)| pos)
+                .find(|(_, c, _)| c == column)
                 .filter(|_| operator == IndexOperator::Eq)
                 .ok_or_else(no_index)?;
             let owner = match table.unique_lookup(pos, &value) {
@@ -265,6 +264,7 @@ impl SessionStore {
                         table: table_name.to_owned(),
                         pos,
                         column: column.to_owned(),
+                        entries,
                         value,
                     })
                 }
@@ -456,6 +456,64 @@ impl SessionStore {
             return Err(IndexError::IndexNameDoesNotExist(index_name.to_owned()).into());
         }
         self.set_schema_in_place(table_name, schema)
+    }
+
+    /// `kv://`: true when `DROP TABLE table_name` leaves the rows where they are: the table
+    /// holds more rows than one commit may delete beside their entries (see
+    /// [`SessionStore::back_indexes`]), and this unit of work has not changed it.
+    pub(super) fn drops_in_place(&self, table_name: &str) -> GlueResult<bool> {
+        if self.back_indexes == 0 || !self.untouched(table_name) {
+            return Ok(false);
+        }
+        let Some(schema) = self.physical_schema(table_name)? else {
+            return Ok(false);
+        };
+        let table = self.table(table_name)?;
+        let keys_per_row = 1
+            + crate::snapshot::unique_columns(&schema).len()
+            + table.map_or(0, |t| t.backed.len());
+        let rows = self.rows_if_at_most(table_name, &schema, self.back_indexes / keys_per_row)?;
+        Ok(rows.is_none())
+    }
+
+    /// `DROP TABLE table_name` in place (see [`SessionStore::drops_in_place`]): the table goes
+    /// by a name no statement gives and SQL does not list (`snapshot::dropped_table`); its
+    /// rows and entries stay in KV, unread, under their storage name, which no table created
+    /// later takes. The commit moves the schema record alone, as a rename in place.
+    pub(super) fn drop_in_place(&mut self, table_name: &str) -> GlueResult<()> {
+        let mut table = self
+            .db
+            .tables
+            .remove(table_name)
+            .ok_or_else(|| AlterTableError::TableNotFound(table_name.to_owned()))?;
+        let storage: Arc<str> = Arc::from(table.storage_name());
+        let millis = created_now().and_utc().timestamp_millis();
+        let hidden = (millis..)
+            .map(|at| crate::snapshot::dropped_table_name(table_name, at))
+            .find(|name| !self.db.tables.contains_key(name) && !self.base.tables.contains_key(name))
+            .ok_or_else(|| GlueError::StorageMsg("no name left for a dropped table".to_owned()))?;
+        let mut schema = Schema::clone(&table.schema);
+        hidden.clone_into(&mut schema.table_name);
+        // Refers to nothing: a table it referred to may be dropped as if it were gone.
+        schema.foreign_keys.clear();
+        table.schema = Arc::new(schema);
+        table.stored_as = Some(storage);
+        if !self.db.schemas_complete {
+            self.db.absent_tables.insert(table_name.to_owned());
+        }
+        self.db.tables.insert(hidden.clone(), table);
+        self.writes.renamed.insert(hidden, table_name.to_owned());
+        Ok(())
+    }
+
+    /// True when this unit of work has not changed `name` (nor renamed a table to or from it).
+    pub(super) fn untouched(&self, name: &str) -> bool {
+        let writes = &self.writes;
+        !writes.tables.contains(name)
+            && !writes.rows.contains_key(name)
+            && !writes.in_place.contains(name)
+            && !writes.renamed.contains_key(name)
+            && !writes.renamed.values().any(|old| old == name)
     }
 
     /// Takes `schema`, which leaves the stored rows readable as they are (see

@@ -76,6 +76,8 @@ pub(crate) enum Miss {
         table: String,
         pos: usize,
         column: String,
+        /// The name the column's kv:// entries are stored under (`column_notes`).
+        entries: String,
         value: Key,
     },
 }
@@ -378,7 +380,7 @@ impl SessionStore {
         let table = self
             .table(table_name)?
             .ok_or_else(|| GlueError::StorageMsg(format!("table {table_name:?} does not exist")))?;
-        let columns = table.unique_columns();
+        let columns = table.unique_entries();
         let mut old_rows = Vec::with_capacity(rows.len());
         // Every row and unique value not loaded yet is collected before failing, so that one
         // load (one KV round trip) brings them all.
@@ -396,7 +398,7 @@ impl SessionStore {
         }
         // Check every new unique value before changing anything, so misses leave no trace.
         for (_, values) in &rows {
-            for (pos, column) in &columns {
+            for (pos, column, entries) in &columns {
                 let Some(v) = values.get(*pos).and_then(unique_key) else {
                     continue;
                 };
@@ -407,6 +409,7 @@ impl SessionStore {
                         table: table_name.to_owned(),
                         pos: *pos,
                         column: column.clone(),
+                        entries: entries.clone(),
                         value: v,
                     });
                 }
@@ -420,7 +423,7 @@ impl SessionStore {
         // Two passes, so values can move between rows of one statement.
         for ((key, _), old) in rows.iter().zip(&old_rows) {
             if let Some(old) = old {
-                for (pos, _) in &columns {
+                for (pos, ..) in &columns {
                     if let Some(v) = old.get(*pos).and_then(unique_key) {
                         if matches!(table.unique_lookup(*pos, &v), UniqueLookup::Owner(ref o) if o == key)
                         {
@@ -431,7 +434,7 @@ impl SessionStore {
             }
         }
         for (key, values) in &rows {
-            for (pos, column) in &columns {
+            for (pos, column, _) in &columns {
                 let Some(v) = values.get(*pos).and_then(unique_key) else {
                     continue;
                 };

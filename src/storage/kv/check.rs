@@ -257,6 +257,7 @@ impl KvStorage {
             let Expect::Claim {
                 pos,
                 column,
+                entries,
                 value,
                 storage,
                 ..
@@ -273,7 +274,7 @@ impl KvStorage {
                         .and_then(|d| d.get(*pos))
                         .and_then(unique_key);
                     match held {
-                        Some(v) => self.layout.unique_key(storage, column, &v)? == **uk,
+                        Some(v) => self.layout.unique_key(storage, entries, &v)? == **uk,
                         None => false,
                     }
                 }

@@ -184,14 +184,15 @@ impl KvStorage {
                 Miss::Unique {
                     table,
                     pos,
-                    column,
+                    entries,
                     value,
+                    ..
                 } => unique_keys.push((
                     table.clone(),
                     *pos,
                     value.clone(),
                     self.layout
-                        .unique_key(at(stored_as, table), column, value)?,
+                        .unique_key(at(stored_as, table), entries, value)?,
                 )),
             }
         }

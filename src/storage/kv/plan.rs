@@ -40,6 +40,8 @@ pub(super) enum Expect {
         moved: BTreeSet<Key>,
         pos: usize,
         column: String,
+        /// The name the column's entries are stored under (`column_notes::entries_name`).
+        entries: String,
         value: String,
         /// The name the table's keys use (`Table::stored_as`).
         storage: String,
@@ -150,7 +152,7 @@ impl Uniques {
         (table, storage): (&str, &str),
         row: &Key,
         pos: usize,
-        column: &str,
+        (column, entries): (&str, &str),
         value: String,
     ) {
         self.releases.remove(&uk);
@@ -163,6 +165,7 @@ impl Uniques {
                     moved: BTreeSet::new(),
                     pos,
                     column: column.to_owned(),
+                    entries: entries.to_owned(),
                     value,
                     storage: storage.to_owned(),
                 },
@@ -238,9 +241,9 @@ impl KvStorage {
                         );
                         push(&mut planned, row_key, was, None);
                     }
-                    for (pos, column) in old.unique_columns() {
+                    for (pos, _, entries) in old.unique_entries() {
                         if let Some(v) = row.values.get(pos).and_then(unique_key) {
-                            uniques.release(self.layout.unique_key(at, &column, &v)?, name, k);
+                            uniques.release(self.layout.unique_key(at, &entries, &v)?, name, k);
                         }
                     }
                 }
@@ -298,11 +301,11 @@ impl KvStorage {
                     was,
                     Some(self.row_entry(k, row, stamp)?),
                 );
-                for (pos, column) in table.unique_columns() {
+                for (pos, column, entries) in table.unique_entries() {
                     if let Some(v) = row.values.get(pos).and_then(unique_key) {
-                        let uk = self.layout.unique_key(at, &column, &v)?;
+                        let uk = self.layout.unique_key(at, &entries, &v)?;
                         let value = render(&row.values[pos]);
-                        uniques.claim(uk, (name, at), k, pos, &column, value);
+                        uniques.claim(uk, (name, at), k, pos, (&column, &entries), value);
                     }
                 }
             }
@@ -384,7 +387,7 @@ impl KvStorage {
                 schema_key,
                 (name.clone(), Expect::Version(Some(base.schema_version))),
             );
-            let columns = mine.unique_columns();
+            let columns = mine.unique_entries();
             let at = mine.storage_name();
             for k in keys {
                 let row_key = self.layout.row_key(at, k)?;
@@ -397,19 +400,19 @@ impl KvStorage {
                 let was = old.map(|r| self.row_entry(k, r, r.version)).transpose()?;
                 let put = new.map(|r| self.row_entry(k, r, stamp)).transpose()?;
                 push(&mut planned, row_key, was, put);
-                for (pos, column) in &columns {
+                for (pos, column, entries) in &columns {
                     let old_v = old.and_then(|r| r.values.get(*pos)).and_then(unique_key);
                     let new_v = new.and_then(|r| r.values.get(*pos)).and_then(unique_key);
                     if old_v == new_v {
                         continue;
                     }
                     if let Some(v) = old_v {
-                        uniques.release(self.layout.unique_key(at, column, &v)?, name, k);
+                        uniques.release(self.layout.unique_key(at, entries, &v)?, name, k);
                     }
                     if let (Some(v), Some(row)) = (new_v, new) {
-                        let uk = self.layout.unique_key(at, column, &v)?;
+                        let uk = self.layout.unique_key(at, entries, &v)?;
                         let value = render(&row.values[*pos]);
-                        uniques.claim(uk, (name, at), k, *pos, column, value);
+                        uniques.claim(uk, (name, at), k, *pos, (column, entries), value);
                     }
                 }
             }
