@@ -145,6 +145,18 @@ pub(crate) fn dropped_table_name(name: &str, millis: i64) -> String {
     format!("{DROPPED}dropped {millis} {name}")
 }
 
+/// `name` as messages show it: a table dropped in place by its own name.
+pub(crate) fn shown_table(name: &str) -> String {
+    match name
+        .strip_prefix(DROPPED)
+        .and_then(|rest| rest.strip_prefix("dropped "))
+        .and_then(|rest| rest.split_once(' '))
+    {
+        Some((_, table)) => format!("{table} (dropped)"),
+        None => name.to_owned(),
+    }
+}
+
 /// The schema as SQL sees it: without the columns dropped in place.
 pub(crate) fn visible(schema: &Schema) -> Schema {
     let mut schema = schema.clone();

@@ -595,6 +595,8 @@ fn on_kv_a_column_added_under_a_renamed_unique_columns_old_name_keeps_its_entrie
         )
         .await;
         run(&cold(), "ALTER TABLE t RENAME COLUMN email TO mail").await;
+        let dup = outcome(&cold(), "INSERT INTO t VALUES (3, 'a@x')").await;
+        assert_eq!(dup, Err("UNIQUE".to_owned()), "renamed, cold");
         let info = run(&cold(), "ALTER TABLE t ADD COLUMN email TEXT UNIQUE").await;
         assert_eq!(info.rows_written, 0, "in place");
         // The same value in the other column is no duplicate; in the same column it is.
@@ -755,4 +757,71 @@ fn a_commented_column_is_added_in_place_and_keeps_its_comment() {
             assert!(err.to_string().contains("U+0001"), "{engine}: {err}");
         });
     }
+}
+
+/// kv://: a change that rewrites every row after UNIQUE columns were renamed or dropped in
+/// place stores the entries under the columns' names again, and a stale entry of a dropped
+/// column — whose position the rewrite gives to another column — takes no value: the rewrite's
+/// claims are judged by the rows the session read in full.
+#[test]
+fn on_kv_a_rewrite_after_unique_columns_changed_in_place_keeps_the_checks_right() {
+    let kv = Rc::new(MemoryKv::new());
+    let cold = || {
+        SessionFactory::builder()
+            .bind(Engine::with_kv("kv://GLUEBIND_KV", kv.clone()).unwrap())
+            .build()
+            .unwrap()
+    };
+    let entries = |table: &str, column: &str| {
+        dump(&kv)
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(&format!("gluebind/v1/u/{table}/{column}/")))
+            .count()
+    };
+    let taken = Err("UNIQUE".to_owned());
+    block_on(async {
+        run(
+            &cold(),
+            "CREATE TABLE t (email TEXT UNIQUE, id INTEGER PRIMARY KEY); \
+             INSERT INTO t VALUES ('a@x', 1), ('b@x', 2); \
+             CREATE TABLE u (code TEXT UNIQUE, n INTEGER, id INTEGER PRIMARY KEY); \
+             INSERT INTO u VALUES ('c1', 1, 1), ('c2', 2, 2)",
+        )
+        .await;
+        run(&cold(), "ALTER TABLE t DROP COLUMN email").await;
+        run(&cold(), "ALTER TABLE t ADD COLUMN email TEXT UNIQUE").await;
+        assert_eq!(entries("t", "email"), 2, "kept in place");
+        // Row 1 takes 'b@x', which the dropped column's stale entry names row 2 for: after
+        // the rewrite the new column sits where the dropped one was in the stored rows.
+        let s = cold().open();
+        s.execute_batch("UPDATE t SET email = 'b@x' WHERE id = 1; ALTER TABLE t DROP COLUMN id")
+            .await
+            .unwrap();
+        common::commit(&s).await;
+        assert_eq!(
+            outcome(&cold(), "INSERT INTO t VALUES ('b@x')").await,
+            taken
+        );
+        assert_eq!(
+            outcome(&cold(), "INSERT INTO t VALUES ('a@x')").await,
+            Ok(())
+        );
+
+        run(&cold(), "ALTER TABLE u RENAME COLUMN code TO tag").await;
+        assert_eq!((entries("u", "code"), entries("u", "tag")), (2, 0));
+        run(&cold(), "ALTER TABLE u DROP COLUMN id").await;
+        assert_eq!(
+            (entries("u", "code"), entries("u", "tag")),
+            (0, 2),
+            "under the name again"
+        );
+        assert_eq!(
+            outcome(&cold(), "INSERT INTO u VALUES ('c1', 9)").await,
+            taken
+        );
+        assert_eq!(
+            outcome(&cold(), "INSERT INTO u VALUES ('c9', 9)").await,
+            Ok(())
+        );
+    });
 }

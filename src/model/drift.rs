@@ -108,8 +108,10 @@ pub(crate) struct Difference {
 
 /// What GlueSQL cannot change in place, and the way round it.
 const RECREATE: &str = "GlueSQL cannot change a column's type or constraints in place: create \
-                        the table anew in a step (.sql(\"CREATE TABLE new_t …\"), a .data(…) \
-                        step that copies the rows, .drop_table(old), .rename_table(new_t, old))";
+                        the table anew, a step each (on kv:// a large table's drop must commit \
+                        before its name is used again): .sql(\"CREATE TABLE new_t …\") with a \
+                        .data(…) that copies the rows, then .drop_table(old), then \
+                        .rename_table(new_t, old)";
 
 /// What differs between `meta` and the stored table (`stored`), each with the migration step
 /// that resolves it where one does.

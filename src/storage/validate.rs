@@ -137,7 +137,7 @@ impl Committed {
         // stored: `Table::stored_as`).
         for (new, old) in &ws.writes.renamed {
             let conflict = |table: &String, detail: &str| Error::Conflict {
-                table: table.clone(),
+                table: crate::snapshot::shown_table(table),
                 detail: detail.to_owned(),
             };
             let base = ws
@@ -162,6 +162,10 @@ impl Committed {
                 // cache loads the rows when next needed.
                 None => Table::partial(gluesql_core::data::Schema::clone(&mine.schema), stamp),
             };
+            if crate::snapshot::dropped_table(new) {
+                // Dropped in place: never read again, so nothing of it is kept.
+                table = Table::partial(gluesql_core::data::Schema::clone(&mine.schema), stamp);
+            }
             table.schema = Arc::clone(&mine.schema);
             table.stored_as.clone_from(&mine.stored_as);
             table.backed = mine.backed.clone();

@@ -577,8 +577,7 @@ impl Run {
         self.next_tok.set(n + 1);
         let sql = match self.sim.pick(0..8) {
             0 => "CREATE TABLE scratch (id INTEGER PRIMARY KEY, tag TEXT UNIQUE)".to_owned(),
-            // In place (NULL, or a constant every stored row reads), or rewriting every row
-            // (UNIQUE).
+            // In place (NULL, or a constant every stored row reads; UNIQUE NULL).
             1 => {
                 self.added.borrow_mut().push(n);
                 match self.sim.pick(0..3) {
@@ -601,8 +600,8 @@ impl Run {
             // An index whose entries KV holds (the table is small), and its drop.
             3 => "CREATE INDEX ix_scratch_tag ON scratch (tag)".to_owned(),
             4 => "DROP INDEX scratch.ix_scratch_tag".to_owned(),
-            // One of the last columns added, if it is there: in place (NULL-able or a
-            // constant default), or rewriting every row (UNIQUE).
+            // One of the last columns added, if it is there: in place (a UNIQUE one's kv://
+            // entries stay, never taken again).
             5 => {
                 let added = self.added.borrow();
                 let back = (self.sim.pick(0..3) as usize + 1).min(added.len().max(1));

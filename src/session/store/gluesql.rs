@@ -118,6 +118,7 @@ impl StoreMut for SessionStore {
                 table.clear_unique();
             }
             None => {
+                reserved_table_name(&name)?;
                 reserved_names(schema.column_defs.iter().flatten().map(|c| c.name.as_str()))?;
                 reserved_comments(schema.column_defs.iter().flatten())?;
                 // A name renamed away in this unit of work still names its rows until the
@@ -327,6 +328,7 @@ impl AlterTable for RealSchemas<'_> {}
 
 impl AlterTable for SessionStore {
     fn rename_schema(&mut self, table_name: &str, new_table_name: &str) -> GlueResult<()> {
+        reserved_table_name(new_table_name)?;
         if self.table(table_name)?.is_none() {
             return Err(AlterTableError::TableNotFound(table_name.to_owned()).into());
         }
@@ -584,6 +586,18 @@ fn unique_entries_apart(columns: &[ColumnDef], column: ColumnDef) -> ColumnDef {
             ..crate::column_notes::notes(&column)
         },
     )
+}
+
+/// Refuses table names holding the control character that starts gluebind's names for tables
+/// dropped in place.
+fn reserved_table_name(name: &str) -> GlueResult<()> {
+    if name.contains(crate::snapshot::DROPPED) {
+        return Err(GlueError::StorageMsg(format!(
+            "table name {name:?} is reserved: names holding the control character U+0001 name \
+             dropped tables in gluebind's stored schemas; choose another name"
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses column names holding the control character that starts gluebind's names for

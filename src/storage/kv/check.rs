@@ -110,8 +110,9 @@ impl KvStorage {
                     return Err(Error::conflict(
                         &ddl.table,
                         format!(
-                            "its keys (table {owner}, renamed in place, keeps its rows under \
-                             {:?})",
+                            "its keys (table {}, renamed in place or dropped in place, keeps its rows \
+                             under {:?})",
+                            crate::snapshot::shown_table(owner),
                             ddl.storage
                         ),
                     ));
@@ -147,11 +148,21 @@ impl KvStorage {
                     if ddl.dropped {
                         let planned_keys: BTreeSet<&String> =
                             planned.writes.iter().map(|w| &w.key).collect();
-                        let names: Vec<String> = entries
+                        let mut names: Vec<String> = entries
                             .into_iter()
                             .map(|e| e.name)
                             .filter(|name| !planned_keys.contains(name))
                             .collect();
+                        // Garbage (a reader or a claim takes an entry only where its row
+                        // holds the value): deleted as far as the session's budget allows
+                        // beside the commit's own writes (entries of a UNIQUE column or an
+                        // index dropped in place are not in the commit's estimate); the rest
+                        // stays, unread.
+                        let room = self
+                            .max_ops
+                            .saturating_sub(ops.get() + planned.writes.len() as u64 + 4);
+                        let fits = room.saturating_sub(room.div_ceil(100));
+                        names.truncate(usize::try_from(fits).unwrap_or(usize::MAX));
                         // In bulk (what each held is what an undo puts back).
                         for (name, e) in names.iter().zip(self.get_raw(ops, &names).await?) {
                             if let Some(e) = e {
@@ -220,11 +231,12 @@ impl KvStorage {
                     row,
                     moved,
                     storage,
+                    rewritten,
                     ..
                 } => {
                     if let Some(e) = found {
                         let owner = layout::decode::<UniqueRecord>(key, &e.value)?.k;
-                        if &owner != row && !moved.contains(&owner) {
+                        if &owner != row && !moved.contains(&owner) && !rewritten {
                             contested.push((
                                 key,
                                 table,

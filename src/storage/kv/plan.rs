@@ -45,6 +45,11 @@ pub(super) enum Expect {
         value: String,
         /// The name the table's keys use (`Table::stored_as`).
         storage: String,
+        /// Claimed by a commit that writes the whole table (a schema change that rewrites
+        /// it, a new table), whose rows the session read in full and the commit checks
+        /// unchanged: an entry naming one of them stands for nothing (its value is where the
+        /// session's rows have it), and one naming another row is garbage.
+        rewritten: bool,
     },
     /// A unique value the commit gives up: owned by `row` (or gone).
     Release { row: Key },
@@ -149,7 +154,7 @@ impl Uniques {
     fn claim(
         &mut self,
         uk: String,
-        (table, storage): (&str, &str),
+        (table, storage, rewritten): (&str, &str, bool),
         row: &Key,
         pos: usize,
         (column, entries): (&str, &str),
@@ -168,6 +173,7 @@ impl Uniques {
                     entries: entries.to_owned(),
                     value,
                     storage: storage.to_owned(),
+                    rewritten,
                 },
             ),
         );
@@ -305,7 +311,7 @@ impl KvStorage {
                     if let Some(v) = row.values.get(pos).and_then(unique_key) {
                         let uk = self.layout.unique_key(at, &entries, &v)?;
                         let value = render(&row.values[pos]);
-                        uniques.claim(uk, (name, at), k, pos, (&column, &entries), value);
+                        uniques.claim(uk, (name, at, true), k, pos, (&column, &entries), value);
                     }
                 }
             }
@@ -412,7 +418,7 @@ impl KvStorage {
                     if let (Some(v), Some(row)) = (new_v, new) {
                         let uk = self.layout.unique_key(at, entries, &v)?;
                         let value = render(&row.values[*pos]);
-                        uniques.claim(uk, (name, at), k, *pos, (column, entries), value);
+                        uniques.claim(uk, (name, at, false), k, *pos, (column, entries), value);
                     }
                 }
             }
