@@ -158,10 +158,15 @@ async fn read_final(run: &Run, s: gluebind::Session, journal: Vec<String>) -> Fi
     // in KV), before a scan loads the table.
     let mut tagged = BTreeMap::new();
     let mut scratch_tagged = Some(Ok(()));
+    // The UNIQUE column goes by one of two names (renamed in place, and back).
+    let column = match s.execute_batch("SELECT label FROM scratch LIMIT 1").await {
+        Ok(_) => "label",
+        Err(_) => "tag",
+    };
     for tag in ["t0", "t1", "t2"] {
         match s
             .execute(
-                "SELECT id FROM scratch WHERE tag = $1 ORDER BY id",
+                &format!("SELECT id FROM scratch WHERE {column} = $1 ORDER BY id"),
                 params![tag],
             )
             .await
@@ -718,8 +723,8 @@ pub fn check(run: &Run, end: &Final, hung: &[String]) -> Report {
             }
         }
     }
-    // Every commit path keeps secondary indexes (and their entries in KV) in step with the
-    // rows. Across isolates on eventually consistent KV a lost update can delete an entry a
+    // Every commit path keeps secondary indexes and UNIQUE entries (and their entries in KV)
+    // in step with the rows. Across isolates on eventually consistent KV a lost update can delete an entry a
     // row still needs (a commit that moved the row away from the value, applied after one
     // that did not see it moved it back): counted there, a violation elsewhere.
     let mut index_disagrees = |v: String| {
@@ -738,7 +743,7 @@ pub fn check(run: &Run, end: &Final, hung: &[String]) -> Report {
     if let (Some(Ok((columns, rows))), Some(tagged)) = (&end.scratch, &end.scratch_tagged) {
         let at = |name: &str| columns.iter().position(|c| c == name);
         let mut scanned: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-        if let (Some(id), Some(tag)) = (at("id"), at("tag")) {
+        if let (Some(id), Some(tag)) = (at("id"), at("tag").or_else(|| at("label"))) {
             for row in rows {
                 if let (Value::I64(id), Value::Str(tag)) = (&row[id], &row[tag]) {
                     scanned.entry(tag.clone()).or_default().push(*id);
@@ -747,6 +752,12 @@ pub fn check(run: &Run, end: &Final, hung: &[String]) -> Report {
         }
         scanned.retain(|tag, _| ["t0", "t1", "t2"].contains(&tag.as_str()));
         scanned.values_mut().for_each(|ids| ids.sort_unstable());
+        // UNIQUE, under either name: exact within one isolate or on strongly consistent KV.
+        if let Some((tag, ids)) = scanned.iter().find(|(_, ids)| ids.len() > 1) {
+            index_disagrees(format!(
+                "scratch's UNIQUE column holds each value once: {tag:?} held by rows {ids:?}"
+            ));
+        }
         match tagged {
             Ok(tagged) if *tagged == scanned => {}
             other => index_disagrees(format!(

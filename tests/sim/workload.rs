@@ -575,7 +575,7 @@ impl Run {
     async fn ddl(&self, s: &Session) -> String {
         let n = self.next_tok.get();
         self.next_tok.set(n + 1);
-        let sql = match self.sim.pick(0..8) {
+        let sql = match self.sim.pick(0..9) {
             0 => "CREATE TABLE scratch (id INTEGER PRIMARY KEY, tag TEXT UNIQUE)".to_owned(),
             // In place (NULL, or a constant every stored row reads; UNIQUE NULL).
             1 => {
@@ -597,6 +597,12 @@ impl Run {
                 0 => "ALTER TABLE scratch RENAME TO scratch_old".to_owned(),
                 _ => "ALTER TABLE scratch_old RENAME TO scratch".to_owned(),
             },
+            // The UNIQUE column renamed in place (its kv:// entries stay under the name they
+            // were stored under), and back.
+            7 => match self.sim.pick(0..2) {
+                0 => "ALTER TABLE scratch RENAME COLUMN tag TO label".to_owned(),
+                _ => "ALTER TABLE scratch RENAME COLUMN label TO tag".to_owned(),
+            },
             // An index whose entries KV holds (the table is small), and its drop.
             3 => "CREATE INDEX ix_scratch_tag ON scratch (tag)".to_owned(),
             4 => "DROP INDEX scratch.ix_scratch_tag".to_owned(),
@@ -608,7 +614,12 @@ impl Run {
                 let token = added.len().checked_sub(back).map_or(0, |at| added[at]);
                 format!("ALTER TABLE scratch DROP COLUMN IF EXISTS c{token}")
             }
-            _ => format!("INSERT INTO scratch (id, tag) VALUES ({n}, 't{}')", n % 3),
+            // Under either name of the UNIQUE column (one of them fails while renamed).
+            _ => format!(
+                "INSERT INTO scratch (id, {}) VALUES ({n}, 't{}')",
+                ["tag", "label"][self.sim.pick(0..2) as usize],
+                n % 3
+            ),
         };
         if let Err(e) = s.execute_batch(&sql).await {
             return format!("ddl {sql}: {e}");
