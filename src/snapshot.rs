@@ -123,14 +123,38 @@ pub(crate) fn dropped_column(
     column: &gluesql_core::ast::ColumnDef,
     position: usize,
 ) -> gluesql_core::ast::ColumnDef {
-    gluesql_core::ast::ColumnDef {
+    // A UNIQUE column's kv:// entries stay in KV: noted, so that no UNIQUE column added later
+    // stores its own under their name, and a rewrite of the table deletes them.
+    let entries = (column.unique == Some(ColumnUniqueOption { is_primary: false }))
+        .then(|| crate::column_notes::entries_name(column).to_owned());
+    let dropped = gluesql_core::ast::ColumnDef {
         name: format!("{DROPPED}dropped {position} {}", column.name),
         nullable: true,
         default: None,
         unique: None,
         comment: None,
         ..column.clone()
-    }
+    };
+    with_notes(
+        &dropped,
+        Notes {
+            entries: entries.as_deref(),
+            ..Notes::default()
+        },
+    )
+}
+
+/// The columns dropped in place that were UNIQUE, with the name their kv:// entries are
+/// stored under: (position, entries name). Those entries stay in KV after the drop.
+pub(crate) fn dropped_unique_entries(schema: &Schema) -> Vec<(usize, String)> {
+    schema
+        .column_defs
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, c)| dropped(c))
+        .filter_map(|(pos, c)| Some((pos, notes(c).entries?.to_owned())))
+        .collect()
 }
 
 /// True for the name a table dropped in place goes by (kv://: a table too large to delete

@@ -74,6 +74,22 @@ fn a_large_kv_table_is_dropped_in_place_and_a_new_one_of_its_name_starts_empty()
                 column(&s, "SELECT TABLE_NAME FROM GLUE_TABLES", "TABLE_NAME").await;
             assert!(tables.is_empty(), "{tables:?}");
         }
+        // Not even by the name it goes by now (which no statement may give a table).
+        let hidden: gluebind::kv::format::layout::SchemaRecord = dump(&kv)
+            .into_iter()
+            .find(|(k, _)| k.starts_with("gluebind/v1/s/%01dropped"))
+            .map(|(k, e)| gluebind::kv::format::layout::decode(&k, &e.value).unwrap())
+            .expect("the schema record under the hidden name");
+        let hidden = hidden.schema.table_name;
+        for sql in [
+            format!("SELECT * FROM \"{hidden}\""),
+            format!("ALTER TABLE \"{hidden}\" RENAME TO back"),
+            format!("DROP TABLE \"{hidden}\""),
+            "CREATE TABLE \"a\u{1}b\" (id INTEGER PRIMARY KEY)".to_owned(),
+        ] {
+            let err = f.open().execute_batch(&sql).await.unwrap_err();
+            assert_eq!(err.code(), "SQL", "{sql}: {err}");
+        }
         // A new table of the name: its own rows (the old ones' emails and city are free).
         run(
             &f,
@@ -237,33 +253,74 @@ fn a_small_table_is_deleted_whatever_its_keys() {
     });
 }
 
-/// Entries left by UNIQUE columns dropped in place are not in a drop's estimate: a table small
-/// enough to delete is deleted within the budget, and the entries that do not fit stay, unread.
+/// Entries left by UNIQUE columns dropped in place count in a drop's size: a table whose rows
+/// and those entries fit one commit is deleted with them (its schema notes where they are);
+/// one whose do not is dropped in place. A UNIQUE column added later under a dropped one's
+/// name stores its entries apart, and a table created again under the name starts empty.
 #[test]
-fn a_drop_deletes_the_entries_of_dropped_columns_as_far_as_the_budget_allows() {
-    let kv = Rc::new(MemoryKv::new());
-    block_on(async {
-        let f = isolate(&kv, "kv://GLUEBIND_KV");
-        run(
-            &f,
-            "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT UNIQUE, b TEXT UNIQUE); \
-             INSERT INTO t SELECT N, 'a' || CAST(N AS TEXT), 'b' || CAST(N AS TEXT) \
-             FROM SERIES(40)",
-        )
-        .await;
-        run(
-            &f,
-            "ALTER TABLE t DROP COLUMN a; ALTER TABLE t DROP COLUMN b",
-        )
-        .await;
-        let g = isolate(&kv, SMALL_BUDGET);
-        let s = g.open();
-        s.execute_batch("DROP TABLE t").await.unwrap();
-        let info = common::commit(&s).await;
-        assert!(s.kv_ops() <= 100, "{} KV operations", s.kv_ops());
-        assert_eq!(info.tables_changed, 1);
-        assert_eq!(stored_rows(&kv, "t"), 0, "deleted, not in place");
-        run(&g, "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT UNIQUE)").await;
-        run(&g, "INSERT INTO t VALUES (1, 'a1')").await;
-    });
+fn a_drop_counts_and_deletes_the_entries_of_unique_columns_dropped_in_place() {
+    for (rows, in_place) in [(10, false), (20, true)] {
+        let kv = Rc::new(MemoryKv::new());
+        block_on(async {
+            let f = isolate(&kv, "kv://GLUEBIND_KV");
+            run(
+                &f,
+                &format!(
+                    "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT UNIQUE, b TEXT UNIQUE); \
+                     INSERT INTO t SELECT N, 'a' || CAST(N AS TEXT), 'b' || CAST(N AS TEXT) \
+                     FROM SERIES({rows})"
+                ),
+            )
+            .await;
+            run(
+                &f,
+                "ALTER TABLE t DROP COLUMN a; ALTER TABLE t DROP COLUMN b",
+            )
+            .await;
+            let entries = || {
+                dump(&kv)
+                    .into_iter()
+                    .filter(|(k, _)| k.starts_with("gluebind/v1/u/t/"))
+                    .count()
+            };
+            assert_eq!(
+                entries(),
+                2 * rows as usize,
+                "they stay with the drop in place"
+            );
+            // A UNIQUE column of a dropped one's name: its own entries, apart.
+            run(&f, "ALTER TABLE t ADD COLUMN a TEXT UNIQUE").await;
+            let dup = "UPDATE t SET a = 'a1' WHERE id = 2";
+            run(&f, "UPDATE t SET a = 'a1' WHERE id = 1").await;
+            let cold = isolate(&kv, SMALL_BUDGET);
+            let err = cold.open().execute_batch(dup).await.unwrap_err();
+            assert_eq!(err.code(), "UNIQUE", "{err}");
+            assert_eq!(entries(), 2 * rows as usize + 1);
+            let apart = dump(&kv)
+                .into_iter()
+                .any(|(k, _)| k.starts_with("gluebind/v1/u/t/a.1/"));
+            assert!(apart, "the new column's entries under a name of their own");
+            let g = isolate(&kv, SMALL_BUDGET);
+            let s = g.open();
+            s.execute_batch("DROP TABLE t").await.unwrap();
+            common::commit(&s).await;
+            assert!(s.kv_ops() <= 100, "{} KV operations", s.kv_ops());
+            let (left_rows, left_entries) = (stored_rows(&kv, "t"), entries());
+            match in_place {
+                true => assert_eq!(
+                    (left_rows, left_entries),
+                    (rows as usize, 2 * rows as usize + 1)
+                ),
+                false => assert_eq!((left_rows, left_entries), (0, 0), "deleted with the table"),
+            }
+            run(&g, "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT UNIQUE)").await;
+            run(&g, "INSERT INTO t VALUES (1, 'a1'), (2, 'a2')").await;
+            let n = scalar(
+                &isolate(&kv, SMALL_BUDGET).open(),
+                "SELECT COUNT(*) AS n FROM t",
+            )
+            .await;
+            assert_eq!(n, 2, "{rows} rows");
+        });
+    }
 }

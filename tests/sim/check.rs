@@ -158,9 +158,19 @@ async fn read_final(run: &Run, s: gluebind::Session, journal: Vec<String>) -> Fi
     // in KV), before a scan loads the table.
     let mut tagged = BTreeMap::new();
     let mut scratch_tagged = Some(Ok(()));
-    // The UNIQUE column goes by one of two names (renamed in place, and back).
-    let column = match s.execute_batch("SELECT label FROM scratch LIMIT 1").await {
-        Ok(_) => "label",
+    // The UNIQUE column goes by one of two names (renamed in place, and back): read from
+    // the schemas, not the rows (a scan would load the table before the lookups below).
+    let column = match s
+        .execute_batch(
+            "SELECT COLUMN_NAME FROM GLUE_TABLE_COLUMNS WHERE TABLE_NAME = 'scratch' \
+             AND COLUMN_NAME = 'label'",
+        )
+        .await
+    {
+        Ok(mut r) => match r.remove(0).into_rows() {
+            Ok(rows) if !rows.is_empty() => "label",
+            _ => "tag",
+        },
         Err(_) => "tag",
     };
     for tag in ["t0", "t1", "t2"] {

@@ -11,6 +11,10 @@ use gluesql_core::{
 
 impl Store for SessionStore {
     fn fetch_schema(&self, table_name: &str) -> GlueResult<Option<Schema>> {
+        // A table dropped in place is gone for SQL, whatever name a statement gives.
+        if crate::snapshot::dropped_table(table_name) {
+            return Ok(None);
+        }
         Ok(self.table(table_name)?.map(|t| for_gluesql(&t.schema)))
     }
 
@@ -328,6 +332,9 @@ impl AlterTable for RealSchemas<'_> {}
 
 impl AlterTable for SessionStore {
     fn rename_schema(&mut self, table_name: &str, new_table_name: &str) -> GlueResult<()> {
+        if crate::snapshot::dropped_table(table_name) {
+            return Err(AlterTableError::TableNotFound(table_name.to_owned()).into());
+        }
         reserved_table_name(new_table_name)?;
         if self.table(table_name)?.is_none() {
             return Err(AlterTableError::TableNotFound(table_name.to_owned()).into());
@@ -477,9 +484,9 @@ impl AlterTable for SessionStore {
         };
         // A column other than the primary key is dropped in place: the stored rows keep their
         // values there, unread (a schema-only commit, whatever the table's size). A UNIQUE
-        // column's kv:// entries stay too, never taken again: an entry counts only where its
-        // row holds the value at its column's position, and no later column takes that
-        // position. The primary key rewrites every row (rows are keyed by it).
+        // column's kv:// entries stay too, noted in the dropped column (`dropped_column`): no
+        // UNIQUE column added later stores its own under their name, and a rewrite or drop of
+        // the table deletes them. The primary key rewrites every row (rows are keyed by it).
         if column.unique != Some(ColumnUniqueOption { is_primary: true }) {
             return self.reshape(table_name, |columns| {
                 columns[at] = crate::snapshot::dropped_column(&columns[at], at);
@@ -560,14 +567,18 @@ pub(super) fn reserved_comments<'a>(
 }
 
 /// A column about to be added to `columns`, its UNIQUE entries (kv://) under a name no other
-/// UNIQUE column's are: its own, unless a column renamed in place keeps its entries there.
+/// UNIQUE column's are: its own, unless a column renamed or dropped in place keeps its entries
+/// there.
 fn unique_entries_apart(columns: &[ColumnDef], column: ColumnDef) -> ColumnDef {
     let unique = |c: &ColumnDef| c.unique == Some(ColumnUniqueOption { is_primary: false });
+    // Also by a UNIQUE column dropped in place, whose entries stay.
     let taken = |name: &str| {
         columns.iter().any(|c| {
-            unique(c)
-                && !crate::snapshot::dropped(c)
-                && crate::column_notes::entries_name(c) == name
+            let entries = match crate::snapshot::dropped(c) {
+                true => crate::column_notes::notes(c).entries,
+                false => unique(c).then(|| crate::column_notes::entries_name(c)),
+            };
+            entries == Some(name)
         })
     };
     if !unique(&column) || !taken(&column.name) {

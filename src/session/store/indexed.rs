@@ -478,6 +478,7 @@ impl SessionStore {
         let table = self.table(table_name)?;
         let keys_per_row = 1
             + crate::snapshot::unique_columns(&schema).len()
+            + crate::snapshot::dropped_unique_entries(&schema).len()
             + table.map_or(0, |t| t.backed.len());
         let rows = self.rows_if_at_most(table_name, &schema, self.back_indexes / keys_per_row)?;
         Ok(rows.is_none())

@@ -126,6 +126,18 @@ impl KvStorage {
             .check_records(planned, &unread, records, &current, ops, (id, ours.s))
             .await?;
         let mut leftovers = Vec::new();
+        // What the session's budget leaves for leftovers, read in bulk (one get per 100) and
+        // deleted one by one, beside the commit's own writes, the records it retires (and
+        // their markers), the record's delete and what is taken already.
+        let room = |ops: &Cell<u64>, taken: usize| -> usize {
+            let spent = ops.get()
+                + planned.writes.len() as u64
+                + 2 * finished.len() as u64
+                + 4
+                + taken as u64;
+            let room = self.max_ops.saturating_sub(spent);
+            usize::try_from(room.saturating_sub(room.div_ceil(100))).unwrap_or(usize::MAX)
+        };
         for (ddl, listed) in planned.ddl.iter().zip(ddl) {
             let (rows, entries) = listed?;
             match &ddl.rows_before {
@@ -155,14 +167,9 @@ impl KvStorage {
                             .collect();
                         // Garbage (a reader or a claim takes an entry only where its row
                         // holds the value): deleted as far as the session's budget allows
-                        // beside the commit's own writes (entries of a UNIQUE column or an
-                        // index dropped in place are not in the commit's estimate); the rest
-                        // stays, unread.
-                        let room = self
-                            .max_ops
-                            .saturating_sub(ops.get() + planned.writes.len() as u64 + 4);
-                        let fits = room.saturating_sub(room.div_ceil(100));
-                        names.truncate(usize::try_from(fits).unwrap_or(usize::MAX));
+                        // (entries of an index dropped in place on a large table are not in
+                        // the commit's estimate); the rest stays, unread.
+                        names.truncate(room(ops, leftovers.len()));
                         // In bulk (what each held is what an undo puts back).
                         for (name, e) in names.iter().zip(self.get_raw(ops, &names).await?) {
                             if let Some(e) = e {
@@ -173,12 +180,27 @@ impl KvStorage {
                 }
                 None => {
                     // A new table: whatever an earlier table of the name left is garbage
-                    // (unless a renamed table keeps its rows there: refused above).
-                    let names: Vec<String> = rows
-                        .into_iter()
-                        .map(|(name, _)| name)
-                        .chain(entries.into_iter().map(|e| e.name))
-                        .collect();
+                    // (unless a renamed table keeps its rows there: refused above). Rows
+                    // must all go (the new table would read them); entries as far as the
+                    // budget allows (never taken: their rows are gone).
+                    let rows: Vec<String> = rows.into_iter().map(|(name, _)| name).collect();
+                    let left = room(ops, leftovers.len());
+                    if rows.len() > left {
+                        return Err(Error::Storage {
+                            message: format!(
+                                "committing needs about {} more KV operations than this \
+                                 session's budget leaves: an earlier table stored as {:?} \
+                                 left {} rows there, which the new table must not read; \
+                                 create it in a unit of work of its own",
+                                rows.len() - left,
+                                ddl.storage,
+                                rows.len()
+                            ),
+                        });
+                    }
+                    let mut entries: Vec<String> = entries.into_iter().map(|e| e.name).collect();
+                    entries.truncate(left - rows.len());
+                    let names: Vec<String> = rows.into_iter().chain(entries).collect();
                     for (name, e) in names.iter().zip(self.get_raw(ops, &names).await?) {
                         if let Some(e) = e {
                             leftovers.push((name.clone(), e));
@@ -231,12 +253,11 @@ impl KvStorage {
                     row,
                     moved,
                     storage,
-                    rewritten,
                     ..
                 } => {
                     if let Some(e) = found {
                         let owner = layout::decode::<UniqueRecord>(key, &e.value)?.k;
-                        if &owner != row && !moved.contains(&owner) && !rewritten {
+                        if &owner != row && !moved.contains(&owner) {
                             contested.push((
                                 key,
                                 table,

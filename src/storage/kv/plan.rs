@@ -45,11 +45,6 @@ pub(super) enum Expect {
         value: String,
         /// The name the table's keys use (`Table::stored_as`).
         storage: String,
-        /// Claimed by a commit that writes the whole table (a schema change that rewrites
-        /// it, a new table), whose rows the session read in full and the commit checks
-        /// unchanged: an entry naming one of them stands for nothing (its value is where the
-        /// session's rows have it), and one naming another row is garbage.
-        rewritten: bool,
     },
     /// A unique value the commit gives up: owned by `row` (or gone).
     Release { row: Key },
@@ -154,7 +149,7 @@ impl Uniques {
     fn claim(
         &mut self,
         uk: String,
-        (table, storage, rewritten): (&str, &str, bool),
+        (table, storage): (&str, &str),
         row: &Key,
         pos: usize,
         (column, entries): (&str, &str),
@@ -173,7 +168,6 @@ impl Uniques {
                     entries: entries.to_owned(),
                     value,
                     storage: storage.to_owned(),
-                    rewritten,
                 },
             ),
         );
@@ -247,7 +241,11 @@ impl KvStorage {
                         );
                         push(&mut planned, row_key, was, None);
                     }
-                    for (pos, _, entries) in old.unique_entries() {
+                    // (And those UNIQUE columns dropped in place left: a rewrite leaves their
+                    // columns out, and their name may be taken again.)
+                    let stale = crate::snapshot::dropped_unique_entries(&old.schema);
+                    let entries = old.unique_entries().into_iter().map(|(p, _, e)| (p, e));
+                    for (pos, entries) in entries.chain(stale) {
                         if let Some(v) = row.values.get(pos).and_then(unique_key) {
                             uniques.release(self.layout.unique_key(at, &entries, &v)?, name, k);
                         }
@@ -311,7 +309,7 @@ impl KvStorage {
                     if let Some(v) = row.values.get(pos).and_then(unique_key) {
                         let uk = self.layout.unique_key(at, &entries, &v)?;
                         let value = render(&row.values[pos]);
-                        uniques.claim(uk, (name, at, true), k, pos, (&column, &entries), value);
+                        uniques.claim(uk, (name, at), k, pos, (&column, &entries), value);
                     }
                 }
             }
@@ -418,7 +416,7 @@ impl KvStorage {
                     if let (Some(v), Some(row)) = (new_v, new) {
                         let uk = self.layout.unique_key(at, entries, &v)?;
                         let value = render(&row.values[*pos]);
-                        uniques.claim(uk, (name, at, false), k, *pos, (column, entries), value);
+                        uniques.claim(uk, (name, at), k, *pos, (column, entries), value);
                     }
                 }
             }
