@@ -8,7 +8,9 @@
 //! ```text
 //! \u{1}fill <JSON value>   what the rows stored before the column was added read there
 //! \u{1}entries <name>      the name its UNIQUE entries are stored under (kv://), where it is
-//!                          not the column's own: a UNIQUE column renamed in place
+//!                          not the column's own: a UNIQUE column renamed in place, one added
+//!                          under a name another's entries use, one dropped in place (whose
+//!                          entries stay)
 //! \u{1}comment <text>      the user's own comment
 //! ```
 //!

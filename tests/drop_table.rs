@@ -85,6 +85,9 @@ fn a_large_kv_table_is_dropped_in_place_and_a_new_one_of_its_name_starts_empty()
             format!("SELECT * FROM \"{hidden}\""),
             format!("ALTER TABLE \"{hidden}\" RENAME TO back"),
             format!("DROP TABLE \"{hidden}\""),
+            format!("ALTER TABLE \"{hidden}\" ADD COLUMN x INTEGER UNIQUE DEFAULT 1"),
+            format!("ALTER TABLE \"{hidden}\" RENAME COLUMN city TO town"),
+            format!("CREATE INDEX ix_h ON \"{hidden}\" (city)"),
             "CREATE TABLE \"a\u{1}b\" (id INTEGER PRIMARY KEY)".to_owned(),
         ] {
             let err = f.open().execute_batch(&sql).await.unwrap_err();
@@ -295,7 +298,8 @@ fn a_drop_counts_and_deletes_the_entries_of_unique_columns_dropped_in_place() {
             let cold = isolate(&kv, SMALL_BUDGET);
             let err = cold.open().execute_batch(dup).await.unwrap_err();
             assert_eq!(err.code(), "UNIQUE", "{err}");
-            assert_eq!(entries(), 2 * rows as usize + 1);
+            // Row 1, written since, gave up the dropped columns' entries (it holds NULL there).
+            assert_eq!(entries(), 2 * rows as usize - 2 + 1);
             let apart = dump(&kv)
                 .into_iter()
                 .any(|(k, _)| k.starts_with("gluebind/v1/u/t/a.1/"));
@@ -309,7 +313,7 @@ fn a_drop_counts_and_deletes_the_entries_of_unique_columns_dropped_in_place() {
             match in_place {
                 true => assert_eq!(
                     (left_rows, left_entries),
-                    (rows as usize, 2 * rows as usize + 1)
+                    (rows as usize, 2 * rows as usize - 1)
                 ),
                 false => assert_eq!((left_rows, left_entries), (0, 0), "deleted with the table"),
             }

@@ -614,3 +614,37 @@ fn a_table_named_like_a_key_family_never_sees_a_prefixed_database() {
         }
     }
 }
+
+/// Two rows swap UNIQUE values in one unit of work (through a free value): each value's
+/// entry in KV names its new row, so an isolate that loaded nothing before refuses either
+/// value again. (The release of a value another row of the commit claimed deleted the entry
+/// the claim put.)
+#[test]
+fn a_swap_of_unique_values_keeps_both_entries() {
+    let kv = Rc::new(MemoryKv::new());
+    let f = isolate(&kv, URL);
+    block_on(async {
+        common::run(
+            &f,
+            "CREATE TABLE u (id INTEGER PRIMARY KEY, email TEXT UNIQUE); \
+             INSERT INTO u VALUES (1, 'a@x'), (2, 'b@x')",
+        )
+        .await;
+        common::run(
+            &f,
+            "UPDATE u SET email = 'tmp' WHERE id = 1; UPDATE u SET email = 'a@x' WHERE id = 2; \
+             UPDATE u SET email = 'b@x' WHERE id = 1",
+        )
+        .await;
+        for email in ["a@x", "b@x"] {
+            let s = isolate(&kv, URL).open();
+            let err = s
+                .execute_batch(&format!("INSERT INTO u VALUES (3, '{email}')"))
+                .await
+                .map(|_| ())
+                .unwrap_err();
+            assert_eq!(err.code(), "UNIQUE", "{email}: {err}");
+        }
+        common::run(&isolate(&kv, URL), "INSERT INTO u VALUES (3, 'tmp')").await;
+    });
+}

@@ -414,6 +414,9 @@ impl AlterTable for SessionStore {
     }
 
     fn add_column(&mut self, table_name: &str, column_def: &ColumnDef) -> GlueResult<()> {
+        if crate::snapshot::dropped_table(table_name) {
+            return Err(AlterTableError::TableNotFound(table_name.to_owned()).into());
+        }
         reserved_names([column_def.name.as_str()])?;
         reserved_comments([column_def])?;
         // Rows are keyed by the primary key from the table's creation on: a key added later

@@ -331,6 +331,9 @@ impl SessionStore {
     /// The schema with its UNIQUE flags, as SQL sees it (the columns dropped in place left
     /// out: see [`crate::snapshot::dropped`]).
     pub(crate) fn real_schema(&self, name: &str) -> GlueResult<Option<Schema>> {
+        if crate::snapshot::dropped_table(name) {
+            return Ok(None);
+        }
         Ok(self
             .table(name)?
             .map(|t| crate::snapshot::visible(&t.schema)))
@@ -339,6 +342,10 @@ impl SessionStore {
     /// The schema as stored, the columns dropped in place included: what a change in place
     /// edits (the stored rows keep their positions).
     pub(crate) fn physical_schema(&self, name: &str) -> GlueResult<Option<Schema>> {
+        // A table dropped in place is not a statement's to change, whatever name it gives.
+        if crate::snapshot::dropped_table(name) {
+            return Ok(None);
+        }
         Ok(self.table(name)?.map(|t| Schema::clone(&t.schema)))
     }
 

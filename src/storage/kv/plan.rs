@@ -142,6 +142,12 @@ impl Uniques {
             .entry(uk.clone())
             .or_default()
             .insert(row.clone());
+        // Taken by another row of this commit already (a swap): the claim's write replaces
+        // the entry, and its `was` names this row (from `moved_from`). A release kept beside
+        // it would delete the entry the claim puts.
+        if self.claims.contains_key(&uk) {
+            return;
+        }
         self.releases.insert(uk, (table.to_owned(), row.clone()));
     }
 
@@ -230,6 +236,15 @@ impl KvStorage {
                 let mut versions = BTreeMap::new();
                 // The whole old table goes (rows and unique entries), then the new one is
                 // written in full.
+                // The entries the old table's rows hold: its UNIQUE columns' and those UNIQUE
+                // columns dropped in place left (a rewrite leaves their columns out, and their
+                // name may be taken again).
+                let released: Vec<(usize, String)> = old
+                    .unique_entries()
+                    .into_iter()
+                    .map(|(p, _, e)| (p, e))
+                    .chain(crate::snapshot::dropped_unique_entries(&old.schema))
+                    .collect();
                 for (k, row) in &old.rows {
                     let row_key = self.layout.row_key(at, k)?;
                     versions.insert(row_key.clone(), row.version);
@@ -241,13 +256,9 @@ impl KvStorage {
                         );
                         push(&mut planned, row_key, was, None);
                     }
-                    // (And those UNIQUE columns dropped in place left: a rewrite leaves their
-                    // columns out, and their name may be taken again.)
-                    let stale = crate::snapshot::dropped_unique_entries(&old.schema);
-                    let entries = old.unique_entries().into_iter().map(|(p, _, e)| (p, e));
-                    for (pos, entries) in entries.chain(stale) {
-                        if let Some(v) = row.values.get(pos).and_then(unique_key) {
-                            uniques.release(self.layout.unique_key(at, &entries, &v)?, name, k);
+                    for (pos, entries) in &released {
+                        if let Some(v) = row.values.get(*pos).and_then(unique_key) {
+                            uniques.release(self.layout.unique_key(at, entries, &v)?, name, k);
                         }
                     }
                 }
@@ -392,6 +403,9 @@ impl KvStorage {
                 (name.clone(), Expect::Version(Some(base.schema_version))),
             );
             let columns = mine.unique_entries();
+            // UNIQUE columns dropped in place: a row written since holds NULL there, so the
+            // entry its old value kept goes with the write.
+            let stale = crate::snapshot::dropped_unique_entries(&mine.schema);
             let at = mine.storage_name();
             for k in keys {
                 let row_key = self.layout.row_key(at, k)?;
@@ -417,6 +431,13 @@ impl KvStorage {
                         let uk = self.layout.unique_key(at, entries, &v)?;
                         let value = render(&row.values[*pos]);
                         uniques.claim(uk, (name, at), k, *pos, (column, entries), value);
+                    }
+                }
+                for (pos, entries) in &stale {
+                    let old_v = old.and_then(|r| r.values.get(*pos)).and_then(unique_key);
+                    let new_v = new.and_then(|r| r.values.get(*pos)).and_then(unique_key);
+                    if let (Some(v), true) = (old_v.as_ref(), old_v != new_v) {
+                        uniques.release(self.layout.unique_key(at, entries, v)?, name, k);
                     }
                 }
             }
