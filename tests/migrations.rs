@@ -838,17 +838,11 @@ fn a_step_on_100_000_rows_leaves_them_in_place_and_they_read_in_the_new_shape() 
                 .unwrap();
             s.commit().await.unwrap();
             let s = f.open();
-            let err = s
-                .execute_batch(&format!(
-                    "UPDATE huge SET badge = 'b' WHERE id = {}",
-                    rows - 1
-                ))
-                .await
-                .unwrap_err();
-            assert!(
-                matches!(err, gluebind::Error::Unique { .. }),
-                "{engine}: {err}"
-            );
+            refused_as_taken(
+                &s,
+                &format!("UPDATE huge SET badge = 'b' WHERE id = {}", rows - 1),
+            )
+            .await;
             let badges: Vec<Option<String>> = column(
                 &f.open(),
                 &format!(
@@ -880,17 +874,11 @@ fn a_step_on_100_000_rows_leaves_them_in_place_and_they_read_in_the_new_shape() 
             // its new name, and none once dropped.
             in_place(engine, &f, &object, huge_steps(6), &[], "0006_tag").await;
             let s = f.open();
-            let err = s
-                .execute_batch(&format!(
-                    "UPDATE huge SET tag = 'b' WHERE id = {}",
-                    rows - 1
-                ))
-                .await
-                .unwrap_err();
-            assert!(
-                matches!(err, gluebind::Error::Unique { .. }),
-                "{engine}: {err}"
-            );
+            refused_as_taken(
+                &s,
+                &format!("UPDATE huge SET tag = 'b' WHERE id = {}", rows - 1),
+            )
+            .await;
             in_place(engine, &f, &object, huge_steps(7), &[], "0007_drop_tag").await;
             let columns: Vec<String> = column(
                 &f.open(),
@@ -940,6 +928,15 @@ fn a_step_on_100_000_rows_leaves_them_in_place_and_they_read_in_the_new_shape() 
             }
         });
     }
+}
+
+/// `sql` fails with a UNIQUE error.
+async fn refused_as_taken(s: &Session, sql: &str) {
+    let err = s.execute_batch(sql).await.unwrap_err();
+    assert!(
+        matches!(err, gluebind::Error::Unique { .. }),
+        "{sql}: {err}"
+    );
 }
 
 /// The steps of the 100 000-row test, up to step `n` (from `0001_flags`).

@@ -352,25 +352,7 @@ impl AlterTable for SessionStore {
             self.complete_table(table_name)?;
             return RealSchemas(self).rename_schema(table_name, new_table_name);
         }
-        let mut table = self
-            .db
-            .tables
-            .remove(table_name)
-            .ok_or_else(|| AlterTableError::TableNotFound(table_name.to_owned()))?;
-        let storage: Arc<str> = Arc::from(table.storage_name());
-        let mut schema = Schema::clone(&table.schema);
-        new_table_name.clone_into(&mut schema.table_name);
-        table.schema = Arc::new(schema);
-        table.stored_as = (*storage != *new_table_name).then_some(storage);
-        if !self.db.schemas_complete {
-            self.db.absent_tables.insert(table_name.to_owned());
-        }
-        self.db.absent_tables.remove(new_table_name);
-        self.db.tables.insert(new_table_name.to_owned(), table);
-        self.writes
-            .renamed
-            .insert(new_table_name.to_owned(), table_name.to_owned());
-        Ok(())
+        self.move_in_place(table_name, new_table_name, |_| {})
     }
 
     fn rename_column(&mut self, table_name: &str, old: &str, new: &str) -> GlueResult<()> {

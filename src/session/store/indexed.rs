@@ -489,28 +489,43 @@ impl SessionStore {
     /// rows and entries stay in KV, unread, under their storage name, which no table created
     /// later takes. The commit moves the schema record alone, as a rename in place.
     pub(super) fn drop_in_place(&mut self, table_name: &str) -> GlueResult<()> {
+        let millis = created_now().and_utc().timestamp_millis();
+        let hidden = (millis..)
+            .map(|at| crate::snapshot::dropped_table_name(table_name, at))
+            .find(|name| !self.db.tables.contains_key(name) && !self.base.tables.contains_key(name))
+            .ok_or_else(|| GlueError::StorageMsg("no name left for a dropped table".to_owned()))?;
+        // Refers to nothing: a table it referred to may be dropped as if it were gone.
+        self.move_in_place(table_name, &hidden, |schema| schema.foreign_keys.clear())
+    }
+
+    /// Moves `table_name`'s schema to `new_name` in place (`ALTER TABLE … RENAME TO`, or a
+    /// drop in place), `change` applied to it: the rows stay where they are stored
+    /// (`Table::stored_as`), and the commit moves the schema record alone.
+    pub(super) fn move_in_place(
+        &mut self,
+        table_name: &str,
+        new_name: &str,
+        change: impl FnOnce(&mut Schema),
+    ) -> GlueResult<()> {
         let mut table = self
             .db
             .tables
             .remove(table_name)
             .ok_or_else(|| AlterTableError::TableNotFound(table_name.to_owned()))?;
         let storage: Arc<str> = Arc::from(table.storage_name());
-        let millis = created_now().and_utc().timestamp_millis();
-        let hidden = (millis..)
-            .map(|at| crate::snapshot::dropped_table_name(table_name, at))
-            .find(|name| !self.db.tables.contains_key(name) && !self.base.tables.contains_key(name))
-            .ok_or_else(|| GlueError::StorageMsg("no name left for a dropped table".to_owned()))?;
         let mut schema = Schema::clone(&table.schema);
-        hidden.clone_into(&mut schema.table_name);
-        // Refers to nothing: a table it referred to may be dropped as if it were gone.
-        schema.foreign_keys.clear();
+        new_name.clone_into(&mut schema.table_name);
+        change(&mut schema);
         table.schema = Arc::new(schema);
-        table.stored_as = Some(storage);
+        table.stored_as = (*storage != *new_name).then_some(storage);
         if !self.db.schemas_complete {
             self.db.absent_tables.insert(table_name.to_owned());
         }
-        self.db.tables.insert(hidden.clone(), table);
-        self.writes.renamed.insert(hidden, table_name.to_owned());
+        self.db.absent_tables.remove(new_name);
+        self.db.tables.insert(new_name.to_owned(), table);
+        self.writes
+            .renamed
+            .insert(new_name.to_owned(), table_name.to_owned());
         Ok(())
     }
 
