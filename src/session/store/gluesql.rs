@@ -11,10 +11,6 @@ use gluesql_core::{
 
 impl Store for SessionStore {
     fn fetch_schema(&self, table_name: &str) -> GlueResult<Option<Schema>> {
-        // A table dropped in place is gone for SQL, whatever name a statement gives.
-        if crate::snapshot::dropped_table(table_name) {
-            return Ok(None);
-        }
         Ok(self.table(table_name)?.map(|t| for_gluesql(&t.schema)))
     }
 
@@ -332,9 +328,6 @@ impl AlterTable for RealSchemas<'_> {}
 
 impl AlterTable for SessionStore {
     fn rename_schema(&mut self, table_name: &str, new_table_name: &str) -> GlueResult<()> {
-        if crate::snapshot::dropped_table(table_name) {
-            return Err(AlterTableError::TableNotFound(table_name.to_owned()).into());
-        }
         reserved_table_name(new_table_name)?;
         if self.table(table_name)?.is_none() {
             return Err(AlterTableError::TableNotFound(table_name.to_owned()).into());
@@ -396,9 +389,6 @@ impl AlterTable for SessionStore {
     }
 
     fn add_column(&mut self, table_name: &str, column_def: &ColumnDef) -> GlueResult<()> {
-        if crate::snapshot::dropped_table(table_name) {
-            return Err(AlterTableError::TableNotFound(table_name.to_owned()).into());
-        }
         reserved_names([column_def.name.as_str()])?;
         reserved_comments([column_def])?;
         // Rows are keyed by the primary key from the table's creation on: a key added later

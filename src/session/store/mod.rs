@@ -309,6 +309,10 @@ impl SessionStore {
     }
 
     fn table(&self, name: &str) -> GlueResult<Option<&Table>> {
+        // A table dropped in place is gone for SQL, whatever name a statement gives.
+        if crate::snapshot::dropped_table(name) {
+            return Ok(None);
+        }
         if self.writes.renamed.contains_key(name) {
             return Err(GlueError::StorageMsg(format!(
                 "table {name:?} was renamed in place in this unit of work: commit the rename \
@@ -331,9 +335,6 @@ impl SessionStore {
     /// The schema with its UNIQUE flags, as SQL sees it (the columns dropped in place left
     /// out: see [`crate::snapshot::dropped`]).
     pub(crate) fn real_schema(&self, name: &str) -> GlueResult<Option<Schema>> {
-        if crate::snapshot::dropped_table(name) {
-            return Ok(None);
-        }
         Ok(self
             .table(name)?
             .map(|t| crate::snapshot::visible(&t.schema)))
@@ -342,10 +343,6 @@ impl SessionStore {
     /// The schema as stored, the columns dropped in place included: what a change in place
     /// edits (the stored rows keep their positions).
     pub(crate) fn physical_schema(&self, name: &str) -> GlueResult<Option<Schema>> {
-        // A table dropped in place is not a statement's to change, whatever name it gives.
-        if crate::snapshot::dropped_table(name) {
-            return Ok(None);
-        }
         Ok(self.table(name)?.map(|t| Schema::clone(&t.schema)))
     }
 
