@@ -179,6 +179,12 @@ fn older(body: &str) -> Result<String, String> {
     let Ok(mut request) = serde_json::from_str::<serde_json::Value>(body) else {
         return Ok(body.to_owned());
     };
+    if request.get("batch").is_some() {
+        return Err(
+            r#"{"failed":{"error":{"code":"REQUEST","message":"not a gluebind request: unknown variant `batch`"}}}"#
+                .to_owned(),
+        );
+    }
     let tables = request
         .pointer("/commit/delta/tables")
         .and_then(|t| t.as_array());

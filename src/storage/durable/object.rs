@@ -298,6 +298,20 @@ impl<P: Persistence> DatabaseObject<P> {
                 mine,
             } => self.commit(id, cache, delta, mine),
             Request::Ids { name, count } => self.ids(&name, count),
+            Request::Batch(requests) => Response::Batch(
+                requests
+                    .into_iter()
+                    .map(|request| match request {
+                        Request::Batch(_) => Response::Failed {
+                            error: ErrorWire::Request {
+                                message: "a batch inside a batch".to_owned(),
+                            },
+                            since: None,
+                        },
+                        request => self.handle(request),
+                    })
+                    .collect(),
+            ),
         }
     }
 

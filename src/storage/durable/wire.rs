@@ -42,6 +42,9 @@ pub enum Request {
     /// Reserves `count` values of the ID sequence `name` (above the largest integer key of
     /// the table of that name, as `memory://` starts its sequences).
     Ids { name: String, count: u32 },
+    /// Several requests (commits of one isolate's sessions), answered in order in one
+    /// [`Response::Batch`] as if each came alone, one after the other ([`WIRE`] 3).
+    Batch(Vec<Request>),
 }
 
 /// What a load reads, as of version `at` (`None`: the latest).
@@ -95,7 +98,7 @@ pub type FirstRows = (Vec<KeyedRow>, Option<Key>);
 /// What this gluebind's object reads and answers beyond the first release of the wire, as a
 /// number its answers carry (`wire`; absent from an older object's): 2 reads a table without
 /// its schema ([`TableWire::schema`]). A worker sends what the object it last heard from reads.
-pub const WIRE: u32 = 2;
+pub const WIRE: u32 = 3;
 
 /// A table as a session holds it (part of it, unless `complete`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -216,6 +219,8 @@ pub enum Response {
     TooOld {
         oldest: Version,
     },
+    /// The answers of a [`Request::Batch`], in its order.
+    Batch(Vec<Response>),
     Failed {
         error: ErrorWire,
         /// For a refused commit (`CONFLICT`, `UNIQUE`): the changes after the request's cache

@@ -1,0 +1,291 @@
+//! Group commit on do://: the commits an isolate's sessions make while a request to the
+//! database object is out go together in one request, and the object answers each as if it
+//! came alone — its own outcome (committed, CONFLICT, UNIQUE), applied once, whatever happens
+//! to the request that carried it (lost, cancelled, refused by an older object).
+
+mod common;
+use common::block_on;
+use futures::future::join_all;
+use gluebind::{durable::LocalObject, params, Engine, Error, Session, SessionFactory};
+use std::{
+    future::Future,
+    pin::pin,
+    rc::Rc,
+    task::{Context, Poll},
+};
+
+const URL: &str = "do://GLUEBIND_DB";
+const USERS: &str =
+    "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL UNIQUE)";
+
+fn isolate(object: &Rc<LocalObject>) -> SessionFactory {
+    SessionFactory::builder()
+        .bind(Engine::with_object(URL, object.clone()).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// An object with the users table, a first isolate that committed (so it knows the object
+/// reads batches), and every request yielding once (as a round trip does).
+fn database() -> (Rc<LocalObject>, SessionFactory) {
+    let object = Rc::new(LocalObject::new());
+    let a = isolate(&object);
+    block_on(async {
+        let s = a.open();
+        s.execute_batch(USERS).await.unwrap();
+        s.commit().await.unwrap();
+    });
+    object.interleave(true);
+    (object, a)
+}
+
+/// One session of `f` that adds user `id` and commits.
+async fn add(f: SessionFactory, id: i64, email: String) -> gluebind::Result<()> {
+    let s = f.open();
+    s.execute(
+        "INSERT INTO users VALUES ($1, $2, $3)",
+        params![id, format!("user {id}"), email],
+    )
+    .await?;
+    s.commit().await.map(drop)
+}
+
+/// The users another isolate reads: (id, email), by id.
+fn users(object: &Rc<LocalObject>) -> Vec<(i64, String)> {
+    block_on(async {
+        isolate(object)
+            .open()
+            .execute_batch("SELECT id, email FROM users ORDER BY id")
+            .await
+            .unwrap()
+            .remove(0)
+            .into_rows()
+            .unwrap()
+            .iter()
+            .map(|r| (r.get("id").unwrap(), r.get("email").unwrap()))
+            .collect()
+    })
+}
+
+/// Sessions of `f` with one new user each (ids `ids`), ready to commit.
+fn ready(f: &SessionFactory, ids: impl IntoIterator<Item = i64>) -> Vec<Session> {
+    ids.into_iter()
+        .map(|id| {
+            let s = f.open();
+            block_on(s.execute(
+                "INSERT INTO users VALUES ($1, $2, $3)",
+                params![id, format!("user {id}"), format!("u{id}@x")],
+            ))
+            .unwrap();
+            s
+        })
+        .collect()
+}
+
+/// Commits `sessions` at once, the first sent alone while the others wait for it (they then
+/// go as one batch); `meanwhile` runs once the first is answered, before the batch goes.
+fn commit_behind_one(sessions: &[Session], meanwhile: impl FnOnce()) -> Vec<gluebind::Result<()>> {
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let (first, rest) = sessions.split_first().unwrap();
+    let mut first = pin!(first.commit());
+    assert!(
+        first.as_mut().poll(&mut cx).is_pending(),
+        "the first is out"
+    );
+    let mut rest = pin!(join_all(rest.iter().map(Session::commit)));
+    assert!(rest.as_mut().poll(&mut cx).is_pending(), "the others wait");
+    let first = loop {
+        if let Poll::Ready(outcome) = first.as_mut().poll(&mut cx) {
+            break outcome;
+        }
+    };
+    meanwhile();
+    let mut outcomes = vec![first.map(drop)];
+    outcomes.extend(block_on(rest).into_iter().map(|o| o.map(drop)));
+    outcomes
+}
+
+#[test]
+fn concurrent_commits_of_an_isolate_share_requests_and_keep_their_own_outcomes() {
+    let (object, a) = database();
+    // Twelve sessions commit at once; the last takes an email the first commits.
+    let sessions: Vec<Session> = (1..=12_i64)
+        .map(|id| {
+            let email = match id {
+                12 => "u1@x".to_owned(),
+                id => format!("u{id}@x"),
+            };
+            let s = a.open();
+            block_on(s.execute(
+                "INSERT INTO users VALUES ($1, $2, $3)",
+                params![id, format!("user {id}"), email],
+            ))
+            .unwrap();
+            s
+        })
+        .collect();
+    let before = object.requests();
+    let outcomes = block_on(join_all(sessions.iter().map(Session::commit)));
+    let requests = object.requests() - before;
+    assert!(requests <= 4, "{requests} requests for 12 commits");
+    assert!(outcomes[..11].iter().all(Result::is_ok), "{outcomes:?}");
+    assert!(
+        matches!(&outcomes[11], Err(Error::Unique { column, .. }) if column == "email"),
+        "{:?}",
+        outcomes[11]
+    );
+    let stored = users(&object);
+    assert_eq!(stored.len(), 11, "{stored:?}");
+    assert!(stored
+        .iter()
+        .all(|(id, email)| *email == format!("u{id}@x")));
+    // The committing isolate's cache holds every row of the batch: read with no request.
+    let before = object.requests();
+    block_on(async {
+        let s = a.open();
+        for id in 1..=11_i64 {
+            let rows = s
+                .execute("SELECT email FROM users WHERE id = $1", params![id])
+                .await
+                .unwrap()
+                .into_rows()
+                .unwrap();
+            assert_eq!(rows.len(), 1, "user {id}");
+        }
+    });
+    assert_eq!(object.requests() - before, 0);
+}
+
+/// Two sessions of one batch that read a row and write it: the object takes them in order, so
+/// the second conflicts with the first (serializable), as two requests would.
+#[test]
+fn a_batch_validates_each_commit_against_the_ones_before_it() {
+    let (object, a) = database();
+    block_on(add(a.clone(), 1, "u1@x".into())).unwrap();
+    let rename = |name: &'static str| {
+        let s = a.open();
+        async move {
+            s.execute_batch("SELECT name FROM users WHERE id = 1")
+                .await?;
+            s.execute("UPDATE users SET name = $1 WHERE id = 1", params![name])
+                .await?;
+            s.commit().await.map(drop)
+        }
+    };
+    let before = object.requests();
+    let outcomes = block_on(join_all([
+        rename("first"),
+        rename("second"),
+        rename("third"),
+    ]));
+    let ok = outcomes.iter().filter(|o| o.is_ok()).count();
+    let conflicts = outcomes
+        .iter()
+        .filter(|o| matches!(o, Err(e) if e.code() == "CONFLICT"))
+        .count();
+    assert_eq!((ok, conflicts), (1, 2), "{outcomes:?}");
+    assert!(object.requests() - before < 3, "batched");
+}
+
+/// The answer of a batch is lost after the object applied it: every commit of it goes again
+/// and is answered by its id — each applied once, none refused by its own earlier attempt.
+#[test]
+fn a_lost_batch_answer_applies_each_commit_once() {
+    let (object, a) = database();
+    let sessions = ready(&a, 1..=8);
+    let requests = std::cell::Cell::new(0);
+    let outcomes = commit_behind_one(&sessions, || {
+        object.lose_answers(1);
+        requests.set(object.requests());
+    });
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    // The batch of seven (its answer lost), then each again.
+    assert!(object.requests() - requests.get() >= 2);
+    assert_eq!(users(&object).len(), 8);
+}
+
+/// The session whose request carries a batch is cancelled (its request ended) before the
+/// answer: the other commits of the batch go again by themselves and are applied once.
+#[test]
+fn a_cancelled_sender_leaves_its_batch_to_the_others() {
+    let (object, a) = database();
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    // Three sessions with a row each, ready to commit.
+    let [s1, s2, s3] = [1_i64, 2, 3].map(|id| {
+        let s = a.open();
+        block_on(s.execute(
+            "INSERT INTO users VALUES ($1, $2, $3)",
+            params![id, format!("user {id}"), format!("u{id}@x")],
+        ))
+        .unwrap();
+        s
+    });
+    // The first commit goes alone: its request is out (pending at the round trip's yield).
+    let mut first = pin!(s1.commit());
+    assert!(first.as_mut().poll(&mut cx).is_pending());
+    // Two more wait for it.
+    let mut second = Box::pin(s2.commit());
+    let mut third = pin!(s3.commit());
+    assert!(second.as_mut().poll(&mut cx).is_pending());
+    assert!(third.as_mut().poll(&mut cx).is_pending());
+    // The first is answered; the second, polled next, sends itself and the third.
+    let mut polls = 0;
+    while first.as_mut().poll(&mut cx).is_pending() {
+        polls += 1;
+        assert!(polls < 100, "the first commit is answered");
+    }
+    let requests = object.requests();
+    assert!(second.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(object.requests() - requests, 1, "the batch of two is out");
+    // Its session ends before the answer: the third learns that and goes again.
+    drop(second);
+    let outcome = loop {
+        if let Poll::Ready(outcome) = third.as_mut().poll(&mut cx) {
+            break outcome;
+        }
+        polls += 1;
+        // Told at once, not after waiting out the request that will never come back.
+        assert!(polls < 500, "the third commit is answered");
+    };
+    outcome.unwrap();
+    let ids: Vec<i64> = users(&object).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(
+        ids,
+        vec![1, 3],
+        "the cancelled commit never reached the object"
+    );
+    // Nothing is left waiting: the next commits go as before.
+    block_on(join_all(
+        (4..=6).map(|id| add(a.clone(), id, format!("u{id}@x"))),
+    ))
+    .into_iter()
+    .collect::<gluebind::Result<Vec<()>>>()
+    .unwrap();
+    assert_eq!(users(&object).len(), 5);
+}
+
+/// An object of an earlier gluebind (a deploy rolled back) refuses a batch unread: each of its
+/// commits goes again alone, and the isolate batches no more.
+#[test]
+fn an_object_that_reads_no_batch_gets_each_commit_alone() {
+    let (object, a) = database();
+    let sessions = ready(&a, 1..=6);
+    let requests = std::cell::Cell::new(0);
+    let outcomes = commit_behind_one(&sessions, || {
+        object.as_older_object(true);
+        requests.set(object.requests());
+    });
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    // The refused batch, then each of its five commits alone (twice: that object also
+    // refuses a commit without its schemas, which goes again whole).
+    assert_eq!(object.requests() - requests.get(), 1 + 5 * 2);
+    let sessions = ready(&a, 7..=9);
+    let before = object.requests();
+    let outcomes = block_on(join_all(sessions.iter().map(Session::commit)));
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    assert_eq!(object.requests() - before, 3, "one request per commit");
+    object.as_older_object(false);
+    assert_eq!(users(&object).len(), 9);
+}
