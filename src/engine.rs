@@ -80,15 +80,32 @@ impl fmt::Debug for Engine {
 pub(crate) fn random_53(kv: Option<&dyn KvBackend>) -> Result<u64> {
     let bits = match kv.and_then(KvBackend::random_u64) {
         Some(bits) => bits,
-        None => {
-            let mut bytes = [0u8; 8];
+        None => platform_random()?,
+    };
+    Ok((bits >> 11).max(1))
+}
+
+/// 64 random bits from the platform, drawn 32 values at a time: each draw is a call into
+/// JavaScript (`crypto.getRandomValues`) that costs about as much as 32 values.
+fn platform_random() -> Result<u64> {
+    thread_local! {
+        static POOL: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    }
+    POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.is_empty() {
+            let mut bytes = [0u8; 256];
             getrandom::getrandom(&mut bytes).map_err(|e| Error::Storage {
                 message: format!("no randomness available for IDs: {e}"),
             })?;
-            u64::from_le_bytes(bytes)
+            pool.extend(
+                bytes
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
+            );
         }
-    };
-    Ok((bits >> 11).max(1))
+        Ok(pool.pop().expect("filled"))
+    })
 }
 
 impl Engine {

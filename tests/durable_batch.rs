@@ -289,3 +289,136 @@ fn an_object_that_reads_no_batch_gets_each_commit_alone() {
     object.as_older_object(false);
     assert_eq!(users(&object).len(), 9);
 }
+
+/// Polls `f` until it is ready (at most `limit` times).
+fn drive<F: Future>(mut f: std::pin::Pin<&mut F>, limit: u32) -> F::Output {
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    for _ in 0..limit {
+        if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+    panic!("not ready after {limit} polls");
+}
+
+/// Two commits of one batch that take one email: the second is checked against the first
+/// (UNIQUE), not against the state before the batch.
+#[test]
+fn each_commit_of_a_batch_is_checked_against_the_ones_before_it_in_the_batch() {
+    let (object, a) = database();
+    let mut sessions = ready(&a, [1]);
+    for id in [2_i64, 3] {
+        let s = a.open();
+        block_on(s.execute(
+            "INSERT INTO users VALUES ($1, 'twin', 'twin@x')",
+            params![id],
+        ))
+        .unwrap();
+        sessions.push(s);
+    }
+    let before = object.requests();
+    let outcomes = commit_behind_one(&sessions, || {});
+    assert_eq!(
+        object.requests() - before,
+        2,
+        "one alone, then the two as one batch"
+    );
+    assert!(outcomes[0].is_ok() && outcomes[1].is_ok(), "{outcomes:?}");
+    assert!(
+        matches!(&outcomes[2], Err(Error::Unique { column, .. }) if column == "email"),
+        "{outcomes:?}"
+    );
+    assert_eq!(users(&object).len(), 2);
+}
+
+/// A session whose request ends while its commit waits takes the commit out of the queue: the
+/// batch goes without it.
+#[test]
+fn a_commit_whose_session_ends_while_it_waits_is_not_sent() {
+    let (object, a) = database();
+    let sessions = ready(&a, 1..=3);
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut first = pin!(sessions[0].commit());
+    assert!(first.as_mut().poll(&mut cx).is_pending());
+    let mut second = Box::pin(sessions[1].commit());
+    let mut third = pin!(sessions[2].commit());
+    assert!(second.as_mut().poll(&mut cx).is_pending());
+    assert!(third.as_mut().poll(&mut cx).is_pending());
+    drop(second);
+    drive(first, 100).unwrap();
+    drive(third, 100).unwrap();
+    let ids: Vec<i64> = users(&object).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, vec![1, 3]);
+}
+
+/// A commit waits for the request out a short while only: then it goes, and two requests are
+/// out at once.
+#[test]
+fn a_commit_goes_while_another_request_is_out_after_a_short_wait() {
+    let (object, a) = database();
+    let sessions = ready(&a, 1..=2);
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let before = object.requests();
+    let mut first = pin!(sessions[0].commit());
+    assert!(first.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(
+        object.requests() - before,
+        1,
+        "a quiet isolate's commit goes at once"
+    );
+    let mut second = pin!(sessions[1].commit());
+    let mut polls = 0;
+    while object.requests() - before < 2 {
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+        polls += 1;
+        assert!(polls <= 5, "the second went with the first still out");
+    }
+    assert!(polls > 1, "after a wait");
+    drive(second, 100).unwrap();
+    drive(first, 100).unwrap();
+    assert_eq!(users(&object).len(), 2);
+}
+
+/// The request that carries a commit does not come back (its session's request is stuck):
+/// after a while the commit goes again. Refused then, its outcome is unknown — rightly: the
+/// first request, arriving later, applies it.
+#[test]
+fn a_commit_whose_request_does_not_come_back_goes_again_and_a_refusal_is_not_trusted() {
+    let (object, a) = database();
+    let b = isolate(&object);
+    let mut sessions = ready(&a, [1, 2]);
+    let s3 = a.open();
+    block_on(s3.execute_batch("INSERT INTO users VALUES (3, 'three', 'x@x')")).unwrap();
+    sessions.push(s3);
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut first = pin!(sessions[0].commit());
+    assert!(first.as_mut().poll(&mut cx).is_pending());
+    let mut second = pin!(sessions[1].commit());
+    let mut third = pin!(sessions[2].commit());
+    assert!(second.as_mut().poll(&mut cx).is_pending());
+    assert!(third.as_mut().poll(&mut cx).is_pending());
+    drive(first, 100).unwrap();
+    // The second sends itself and the third, and is never polled again for a while.
+    let before = object.requests();
+    assert!(second.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(object.requests() - before, 1);
+    // Meanwhile another isolate takes the third's email.
+    block_on(add(b.clone(), 100, "x@x".into())).unwrap();
+    let err = drive(third, 10_000).unwrap_err();
+    assert!(err.to_string().contains("commit outcome unknown"), "{err}");
+    // The email is free again; the first request arrives at last and applies both.
+    block_on(async {
+        let s = b.open();
+        s.execute_batch("DELETE FROM users WHERE id = 100")
+            .await
+            .unwrap();
+        s.commit().await.unwrap();
+    });
+    drive(second, 100).unwrap();
+    let ids: Vec<i64> = users(&object).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, vec![1, 2, 3], "the commit told unknown was applied");
+}

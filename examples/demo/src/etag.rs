@@ -14,8 +14,15 @@ use sha2::{Digest, Sha256};
 pub fn of(user: &User) -> String {
     let json = serde_json::to_vec(user).unwrap_or_default();
     let digest = Sha256::digest(&json);
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
+    let mut tag = String::with_capacity(34);
+    tag.push('"');
+    for b in &digest[..16] {
+        // Two hex digits per byte, without a String each.
+        tag.push(char::from_digit(u32::from(b >> 4), 16).expect("a nibble"));
+        tag.push(char::from_digit(u32::from(b & 15), 16).expect("a nibble"));
+    }
+    tag.push('"');
+    tag
 }
 
 /// True when the `If-Match` header value `header` is satisfied by the current tag `current`:

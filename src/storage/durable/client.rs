@@ -5,7 +5,10 @@
 //! retry after a lost answer is answered with the first attempt's outcome, never applied
 //! twice; when every attempt fails the commit's outcome is unknown, as on `kv://`.
 
-use super::wire::{ErrorWire, Request, Response};
+use super::{
+    batch::{alone, Batcher, Sent, BATCH_WIRE},
+    wire::{ErrorWire, Request, Response},
+};
 use crate::{
     error::{Error, Result},
     storage::kv::backend::BoxFuture,
@@ -127,7 +130,7 @@ pub(crate) struct DurableStorage {
     /// one): what this isolate's requests may leave out.
     pub wire: Cell<u32>,
     /// Commits on their way to the object.
-    batch: Batch,
+    batch: Batcher,
 }
 
 impl std::fmt::Debug for DurableStorage {
@@ -145,7 +148,7 @@ impl DurableStorage {
             cache_ttl_ms,
             ids: RefCell::new(HashMap::new()),
             wire: Cell::new(0),
-            batch: Batch::default(),
+            batch: Batcher::default(),
         }
     }
 
@@ -162,13 +165,28 @@ impl DurableStorage {
         })?;
         let commit = matches!(request, Request::Commit { .. });
         let mut attempt = 0;
+        // Refusals by an object that reads no batch (each commit then goes alone).
+        let mut unbatched = 0;
+        // An earlier attempt of this commit may still reach the object.
+        let mut orphaned = false;
         loop {
             attempt += 1;
             let sent = match commit && self.wire.get() >= BATCH_WIRE {
-                true => self.send_batched(&body).await,
-                false => self.send_alone(body.clone()).await,
+                true => self.batch.send(self.transport.as_ref(), &body).await,
+                false => alone(self.transport.as_ref(), body.clone()).await,
             };
             match sent {
+                // Refused, but the attempt that may still arrive could be applied.
+                Ok(Response::Failed { error, .. }) if orphaned => {
+                    return Err(Error::Storage {
+                        message: format!(
+                            "commit outcome unknown: the request that carried the commit was \
+                             not answered and may still reach the database object, which \
+                             refused a second attempt ({}) — re-read before retrying",
+                            Error::from(error)
+                        ),
+                    });
+                }
                 Ok(answer) => {
                     match &answer {
                         Response::Loaded(loaded) => self.wire.set(loaded.wire),
@@ -177,6 +195,12 @@ impl DurableStorage {
                     }
                     return Ok(answer);
                 }
+                Err(Sent::Unbatched) if unbatched < ATTEMPTS => {
+                    // Nothing was applied: again at once, alone, not counted as an attempt.
+                    self.wire.set(0);
+                    (attempt, unbatched) = (attempt - 1, unbatched + 1);
+                }
+                Err(Sent::Orphaned) if attempt < ATTEMPTS => orphaned = true,
                 Err(Sent::Garbled(e)) => {
                     let outcome = if commit {
                         "commit outcome unknown: "
@@ -194,7 +218,12 @@ impl DurableStorage {
                 Err(Sent::Failed(TransportFailure::Transient(_))) if attempt < ATTEMPTS => {
                     self.transport.sleep(100 << (attempt - 1)).await;
                 }
-                Err(Sent::Failed(failure)) => {
+                Err(failure) => {
+                    let failure = match failure {
+                        Sent::Failed(failure) => failure.to_string(),
+                        Sent::Unbatched => "it reads no batch".to_owned(),
+                        _ => "the requests that carried the commit were not answered".to_owned(),
+                    };
                     let message = if commit {
                         format!(
                             "commit outcome unknown: the database object did not answer \
@@ -283,105 +312,6 @@ impl DurableStorage {
         })
     }
 
-    /// One request alone, and its answer.
-    async fn send_alone(&self, body: String) -> std::result::Result<Response, Sent> {
-        let answer = self.transport.send(body).await.map_err(Sent::Failed)?;
-        serde_json::from_str(&answer).map_err(|e| Sent::Garbled(e.to_string()))
-    }
-
-    /// A commit's request, sent with the commits other sessions of the isolate send meanwhile
-    /// (group commit): while one request to the object is out, the commits that come wait for
-    /// it, and the first of them to see it answered sends them all in one [`Request::Batch`].
-    /// The object answers each as if it came alone; a waiting session looks on a timer of its
-    /// own (see [`DurableStorage::next_id`]), and sends its commit itself when the request out
-    /// is not answered within [`ID_WAIT_MS`] (its id makes that safe).
-    async fn send_batched(&self, body: &str) -> std::result::Result<Response, Sent> {
-        let ticket = self.batch.enqueue(body);
-        let _waiting = Waiting {
-            batch: &self.batch,
-            ticket,
-        };
-        let mut polls = 0;
-        loop {
-            if let Some(answer) = self.batch.answered.borrow_mut().remove(&ticket) {
-                return answer;
-            }
-            if self.batch.out.get() == 0 || polls >= BATCH_WAIT_MS / ID_POLL_MS {
-                let taken = std::mem::take(&mut *self.batch.waiting.borrow_mut());
-                if !taken.is_empty() {
-                    self.lead(ticket, taken).await;
-                    continue;
-                }
-            }
-            if polls >= ID_WAIT_MS / ID_POLL_MS {
-                // The request that carries this commit did not come back (its session's
-                // request may have been cancelled without a trace): it goes again, alone.
-                self.batch
-                    .waiting
-                    .borrow_mut()
-                    .retain(|(t, _)| *t != ticket);
-                return self.send_alone(body.to_owned()).await;
-            }
-            self.transport.sleep(ID_POLL_MS).await;
-            polls += 1;
-        }
-    }
-
-    /// Sends the commits `taken` (one alone, several as a batch) and leaves each its answer.
-    async fn lead(&self, own: u64, taken: Vec<(u64, String)>) {
-        self.batch.out.set(self.batch.out.get() + 1);
-        let mut leading = Leading {
-            batch: &self.batch,
-            own,
-            tickets: taken.iter().map(|(t, _)| *t).collect(),
-        };
-        let answers: Vec<std::result::Result<Response, Sent>> = match taken.len() {
-            1 => {
-                let (_, body) = taken.into_iter().next().expect("one");
-                vec![self.send_alone(body).await]
-            }
-            n => {
-                let mut body = String::with_capacity(
-                    12 + taken.iter().map(|(_, b)| b.len() + 1).sum::<usize>(),
-                );
-                body.push_str("{\"batch\":[");
-                for (i, (_, one)) in taken.iter().enumerate() {
-                    if i > 0 {
-                        body.push(',');
-                    }
-                    body.push_str(one);
-                }
-                body.push_str("]}");
-                match self.send_alone(body).await {
-                    Ok(Response::Batch(answers)) if answers.len() == n => {
-                        answers.into_iter().map(Ok).collect()
-                    }
-                    Ok(Response::Failed {
-                        error: ErrorWire::Request { .. },
-                        ..
-                    }) => {
-                        // An object that reads no batch (an older gluebind rolled back to):
-                        // each commit goes again, alone.
-                        self.wire.set(0);
-                        (0..n)
-                            .map(|_| {
-                                Err(Sent::Failed(TransportFailure::Transient(
-                                    "the database object reads no batch".into(),
-                                )))
-                            })
-                            .collect()
-                    }
-                    Ok(other) => (0..n)
-                        .map(|_| Err(Sent::Garbled(format!("{other:?} for a batch of {n}"))))
-                        .collect(),
-                    Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
-                }
-            }
-        };
-        let tickets = std::mem::take(&mut leading.tickets);
-        self.batch.answer(tickets.into_iter().zip(answers));
-    }
-
     fn sequence<T>(&self, name: &str, f: impl FnOnce(&mut Sequence) -> T) -> T {
         let mut ids = self.ids.borrow_mut();
         f(ids.entry(name.to_owned()).or_default())
@@ -394,106 +324,6 @@ impl DurableStorage {
                 s.next - 1
             })
         })
-    }
-}
-
-/// The object's [`super::wire::WIRE`] from which it reads [`Request::Batch`].
-const BATCH_WIRE: u32 = 3;
-/// Most milliseconds a commit waits for the request out before it goes (with the commits
-/// waiting beside it) while that one is still out: where the object is far, a commit is
-/// delayed by this much at most, not by a whole round trip.
-const BATCH_WAIT_MS: u64 = 2;
-
-/// Why one exchange with the object gave no answer.
-#[derive(Debug, Clone)]
-enum Sent {
-    Failed(TransportFailure),
-    /// The answer is not a gluebind answer.
-    Garbled(String),
-}
-
-/// The isolate's commits on their way to the object (see [`DurableStorage::send_batched`]).
-#[derive(Debug, Default)]
-struct Batch {
-    /// Requests of commits out.
-    out: Cell<u32>,
-    /// Commits waiting to be sent: ticket, request.
-    waiting: RefCell<Vec<(u64, String)>>,
-    /// Answers of commits sent, by ticket, until their session takes them.
-    answered: RefCell<HashMap<u64, std::result::Result<Response, Sent>>>,
-    /// Tickets whose session still waits.
-    live: RefCell<std::collections::HashSet<u64>>,
-    tickets: Cell<u64>,
-}
-
-impl Batch {
-    fn enqueue(&self, body: &str) -> u64 {
-        let ticket = self.tickets.get() + 1;
-        self.tickets.set(ticket);
-        self.waiting.borrow_mut().push((ticket, body.to_owned()));
-        self.live.borrow_mut().insert(ticket);
-        ticket
-    }
-
-    /// Leaves answers for the sessions still waiting; the request out is back.
-    fn answer(&self, answers: impl Iterator<Item = (u64, std::result::Result<Response, Sent>)>) {
-        let live = self.live.borrow();
-        let mut answered = self.answered.borrow_mut();
-        for (ticket, answer) in answers {
-            if live.contains(&ticket) {
-                answered.insert(ticket, answer);
-            }
-        }
-        self.out.set(self.out.get().saturating_sub(1));
-    }
-}
-
-/// A session waiting for its commit's answer: when it is dropped (its request cancelled), its
-/// commit leaves the queue and its answer is not kept.
-struct Waiting<'a> {
-    batch: &'a Batch,
-    ticket: u64,
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.batch.live.borrow_mut().remove(&self.ticket);
-        self.batch.answered.borrow_mut().remove(&self.ticket);
-        self.batch
-            .waiting
-            .borrow_mut()
-            .retain(|(t, _)| *t != self.ticket);
-    }
-}
-
-/// The session sending a batch: when it is dropped before the answer (its request cancelled),
-/// the other sessions of the batch learn that their commits' outcome is unknown (and retry
-/// them: their ids make that safe).
-struct Leading<'a> {
-    batch: &'a Batch,
-    own: u64,
-    tickets: Vec<u64>,
-}
-
-impl Drop for Leading<'_> {
-    fn drop(&mut self) {
-        if self.tickets.is_empty() {
-            return;
-        }
-        let own = self.own;
-        self.batch.answer(
-            std::mem::take(&mut self.tickets)
-                .into_iter()
-                .filter(|t| *t != own)
-                .map(|t| {
-                    (
-                        t,
-                        Err(Sent::Failed(TransportFailure::Transient(
-                            "the request that carried this commit was cancelled".into(),
-                        ))),
-                    )
-                }),
-        );
     }
 }
 

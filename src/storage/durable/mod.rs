@@ -11,6 +11,7 @@
 //! ([`object::DatabaseObject`]), or answers `CONFLICT` / `UNIQUE`. IDs come from the object,
 //! in blocks per isolate.
 
+mod batch;
 pub(crate) mod client;
 #[cfg(any(test, feature = "testing"))]
 pub(crate) mod local;

@@ -33,9 +33,13 @@ pub fn db() -> Gluebind {
     DB.with(Clone::clone)
 }
 
-/// True when `GLUEBIND_DEBUG` is "1".
+/// True when `GLUEBIND_DEBUG` is "1" (read once per isolate: variables are fixed for an
+/// isolate's life, and reading one from `env` costs a call into JavaScript per request).
 pub fn debug(env: &Env) -> bool {
-    gluebind::wasm::var(env, "GLUEBIND_DEBUG", "0") == "1"
+    thread_local! {
+        static DEBUG: std::cell::OnceCell<bool> = const { std::cell::OnceCell::new() };
+    }
+    DEBUG.with(|d| *d.get_or_init(|| gluebind::wasm::var(env, "GLUEBIND_DEBUG", "0") == "1"))
 }
 
 /// The registry, once the first request created it (for modules deep in a request).
