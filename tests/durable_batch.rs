@@ -163,29 +163,30 @@ fn concurrent_commits_of_an_isolate_share_requests_and_keep_their_own_outcomes()
 fn a_batch_validates_each_commit_against_the_ones_before_it() {
     let (object, a) = database();
     block_on(add(a.clone(), 1, "u1@x".into())).unwrap();
-    let rename = |name: &'static str| {
+    let mut sessions = ready(&a, [2]);
+    for name in ["first", "second"] {
         let s = a.open();
-        async move {
+        block_on(async {
             s.execute_batch("SELECT name FROM users WHERE id = 1")
                 .await?;
             s.execute("UPDATE users SET name = $1 WHERE id = 1", params![name])
-                .await?;
-            s.commit().await.map(drop)
-        }
-    };
+                .await
+        })
+        .unwrap();
+        sessions.push(s);
+    }
     let before = object.requests();
-    let outcomes = block_on(join_all([
-        rename("first"),
-        rename("second"),
-        rename("third"),
-    ]));
-    let ok = outcomes.iter().filter(|o| o.is_ok()).count();
-    let conflicts = outcomes
-        .iter()
-        .filter(|o| matches!(o, Err(e) if e.code() == "CONFLICT"))
-        .count();
-    assert_eq!((ok, conflicts), (1, 2), "{outcomes:?}");
-    assert!(object.requests() - before < 3, "batched");
+    let outcomes = commit_behind_one(&sessions, || {});
+    assert_eq!(
+        object.requests() - before,
+        2,
+        "one alone, then the two as one batch"
+    );
+    assert!(outcomes[0].is_ok() && outcomes[1].is_ok(), "{outcomes:?}");
+    assert!(
+        matches!(&outcomes[2], Err(e) if e.code() == "CONFLICT"),
+        "{outcomes:?}"
+    );
 }
 
 /// The answer of a batch is lost after the object applied it: every commit of it goes again
@@ -408,7 +409,7 @@ fn a_commit_whose_request_does_not_come_back_goes_again_and_a_refusal_is_not_tru
     assert_eq!(object.requests() - before, 1);
     // Meanwhile another isolate takes the third's email.
     block_on(add(b.clone(), 100, "x@x".into())).unwrap();
-    let err = drive(third, 10_000).unwrap_err();
+    let err = drive(third, 20_000).unwrap_err();
     assert!(err.to_string().contains("commit outcome unknown"), "{err}");
     // The email is free again; the first request arrives at last and applies both.
     block_on(async {
@@ -421,4 +422,122 @@ fn a_commit_whose_request_does_not_come_back_goes_again_and_a_refusal_is_not_tru
     drive(second, 100).unwrap();
     let ids: Vec<i64> = users(&object).into_iter().map(|(id, _)| id).collect();
     assert_eq!(ids, vec![1, 2, 3], "the commit told unknown was applied");
+}
+
+/// The session that sent a batch ends before the answer: the other commits of the batch go
+/// again, and one refused then is told its outcome is unknown (the first request may still
+/// apply it).
+#[test]
+fn after_a_cancelled_sender_a_refusal_is_not_trusted() {
+    let (object, a) = database();
+    let b = isolate(&object);
+    let sessions = ready(&a, 1..=3);
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut first = pin!(sessions[0].commit());
+    assert!(first.as_mut().poll(&mut cx).is_pending());
+    let mut second = Box::pin(sessions[1].commit());
+    let mut third = pin!(sessions[2].commit());
+    assert!(second.as_mut().poll(&mut cx).is_pending());
+    assert!(third.as_mut().poll(&mut cx).is_pending());
+    drive(first, 100).unwrap();
+    assert!(
+        second.as_mut().poll(&mut cx).is_pending(),
+        "the batch of two is out"
+    );
+    drop(second);
+    block_on(add(b.clone(), 100, "u3@x".into())).unwrap();
+    let err = drive(third, 100).unwrap_err();
+    assert!(err.to_string().contains("commit outcome unknown"), "{err}");
+}
+
+/// A request out that has not come back for a long while is not waited for: the next commit
+/// goes at once.
+#[test]
+fn a_request_out_for_long_is_not_waited_for() {
+    let (object, a) = database();
+    let sessions = ready(&a, 1..=2);
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut stuck = pin!(sessions[0].commit());
+    assert!(stuck.as_mut().poll(&mut cx).is_pending());
+    object.advance(10_000);
+    let before = object.requests();
+    let mut next = pin!(sessions[1].commit());
+    assert!(next.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(object.requests() - before, 1, "sent at once");
+    drive(next, 100).unwrap();
+    drive(stuck, 100).unwrap();
+    assert_eq!(users(&object).len(), 2);
+}
+
+/// One failure for a whole batch (its object's storage cannot be opened) is each commit's
+/// answer, as if it came alone.
+#[test]
+fn a_failure_of_a_whole_batch_is_each_commits() {
+    let (object, a) = database();
+    let sessions = ready(&a, 1..=3);
+    let outcomes = commit_behind_one(&sessions, || object.fail_to_open(1));
+    assert!(outcomes[0].is_ok(), "{outcomes:?}");
+    for outcome in &outcomes[1..] {
+        let err = outcome.as_ref().unwrap_err();
+        assert_eq!(err.code(), "STORAGE", "{err}");
+        assert!(err.to_string().contains("cannot be opened"), "{err}");
+        assert!(!err.to_string().contains("outcome unknown"), "{err}");
+    }
+    assert_eq!(users(&object).len(), 1);
+}
+
+/// A batch carries at most 32 commits.
+#[test]
+fn a_batch_carries_at_most_32_commits() {
+    let (object, a) = database();
+    let sessions = ready(&a, 1..=41);
+    let before = object.requests();
+    let outcomes = commit_behind_one(&sessions, || {});
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    assert!(
+        object.requests() - before >= 3,
+        "one alone, then at least two batches"
+    );
+    assert_eq!(object.most_commits_per_request(), 32);
+    assert_eq!(users(&object).len(), 41);
+}
+
+/// A busy isolate (its last request carried several commits) lets the commits right behind a
+/// commit join it (one turn) before it goes; a quiet one sends it at once.
+#[test]
+fn a_busy_isolate_gathers_the_commits_right_behind() {
+    let (object, a) = database();
+    let sessions = ready(&a, 1..=3);
+    commit_behind_one(&sessions, || {})
+        .into_iter()
+        .collect::<gluebind::Result<Vec<()>>>()
+        .unwrap();
+    let sessions = ready(&a, 4..=5);
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let before = object.requests();
+    let mut fourth = pin!(sessions[0].commit());
+    assert!(fourth.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(object.requests(), before, "it waits a turn");
+    let mut fifth = pin!(sessions[1].commit());
+    assert!(fifth.as_mut().poll(&mut cx).is_pending());
+    assert!(fourth.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(object.requests() - before, 1, "both in one request");
+    drive(fourth, 100).unwrap();
+    drive(fifth, 100).unwrap();
+    // That request carried two: still busy. A lone one next makes the isolate quiet again.
+    let sessions = ready(&a, 6..=7);
+    drive(pin!(sessions[0].commit()), 100).unwrap();
+    let before = object.requests();
+    let mut seventh = pin!(sessions[1].commit());
+    assert!(seventh.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(
+        object.requests() - before,
+        1,
+        "a quiet isolate's commit goes at once"
+    );
+    drive(seventh, 100).unwrap();
+    assert_eq!(users(&object).len(), 7);
 }

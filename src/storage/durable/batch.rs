@@ -10,6 +10,10 @@
 //! [`GIVE_UP_MS`] is no longer waited for (its session's request may have been cancelled
 //! without a trace), and the commits it carries go again ([`Sent::Orphaned`]).
 //!
+//! Each answer of a batch brings the changes since its own commit's cache version, so the
+//! answer of the k-th commit repeats those of the k − 1 before it (at most 31 × 32 / 2 rows for
+//! a batch of [`MAX_COMMITS`] one-row commits of an isolate whose cache was current).
+//!
 //! [`Request::Batch`]: super::wire::Request::Batch
 
 use super::{
@@ -28,8 +32,10 @@ pub(crate) const BATCH_WIRE: u32 = 3;
 const BATCH_WAIT_MS: u64 = 2;
 /// How often a waiting commit looks for its answer (milliseconds).
 const POLL_MS: u64 = 1;
-/// After this many milliseconds, a request out is not waited for any more.
-const GIVE_UP_MS: u64 = 2000;
+/// After this many milliseconds, a request out is not waited for any more (long enough for
+/// an evicted object to load a large database: a commit sent again then and refused has an
+/// unknown outcome, where waiting would have told it).
+pub(crate) const GIVE_UP_MS: u64 = 10_000;
 /// Most commits in one batch, and most bytes (a batch is one RPC argument).
 const MAX_COMMITS: usize = 32;
 const MAX_BYTES: usize = 512 << 10;
@@ -175,7 +181,15 @@ impl Batcher {
                 // One failure for the whole request (the object's storage cannot be opened):
                 // each commit's answer, as if it came alone.
                 Ok(failed @ Response::Failed { .. }) => each(Ok(failed)),
-                Ok(other) => each(Err(Sent::Garbled(format!("{other:?} for a batch of {n}")))),
+                Ok(other) => {
+                    let mut shown = format!("{other:?}");
+                    if shown.len() > 200 {
+                        shown = format!("{}…", shown.chars().take(200).collect::<String>());
+                    }
+                    each(Err(Sent::Garbled(format!(
+                        "{shown} for a batch of {n} commits"
+                    ))))
+                }
                 Err(e) => each(Err(e)),
             }
         };

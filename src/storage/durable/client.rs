@@ -66,7 +66,8 @@ pub trait ObjectTransport {
     fn send(&self, body: String) -> BoxFuture<'_, std::result::Result<String, TransportFailure>>;
     /// Milliseconds since the Unix epoch (the isolate cache's clock).
     fn now_ms(&self) -> u64;
-    /// Waits `ms` milliseconds (retry backoff).
+    /// Waits `ms` milliseconds (retry backoff, and a commit waiting for its batch). It must
+    /// yield to the other tasks of the isolate at least once, also for 0 ms.
     fn sleep(&self, ms: u64) -> BoxFuture<'static, ()>;
 }
 
@@ -221,6 +222,15 @@ impl DurableStorage {
                 Err(failure) => {
                     let failure = match failure {
                         Sent::Failed(failure) => failure.to_string(),
+                        Sent::Unbatched if !orphaned => {
+                            return Err(Error::Storage {
+                                message: format!(
+                                    "the database object refused {unbatched} batches of \
+                                     commits unread (an older gluebind) while newer answers \
+                                     said it reads them; nothing was applied — try again"
+                                ),
+                            })
+                        }
                         Sent::Unbatched => "it reads no batch".to_owned(),
                         _ => "the requests that carried the commit were not answered".to_owned(),
                     };

@@ -20,6 +20,8 @@ pub struct LocalObject {
     object: RefCell<DatabaseObject<Box<dyn Persistence>>>,
     lose_requests: Cell<u32>,
     lose_answers: Cell<u32>,
+    fail_to_open: Cell<u32>,
+    most_commits: Cell<usize>,
     interleave: Cell<bool>,
     older: Cell<bool>,
     requests: Cell<u64>,
@@ -65,6 +67,8 @@ impl LocalObject {
             object: RefCell::new(object),
             lose_requests: Cell::new(0),
             lose_answers: Cell::new(0),
+            fail_to_open: Cell::new(0),
+            most_commits: Cell::new(0),
             interleave: Cell::new(false),
             older: Cell::new(false),
             requests: Cell::new(0),
@@ -82,6 +86,12 @@ impl LocalObject {
     /// The next `n` requests reach the object, which answers them; the answers are lost.
     pub fn lose_answers(&self, n: u32) {
         self.lose_answers.set(n);
+    }
+
+    /// The next `n` requests are answered, unread, with the failure of an object whose storage
+    /// cannot be opened.
+    pub fn fail_to_open(&self, n: u32) {
+        self.fail_to_open.set(n);
     }
 
     /// The next store of the object fails (the request is answered with a storage error);
@@ -126,6 +136,12 @@ impl LocalObject {
     #[must_use]
     pub fn requests(&self) -> u64 {
         self.requests.get()
+    }
+
+    /// The most commits one request carried so far (a batch carries several).
+    #[must_use]
+    pub fn most_commits_per_request(&self) -> usize {
+        self.most_commits.get()
     }
 
     /// Bytes of the requests sent so far (lost ones included).
@@ -230,6 +246,10 @@ impl ObjectTransport for LocalObject {
     fn send(&self, body: String) -> BoxFuture<'_, Result<String, TransportFailure>> {
         Box::pin(async move {
             self.requests.set(self.requests.get() + 1);
+            if let Ok(super::wire::Request::Batch(commits)) = serde_json::from_str(&body) {
+                self.most_commits
+                    .set(self.most_commits.get().max(commits.len()));
+            }
             self.request_bytes
                 .set(self.request_bytes.get() + body.len() as u64);
             if self.interleave.get() {
@@ -240,6 +260,12 @@ impl ObjectTransport for LocalObject {
                 return Err(TransportFailure::Transient(
                     "request lost (injected)".into(),
                 ));
+            }
+            if self.fail_to_open.get() > 0 {
+                self.fail_to_open.set(self.fail_to_open.get() - 1);
+                return Ok(super::object::failure_json(&crate::error::Error::Storage {
+                    message: "the object's storage cannot be opened (injected)".into(),
+                }));
             }
             let answer = match self.older.get() {
                 false => self.object.borrow_mut().handle_json(&body),

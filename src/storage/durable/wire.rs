@@ -97,7 +97,8 @@ pub type FirstRows = (Vec<KeyedRow>, Option<Key>);
 
 /// What this gluebind's object reads and answers beyond the first release of the wire, as a
 /// number its answers carry (`wire`; absent from an older object's): 2 reads a table without
-/// its schema ([`TableWire::schema`]). A worker sends what the object it last heard from reads.
+/// its schema ([`TableWire::schema`]); 3 reads a batch of requests ([`Request::Batch`]). A
+/// worker sends what the object it last heard from reads.
 pub const WIRE: u32 = 3;
 
 /// A table as a session holds it (part of it, unless `complete`).
