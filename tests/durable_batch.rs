@@ -6,7 +6,7 @@
 mod common;
 use common::block_on;
 use futures::future::join_all;
-use gluebind::{durable::LocalObject, params, Engine, Error, Session, SessionFactory};
+use gluebind::{durable::LocalObject, params, CommitInfo, Engine, Error, Session, SessionFactory};
 use std::{
     future::Future,
     pin::pin,
@@ -213,30 +213,10 @@ fn a_cancelled_sender_leaves_its_batch_to_the_others() {
     let (object, a) = database();
     let waker = futures::task::noop_waker();
     let mut cx = Context::from_waker(&waker);
-    // Three sessions with a row each, ready to commit.
-    let [s1, s2, s3] = [1_i64, 2, 3].map(|id| {
-        let s = a.open();
-        block_on(s.execute(
-            "INSERT INTO users VALUES ($1, $2, $3)",
-            params![id, format!("user {id}"), format!("u{id}@x")],
-        ))
-        .unwrap();
-        s
-    });
-    // The first commit goes alone: its request is out (pending at the round trip's yield).
-    let mut first = pin!(s1.commit());
-    assert!(first.as_mut().poll(&mut cx).is_pending());
-    // Two more wait for it.
-    let mut second = Box::pin(s2.commit());
-    let mut third = pin!(s3.commit());
-    assert!(second.as_mut().poll(&mut cx).is_pending());
-    assert!(third.as_mut().poll(&mut cx).is_pending());
-    // The first is answered; the second, polled next, sends itself and the third.
+    let sessions = ready(&a, 1..=3);
+    let [mut second, mut third]: [Commit<'_>; 2] =
+        behind_an_answered_one(&sessions).try_into().ok().unwrap();
     let mut polls = 0;
-    while first.as_mut().poll(&mut cx).is_pending() {
-        polls += 1;
-        assert!(polls < 100, "the first commit is answered");
-    }
     let requests = object.requests();
     assert!(second.as_mut().poll(&mut cx).is_pending());
     assert_eq!(object.requests() - requests, 1, "the batch of two is out");
@@ -292,7 +272,7 @@ fn an_object_that_reads_no_batch_gets_each_commit_alone() {
 }
 
 /// Polls `f` until it is ready (at most `limit` times).
-fn drive<F: Future>(mut f: std::pin::Pin<&mut F>, limit: u32) -> F::Output {
+fn drive<F: Future + ?Sized>(mut f: std::pin::Pin<&mut F>, limit: u32) -> F::Output {
     let waker = futures::task::noop_waker();
     let mut cx = Context::from_waker(&waker);
     for _ in 0..limit {
@@ -301,6 +281,33 @@ fn drive<F: Future>(mut f: std::pin::Pin<&mut F>, limit: u32) -> F::Output {
         }
     }
     panic!("not ready after {limit} polls");
+}
+
+type Commit<'a> = std::pin::Pin<Box<dyn Future<Output = gluebind::Result<CommitInfo>> + 'a>>;
+
+/// The commits of `sessions`: the first sent alone and answered while the others waited for it
+/// (polled once each); the others', still waiting — the next one polled sends them as a batch.
+fn behind_an_answered_one(sessions: &[Session]) -> Vec<Commit<'_>> {
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let (first, rest) = sessions.split_first().unwrap();
+    let mut first = Box::pin(first.commit());
+    assert!(
+        first.as_mut().poll(&mut cx).is_pending(),
+        "the first is out"
+    );
+    let mut waiting: Vec<Commit<'_>> = rest
+        .iter()
+        .map(|s| Box::pin(s.commit()) as Commit<'_>)
+        .collect();
+    for commit in &mut waiting {
+        assert!(
+            commit.as_mut().poll(&mut cx).is_pending(),
+            "waits for the first"
+        );
+    }
+    drive(first.as_mut(), 100).unwrap();
+    waiting
 }
 
 /// Two commits of one batch that take one email: the second is checked against the first
@@ -396,20 +403,15 @@ fn a_commit_whose_request_does_not_come_back_goes_again_and_a_refusal_is_not_tru
     sessions.push(s3);
     let waker = futures::task::noop_waker();
     let mut cx = Context::from_waker(&waker);
-    let mut first = pin!(sessions[0].commit());
-    assert!(first.as_mut().poll(&mut cx).is_pending());
-    let mut second = pin!(sessions[1].commit());
-    let mut third = pin!(sessions[2].commit());
-    assert!(second.as_mut().poll(&mut cx).is_pending());
-    assert!(third.as_mut().poll(&mut cx).is_pending());
-    drive(first, 100).unwrap();
+    let [mut second, mut third]: [Commit<'_>; 2] =
+        behind_an_answered_one(&sessions).try_into().ok().unwrap();
     // The second sends itself and the third, and is never polled again for a while.
     let before = object.requests();
     assert!(second.as_mut().poll(&mut cx).is_pending());
     assert_eq!(object.requests() - before, 1);
     // Meanwhile another isolate takes the third's email.
     block_on(add(b.clone(), 100, "x@x".into())).unwrap();
-    let err = drive(third, 20_000).unwrap_err();
+    let err = drive(third.as_mut(), 20_000).unwrap_err();
     assert!(err.to_string().contains("commit outcome unknown"), "{err}");
     // The email is free again; the first request arrives at last and applies both.
     block_on(async {
@@ -419,7 +421,7 @@ fn a_commit_whose_request_does_not_come_back_goes_again_and_a_refusal_is_not_tru
             .unwrap();
         s.commit().await.unwrap();
     });
-    drive(second, 100).unwrap();
+    drive(second.as_mut(), 100).unwrap();
     let ids: Vec<i64> = users(&object).into_iter().map(|(id, _)| id).collect();
     assert_eq!(ids, vec![1, 2, 3], "the commit told unknown was applied");
 }
@@ -434,20 +436,15 @@ fn after_a_cancelled_sender_a_refusal_is_not_trusted() {
     let sessions = ready(&a, 1..=3);
     let waker = futures::task::noop_waker();
     let mut cx = Context::from_waker(&waker);
-    let mut first = pin!(sessions[0].commit());
-    assert!(first.as_mut().poll(&mut cx).is_pending());
-    let mut second = Box::pin(sessions[1].commit());
-    let mut third = pin!(sessions[2].commit());
-    assert!(second.as_mut().poll(&mut cx).is_pending());
-    assert!(third.as_mut().poll(&mut cx).is_pending());
-    drive(first, 100).unwrap();
+    let [mut second, mut third]: [Commit<'_>; 2] =
+        behind_an_answered_one(&sessions).try_into().ok().unwrap();
     assert!(
         second.as_mut().poll(&mut cx).is_pending(),
         "the batch of two is out"
     );
     drop(second);
     block_on(add(b.clone(), 100, "u3@x".into())).unwrap();
-    let err = drive(third, 100).unwrap_err();
+    let err = drive(third.as_mut(), 100).unwrap_err();
     assert!(err.to_string().contains("commit outcome unknown"), "{err}");
 }
 
