@@ -1,8 +1,9 @@
 //! Randomized do:// runs: isolates over one object, sessions interleaved at every request
 //! (each yields once, as a round trip does), answers lost now and then, the object evicted
-//! between rounds; an isolate's concurrent commits go alone or in batches (group commit). Each seed checks what the isolate caches rely on — a commit's answer and
-//! the session's own rows bring a cache to the object's state — and what serializable commits
-//! promise: no increment of a counter lost, one owner per email.
+//! between rounds; an isolate's concurrent commits go alone or in batches (group commit). Each
+//! seed checks what the isolate caches rely on — a commit's answer and the session's own rows
+//! bring a cache to the object's state — and what serializable commits promise: no increment
+//! of a counter lost, one owner per email.
 
 mod common;
 use common::block_on;
