@@ -131,16 +131,16 @@ impl Batcher {
             let mut waiting = self.waiting.borrow_mut();
             let mine = waiting.iter().position(|(t, _)| *t == own).expect("queued");
             let mut taken = vec![waiting.remove(mine)];
-            let mut bytes = taken[0].1.len();
-            while taken.len() < MAX_COMMITS
-                && waiting
-                    .first()
-                    .is_some_and(|(_, b)| bytes + b.len() <= MAX_BYTES)
-            {
-                let next = waiting.remove(0);
-                bytes += next.1.len();
-                taken.push(next);
-            }
+            // The longest prefix of the others that fits beside it.
+            let fits = waiting
+                .iter()
+                .take(MAX_COMMITS - 1)
+                .scan(taken[0].1.len(), |bytes, (_, body)| {
+                    *bytes += body.len();
+                    (*bytes <= MAX_BYTES).then_some(())
+                })
+                .count();
+            taken.extend(waiting.drain(..fits));
             taken
         };
         let send = self.sends.get() + 1;

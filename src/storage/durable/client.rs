@@ -219,18 +219,18 @@ impl DurableStorage {
                 Err(Sent::Failed(TransportFailure::Transient(_))) if attempt < ATTEMPTS => {
                     self.transport.sleep(100 << (attempt - 1)).await;
                 }
+                Err(Sent::Unbatched) if !orphaned => {
+                    return Err(Error::Storage {
+                        message: format!(
+                            "the database object refused {unbatched} batches of commits \
+                             unread (an older gluebind) while newer answers said it reads \
+                             them; nothing was applied — try again"
+                        ),
+                    });
+                }
                 Err(failure) => {
                     let failure = match failure {
                         Sent::Failed(failure) => failure.to_string(),
-                        Sent::Unbatched if !orphaned => {
-                            return Err(Error::Storage {
-                                message: format!(
-                                    "the database object refused {unbatched} batches of \
-                                     commits unread (an older gluebind) while newer answers \
-                                     said it reads them; nothing was applied — try again"
-                                ),
-                            })
-                        }
                         Sent::Unbatched => "it reads no batch".to_owned(),
                         _ => "the requests that carried the commit were not answered".to_owned(),
                     };
