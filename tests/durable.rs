@@ -5,20 +5,13 @@
 //! object) never apply a commit twice or lose one.
 
 mod common;
-use common::{block_on, run, yield_now};
+use common::{block_on, object_isolate as isolate, run, yield_now};
 use gluebind::{durable::LocalObject, params, Engine, Error, Session, SessionFactory};
 use std::rc::Rc;
 
 const URL: &str = "do://GLUEBIND_DB";
 const USERS: &str =
     "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL UNIQUE)";
-
-fn isolate(object: &Rc<LocalObject>) -> SessionFactory {
-    SessionFactory::builder()
-        .bind(Engine::with_object(URL, object.clone()).unwrap())
-        .build()
-        .unwrap()
-}
 
 /// An object with the users table, and a first isolate.
 fn database() -> (Rc<LocalObject>, SessionFactory) {

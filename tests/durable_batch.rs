@@ -4,26 +4,15 @@
 //! to the request that carried it (lost, cancelled, refused by an older object).
 
 mod common;
-use common::block_on;
+use common::{block_on, object_isolate as isolate, USERS};
 use futures::future::join_all;
-use gluebind::{durable::LocalObject, params, CommitInfo, Engine, Error, Session, SessionFactory};
+use gluebind::{durable::LocalObject, params, CommitInfo, Error, Session, SessionFactory};
 use std::{
     future::Future,
     pin::pin,
     rc::Rc,
     task::{Context, Poll},
 };
-
-const URL: &str = "do://GLUEBIND_DB";
-const USERS: &str =
-    "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL UNIQUE)";
-
-fn isolate(object: &Rc<LocalObject>) -> SessionFactory {
-    SessionFactory::builder()
-        .bind(Engine::with_object(URL, object.clone()).unwrap())
-        .build()
-        .unwrap()
-}
 
 /// An object with the users table, a first isolate that committed (so it knows the object
 /// reads batches), and every request yielding once (as a round trip does).

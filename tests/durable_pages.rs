@@ -5,18 +5,9 @@
 //! requests existed answers them as before (the worker then loads those tables whole).
 
 mod common;
-use common::{block_on, count_in, ids};
+use common::{block_on, count_in, ids, object_isolate as isolate};
 use gluebind::{durable::LocalObject, Engine, Session, SessionFactory};
 use std::rc::Rc;
-
-const URL: &str = "do://GLUEBIND_DB";
-
-fn isolate(object: &Rc<LocalObject>) -> SessionFactory {
-    SessionFactory::builder()
-        .bind(Engine::with_object(URL, object.clone()).unwrap())
-        .build()
-        .unwrap()
-}
 
 async fn run(f: &SessionFactory, sql: &str) {
     let s = f.open();

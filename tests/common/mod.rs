@@ -19,6 +19,16 @@ pub fn factory_with(policy: TeardownPolicy) -> SessionFactory {
         .unwrap()
 }
 
+/// An isolate (a session factory with an engine of its own) over the database object
+/// `object`, at `do://GLUEBIND_DB`: several over one object are several isolates over one
+/// Durable Object.
+pub fn object_isolate(object: &std::rc::Rc<gluebind::durable::LocalObject>) -> SessionFactory {
+    SessionFactory::builder()
+        .bind(Engine::with_object("do://GLUEBIND_DB", object.clone()).unwrap())
+        .build()
+        .unwrap()
+}
+
 pub const USERS: &str =
     "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL UNIQUE)";
 
